@@ -1,0 +1,68 @@
+/**
+ * BLAKE3-256 for the whole package, from hash-wasm (WASM).
+ *
+ * One hasher instance per worker (per JS realm), created lazily behind a
+ * promise so that parallel first calls share one instantiation; after that
+ * hashing is synchronous. Digests are compared as bytes, never as hex.
+ *
+ *     const b3 = await loadBlake3();
+ *     const digest = b3.hash(header.subarray(0, 40), payload);
+ */
+import { createBLAKE3, type IHasher } from 'hash-wasm';
+
+/** Length of a BLAKE3-256 digest in bytes. */
+export const DIGEST_BYTES = 32;
+
+/** A BLAKE3-256 hasher that can be fed in parts. */
+export interface IncrementalBlake3 {
+  update(bytes: Uint8Array): void;
+  /** The digest of everything fed since creation or the last `reset`. */
+  digest(): Uint8Array;
+  reset(): void;
+}
+
+/** Synchronous BLAKE3-256 once loaded. */
+export interface Blake3 {
+  /** The digest of the concatenation of `parts` (hashed in place, no concatenation copy). */
+  hash(...parts: Uint8Array[]): Uint8Array;
+  /** A separate hasher for data that arrives over time (a segment being written). */
+  incremental(): Promise<IncrementalBlake3>;
+}
+
+let loading: Promise<Blake3> | undefined;
+
+/** The per-realm BLAKE3, instantiated on first use. */
+export function loadBlake3(): Promise<Blake3> {
+  loading ??= createBLAKE3(256).then(makeBlake3, (error: unknown) => {
+    loading = undefined;
+    throw error;
+  });
+  return loading;
+}
+
+function makeBlake3(shared: IHasher): Blake3 {
+  return {
+    hash(...parts) {
+      shared.init();
+      for (const part of parts) shared.update(part);
+      return shared.digest('binary');
+    },
+    async incremental() {
+      const own = await createBLAKE3(256);
+      own.init();
+      return {
+        update: (bytes) => void own.update(bytes),
+        digest: () => own.digest('binary'),
+        reset: () => void own.init(),
+      };
+    },
+  };
+}
+
+/** Byte-wise equality of two digests (or any two byte strings). */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}

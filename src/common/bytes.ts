@@ -1,0 +1,251 @@
+/**
+ * Byte encoder and decoder, after lib0: every `writeX(v)` has a matching
+ * `readX()`. Variable-length unsigned integers are little-endian LEB128
+ * (7 bits a byte, low group first, high bit = more follows); fixed-width
+ * fields are little-endian. The decoder checks every length against its
+ * buffer before reading and throws a `TidalError` (`Truncated`,
+ * `LengthOutOfBounds`) instead of reading past the end.
+ *
+ *     const enc = new Encoder();
+ *     enc.writeVarUint(300); enc.writeString('héllo');
+ *     const dec = new Decoder(enc.toBytes());
+ *     dec.readVarUint(); dec.readString();
+ */
+import { TidalError } from './errors.js';
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Largest integer a `VarUint` holds: 2^53 - 1, the safe-integer range. */
+const MAX_VAR_UINT_BYTES = 8; // ceil(53 / 7)
+
+/** A growable byte buffer with typed writers. */
+export class Encoder {
+  private buffer: Uint8Array;
+  private view: DataView;
+  /** Bytes written so far. */
+  length = 0;
+
+  constructor(initialCapacity = 256) {
+    this.buffer = new Uint8Array(initialCapacity);
+    this.view = new DataView(this.buffer.buffer);
+  }
+
+  /** Makes room for `n` more bytes. */
+  private reserve(n: number): void {
+    const need = this.length + n;
+    if (need <= this.buffer.length) return;
+    let capacity = this.buffer.length * 2;
+    while (capacity < need) capacity *= 2;
+    const grown = new Uint8Array(capacity);
+    grown.set(this.buffer.subarray(0, this.length));
+    this.buffer = grown;
+    this.view = new DataView(grown.buffer);
+  }
+
+  writeU8(value: number): void {
+    this.reserve(1);
+    this.buffer[this.length++] = value;
+  }
+
+  writeU16(value: number): void {
+    this.reserve(2);
+    this.view.setUint16(this.length, value, true);
+    this.length += 2;
+  }
+
+  writeU32(value: number): void {
+    this.reserve(4);
+    this.view.setUint32(this.length, value, true);
+    this.length += 4;
+  }
+
+  writeU64(value: bigint): void {
+    this.reserve(8);
+    this.view.setBigUint64(this.length, value, true);
+    this.length += 8;
+  }
+
+  writeF64(value: number): void {
+    this.reserve(8);
+    this.view.setFloat64(this.length, value, true);
+    this.length += 8;
+  }
+
+  /** LEB128 unsigned integer, 0..2^53-1. */
+  writeVarUint(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new TidalError('InvalidArgument', `VarUint must be a safe non-negative integer, got ${value}`);
+    }
+    this.reserve(MAX_VAR_UINT_BYTES);
+    while (value > 0x7f) {
+      this.buffer[this.length++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.buffer[this.length++] = value;
+  }
+
+  /** LEB128 unsigned integer of any size. */
+  writeVarBigUint(value: bigint): void {
+    if (value < 0n) throw new TidalError('InvalidArgument', `VarBigUint must be non-negative, got ${value}`);
+    while (value > 0x7fn) {
+      this.writeU8(Number(value & 0x7fn) | 0x80);
+      value >>= 7n;
+    }
+    this.writeU8(Number(value));
+  }
+
+  /** Raw bytes, no length prefix. */
+  writeRaw(bytes: Uint8Array): void {
+    this.reserve(bytes.length);
+    this.buffer.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  /** Length-prefixed (VarUint) bytes. */
+  writeBytes(bytes: Uint8Array): void {
+    this.writeVarUint(bytes.length);
+    this.writeRaw(bytes);
+  }
+
+  /** Length-prefixed (VarUint, in bytes) UTF-8 string. */
+  writeString(text: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit, so short strings
+    // fit a 1-byte length and are encoded straight into the buffer.
+    if (text.length * 3 < 0x80) {
+      this.reserve(1 + text.length * 3);
+      const { written } = textEncoder.encodeInto(text, this.buffer.subarray(this.length + 1));
+      this.buffer[this.length] = written;
+      this.length += 1 + written;
+      return;
+    }
+    this.writeBytes(textEncoder.encode(text));
+  }
+
+  /** A view of the bytes written so far (valid until the next write). */
+  bytesView(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  /** A copy of the bytes written so far, in a buffer of exactly that size. */
+  toBytes(): Uint8Array {
+    return this.buffer.slice(0, this.length);
+  }
+}
+
+/** Reads what an `Encoder` wrote, never past the end of its bytes. */
+export class Decoder {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  /** Next byte to read. */
+  offset = 0;
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** Bytes left to read. */
+  get remaining(): number {
+    return this.bytes.length - this.offset;
+  }
+
+  private need(n: number, what: string): void {
+    if (n > this.bytes.length - this.offset) {
+      throw new TidalError(
+        'Truncated',
+        `${what} needs ${n} bytes at offset ${this.offset}, but only ${this.bytes.length - this.offset} remain`,
+        { details: { offset: this.offset, need: n } },
+      );
+    }
+  }
+
+  readU8(): number {
+    this.need(1, 'u8');
+    return this.bytes[this.offset++]!;
+  }
+
+  readU16(): number {
+    this.need(2, 'u16');
+    const v = this.view.getUint16(this.offset, true);
+    this.offset += 2;
+    return v;
+  }
+
+  readU32(): number {
+    this.need(4, 'u32');
+    const v = this.view.getUint32(this.offset, true);
+    this.offset += 4;
+    return v;
+  }
+
+  readU64(): bigint {
+    this.need(8, 'u64');
+    const v = this.view.getBigUint64(this.offset, true);
+    this.offset += 8;
+    return v;
+  }
+
+  readF64(): number {
+    this.need(8, 'f64');
+    const v = this.view.getFloat64(this.offset, true);
+    this.offset += 8;
+    return v;
+  }
+
+  readVarUint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < MAX_VAR_UINT_BYTES; i++) {
+      const byte = this.readU8();
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) {
+        if (!Number.isSafeInteger(value)) break;
+        return value;
+      }
+      scale *= 0x80;
+    }
+    throw new TidalError('LengthOutOfBounds', `VarUint ending at offset ${this.offset} exceeds 2^53-1`);
+  }
+
+  /** Reads a LEB128 integer of at most `maxBytes` bytes (a bound on what a peer can make us build). */
+  readVarBigUint(maxBytes = 1 << 16): bigint {
+    let value = 0n;
+    let shift = 0n;
+    for (let i = 0; i < maxBytes; i++) {
+      const byte = this.readU8();
+      value |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) return value;
+      shift += 7n;
+    }
+    throw new TidalError('LengthOutOfBounds', `VarBigUint ending at offset ${this.offset} is longer than ${maxBytes} bytes`);
+  }
+
+  /** A view of the next `n` bytes (no copy). */
+  readRaw(n: number): Uint8Array {
+    this.need(n, `${n} raw bytes`);
+    const out = this.bytes.subarray(this.offset, this.offset + n);
+    this.offset += n;
+    return out;
+  }
+
+  /** Length-prefixed bytes, as a view into the decoder's buffer. */
+  readBytes(): Uint8Array {
+    const at = this.offset;
+    const n = this.readVarUint();
+    if (n > this.remaining) {
+      throw new TidalError('LengthOutOfBounds', `byte string at offset ${at} claims ${n} bytes, ${this.remaining} remain`);
+    }
+    return this.readRaw(n);
+  }
+
+  readString(): string {
+    const at = this.offset;
+    const bytes = this.readBytes();
+    try {
+      return textDecoder.decode(bytes);
+    } catch (cause) {
+      throw new TidalError('MalformedPayload', `string at offset ${at} is not valid UTF-8`, { cause });
+    }
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Errors are values with codes. Every failure tidal reports is a
+ * `TidalError` whose `code` is one of a closed union, so callers (and code
+ * on the other side of a worker boundary) branch on the code, never on the
+ * message. The message says what was wrong and, where it helps, what to do.
+ *
+ * Expected outcomes (a torn tail, a duplicate delivery) are results, not
+ * errors: see the recovery report and the replication counters.
+ */
+
+/** Every code a `TidalError` can carry. */
+export type TidalErrorCode =
+  /** A caller passed an argument outside what the API accepts. */
+  | 'InvalidArgument'
+  /** A segment file name is not `<4 hex>-<16 hex>.wal`. */
+  | 'InvalidSegmentName'
+  /** Bytes that should start with a known magic do not. */
+  | 'BadMagic'
+  /** A format version this build cannot read (usually: written by a newer tidal). */
+  | 'UnsupportedVersion'
+  /** Flag bits this build does not know. */
+  | 'UnsupportedFlags'
+  /** A reserved field that must be zero is not. */
+  | 'ReservedNotZero'
+  /** Bytes end before a structure they claim to hold. */
+  | 'Truncated'
+  /** A length or count points past the end of its buffer or past a bound. */
+  | 'LengthOutOfBounds'
+  /** A BLAKE3 digest does not match the bytes it covers. */
+  | 'DigestMismatch'
+  /** Stored data failed verification; the report or message says where. */
+  | 'Corrupt'
+  /** Two places that must agree do not (file name vs header, LSN sequence, counts). */
+  | 'HeaderMismatch'
+  /** A value the event encoding cannot represent (function, cycle, undefined in an array...). */
+  | 'Unencodable'
+  /** Encoded event bytes that do not decode to a value. */
+  | 'MalformedPayload'
+  /** A write to a segment that is already sealed. */
+  | 'SegmentSealed'
+  /** The storage backend failed (quota, missing file, lost handle). */
+  | 'StorageError'
+  /** The object was closed; open a new one. */
+  | 'Closed'
+  /** A transport was asked to reach a peer it does not know. */
+  | 'UnknownPeer'
+  /** A payload larger than the configured maximum. */
+  | 'PayloadTooLarge'
+  /** A message from a peer that does not have the expected shape. */
+  | 'MalformedMessage'
+  /** A remote clock too far ahead of ours. */
+  | 'ClockDrift'
+  /** A bounded wait ran out. */
+  | 'Timeout';
+
+/** The one error class of tidal. Branch on `code`. */
+export class TidalError extends Error {
+  override readonly name = 'TidalError';
+  readonly code: TidalErrorCode;
+  /** Structured facts about the failure (a shard, a size, an offset...). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(
+    code: TidalErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(`${code}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+  }
+}
+
+/** True when `error` is a `TidalError`, optionally with the given code. */
+export function isTidalError(error: unknown, code?: TidalErrorCode): error is TidalError {
+  return error instanceof TidalError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,39 @@
+import { defineConfig } from 'vitest/config';
+import { playwright } from '@vitest/browser-playwright';
+// @ts-expect-error -- plain ESM helper shared with the bench and e2e runners
+import { chromiumArgs, chromiumPath } from './scripts/chromium.mjs';
+
+// Two projects: pure logic in Node (`*.test.ts`), and what needs a Worker,
+// OPFS or real channel semantics in Debian's Chromium (`*.browser.test.ts`).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'node',
+          include: ['src/**/*.test.ts'],
+          exclude: ['src/**/*.browser.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'chromium',
+          include: ['src/**/*.browser.test.ts'],
+          testTimeout: 120_000,
+          fileParallelism: false,
+          browser: {
+            enabled: true,
+            headless: true,
+            screenshotFailures: false,
+            provider: playwright({
+              launchOptions: { executablePath: chromiumPath, args: chromiumArgs },
+            }),
+            instances: [{ browser: 'chromium' }],
+          },
+        },
+      },
+    ],
+  },
+});
