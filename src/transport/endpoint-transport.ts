@@ -329,6 +329,8 @@ export class EndpointTransport implements Transport {
   private post(message: SegmentWireMessage | ControlWireMessage, buffer: ArrayBuffer): void {
     try {
       if (this.transfer) this.endpoint.postMessage(message, [buffer]);
+      // No transfer list (a BroadcastChannel cannot transfer): the carrier
+      // structured-clones the message, so the buffer is copied once per receiver.
       else this.endpoint.postMessage(message);
     } catch (cause) {
       // DataCloneError: typically a buffer that was already handed over (detached).

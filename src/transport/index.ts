@@ -32,3 +32,7 @@ export type { EndpointTransportOptions, TransportEndpoint } from './endpoint-tra
 export { InProcessNetwork, InProcessTransport } from './in-process.js';
 export type { InProcessInterceptor } from './in-process.js';
 export { withCopiedBytes, withFlippedByte, withTruncatedBytes } from './faults.js';
+export { MessagePortTransport } from './message-port.js';
+export type { MessagePortTransportOptions } from './message-port.js';
+export { BroadcastChannelTransport } from './broadcast-channel.js';
+export type { BroadcastChannelTransportOptions } from './broadcast-channel.js';
