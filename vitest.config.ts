@@ -6,6 +6,8 @@ import { chromiumArgs, chromiumPath } from './scripts/chromium.mjs';
 // Two projects: pure logic in Node (`*.test.ts`), and what needs a Worker,
 // OPFS or real channel semantics in Debian's Chromium (`*.browser.test.ts`).
 export default defineConfig({
+  // Pre-bundle what workers import, so that Vite does not re-optimize (and reload) mid-run.
+  optimizeDeps: { include: ['comlink', 'hash-wasm'] },
   test: {
     projects: [
       {

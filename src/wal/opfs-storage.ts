@@ -1,0 +1,179 @@
+/**
+ * `OpfsStorage`: a `WalStorage` on the Origin Private File System, through
+ * `FileSystemSyncAccessHandle` (dedicated workers only: the main thread has
+ * no sync handles). A database is a folder, given as a path of names under
+ * the origin's OPFS root.
+ *
+ *     // in a dedicated worker
+ *     const storage = await OpfsStorage.open(['tidal', 'mydb']);
+ *     const { wal } = await Wal.open(storage, { shard: 0 });
+ *
+ * Sync access handles are exclusive: while a WAL has a segment open, no
+ * other worker or tab can open it. That is what leadership relies on.
+ */
+import { TidalError } from '../common/errors.js';
+import type { WalFile, WalStorage } from './storage.js';
+
+/** What this module needs of the OPFS file handle API, typed locally (lib.dom lags on `move`). */
+interface SyncAccessHandle {
+  read(buffer: Uint8Array, options?: { at?: number }): number;
+  write(buffer: Uint8Array, options?: { at?: number }): number;
+  truncate(size: number): void;
+  getSize(): number;
+  flush(): void;
+  close(): void;
+}
+interface OpfsFileHandle {
+  createSyncAccessHandle(): Promise<SyncAccessHandle>;
+  move(newName: string): Promise<void>;
+}
+interface OpfsDirectoryHandle {
+  getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<OpfsDirectoryHandle>;
+  getFileHandle(name: string, options?: { create?: boolean }): Promise<OpfsFileHandle>;
+  removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
+  keys(): AsyncIterableIterator<string>;
+}
+
+function storageError(message: string, cause: unknown): TidalError {
+  const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+  return new TidalError('StorageError', `${message} (${reason})`, { cause });
+}
+
+/** True when this context can use `OpfsStorage` (a dedicated worker with OPFS sync handles). */
+export function hasOpfsSyncAccess(): boolean {
+  return (
+    typeof navigator !== 'undefined' &&
+    typeof navigator.storage?.getDirectory === 'function' &&
+    typeof (globalThis as { FileSystemSyncAccessHandle?: unknown }).FileSystemSyncAccessHandle === 'function'
+  );
+}
+
+/** A folder in OPFS holding one database's files. */
+export class OpfsStorage implements WalStorage {
+  readonly description: string;
+
+  private constructor(
+    private readonly dir: OpfsDirectoryHandle,
+    path: readonly string[],
+  ) {
+    this.description = `opfs:/${path.join('/')}`;
+  }
+
+  /** Opens (creating as needed) the folder at `path` under the OPFS root. */
+  static async open(path: readonly string[]): Promise<OpfsStorage> {
+    if (!hasOpfsSyncAccess()) {
+      throw new TidalError('StorageError', 'OPFS sync access handles are not available here: OpfsStorage runs in a dedicated Web Worker of a browser with OPFS');
+    }
+    if (path.length === 0 || path.some((part) => !part || part.includes('/') || part === '.' || part === '..')) {
+      throw new TidalError('InvalidArgument', `OPFS path ${JSON.stringify(path)} must be one or more plain folder names`);
+    }
+    try {
+      let dir = (await navigator.storage.getDirectory()) as unknown as OpfsDirectoryHandle;
+      for (const part of path) dir = await dir.getDirectoryHandle(part, { create: true });
+      return new OpfsStorage(dir, path);
+    } catch (cause) {
+      throw storageError(`cannot open OPFS folder /${path.join('/')}`, cause);
+    }
+  }
+
+  /** Deletes the folder at `path` and everything in it (no error if it is absent). */
+  static async destroy(path: readonly string[]): Promise<void> {
+    let dir = (await navigator.storage.getDirectory()) as unknown as OpfsDirectoryHandle;
+    try {
+      for (const part of path.slice(0, -1)) dir = await dir.getDirectoryHandle(part);
+      await dir.removeEntry(path[path.length - 1]!, { recursive: true });
+    } catch (cause) {
+      if ((cause as { name?: string }).name !== 'NotFoundError') throw storageError(`cannot remove /${path.join('/')}`, cause);
+    }
+  }
+
+  async list(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const name of this.dir.keys()) names.push(name);
+    return names;
+  }
+
+  async open(name: string, options: { create?: boolean } = {}): Promise<WalFile> {
+    let handle: SyncAccessHandle;
+    try {
+      const file = await this.dir.getFileHandle(name, { create: options.create === true });
+      handle = await file.createSyncAccessHandle();
+    } catch (cause) {
+      throw storageError(`${this.description}: cannot open ${name}`, cause);
+    }
+    return new OpfsFile(name, handle);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    try {
+      const file = await this.dir.getFileHandle(from);
+      await file.move(to);
+    } catch (cause) {
+      throw storageError(`${this.description}: cannot rename ${from} to ${to}`, cause);
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    try {
+      await this.dir.removeEntry(name);
+    } catch (cause) {
+      throw storageError(`${this.description}: cannot remove ${name}`, cause);
+    }
+  }
+}
+
+class OpfsFile implements WalFile {
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly handle: SyncAccessHandle,
+  ) {}
+
+  private live(): SyncAccessHandle {
+    if (this.closed) throw new TidalError('Closed', `OPFS handle for ${this.name} is closed`);
+    return this.handle;
+  }
+
+  size(): number {
+    return this.live().getSize();
+  }
+
+  read(target: Uint8Array, at: number): number {
+    return this.live().read(target, { at });
+  }
+
+  write(bytes: Uint8Array, at: number): void {
+    let written: number;
+    try {
+      written = this.live().write(bytes, { at });
+    } catch (cause) {
+      throw storageError(`cannot write ${bytes.length} bytes to ${this.name}`, cause);
+    }
+    if (written !== bytes.length) {
+      throw new TidalError('StorageError', `OPFS wrote ${written} of ${bytes.length} bytes to ${this.name} (quota?)`);
+    }
+  }
+
+  truncate(size: number): void {
+    try {
+      this.live().truncate(size);
+    } catch (cause) {
+      throw storageError(`cannot truncate ${this.name} to ${size} bytes`, cause);
+    }
+  }
+
+  flush(): void {
+    try {
+      this.live().flush();
+    } catch (cause) {
+      throw storageError(`cannot flush ${this.name}`, cause);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.close();
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * Reading one segment file's bytes back: what recovery does to each
+ * segment, following docs/FORMAT.md §6. The result says whether the segment
+ * is good (sealed or open, possibly with a torn tail to cut), was never
+ * started (a header torn by a crash), or is damaged and must be quarantined.
+ *
+ * A torn tail is a result, not an error: it is what a crash during an
+ * append leaves behind.
+ */
+import { equalBytes, type Blake3 } from '../common/blake3.js';
+import { isTidalError, TidalError } from '../common/errors.js';
+import {
+  decodeBatch,
+  decodeSegmentFooter,
+  decodeSegmentHeader,
+  isFooterAt,
+  SEGMENT_FOOTER_BYTES,
+  SEGMENT_HEADER_BYTES,
+  type DecodedBatch,
+  type SegmentHeader,
+} from './format.js';
+import type { WalSegmentId } from './segment-id.js';
+
+/** Where each batch of a segment starts, and its first LSN (parallel arrays, in log order). */
+export interface BatchIndex {
+  readonly offsets: number[];
+  readonly firstLsns: number[];
+}
+
+/** The batches of a segment, walked from the header up to `end`. */
+interface Walk extends BatchIndex {
+  /** Offset reached: `end` when every batch was read, else where the failure is. */
+  reached: number;
+  eventCount: number;
+  /** Last LSN read (base − 1 when no batch was). */
+  lastLsn: number;
+  failure?: TidalError;
+}
+
+export type SegmentScan =
+  | {
+      readonly kind: 'good';
+      readonly header: SegmentHeader;
+      readonly sealed: boolean;
+      readonly index: BatchIndex;
+      /** Offset just past the last batch (the footer's offset when sealed). */
+      readonly dataEnd: number;
+      readonly eventCount: number;
+      readonly lastLsn: number;
+      /** Bytes after `dataEnd` that are a torn tail, to be cut (open segments only). */
+      readonly tornBytes: number;
+    }
+  | {
+      /** The last segment's header was never completely written: the file holds nothing. */
+      readonly kind: 'unstarted';
+      readonly bytes: number;
+    }
+  | {
+      readonly kind: 'damaged';
+      readonly code: 'Corrupt' | 'HeaderMismatch';
+      readonly message: string;
+      /** Highest LSN the segment's readable parts claim, to keep LSNs from being reused. */
+      readonly highestLsn: number;
+      /** For the open segment: the verified prefix (header and good batches) worth keeping. */
+      readonly keep?: Extract<SegmentScan, { kind: 'good' }>;
+    };
+
+function walk(b3: Blake3, bytes: Uint8Array, header: SegmentHeader, end: number, verify: boolean): Walk {
+  const result: Walk = { offsets: [], firstLsns: [], reached: SEGMENT_HEADER_BYTES, eventCount: 0, lastLsn: header.baseLsn - 1 };
+  const region = bytes.subarray(0, end);
+  while (result.reached < end) {
+    let batch: DecodedBatch;
+    try {
+      batch = decodeBatch(b3, region, result.reached, { verify });
+    } catch (error) {
+      if (!isTidalError(error)) throw error;
+      result.failure = error;
+      return result;
+    }
+    const { shard, firstLsn, eventCount } = batch.header;
+    if ((shard !== undefined && shard !== header.shard) || firstLsn !== result.lastLsn + 1) {
+      result.failure = new TidalError(
+        'HeaderMismatch',
+        shard !== undefined && shard !== header.shard
+          ? `batch at offset ${batch.start} belongs to shard ${shard}, the segment to shard ${header.shard}`
+          : `batch at offset ${batch.start} starts at LSN ${firstLsn}, expected ${result.lastLsn + 1}`,
+      );
+      return result;
+    }
+    result.offsets.push(batch.start);
+    result.firstLsns.push(firstLsn);
+    result.eventCount += eventCount;
+    result.lastLsn = firstLsn + eventCount - 1;
+    result.reached = batch.end;
+  }
+  return result;
+}
+
+/**
+ * The highest LSN held by a batch that verifies after `from`, or 0 when none
+ * does. Non-zero means the damage at `from` is not a torn tail.
+ */
+function lastVerifiableLsnAfter(b3: Blake3, bytes: Uint8Array, from: number): number {
+  let highest = 0;
+  for (let at = from + 1; at + 4 <= bytes.length; at++) {
+    // 'TDLB'
+    if (bytes[at] !== 0x54 || bytes[at + 1] !== 0x44 || bytes[at + 2] !== 0x4c || bytes[at + 3] !== 0x42) continue;
+    try {
+      const batch = decodeBatch(b3, bytes, at);
+      highest = Math.max(highest, batch.header.firstLsn + batch.header.eventCount - 1);
+      at = batch.end - 1;
+    } catch {
+      // not a batch; keep looking
+    }
+  }
+  return highest;
+}
+
+function good(header: SegmentHeader, sealed: boolean, w: Walk, tornBytes: number): Extract<SegmentScan, { kind: 'good' }> {
+  return {
+    kind: 'good',
+    header,
+    sealed,
+    index: { offsets: w.offsets, firstLsns: w.firstLsns },
+    dataEnd: w.reached,
+    eventCount: w.eventCount,
+    lastLsn: w.lastLsn,
+    tornBytes,
+  };
+}
+
+/**
+ * Scans a segment's bytes. `isLast` says whether it is the shard's last
+ * segment, the only one allowed to be open or to have a torn tail.
+ */
+export function scanSegment(b3: Blake3, bytes: Uint8Array, id: WalSegmentId, isLast: boolean): SegmentScan {
+  let header: SegmentHeader;
+  try {
+    header = decodeSegmentHeader(b3, bytes);
+  } catch (error) {
+    if (!isTidalError(error)) throw error;
+    if (isLast && bytes.length <= SEGMENT_HEADER_BYTES) return { kind: 'unstarted', bytes: bytes.length };
+    return { kind: 'damaged', code: 'Corrupt', message: `segment header: ${error.message}`, highestLsn: 0 };
+  }
+  if (header.shard !== id.shard || header.seq !== id.seq) {
+    return {
+      kind: 'damaged',
+      code: 'HeaderMismatch',
+      message: `file name says shard ${id.shard} seq ${id.seq}, header says shard ${header.shard} seq ${header.seq}`,
+      highestLsn: header.baseLsn - 1,
+    };
+  }
+
+  const footerAt = bytes.length - SEGMENT_FOOTER_BYTES;
+  if (footerAt >= SEGMENT_HEADER_BYTES && isFooterAt(bytes, footerAt)) {
+    let footerProblem: string;
+    try {
+      const footer = decodeSegmentFooter(bytes, footerAt);
+      if (equalBytes(b3.hash(bytes.subarray(0, footerAt)), footer.digest)) {
+        // Every byte before the footer is as it was sealed: batch digests need no second pass.
+        const w = walk(b3, bytes, header, footerAt, false);
+        if (w.failure) {
+          return { kind: 'damaged', code: 'Corrupt', message: `sealed segment verifies but its batches do not parse: ${w.failure.message}`, highestLsn: w.lastLsn };
+        }
+        if (w.offsets.length !== footer.batchCount || w.eventCount !== footer.eventCount || w.lastLsn !== footer.lastLsn) {
+          return {
+            kind: 'damaged',
+            code: 'HeaderMismatch',
+            message: `footer claims ${footer.batchCount} batches, ${footer.eventCount} events, last LSN ${footer.lastLsn}; the segment holds ${w.offsets.length}, ${w.eventCount}, ${w.lastLsn}`,
+            highestLsn: Math.max(w.lastLsn, footer.lastLsn),
+          };
+        }
+        return good(header, true, w, 0);
+      }
+      footerProblem = 'footer digest does not match the segment';
+    } catch (error) {
+      if (!isTidalError(error)) throw error;
+      footerProblem = `footer: ${error.message}`;
+    }
+    if (!isLast) {
+      const w = walk(b3, bytes, header, footerAt, true);
+      const where = w.failure ? `; first bad batch: ${w.failure.message}` : '';
+      return { kind: 'damaged', code: 'Corrupt', message: `sealed segment: ${footerProblem}${where}`, highestLsn: w.lastLsn };
+    }
+    // The last segment: what looked like a footer may be a torn one; read it as open.
+  } else if (!isLast) {
+    return {
+      kind: 'damaged',
+      code: 'Corrupt',
+      message: 'segment is not the last of its shard but has no footer: it was never sealed',
+      highestLsn: walk(b3, bytes, header, bytes.length, false).lastLsn,
+    };
+  }
+
+  const w = walk(b3, bytes, header, bytes.length, true);
+  if (!w.failure) return good(header, false, w, 0);
+  const prefix = good(header, false, w, 0);
+  const lastAfter = lastVerifiableLsnAfter(b3, bytes, w.reached);
+  if (w.failure.code === 'HeaderMismatch' || lastAfter > 0) {
+    return {
+      kind: 'damaged',
+      code: w.failure.code === 'HeaderMismatch' ? 'HeaderMismatch' : 'Corrupt',
+      message: `open segment damaged at offset ${w.reached} with verifiable data after it: ${w.failure.message}`,
+      highestLsn: Math.max(w.lastLsn, lastAfter),
+      keep: prefix,
+    };
+  }
+  return good(header, false, w, bytes.length - w.reached);
+}

@@ -1,0 +1,31 @@
+/**
+ * A dedicated worker that runs the WAL scenarios on real OPFS (sync access
+ * handles exist only in dedicated workers). `wal.browser.test.ts` drives it
+ * with comlink, one scenario per call, each in a fresh OPFS folder.
+ */
+import * as Comlink from 'comlink';
+import { OpfsStorage } from './opfs-storage.js';
+import { walScenarios } from './wal.scenarios.js';
+
+const api = {
+  names(): string[] {
+    return Object.keys(walScenarios);
+  },
+  async run(name: string): Promise<void> {
+    const scenario = walScenarios[name];
+    if (!scenario) throw new Error(`no scenario named ${name}`);
+    const root = ['tidal-test', `wal-${Date.now()}-${Math.random().toString(36).slice(2)}`];
+    let n = 0;
+    try {
+      await scenario(async () => {
+        const path = [...root, `s${n++}`];
+        return OpfsStorage.open(path);
+      });
+    } finally {
+      await OpfsStorage.destroy(root);
+    }
+  },
+};
+
+export type WalScenarioWorker = typeof api;
+Comlink.expose(api);

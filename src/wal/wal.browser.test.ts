@@ -1,0 +1,16 @@
+import { afterAll, describe, it } from 'vitest';
+import * as Comlink from 'comlink';
+import type { WalScenarioWorker } from './wal-scenarios.worker.js';
+import { walScenarios } from './wal.scenarios.js';
+
+// The same scenarios as wal.test.ts, on OPFS sync access handles in a real
+// dedicated worker in Chromium.
+const worker = new Worker(new URL('./wal-scenarios.worker.ts', import.meta.url), { type: 'module' });
+const remote = Comlink.wrap<WalScenarioWorker>(worker);
+afterAll(() => worker.terminate());
+
+describe('Wal on OpfsStorage (dedicated worker, Chromium)', () => {
+  for (const name of Object.keys(walScenarios)) {
+    it(name, () => remote.run(name));
+  }
+});
