@@ -25,8 +25,8 @@ export type {
   TransportOptions,
   WalSegmentPayload,
 } from './transport.js';
-export { WIRE_PROTOCOL, isArrayBuffer, parseWireMessage } from './wire.js';
-export type { ControlWireMessage, ParseResult, ParsedWireMessage, SegmentWireMessage, WireBounds, WireMessage } from './wire.js';
+export { WIRE_PROTOCOL } from './wire.js';
+export type { ControlWireMessage, SegmentWireMessage, WireMessage } from './wire.js';
 export { EndpointTransport } from './endpoint-transport.js';
 export type { EndpointTransportOptions, TransportEndpoint } from './endpoint-transport.js';
 export { InProcessNetwork, InProcessTransport } from './in-process.js';
