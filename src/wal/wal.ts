@@ -290,7 +290,7 @@ export class Wal {
       }
 
       const segment = kept[kept.length - 1]!;
-      if (lastLsn > 0 && segment.baseLsn !== lastLsn + 1) {
+      if (segment.baseLsn !== lastLsn + 1) {
         if (segment.baseLsn <= lastLsn) {
           // Overlapping LSNs: this segment cannot be part of the log.
           kept.pop();
