@@ -23,7 +23,7 @@ export default defineConfig({
   webServer: {
     // 127.0.0.1, not localhost: Node may bind localhost to ::1 only. Both are
     // secure contexts, which OPFS, Web Locks and BroadcastChannel need.
-    command: `npx vite --host 127.0.0.1 --port ${port} --strictPort`,
+    command: `node node_modules/vite/bin/vite.js --host 127.0.0.1 --port ${port} --strictPort`,
     url: `${origin}/e2e/pages/harness.html`,
     reuseExistingServer: !process.env.CI,
     timeout: 60_000,
