@@ -319,4 +319,30 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     expectEqual(reopened.report.lastLsn, 50, 'all appended events recovered after a clean close');
     await reopened.wal.close();
   },
+
+  async 'a copy made by importing the batches of another log holds the same batches, byte for byte'(fresh) {
+    const leaderStorage = await fresh();
+    const copyStorage = await fresh();
+    const leader = (await openWal(leaderStorage, SMALL)).wal;
+    const copy = (await openWal(copyStorage, SMALL)).wal;
+    const seen: number[] = [];
+    copy.onCommit((batch) => seen.push(batch.firstLsn));
+    for (let i = 1; i <= 50; i += 2) await leader.append([event(i), event(i + 1)]);
+    const batches: Uint8Array[] = [];
+    for await (const batch of leader.readBatches(1)) batches.push(batch.bytes);
+    expectEqual(await copy.importBatches(batches.slice(0, 10)), { first: 1, last: 20 }, 'first import');
+    await expectTidalError(copy.importBatches([batches[11]!]), 'HeaderMismatch', 'a batch that skips LSNs');
+    await expectTidalError(copy.importBatches([batches[9]!]), 'HeaderMismatch', 'a batch already held');
+    expectEqual(await copy.importBatches(batches.slice(10)), { first: 21, last: 50 }, 'rest');
+    expectEqual(seen, batches.map((_, i) => 2 * i + 1), 'commit listener saw every imported batch');
+    const copied: Uint8Array[] = [];
+    for await (const batch of copy.readBatches(1)) copied.push(batch.bytes);
+    expectEqual(copied, batches, 'same batch bytes');
+    expectEqual(copy.segments().map((s) => [s.baseLsn, s.lastLsn, s.sealed]), leader.segments().map((s) => [s.baseLsn, s.lastLsn, s.sealed]), 'same segmentation');
+    await leader.close();
+    await copy.close();
+    const reopened = await openWal(copyStorage, SMALL);
+    expectEqual(reopened.report.lastLsn, 50, 'the copy recovers');
+    await reopened.wal.close();
+  },
 };

@@ -95,6 +95,15 @@ export interface WalBatch {
   readonly payload: Uint8Array;
 }
 
+/** A batch just committed, as `Wal.onCommit` listeners see it. */
+export interface CommittedBatch {
+  readonly segment: WalSegmentId;
+  readonly firstLsn: number;
+  readonly lastLsn: number;
+  /** The whole batch as written; a view valid only during the listener call. */
+  readonly bytes: Uint8Array;
+}
+
 /** A segment of the log as the WAL tracks it. */
 export interface WalSegmentInfo {
   readonly id: WalSegmentId;
@@ -477,39 +486,118 @@ export class Wal {
     try {
       this.assertUsable();
       const batch = group.encoder.bytesView();
-      let active = this.segmentsInLog[this.segmentsInLog.length - 1];
-      if (active && !active.sealed && active.offsets.length > 0 && active.dataEnd + batch.length + SEGMENT_FOOTER_BYTES > this.segmentBytes) {
-        this.seal(active);
-      }
-      active = this.segmentsInLog[this.segmentsInLog.length - 1];
-      if (!active || active.sealed) active = await this.startSegment();
+      const file = await this.segmentFor(batch.length);
       const firstLsn = this.nextLsnValue;
       if (firstLsn + group.eventCount - 1 > MAX_LSN) throw new TidalError('LengthOutOfBounds', `shard ${this.shard} has run out of LSNs`);
       fillBatchHeaderV2(this.b3, batch, { shard: this.shard, eventCount: group.eventCount, firstLsn, hlc: this.hlc() });
-      const file = active.file!;
-      try {
-        file.write(batch, active.dataEnd);
-        if (this.durable) file.flush();
-      } catch (error) {
-        // What reached storage is unknown now; recovery on reopen will tell.
-        this.failure = isTidalError(error) ? error : new TidalError('StorageError', String(error), { cause: error });
-        throw this.failure;
-      }
-      this.activeDigest.update(batch);
-      active.offsets.push(active.dataEnd);
-      active.firstLsns.push(firstLsn);
-      active.dataEnd += batch.length;
-      active.lastLsn = firstLsn + group.eventCount - 1;
-      this.nextLsnValue = active.lastLsn + 1;
+      const segment = this.writeBatch(file, batch, firstLsn, group.eventCount);
+      if (this.durable) this.guard(() => file.flush());
       let lsn = firstLsn;
       for (const waiter of group.waiters) {
         waiter.resolve({ first: lsn, last: lsn + waiter.count - 1 });
         lsn += waiter.count;
       }
+      this.notify({ segment, firstLsn, lastLsn: firstLsn + group.eventCount - 1, bytes: batch });
     } catch (error) {
       for (const waiter of group.waiters) waiter.reject(error);
     } finally {
       if (group.encoder.length <= 1024 * 1024) this.spareEncoders.push(group.encoder);
+    }
+  }
+
+  /**
+   * Appends batches that another replica's log already holds, byte for
+   * byte (a follower's copy of its leader's log). Each must be a whole,
+   * verified batch (`decodeBatch` of the received bytes) continuing this
+   * log's LSNs exactly; its bytes, digest and HLC are kept as they are.
+   * Runs after the appends before it and flushes once (durable mode).
+   */
+  importBatches(batches: readonly Uint8Array[]): Promise<LsnRange> {
+    const run = async (): Promise<LsnRange> => {
+      this.assertUsable();
+      const first = this.nextLsnValue;
+      let file: WalFile | undefined;
+      const committed: CommittedBatch[] = [];
+      for (const batch of batches) {
+        const { header, end } = decodeBatch(this.b3, batch, 0, { verify: false });
+        if (end !== batch.length) throw new TidalError('HeaderMismatch', `imported batch is ${batch.length} bytes but its header says ${end}`);
+        if (header.shard !== undefined && header.shard !== this.shard) {
+          throw new TidalError('HeaderMismatch', `imported batch belongs to shard ${header.shard}, this log to shard ${this.shard}`);
+        }
+        if (header.firstLsn !== this.nextLsnValue) {
+          throw new TidalError('HeaderMismatch', `imported batch starts at LSN ${header.firstLsn}, this log continues at ${this.nextLsnValue}`);
+        }
+        file = await this.segmentFor(batch.length);
+        const segment = this.writeBatch(file, batch, header.firstLsn, header.eventCount);
+        committed.push({ segment, firstLsn: header.firstLsn, lastLsn: header.firstLsn + header.eventCount - 1, bytes: batch });
+      }
+      if (file && this.durable) this.guard(() => file.flush());
+      for (const batch of committed) this.notify(batch);
+      return { first, last: this.nextLsnValue - 1 };
+    };
+    if (this.pending) this.scheduleCommit(this.pending, true);
+    const result = this.committing.then(run);
+    this.committing = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /**
+   * Calls `listener` after each batch is committed (written, and flushed in
+   * durable mode), with a view of its bytes that is valid only during the
+   * call: copy what you keep. Returns a function that removes the listener.
+   */
+  onCommit(listener: (batch: CommittedBatch) => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
+
+  private readonly commitListeners = new Set<(batch: CommittedBatch) => void>();
+
+  private notify(batch: CommittedBatch): void {
+    for (const listener of this.commitListeners) {
+      try {
+        listener(batch);
+      } catch {
+        // A listener's failure is its own; the commit stands.
+      }
+    }
+  }
+
+  /** The open segment's file, with room for `batchBytes` more (sealing and starting segments as needed). */
+  private async segmentFor(batchBytes: number): Promise<WalFile> {
+    let active = this.segmentsInLog[this.segmentsInLog.length - 1];
+    if (active && !active.sealed && active.offsets.length > 0 && active.dataEnd + batchBytes + SEGMENT_FOOTER_BYTES > this.segmentBytes) {
+      this.seal(active);
+    }
+    active = this.segmentsInLog[this.segmentsInLog.length - 1];
+    if (!active || active.sealed) active = await this.startSegment();
+    return active.file!;
+  }
+
+  /** Writes one whole batch at the end of the open segment and indexes it; returns the segment's id. */
+  private writeBatch(file: WalFile, batch: Uint8Array, firstLsn: number, eventCount: number): WalSegmentId {
+    const active = this.segmentsInLog[this.segmentsInLog.length - 1]!;
+    this.guard(() => file.write(batch, active.dataEnd));
+    this.activeDigest.update(batch);
+    active.offsets.push(active.dataEnd);
+    active.firstLsns.push(firstLsn);
+    active.dataEnd += batch.length;
+    active.lastLsn = firstLsn + eventCount - 1;
+    this.nextLsnValue = active.lastLsn + 1;
+    return active.id;
+  }
+
+  /** Runs a storage operation; a failure leaves the log in an unknown state, so the WAL stops until reopened. */
+  private guard(operation: () => void): void {
+    try {
+      operation();
+    } catch (error) {
+      // What reached storage is unknown now; recovery on reopen will tell.
+      this.failure = isTidalError(error) ? error : new TidalError('StorageError', String(error), { cause: error });
+      throw this.failure;
     }
   }
 
@@ -522,13 +610,10 @@ export class Wal {
       lastLsn: segment.lastLsn,
       digest: this.activeDigest.digest(),
     });
-    try {
+    this.guard(() => {
       file.write(footer, segment.dataEnd);
       file.flush();
-    } catch (error) {
-      this.failure = isTidalError(error) ? error : new TidalError('StorageError', String(error), { cause: error });
-      throw this.failure;
-    }
+    });
     segment.sealed = true;
     file.close();
     segment.file = undefined;
