@@ -1,0 +1,294 @@
+/**
+ * `ShardRouter` says which shard owns a key. The key's UTF-8 bytes are
+ * hashed with xxHash64 (seed 0, the reference algorithm, so any
+ * implementation, any engine, any run gives the same 64 bits), and the hash
+ * is placed on a shard with jump consistent hash (Lamping & Veach, "A Fast,
+ * Minimal Memory, Consistent Hash Algorithm", 2014): shards are balanced,
+ * and growing from n to n+1 shards moves only about 1/(n+1) of the keys,
+ * all of them to the new shard.
+ *
+ *     const router = new ShardRouter({ shards: 16 });
+ *     router.route('user:42'); // a ShardId in 0..15, the same everywhere
+ *
+ * Both algorithms need 64-bit multiplication modulo 2^64. `route` runs on
+ * every write, so it does that on pairs of unsigned 32-bit halves
+ * (`Math.imul` for low words, 16-bit limbs for the carries) instead of
+ * BigInt, and encodes the key into a reused buffer. A string holding a lone
+ * surrogate is hashed as `TextEncoder` encodes it (the surrogate becomes
+ * U+FFFD), so such a key shares a shard with its well-formed twin.
+ */
+import { TidalError } from '../common/errors.js';
+import type { ShardId } from './shard-id.js';
+
+/** Most shards a router spreads keys over (shard ids are u16). */
+export const MAX_SHARDS = 65536;
+
+/** Options of a `ShardRouter`. */
+export interface ShardRouterOptions {
+  /** How many shards keys are spread over: an integer 1..65536 (no default). */
+  readonly shards: number;
+}
+
+/** Places keys on shards: xxHash64 of the key's UTF-8, then jump consistent hash. */
+export class ShardRouter {
+  /** How many shards keys are spread over. */
+  readonly shards: number;
+
+  constructor(options: ShardRouterOptions) {
+    const shards: unknown = options?.shards;
+    if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
+      throw new TidalError('InvalidArgument', `shards must be an integer in 1..${MAX_SHARDS}, got ${String(shards)}`);
+    }
+    this.shards = shards;
+  }
+
+  /** The shard that owns `key`: the same for the same key and shard count, in every run and engine. */
+  route(key: string): ShardId {
+    if (typeof key !== 'string') {
+      throw new TidalError('InvalidArgument', `a shard key must be a string, got ${key === null ? 'null' : typeof key}`);
+    }
+    const length = utf8Into(key);
+    xxHash64Halves(keyBuffer, length);
+    return jumpHalves(resultHigh, resultLow, this.shards);
+  }
+}
+
+/** xxHash64 (seed 0) of `key`'s UTF-8 bytes, the hash `ShardRouter` places keys by. */
+export function hashKey(key: string): bigint {
+  if (typeof key !== 'string') {
+    throw new TidalError('InvalidArgument', `a shard key must be a string, got ${key === null ? 'null' : typeof key}`);
+  }
+  return xxHash64(keyBuffer.subarray(0, utf8Into(key)));
+}
+
+/** xxHash64 of `bytes` with seed 0, as an unsigned 64-bit bigint. */
+export function xxHash64(bytes: Uint8Array): bigint {
+  xxHash64Halves(bytes, bytes.length);
+  return (BigInt(resultHigh) << 32n) | BigInt(resultLow);
+}
+
+/** Jump consistent hash: the bucket in 0..buckets-1 of a 64-bit `hash`, for 1..2^31-1 buckets. */
+export function jumpConsistentHash(hash: bigint, buckets: number): number {
+  if (typeof hash !== 'bigint' || hash < 0n || hash >= 1n << 64n) {
+    throw new TidalError('InvalidArgument', `hash must be a u64 bigint, got ${String(hash)}`);
+  }
+  if (!Number.isInteger(buckets) || buckets < 1 || buckets > 0x7fffffff) {
+    throw new TidalError('InvalidArgument', `buckets must be an integer in 1..2^31-1, got ${String(buckets)}`);
+  }
+  return jumpHalves(Number(hash >> 32n), Number(hash & 0xffffffffn), buckets);
+}
+
+// ------------------------------------------------------- UTF-8 of the key
+
+let keyBuffer = new Uint8Array(256);
+const textEncoder = new TextEncoder();
+
+/** Writes `key`'s UTF-8 to `keyBuffer` and returns its length. */
+function utf8Into(key: string): number {
+  const length = key.length;
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  if (length * 3 > keyBuffer.length) keyBuffer = new Uint8Array(length * 3);
+  for (let index = 0; index < length; index++) {
+    const code = key.charCodeAt(index);
+    if (code >= 0x80) return textEncoder.encodeInto(key, keyBuffer).written;
+    keyBuffer[index] = code;
+  }
+  return length;
+}
+
+// ------------------------------------------------ 64-bit words as halves
+//
+// A u64 is (high, low), both unsigned 32-bit numbers. The helpers leave
+// their result in `resultHigh`/`resultLow`, so the hot path allocates
+// nothing.
+
+let resultHigh = 0;
+let resultLow = 0;
+
+/** (aHigh:aLow) * (bHigh:bLow) mod 2^64. */
+function multiply(aHigh: number, aLow: number, bHigh: number, bLow: number): void {
+  // The low words' full 64-bit product, from 16-bit limbs (every partial
+  // sum stays below 2^53, so doubles hold it exactly).
+  const a0 = aLow & 0xffff;
+  const a1 = aLow >>> 16;
+  const b0 = bLow & 0xffff;
+  const b1 = bLow >>> 16;
+  const middle = a1 * b0 + a0 * b1; // < 2^33
+  const low = a0 * b0 + (middle % 0x10000) * 0x10000; // < 2^33
+  resultLow = low >>> 0;
+  const carry = (low - resultLow) / 0x100000000;
+  const high = a1 * b1 + Math.floor(middle / 0x10000) + carry;
+  // The cross products only reach the high word, whose overflow is dropped.
+  resultHigh = (high + Math.imul(aHigh, bLow) + Math.imul(aLow, bHigh)) >>> 0;
+}
+
+/** (aHigh:aLow) + (bHigh:bLow) mod 2^64. */
+function add(aHigh: number, aLow: number, bHigh: number, bLow: number): void {
+  const low = aLow + bLow;
+  resultLow = low >>> 0;
+  resultHigh = (aHigh + bHigh + (low > 0xffffffff ? 1 : 0)) >>> 0;
+}
+
+/** Rotates (high:low) left by `bits`, 0 < bits < 32. */
+function rotateLeft(high: number, low: number, bits: number): void {
+  resultHigh = ((high << bits) | (low >>> (32 - bits))) >>> 0;
+  resultLow = ((low << bits) | (high >>> (32 - bits))) >>> 0;
+}
+
+// --------------------------------------------------------------- xxHash64
+
+const P1_HIGH = 0x9e3779b1;
+const P1_LOW = 0x85ebca87;
+const P2_HIGH = 0xc2b2ae3d;
+const P2_LOW = 0x27d4eb4f;
+const P3_HIGH = 0x165667b1;
+const P3_LOW = 0x9e3779f9;
+const P4_HIGH = 0x85ebca77;
+const P4_LOW = 0xc2b2ae63;
+const P5_HIGH = 0x27d4eb2f;
+const P5_LOW = 0x165667c5;
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
+/** xxHash64's round: rotl(acc + input * P2, 31) * P1. */
+function round(accHigh: number, accLow: number, inputHigh: number, inputLow: number): void {
+  multiply(inputHigh, inputLow, P2_HIGH, P2_LOW);
+  add(accHigh, accLow, resultHigh, resultLow);
+  rotateLeft(resultHigh, resultLow, 31);
+  multiply(resultHigh, resultLow, P1_HIGH, P1_LOW);
+}
+
+/** xxHash64's merge of an accumulator into the hash: (h ^ round(0, v)) * P1 + P4. */
+function mergeRound(hashHigh: number, hashLow: number, accHigh: number, accLow: number): void {
+  round(0, 0, accHigh, accLow);
+  multiply((hashHigh ^ resultHigh) >>> 0, (hashLow ^ resultLow) >>> 0, P1_HIGH, P1_LOW);
+  add(resultHigh, resultLow, P4_HIGH, P4_LOW);
+}
+
+/** xxHash64 (seed 0) of `bytes[0..length)`, left in `resultHigh`/`resultLow`. */
+function xxHash64Halves(bytes: Uint8Array, length: number): void {
+  let at = 0;
+  let hHigh: number;
+  let hLow: number;
+  if (length >= 32) {
+    // Four lanes: v1 = P1 + P2, v2 = P2, v3 = 0, v4 = -P1 (mod 2^64).
+    add(P1_HIGH, P1_LOW, P2_HIGH, P2_LOW);
+    let v1High = resultHigh;
+    let v1Low = resultLow;
+    let v2High = P2_HIGH;
+    let v2Low = P2_LOW;
+    let v3High = 0;
+    let v3Low = 0;
+    add(~P1_HIGH >>> 0, ~P1_LOW >>> 0, 0, 1);
+    let v4High = resultHigh;
+    let v4Low = resultLow;
+    const stripesEnd = length - 32;
+    do {
+      round(v1High, v1Low, readU32(bytes, at + 4), readU32(bytes, at));
+      v1High = resultHigh;
+      v1Low = resultLow;
+      round(v2High, v2Low, readU32(bytes, at + 12), readU32(bytes, at + 8));
+      v2High = resultHigh;
+      v2Low = resultLow;
+      round(v3High, v3Low, readU32(bytes, at + 20), readU32(bytes, at + 16));
+      v3High = resultHigh;
+      v3Low = resultLow;
+      round(v4High, v4Low, readU32(bytes, at + 28), readU32(bytes, at + 24));
+      v4High = resultHigh;
+      v4Low = resultLow;
+      at += 32;
+    } while (at <= stripesEnd);
+    rotateLeft(v1High, v1Low, 1);
+    hHigh = resultHigh;
+    hLow = resultLow;
+    rotateLeft(v2High, v2Low, 7);
+    add(hHigh, hLow, resultHigh, resultLow);
+    hHigh = resultHigh;
+    hLow = resultLow;
+    rotateLeft(v3High, v3Low, 12);
+    add(hHigh, hLow, resultHigh, resultLow);
+    hHigh = resultHigh;
+    hLow = resultLow;
+    rotateLeft(v4High, v4Low, 18);
+    add(hHigh, hLow, resultHigh, resultLow);
+    mergeRound(resultHigh, resultLow, v1High, v1Low);
+    mergeRound(resultHigh, resultLow, v2High, v2Low);
+    mergeRound(resultHigh, resultLow, v3High, v3Low);
+    mergeRound(resultHigh, resultLow, v4High, v4Low);
+    hHigh = resultHigh;
+    hLow = resultLow;
+  } else {
+    hHigh = P5_HIGH;
+    hLow = P5_LOW;
+  }
+  // h += length (as a u64).
+  add(hHigh, hLow, Math.floor(length / 0x100000000), length >>> 0);
+  hHigh = resultHigh;
+  hLow = resultLow;
+  while (at + 8 <= length) {
+    round(0, 0, readU32(bytes, at + 4), readU32(bytes, at));
+    rotateLeft((hHigh ^ resultHigh) >>> 0, (hLow ^ resultLow) >>> 0, 27);
+    multiply(resultHigh, resultLow, P1_HIGH, P1_LOW);
+    add(resultHigh, resultLow, P4_HIGH, P4_LOW);
+    hHigh = resultHigh;
+    hLow = resultLow;
+    at += 8;
+  }
+  if (at + 4 <= length) {
+    multiply(0, readU32(bytes, at), P1_HIGH, P1_LOW);
+    rotateLeft((hHigh ^ resultHigh) >>> 0, (hLow ^ resultLow) >>> 0, 23);
+    multiply(resultHigh, resultLow, P2_HIGH, P2_LOW);
+    add(resultHigh, resultLow, P3_HIGH, P3_LOW);
+    hHigh = resultHigh;
+    hLow = resultLow;
+    at += 4;
+  }
+  while (at < length) {
+    multiply(0, bytes[at]!, P5_HIGH, P5_LOW);
+    rotateLeft((hHigh ^ resultHigh) >>> 0, (hLow ^ resultLow) >>> 0, 11);
+    multiply(resultHigh, resultLow, P1_HIGH, P1_LOW);
+    hHigh = resultHigh;
+    hLow = resultLow;
+    at++;
+  }
+  // Avalanche: h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32.
+  hLow = (hLow ^ (hHigh >>> 1)) >>> 0;
+  multiply(hHigh, hLow, P2_HIGH, P2_LOW);
+  hHigh = resultHigh;
+  hLow = (resultLow ^ ((resultLow >>> 29) | (resultHigh << 3))) >>> 0;
+  hHigh = (hHigh ^ (hHigh >>> 29)) >>> 0;
+  multiply(hHigh, hLow, P3_HIGH, P3_LOW);
+  resultLow = (resultLow ^ resultHigh) >>> 0;
+}
+
+// ------------------------------------------------------ jump consistent hash
+
+/** 2862933555777941757, the paper's linear congruential multiplier. */
+const JUMP_HIGH = 0x27bb2ee6;
+const JUMP_LOW = 0x87b0b0fd;
+
+/**
+ * The paper's loop, on halves:
+ *
+ *     b = -1, j = 0
+ *     while j < buckets: b = j; key = key * 2862933555777941757 + 1
+ *                        j = floor((b + 1) * (2^31 / ((key >> 33) + 1)))
+ *
+ * The floating-point steps are IEEE doubles in C as in JavaScript, so the
+ * answer is the reference implementation's.
+ */
+function jumpHalves(keyHigh: number, keyLow: number, buckets: number): number {
+  let bucket = -1;
+  let next = 0;
+  while (next < buckets) {
+    bucket = next;
+    multiply(keyHigh, keyLow, JUMP_HIGH, JUMP_LOW);
+    add(resultHigh, resultLow, 0, 1);
+    keyHigh = resultHigh;
+    keyLow = resultLow;
+    next = Math.floor((bucket + 1) * (2147483648 / ((keyHigh >>> 1) + 1)));
+  }
+  return bucket;
+}
