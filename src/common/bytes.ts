@@ -14,7 +14,7 @@
 import { TidalError } from './errors.js';
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
+const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Largest integer a `VarUint` holds: 2^53 - 1, the safe-integer range. */
 const MAX_VAR_UINT_BYTES = 8; // ceil(53 / 7)
@@ -23,7 +23,7 @@ const MAX_VAR_UINT_BYTES = 8; // ceil(53 / 7)
 export class Encoder {
   private buffer: Uint8Array;
   private view: DataView;
-  /** Bytes written so far. */
+  /** Bytes written so far. Setting it lower drops what was written past it (`reset()` sets 0). */
   length = 0;
 
   constructor(initialCapacity = 256) {
@@ -41,6 +41,11 @@ export class Encoder {
     grown.set(this.buffer.subarray(0, this.length));
     this.buffer = grown;
     this.view = new DataView(grown.buffer);
+  }
+
+  /** Forgets everything written, keeping the buffer for reuse. */
+  reset(): void {
+    this.length = 0;
   }
 
   writeU8(value: number): void {

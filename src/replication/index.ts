@@ -1,0 +1,16 @@
+/**
+ * Replication: a shard leader's `WalShipper` ships its committed log to
+ * `FollowerDb` replicas over any `Transport`; followers verify, apply in LSN
+ * order exactly once, keep their own copy of the log, acknowledge, and ask
+ * for what they lack.
+ */
+export { WalShipper } from './wal-shipper.js';
+export type { FollowerCursor, WalShipperOptions, WalShipperStats } from './wal-shipper.js';
+export { FollowerDb } from './follower-db.js';
+export type { FollowerCounters, FollowerDbOptions, FollowerLag } from './follower-db.js';
+export { EventLog } from './state-machine.js';
+export type { StateMachine } from './state-machine.js';
+export { CONTROL_VERSION, decodeControl, encodeControl } from './messages.js';
+export type { AckMessage, ControlMessageBody, RequestMessage, RequestReason, StatusMessage } from './messages.js';
+export { systemScheduler } from './scheduler.js';
+export type { Scheduler } from './scheduler.js';

@@ -1,0 +1,33 @@
+/**
+ * What a replica applies its log to. Replication delivers each event once,
+ * in LSN order; the state machine turns events into state. The CRDT signal
+ * state plugs in here; `EventLog`, the simplest state machine (the ordered
+ * events themselves), is what the replication tests compare.
+ */
+import { Encoder } from '../common/bytes.js';
+import { encodeValue, type Value } from '../wal/payload.js';
+
+/** Receives a replica's events, each exactly once, in LSN order. */
+export interface StateMachine {
+  apply(lsn: number, event: Value): void;
+}
+
+/** The ordered events themselves, with a canonical encoding to compare replicas byte for byte. */
+export class EventLog implements StateMachine {
+  readonly entries: { lsn: number; event: Value }[] = [];
+
+  apply(lsn: number, event: Value): void {
+    this.entries.push({ lsn, event });
+  }
+
+  /** LSN and event of every entry, in order (LEB128 LSN, then the event's payload encoding). */
+  encode(): Uint8Array {
+    const enc = new Encoder(1024);
+    enc.writeVarUint(this.entries.length);
+    for (const { lsn, event } of this.entries) {
+      enc.writeVarUint(lsn);
+      encodeValue(enc, event);
+    }
+    return enc.toBytes();
+  }
+}

@@ -1,0 +1,367 @@
+/**
+ * `WalShipper`: on a shard's leader, ships the committed log to each
+ * follower over a `Transport`.
+ *
+ *     const shipper = new WalShipper({ wal, transport, followers: [{ shard: 3, replica: 'w2' }] });
+ *     shipper.start();
+ *
+ * Committed batches go out as they commit (low lag), taken from a bounded
+ * cache of recent batches; a follower that is further behind is fed from
+ * the WAL on storage, whole sealed segments at a time where it can. Each
+ * follower has a cursor (next LSN to send, acknowledged LSN) and a bound on
+ * bytes in flight (default 8 MiB): a slow follower gets backpressure, never
+ * unbounded memory here. A request from the follower (rejected payload,
+ * gap, stall, restart) moves its cursor back; unacknowledged payloads are
+ * resent after a timeout. Control messages are validated like data.
+ */
+import { TidalError } from '../common/errors.js';
+import type { ShardId } from '../shard/shard-id.js';
+import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
+import type { Transport } from '../transport/transport.js';
+import type { CommittedBatch, Wal } from '../wal/wal.js';
+import type { WalSegmentId } from '../wal/segment-id.js';
+import { decodeControl, encodeControl } from './messages.js';
+import { systemScheduler, type Scheduler } from './scheduler.js';
+
+/** Options of a `WalShipper`. */
+export interface WalShipperOptions {
+  readonly wal: Wal;
+  readonly transport: Transport;
+  /** Followers to ship to; more can be added with `addFollower`. */
+  readonly followers?: readonly TransportAddress[];
+  /** Bytes sent and not yet acknowledged, per follower. Default 8 MiB. */
+  readonly maxInFlightBytes?: number;
+  /** Largest payload of batches assembled for one send. Default 1 MiB (whole sealed segments may be larger). */
+  readonly maxPayloadBytes?: number;
+  /** Recent committed batches kept in memory for live shipping. Default 16 MiB. */
+  readonly cacheBytes?: number;
+  /** Resend what is unacknowledged after this long without progress. Default 2000 ms. */
+  readonly resendTimeoutMs?: number;
+  /** Status heartbeat period (also how often timeouts are checked). Default 250 ms. */
+  readonly heartbeatMs?: number;
+  readonly scheduler?: Scheduler;
+}
+
+/** One follower's cursor, as `stats()` reports it. */
+export interface FollowerCursor {
+  readonly follower: PeerAddress;
+  /** Next LSN to send. */
+  readonly nextLsn: number;
+  /** Highest LSN the follower acknowledged. */
+  readonly ackedLsn: number;
+  readonly inFlightBytes: number;
+  readonly payloadsSent: number;
+  readonly bytesSent: number;
+  /** Times the cursor went back (request or timeout). */
+  readonly resends: number;
+}
+
+/** What the shipper has seen. */
+export interface WalShipperStats {
+  readonly followers: readonly FollowerCursor[];
+  /** Control messages that did not decode, came from an unknown peer, or made no sense. */
+  readonly badControl: number;
+}
+
+interface InFlight {
+  readonly lastLsn: number;
+  readonly bytes: number;
+}
+
+interface Cursor {
+  readonly follower: PeerAddress;
+  nextLsn: number;
+  ackedLsn: number;
+  inFlight: InFlight[];
+  inFlightBytes: number;
+  lastProgressAt: number;
+  payloadsSent: number;
+  bytesSent: number;
+  resends: number;
+  /** A pump is running (it may await storage); another waits for it. */
+  pumping: boolean;
+  pumpAgain: boolean;
+}
+
+interface CachedBatch {
+  readonly segment: WalSegmentId;
+  readonly firstLsn: number;
+  readonly lastLsn: number;
+  readonly bytes: Uint8Array;
+}
+
+/** Ships a leader's committed WAL to its followers. */
+export class WalShipper {
+  readonly shard: ShardId;
+  private readonly wal: Wal;
+  private readonly transport: Transport;
+  private readonly maxInFlightBytes: number;
+  private readonly maxPayloadBytes: number;
+  private readonly cacheBytes: number;
+  private readonly resendTimeoutMs: number;
+  private readonly heartbeatMs: number;
+  private readonly scheduler: Scheduler;
+  private readonly cursors: Cursor[] = [];
+  private readonly cache: CachedBatch[] = [];
+  private cachedBytes = 0;
+  private badControl = 0;
+  private stopHeartbeat: (() => void) | undefined;
+  private stopListening: (() => void) | undefined;
+  private running = false;
+
+  constructor(options: WalShipperOptions) {
+    this.wal = options.wal;
+    this.shard = options.wal.shard;
+    this.transport = options.transport;
+    this.maxInFlightBytes = positive(options.maxInFlightBytes, 8 * 1024 * 1024, 'maxInFlightBytes');
+    this.maxPayloadBytes = positive(options.maxPayloadBytes, 1024 * 1024, 'maxPayloadBytes');
+    this.cacheBytes = positive(options.cacheBytes, 16 * 1024 * 1024, 'cacheBytes');
+    this.resendTimeoutMs = positive(options.resendTimeoutMs, 2000, 'resendTimeoutMs');
+    this.heartbeatMs = positive(options.heartbeatMs, 250, 'heartbeatMs');
+    this.scheduler = options.scheduler ?? systemScheduler;
+    for (const follower of options.followers ?? []) this.addFollower(follower);
+  }
+
+  /** Starts shipping: listens for commits and control messages, and sends heartbeats. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.stopListening = this.wal.onCommit((batch) => this.committed(batch));
+    this.stopHeartbeat = this.scheduler.every(this.heartbeatMs, () => this.tick());
+    void this.controlLoop();
+    for (const cursor of this.cursors) this.pump(cursor);
+  }
+
+  /** Adds a follower; it is shipped everything from `fromLsn` (default: the start of the log) until it says otherwise. */
+  addFollower(address: TransportAddress, fromLsn = 1): void {
+    const follower = toPeerAddress(address, 'follower');
+    if (this.cursors.some((c) => sameAddress(c.follower, follower))) return;
+    const cursor: Cursor = {
+      follower,
+      nextLsn: fromLsn,
+      ackedLsn: fromLsn - 1,
+      inFlight: [],
+      inFlightBytes: 0,
+      lastProgressAt: this.scheduler.now(),
+      payloadsSent: 0,
+      bytesSent: 0,
+      resends: 0,
+      pumping: false,
+      pumpAgain: false,
+    };
+    this.cursors.push(cursor);
+    if (this.running) this.pump(cursor);
+  }
+
+  removeFollower(address: TransportAddress): void {
+    const follower = toPeerAddress(address, 'follower');
+    const i = this.cursors.findIndex((c) => sameAddress(c.follower, follower));
+    if (i >= 0) this.cursors.splice(i, 1);
+  }
+
+  stats(): WalShipperStats {
+    return {
+      badControl: this.badControl,
+      followers: this.cursors.map((c) => ({
+        follower: c.follower,
+        nextLsn: c.nextLsn,
+        ackedLsn: c.ackedLsn,
+        inFlightBytes: c.inFlightBytes,
+        payloadsSent: c.payloadsSent,
+        bytesSent: c.bytesSent,
+        resends: c.resends,
+      })),
+    };
+  }
+
+  /** Stops shipping (the WAL and the transport stay open: they belong to the caller). */
+  stop(): void {
+    this.running = false;
+    this.stopListening?.();
+    this.stopHeartbeat?.();
+  }
+
+  private committed(batch: CommittedBatch): void {
+    // The view is valid only now: keep a copy (it is also what gets transferred).
+    this.cache.push({ segment: batch.segment, firstLsn: batch.firstLsn, lastLsn: batch.lastLsn, bytes: batch.bytes.slice() });
+    this.cachedBytes += batch.bytes.length;
+    while (this.cachedBytes > this.cacheBytes && this.cache.length > 1) this.cachedBytes -= this.cache.shift()!.bytes.length;
+    for (const cursor of this.cursors) this.pump(cursor);
+  }
+
+  private async controlLoop(): Promise<void> {
+    for (;;) {
+      const message = await this.transport.recvControl();
+      if (message === null || !this.running) return;
+      const cursor = this.cursors.find((c) => sameAddress(c.follower, message.from));
+      let body;
+      try {
+        body = decodeControl(message.bytes);
+      } catch {
+        this.badControl++;
+        continue;
+      }
+      if (!cursor || body.shard !== this.shard) {
+        this.badControl++;
+        continue;
+      }
+      const now = this.scheduler.now();
+      if (body.type === 'ack') {
+        if (body.appliedLsn > this.wal.lastLsn) {
+          this.badControl++; // acknowledges what was never written
+          continue;
+        }
+        if (body.appliedLsn > cursor.ackedLsn) {
+          cursor.ackedLsn = body.appliedLsn;
+          cursor.lastProgressAt = now;
+        }
+        while (cursor.inFlight.length > 0 && cursor.inFlight[0]!.lastLsn <= cursor.ackedLsn) {
+          cursor.inFlightBytes -= cursor.inFlight.shift()!.bytes;
+        }
+        if (cursor.nextLsn <= cursor.ackedLsn) cursor.nextLsn = cursor.ackedLsn + 1;
+        this.pump(cursor);
+      } else if (body.type === 'request') {
+        if (body.fromLsn > this.wal.lastLsn + 1) {
+          this.badControl++; // asks for the future
+          continue;
+        }
+        this.rewind(cursor, body.fromLsn);
+        cursor.ackedLsn = Math.max(cursor.ackedLsn, body.fromLsn - 1);
+        cursor.lastProgressAt = now;
+        this.pump(cursor);
+      } else {
+        this.badControl++; // followers do not send status
+      }
+    }
+  }
+
+  private rewind(cursor: Cursor, fromLsn: number): void {
+    cursor.nextLsn = fromLsn;
+    cursor.inFlight = [];
+    cursor.inFlightBytes = 0;
+    cursor.resends++;
+  }
+
+  private tick(): void {
+    const now = this.scheduler.now();
+    const status = encodeControl({ type: 'status', shard: this.shard, lastLsn: this.wal.lastLsn });
+    for (const cursor of this.cursors) {
+      this.transport.sendControl(cursor.follower, status).catch(() => undefined);
+      if (cursor.inFlight.length > 0 && now - cursor.lastProgressAt > this.resendTimeoutMs) {
+        this.rewind(cursor, cursor.ackedLsn + 1);
+        cursor.lastProgressAt = now;
+        this.pump(cursor);
+      }
+    }
+  }
+
+  /** Sends to `cursor` what it lacks, within its in-flight bound. */
+  private pump(cursor: Cursor): void {
+    if (!this.running) return;
+    if (cursor.pumping) {
+      cursor.pumpAgain = true;
+      return;
+    }
+    cursor.pumping = true;
+    void this.pumpLoop(cursor).finally(() => {
+      cursor.pumping = false;
+      if (cursor.pumpAgain) {
+        cursor.pumpAgain = false;
+        this.pump(cursor);
+      }
+    });
+  }
+
+  private async pumpLoop(cursor: Cursor): Promise<void> {
+    while (this.running && cursor.nextLsn <= this.wal.lastLsn && cursor.inFlightBytes < this.maxInFlightBytes) {
+      if (!this.cursors.includes(cursor)) return;
+      const from = cursor.nextLsn;
+      let payload: Payload | undefined;
+      try {
+        payload = this.fromCache(from) ?? (await this.fromWal(from));
+      } catch {
+        return; // the WAL is closing or failed; a later commit, request or timeout pumps again
+      }
+      if (cursor.nextLsn !== from) continue; // rewound while reading
+      if (!payload) return;
+      try {
+        await this.transport.sendSegment(cursor.follower, { id: payload.segment, bytes: payload.bytes.buffer as ArrayBuffer, eventCount: payload.eventCount });
+      } catch (error) {
+        if (error instanceof TidalError && error.code === 'Closed') this.stop();
+        return; // the follower is unreachable now; its request or the timeout will resume it
+      }
+      cursor.inFlight.push({ lastLsn: payload.lastLsn, bytes: payload.size });
+      cursor.inFlightBytes += payload.size;
+      cursor.payloadsSent++;
+      cursor.bytesSent += payload.size;
+      if (cursor.inFlight.length === 1) cursor.lastProgressAt = this.scheduler.now();
+      cursor.nextLsn = payload.lastLsn + 1;
+    }
+  }
+
+  /** Consecutive cached batches of one segment from the one holding `from`, in a fresh buffer. */
+  private fromCache(from: number): Payload | undefined {
+    const first = this.cache.findIndex((b) => b.firstLsn <= from && from <= b.lastLsn);
+    if (first < 0) return undefined;
+    const segment = this.cache[first]!.segment;
+    let end = first;
+    let size = this.cache[first]!.bytes.length;
+    while (end + 1 < this.cache.length && this.cache[end + 1]!.segment.equals(segment) && size + this.cache[end + 1]!.bytes.length <= this.maxPayloadBytes) {
+      end++;
+      size += this.cache[end]!.bytes.length;
+    }
+    return concat(segment, this.cache.slice(first, end + 1));
+  }
+
+  /** What a follower that fell out of the cache needs, read back from storage. */
+  private async fromWal(from: number): Promise<Payload | undefined> {
+    const segment = this.wal.segments().find((s) => s.baseLsn <= from && from <= s.lastLsn);
+    if (!segment) return undefined;
+    if (segment.sealed && segment.baseLsn === from) {
+      const bytes = await this.wal.readSealedSegment(segment.id);
+      return { segment: segment.id, bytes, size: bytes.length, eventCount: segment.lastLsn - segment.baseLsn + 1, lastLsn: segment.lastLsn };
+    }
+    const batches: CachedBatch[] = [];
+    let size = 0;
+    for await (const batch of this.wal.readBatches(from)) {
+      if (!batch.segment.equals(segment.id) || (batches.length > 0 && size + batch.bytes.length > this.maxPayloadBytes)) break;
+      batches.push(batch);
+      size += batch.bytes.length;
+    }
+    return batches.length > 0 ? concat(segment.id, batches) : undefined;
+  }
+}
+
+interface Payload {
+  readonly segment: WalSegmentId;
+  /** A buffer of its own, exactly `size` bytes, to be handed to the transport. */
+  readonly bytes: Uint8Array;
+  readonly size: number;
+  readonly eventCount: number;
+  readonly lastLsn: number;
+}
+
+/**
+ * The batches in one buffer of their own, exactly their size: it is handed
+ * to the transport (transferred), so it must never be the cache's copy.
+ */
+function concat(segment: WalSegmentId, batches: readonly CachedBatch[]): Payload {
+  let size = 0;
+  for (const b of batches) size += b.bytes.length;
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const b of batches) {
+    bytes.set(b.bytes, at);
+    at += b.bytes.length;
+  }
+  const first = batches[0]!;
+  const last = batches[batches.length - 1]!;
+  return { segment, bytes, size, eventCount: last.lastLsn - first.firstLsn + 1, lastLsn: last.lastLsn };
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new TidalError('InvalidArgument', `WalShipper ${name} must be a positive number, got ${value}`);
+  return value;
+}
+
