@@ -1,0 +1,6 @@
+/** Helpers every layer shares: errors with codes, the byte codec, BLAKE3. */
+export { TidalError, isTidalError } from './errors.js';
+export type { TidalErrorCode } from './errors.js';
+export { Decoder, Encoder } from './bytes.js';
+export { DIGEST_BYTES, equalBytes, loadBlake3 } from './blake3.js';
+export type { Blake3, IncrementalBlake3 } from './blake3.js';
