@@ -51,7 +51,15 @@ export type TidalErrorCode =
   /** A remote clock too far ahead of ours. */
   | 'ClockDrift'
   /** A bounded wait ran out. */
-  | 'Timeout';
+  | 'Timeout'
+  /** A session's write skips sequence numbers the leader has not seen; resend in order. */
+  | 'SeqGap'
+  /** A write from a session the leader no longer remembers (idle expiry or capacity); it is not applied. */
+  | 'SessionExpired'
+  /** A write at or below what its session already acknowledged: applied before, not applied again. */
+  | 'StaleWrite'
+  /** A request or token for another shard than the one that received it. */
+  | 'WrongShard';
 
 /** The one error class of tidal. Branch on `code`. */
 export class TidalError extends Error {
