@@ -1,0 +1,150 @@
+/**
+ * LWWRegister: a last-writer-wins value. It holds one value stamped with
+ * the (HLC, replica id) of the write that set it; a write or a merge keeps
+ * whichever stamp is greater. Two writes with the same (HLC, replica) but
+ * different values can only come from a misbehaving replica; the register
+ * then keeps the value with the greater canonical bytes, so that merge
+ * stays commutative whatever happens.
+ *
+ *     const label = LWWRegister.of('spam', clock.now(), 'tab-a');
+ *     label.set('ham', clock.now(), 'tab-a'); // true: a later stamp wins
+ *     label.merge(fromAPeer);
+ */
+import { Decoder, Encoder } from '../common/bytes.js';
+import { TidalError } from '../common/errors.js';
+import { assertHlcTimestamp, type HlcTimestamp } from './hlc.js';
+import { assertReplicaId, isReplicaId, type ReplicaId } from './replica-id.js';
+import {
+  canonicalValueBytes,
+  compareBytes,
+  decodeCanonicalValue,
+  ownedValue,
+  readUtf8,
+  type CrdtValue,
+} from './value.js';
+
+/** A value with the (HLC, replica) stamp of the write that set it. */
+export class LWWRegister {
+  private current: CrdtValue;
+  /** Canonical bytes of `current`, kept for ties and for encoding. */
+  private currentBytes: Uint8Array;
+  private stamp: HlcTimestamp;
+  private writer: ReplicaId;
+
+  private constructor(value: CrdtValue, bytes: Uint8Array, hlc: HlcTimestamp, replica: ReplicaId) {
+    this.current = value;
+    this.currentBytes = bytes;
+    this.stamp = hlc;
+    this.writer = replica;
+  }
+
+  /** A register holding `value` as written at (`hlc`, `replica`). Throws `InvalidArgument` for a bad stamp, `Unencodable` for a value outside `CrdtValue`. The value is copied. */
+  static of(value: CrdtValue, hlc: HlcTimestamp, replica: ReplicaId): LWWRegister {
+    assertHlcTimestamp(hlc);
+    assertReplicaId(replica);
+    const bytes = canonicalValueBytes(value);
+    return new LWWRegister(ownedValue(value, bytes), bytes, hlc, replica);
+  }
+
+  /** @internal A register from parts already validated (the value owned, `bytes` its canonical encoding). */
+  static fromTrusted(value: CrdtValue, bytes: Uint8Array, hlc: HlcTimestamp, replica: ReplicaId): LWWRegister {
+    return new LWWRegister(value, bytes, hlc, replica);
+  }
+
+  /** The value of the winning write. Read-only: do not mutate it. */
+  get value(): CrdtValue {
+    return this.current;
+  }
+
+  /** The HLC of the winning write. */
+  get hlc(): HlcTimestamp {
+    return this.stamp;
+  }
+
+  /** The replica of the winning write. */
+  get replica(): ReplicaId {
+    return this.writer;
+  }
+
+  /** The canonical bytes of the value (read-only view). */
+  get valueBytes(): Uint8Array {
+    return this.currentBytes;
+  }
+
+  /** Writes `value` at (`hlc`, `replica`) if that stamp beats the current one. Returns whether the register changed. Same checks as `of`. */
+  set(value: CrdtValue, hlc: HlcTimestamp, replica: ReplicaId): boolean {
+    assertHlcTimestamp(hlc);
+    assertReplicaId(replica);
+    const bytes = canonicalValueBytes(value);
+    return this.offer(value, bytes, hlc, replica, true);
+  }
+
+  /** Keeps the greater of the two writes. Returns whether this register changed. */
+  merge(other: LWWRegister): boolean {
+    return this.offer(other.current, other.currentBytes, other.stamp, other.writer, false);
+  }
+
+  /** @internal Takes a validated write if it wins; `copy` says whether the value must be copied first. */
+  offer(value: CrdtValue, bytes: Uint8Array, hlc: HlcTimestamp, replica: ReplicaId, copy: boolean): boolean {
+    if (!beats(hlc, replica, bytes, this.stamp, this.writer, this.currentBytes)) return false;
+    this.current = copy ? ownedValue(value, bytes) : value;
+    this.currentBytes = bytes;
+    this.stamp = hlc;
+    this.writer = replica;
+    return true;
+  }
+
+  /** An independent copy (values are never mutated in place, so they are shared). */
+  clone(): LWWRegister {
+    return new LWWRegister(this.current, this.currentBytes, this.stamp, this.writer);
+  }
+
+  /** Writes the canonical encoding: HLC (u64), replica id, value (docs/CRDT.md, "LWWRegister"). */
+  writeTo(enc: Encoder): void {
+    enc.writeU64(this.stamp);
+    enc.writeString(this.writer);
+    enc.writeRaw(this.currentBytes);
+  }
+
+  /** Reads what `writeTo` wrote; throws `MalformedPayload` for a bad replica id or value. */
+  static readFrom(dec: Decoder): LWWRegister {
+    const hlc = dec.readU64();
+    const at = dec.offset;
+    const replica = readUtf8(dec);
+    if (!isReplicaId(replica)) throw new TidalError('MalformedPayload', `LWWRegister replica id at offset ${at} is not a valid replica id`);
+    const start = dec.offset;
+    const value = decodeCanonicalValue(dec);
+    // A copy, for the same reason the value's byte strings are copied.
+    const bytes = dec.bytes.slice(start, dec.offset);
+    return new LWWRegister(value, bytes, hlc, replica);
+  }
+
+  /** The canonical bytes of this register alone. */
+  encode(): Uint8Array {
+    const enc = new Encoder(32 + this.currentBytes.length);
+    this.writeTo(enc);
+    return enc.toBytes();
+  }
+
+  /** Decodes `encode()`'s bytes; trailing bytes are refused (`MalformedPayload`). */
+  static decode(bytes: Uint8Array): LWWRegister {
+    const dec = new Decoder(bytes);
+    const register = LWWRegister.readFrom(dec);
+    if (dec.remaining !== 0) throw new TidalError('MalformedPayload', `${dec.remaining} trailing bytes after an LWWRegister`);
+    return register;
+  }
+}
+
+/** True when write a = (hlc, replica, bytes) beats write b. */
+function beats(
+  aHlc: HlcTimestamp,
+  aReplica: ReplicaId,
+  aBytes: Uint8Array,
+  bHlc: HlcTimestamp,
+  bReplica: ReplicaId,
+  bBytes: Uint8Array,
+): boolean {
+  if (aHlc !== bHlc) return aHlc > bHlc;
+  if (aReplica !== bReplica) return aReplica > bReplica;
+  return compareBytes(aBytes, bBytes) > 0;
+}

@@ -1,0 +1,488 @@
+/**
+ * CrdtSignalState: the mergeable state of one shard. It maps entity keys to
+ * `{ counters: kind → PNCounter, fields: name → LWWRegister, sets: name →
+ * GSet }`, applies the WAL's operations, merges with another replica's
+ * state, and encodes to canonical bytes (docs/CRDT.md): two equal states
+ * encode to identical bytes, which is how replicas and tests compare them.
+ *
+ *     const state = new CrdtSignalState({ clock });
+ *     state.apply({ op: 'increment', key: 'item-1', kind: 'click', by: 1, replica: 'tab-a' });
+ *     state.merge(CrdtSignalState.decode(bytesFromAPeer));
+ *     state.counterValue('item-1', 'click');
+ *
+ * Every check runs before anything changes: an operation or a merge that
+ * throws has changed nothing. With a `clock`, every HLC that enters the
+ * state (a stamped operation, the registers of a merged state) first goes
+ * through `clock.receive`, so a timestamp too far in the future is refused
+ * with `ClockDrift`, and the replica's later writes order after everything
+ * it has seen.
+ *
+ * Within one replication stream the follower applies each operation once
+ * (by LSN); across replicas, merge is idempotent, so re-merging counts
+ * nothing twice.
+ */
+import { Decoder, Encoder } from '../common/bytes.js';
+import { TidalError } from '../common/errors.js';
+import { GSet } from './g-set.js';
+import type { HLC, HlcTimestamp } from './hlc.js';
+import { LWWRegister } from './lww-register.js';
+import { MAX_ENTITY_KEY_LENGTH, MAX_NAME_LENGTH, validateOperation, type CrdtOperation } from './operation.js';
+import { PNCounter } from './pn-counter.js';
+import { canonicalValueBytes, compareStrings, isWellFormedString, ownedValue, readCount, readUtf8, type CrdtValue } from './value.js';
+
+/** Magic of an encoded state: `TDCS`. */
+export const STATE_MAGIC = new Uint8Array([0x54, 0x44, 0x43, 0x53]);
+/** Version of the state encoding this build writes and reads. */
+export const STATE_VERSION = 1;
+
+/** Options of `CrdtSignalState`. */
+export interface CrdtSignalStateOptions {
+  /** When given, every HLC entering the state is passed to `clock.receive` first (drift check, causality). Default: none. */
+  clock?: HLC;
+}
+
+/** A read-only snapshot of one entity. */
+export interface SignalEntityView {
+  /** Counter kind → value. */
+  readonly counters: ReadonlyMap<string, number>;
+  /** Field name → value of the winning write. */
+  readonly fields: ReadonlyMap<string, CrdtValue>;
+  /** Set name → members, in canonical order. */
+  readonly sets: ReadonlyMap<string, readonly CrdtValue[]>;
+}
+
+/** @internal One entity's CRDTs. Components are created on first use, so an entity is never empty. */
+export class SignalEntity {
+  counters: Map<string, PNCounter> | undefined;
+  fields: Map<string, LWWRegister> | undefined;
+  sets: Map<string, GSet> | undefined;
+  /** Changes with every change of the entity (from the state's change counter), for digest caches. */
+  version = 0;
+
+  /** Greatest HLC held by the entity's registers (0 if none). */
+  maxHlc(): HlcTimestamp {
+    let max = 0n;
+    if (this.fields) for (const r of this.fields.values()) if (r.hlc > max) max = r.hlc;
+    return max;
+  }
+
+  /** Merges `other` into this entity; `adopt` lets it take `other`'s components without copying (when `other` is thrown away). */
+  merge(other: SignalEntity, adopt: boolean): boolean {
+    let changed = false;
+    if (other.counters) {
+      this.counters ??= new Map();
+      for (const [kind, theirs] of other.counters) {
+        const mine = this.counters.get(kind);
+        if (mine) changed = mine.merge(theirs) || changed;
+        else {
+          this.counters.set(kind, adopt ? theirs : theirs.clone());
+          changed = true;
+        }
+      }
+    }
+    if (other.fields) {
+      this.fields ??= new Map();
+      for (const [name, theirs] of other.fields) {
+        const mine = this.fields.get(name);
+        if (mine) changed = mine.merge(theirs) || changed;
+        else {
+          this.fields.set(name, adopt ? theirs : theirs.clone());
+          changed = true;
+        }
+      }
+    }
+    if (other.sets) {
+      this.sets ??= new Map();
+      for (const [name, theirs] of other.sets) {
+        const mine = this.sets.get(name);
+        if (mine) changed = mine.merge(theirs) || changed;
+        else {
+          this.sets.set(name, adopt ? theirs : theirs.clone());
+          changed = true;
+        }
+      }
+    }
+    return changed;
+  }
+
+  clone(): SignalEntity {
+    const copy = new SignalEntity();
+    copy.merge(this, false);
+    copy.version = this.version;
+    return copy;
+  }
+
+  /** Writes the entity record (docs/CRDT.md, "Entity record"), key first. */
+  writeTo(enc: Encoder, key: string): void {
+    enc.writeString(key);
+    writeSorted(enc, this.counters, (c) => c.writeTo(enc));
+    writeSorted(enc, this.fields, (r) => r.writeTo(enc));
+    writeSorted(enc, this.sets, (s) => s.writeTo(enc));
+  }
+}
+
+function writeSorted<T>(enc: Encoder, map: Map<string, T> | undefined, write: (item: T) => void): void {
+  if (!map || map.size === 0) {
+    enc.writeU8(0);
+    return;
+  }
+  enc.writeVarUint(map.size);
+  if (map.size === 1) {
+    for (const [name, item] of map) {
+      enc.writeString(name);
+      write(item);
+    }
+    return;
+  }
+  for (const name of [...map.keys()].sort(compareStrings)) {
+    enc.writeString(name);
+    write(map.get(name)!);
+  }
+}
+
+/** @internal An entity record decoded from bytes (owned: safe to adopt). */
+export interface DecodedEntity {
+  readonly key: string;
+  readonly entity: SignalEntity;
+}
+
+function malformed(message: string, offset: number): TidalError {
+  return new TidalError('MalformedPayload', `${message} (at offset ${offset})`, { details: { offset } });
+}
+
+function readText(dec: Decoder, max: number, what: string): string {
+  const at = dec.offset;
+  const text = readUtf8(dec);
+  if (text.length === 0 || text.length > max || !isWellFormedString(text)) {
+    throw malformed(`${what} must be 1..${max} well-formed characters`, at);
+  }
+  return text;
+}
+
+function readSorted<T>(dec: Decoder, what: string, read: () => T): Map<string, T> | undefined {
+  // Each entry is at least a 2-byte name and a 1-byte body.
+  const count = readCount(dec, 3, what);
+  if (count === 0) return undefined;
+  const map = new Map<string, T>();
+  let previous: string | undefined;
+  for (let i = 0; i < count; i++) {
+    const at = dec.offset;
+    const name = readText(dec, MAX_NAME_LENGTH, `${what} name`);
+    if (previous !== undefined && compareStrings(previous, name) >= 0) throw malformed(`${what} names are not strictly increasing`, at);
+    previous = name;
+    map.set(name, read());
+  }
+  return map;
+}
+
+/** @internal Reads one entity record, checking everything (`MalformedPayload`, `Truncated`, `LengthOutOfBounds`). */
+export function readEntityRecord(dec: Decoder): DecodedEntity {
+  const at = dec.offset;
+  const key = readText(dec, MAX_ENTITY_KEY_LENGTH, 'entity key');
+  const entity = new SignalEntity();
+  entity.counters = readSorted(dec, 'counter', () => {
+    const start = dec.offset;
+    const counter = PNCounter.readFrom(dec);
+    if (counter.isEmpty) throw malformed('an entity counter has no entries', start);
+    return counter;
+  });
+  entity.fields = readSorted(dec, 'field', () => LWWRegister.readFrom(dec));
+  entity.sets = readSorted(dec, 'set', () => {
+    const start = dec.offset;
+    const set = GSet.readFrom(dec);
+    if (set.size === 0) throw malformed('an entity set has no members', start);
+    return set;
+  });
+  if (!entity.counters && !entity.fields && !entity.sets) throw malformed(`entity ${JSON.stringify(key)} is empty`, at);
+  return { key, entity };
+}
+
+/** The state of one shard: entity key → counters, fields and sets. */
+export class CrdtSignalState {
+  private readonly entities = new Map<string, SignalEntity>();
+  private readonly clock: HLC | undefined;
+  private changes = 0;
+  private rejected = 0;
+
+  constructor(options: CrdtSignalStateOptions = {}) {
+    this.clock = options.clock;
+  }
+
+  /** Number of entities. */
+  get size(): number {
+    return this.entities.size;
+  }
+
+  /** How many operations `apply` refused (and how many merges were refused for clock drift). */
+  get rejectedOperations(): number {
+    return this.rejected;
+  }
+
+  /** Increases with every change; equal values mean nothing changed in between. */
+  get changeCount(): number {
+    return this.changes;
+  }
+
+  /**
+   * Applies one operation. Returns whether the state changed (a `set` that
+   * loses to the field's current stamp, or an `add` of a member already
+   * there, changes nothing). Throws, having changed nothing and counting
+   * the refusal: `InvalidArgument` for a malformed operation or a counter
+   * total that would pass 2^53-1, `Unencodable` for a value outside
+   * `CrdtValue`, `ClockDrift` for a stamp too far ahead of the clock.
+   */
+  apply(op: CrdtOperation): boolean {
+    try {
+      return this.applyChecked(op);
+    } catch (error) {
+      this.rejected++;
+      throw error;
+    }
+  }
+
+  private applyChecked(op: CrdtOperation): boolean {
+    validateOperation(op);
+    let entity = this.entities.get(op.key);
+    switch (op.op) {
+      case 'increment':
+      case 'decrement': {
+        const which = op.op === 'increment' ? 'increments' : 'decrements';
+        let counter = entity?.counters?.get(op.kind);
+        counter?.assertRoom(op.replica, op.by, which);
+        if (op.hlc !== undefined) this.clock?.receive(op.hlc);
+        entity ??= this.createEntity(op.key);
+        if (!counter) {
+          counter = new PNCounter();
+          (entity.counters ??= new Map()).set(op.kind, counter);
+        }
+        counter.addChecked(op.replica, op.by, which);
+        entity.version = ++this.changes;
+        return true;
+      }
+      case 'set': {
+        const bytes = canonicalValueBytes(op.value);
+        this.clock?.receive(op.hlc);
+        const register = entity?.fields?.get(op.field);
+        if (register) {
+          if (!register.offer(op.value, bytes, op.hlc, op.replica, true)) return false;
+        } else {
+          entity ??= this.createEntity(op.key);
+          (entity.fields ??= new Map()).set(op.field, LWWRegister.fromTrusted(ownedValue(op.value, bytes), bytes, op.hlc, op.replica));
+        }
+        entity!.version = ++this.changes;
+        return true;
+      }
+      case 'add': {
+        const bytes = canonicalValueBytes(op.member);
+        if (op.hlc !== undefined) this.clock?.receive(op.hlc);
+        let set = entity?.sets?.get(op.set);
+        if (set?.addEncoded(op.member, bytes, true) === false) return false;
+        if (!set) {
+          entity ??= this.createEntity(op.key);
+          set = new GSet();
+          set.addEncoded(op.member, bytes, true);
+          (entity.sets ??= new Map()).set(op.set, set);
+        }
+        entity!.version = ++this.changes;
+        return true;
+      }
+    }
+  }
+
+  private createEntity(key: string): SignalEntity {
+    const entity = new SignalEntity();
+    this.entities.set(key, entity);
+    return entity;
+  }
+
+  /**
+   * Merges `other` into this state (counters per-replica max, registers by
+   * greater stamp, sets by union). Returns whether anything changed.
+   * Throws `ClockDrift` (having changed nothing) when this state has a
+   * clock and `other` holds a timestamp too far ahead of it.
+   */
+  merge(other: CrdtSignalState): boolean {
+    if (other === this) return false;
+    if (this.clock) {
+      let max = 0n;
+      for (const entity of other.entities.values()) {
+        const m = entity.maxHlc();
+        if (m > max) max = m;
+      }
+      this.observe(max);
+    }
+    let changed = false;
+    for (const [key, theirs] of other.entities) changed = this.mergeEntity(key, theirs, false) || changed;
+    return changed;
+  }
+
+  /** @internal Merges decoded entity records, all or nothing (the clock check comes first). Returns the keys that changed. */
+  mergeDecoded(records: readonly DecodedEntity[]): string[] {
+    if (this.clock) {
+      let max = 0n;
+      for (const { entity } of records) {
+        const m = entity.maxHlc();
+        if (m > max) max = m;
+      }
+      this.observe(max);
+    }
+    const changed: string[] = [];
+    for (const { key, entity } of records) if (this.mergeEntity(key, entity, true)) changed.push(key);
+    return changed;
+  }
+
+  private observe(max: HlcTimestamp): void {
+    if (max === 0n || !this.clock) return;
+    try {
+      this.clock.receive(max);
+    } catch (error) {
+      this.rejected++;
+      throw error;
+    }
+  }
+
+  private mergeEntity(key: string, theirs: SignalEntity, adopt: boolean): boolean {
+    const mine = this.entities.get(key);
+    if (!mine) {
+      const entity = adopt ? theirs : theirs.clone();
+      entity.version = ++this.changes;
+      this.entities.set(key, entity);
+      return true;
+    }
+    if (!mine.merge(theirs, adopt)) return false;
+    mine.version = ++this.changes;
+    return true;
+  }
+
+  /** True when entity `key` exists. */
+  has(key: string): boolean {
+    return this.entities.has(key);
+  }
+
+  /** The entity keys, in canonical (UTF-16 code unit) order. */
+  keys(): string[] {
+    return [...this.entities.keys()].sort(compareStrings);
+  }
+
+  /** A read-only snapshot of entity `key`, or undefined. */
+  entity(key: string): SignalEntityView | undefined {
+    const e = this.entities.get(key);
+    if (!e) return undefined;
+    return {
+      counters: new Map([...(e.counters ?? [])].map(([k, c]) => [k, c.value()])),
+      fields: new Map([...(e.fields ?? [])].map(([k, r]) => [k, r.value])),
+      sets: new Map([...(e.sets ?? [])].map(([k, s]) => [k, s.values()])),
+    };
+  }
+
+  /** The value of counter `kind` of entity `key` (0 when it does not exist). */
+  counterValue(key: string, kind: string): number {
+    return this.entities.get(key)?.counters?.get(kind)?.value() ?? 0;
+  }
+
+  /** A copy of counter `kind` of entity `key`, with its per-replica totals. */
+  counter(key: string, kind: string): PNCounter | undefined {
+    return this.entities.get(key)?.counters?.get(kind)?.clone();
+  }
+
+  /** The value of field `name` of entity `key`, or undefined when it was never set. */
+  fieldValue(key: string, name: string): CrdtValue | undefined {
+    return this.entities.get(key)?.fields?.get(name)?.value;
+  }
+
+  /** A copy of field `name`'s register (value, HLC, replica). */
+  field(key: string, name: string): LWWRegister | undefined {
+    return this.entities.get(key)?.fields?.get(name)?.clone();
+  }
+
+  /** The members of set `name` of entity `key`, in canonical order (empty when it does not exist). */
+  setMembers(key: string, name: string): CrdtValue[] {
+    return this.entities.get(key)?.sets?.get(name)?.values() ?? [];
+  }
+
+  /** True when set `name` of entity `key` holds `member`. */
+  hasMember(key: string, name: string, member: CrdtValue): boolean {
+    return this.entities.get(key)?.sets?.get(name)?.has(member) ?? false;
+  }
+
+  /** An independent copy, sharing this state's clock. */
+  clone(): CrdtSignalState {
+    const copy = new CrdtSignalState(this.clock ? { clock: this.clock } : {});
+    for (const [key, entity] of this.entities) copy.entities.set(key, entity.clone());
+    copy.changes = this.changes;
+    return copy;
+  }
+
+  /** The canonical bytes of the whole state (docs/CRDT.md, "State"). Equal states give identical bytes. */
+  encode(): Uint8Array {
+    const enc = new Encoder(64 + this.entities.size * 64);
+    enc.writeRaw(STATE_MAGIC);
+    enc.writeU8(STATE_VERSION);
+    enc.writeVarUint(this.entities.size);
+    for (const key of this.keys()) this.entities.get(key)!.writeTo(enc, key);
+    return enc.toBytes();
+  }
+
+  /** True when both states encode to the same bytes. */
+  equals(other: CrdtSignalState): boolean {
+    const a = this.encode();
+    const b = other.encode();
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+
+  /**
+   * Decodes `encode()`'s bytes. Throws `BadMagic`, `UnsupportedVersion`,
+   * `Truncated`, `LengthOutOfBounds` or `MalformedPayload` (unsorted or
+   * repeated keys, an invalid id or name, an empty entity, trailing bytes);
+   * it never reads past the end and returns nothing partial. With a
+   * `clock`, the greatest HLC in the state goes through `clock.receive`
+   * (`ClockDrift` if it is too far ahead).
+   */
+  static decode(bytes: Uint8Array, options: CrdtSignalStateOptions = {}): CrdtSignalState {
+    const dec = new Decoder(bytes);
+    const magic = dec.readRaw(4);
+    if (magic[0] !== STATE_MAGIC[0] || magic[1] !== STATE_MAGIC[1] || magic[2] !== STATE_MAGIC[2] || magic[3] !== STATE_MAGIC[3]) {
+      throw new TidalError('BadMagic', 'encoded CRDT state does not start with TDCS');
+    }
+    const version = dec.readU8();
+    if (version !== STATE_VERSION) {
+      throw new TidalError('UnsupportedVersion', `encoded CRDT state has version ${version}; this build reads version ${STATE_VERSION}`, {
+        details: { version },
+      });
+    }
+    // An entity record is at least a 2-byte key and three counts.
+    const count = readCount(dec, 5, 'state');
+    const state = new CrdtSignalState(options);
+    let previous: string | undefined;
+    for (let i = 0; i < count; i++) {
+      const at = dec.offset;
+      const { key, entity } = readEntityRecord(dec);
+      if (previous !== undefined && compareStrings(previous, key) >= 0) throw malformed('entity keys are not strictly increasing', at);
+      previous = key;
+      entity.version = ++state.changes;
+      state.entities.set(key, entity);
+    }
+    if (dec.remaining !== 0) throw malformed(`${dec.remaining} trailing bytes after the last entity`, dec.offset);
+    if (options.clock) {
+      let max = 0n;
+      for (const entity of state.entities.values()) {
+        const m = entity.maxHlc();
+        if (m > max) max = m;
+      }
+      if (max !== 0n) options.clock.receive(max);
+    }
+    return state;
+  }
+
+  /** @internal The current entity objects, for the reconciliation engine's digest index. Do not mutate. */
+  entityEntries(): IterableIterator<[string, SignalEntity]> {
+    return this.entities.entries();
+  }
+
+  /** @internal The entity object of `key`, for the reconciliation engine. Do not mutate. */
+  entityObject(key: string): SignalEntity | undefined {
+    return this.entities.get(key);
+  }
+}
