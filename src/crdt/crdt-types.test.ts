@@ -1,0 +1,209 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isTidalError } from '../common/errors.js';
+import { gSetArb, lwwRegisterArb, pnCounterArb } from './arbitraries.test-support.js';
+import { GSet } from './g-set.js';
+import { hlcFromParts } from './hlc.js';
+import { LWWRegister } from './lww-register.js';
+import { PNCounter } from './pn-counter.js';
+import type { CrdtValue } from './value.js';
+
+const code = (c: string) => expect.objectContaining({ code: c });
+
+interface Mergeable<T> {
+  clone(): T;
+  merge(other: T): boolean;
+  encode(): Uint8Array;
+}
+
+/** Checks the three merge laws (on canonical bytes) and that merge leaves its argument alone. */
+function mergeLaws<T extends Mergeable<T>>(name: string, arb: fc.Arbitrary<T>, decode: (bytes: Uint8Array) => T, seed: number): void {
+  const merged = (a: T, b: T): T => {
+    const out = a.clone();
+    out.merge(b);
+    return out;
+  };
+  it(`${name}: merge is commutative, associative and idempotent (seeded)`, () => {
+    fc.assert(
+      fc.property(arb, arb, arb, (a, b, c) => {
+        const bBefore = b.encode();
+        expect(merged(a, b).encode()).toEqual(merged(b, a).encode());
+        expect(b.encode()).toEqual(bBefore);
+        expect(merged(merged(a, b), c).encode()).toEqual(merged(a, merged(b, c)).encode());
+        const again = a.clone();
+        expect(again.merge(a)).toBe(false);
+        expect(again.encode()).toEqual(a.encode());
+        const ab = merged(a, b);
+        expect(ab.clone().merge(b)).toBe(false);
+      }),
+      { seed, numRuns: 300 },
+    );
+  });
+  it(`${name}: encoding round-trips, and every truncation or extra byte is refused with a code (seeded)`, () => {
+    fc.assert(
+      fc.property(arb, (a) => {
+        const bytes = a.encode();
+        expect(decode(bytes).encode()).toEqual(bytes);
+        for (let n = 0; n < bytes.length; n++) {
+          expect(() => decode(bytes.subarray(0, n))).toThrow();
+          try {
+            decode(bytes.subarray(0, n));
+          } catch (error) {
+            expect(isTidalError(error)).toBe(true);
+          }
+        }
+        const longer = new Uint8Array(bytes.length + 1);
+        longer.set(bytes);
+        expect(() => decode(longer)).toThrow(code('MalformedPayload'));
+      }),
+      { seed: seed + 1, numRuns: 150 },
+    );
+  });
+}
+
+describe('PNCounter', () => {
+  it('counts increments minus decrements over all replicas', () => {
+    const c = new PNCounter();
+    c.increment('a', 3);
+    c.increment('a');
+    c.decrement('b', 2);
+    expect(c.value()).toBe(2);
+    expect(c.bigValue()).toBe(2n);
+    expect(c.totalsOf('a')).toEqual({ increments: 4, decrements: 0 });
+    expect(c.totalsOf('zz')).toEqual({ increments: 0, decrements: 0 });
+    expect(c.replicas()).toEqual(['a', 'b']);
+  });
+
+  it('merges by per-replica maximum, so re-merging counts nothing twice', () => {
+    const a = new PNCounter();
+    a.increment('a', 5);
+    const b = a.clone();
+    b.increment('b', 2);
+    a.increment('a', 1);
+    expect(a.merge(b)).toBe(true);
+    expect(a.merge(b)).toBe(false);
+    expect(a.value()).toBe(8);
+  });
+
+  it('writes the documented bytes', () => {
+    const c = new PNCounter();
+    c.increment('b', 1);
+    c.decrement('b', 2);
+    c.increment('a', 3);
+    expect([...c.encode()]).toEqual([2, 1, 0x61, 3, 0, 1, 0x62, 1, 2]);
+  });
+
+  it('refuses bad steps with InvalidArgument and changes nothing', () => {
+    const c = new PNCounter();
+    c.increment('a', Number.MAX_SAFE_INTEGER - 1);
+    const before = c.encode();
+    for (const by of [0, -1, 1.5, NaN, Infinity, 2 ** 53, '1', 1n]) {
+      expect(() => c.increment('a', by as number)).toThrow(code('InvalidArgument'));
+    }
+    expect(() => c.increment('a', 2)).toThrow(code('InvalidArgument'));
+    expect(() => c.increment('', 1)).toThrow(code('InvalidArgument'));
+    expect(() => c.decrement('a b', 1)).toThrow(code('InvalidArgument'));
+    expect(c.encode()).toEqual(before);
+    c.increment('a', 1);
+    expect(c.value()).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('reports sums past 2^53 exactly with bigValue', () => {
+    const c = new PNCounter();
+    c.increment('a', Number.MAX_SAFE_INTEGER);
+    c.increment('b', Number.MAX_SAFE_INTEGER);
+    expect(c.bigValue()).toBe(2n * BigInt(Number.MAX_SAFE_INTEGER));
+  });
+
+  it('refuses non-canonical encodings', () => {
+    expect(() => PNCounter.decode(new Uint8Array([2, 1, 0x62, 1, 0, 1, 0x61, 1, 0]))).toThrow(code('MalformedPayload')); // unsorted
+    expect(() => PNCounter.decode(new Uint8Array([2, 1, 0x61, 1, 0, 1, 0x61, 2, 0]))).toThrow(code('MalformedPayload')); // repeated
+    expect(() => PNCounter.decode(new Uint8Array([1, 1, 0x61, 0, 0]))).toThrow(code('MalformedPayload')); // all zero
+    expect(() => PNCounter.decode(new Uint8Array([1, 1, 0x20, 1, 0]))).toThrow(code('MalformedPayload')); // bad replica id
+    expect(() => PNCounter.decode(new Uint8Array([100, 1, 0x61, 1, 0]))).toThrow(code('LengthOutOfBounds'));
+  });
+
+  mergeLaws('PNCounter', pnCounterArb, (b) => PNCounter.decode(b), 0x9c1);
+});
+
+describe('LWWRegister', () => {
+  const t = (ms: number, counter = 0) => hlcFromParts(ms, counter);
+
+  it('keeps the write with the greater (HLC, replica)', () => {
+    const r = LWWRegister.of('first', t(10), 'b');
+    expect(r.set('older', t(9), 'z')).toBe(false);
+    expect(r.set('tie-lower-replica', t(10), 'a')).toBe(false);
+    expect(r.set('tie-higher-replica', t(10), 'c')).toBe(true);
+    expect(r.value).toBe('tie-higher-replica');
+    expect(r.set('later', t(10, 1), 'a')).toBe(true);
+    expect([r.value, r.hlc, r.replica]).toEqual(['later', t(10, 1), 'a']);
+  });
+
+  it('breaks an exact stamp tie on the value bytes, so merge stays commutative', () => {
+    const a = LWWRegister.of('x', t(1), 'r');
+    const b = LWWRegister.of('y', t(1), 'r');
+    const ab = a.clone();
+    ab.merge(b);
+    const ba = b.clone();
+    ba.merge(a);
+    expect(ab.value).toBe('y');
+    expect(ba.value).toBe('y');
+  });
+
+  it('copies the value it is given', () => {
+    const value = { tags: ['a'] };
+    const r = LWWRegister.of(value, t(1), 'r');
+    value.tags.push('b');
+    expect(r.value).toEqual({ tags: ['a'] });
+  });
+
+  it('writes the documented bytes', () => {
+    const r = LWWRegister.of('x', hlcFromParts(1, 2), 'r');
+    expect([...r.encode()]).toEqual([2, 0, 1, 0, 0, 0, 0, 0, 1, 0x72, 8, 1, 0x78]);
+  });
+
+  it('refuses bad stamps and values', () => {
+    expect(() => LWWRegister.of('x', -1n, 'r')).toThrow(code('InvalidArgument'));
+    expect(() => LWWRegister.of('x', 1n, '')).toThrow(code('InvalidArgument'));
+    expect(() => LWWRegister.of(undefined as unknown as CrdtValue, 1n, 'r')).toThrow(code('Unencodable'));
+    const r = LWWRegister.of('x', 1n, 'r');
+    expect(() => r.set(NaN, 5n, 'r')).toThrow(code('Unencodable'));
+    expect(r.value).toBe('x');
+    expect(() => LWWRegister.decode(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 0]))).toThrow(code('MalformedPayload'));
+  });
+
+  mergeLaws('LWWRegister', lwwRegisterArb, (b) => LWWRegister.decode(b), 0x1ee);
+});
+
+describe('GSet', () => {
+  it('is a set of values by canonical equality, grown by union', () => {
+    const s = new GSet();
+    expect(s.add({ a: 1, b: 2 })).toBe(true);
+    expect(s.add({ b: 2, a: 1 })).toBe(false);
+    expect(s.has({ b: 2, a: 1 })).toBe(true);
+    expect(s.has(1)).toBe(false);
+    const other = new GSet();
+    other.add('hard-negative');
+    expect(s.merge(other)).toBe(true);
+    expect(s.merge(other)).toBe(false);
+    expect(s.has('hard-negative')).toBe(true);
+    expect(s.size).toBe(2);
+  });
+
+  it('writes members sorted by their bytes', () => {
+    const s = new GSet();
+    s.add('b');
+    s.add(1);
+    s.add('a');
+    expect([...s.encode()]).toEqual([3, 3, 1, 8, 1, 0x61, 8, 1, 0x62]);
+    expect(s.values()).toEqual([1, 'a', 'b']);
+  });
+
+  it('refuses unsorted or repeated members', () => {
+    expect(() => GSet.decode(new Uint8Array([2, 8, 1, 0x62, 8, 1, 0x61]))).toThrow(code('MalformedPayload'));
+    expect(() => GSet.decode(new Uint8Array([2, 8, 1, 0x61, 8, 1, 0x61]))).toThrow(code('MalformedPayload'));
+    expect(() => new GSet().add(Symbol('x') as unknown as CrdtValue)).toThrow(code('Unencodable'));
+  });
+
+  mergeLaws('GSet', gSetArb, (b) => GSet.decode(b), 0x65e);
+});
