@@ -67,6 +67,19 @@ export class EntityDigestCache {
     this.blake3 = blake3;
   }
 
+  /** The UTF-8 bytes of `key`, in a reused buffer (ASCII by hand: a TextEncoder call per key is slow in browsers). */
+  private keyBytes(key: string): Uint8Array {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    if (this.keyBuffer.length < key.length * 3) this.keyBuffer = new Uint8Array(key.length * 3);
+    const buffer = this.keyBuffer;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) return buffer.subarray(0, textEncoder.encodeInto(key, buffer).written);
+      buffer[i] = c;
+    }
+    return buffer.subarray(0, key.length);
+  }
+
   /** A snapshot index of `state` (reused while the state has not changed). */
   index(state: CrdtSignalState): DigestIndex {
     if (this.lastIndex && this.lastState === state && this.lastIndexedChange === state.changeCount) return this.lastIndex;
@@ -76,10 +89,7 @@ export class EntityDigestCache {
     for (const [key, entity] of state.entityEntries()) {
       let cached = this.entries.get(key);
       if (!cached) {
-        // UTF-8 into a reused buffer (3 bytes per UTF-16 unit at most).
-        if (this.keyBuffer.length < key.length * 3) this.keyBuffer = new Uint8Array(key.length * 3);
-        const { written } = textEncoder.encodeInto(key, this.keyBuffer);
-        const h = this.blake3.hash(this.keyBuffer.subarray(0, written));
+        const h = this.blake3.hash(this.keyBytes(key));
         const position = h[0]! + h[1]! * 2 ** 8 + h[2]! * 2 ** 16 + h[3]! * 2 ** 24 + h[4]! * 2 ** 32 + h[5]! * 2 ** 40;
         cached = { key, position, version: -1, digestLo: 0, digestHi: 0 };
         this.entries.set(key, cached);

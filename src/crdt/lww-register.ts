@@ -20,6 +20,7 @@ import {
   decodeCanonicalValue,
   ownedValue,
   readUtf8,
+  writeUtf8,
   type CrdtValue,
 } from './value.js';
 
@@ -102,7 +103,7 @@ export class LWWRegister {
   /** Writes the canonical encoding: HLC (u64), replica id, value (docs/CRDT.md, "LWWRegister"). */
   writeTo(enc: Encoder): void {
     enc.writeU64(this.stamp);
-    enc.writeString(this.writer);
+    writeUtf8(enc, this.writer);
     enc.writeRaw(this.currentBytes);
   }
 

@@ -17,7 +17,7 @@
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
 import { assertReplicaId, isReplicaId, type ReplicaId } from './replica-id.js';
-import { compareStrings, readCount, readUtf8 } from './value.js';
+import { compareStrings, readCount, readUtf8, writeUtf8 } from './value.js';
 
 /** One replica's totals in a `PNCounter`. */
 export interface PNCounterTotals {
@@ -198,7 +198,7 @@ export class PNCounter {
 }
 
 function writeEntry(enc: Encoder, replica: ReplicaId, t: MutableTotals): void {
-  enc.writeString(replica);
+  writeUtf8(enc, replica);
   enc.writeVarUint(t.increments);
   enc.writeVarUint(t.decrements);
 }

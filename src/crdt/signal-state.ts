@@ -28,7 +28,7 @@ import type { HLC, HlcTimestamp } from './hlc.js';
 import { LWWRegister } from './lww-register.js';
 import { MAX_ENTITY_KEY_LENGTH, MAX_NAME_LENGTH, validateOperation, type CrdtOperation } from './operation.js';
 import { PNCounter } from './pn-counter.js';
-import { canonicalValueBytes, compareStrings, isWellFormedString, ownedValue, readCount, readUtf8, type CrdtValue } from './value.js';
+import { canonicalValueBytes, compareStrings, isWellFormedString, ownedValue, readCount, readUtf8, writeUtf8, type CrdtValue } from './value.js';
 
 /** Magic of an encoded state: `TDCS`. */
 export const STATE_MAGIC = new Uint8Array([0x54, 0x44, 0x43, 0x53]);
@@ -114,7 +114,7 @@ export class SignalEntity {
 
   /** Writes the entity record (docs/CRDT.md, "Entity record"), key first. */
   writeTo(enc: Encoder, key: string): void {
-    enc.writeString(key);
+    writeUtf8(enc, key);
     writeSorted(enc, this.counters, (c) => c.writeTo(enc));
     writeSorted(enc, this.fields, (r) => r.writeTo(enc));
     writeSorted(enc, this.sets, (s) => s.writeTo(enc));
@@ -129,13 +129,13 @@ function writeSorted<T>(enc: Encoder, map: Map<string, T> | undefined, write: (i
   enc.writeVarUint(map.size);
   if (map.size === 1) {
     for (const [name, item] of map) {
-      enc.writeString(name);
+      writeUtf8(enc, name);
       write(item);
     }
     return;
   }
   for (const name of [...map.keys()].sort(compareStrings)) {
-    enc.writeString(name);
+    writeUtf8(enc, name);
     write(map.get(name)!);
   }
 }

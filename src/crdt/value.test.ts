@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Decoder, Encoder } from '../common/bytes.js';
 import { isTidalError } from '../common/errors.js';
 import { crdtValueArb } from './arbitraries.test-support.js';
-import { canonicalValueBytes, decodeCanonicalValue, readUtf8, type CrdtValue } from './value.js';
+import { canonicalValueBytes, decodeCanonicalValue, readUtf8, writeUtf8, type CrdtValue } from './value.js';
 
 function decode(bytes: Uint8Array): CrdtValue {
   const dec = new Decoder(bytes);
@@ -127,6 +127,18 @@ describe('canonical value encoding', () => {
     const value = decode(bytes) as Uint8Array;
     bytes.fill(0);
     expect([...value]).toEqual([7, 8]);
+  });
+
+  it('writes strings byte for byte as Encoder.writeString does, fast path or not (seeded)', () => {
+    const check = (text: string) => {
+      const a = new Encoder(1);
+      const b = new Encoder(1);
+      writeUtf8(a, text);
+      b.writeString(text);
+      expect(a.toBytes()).toEqual(b.toBytes());
+    };
+    for (const text of ['', 'a', 'x'.repeat(64), 'x'.repeat(65), 'é', `${'x'.repeat(63)}é`, '\u007f', '\u0080']) check(text);
+    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 80 }), check), { seed: 0x57, numRuns: 300 });
   });
 
   it('reads short ASCII and longer UTF-8 strings alike', () => {

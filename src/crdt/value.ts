@@ -62,6 +62,31 @@ export function isWellFormedString(text: string): boolean {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const asciiScratch = new Uint8Array(64);
+
+/**
+ * Writes a string exactly as `Encoder.writeString` does (VarUint UTF-8
+ * length, then the bytes), with a fast path for short ASCII: keys, names
+ * and replica ids are mostly that, and a `TextEncoder` call per string
+ * costs more than the rest of encoding an entity in a browser.
+ */
+export function writeUtf8(enc: Encoder, text: string): void {
+  const n = text.length;
+  if (n <= asciiScratch.length) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) break;
+      asciiScratch[i] = c;
+    }
+    if (i === n) {
+      enc.writeU8(n); // n <= 64 < 0x80: a one-byte VarUint
+      enc.writeRaw(asciiScratch.subarray(0, n));
+      return;
+    }
+  }
+  enc.writeString(text);
+}
 
 /**
  * Reads a length-prefixed UTF-8 string like `Decoder.readString`, with a
@@ -134,7 +159,7 @@ function writeValue(enc: Encoder, value: unknown, depth: number): void {
     case 'string':
       if (!isWellFormedString(value)) throw unencodable('a string holds an unpaired UTF-16 surrogate, which UTF-8 cannot carry');
       enc.writeU8(Tag.String);
-      enc.writeString(value);
+      writeUtf8(enc, value);
       return;
     case 'object':
       if (value === null) {
@@ -204,7 +229,7 @@ function writeObject(enc: Encoder, value: object, depth: number): void {
     if (!isWellFormedString(name)) throw unencodable('an object key holds an unpaired UTF-16 surrogate');
     const field = (value as Record<string, unknown>)[name];
     if (field === undefined) throw unencodable(`object key ${JSON.stringify(name)} is undefined; omit it or use null`);
-    enc.writeString(name);
+    writeUtf8(enc, name);
     writeValue(enc, field, depth + 1);
   }
 }
