@@ -4,7 +4,7 @@ import { Encoder } from '../common/bytes.js';
 import { createInMemoryChannelPair, type ReconciliationChannel } from './channel.js';
 import { HLC, hlcFromParts } from './hlc.js';
 import { ReconciliationEngine, type ReconciliationEngineOptions } from './reconciliation-engine.js';
-import { decodeReconcileMessage, encodeReconcileMessage, type ReconcileMessage } from './reconciliation-messages.js';
+import { decodeReconcileMessage, encodeReconcileMessage, type ReconcileMessage, type ReplyMessage } from './reconciliation-messages.js';
 import { CrdtSignalState } from './signal-state.js';
 import { SimLink, VirtualTime, prng, settle } from './sim.test-support.js';
 
@@ -281,6 +281,37 @@ describe('ReconciliationEngine', () => {
     expect(second.records.map((r) => new TextDecoder().decode(r.subarray(1, 1 + r[0]!)))).toEqual(['mine']);
   });
 
+  it('as initiator, refuses replies that do not fit its probes and fails fast on a refusal', async () => {
+    const state = populated(3);
+    const { engine, raw, received } = withRawPeer(state);
+    const running = engine.reconcile();
+    await settle();
+    const probe = received[0];
+    if (probe?.type !== 'probe') throw new Error('expected a probe');
+    const mask = probe.probes[0]!.mask;
+    const emptyChild = [...Array(16).keys()].find((c) => (mask & (1 << c)) === 0)!;
+    const reply = (over: Partial<ReplyMessage>) =>
+      encodeReconcileMessage({ type: 'reply', session: probe.session, round: 0, maxMessageBytes: 4096, results: [], records: [], pending: 0, skipped: 0, ...over });
+    const result = { expandMask: 0, leafMask: 0, listMask: 0, listings: [] };
+    // Expands a child we have nothing under; answers two probes out of one; lists a leaf we have nothing under.
+    raw.send(reply({ results: [{ ...result, expandMask: 1 << emptyChild }] }));
+    raw.send(reply({ results: [result, result] }));
+    raw.send(reply({ results: [{ ...result, leafMask: 1 << emptyChild, listMask: 1 << emptyChild, listings: [{ tags: new Uint32Array(), digests: new Uint32Array() }] }] }));
+    // A reply for another round or session is a duplicate, not an error.
+    raw.send(reply({ round: 7 }));
+    await settle();
+    expect(engine.stats.rejectedByCode).toEqual({ MalformedMessage: 3 });
+    expect(engine.stats.duplicates).toBe(1);
+    raw.send(encodeReconcileMessage({ type: 'refused', session: probe.session, round: 0, reason: 1 }));
+    await expect(running).rejects.toThrow(code('Timeout'));
+
+    const next = engine.reconcile();
+    await settle();
+    const second = received.at(-1)!;
+    raw.send(encodeReconcileMessage({ type: 'refused', session: second.session, round: 0, reason: 3 }));
+    await expect(next).rejects.toThrow(code('PayloadTooLarge'));
+  });
+
   it('refuses entities stamped too far in the future, merging none of them, on either side', async () => {
     const wall = WALL;
     const future = hlcFromParts(wall + 3_600_000, 0);
@@ -349,8 +380,8 @@ describe('ReconciliationEngine', () => {
     raw.send(encodeReconcileMessage({ type: 'probe', session: 3, round: 1, maxMessageBytes: 4096, probes: [], requests: new Uint32Array(), pushes: [] }));
     await settle();
     expect(engine.stats.sessionsExpired).toBe(1);
-    // Session 1 was evicted; its later round is ignored as finished. Session 3 carries on.
-    expect(received.filter((m) => m.session === 1)).toHaveLength(1);
+    // Session 1 was evicted: its next round is refused, so its initiator learns at once. Session 3 carries on.
+    expect(received.filter((m) => m.session === 1).map((m) => m.type)).toEqual(['reply', 'refused']);
     expect(received.filter((m) => m.session === 3).map((m) => m.type)).toEqual(['reply', 'reply']);
   });
 });

@@ -143,6 +143,8 @@ export interface ReconciliationReport {
 export interface ReconciliationStats {
   readonly messagesSent: number;
   readonly bytesSent: number;
+  /** Sends the channel threw on (treated as lost messages). */
+  readonly sendFailures: number;
   readonly messagesReceived: number;
   readonly bytesReceived: number;
   /** Incoming messages refused (malformed, oversized, unexpected, clock drift...). */
@@ -163,6 +165,7 @@ export interface ReconciliationStats {
 interface MutableStats {
   messagesSent: number;
   bytesSent: number;
+  sendFailures: number;
   messagesReceived: number;
   bytesReceived: number;
   rejected: number;
@@ -257,6 +260,7 @@ export class ReconciliationEngine {
   private readonly counters: MutableStats = {
     messagesSent: 0,
     bytesSent: 0,
+    sendFailures: 0,
     messagesReceived: 0,
     bytesReceived: 0,
     rejected: 0,
@@ -335,7 +339,12 @@ export class ReconciliationEngine {
   private transmit(bytes: Uint8Array): void {
     this.counters.messagesSent++;
     this.counters.bytesSent += bytes.length;
-    this.channel.send(bytes);
+    try {
+      this.channel.send(bytes);
+    } catch {
+      // A channel should not throw; if it does, the message is as good as lost, and retransmission covers that.
+      this.counters.sendFailures++;
+    }
   }
 
   // -------------------------------------------------------------- receiving
@@ -729,12 +738,21 @@ export class ReconciliationEngine {
     session.idleTimer = this.timers.setTimeout(() => this.endResponder(session.id, true), this.sessionIdleMs);
   }
 
+  /**
+   * Forgets a session. One the initiator finished is remembered for a
+   * while, so that late duplicates of its rounds are ignored; one that
+   * expired or was evicted is not, so that a later round of it is refused
+   * and its initiator learns at once.
+   */
   private endResponder(id: number, expired: boolean): void {
     const session = this.responders.get(id);
     if (!session) return;
     this.timers.clearTimeout(session.idleTimer);
     this.responders.delete(id);
-    if (expired) this.counters.sessionsExpired++;
+    if (expired) {
+      this.counters.sessionsExpired++;
+      return;
+    }
     this.finished.push(id);
     if (this.finished.length > FINISHED_MEMORY) this.finished.shift();
   }

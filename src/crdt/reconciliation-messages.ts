@@ -24,7 +24,7 @@ export const RECONCILE_VERSION = 1;
 /** Smallest message bound a peer may declare (a probe of one node must always fit). */
 export const MIN_MESSAGE_BYTES = 4096;
 /** Upper bound on the fixed part of any message (magic, version, type, session, round, bound, counts). */
-export const MESSAGE_HEADER_BOUND = 48;
+export const MESSAGE_HEADER_BOUND = 64;
 
 /** Message type byte. */
 export const MessageType = { Probe: 1, Reply: 2, Finish: 3, Refused: 4 } as const;
