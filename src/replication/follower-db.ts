@@ -203,14 +203,41 @@ export class FollowerDb {
   /**
    * Stops following and hands over the follower's log, which continues the
    * leader's LSN sequence: the caller makes it the shard's leader (with a
-   * `WalShipper` of its own). The follower's transport is closed.
+   * `WalShipper` of its own). The follower's transport is closed. With
+   * `catchUpFrom`, it first applies what the old leader's log holds beyond
+   * what was shipped.
    */
-  async promote(): Promise<Wal> {
+  async promote(options: { catchUpFrom?: Wal } = {}): Promise<Wal> {
     if (this.state !== 'following') throw new TidalError('Closed', `follower of shard ${this.shard} is already ${this.state}`);
     this.state = 'promoted';
     this.stop();
     await this.applying;
+    if (options.catchUpFrom) await this.catchUp(options.catchUpFrom);
     return this.wal;
+  }
+
+  /**
+   * Applies what `source` (the old leader's log, reopened from its storage
+   * once its worker is gone) holds beyond `appliedLsn`: acknowledged writes
+   * the leader had not shipped yet are not lost by the failover.
+   */
+  private async catchUp(source: Wal): Promise<void> {
+    if (source.shard !== this.shard) throw new TidalError('WrongShard', `cannot catch up shard ${this.shard} from the log of shard ${source.shard}`);
+    if (source.lastLsn <= this.applied) return;
+    for await (const batch of source.readBatches(this.applied + 1)) {
+      // readBatches verified the digest; the events are decoded before anything is applied.
+      const { header, payloadStart } = decodeBatch(this.b3, batch.bytes, 0, { verify: false });
+      if (batch.lastLsn <= this.applied) continue;
+      await this.apply([
+        {
+          firstLsn: batch.firstLsn,
+          lastLsn: batch.lastLsn,
+          hlc: header.hlc,
+          bytes: batch.bytes,
+          events: decodePayload(batch.bytes.subarray(payloadStart), header.eventCount),
+        },
+      ]);
+    }
   }
 
   /** Stops following and closes the follower's log and transport. */

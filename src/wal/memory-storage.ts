@@ -20,7 +20,8 @@ interface StoredFile {
    * need the copy, so a flush costs nothing.
    */
   durableCopy: Uint8Array | null;
-  open: boolean;
+  /** The one handle that may use the file now (handles are exclusive); null when closed. */
+  owner: MemoryFile | null;
 }
 
 /** An in-memory folder of files. */
@@ -36,12 +37,13 @@ export class MemoryStorage implements WalStorage {
     let file = this.files.get(name);
     if (!file) {
       if (!options.create) throw new TidalError('StorageError', `memory: no file named ${name}`);
-      file = { bytes: new Uint8Array(0), size: 0, durableSize: 0, durableCopy: null, open: false };
+      file = { bytes: new Uint8Array(0), size: 0, durableSize: 0, durableCopy: null, owner: null };
       this.files.set(name, file);
     }
-    if (file.open) throw new TidalError('StorageError', `memory: ${name} is already open (handles are exclusive, as in OPFS)`);
-    file.open = true;
-    return new MemoryFile(name, file);
+    if (file.owner) throw new TidalError('StorageError', `memory: ${name} is already open (handles are exclusive, as in OPFS)`);
+    const handle = new MemoryFile(name, file);
+    file.owner = handle;
+    return handle;
   }
 
   async rename(from: string, to: string): Promise<void> {
@@ -66,7 +68,7 @@ export class MemoryStorage implements WalStorage {
       file.bytes.fill(0, file.durableSize);
       file.size = file.durableSize;
       file.durableCopy = null;
-      file.open = false;
+      file.owner = null;
     }
   }
 
@@ -80,14 +82,14 @@ export class MemoryStorage implements WalStorage {
   /** Replaces a closed file's bytes, durably (tests use it to corrupt or plant files). */
   put(name: string, bytes: Uint8Array): void {
     const existing = this.files.get(name);
-    if (existing?.open) throw new TidalError('StorageError', `memory: ${name} is open`);
-    this.files.set(name, { bytes: bytes.slice(), size: bytes.length, durableSize: bytes.length, durableCopy: null, open: false });
+    if (existing?.owner) throw new TidalError('StorageError', `memory: ${name} is open`);
+    this.files.set(name, { bytes: bytes.slice(), size: bytes.length, durableSize: bytes.length, durableCopy: null, owner: null });
   }
 
   private closedFile(name: string): StoredFile {
     const file = this.files.get(name);
     if (!file) throw new TidalError('StorageError', `memory: no file named ${name}`);
-    if (file.open) throw new TidalError('StorageError', `memory: ${name} is open; close it first`);
+    if (file.owner) throw new TidalError('StorageError', `memory: ${name} is open; close it first`);
     return file;
   }
 }
@@ -101,7 +103,7 @@ class MemoryFile implements WalFile {
   ) {}
 
   private check(): StoredFile {
-    if (this.closed || !this.file.open) throw new TidalError('Closed', `memory: handle for ${this.name} is closed`);
+    if (this.closed || this.file.owner !== this) throw new TidalError('Closed', `memory: handle for ${this.name} is closed`);
     return this.file;
   }
 
@@ -156,6 +158,6 @@ class MemoryFile implements WalFile {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.file.open) this.file.open = false;
+    if (this.file.owner === this) this.file.owner = null;
   }
 }

@@ -192,6 +192,34 @@ export class Wal {
    * report says what was found.
    */
   static async open(storage: WalStorage, options: WalOptions): Promise<{ wal: Wal; report: RecoveryReport }> {
+    // Recovery opens handles as it goes; if it fails, none may stay open (OPFS handles are exclusive).
+    const opened: WalFile[] = [];
+    const tracked: WalStorage = {
+      description: storage.description,
+      list: () => storage.list(),
+      open: async (name, openOptions) => {
+        const file = await storage.open(name, openOptions);
+        opened.push(file);
+        return file;
+      },
+      rename: (from, to) => storage.rename(from, to),
+      remove: (name) => storage.remove(name),
+    };
+    try {
+      return await Wal.recover(tracked, storage, options);
+    } catch (error) {
+      for (const file of opened) {
+        try {
+          file.close();
+        } catch {
+          // already gone
+        }
+      }
+      throw error;
+    }
+  }
+
+  private static async recover(storage: WalStorage, own: WalStorage, options: WalOptions): Promise<{ wal: Wal; report: RecoveryReport }> {
     assertShardId(options.shard, 'WalOptions.shard');
     for (const [name, value, min] of [
       ['segmentBytes', options.segmentBytes, SEGMENT_HEADER_BYTES + SEGMENT_FOOTER_BYTES + BATCH_HEADER_V2_BYTES + 1],
@@ -339,7 +367,7 @@ export class Wal {
     }
     const nextLsn = Math.max(lastLsn, highestClaimed) + 1;
     const nextSeq = ids.length > 0 ? ids[ids.length - 1]!.seq + 1n : 0n;
-    const wal = new Wal(storage, b3, options, activeDigest, nextLsn, nextSeq);
+    const wal = new Wal(own, b3, options, activeDigest, nextLsn, nextSeq);
     wal.segmentsInLog.push(...kept);
     wal.gaps.push(...gaps);
     return {

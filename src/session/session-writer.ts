@@ -1,0 +1,255 @@
+/**
+ * `SessionWriter`: a tab's side of the session bridge for one shard. It
+ * numbers its writes (SeqNo 1, 2, 3, ...), keeps every unacknowledged one
+ * in order, and resends them, unchanged, until the leader acknowledges
+ * them: after a lost request or response, a worker restart, or a change of
+ * leader (`setLink`). The leader's idempotency store drops what had in fact
+ * landed, so each write takes effect exactly once.
+ *
+ *     const writer = new SessionWriter({ shard: 3, link: { write: (req) => leaderProxy.write(req) } });
+ *     const token = await writer.write([{ op: 'increment', key: 'item:1', kind: 'view', by: 1 }]);
+ *
+ * The high-water mark (`highWaterMark`) is the highest SeqNo below which
+ * every write is acknowledged; it travels with every request so the leader
+ * can forget results the writer no longer needs.
+ */
+import { isTidalError, TidalError } from '../common/errors.js';
+import type { ShardId } from '../shard/shard-id.js';
+import {
+  validateClientOperation,
+  type ClientOperation,
+  type SeqNo,
+  type SessionId,
+  type WriteRequest,
+  type WriteToken,
+} from './write.js';
+
+/** How a writer reaches its shard's leader (a comlink proxy, a direct call in tests). */
+export interface SessionLink {
+  write(request: WriteRequest): Promise<WriteToken>;
+}
+
+/** Options of a `SessionWriter`. */
+export interface SessionWriterOptions {
+  readonly shard: ShardId;
+  readonly link: SessionLink;
+  /** Fills a buffer with random bytes (the session id). Default `crypto.getRandomValues`. */
+  readonly random?: (bytes: Uint8Array) => void;
+  /** Wall clock in ms. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Unacknowledged writes held at once; `write` waits for room beyond it. Default 1,024. */
+  readonly maxUnacknowledged?: number;
+  /** First delay before resending after a retryable failure; doubles up to `maxRetryDelayMs`. Default 20 ms. */
+  readonly retryDelayMs?: number;
+  /** Default 2,000 ms. */
+  readonly maxRetryDelayMs?: number;
+}
+
+interface PendingWrite {
+  request: WriteRequest;
+  resolve(token: WriteToken): void;
+  reject(error: unknown): void;
+}
+
+/** Failures after which the same request may be sent again. */
+const RETRYABLE = new Set(['Closed', 'Timeout', 'StorageError', 'SeqGap', 'UnknownPeer', 'WrongShard']);
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Exactly-once writes from one tab to one shard. */
+export class SessionWriter {
+  readonly shard: ShardId;
+  private sessionId: SessionId;
+  private sessionStartedAt: number;
+  private link: SessionLink;
+  private readonly random: (bytes: Uint8Array) => void;
+  private readonly now: () => number;
+  private readonly maxUnacknowledged: number;
+  private readonly retryDelayMs: number;
+  private readonly maxRetryDelayMs: number;
+  private nextSeq: SeqNo = 1;
+  private hwm: SeqNo = 0;
+  /** Unacknowledged writes by SeqNo (a Map keeps them in order). */
+  private readonly pending = new Map<SeqNo, PendingWrite>();
+  /** Acknowledged SeqNos above the high-water mark (acks can arrive out of order after resends). */
+  private readonly ackedAbove = new Set<SeqNo>();
+  private readonly roomWaiters: (() => void)[] = [];
+  private retryDelay: number;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  /** Highest LSN this session has seen acknowledged or read, for monotonic reads. */
+  private seenLsn = 0;
+
+  constructor(options: SessionWriterOptions) {
+    this.shard = options.shard;
+    this.link = options.link;
+    this.random = options.random ?? ((bytes) => crypto.getRandomValues(bytes));
+    this.now = options.now ?? Date.now;
+    this.maxUnacknowledged = options.maxUnacknowledged ?? 1024;
+    this.retryDelayMs = options.retryDelayMs ?? 20;
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 2000;
+    this.retryDelay = this.retryDelayMs;
+    this.sessionId = this.newSessionId();
+    this.sessionStartedAt = this.now();
+  }
+
+  /** The session's id (changes only if the leader forgot the session). */
+  get id(): SessionId {
+    return this.sessionId;
+  }
+
+  /** Every SeqNo up to this one is acknowledged. */
+  get highWaterMark(): SeqNo {
+    return this.hwm;
+  }
+
+  /** Writes sent and not yet acknowledged. */
+  get unacknowledged(): number {
+    return this.pending.size;
+  }
+
+  /** The highest LSN of this shard this session has seen: pass it as `after` to read monotonically. */
+  get lastSeenLsn(): number {
+    return this.seenLsn;
+  }
+
+  /** Records an LSN seen by a read, so later reads never go behind it. */
+  observe(lsn: number): void {
+    if (lsn > this.seenLsn) this.seenLsn = lsn;
+  }
+
+  /**
+   * Sends a write; resolves with its token once the leader acknowledges it
+   * (after flush, in durable mode). Invalid operations are refused here,
+   * before a SeqNo is spent.
+   */
+  async write(ops: readonly ClientOperation[], options: { idempotencyKey?: string } = {}): Promise<WriteToken> {
+    if (this.closed) throw new TidalError('Closed', `session writer for shard ${this.shard} is closed`);
+    ops.forEach((op, i) => validateClientOperation(op, `ops[${i}]`));
+    while (this.pending.size >= this.maxUnacknowledged) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    const seq = this.nextSeq++;
+    const request: WriteRequest = {
+      session: this.sessionId,
+      startedAt: this.sessionStartedAt,
+      seq,
+      acked: this.hwm,
+      ops: [...ops],
+      ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
+    };
+    return new Promise<WriteToken>((resolve, reject) => {
+      this.pending.set(seq, { request, resolve, reject });
+      this.send(request);
+    });
+  }
+
+  /** Points the writer at a new leader (or a restarted worker) and resends every unacknowledged write, in order. */
+  setLink(link: SessionLink): void {
+    this.link = link;
+    this.resend();
+  }
+
+  /** Resends every unacknowledged write, in order. */
+  resend(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    for (const { request } of [...this.pending.values()]) this.send({ ...request, acked: this.hwm });
+  }
+
+  /** Stops: unacknowledged writes reject with `Closed` (they may or may not have been applied). */
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    for (const [, write] of this.pending) write.reject(new TidalError('Closed', `session writer closed before write ${write.request.seq} was acknowledged`));
+    this.pending.clear();
+    for (const wake of this.roomWaiters.splice(0)) wake();
+  }
+
+  private send(request: WriteRequest): void {
+    this.link.write(request).then(
+      (token) => this.acknowledged(request, token),
+      (error: unknown) => this.failed(request, error),
+    );
+  }
+
+  private acknowledged(request: WriteRequest, token: WriteToken): void {
+    const write = this.pending.get(request.seq);
+    if (!write || write.request.session !== request.session) return; // a late answer to a resend
+    this.pending.delete(request.seq);
+    this.ackedAbove.add(request.seq);
+    while (this.ackedAbove.delete(this.hwm + 1)) this.hwm++;
+    this.observe(token.lsn);
+    this.retryDelay = this.retryDelayMs;
+    write.resolve(token);
+    this.roomWaiters.shift()?.();
+  }
+
+  private failed(request: WriteRequest, error: unknown): void {
+    const write = this.pending.get(request.seq);
+    if (this.closed || !write || write.request.session !== request.session) return;
+    const code = isTidalError(error) ? error.code : undefined;
+    if (code === 'StaleWrite') {
+      // The leader says it was applied and acknowledged before; without its token we can only report that.
+      this.pending.delete(request.seq);
+      this.ackedAbove.add(request.seq);
+      while (this.ackedAbove.delete(this.hwm + 1)) this.hwm++;
+      write.reject(error);
+      return;
+    }
+    if (code === 'SessionExpired') {
+      this.restartSession(error);
+      return;
+    }
+    if (code !== undefined && RETRYABLE.has(code)) {
+      this.scheduleResend();
+      return;
+    }
+    // Refused for what it is (e.g. InvalidArgument): the caller learns why, and the SeqNo is
+    // filled with an empty write so that the session's later writes are not held behind a gap.
+    write.reject(error);
+    this.pending.set(request.seq, {
+      request: { ...request, ops: [], acked: this.hwm },
+      resolve: () => undefined,
+      reject: () => undefined,
+    });
+    this.scheduleResend();
+  }
+
+  /**
+   * The leader forgot this session: writes that were unacknowledged may or
+   * may not have been applied. Those carrying an idempotency key are safe
+   * to retry and move to a new session; the others fail with the error.
+   */
+  private restartSession(error: unknown): void {
+    const carried = [...this.pending.values()].filter((w) => w.request.idempotencyKey !== undefined && w.request.ops.length > 0);
+    for (const write of this.pending.values()) if (!carried.includes(write)) write.reject(error);
+    this.pending.clear();
+    this.ackedAbove.clear();
+    this.sessionId = this.newSessionId();
+    this.sessionStartedAt = this.now();
+    this.nextSeq = 1;
+    this.hwm = 0;
+    for (const write of carried) {
+      const seq = this.nextSeq++;
+      const request: WriteRequest = { ...write.request, session: this.sessionId, startedAt: this.sessionStartedAt, seq, acked: 0 };
+      this.pending.set(seq, { request, resolve: write.resolve, reject: write.reject });
+      this.send(request);
+    }
+  }
+
+  private scheduleResend(): void {
+    if (this.retryTimer !== undefined || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.resend();
+    }, this.retryDelay);
+    this.retryDelay = Math.min(this.retryDelay * 2, this.maxRetryDelayMs);
+  }
+
+  private newSessionId(): SessionId {
+    const bytes = new Uint8Array(16);
+    this.random(bytes);
+    return hex(bytes);
+  }
+}

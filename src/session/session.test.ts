@@ -1,0 +1,329 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { isTidalError, TidalError } from '../common/errors.js';
+import { FollowerDb } from '../replication/follower-db.js';
+import { WalShipper } from '../replication/wal-shipper.js';
+import { InProcessNetwork } from '../transport/in-process.js';
+import { MemoryStorage } from '../wal/memory-storage.js';
+import type { WalStorage } from '../wal/storage.js';
+import { Wal } from '../wal/wal.js';
+import { waitForToken } from './read.js';
+import { SessionWriter, type SessionLink } from './session-writer.js';
+import { ShardLeader } from './shard-leader.js';
+import { ShardState } from './shard-state.js';
+import { asWriteEvent, type WriteRequest, type WriteToken } from './write.js';
+
+/** mulberry32: a seeded PRNG, so a failing schedule replays from its seed. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const lost = () => new TidalError('Closed', 'link lost');
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/**
+ * The storage as one incarnation of a worker sees it: once that worker
+ * "dies" it is fenced, so nothing it still had in progress can touch the
+ * files again (in a browser a terminated worker runs no more code).
+ */
+class Incarnation implements WalStorage {
+  fenced = false;
+  readonly description = 'memory (one worker incarnation)';
+  constructor(private readonly storage: MemoryStorage) {}
+  private check(): void {
+    if (this.fenced) throw new TidalError('StorageError', 'this worker is dead');
+  }
+  async list() {
+    this.check();
+    return this.storage.list();
+  }
+  async open(name: string, options?: { create?: boolean }) {
+    this.check();
+    return this.storage.open(name, options);
+  }
+  async rename(from: string, to: string) {
+    this.check();
+    return this.storage.rename(from, to);
+  }
+  async remove(name: string) {
+    this.check();
+    return this.storage.remove(name);
+  }
+}
+
+/** One shard's leader on a storage that can crash; restarted (recovered from storage) on demand, like a worker. */
+class CrashingShard {
+  readonly storage = new MemoryStorage();
+  leader: ShardLeader | undefined;
+  restarts = 0;
+  private incarnation = new Incarnation(this.storage);
+  private starting: Promise<ShardLeader> | undefined;
+
+  async current(): Promise<ShardLeader> {
+    if (this.leader) return this.leader;
+    if (!this.starting) {
+      const incarnation = this.incarnation;
+      const start = (async () => {
+        const { wal } = await Wal.open(incarnation, { shard: 0 });
+        const leader = await ShardLeader.open({ wal, replica: `leader-${this.restarts++}` });
+        if (incarnation.fenced) throw lost(); // crashed while starting
+        this.leader = leader;
+        return leader;
+      })();
+      this.starting = start;
+      const done = () => {
+        if (this.starting === start) this.starting = undefined;
+      };
+      start.then(done, done);
+    }
+    return this.starting!;
+  }
+
+  /** Kills the worker: everything not flushed is lost, and nothing it was doing goes on. */
+  crash(): void {
+    this.incarnation.fenced = true;
+    this.storage.crash();
+    this.incarnation = new Incarnation(this.storage);
+    this.leader = undefined;
+    this.starting = undefined;
+  }
+}
+
+type Step = 'ok' | 'lose-request' | 'crash-before-append' | 'crash-after-append' | 'crash-after-ack' | 'lose-ack' | 'duplicate';
+
+/** A link that injects, per request, a failure at one step of the write path. */
+function faultyLink(shard: CrashingShard, random: () => number, seen: Record<Step, number>): SessionLink {
+  const steps: [Step, number][] = [
+    ['lose-request', 0.08],
+    ['crash-before-append', 0.03],
+    ['crash-after-append', 0.03],
+    ['crash-after-ack', 0.03],
+    ['lose-ack', 0.08],
+    ['duplicate', 0.08],
+  ];
+  return {
+    async write(request: WriteRequest): Promise<WriteToken> {
+      const leader = await shard.current();
+      let roll = random();
+      let step: Step = 'ok';
+      for (const [name, p] of steps) {
+        if (roll < p) {
+          step = name;
+          break;
+        }
+        roll -= p;
+      }
+      seen[step]++;
+      switch (step) {
+        case 'ok':
+          return leader.write(request);
+        case 'lose-request':
+          throw lost();
+        case 'crash-before-append':
+          shard.crash();
+          throw lost();
+        case 'crash-after-append': {
+          const pending = leader.write(request); // appended, not yet committed or flushed
+          shard.crash();
+          await pending.catch(() => undefined);
+          throw lost();
+        }
+        case 'crash-after-ack':
+          await leader.write(request); // durable and acknowledged by the leader...
+          shard.crash(); // ...which dies before the ack reaches the writer
+          throw lost();
+        case 'lose-ack':
+          await leader.write(request);
+          throw lost();
+        case 'duplicate': {
+          const [a, b] = await Promise.all([leader.write(request), leader.write(request)]);
+          expect(b).toEqual(a);
+          return a;
+        }
+      }
+    },
+  };
+}
+
+async function replay(storage: MemoryStorage): Promise<{ state: ShardState; wal: Wal }> {
+  const { wal } = await Wal.open(storage, { shard: 0 });
+  const state = new ShardState();
+  for await (const { lsn, event } of wal.read(1)) state.apply(lsn, event);
+  return { state, wal };
+}
+
+async function eventAt(wal: Wal, lsn: number) {
+  for await (const { event } of wal.read(lsn)) return asWriteEvent(event);
+  throw new Error(`no event at LSN ${lsn}`);
+}
+
+describe('exactly-once writes through the session bridge', () => {
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    it(`applies every write exactly once under crashes at every step, lost and duplicated messages (seed ${seed})`, async () => {
+      const random = prng(seed);
+      const shard = new CrashingShard();
+      const seen: Record<Step, number> = { ok: 0, 'lose-request': 0, 'crash-before-append': 0, 'crash-after-append': 0, 'crash-after-ack': 0, 'lose-ack': 0, duplicate: 0 };
+      const link = faultyLink(shard, random, seen);
+      const writers = Array.from({ length: 4 }, () => new SessionWriter({ shard: 0, link, retryDelayMs: 1, maxRetryDelayMs: 5 }));
+      cleanups.push(() => writers.forEach((w) => w.close()));
+      const acknowledged: { writer: number; seq: number; token: WriteToken }[] = [];
+      const dbg = setInterval(() => console.log('DBG', JSON.stringify(seen), writers.map((w) => [w.unacknowledged, w.highWaterMark]), shard.restarts, !!shard.leader, acknowledged.length), 2000);
+      cleanups.push(() => clearInterval(dbg));
+      await Promise.all(
+        writers.map(async (writer, w) => {
+          const writes = [];
+          for (let i = 0; i < 120; i++) {
+            const ops = [
+              { op: 'increment' as const, key: `writer:${w}`, kind: 'writes', by: 1 },
+              { op: 'increment' as const, key: 'all', kind: 'writes', by: 1 },
+            ];
+            const seq = i + 1;
+            writes.push(writer.write(ops, i % 3 === 0 ? { idempotencyKey: `w${w}-${i}` } : {}).then((token) => acknowledged.push({ writer: w, seq, token })));
+            if (i % 10 === 9) await Promise.all(writes.splice(0)); // bursts of pipelined writes
+          }
+          await Promise.all(writes);
+        }),
+      );
+      for (const step of Object.keys(seen) as Step[]) expect(seen[step], `step ${step} exercised (seed ${seed})`).toBeGreaterThan(0);
+
+      // Recover the shard from storage, as a restarted worker would, and count.
+      shard.crash();
+      const { state, wal } = await replay(shard.storage);
+      expect(state.crdt.counterValue('all', 'writes'), `seed ${seed}`).toBe(480);
+      for (let w = 0; w < 4; w++) expect(state.crdt.counterValue(`writer:${w}`, 'writes'), `seed ${seed}`).toBe(120);
+      // Every acknowledged write is in the log, at the LSN its token names.
+      expect(acknowledged).toHaveLength(480);
+      for (const { writer, seq, token } of acknowledged) {
+        const event = await eventAt(wal, token.lsn);
+        expect([event.session, event.seq]).toEqual([writers[writer]!.id, seq]);
+      }
+      expect(shard.restarts).toBeGreaterThan(2);
+      await wal.close();
+    });
+  }
+
+  it('a retry from a reloaded page (a new session) with the same idempotency key is not applied twice', async () => {
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const link = { write: (r: WriteRequest) => leader.write(r) };
+    const op = [{ op: 'increment' as const, key: 'form', kind: 'submits', by: 1 }];
+    const first = await new SessionWriter({ shard: 0, link }).write(op, { idempotencyKey: 'order-42' });
+    const retry = await new SessionWriter({ shard: 0, link }).write(op, { idempotencyKey: 'order-42' });
+    expect(retry).toEqual(first);
+    expect(leader.state.crdt.counterValue('form', 'submits')).toBe(1);
+  });
+
+  it('refuses a late duplicate from an expired session, and the writer moves keyed writes to a new session', async () => {
+    let now = 1_000_000;
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l', now: () => now, sessionIdleMs: 1000 });
+    let deliver = true;
+    const link = { write: (r: WriteRequest) => (deliver ? leader.write(r) : Promise.reject(lost())) };
+    const writer = new SessionWriter({ shard: 0, link, now: () => now, retryDelayMs: 1, maxRetryDelayMs: 2 });
+    cleanups.push(() => writer.close());
+    const op = [{ op: 'increment' as const, key: 'k', kind: 'n', by: 1 }];
+    await writer.write(op);
+    const oldSession = writer.id;
+    const lateRequest: WriteRequest = { session: oldSession, startedAt: 1_000_000, seq: 1, acked: 0, ops: op };
+    now += 5000; // the session idles past its expiry
+    deliver = false;
+    const keyed = writer.write(op, { idempotencyKey: 'k-2' });
+    const unkeyed = writer.write(op);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    deliver = true;
+    writer.resend();
+    await expect(unkeyed).rejects.toMatchObject({ code: 'SessionExpired' });
+    await expect(keyed).resolves.toMatchObject({ shard: 0 });
+    expect(writer.id).not.toBe(oldSession);
+    try {
+      await leader.write(lateRequest);
+      expect.unreachable();
+    } catch (error) {
+      expect(isTidalError(error, 'SessionExpired')).toBe(true);
+    }
+    expect(leader.state.crdt.counterValue('k', 'n')).toBe(2); // the first write and the keyed one; nothing else
+  });
+});
+
+describe('failover to a promoted follower, and reads', () => {
+  it('loses no acknowledged write and applies none twice when the leader dies and a follower takes over', async () => {
+    const net = new InProcessNetwork();
+    const leaderStorage = new MemoryStorage();
+    const { wal } = await Wal.open(leaderStorage, { shard: 0 });
+    let leader: ShardLeader | undefined = await ShardLeader.open({ wal, replica: 'old' });
+    const leaderTransport = net.connect({ shard: 0, replica: 'old' });
+    const shipper = new WalShipper({ wal, transport: leaderTransport, followers: [{ shard: 0, replica: 'new' }], heartbeatMs: 10, resendTimeoutMs: 50 });
+    shipper.start();
+    const followerState = new ShardState();
+    const follower = await FollowerDb.open({
+      storage: new MemoryStorage(),
+      shard: 0,
+      transport: net.connect({ shard: 0, replica: 'new' }),
+      leader: { shard: 0, replica: 'old' },
+      stateMachine: followerState,
+      stallTimeoutMs: 50,
+    });
+    let down = false;
+    const link: SessionLink = {
+      write: (r) => (down || !leader ? Promise.reject(lost()) : leader.write(r)),
+    };
+    const writer = new SessionWriter({ shard: 0, link, retryDelayMs: 1, maxRetryDelayMs: 5 });
+    cleanups.push(() => writer.close());
+    const op = [{ op: 'increment' as const, key: 'k', kind: 'n', by: 1 }];
+    const tokens: Promise<WriteToken>[] = [];
+    for (let i = 0; i < 200; i++) tokens.push(writer.write(op));
+    await Promise.all(tokens.slice(0, 100));
+    // The leader's worker dies: whatever it acknowledged is flushed in its storage, shipped or not.
+    down = true;
+    shipper.stop();
+    leaderTransport.close();
+    leaderStorage.crash();
+    leader = undefined;
+    const oldLog = (await Wal.open(leaderStorage, { shard: 0 })).wal;
+    const promoted = await follower.promote({ catchUpFrom: oldLog });
+    await oldLog.close();
+    leader = await ShardLeader.open({ wal: promoted, replica: 'new', state: followerState });
+    down = false;
+    writer.resend(); // the writer learns of the new leader and resends what was not acknowledged
+    const all = await Promise.all(tokens);
+    expect(leader.state.crdt.counterValue('k', 'n')).toBe(200);
+    expect(new Set(all.map((t) => t.lsn)).size).toBe(200);
+    // Reads after a token wait for it; the session's reads never go back in time.
+    await waitForToken(leader, { shard: 0, lsn: writer.lastSeenLsn });
+    expect(leader.appliedLsn).toBeGreaterThanOrEqual(writer.lastSeenLsn);
+    await expect(waitForToken(leader, { shard: 1, lsn: 1 })).rejects.toMatchObject({ code: 'WrongShard' });
+    await promoted.close();
+  });
+
+  it('read-your-writes on a follower waits for the token, and times out when the follower cannot reach it', async () => {
+    const net = new InProcessNetwork();
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const transport = net.connect({ shard: 0, replica: 'l' });
+    const shipper = new WalShipper({ wal, transport, followers: [{ shard: 0, replica: 'f' }], heartbeatMs: 10 });
+    shipper.start();
+    const state = new ShardState();
+    const follower = await FollowerDb.open({ storage: new MemoryStorage(), shard: 0, transport: net.connect({ shard: 0, replica: 'f' }), leader: { shard: 0, replica: 'l' }, stateMachine: state });
+    cleanups.push(async () => {
+      shipper.stop();
+      transport.close();
+      await follower.close();
+      await wal.close();
+    });
+    const writer = new SessionWriter({ shard: 0, link: { write: (r) => leader.write(r) } });
+    const token = await writer.write([{ op: 'set', key: 'item', field: 'label', value: 'cats' }]);
+    await waitForToken(follower, token);
+    expect(state.crdt.fieldValue('item', 'label')).toBe('cats');
+    shipper.stop(); // the follower will not hear of anything newer
+    const later = await writer.write([{ op: 'set', key: 'item', field: 'label', value: 'dogs' }]);
+    await expect(waitForToken(follower, later, 100)).rejects.toMatchObject({ code: 'Timeout' });
+    expect(state.crdt.fieldValue('item', 'label')).toBe('cats');
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * What travels through the session bridge: a writer's `WriteRequest`, the
+ * leader's `WriteToken` answer, and the WAL event a write becomes (the
+ * write's operations together with the (session, SeqNo) and idempotency
+ * key that guard them, so that whoever replays the log, a recovered leader
+ * or a promoted follower, knows what was applied).
+ */
+import { TidalError } from '../common/errors.js';
+import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
+import type { ShardId } from '../shard/shard-id.js';
+import type { Value } from '../wal/payload.js';
+
+/** A session id: 128 random bits as 32 lower-case hex digits. */
+export type SessionId = string;
+/** A write's sequence number in its session: 1, 2, 3, ... */
+export type SeqNo = number;
+
+const SESSION_ID = /^[0-9a-f]{32}$/;
+/** Longest application idempotency key. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
+/** Most operations in one write. */
+export const MAX_OPS_PER_WRITE = 10_000;
+
+/** Where an acknowledged write is: its shard and the LSN of the event that holds it. */
+export interface WriteToken {
+  readonly shard: ShardId;
+  readonly lsn: number;
+}
+
+/** An operation as a writer issues it; the leader stamps `hlc` and `replica`. */
+export type ClientOperation =
+  | { readonly op: 'increment' | 'decrement'; readonly key: string; readonly kind: string; readonly by: number }
+  | { readonly op: 'set'; readonly key: string; readonly field: string; readonly value: Value }
+  | { readonly op: 'add'; readonly key: string; readonly set: string; readonly member: Value };
+
+/** One write of a session, as sent to the shard's leader (and re-sent, unchanged, until acknowledged). */
+export interface WriteRequest {
+  readonly session: SessionId;
+  /** When the session started (writer's ms clock); lets a leader refuse late writes of sessions it forgot. */
+  readonly startedAt: number;
+  readonly seq: SeqNo;
+  /** The writer's high-water mark: every SeqNo up to it is acknowledged (so the leader may forget their results). */
+  readonly acked: SeqNo;
+  readonly ops: readonly ClientOperation[];
+  /** An application-level key: a retry carrying it (from any session) is not applied twice while the key lives. */
+  readonly idempotencyKey?: string;
+}
+
+/** The WAL event of a write. */
+export interface WriteEvent {
+  readonly t: 'write';
+  readonly session: SessionId;
+  readonly startedAt: number;
+  readonly seq: SeqNo;
+  readonly acked: SeqNo;
+  /** Leader wall-clock ms when it was admitted (drives idle expiry, also after replay). */
+  readonly at: number;
+  readonly key?: string;
+  readonly ops: readonly CrdtOperation[];
+}
+
+const isCount = (v: unknown, min: number) => Number.isSafeInteger(v) && (v as number) >= min;
+
+/** Checks a session id. */
+export function assertSessionId(value: unknown): SessionId {
+  if (typeof value !== 'string' || !SESSION_ID.test(value)) {
+    throw new TidalError('InvalidArgument', `session id must be 32 lower-case hex digits, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** Checks an operation a writer issues (before the leader stamps it). */
+export function validateClientOperation(op: unknown, what = 'operation'): asserts op is ClientOperation {
+  if (typeof op !== 'object' || op === null) throw new TidalError('InvalidArgument', `${what} must be an object`);
+  const o = op as Record<string, unknown>;
+  if ('hlc' in o || 'replica' in o) throw new TidalError('InvalidArgument', `${what}: hlc and replica are stamped by the leader, not the writer`);
+  // The stamped form is what the CRDT validates; a placeholder stamp checks everything else.
+  validateOperation({ ...o, hlc: 0n, replica: 'writer' });
+}
+
+/** Checks everything a leader needs of a request before it touches any state. Throws `InvalidArgument`. */
+export function validateWriteRequest(request: unknown): asserts request is WriteRequest {
+  if (typeof request !== 'object' || request === null) throw new TidalError('InvalidArgument', 'a write request must be an object');
+  const r = request as Record<string, unknown>;
+  assertSessionId(r.session);
+  if (!isCount(r.startedAt, 0)) throw new TidalError('InvalidArgument', 'startedAt must be a non-negative integer (ms)');
+  if (!isCount(r.seq, 1)) throw new TidalError('InvalidArgument', `seq must be a positive integer, got ${String(r.seq)}`);
+  if (!isCount(r.acked, 0) || (r.acked as number) >= (r.seq as number)) {
+    throw new TidalError('InvalidArgument', `acked (${String(r.acked)}) must be a non-negative integer below seq (${String(r.seq)})`);
+  }
+  if (!Array.isArray(r.ops) || r.ops.length > MAX_OPS_PER_WRITE) {
+    throw new TidalError('InvalidArgument', `ops must be an array of at most ${MAX_OPS_PER_WRITE} operations`);
+  }
+  r.ops.forEach((op, i) => validateClientOperation(op, `ops[${i}]`));
+  if (r.idempotencyKey !== undefined) {
+    if (typeof r.idempotencyKey !== 'string' || r.idempotencyKey.length === 0 || r.idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+      throw new TidalError('InvalidArgument', `idempotencyKey must be a string of 1..${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+    }
+  }
+}
+
+/** Reads a WAL event back as a `WriteEvent`, refusing anything else with `MalformedPayload`. */
+export function asWriteEvent(event: Value): WriteEvent {
+  const e = event as Record<string, Value> | null;
+  try {
+    if (typeof e !== 'object' || e === null || Array.isArray(e) || e instanceof Uint8Array || e.t !== 'write') {
+      throw new TidalError('MalformedPayload', 'not a write event');
+    }
+    assertSessionId(e.session);
+    if (!isCount(e.startedAt, 0) || !isCount(e.seq, 1) || !isCount(e.acked, 0) || !isCount(e.at, 0) || !Array.isArray(e.ops)) {
+      throw new TidalError('MalformedPayload', 'write event fields out of range');
+    }
+    if (e.key !== undefined && typeof e.key !== 'string') throw new TidalError('MalformedPayload', 'write event key must be a string');
+    for (const op of e.ops) validateOperation(op);
+    return e as unknown as WriteEvent;
+  } catch (error) {
+    throw new TidalError('MalformedPayload', `WAL event is not a valid write: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
