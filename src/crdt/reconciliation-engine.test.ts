@@ -333,6 +333,7 @@ describe('ReconciliationEngine', () => {
     const second = pair(c, d, { maxMessageBytes: 1 << 20 });
     await expect(second.initiator.reconcile()).rejects.toThrow(code('ClockDrift'));
     expect(c.size).toBe(0);
+    expect(second.initiator.stats.rejectedByCode.ClockDrift).toBe(1);
   });
 
   it('skips an entity too large for any message, counts it, and reconciles the rest', async () => {

@@ -467,8 +467,14 @@ export class ReconciliationEngine {
       const exchange = await this.exchange(session, round, sent, bytes);
       const { reply, entities } = exchange.accepted;
 
-      // Everything in the reply has been checked; now it takes effect.
-      const changed = this.state.mergeDecoded(entities);
+      // Everything in the reply has been checked; now it takes effect, all of it or (clock drift) none.
+      let changed: string[];
+      try {
+        changed = this.state.mergeDecoded(entities);
+      } catch (error) {
+        this.refuse(error);
+        throw error;
+      }
       peerMax = reply.maxMessageBytes;
       peerPending = reply.pending;
       totals.keysSkipped += reply.skipped;
