@@ -345,4 +345,20 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     expectEqual(reopened.report.lastLsn, 50, 'the copy recovers');
     await reopened.wal.close();
   },
+
+  async 'a segment reopened half-full is later sealed with a footer that verifies'(fresh) {
+    const storage = await fresh();
+    let { wal } = await openWal(storage, SMALL);
+    for (let i = 1; i <= 5; i++) await wal.append([event(i)]);
+    await wal.close();
+    ({ wal } = await openWal(storage, SMALL));
+    expect(!wal.segments()[0]!.sealed, 'the first segment is still open');
+    for (let i = 6; i <= 60; i++) await wal.append([event(i)]);
+    expect(wal.segments()[0]!.sealed, 'and now sealed');
+    await wal.close();
+    const reopened = await openWal(storage, SMALL);
+    expectEqual(reopened.report.issues, [], 'every footer verifies');
+    expectEqual((await readAll(reopened.wal)).map((e) => e.event), Array.from({ length: 60 }, (_, i) => event(i + 1)), 'events');
+    await reopened.wal.close();
+  },
 };

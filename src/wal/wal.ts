@@ -161,6 +161,8 @@ export class Wal {
   private nextSeq: bigint;
   /** Running digest of the active segment, for its footer. */
   private activeDigest: IncrementalBlake3;
+  /** The running digest has not yet been fed the open segment recovered from storage. */
+  private digestBehind = false;
   private pending: PendingGroup | undefined;
   private readonly spareEncoders: Encoder[] = [];
   /** The chain of group commits, so that they run one after another. */
@@ -247,7 +249,7 @@ export class Wal {
     let bytesCut = 0;
     let lastLsn = 0;
     let highestClaimed = 0;
-    let activeDigest = await b3.incremental();
+    const activeDigest = await b3.incremental();
 
     const quarantine = async (name: string, file: WalFile): Promise<string> => {
       file.close();
@@ -257,11 +259,14 @@ export class Wal {
       return to;
     };
 
-    // Pass 1, headers only: drop a last segment that was never started, and set aside files
-    // whose header is unreadable or disagrees with their name, so that "the last segment"
-    // (the only one allowed to be open) is the last one that really belongs to the log.
-    const belonging: WalSegmentId[] = [];
-    for (const [i, id] of ids.entries()) {
+    // Pass 1, from the end, headers only: drop a last segment that was never started, and set
+    // aside trailing files whose header is unreadable or disagrees with their name, so that "the
+    // last segment" (the only one allowed to be open) is the last one that belongs to the log.
+    // (A bad header further back is found by the full scan of pass 2.)
+    let end = ids.length;
+    let lastHandle: WalFile | undefined;
+    while (end > 0) {
+      const id = ids[end - 1]!;
       const name = id.fileName();
       const file = await storage.open(name);
       const size = file.size();
@@ -275,30 +280,36 @@ export class Wal {
         }
       } catch (error) {
         if (!isTidalError(error)) throw error;
-        if (i === ids.length - 1 && size <= SEGMENT_HEADER_BYTES) {
+        if (end === ids.length && size <= SEGMENT_HEADER_BYTES) {
           // A crash while creating the segment: nothing in it was ever written.
           file.close();
           await storage.remove(name);
           bytesCut += size;
+          end--;
           continue;
         }
         problem = { code: 'Corrupt', message: `segment header: ${error.message}` };
       }
       if (problem) {
         const quarantinedAs = await quarantine(name, file);
-        issues.push({ code: problem.code, message: `${name}: ${problem.message}`, segment: name, quarantinedAs });
+        issues.unshift({ code: problem.code, message: `${name}: ${problem.message}`, segment: name, quarantinedAs });
+        end--;
         continue;
       }
-      file.close();
-      belonging.push(id);
+      lastHandle = file;
+      break;
     }
+    const belonging = ids.slice(0, end);
 
-    // Pass 2: every segment in full.
+    // Pass 2: every segment in full, each read into one reused buffer.
+    let buffer = new Uint8Array(0);
     for (const [i, id] of belonging.entries()) {
       const name = id.fileName();
       const isLast = i === belonging.length - 1;
-      const file = await storage.open(name);
-      const bytes = new Uint8Array(file.size());
+      const file = isLast && lastHandle ? lastHandle : await storage.open(name);
+      const size = file.size();
+      if (size > buffer.length) buffer = new Uint8Array(Math.max(size, buffer.length * 2));
+      const bytes = buffer.subarray(0, size);
       file.read(bytes, 0);
       bytesRead += bytes.length;
       let scan = scanSegment(b3, bytes, id, isLast);
@@ -350,15 +361,9 @@ export class Wal {
       lastLsn = Math.max(lastLsn, segment.lastLsn, segment.baseLsn - 1);
     }
 
-    // A segment that is not the last must be sealed; after a quarantine at the end it may be
-    // the last kept one, which is fine. The active segment (open, last) needs its running digest.
+    // The open segment's running digest (for its footer) is fed on the first append, not here:
+    // a log opened only to be read never needs it.
     const active = kept[kept.length - 1];
-    if (active && !active.sealed) {
-      if (!active.file) throw new TidalError('StorageError', `${active.id.fileName()}: open segment has no handle`);
-      const head = new Uint8Array(active.dataEnd);
-      active.file.read(head, 0);
-      activeDigest.update(head);
-    }
     // Quarantined data may have held LSNs past the last kept one: never hand them out again.
     if (highestClaimed > lastLsn) {
       const missing = { first: lastLsn + 1, last: highestClaimed };
@@ -368,6 +373,7 @@ export class Wal {
     const nextLsn = Math.max(lastLsn, highestClaimed) + 1;
     const nextSeq = ids.length > 0 ? ids[ids.length - 1]!.seq + 1n : 0n;
     const wal = new Wal(own, b3, options, activeDigest, nextLsn, nextSeq);
+    wal.digestBehind = active !== undefined && !active.sealed;
     wal.segmentsInLog.push(...kept);
     wal.gaps.push(...gaps);
     return {
@@ -605,9 +611,19 @@ export class Wal {
     return active.file!;
   }
 
+  /** Feeds the running digest the recovered open segment's bytes, once, before it grows or is sealed. */
+  private catchUpDigest(segment: Segment): void {
+    if (!this.digestBehind) return;
+    const head = new Uint8Array(segment.dataEnd);
+    segment.file!.read(head, 0);
+    this.activeDigest.update(head);
+    this.digestBehind = false;
+  }
+
   /** Writes one whole batch at the end of the open segment and indexes it; returns the segment's id. */
   private writeBatch(file: WalFile, batch: Uint8Array, firstLsn: number, eventCount: number): WalSegmentId {
     const active = this.segmentsInLog[this.segmentsInLog.length - 1]!;
+    this.catchUpDigest(active);
     this.guard(() => file.write(batch, active.dataEnd));
     this.activeDigest.update(batch);
     active.offsets.push(active.dataEnd);
@@ -631,6 +647,7 @@ export class Wal {
 
   /** Writes the footer of the active segment and flushes it: the segment is never written again. */
   private seal(segment: Segment): void {
+    this.catchUpDigest(segment);
     const file = segment.file!;
     const footer = encodeSegmentFooter({
       batchCount: segment.offsets.length,
@@ -660,6 +677,7 @@ export class Wal {
     }
     this.nextSeq += 1n;
     this.activeDigest.reset();
+    this.digestBehind = false;
     this.activeDigest.update(header);
     const segment: Segment = {
       id,
