@@ -1,10 +1,12 @@
 /**
  * tidal's public API, listed in one place.
  *
- * Today it is the storage and replication core: a shard's write-ahead log
- * (`Wal`, on `MemoryStorage` or `OpfsStorage`), key placement
- * (`ShardRouter`), transports between workers and tabs, and the
- * leader/follower replication on top of them (`WalShipper`, `FollowerDb`).
+ * The layers, bottom up: a shard's write-ahead log (`Wal`, on
+ * `MemoryStorage` or `OpfsStorage`), key placement (`ShardRouter`),
+ * transports between workers and tabs, leader/follower replication
+ * (`WalShipper`, `FollowerDb`), CRDT state on hybrid logical clocks with
+ * anti-entropy (`CrdtSignalState`, `ReconciliationEngine`), and the session
+ * bridge for exactly-once writes (`SessionWriter`, `ShardLeader`).
  */
 export { TidalError, isTidalError } from './common/index.js';
 export type { TidalErrorCode } from './common/index.js';
@@ -30,3 +32,30 @@ export type { PeerAddress, Transport, TransportAddress, TransportCounters, Trans
 
 export { EventLog, FollowerDb, WalShipper } from './replication/index.js';
 export type { FollowerCounters, FollowerDbOptions, FollowerLag, StateMachine, WalShipperOptions, WalShipperStats } from './replication/index.js';
+export { reconciliationChannel } from './replication/index.js';
+
+export { CrdtSignalState, GSet, HLC, LWWRegister, PNCounter, ReconciliationEngine } from './crdt/index.js';
+export type {
+  CrdtOperation,
+  CrdtSignalStateOptions,
+  HlcOptions,
+  HlcTimestamp,
+  ReconciliationChannel,
+  ReconciliationEngineOptions,
+  ReconciliationReport,
+  ReplicaId,
+  SignalEntityView,
+} from './crdt/index.js';
+
+export { IdempotencyStore, SessionWriter, ShardLeader, ShardState, waitForToken } from './session/index.js';
+export type {
+  ClientOperation,
+  IdempotencyStoreOptions,
+  SeqNo,
+  SessionId,
+  SessionLink,
+  SessionWriterOptions,
+  ShardLeaderOptions,
+  WriteRequest,
+  WriteToken,
+} from './session/index.js';

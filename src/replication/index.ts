@@ -14,3 +14,5 @@ export { CONTROL_VERSION, decodeControl, encodeControl } from './messages.js';
 export type { AckMessage, ControlMessageBody, RequestMessage, RequestReason, StatusMessage } from './messages.js';
 export { systemScheduler } from './scheduler.js';
 export type { Scheduler } from './scheduler.js';
+export { reconciliationChannel } from './reconciliation-link.js';
+export type { TransportReconciliationChannel } from './reconciliation-link.js';
