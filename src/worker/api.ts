@@ -1,0 +1,128 @@
+/**
+ * The public database API: what `openTidal` returns. Everything here is a
+ * plain value or a promise, on the main thread; behind it, one Web Worker
+ * per shard, leaders elected across tabs, replication and recovery.
+ *
+ *     const db = await openTidal({ name: 'forage' });
+ *     const token = await db.increment('item:42', 'click');
+ *     const item = await db.get('item:42', { after: token }); // read your write, on any replica
+ *     const stop = db.subscribe('item:', (change) => render(change.key, change.entity));
+ */
+import type { ShardId } from '../shard/shard-id.js';
+import type { WriteToken } from '../session/write.js';
+import type { Value } from '../wal/payload.js';
+
+/** Options of `openTidal`. */
+export interface OpenTidalOptions {
+  /** The database's name: its OPFS folder, its lock and channel names. 1..64 of `A-Z a-z 0-9 _ -`. */
+  readonly name: string;
+  /** Number of shards (one worker each), 1..64. Default 4. Must be the same in every tab of a database. */
+  readonly shards?: number;
+  /** Where logs live. Default `'opfs'`; falls back to `'memory'` (with a console warning) where OPFS is missing. */
+  readonly storage?: 'opfs' | 'memory';
+  /** `'flush'` (default): a write is acknowledged after its batch is flushed; `'relaxed'`: after the append. */
+  readonly durability?: 'flush' | 'relaxed';
+  /** A leader tab silent this long loses its leadership to another tab. Default 3000 ms. */
+  readonly leaderTimeoutMs?: number;
+  /** Bound on forwarded writes and waiting reads. Default 5000 ms. */
+  readonly requestTimeoutMs?: number;
+}
+
+/** Options of a write. */
+export interface WriteOptions {
+  /** An application key: a retry carrying it (even from a reloaded page) is applied once. */
+  readonly idempotencyKey?: string;
+}
+
+/** Options of `get` and `scan`. */
+export interface ReadOptions {
+  /** Wait until the replica read has applied this token (read-your-writes); `Timeout` past `timeoutMs`. */
+  readonly after?: WriteToken;
+  /** Default: the database's `requestTimeoutMs`. */
+  readonly timeoutMs?: number;
+}
+
+/** One entity as reads return it. */
+export interface Entity {
+  readonly counters: Readonly<Record<string, number>>;
+  readonly fields: Readonly<Record<string, Value>>;
+  readonly sets: Readonly<Record<string, readonly Value[]>>;
+}
+
+/** What a subscription callback receives. */
+export interface Change {
+  readonly key: string;
+  /** The entity after the change. */
+  readonly entity: Entity | undefined;
+  readonly shard: ShardId;
+  /** The LSN of the write that changed it. */
+  readonly lsn: number;
+}
+
+/** A shard as this tab sees it. */
+export interface ShardStats {
+  readonly shard: ShardId;
+  /** This tab's role for the shard. */
+  readonly role: 'leader' | 'follower' | 'starting';
+  /** The tab that leads the shard (this tab's id when `role` is `'leader'`). */
+  readonly leaderTab: string | undefined;
+  /** The leader's last LSN, as last heard. */
+  readonly lsn: number;
+  /** The last LSN this tab's replica applied. */
+  readonly appliedLsn: number;
+  readonly lag: { readonly lsns: number; readonly ms: number };
+  /** Segments of the log (leader only; 0 on a follower). */
+  readonly segments: number;
+  /** Bytes this tab's replicas verified with BLAKE3 (the shard's cross-tab follower and this tab's in-worker follower). */
+  readonly bytesVerified: number;
+  /** Payloads that failed verification and were refused. */
+  readonly payloadsRejected: number;
+  /** Times this tab restarted the shard's worker. */
+  readonly restarts: number;
+}
+
+/** What `stats()` returns. */
+export interface TidalStats {
+  readonly tab: string;
+  readonly storage: 'opfs' | 'memory';
+  readonly shards: readonly ShardStats[];
+}
+
+/** An open database. */
+export interface TidalDb {
+  readonly name: string;
+  readonly shards: number;
+  /** This tab's id in the database (leader and follower addresses use it). */
+  readonly tabId: string;
+  readonly storage: 'opfs' | 'memory';
+
+  /** Adds `by` (a positive integer, default 1) to counter `kind` of `key`. */
+  increment(key: string, kind: string, by?: number, options?: WriteOptions): Promise<WriteToken>;
+  /** Subtracts `by` (default 1) from counter `kind` of `key`. */
+  decrement(key: string, kind: string, by?: number, options?: WriteOptions): Promise<WriteToken>;
+  /** Sets field `field` of `key` (last writer wins, by HLC). */
+  set(key: string, field: string, value: Value, options?: WriteOptions): Promise<WriteToken>;
+  /** Adds `member` to the grow-only set `setName` of `key`. */
+  add(key: string, setName: string, member: Value, options?: WriteOptions): Promise<WriteToken>;
+
+  /** The entity at `key`, or `undefined`. */
+  get(key: string, options?: ReadOptions): Promise<Entity | undefined>;
+  /** Entities whose key starts with `prefix`, in key order, at most `limit` (default 100, max 10,000). */
+  scan(prefix: string, options?: ReadOptions & { limit?: number }): Promise<{ key: string; entity: Entity }[]>;
+  /** Calls `callback` for every change to a key starting with `prefix`, from any tab or worker. Returns the unsubscribe function. */
+  subscribe(prefix: string, callback: (change: Change) => void): () => void;
+
+  /** Resolves once every write issued before it is acknowledged. */
+  flush(): Promise<void>;
+  stats(): Promise<TidalStats>;
+  /** Hands leadership over, stops the workers. Writes not yet acknowledged reject with `Closed`. */
+  close(): Promise<void>;
+
+  /** Fault injection, for the demo and tests. */
+  readonly debug: {
+    /** Terminates a shard's worker (as a crash would); the database restarts and recovers it. */
+    killWorker(shard: ShardId): void;
+    /** Flips a byte in the next payload this tab's leader of `shard` ships (to every follower). */
+    corruptNextPayload(shard: ShardId): Promise<void>;
+  };
+}
