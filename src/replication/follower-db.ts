@@ -103,7 +103,7 @@ export class FollowerDb {
   };
   /** What opening the follower's own log found. */
   readonly recovery: RecoveryReport;
-  private readonly leader: PeerAddress;
+  private leader: PeerAddress;
   private readonly stallTimeoutMs: number;
   private readonly requestIntervalMs: number;
   private readonly maxHeldPayloads: number;
@@ -170,6 +170,25 @@ export class FollowerDb {
 
   get lag(): FollowerLag {
     return { lsns: Math.max(0, this.leaderLastLsn - this.applied), ms: this.lagMs };
+  }
+
+  /** The leader this follower follows. */
+  get leaderAddress(): PeerAddress {
+    return this.leader;
+  }
+
+  /**
+   * Follows another leader of the same shard (after a failover: its log
+   * continues the same LSNs), asking it for everything after `appliedLsn`.
+   */
+  setLeader(leader: TransportAddress): void {
+    const next = toPeerAddress(leader, 'leader');
+    if (sameAddress(next, this.leader)) return;
+    this.leader = next;
+    this.held.clear();
+    this.leaderLastLsn = this.applied;
+    this.lastRequest = { fromLsn: 0, at: -Infinity };
+    this.request('hello');
   }
 
   /**

@@ -279,4 +279,40 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
     expect(() => decodeControl(new Uint8Array([1, 1, 2, 0, 5, 0xff]))).toThrow(/MalformedMessage/); // trailing byte
     expect(() => decodeControl(new Uint8Array([2, 1, 2, 0, 5]))).toThrow(/MalformedMessage/); // unknown version
   });
+
+  it('admits followers that introduce themselves, and a follower can switch to a new leader of the same log', async () => {
+    const net = new InProcessNetwork();
+    const storage = new MemoryStorage();
+    const { wal } = await Wal.open(storage, { shard: 2 });
+    const first = net.connect({ shard: 2, replica: 'tab-a' });
+    const shipper = new WalShipper({ wal, transport: first, admit: (f) => f.replica.startsWith('tab-'), ...FAST });
+    shipper.start();
+    const stateMachine = new EventLog();
+    const follower = await FollowerDb.open({ storage: new MemoryStorage(), shard: 2, transport: net.connect({ shard: 2, replica: 'tab-b' }), leader: { shard: 2, replica: 'tab-a' }, stateMachine, ...FOLLOWER_FAST });
+    cleanups.push(() => follower.close());
+    const refused = net.connect({ shard: 2, replica: 'intruder' });
+    await refused.sendControl({ shard: 2, replica: 'tab-a' }, encodeControl({ type: 'request', shard: 2, fromLsn: 1, reason: 'hello' }));
+    await writeEvents(wal, 1, 50);
+    await follower.whenApplied(50);
+    expect(shipper.stats().followers.map((f) => f.follower.replica)).toEqual(['tab-b']);
+    // Tab A goes away; tab C takes the same log over and ships on.
+    shipper.stop();
+    first.close();
+    await wal.close();
+    const { wal: reopened } = await Wal.open(storage, { shard: 2 });
+    const next = net.connect({ shard: 2, replica: 'tab-c' });
+    const nextShipper = new WalShipper({ wal: reopened, transport: next, admit: () => true, ...FAST });
+    nextShipper.start();
+    cleanups.push(async () => {
+      nextShipper.stop();
+      next.close();
+      refused.close();
+      await reopened.close();
+    });
+    follower.setLeader({ shard: 2, replica: 'tab-c' });
+    await writeEvents(reopened, 51, 50);
+    await follower.whenApplied(100);
+    expect(stateMachine.encode()).toEqual((await leaderLog(reopened)).encode());
+    expect(follower.counters.eventsApplied).toBe(100);
+  });
 });

@@ -39,6 +39,15 @@ export interface WalShipperOptions {
   readonly resendTimeoutMs?: number;
   /** Status heartbeat period (also how often timeouts are checked). Default 250 ms. */
   readonly heartbeatMs?: number;
+  /**
+   * Followers that introduce themselves (a `hello` request from an address
+   * not yet followed) and pass this check are added. Default: none are
+   * (only `followers` and `addFollower`). Use it where followers come and
+   * go, like tabs on a `BroadcastChannel`.
+   */
+  readonly admit?: (follower: PeerAddress) => boolean;
+  /** Most followers at once, however they were added. Default 64. */
+  readonly maxFollowers?: number;
   readonly scheduler?: Scheduler;
 }
 
@@ -101,6 +110,8 @@ export class WalShipper {
   private readonly resendTimeoutMs: number;
   private readonly heartbeatMs: number;
   private readonly scheduler: Scheduler;
+  private readonly admit: ((follower: PeerAddress) => boolean) | undefined;
+  private readonly maxFollowers: number;
   private readonly cursors: Cursor[] = [];
   private readonly cache: CachedBatch[] = [];
   private cachedBytes = 0;
@@ -119,6 +130,8 @@ export class WalShipper {
     this.resendTimeoutMs = positive(options.resendTimeoutMs, 2000, 'resendTimeoutMs');
     this.heartbeatMs = positive(options.heartbeatMs, 250, 'heartbeatMs');
     this.scheduler = options.scheduler ?? systemScheduler;
+    this.admit = options.admit;
+    this.maxFollowers = positive(options.maxFollowers, 64, 'maxFollowers');
     for (const follower of options.followers ?? []) this.addFollower(follower);
   }
 
@@ -136,6 +149,9 @@ export class WalShipper {
   addFollower(address: TransportAddress, fromLsn = 1): void {
     const follower = toPeerAddress(address, 'follower');
     if (this.cursors.some((c) => sameAddress(c.follower, follower))) return;
+    if (this.cursors.length >= this.maxFollowers) {
+      throw new TidalError('InvalidArgument', `shard ${this.shard} already ships to ${this.maxFollowers} followers (maxFollowers)`);
+    }
     const cursor: Cursor = {
       follower,
       nextLsn: fromLsn,
@@ -193,13 +209,24 @@ export class WalShipper {
     for (;;) {
       const message = await this.transport.recvControl();
       if (message === null || !this.running) return;
-      const cursor = this.cursors.find((c) => sameAddress(c.follower, message.from));
+      let cursor = this.cursors.find((c) => sameAddress(c.follower, message.from));
       let body;
       try {
         body = decodeControl(message.bytes);
       } catch {
         this.badControl++;
         continue;
+      }
+      if (
+        !cursor &&
+        body.type === 'request' &&
+        body.reason === 'hello' &&
+        body.shard === this.shard &&
+        this.cursors.length < this.maxFollowers &&
+        this.admit?.(message.from)
+      ) {
+        this.addFollower(message.from, body.fromLsn);
+        cursor = this.cursors[this.cursors.length - 1];
       }
       if (!cursor || body.shard !== this.shard) {
         this.badControl++;
