@@ -61,6 +61,8 @@ export interface LeaderConfig extends ReplicaConfigBase {
   readonly resendTimeoutMs?: number;
   readonly heartbeatMs?: number;
   readonly cacheBytes?: number;
+  readonly maxInFlightBytes?: number;
+  readonly maxPayloadBytes?: number;
   /** Start shipping only when `addFollower()` is called (a follower that joins late). Default false. */
   readonly followLater?: boolean;
 }
@@ -216,6 +218,8 @@ const api = {
       ...(config.resendTimeoutMs ? { resendTimeoutMs: config.resendTimeoutMs } : {}),
       ...(config.heartbeatMs ? { heartbeatMs: config.heartbeatMs } : {}),
       ...(config.cacheBytes ? { cacheBytes: config.cacheBytes } : {}),
+      ...(config.maxInFlightBytes ? { maxInFlightBytes: config.maxInFlightBytes } : {}),
+      ...(config.maxPayloadBytes ? { maxPayloadBytes: config.maxPayloadBytes } : {}),
     });
     shipper.start();
     role = { kind: 'leader', wal, faulty, probe, shipper, follower: config.link.remote };
