@@ -295,6 +295,12 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
     await writeEvents(wal, 1, 50);
     await follower.whenApplied(50);
     expect(shipper.stats().followers.map((f) => f.follower.replica)).toEqual(['tab-b']);
+    // A tab that introduced itself and then went silent is dropped after a few unanswered resends.
+    const silent = net.connect({ shard: 2, replica: 'tab-z' });
+    await silent.sendControl({ shard: 2, replica: 'tab-a' }, encodeControl({ type: 'request', shard: 2, fromLsn: 1, reason: 'hello' }));
+    await vi.waitFor(() => expect(shipper.stats().followers.map((f) => f.follower.replica)).toEqual(['tab-b', 'tab-z']));
+    await vi.waitFor(() => expect(shipper.stats().followers.map((f) => f.follower.replica)).toEqual(['tab-b']), { timeout: 3000 });
+    silent.close();
     // Tab A goes away; tab C takes the same log over and ships on.
     shipper.stop();
     first.close();

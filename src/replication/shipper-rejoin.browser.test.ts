@@ -3,20 +3,13 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { equalBytes } from '../common/blake3.js';
 import type { FollowerStats, ReplicaWorkerApi } from './testing/replica.worker.js';
 
-// KNOWN BUG, shown by `it.fails` below (flip it to `it` once fixed):
-// a follower that comes back under the same address with an empty copy of
-// the log (its storage was cleared, or another tab took its name) stalls
-// once per in-flight window while it catches up.
-//
-// Its hello asks for LSN 1, and WalShipper (wal-shipper.ts, line 256 today: the `request`
-// branch of controlLoop) rewinds the cursor but keeps the old acknowledged
-// LSN: `cursor.ackedLsn = Math.max(cursor.ackedLsn, body.fromLsn - 1)`.
-// At the first ack of the new follower, the ack branch moves the cursor to
-// `ackedLsn + 1` (`if (cursor.nextLsn <= cursor.ackedLsn) ...`), past
-// everything the follower still lacks; nothing more is sent until the
-// follower's stall timer asks again, and the same happens after every
-// window. Proposed fix: a request states what the follower holds, so take
-// it as the acknowledged LSN: `cursor.ackedLsn = body.fromLsn - 1`.
+// A follower that comes back under the same address with an empty copy of
+// the log (its storage was cleared, or another tab took its name) asks for
+// LSN 1. The shipper must take that request as what the follower holds:
+// were it to keep the old acknowledged LSN, the first ack of the new
+// follower would move the cursor past everything the follower still lacks,
+// and it would stall once per in-flight window until its stall timer asked
+// again.
 
 const SHARD = 6;
 const LEADER = { shard: SHARD, replica: 'leader' };
@@ -45,7 +38,7 @@ function spawn(): Comlink.Remote<ReplicaWorkerApi> {
 }
 
 describe('WalShipper and a follower that rejoins with an empty log', () => {
-  it.fails('catches it up from LSN 1 without waiting for its stall timer', async () => {
+  it('catches it up from LSN 1 without waiting for its stall timer', async () => {
     const channel = `tidal-test-${RUN}`;
     const leader = spawn();
     await leader.startLeader({

@@ -87,6 +87,10 @@ interface Cursor {
   payloadsSent: number;
   bytesSent: number;
   resends: number;
+  /** Added because it introduced itself (see `admit`); such a follower is dropped once it stops answering. */
+  readonly admitted: boolean;
+  /** Timeout resends since the follower last acknowledged or asked for anything. */
+  unansweredResends: number;
   /** A pump is running (it may await storage); another waits for it. */
   pumping: boolean;
   pumpAgain: boolean;
@@ -98,6 +102,9 @@ interface CachedBatch {
   readonly lastLsn: number;
   readonly bytes: Uint8Array;
 }
+
+/** Timeout resends an admitted follower may leave unanswered before it is dropped. */
+const ADMITTED_PATIENCE = 3;
 
 /** Ships a leader's committed WAL to its followers. */
 export class WalShipper {
@@ -146,7 +153,7 @@ export class WalShipper {
   }
 
   /** Adds a follower; it is shipped everything from `fromLsn` (default: the start of the log) until it says otherwise. */
-  addFollower(address: TransportAddress, fromLsn = 1): void {
+  addFollower(address: TransportAddress, fromLsn = 1, admitted = false): void {
     const follower = toPeerAddress(address, 'follower');
     if (this.cursors.some((c) => sameAddress(c.follower, follower))) return;
     if (this.cursors.length >= this.maxFollowers) {
@@ -162,6 +169,8 @@ export class WalShipper {
       payloadsSent: 0,
       bytesSent: 0,
       resends: 0,
+      admitted,
+      unansweredResends: 0,
       pumping: false,
       pumpAgain: false,
     };
@@ -225,7 +234,7 @@ export class WalShipper {
         this.cursors.length < this.maxFollowers &&
         this.admit?.(message.from)
       ) {
-        this.addFollower(message.from, body.fromLsn);
+        this.addFollower(message.from, body.fromLsn, true);
         cursor = this.cursors[this.cursors.length - 1];
       }
       if (!cursor || body.shard !== this.shard) {
@@ -242,6 +251,7 @@ export class WalShipper {
           cursor.ackedLsn = body.appliedLsn;
           cursor.lastProgressAt = now;
         }
+        cursor.unansweredResends = 0;
         while (cursor.inFlight.length > 0 && cursor.inFlight[0]!.lastLsn <= cursor.ackedLsn) {
           cursor.inFlightBytes -= cursor.inFlight.shift()!.bytes;
         }
@@ -253,7 +263,9 @@ export class WalShipper {
           continue;
         }
         this.rewind(cursor, body.fromLsn);
-        cursor.ackedLsn = Math.max(cursor.ackedLsn, body.fromLsn - 1);
+        // A request says what the follower holds now (a restarted follower may hold less than it acknowledged).
+        cursor.ackedLsn = body.fromLsn - 1;
+        cursor.unansweredResends = 0;
         cursor.lastProgressAt = now;
         this.pump(cursor);
       } else {
@@ -272,9 +284,14 @@ export class WalShipper {
   private tick(): void {
     const now = this.scheduler.now();
     const status = encodeControl({ type: 'status', shard: this.shard, lastLsn: this.wal.lastLsn });
-    for (const cursor of this.cursors) {
+    for (const cursor of [...this.cursors]) {
       this.transport.sendControl(cursor.follower, status).catch(() => undefined);
       if (cursor.inFlight.length > 0 && now - cursor.lastProgressAt > this.resendTimeoutMs) {
+        if (cursor.admitted && ++cursor.unansweredResends > ADMITTED_PATIENCE) {
+          // A tab that left: stop resending to it (it can introduce itself again).
+          this.cursors.splice(this.cursors.indexOf(cursor), 1);
+          continue;
+        }
         this.rewind(cursor, cursor.ackedLsn + 1);
         cursor.lastProgressAt = now;
         this.pump(cursor);
