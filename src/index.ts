@@ -1,6 +1,9 @@
 /**
  * tidal's public API, listed in one place.
  *
+ * Most applications need only `openTidal`: a database in the page, with a
+ * worker per shard, replication between workers and tabs, and recovery.
+ *
  * The layers, bottom up: a shard's write-ahead log (`Wal`, on
  * `MemoryStorage` or `OpfsStorage`), key placement (`ShardRouter`),
  * transports between workers and tabs, leader/follower replication
@@ -8,6 +11,9 @@
  * anti-entropy (`CrdtSignalState`, `ReconciliationEngine`), and the session
  * bridge for exactly-once writes (`SessionWriter`, `ShardLeader`).
  */
+export { openTidal } from './worker/index.js';
+export type { Change, Entity, OpenTidalOptions, ReadOptions, ShardStats, TidalDb, TidalStats, WriteOptions } from './worker/index.js';
+
 export { TidalError, isTidalError } from './common/index.js';
 export type { TidalErrorCode } from './common/index.js';
 

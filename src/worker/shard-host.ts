@@ -1,0 +1,456 @@
+/**
+ * `ShardHost`: what runs in a shard's Web Worker, one per shard per tab,
+ * exposed to the tab's main thread with comlink (shard-host.worker.ts).
+ *
+ * For its shard it is either the **leader** (this tab holds the shard's Web
+ * Lock): it opens the shard's log on OPFS, admits writes through the
+ * session bridge (`ShardLeader`), and ships the log to followers in other
+ * tabs over the shard's `BroadcastChannel` and to a follower in another
+ * worker of this tab over a `MessageChannel`; or a **follower**: it applies
+ * the leader tab's log (verified, in order, exactly once) and forwards this
+ * tab's writes to the leader. Independently, it may also host the in-tab
+ * follower of a neighbouring shard whose leader is in this tab.
+ *
+ * Either way it holds the shard's state, so reads are answered locally,
+ * after waiting for a token when one is given (read-your-writes).
+ */
+import { TidalError, isTidalError } from '../common/errors.js';
+import { FollowerDb } from '../replication/follower-db.js';
+import { WalShipper } from '../replication/wal-shipper.js';
+import type { ShardId } from '../shard/shard-id.js';
+import { waitForToken } from '../session/read.js';
+import { ShardLeader } from '../session/shard-leader.js';
+import { ShardState } from '../session/shard-state.js';
+import { asWriteEvent, type WriteRequest, type WriteToken } from '../session/write.js';
+import { BroadcastChannelTransport } from '../transport/broadcast-channel.js';
+import { FaultyTransport } from '../transport/faulty-transport.js';
+import { MessagePortTransport } from '../transport/message-port.js';
+import { MemoryStorage } from '../wal/memory-storage.js';
+import { OpfsStorage } from '../wal/opfs-storage.js';
+import type { Value } from '../wal/payload.js';
+import type { WalStorage } from '../wal/storage.js';
+import { Wal } from '../wal/wal.js';
+import type { Change, Entity } from './api.js';
+import { toEntity } from './entity.js';
+import { parseRpc, type RpcMessage, type WriteOutcome } from './tab-rpc.js';
+
+/** How a host is set up (sent once by the main thread). */
+export interface ShardHostConfig {
+  readonly db: string;
+  readonly shard: ShardId;
+  readonly shards: number;
+  readonly tabId: string;
+  readonly storage: 'opfs' | 'memory';
+  readonly durability: 'flush' | 'relaxed';
+  readonly requestTimeoutMs: number;
+}
+
+/** What the main thread learns from `status()`. */
+export interface ShardHostStatus {
+  readonly shard: ShardId;
+  readonly role: 'leader' | 'follower' | 'starting';
+  readonly leaderTab: string | undefined;
+  readonly lsn: number;
+  readonly appliedLsn: number;
+  readonly lag: { readonly lsns: number; readonly ms: number };
+  readonly segments: number;
+  readonly bytesVerified: number;
+  readonly payloadsRejected: number;
+  /** Milliseconds since the leader tab was last heard (0 when this tab leads). */
+  readonly leaderSilentMs: number;
+}
+
+/** A `ShardState` that reports what each applied write changed. */
+class ObservedState extends ShardState {
+  constructor(private readonly changed: (lsn: number, keys: readonly string[]) => void) {
+    super();
+  }
+
+  override apply(lsn: number, event: Value): void {
+    super.apply(lsn, event);
+    const keys = new Set<string>();
+    for (const op of asWriteEvent(event).ops) keys.add(op.key);
+    this.changed(lsn, [...keys]);
+  }
+}
+
+const ANNOUNCE_MS = 250;
+const OPEN_RETRY_MS = 50;
+const OPEN_ATTEMPTS = 100; // a dead worker's OPFS handles can take a moment to be released
+
+/** The part of a shard in one tab's worker. */
+export class ShardHost {
+  private readonly config: ShardHostConfig;
+  private readonly rpc: BroadcastChannel;
+  private role: 'leader' | 'follower' | 'starting' = 'starting';
+  private leaderTab: string | undefined;
+  private leaderSince = -1;
+  private leaderHeardAt = Date.now();
+  private state: ObservedState;
+  // Leader side.
+  private wal: Wal | undefined;
+  private leader: ShardLeader | undefined;
+  private crossTabLink: FaultyTransport | undefined;
+  private inTabLink: FaultyTransport | undefined;
+  private inTabShipper: WalShipper | undefined;
+  private shippers: WalShipper[] = [];
+  private stopAnnouncing: (() => void) | undefined;
+  // Follower side.
+  private follower: FollowerDb | undefined;
+  private followerStarting: Promise<void> | undefined;
+  private readonly forwarded = new Map<number, { resolve(outcomes: readonly WriteOutcome[]): void; reject(error: unknown): void; timer: ReturnType<typeof setTimeout> }>();
+  private nextForwardId = 1;
+  // In-tab follower of a neighbouring shard (its state is kept for stats only).
+  private neighbour: FollowerDb | undefined;
+  // Subscriptions.
+  private changeListener: ((changes: Change[]) => void) | undefined;
+  private pendingChanges: Change[] = [];
+  private changesScheduled = false;
+  private malformedRpc = 0;
+  private closed = false;
+
+  constructor(config: ShardHostConfig) {
+    this.config = config;
+    this.state = this.newState();
+    this.rpc = new BroadcastChannel(`tidal:${config.db}:shard:${config.shard}:rpc`);
+    this.rpc.onmessage = (event: MessageEvent) => this.onRpc(event.data);
+  }
+
+  private newState(): ObservedState {
+    return new ObservedState((lsn, keys) => this.changed(lsn, keys));
+  }
+
+  private get address() {
+    return { shard: this.config.shard, replica: this.config.tabId };
+  }
+
+  /** Answers (for the main thread's liveness check). */
+  ping(): true {
+    return true;
+  }
+
+  /** Registers the main thread's change listener (a comlink proxy). */
+  onChanges(listener: (changes: Change[]) => void): void {
+    this.changeListener = listener;
+  }
+
+  private changed(lsn: number, keys: readonly string[]): void {
+    if (!this.changeListener) return;
+    for (const key of keys) this.pendingChanges.push({ key, entity: undefined, shard: this.config.shard, lsn });
+    if (this.changesScheduled) return;
+    this.changesScheduled = true;
+    // One message per tick, not one per event; entities are read once the tick's writes are applied.
+    setTimeout(() => {
+      this.changesScheduled = false;
+      const changes = this.pendingChanges.map((c) => ({ ...c, entity: toEntity(this.state.crdt.entity(c.key)) }));
+      this.pendingChanges = [];
+      this.changeListener?.(changes);
+    }, 0);
+  }
+
+  // ---- Leadership ---------------------------------------------------------
+
+  /** Takes the shard's lead (the main thread holds its Web Lock): recovers the log and starts shipping. */
+  async becomeLeader(): Promise<{ lastLsn: number }> {
+    if (this.role === 'leader') return { lastLsn: this.wal!.lastLsn };
+    await this.stopFollowing();
+    const storage = await this.openStorage();
+    const { wal } = await this.openWal(storage);
+    // A fresh state replayed from the log (the follower's may lag what the old leader wrote).
+    const state = this.newState();
+    const notify = this.changeListener;
+    this.changeListener = undefined; // replay is not news
+    for await (const { lsn, event } of wal.read(1)) state.apply(lsn, event);
+    this.changeListener = notify;
+    this.state = state;
+    this.wal = wal;
+    this.leader = await ShardLeader.open({ wal, replica: `${this.config.tabId}.${this.config.shard}`, state });
+    this.crossTabLink = new FaultyTransport(
+      new BroadcastChannelTransport(new BroadcastChannel(`tidal:${this.config.db}:shard:${this.config.shard}:log`), { local: this.address }),
+    );
+    const shipper = new WalShipper({ wal, transport: this.crossTabLink, admit: () => true });
+    shipper.start();
+    this.shippers.push(shipper);
+    this.role = 'leader';
+    this.leaderTab = this.config.tabId;
+    this.leaderSince = Date.now();
+    this.announce();
+    const timer = setInterval(() => this.announce(), ANNOUNCE_MS);
+    this.stopAnnouncing = () => clearInterval(timer);
+    return { lastLsn: wal.lastLsn };
+  }
+
+  /** Ships this (leader) shard's log to the in-tab follower at the other end of `port`, in worker `replica`. */
+  attachInTabFollower(port: MessagePort, replica: string): void {
+    if (this.role !== 'leader' || !this.wal) throw new TidalError('Closed', `shard ${this.config.shard} is not led here`);
+    this.inTabShipper?.stop();
+    this.inTabLink?.close();
+    const follower = { shard: this.config.shard, replica };
+    this.inTabLink = new FaultyTransport(new MessagePortTransport(port, { local: this.address, remote: follower }));
+    this.inTabShipper = new WalShipper({ wal: this.wal, transport: this.inTabLink, followers: [follower] });
+    this.inTabShipper.start();
+  }
+
+  /** Hosts the in-tab follower of shard `shard` (led in this tab, by another worker). */
+  async followInTab(shard: ShardId, port: MessagePort, replica: string): Promise<void> {
+    await this.neighbour?.close();
+    this.neighbour = await FollowerDb.open({
+      storage: new MemoryStorage(),
+      shard,
+      transport: new MessagePortTransport(port, { local: { shard, replica }, remote: { shard, replica: this.config.tabId } }),
+      leader: { shard, replica: this.config.tabId },
+      stateMachine: new ShardState(),
+      durable: false,
+    });
+  }
+
+  /** Follows the shard's leader in another tab (the default role). */
+  async becomeFollower(): Promise<void> {
+    if (this.role === 'leader') await this.stepDown();
+    this.role = 'follower';
+    this.post({ v: 1, t: 'who', shard: this.config.shard, tab: this.config.tabId });
+    if (this.leaderTab && this.leaderTab !== this.config.tabId) await this.followLeader(this.leaderTab);
+  }
+
+  /** Gives up the lead (the lock was lost or the tab is closing). */
+  async stepDown(): Promise<void> {
+    if (this.role !== 'leader') return;
+    this.role = 'starting';
+    this.stopAnnouncing?.();
+    for (const shipper of this.shippers.splice(0)) shipper.stop();
+    this.inTabShipper?.stop();
+    this.inTabShipper = undefined;
+    this.crossTabLink?.close();
+    this.inTabLink?.close();
+    this.crossTabLink = this.inTabLink = undefined;
+    this.leader = undefined;
+    const wal = this.wal;
+    this.wal = undefined;
+    if (this.leaderTab === this.config.tabId) this.leaderTab = undefined;
+    await wal?.close();
+  }
+
+  private announce(): void {
+    if (this.role === 'leader') this.post({ v: 1, t: 'leader', shard: this.config.shard, tab: this.config.tabId, since: this.leaderSince });
+  }
+
+  private post(message: RpcMessage): void {
+    if (!this.closed) this.rpc.postMessage(message); // BroadcastChannel clones the message for every tab
+  }
+
+  private onRpc(data: unknown): void {
+    const message = parseRpc(data, this.config.shard);
+    if (!message) {
+      this.malformedRpc++;
+      return;
+    }
+    switch (message.t) {
+      case 'leader':
+        if (message.tab === this.config.tabId) return;
+        if (this.role === 'leader') {
+          // Two leaders: the one that took the lead later wins (the other's lock was stolen).
+          if (message.since > this.leaderSince) void this.stepDown().then(() => this.becomeFollower());
+          return;
+        }
+        this.leaderHeardAt = Date.now();
+        if (message.tab !== this.leaderTab && message.since >= this.leaderSince) {
+          this.leaderTab = message.tab;
+          this.leaderSince = message.since;
+          if (this.role === 'follower') void this.followLeader(message.tab);
+        }
+        return;
+      case 'who':
+        this.announce();
+        return;
+      case 'write':
+        if (message.to === this.config.tabId) void this.serveForwarded(message);
+        return;
+      case 'result': {
+        if (message.to !== this.config.tabId) return;
+        const pending = this.forwarded.get(message.id);
+        if (!pending) return;
+        this.forwarded.delete(message.id);
+        clearTimeout(pending.timer);
+        pending.resolve(message.outcomes);
+        return;
+      }
+    }
+  }
+
+  private async followLeader(tab: string): Promise<void> {
+    const leader = { shard: this.config.shard, replica: tab };
+    if (this.follower) {
+      this.follower.setLeader(leader);
+      return;
+    }
+    if (this.followerStarting) return this.followerStarting;
+    this.followerStarting = (async () => {
+      const state = this.newState();
+      this.state = state;
+      this.follower = await FollowerDb.open({
+        storage: new MemoryStorage(),
+        shard: this.config.shard,
+        transport: new BroadcastChannelTransport(new BroadcastChannel(`tidal:${this.config.db}:shard:${this.config.shard}:log`), { local: this.address }),
+        leader: { shard: this.config.shard, replica: this.leaderTab ?? tab },
+        stateMachine: state,
+        durable: false,
+      });
+    })();
+    try {
+      await this.followerStarting;
+    } finally {
+      this.followerStarting = undefined;
+    }
+  }
+
+  private async stopFollowing(): Promise<void> {
+    await this.followerStarting?.catch(() => undefined);
+    const follower = this.follower;
+    this.follower = undefined;
+    await follower?.close();
+  }
+
+  // ---- Writes -------------------------------------------------------------
+
+  /**
+   * Admits a tick's writes for this shard (one message per shard per tick):
+   * here if this tab leads the shard, else forwarded to the leader tab.
+   */
+  async write(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
+    if (this.role === 'leader' && this.leader) return this.admit(requests);
+    const leaderTab = this.leaderTab;
+    if (!leaderTab || this.role !== 'follower') {
+      throw new TidalError('Closed', `shard ${this.config.shard} has no leader yet; the writes will be resent`);
+    }
+    const id = this.nextForwardId++;
+    return new Promise<WriteOutcome[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.forwarded.delete(id);
+        reject(new TidalError('Timeout', `the leader tab of shard ${this.config.shard} did not answer within ${this.config.requestTimeoutMs} ms`));
+      }, this.config.requestTimeoutMs);
+      this.forwarded.set(id, { resolve: (outcomes) => resolve([...outcomes]), reject, timer });
+      this.post({ v: 1, t: 'write', shard: this.config.shard, from: this.config.tabId, to: leaderTab, id, requests });
+    });
+  }
+
+  private async admit(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
+    const leader = this.leader!;
+    // All admitted in the same tick: they share one WAL batch (group commit).
+    return Promise.all(
+      requests.map((request) =>
+        leader.write(request).then(
+          (token): WriteOutcome => ({ ok: true, token }),
+          (error: unknown): WriteOutcome => ({
+            ok: false,
+            code: isTidalError(error) ? error.code : 'StorageError',
+            message: error instanceof Error ? error.message : String(error),
+          }),
+        ),
+      ),
+    );
+  }
+
+  private async serveForwarded(message: Extract<RpcMessage, { t: 'write' }>): Promise<void> {
+    let outcomes: WriteOutcome[];
+    if (this.role !== 'leader' || !this.leader) {
+      outcomes = message.requests.map(() => ({ ok: false, code: 'Closed', message: `tab ${this.config.tabId} does not lead shard ${this.config.shard}` }));
+    } else {
+      outcomes = await this.admit(message.requests); // each request is validated by ShardLeader.write
+    }
+    this.post({ v: 1, t: 'result', shard: this.config.shard, from: this.config.tabId, to: message.from, id: message.id, outcomes });
+  }
+
+  // ---- Reads --------------------------------------------------------------
+
+  private replica() {
+    const follower = this.follower;
+    if (this.role === 'leader' && this.leader) return this.leader;
+    if (follower) return follower;
+    throw new TidalError('Closed', `shard ${this.config.shard} has no replica in this tab yet`);
+  }
+
+  async get(key: string, after: WriteToken | undefined, timeoutMs: number): Promise<Entity | undefined> {
+    if (after) await waitForToken(this.replica(), after, timeoutMs);
+    return toEntity(this.state.crdt.entity(key));
+  }
+
+  async scan(prefix: string, limit: number, after: WriteToken | undefined, timeoutMs: number): Promise<{ key: string; entity: Entity }[]> {
+    if (after) await waitForToken(this.replica(), after, timeoutMs);
+    const keys = this.state.crdt.keys().filter((k) => k.startsWith(prefix)).sort();
+    return keys.slice(0, limit).map((key) => ({ key, entity: toEntity(this.state.crdt.entity(key))! }));
+  }
+
+  // ---- Status and faults --------------------------------------------------
+
+  status(): ShardHostStatus {
+    const follower = this.follower;
+    const neighbour = this.neighbour?.counters;
+    const bytesVerified = (follower?.counters.bytesVerified ?? 0) + (neighbour?.bytesVerified ?? 0);
+    const payloadsRejected = (follower?.counters.payloadsRejected ?? 0) + (neighbour?.payloadsRejected ?? 0);
+    if (this.role === 'leader' && this.wal) {
+      return {
+        shard: this.config.shard,
+        role: 'leader',
+        leaderTab: this.config.tabId,
+        lsn: this.wal.lastLsn,
+        appliedLsn: this.state.appliedLsn,
+        lag: { lsns: 0, ms: 0 },
+        segments: this.wal.segments().length,
+        bytesVerified,
+        payloadsRejected,
+        leaderSilentMs: 0,
+      };
+    }
+    return {
+      shard: this.config.shard,
+      role: this.role === 'leader' ? 'starting' : this.role,
+      leaderTab: this.leaderTab,
+      lsn: follower ? follower.appliedLsn + follower.lag.lsns : 0,
+      appliedLsn: this.state.appliedLsn,
+      lag: follower?.lag ?? { lsns: 0, ms: 0 },
+      segments: 0,
+      bytesVerified,
+      payloadsRejected,
+      leaderSilentMs: Date.now() - this.leaderHeardAt,
+    };
+  }
+
+  /** Flips a byte of the next payload this leader ships, to every follower. */
+  corruptNextPayload(): void {
+    if (this.role !== 'leader') throw new TidalError('Closed', `shard ${this.config.shard} is not led in this tab`);
+    this.crossTabLink?.injectNext('flip');
+    this.inTabLink?.injectNext('flip');
+  }
+
+  async close(): Promise<void> {
+    await this.stepDown();
+    await this.stopFollowing();
+    await this.neighbour?.close();
+    for (const pending of this.forwarded.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(new TidalError('Closed', 'the shard host closed'));
+    }
+    this.forwarded.clear();
+    this.closed = true;
+    this.rpc.close();
+  }
+
+  private async openStorage(): Promise<WalStorage> {
+    if (this.config.storage === 'memory') return (this.memory ??= new MemoryStorage());
+    return OpfsStorage.open(['tidal', this.config.db]);
+  }
+
+  private memory: MemoryStorage | undefined;
+
+  private async openWal(storage: WalStorage): Promise<{ wal: Wal }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Wal.open(storage, { shard: this.config.shard, durable: this.config.durability === 'flush' });
+      } catch (error) {
+        // The previous leader's worker may still be letting go of its exclusive handles.
+        if (!isTidalError(error, 'StorageError') || attempt >= OPEN_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS));
+      }
+    }
+  }
+}

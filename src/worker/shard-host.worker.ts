@@ -1,0 +1,40 @@
+/**
+ * The module Worker that hosts one shard of a database in one tab: it
+ * creates a `ShardHost` when the main thread calls `init`, and exposes it
+ * with comlink (with TidalError codes kept across the boundary).
+ */
+import * as Comlink from 'comlink';
+import { TidalError } from '../common/errors.js';
+import { installTidalErrorHandler } from './comlink-errors.js';
+import { ShardHost, type ShardHostConfig } from './shard-host.js';
+
+installTidalErrorHandler();
+
+let host: ShardHost | undefined;
+
+function live(): ShardHost {
+  if (!host) throw new TidalError('Closed', 'shard host not initialised');
+  return host;
+}
+
+const api = {
+  init(config: ShardHostConfig): void {
+    host ??= new ShardHost(config);
+  },
+  ping: () => live().ping(),
+  onChanges: (listener: Parameters<ShardHost['onChanges']>[0]) => live().onChanges(listener),
+  becomeLeader: () => live().becomeLeader(),
+  becomeFollower: () => live().becomeFollower(),
+  stepDown: () => live().stepDown(),
+  attachInTabFollower: (port: MessagePort, replica: string) => live().attachInTabFollower(port, replica),
+  followInTab: (shard: number, port: MessagePort, replica: string) => live().followInTab(shard, port, replica),
+  write: (requests: Parameters<ShardHost['write']>[0]) => live().write(requests),
+  get: (...args: Parameters<ShardHost['get']>) => live().get(...args),
+  scan: (...args: Parameters<ShardHost['scan']>) => live().scan(...args),
+  status: () => live().status(),
+  corruptNextPayload: () => live().corruptNextPayload(),
+  close: () => live().close(),
+};
+
+export type ShardHostApi = typeof api;
+Comlink.expose(api);

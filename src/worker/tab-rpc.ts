@@ -1,0 +1,56 @@
+/**
+ * The messages tabs exchange about one shard besides its log, on the
+ * shard's `BroadcastChannel` `tidal:<db>:shard:<k>:rpc`: the leader's
+ * announcements (and questions for it), and writes that a follower tab
+ * forwards to the leader with their results. A BroadcastChannel clones
+ * every message to every tab; each message names its sender and addressee
+ * and is validated before use: anything malformed is counted and dropped.
+ */
+import type { ShardId } from '../shard/shard-id.js';
+import type { WriteRequest, WriteToken } from '../session/write.js';
+
+export const RPC_VERSION = 1;
+/** Most writes one forwarded message may carry. */
+export const MAX_FORWARDED_WRITES = 10_000;
+
+export type WriteOutcome = { readonly ok: true; readonly token: WriteToken } | { readonly ok: false; readonly code: string; readonly message: string };
+
+export type RpcMessage =
+  | { readonly v: 1; readonly t: 'leader'; readonly shard: ShardId; readonly tab: string; readonly since: number }
+  | { readonly v: 1; readonly t: 'who'; readonly shard: ShardId; readonly tab: string }
+  | { readonly v: 1; readonly t: 'write'; readonly shard: ShardId; readonly from: string; readonly to: string; readonly id: number; readonly requests: readonly WriteRequest[] }
+  | { readonly v: 1; readonly t: 'result'; readonly shard: ShardId; readonly from: string; readonly to: string; readonly id: number; readonly outcomes: readonly WriteOutcome[] };
+
+const isTab = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 64;
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** The message if it is a well-formed RPC message for `shard`, else `undefined`. (Requests inside are checked by the leader.) */
+export function parseRpc(data: unknown, shard: ShardId): RpcMessage | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const m = data as Record<string, unknown>;
+  if (m.v !== RPC_VERSION || m.shard !== shard) return undefined;
+  switch (m.t) {
+    case 'leader':
+      return isTab(m.tab) && isCount(m.since) ? (m as RpcMessage) : undefined;
+    case 'who':
+      return isTab(m.tab) ? (m as RpcMessage) : undefined;
+    case 'write':
+      return isTab(m.from) && isTab(m.to) && isCount(m.id) && Array.isArray(m.requests) && m.requests.length <= MAX_FORWARDED_WRITES ? (m as RpcMessage) : undefined;
+    case 'result': {
+      if (!isTab(m.from) || !isTab(m.to) || !isCount(m.id) || !Array.isArray(m.outcomes) || m.outcomes.length > MAX_FORWARDED_WRITES) return undefined;
+      for (const o of m.outcomes as unknown[]) {
+        const outcome = o as Record<string, unknown> | null;
+        if (typeof outcome !== 'object' || outcome === null) return undefined;
+        if (outcome.ok === true) {
+          const token = outcome.token as Record<string, unknown> | null;
+          if (typeof token !== 'object' || token === null || token.shard !== shard || !isCount(token.lsn)) return undefined;
+        } else if (outcome.ok !== false || typeof outcome.code !== 'string' || typeof outcome.message !== 'string') {
+          return undefined;
+        }
+      }
+      return m as RpcMessage;
+    }
+    default:
+      return undefined;
+  }
+}
