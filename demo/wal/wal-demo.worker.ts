@@ -9,10 +9,10 @@
  * the page and the worker recovers it.
  */
 import * as Comlink from 'comlink';
-import { TidalError } from '../src/common/errors.js';
-import { OpfsStorage } from '../src/wal/opfs-storage.js';
-import type { Value } from '../src/wal/payload.js';
-import { Wal, type RecoveryReport } from '../src/wal/wal.js';
+import { TidalError } from '../../src/common/errors.js';
+import { OpfsStorage } from '../../src/wal/opfs-storage.js';
+import type { Value } from '../../src/wal/payload.js';
+import { Wal, type RecoveryReport } from '../../src/wal/wal.js';
 import { MAX_APPEND, type DemoResult, type DemoState } from './protocol.js';
 
 const PATH = ['tidal-demo', 'wal'];

@@ -2,7 +2,7 @@
  * What the demo page and its WAL worker (`wal-demo.worker.ts`) tell each
  * other, as plain data: the worker answers every call with a `DemoResult`.
  */
-import type { LsnRange, RecoveryReport } from '../src/wal/wal.js';
+import type { LsnRange, RecoveryReport } from '../../src/wal/wal.js';
 
 /** The most events one append may ask for. */
 export const MAX_APPEND = 100_000;
