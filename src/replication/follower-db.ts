@@ -192,6 +192,15 @@ export class FollowerDb {
   }
 
   /**
+   * Introduces the follower to its leader again (a leader that restarted
+   * knows nothing of it): asks for everything after `appliedLsn`.
+   */
+  reintroduce(): void {
+    this.lastRequest = { fromLsn: 0, at: -Infinity };
+    this.request('hello');
+  }
+
+  /**
    * Resolves once `lsn` is applied here; rejects with `Timeout` after
    * `timeoutMs`, or `Closed` if the follower closes first.
    */

@@ -40,8 +40,8 @@ export interface WalShipperOptions {
   /** Status heartbeat period (also how often timeouts are checked). Default 250 ms. */
   readonly heartbeatMs?: number;
   /**
-   * Followers that introduce themselves (a `hello` request from an address
-   * not yet followed) and pass this check are added. Default: none are
+   * Followers that make themselves known (a request or an acknowledgement
+   * from an address not yet followed) and pass this check are added. Default: none are
    * (only `followers` and `addFollower`). Use it where followers come and
    * go, like tabs on a `BroadcastChannel`.
    */
@@ -226,16 +226,14 @@ export class WalShipper {
         this.badControl++;
         continue;
       }
-      if (
-        !cursor &&
-        body.type === 'request' &&
-        body.reason === 'hello' &&
-        body.shard === this.shard &&
-        this.cursors.length < this.maxFollowers &&
-        this.admit?.(message.from)
-      ) {
-        this.addFollower(message.from, body.fromLsn, true);
-        cursor = this.cursors[this.cursors.length - 1];
+      if (!cursor && body.type !== 'status' && body.shard === this.shard && this.cursors.length < this.maxFollowers && this.admit?.(message.from)) {
+        // A follower introducing itself, or one that followed this leader's previous incarnation
+        // (a restarted worker) and goes on asking or acknowledging.
+        const fromLsn = body.type === 'request' ? body.fromLsn : body.appliedLsn + 1;
+        if (fromLsn <= this.wal.lastLsn + 1) {
+          this.addFollower(message.from, fromLsn, true);
+          cursor = this.cursors[this.cursors.length - 1];
+        }
       }
       if (!cursor || body.shard !== this.shard) {
         this.badControl++;

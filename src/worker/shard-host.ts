@@ -253,10 +253,15 @@ export class ShardHost {
           return;
         }
         this.leaderHeardAt = Date.now();
-        if (message.tab !== this.leaderTab && message.since >= this.leaderSince) {
+        if (message.since < this.leaderSince) return; // an older leader's last words
+        if (message.tab !== this.leaderTab) {
           this.leaderTab = message.tab;
           this.leaderSince = message.since;
           if (this.role === 'follower') void this.followLeader(message.tab);
+        } else if (message.since > this.leaderSince) {
+          // The same tab leads again with a new worker: it does not know this follower yet.
+          this.leaderSince = message.since;
+          this.follower?.reintroduce();
         }
         return;
       case 'who':

@@ -1,0 +1,167 @@
+import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import type { TidalStats } from '../src/index.js';
+
+// The browser cluster end to end: several tabs of one browser context, each
+// with the real page (window.tidal), one worker per shard behind it,
+// leadership across tabs, replication, recovery.
+
+const PAGE = process.env.TIDAL_E2E_PAGE ?? '/e2e/pages/db.html?name=e2e';
+
+async function openTab(context: BrowserContext): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
+  await page.goto(PAGE);
+  await page.waitForFunction(() => window.tidal !== undefined, null, { timeout: 30_000 });
+  return page;
+}
+
+const stats = (page: Page): Promise<TidalStats> => page.evaluate(() => window.tidal.stats());
+
+/** Waits until `page` has applied everything its shards' leaders have. */
+async function caughtUp(page: Page, leader: Page): Promise<void> {
+  const target = (await stats(leader)).shards.map((s) => s.lsn);
+  await expect.poll(async () => (await stats(page)).shards.map((s) => s.appliedLsn), { timeout: 20_000 }).toEqual(target);
+}
+
+test('a write in one tab is visible in the other, and subscriptions fire there', async ({ context }) => {
+  const a = await openTab(context);
+  const b = await openTab(context);
+  await b.evaluate(() => {
+    (window as unknown as { seen: string[] }).seen = [];
+    window.tidal.subscribe('item:', (change) => (window as unknown as { seen: string[] }).seen.push(`${change.key}:${change.entity?.counters.click ?? 0}`));
+  });
+  await a.evaluate(() => {
+    (window as unknown as { own: string[] }).own = [];
+    window.tidal.subscribe('item:', (change) => (window as unknown as { own: string[] }).own.push(change.key));
+  });
+  const tokens = await a.evaluate(async () => {
+    const db = window.tidal;
+    const writes = [];
+    for (let i = 0; i < 20; i++) writes.push(db.increment(`item:${i}`, 'click', i + 1));
+    writes.push(db.set('item:3', 'label', 'cats 🐈'));
+    writes.push(db.add('item:3', 'tags', 'pets'));
+    return Promise.all(writes);
+  });
+  // Read-your-writes on the other tab's replica, with the writer's token.
+  const item3 = await b.evaluate((token) => window.tidal.get('item:3', { after: token }), tokens[21]!);
+  expect(item3).toEqual({ counters: { click: 4 }, fields: { label: 'cats 🐈' }, sets: { tags: ['pets'] } });
+  await caughtUp(b, a);
+  for (let i = 0; i < 20; i++) expect(await b.evaluate((k) => window.tidal.get(k), `item:${i}`)).toMatchObject({ counters: { click: i + 1 } });
+  // Subscriptions fired in the other tab for every key (writes from another tab, on every shard's worker)...
+  await expect.poll(() => b.evaluate(() => new Set((window as unknown as { seen: string[] }).seen.map((s) => s.split(':').slice(0, 2).join(':'))).size)).toBe(20);
+  // ...and in the writing tab too.
+  await expect.poll(() => a.evaluate(() => new Set((window as unknown as { own: string[] }).own).size)).toBe(20);
+  // Writes from the follower tab are forwarded to the leader and are visible back in the first tab.
+  const fromB = await b.evaluate(() => window.tidal.increment('item:0', 'click', 100));
+  expect(await a.evaluate((t) => window.tidal.get('item:0', { after: t }), fromB)).toMatchObject({ counters: { click: 101 } });
+  expect(await a.evaluate(() => window.tidal.scan('item:1', { limit: 3 }))).toEqual([
+    { key: 'item:1', entity: { counters: { click: 2 }, fields: {}, sets: {} } },
+    { key: 'item:10', entity: { counters: { click: 11 }, fields: {}, sets: {} } },
+    { key: 'item:11', entity: { counters: { click: 12 }, fields: {}, sets: {} } },
+  ]);
+});
+
+test('closing the leader tab hands leadership to another tab within 1 s, and no acknowledged write is lost', async ({ context }) => {
+  const a = await openTab(context);
+  const b = await openTab(context);
+  const c = await openTab(context);
+  expect((await stats(a)).shards.every((s) => s.role === 'leader')).toBe(true);
+  // Acknowledged writes from the leader tab and from a follower tab (forwarded).
+  await a.evaluate(async () => {
+    for (let i = 0; i < 300; i++) await window.tidal.increment(`k:${i % 30}`, 'n');
+  });
+  await b.evaluate(async () => {
+    await Promise.all(Array.from({ length: 300 }, (_, i) => window.tidal.increment(`k:${i % 30}`, 'n')));
+  });
+  await a.close();
+  const closedAt = Date.now();
+  // Every shard is led by B or C now (each shard's lock went to one of them).
+  await expect
+    .poll(
+      async () => {
+        const [sb, sc] = [await stats(b), await stats(c)];
+        return sb.shards.every((s, i) => s.role === 'leader' || sc.shards[i]!.role === 'leader');
+      },
+      { intervals: [20], timeout: 10_000 },
+    )
+    .toBe(true);
+  const handover = Date.now() - closedAt;
+  expect(handover, `leadership moved in ${handover} ms`).toBeLessThan(1000);
+  // Nothing acknowledged was lost: 600 increments over 30 keys.
+  const totals = await b.evaluate(async () => {
+    const token = await window.tidal.increment('k:probe', 'n'); // goes through the new leader
+    await window.tidal.get('k:probe', { after: token });
+    const rows = await window.tidal.scan('k:', { limit: 100 });
+    return rows.filter((r) => r.key !== 'k:probe').map((r) => r.entity.counters.n);
+  });
+  expect(totals).toHaveLength(30);
+  expect(totals.reduce((x, y) => x! + y!, 0)).toBe(600);
+  expect(new Set(totals)).toEqual(new Set([20]));
+});
+
+test('reloading every tab recovers the data from OPFS', async ({ context }) => {
+  const a = await openTab(context);
+  const b = await openTab(context);
+  await a.evaluate(() => Promise.all(Array.from({ length: 200 }, (_, i) => window.tidal.increment(`r:${i % 10}`, 'n'))));
+  await b.evaluate(() => Promise.all([window.tidal.set('r:0', 'label', 'kept'), window.tidal.add('r:1', 'tags', 'x')]));
+  await a.reload();
+  await b.reload();
+  for (const page of [a, b]) await page.waitForFunction(() => window.tidal !== undefined, null, { timeout: 30_000 });
+  for (const page of [a, b]) {
+    await expect
+      .poll(() => page.evaluate(async () => (await window.tidal.scan('r:', { limit: 20 })).map((r) => r.entity.counters.n)), { timeout: 20_000 })
+      .toEqual(Array(10).fill(20));
+    expect(await page.evaluate(() => window.tidal.get('r:0'))).toMatchObject({ fields: { label: 'kept' } });
+    expect(await page.evaluate(() => window.tidal.get('r:1'))).toMatchObject({ sets: { tags: ['x'] } });
+  }
+});
+
+test('killing a worker under write load leaves the counts exact: nothing lost, nothing counted twice', async ({ context }) => {
+  const a = await openTab(context);
+  const b = await openTab(context);
+  const result = await a.evaluate(async () => {
+    const db = window.tidal;
+    let issued = 0;
+    const load = (async () => {
+      for (let round = 0; round < 40; round++) {
+        const writes = [];
+        for (let i = 0; i < 50; i++) writes.push(db.increment(`w:${i % 25}`, 'n'));
+        issued += writes.length;
+        await Promise.all(writes);
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let shard = 0; shard < db.shards; shard++) {
+      db.debug.killWorker(shard);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    await load;
+    const stats = await db.stats();
+    return { issued, restarts: stats.shards.map((s) => s.restarts) };
+  });
+  expect(result.issued).toBe(2000);
+  expect(result.restarts.every((r) => r >= 1)).toBe(true);
+  const counts = await a.evaluate(async () => (await window.tidal.scan('w:', { limit: 100 })).map((r) => r.entity.counters.n));
+  expect(counts).toEqual(Array(25).fill(80));
+  await caughtUp(b, a);
+  expect(await b.evaluate(async () => (await window.tidal.scan('w:', { limit: 100 })).map((r) => r.entity.counters.n))).toEqual(Array(25).fill(80));
+});
+
+test('payloads corrupted in flight are rejected, counted and re-sent, and the tabs converge', async ({ context }) => {
+  const a = await openTab(context);
+  const b = await openTab(context);
+  await a.evaluate(() => Promise.all(Array.from({ length: 40 }, (_, i) => window.tidal.increment(`c:${i}`, 'n'))));
+  await caughtUp(b, a);
+  await a.evaluate(async () => {
+    for (let round = 0; round < 3; round++) {
+      for (let shard = 0; shard < window.tidal.shards; shard++) await window.tidal.debug.corruptNextPayload(shard);
+      await Promise.all(Array.from({ length: 40 }, (_, i) => window.tidal.increment(`c:${i}`, 'n')));
+    }
+  });
+  await caughtUp(b, a);
+  const rejected = (await stats(b)).shards.reduce((n, s) => n + s.payloadsRejected, 0);
+  expect(rejected).toBeGreaterThanOrEqual(4);
+  const read = (page: Page) => page.evaluate(async () => (await window.tidal.scan('c:', { limit: 100 })).map((r) => [r.key, r.entity.counters.n]));
+  expect(await read(b)).toEqual(await read(a));
+  expect((await read(a)).every(([, n]) => n === 4)).toBe(true);
+});
