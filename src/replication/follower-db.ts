@@ -88,6 +88,12 @@ interface VerifiedBatch {
   readonly events: Value[];
 }
 
+/** True when a payload is a whole segment file (it starts with the segment magic 'TDLS'), not a run of batches. */
+function isWholeSegment(segment: ReceivedSegment): boolean {
+  const head = new Uint8Array(segment.bytes, 0, Math.min(4, segment.bytes.byteLength));
+  return head.length === 4 && head[0] === 0x54 && head[1] === 0x44 && head[2] === 0x4c && head[3] === 0x53;
+}
+
 /** A read-only replica of one shard, kept up to date by the leader's shipper. */
 export class FollowerDb {
   readonly shard: ShardId;
@@ -374,7 +380,9 @@ export class FollowerDb {
       this.request('gap');
       return;
     }
-    await this.apply(fresh);
+    // A whole sealed segment that starts right where we are is stored in one write.
+    const whole = fresh.length === batches.length && isWholeSegment(segment) ? segment : undefined;
+    await this.apply(fresh, whole);
     // Payloads that arrived early may follow on now.
     for (let next = this.held.get(this.applied + 1); next; next = this.held.get(this.applied + 1)) {
       this.held.delete(next[0]!.firstLsn);
@@ -395,8 +403,7 @@ export class FollowerDb {
     }
     const bytes = new Uint8Array(segment.bytes);
     const found: DecodedBatch[] = [];
-    const isWholeSegment = bytes.length >= 4 && bytes[0] === 0x54 && bytes[1] === 0x44 && bytes[2] === 0x4c && bytes[3] === 0x53; // 'TDLS'
-    if (isWholeSegment) {
+    if (isWholeSegment(segment)) {
       // The footer digest covers every byte, so the batches are walked for structure only.
       const scan = scanSegment(this.b3, bytes, segment.id, false);
       if (scan.kind !== 'good' || !scan.sealed) {
@@ -434,8 +441,17 @@ export class FollowerDb {
     return batches;
   }
 
-  private async apply(batches: VerifiedBatch[]): Promise<void> {
-    await this.wal.importBatches(batches.map((b) => b.bytes));
+  private async apply(batches: VerifiedBatch[], whole?: ReceivedSegment): Promise<void> {
+    let stored = false;
+    if (whole) {
+      try {
+        await this.wal.importSealedSegment(whole.id, new Uint8Array(whole.bytes));
+        stored = true;
+      } catch (error) {
+        if (!isTidalError(error, 'HeaderMismatch')) throw error; // not at a segment boundary: batch by batch
+      }
+    }
+    if (!stored) await this.wal.importBatches(batches.map((b) => b.bytes));
     for (const batch of batches) {
       for (let i = 0; i < batch.events.length; i++) this.stateMachine.apply(batch.firstLsn + i, batch.events[i]!);
       this.counters.eventsApplied += batch.events.length;

@@ -361,4 +361,37 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     expectEqual((await readAll(reopened.wal)).map((e) => e.event), Array.from({ length: 60 }, (_, i) => event(i + 1)), 'events');
     await reopened.wal.close();
   },
+
+  async 'whole sealed segments imported into a copy are stored byte for byte and continue its LSNs'(fresh) {
+    const leaderStorage = await fresh();
+    const copyStorage = await fresh();
+    const leader = (await openWal(leaderStorage, SMALL)).wal;
+    for (let i = 1; i <= 80; i++) await leader.append([event(i)]);
+    const sealed = leader.segments().filter((s) => s.sealed);
+    expect(sealed.length >= 3, 'several sealed segments');
+    let copy = (await openWal(copyStorage, SMALL)).wal;
+    const seen: number[] = [];
+    copy.onCommit((batch) => seen.push(batch.firstLsn));
+    const first = await leader.readSealedSegment(sealed[0]!.id);
+    expectEqual(await copy.importSealedSegment(sealed[0]!.id, first), { first: 1, last: sealed[0]!.lastLsn }, 'first segment');
+    await expectTidalError(copy.importSealedSegment(sealed[2]!.id, await leader.readSealedSegment(sealed[2]!.id)), 'HeaderMismatch', 'a segment that skips LSNs');
+    // Batches one by one, then whole segments again once at a boundary.
+    const batches: Uint8Array[] = [];
+    for await (const batch of leader.readBatches(sealed[1]!.baseLsn)) if (batch.lastLsn <= sealed[1]!.lastLsn) batches.push(batch.bytes);
+    await copy.importBatches(batches.slice(0, 1));
+    await expectTidalError(copy.importSealedSegment(sealed[1]!.id, await leader.readSealedSegment(sealed[1]!.id)), 'HeaderMismatch', 'a whole segment after a partial one');
+    await copy.importBatches(batches.slice(1));
+    await copy.close();
+    copy = (await openWal(copyStorage, SMALL)).wal; // the copy's segment 1 is still open: seal it by importing on
+    for await (const batch of leader.readBatches(sealed[2]!.baseLsn)) await copy.importBatches([batch.bytes]);
+    expectEqual(await fileBytes(copyStorage, sealed[0]!.id.fileName()), first, 'the imported segment file is the leader file');
+    expectEqual(seen.slice(0, 3), [1, 2, 3], 'commit listeners saw its batches');
+    expectEqual((await readAll(copy)).map((e) => e.event), Array.from({ length: 80 }, (_, i) => event(i + 1)), 'every event');
+    await copy.close();
+    const reopened = await openWal(copyStorage, SMALL);
+    expectEqual(reopened.report.issues, [], 'the copy recovers clean');
+    expectEqual(reopened.report.lastLsn, 80, 'whole');
+    await reopened.wal.close();
+    await leader.close();
+  },
 };

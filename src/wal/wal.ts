@@ -579,6 +579,77 @@ export class Wal {
   }
 
   /**
+   * Adds a whole sealed segment of another replica's log (a follower's copy
+   * of its leader's), byte for byte, in one write. The caller must have
+   * verified `bytes` against the footer digest (FollowerDb does, on
+   * receipt); here they are walked for structure. The segment must start at
+   * this log's next LSN, and the log must be at a segment boundary (its
+   * last segment sealed, or open with nothing in it); otherwise
+   * `HeaderMismatch`, and the caller imports the batches one by one.
+   */
+  importSealedSegment(id: WalSegmentId, bytes: Uint8Array): Promise<LsnRange> {
+    const run = async (): Promise<LsnRange> => {
+      this.assertUsable();
+      if (id.shard !== this.shard) throw new TidalError('WrongShard', `segment ${id.fileName()} is not of shard ${this.shard}`);
+      const scan = scanSegment(this.b3, bytes, id, false, { footerVerified: true });
+      if (scan.kind !== 'good' || !scan.sealed) throw new TidalError('Corrupt', `segment ${id.fileName()} is not a whole sealed segment`);
+      if (scan.header.baseLsn !== this.nextLsnValue) {
+        throw new TidalError('HeaderMismatch', `segment ${id.fileName()} starts at LSN ${scan.header.baseLsn}, this log continues at ${this.nextLsnValue}`);
+      }
+      const last = this.segmentsInLog[this.segmentsInLog.length - 1];
+      const replacesEmpty = last !== undefined && !last.sealed && last.offsets.length === 0 && last.id.equals(id);
+      if (last && !last.sealed && !replacesEmpty) {
+        throw new TidalError('HeaderMismatch', `this log's segment ${last.id.fileName()} is open; segment ${id.fileName()} cannot follow it whole`);
+      }
+      if (!replacesEmpty && id.seq < this.nextSeq) {
+        throw new TidalError('HeaderMismatch', `segment seq ${id.seq} is behind this log's next seq ${this.nextSeq}`);
+      }
+      if (replacesEmpty) {
+        last.file?.close();
+        this.segmentsInLog.pop();
+      }
+      const file = await this.storage.open(id.fileName(), { create: true });
+      try {
+        this.guard(() => {
+          file.truncate(0);
+          file.write(bytes, 0);
+          if (this.durable) file.flush();
+        });
+      } finally {
+        file.close();
+      }
+      this.segmentsInLog.push({
+        id,
+        baseLsn: scan.header.baseLsn,
+        lastLsn: scan.lastLsn,
+        sealed: true,
+        dataEnd: scan.dataEnd,
+        offsets: scan.index.offsets,
+        firstLsns: scan.index.firstLsns,
+        file: undefined,
+      });
+      this.nextSeq = id.seq + 1n;
+      this.nextLsnValue = scan.lastLsn + 1;
+      this.activeDigest.reset();
+      this.digestBehind = false;
+      for (const [i, start] of scan.index.offsets.entries()) {
+        const end = scan.index.offsets[i + 1] ?? scan.dataEnd;
+        const firstLsn = scan.index.firstLsns[i]!;
+        const nextFirst = scan.index.firstLsns[i + 1] ?? scan.lastLsn + 1;
+        this.notify({ segment: id, firstLsn, lastLsn: nextFirst - 1, bytes: bytes.subarray(start, end) });
+      }
+      return { first: scan.header.baseLsn, last: scan.lastLsn };
+    };
+    if (this.pending) this.scheduleCommit(this.pending, true);
+    const result = this.committing.then(run);
+    this.committing = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /**
    * Calls `listener` after each batch is committed (written, and flushed in
    * durable mode), with a view of its bytes that is valid only during the
    * call: copy what you keep. Returns a function that removes the listener.
