@@ -420,6 +420,8 @@ function renderStats(stats: TidalStats, rows: readonly ShardRow[]): void {
     }
     setText(row.role, s.role);
     row.role.className = s.role;
+    // A shard whose worker is (re)starting reports no numbers yet: dim them rather than show zeros as facts.
+    row.role.parentElement?.classList.toggle('unknown', s.role === 'starting');
     setText(row.leaderTab, s.leaderTab === undefined ? '—' : s.leaderTab === stats.tab ? 'this tab' : shortTab(s.leaderTab));
     row.leaderTab.title = s.leaderTab ?? 'no leader known yet';
     setText(row.lsn, String(s.lsn));
