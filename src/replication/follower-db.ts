@@ -19,13 +19,12 @@ import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
 import type { ReceivedSegment, Transport } from '../transport/transport.js';
-import { decodeBatch, type DecodedBatch } from '../wal/format.js';
 import { decodePayload, type Value } from '../wal/payload.js';
-import { scanSegment } from '../wal/segment-scan.js';
 import type { WalStorage } from '../wal/storage.js';
 import { Wal, type RecoveryReport } from '../wal/wal.js';
 import { decodeControl, encodeControl, type RequestReason } from './messages.js';
 import { systemScheduler, type Scheduler } from './scheduler.js';
+import { isWholeSegment, verifyPayload, type VerifiedPayloadBatch } from './verify-payload.js';
 import type { StateMachine } from './state-machine.js';
 
 /** Options of `FollowerDb.open`. */
@@ -79,19 +78,8 @@ export interface FollowerLag {
   readonly ms: number;
 }
 
-interface VerifiedBatch {
-  readonly firstLsn: number;
-  readonly lastLsn: number;
-  readonly hlc: bigint;
-  /** The whole batch: a view of the received buffer. */
-  readonly bytes: Uint8Array;
+interface VerifiedBatch extends VerifiedPayloadBatch {
   readonly events: Value[];
-}
-
-/** True when a payload is a whole segment file (it starts with the segment magic 'TDLS'), not a run of batches. */
-function isWholeSegment(segment: ReceivedSegment): boolean {
-  const head = new Uint8Array(segment.bytes, 0, Math.min(4, segment.bytes.byteLength));
-  return head.length === 4 && head[0] === 0x54 && head[1] === 0x44 && head[2] === 0x4c && head[3] === 0x53;
 }
 
 /** A read-only replica of one shard, kept up to date by the leader's shipper. */
@@ -174,8 +162,10 @@ export class FollowerDb {
     return this.applied;
   }
 
+  /** How far behind: in LSNs, and the commit-to-apply delay of the last batch applied (0 once caught up). */
   get lag(): FollowerLag {
-    return { lsns: Math.max(0, this.leaderLastLsn - this.applied), ms: this.lagMs };
+    const lsns = Math.max(0, this.leaderLastLsn - this.applied);
+    return { lsns, ms: lsns === 0 ? 0 : this.lagMs };
   }
 
   /** The leader this follower follows. */
@@ -260,15 +250,17 @@ export class FollowerDb {
     if (source.lastLsn <= this.applied) return;
     for await (const batch of source.readBatches(this.applied + 1)) {
       // readBatches verified the digest; the events are decoded before anything is applied.
-      const { header, payloadStart } = decodeBatch(this.b3, batch.bytes, 0, { verify: false });
       if (batch.lastLsn <= this.applied) continue;
+      const eventCount = batch.lastLsn - batch.firstLsn + 1;
       await this.apply([
         {
           firstLsn: batch.firstLsn,
           lastLsn: batch.lastLsn,
-          hlc: header.hlc,
+          eventCount,
+          hlc: batch.header.hlc,
           bytes: batch.bytes,
-          events: decodePayload(batch.bytes.subarray(payloadStart), header.eventCount),
+          payload: batch.payload,
+          events: decodePayload(batch.payload, eventCount),
         },
       ]);
     }
@@ -393,51 +385,13 @@ export class FollowerDb {
   }
 
   /**
-   * Verifies a payload (a whole sealed segment, or a run of batches) and
-   * decodes its events, all before anything is applied. Throws a
-   * `TidalError` saying what is wrong.
+   * Verifies a payload and decodes its events, all before anything is
+   * applied. Throws a `TidalError` saying what is wrong.
    */
   private verify(segment: ReceivedSegment): VerifiedBatch[] {
-    if (segment.id.shard !== this.shard) {
-      throw new TidalError('HeaderMismatch', `payload for shard ${segment.id.shard} sent to a follower of shard ${this.shard}`);
-    }
-    const bytes = new Uint8Array(segment.bytes);
-    const found: DecodedBatch[] = [];
-    if (isWholeSegment(segment)) {
-      // The footer digest covers every byte, so the batches are walked for structure only.
-      const scan = scanSegment(this.b3, bytes, segment.id, false);
-      if (scan.kind !== 'good' || !scan.sealed) {
-        throw new TidalError('Corrupt', `segment ${segment.id.fileName()} failed verification${scan.kind === 'damaged' ? `: ${scan.message}` : ''}`);
-      }
-      for (const start of scan.index.offsets) found.push(decodeBatch(this.b3, bytes, start, { verify: false }));
-    } else {
-      // A run of batches: each digest is checked over views of the received buffer.
-      for (let at = 0; at < bytes.length; at = found[found.length - 1]!.end) found.push(decodeBatch(this.b3, bytes, at));
-    }
-    if (found.length === 0) throw new TidalError('MalformedMessage', 'payload holds no batch');
-    const batches: VerifiedBatch[] = [];
-    let events = 0;
-    for (const { header, start, payloadStart, end } of found) {
-      if (header.shard !== undefined && header.shard !== this.shard) {
-        throw new TidalError('HeaderMismatch', `batch of shard ${header.shard} in a payload for shard ${this.shard}`);
-      }
-      const previous = batches[batches.length - 1];
-      if (previous && header.firstLsn !== previous.lastLsn + 1) {
-        throw new TidalError('HeaderMismatch', `batches in one payload skip from LSN ${previous.lastLsn} to ${header.firstLsn}`);
-      }
-      batches.push({
-        firstLsn: header.firstLsn,
-        lastLsn: header.firstLsn + header.eventCount - 1,
-        hlc: header.hlc,
-        bytes: bytes.subarray(start, end),
-        events: decodePayload(bytes.subarray(payloadStart, end), header.eventCount),
-      });
-      events += header.eventCount;
-    }
-    if (events !== segment.eventCount) {
-      throw new TidalError('HeaderMismatch', `payload says ${segment.eventCount} events, its batches hold ${events}`);
-    }
-    this.counters.bytesVerified += bytes.length;
+    const verified = verifyPayload(this.b3, segment, this.shard);
+    const batches = verified.map((batch) => ({ ...batch, events: decodePayload(batch.payload, batch.eventCount) }));
+    this.counters.bytesVerified += segment.bytes.byteLength;
     return batches;
   }
 

@@ -73,9 +73,15 @@ export interface ShardStats {
   readonly lag: { readonly lsns: number; readonly ms: number };
   /** Segments of the log (leader only; 0 on a follower). */
   readonly segments: number;
-  /** Bytes this tab's replicas verified with BLAKE3 (the shard's cross-tab follower and this tab's in-worker follower). */
+  /**
+   * Bytes of this shard's log that this tab's replicas verified with BLAKE3
+   * since the database was opened here: its cross-tab follower (when
+   * another tab leads) and its follower in another worker of this tab (when
+   * this tab leads). Never decreases, across worker restarts and changes
+   * of leader.
+   */
   readonly bytesVerified: number;
-  /** Payloads that failed verification and were refused. */
+  /** Payloads of this shard that this tab's replicas refused (failed verification); never decreases. */
   readonly payloadsRejected: number;
   /** Times this tab restarted the shard's worker. */
   readonly restarts: number;

@@ -46,6 +46,32 @@ function randomId(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/**
+ * Cumulative verification counters per shard. Each follower (known by its
+ * id) counts from 0 in its worker; a follower replaced (worker restart,
+ * change of leader) keeps what it counted here, so a shard's totals never
+ * go down.
+ */
+class VerificationTally {
+  private readonly followers = new Map<string, { shard: ShardId; bytes: number; rejected: number }>();
+
+  observe(follower: string, shard: ShardId, bytes: number, rejected: number): void {
+    this.followers.set(follower, { shard, bytes, rejected });
+  }
+
+  bytesVerified(shard: ShardId): number {
+    let total = 0;
+    for (const f of this.followers.values()) if (f.shard === shard) total += f.bytes;
+    return total;
+  }
+
+  payloadsRejected(shard: ShardId): number {
+    let total = 0;
+    for (const f of this.followers.values()) if (f.shard === shard) total += f.rejected;
+    return total;
+  }
+}
+
 /** One shard as this tab runs it. */
 interface ShardSlot {
   readonly shard: ShardId;
@@ -350,25 +376,37 @@ class Database implements TidalDb {
   }
 
   async stats(): Promise<TidalStats> {
-    const shards = await Promise.all(
-      this.slots.map(async (slot): Promise<ShardStats> => {
-        const status = await within(slot.host.status(), PING_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined);
-        return {
-          shard: slot.shard,
-          role: status?.role ?? 'starting',
-          leaderTab: status?.leaderTab,
-          lsn: status?.lsn ?? 0,
-          appliedLsn: status?.appliedLsn ?? 0,
-          lag: status?.lag ?? { lsns: 0, ms: 0 },
-          segments: status?.segments ?? 0,
-          bytesVerified: status?.bytesVerified ?? 0,
-          payloadsRejected: status?.payloadsRejected ?? 0,
-          restarts: slot.restarts,
-        };
-      }),
-    );
+    const statuses = await Promise.all(this.slots.map((slot) => within(slot.host.status(), PING_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined)));
+    // Verification counters live in the workers and start again at 0 when a worker restarts or a
+    // replica is replaced; the tally here keeps them cumulative, and credits each to its own shard.
+    statuses.forEach((status, worker) => {
+      if (!status) return;
+      if (status.followerId) this.tally.observe(status.followerId, status.shard, status.bytesVerified, status.payloadsRejected);
+      const inTab = status.inTabFollower;
+      if (inTab) this.tally.observe(inTab.id, inTab.shard, inTab.bytesVerified, inTab.payloadsRejected);
+    });
+    const shards = this.slots.map((slot, i): ShardStats => {
+      const status = statuses[i];
+      if (status) this.lastStatus[i] = status;
+      const known = status ?? this.lastStatus[i];
+      return {
+        shard: slot.shard,
+        role: status?.role ?? 'starting', // a worker that does not answer now is being restarted
+        leaderTab: known?.leaderTab,
+        lsn: known?.lsn ?? 0,
+        appliedLsn: known?.appliedLsn ?? 0,
+        lag: known?.lag ?? { lsns: 0, ms: 0 },
+        segments: known?.segments ?? 0,
+        bytesVerified: this.tally.bytesVerified(slot.shard),
+        payloadsRejected: this.tally.payloadsRejected(slot.shard),
+        restarts: slot.restarts,
+      };
+    });
     return { tab: this.tabId, storage: this.storage, shards };
   }
+
+  private readonly tally = new VerificationTally();
+  private readonly lastStatus: (ShardHostStatus | undefined)[] = [];
 
   async close(): Promise<void> {
     if (this.closed) return;

@@ -56,8 +56,12 @@ export interface ShardHostStatus {
   readonly segments: number;
   readonly bytesVerified: number;
   readonly payloadsRejected: number;
+  /** Identifies the follower whose counters these are (a new one starts from 0). */
+  readonly followerId: string | undefined;
   /** Milliseconds since the leader tab was last heard (0 when this tab leads). */
   readonly leaderSilentMs: number;
+  /** The in-tab follower this worker hosts for another shard led in this tab, if any. */
+  readonly inTabFollower: { readonly id: string; readonly shard: ShardId; readonly bytesVerified: number; readonly payloadsRejected: number } | undefined;
 }
 
 /** A `ShardState` that reports what each applied write changed. */
@@ -107,6 +111,8 @@ export class ShardHost {
   private pendingChanges: Change[] = [];
   private changesScheduled = false;
   private malformedRpc = 0;
+  /** A unique id per follower this host creates (for cumulative counters on the main thread). */
+  private readonly ids = new WeakMap<FollowerDb, string>();
   private closed = false;
 
   constructor(config: ShardHostConfig) {
@@ -194,14 +200,20 @@ export class ShardHost {
   /** Hosts the in-tab follower of shard `shard` (led in this tab, by another worker). */
   async followInTab(shard: ShardId, port: MessagePort, replica: string): Promise<void> {
     await this.neighbour?.close();
-    this.neighbour = await FollowerDb.open({
+    this.neighbour = await this.named(FollowerDb.open({
       storage: new MemoryStorage(),
       shard,
       transport: new MessagePortTransport(port, { local: { shard, replica }, remote: { shard, replica: this.config.tabId } }),
       leader: { shard, replica: this.config.tabId },
       stateMachine: new ShardState(),
       durable: false,
-    });
+    }));
+  }
+
+  private async named(opening: Promise<FollowerDb>): Promise<FollowerDb> {
+    const follower = await opening;
+    this.ids.set(follower, crypto.randomUUID());
+    return follower;
   }
 
   /** Follows the shard's leader in another tab (the default role). */
@@ -292,14 +304,14 @@ export class ShardHost {
     this.followerStarting = (async () => {
       const state = this.newState();
       this.state = state;
-      this.follower = await FollowerDb.open({
+      this.follower = await this.named(FollowerDb.open({
         storage: new MemoryStorage(),
         shard: this.config.shard,
         transport: new BroadcastChannelTransport(new BroadcastChannel(`tidal:${this.config.db}:shard:${this.config.shard}:log`), { local: this.address }),
         leader: { shard: this.config.shard, replica: this.leaderTab ?? tab },
         stateMachine: state,
         durable: false,
-      });
+      }));
     })();
     try {
       await this.followerStarting;
@@ -389,9 +401,13 @@ export class ShardHost {
 
   status(): ShardHostStatus {
     const follower = this.follower;
-    const neighbour = this.neighbour?.counters;
-    const bytesVerified = (follower?.counters.bytesVerified ?? 0) + (neighbour?.bytesVerified ?? 0);
-    const payloadsRejected = (follower?.counters.payloadsRejected ?? 0) + (neighbour?.payloadsRejected ?? 0);
+    const neighbour = this.neighbour;
+    const inTabFollower = neighbour
+      ? { id: this.ids.get(neighbour)!, shard: neighbour.shard, bytesVerified: neighbour.counters.bytesVerified, payloadsRejected: neighbour.counters.payloadsRejected }
+      : undefined;
+    const followerId = follower ? this.ids.get(follower) : undefined;
+    const bytesVerified = follower?.counters.bytesVerified ?? 0;
+    const payloadsRejected = follower?.counters.payloadsRejected ?? 0;
     if (this.role === 'leader' && this.wal) {
       return {
         shard: this.config.shard,
@@ -403,7 +419,9 @@ export class ShardHost {
         segments: this.wal.segments().length,
         bytesVerified,
         payloadsRejected,
+        followerId,
         leaderSilentMs: 0,
+        inTabFollower,
       };
     }
     return {
@@ -416,13 +434,17 @@ export class ShardHost {
       segments: 0,
       bytesVerified,
       payloadsRejected,
+      followerId,
       leaderSilentMs: Date.now() - this.leaderHeardAt,
+      inTabFollower,
     };
   }
 
   /** Flips a byte of the next payload this leader ships, to every follower. */
   corruptNextPayload(): void {
-    if (this.role !== 'leader') throw new TidalError('Closed', `shard ${this.config.shard} is not led in this tab`);
+    if (this.role !== 'leader') {
+      throw new TidalError('InvalidArgument', `shard ${this.config.shard} is led by tab ${this.leaderTab ?? '(none yet)'}, not this one: corrupt its payloads from the leader tab`);
+    }
     this.crossTabLink?.injectNext('flip');
     this.inTabLink?.injectNext('flip');
   }

@@ -1,0 +1,79 @@
+/**
+ * Verifying what a follower receives, before it parses a single event: a
+ * whole sealed segment is checked against its footer digest (which covers
+ * every byte) and walked for structure; a run of batches has every batch
+ * digest checked. BLAKE3 runs over views of the received buffer: nothing is
+ * copied. The result holds views of the verified batches, in LSN order.
+ */
+import type { Blake3 } from '../common/blake3.js';
+import { TidalError } from '../common/errors.js';
+import type { ShardId } from '../shard/shard-id.js';
+import type { WalSegmentPayload } from '../transport/transport.js';
+import { decodeBatch, type DecodedBatch } from '../wal/format.js';
+import { scanSegment } from '../wal/segment-scan.js';
+
+/** One verified batch of a payload. */
+export interface VerifiedPayloadBatch {
+  readonly firstLsn: number;
+  readonly lastLsn: number;
+  readonly eventCount: number;
+  readonly hlc: bigint;
+  /** The whole batch: a view of the received buffer. */
+  readonly bytes: Uint8Array;
+  /** Its payload part (the encoded events), a view too. */
+  readonly payload: Uint8Array;
+}
+
+/** True when a payload is a whole segment file (it starts with the segment magic 'TDLS'), not a run of batches. */
+export function isWholeSegment(payload: WalSegmentPayload): boolean {
+  const head = new Uint8Array(payload.bytes, 0, Math.min(4, payload.bytes.byteLength));
+  return head.length === 4 && head[0] === 0x54 && head[1] === 0x44 && head[2] === 0x4c && head[3] === 0x53;
+}
+
+/**
+ * Verifies `payload` as a part of shard `shard`'s log. Throws a
+ * `TidalError` (`Corrupt`, `DigestMismatch`, `Truncated`, `HeaderMismatch`,
+ * `MalformedMessage`...) saying what is wrong.
+ */
+export function verifyPayload(b3: Blake3, payload: WalSegmentPayload, shard: ShardId): VerifiedPayloadBatch[] {
+  if (payload.id.shard !== shard) {
+    throw new TidalError('HeaderMismatch', `payload for shard ${payload.id.shard} sent to a replica of shard ${shard}`);
+  }
+  const bytes = new Uint8Array(payload.bytes);
+  const found: DecodedBatch[] = [];
+  if (isWholeSegment(payload)) {
+    // The footer digest covers every byte, so the batches are walked for structure only.
+    const scan = scanSegment(b3, bytes, payload.id, false);
+    if (scan.kind !== 'good' || !scan.sealed) {
+      throw new TidalError('Corrupt', `segment ${payload.id.fileName()} failed verification${scan.kind === 'damaged' ? `: ${scan.message}` : ''}`);
+    }
+    for (const start of scan.index.offsets) found.push(decodeBatch(b3, bytes, start, { verify: false }));
+  } else {
+    for (let at = 0; at < bytes.length; at = found[found.length - 1]!.end) found.push(decodeBatch(b3, bytes, at));
+  }
+  if (found.length === 0) throw new TidalError('MalformedMessage', 'payload holds no batch');
+  const batches: VerifiedPayloadBatch[] = [];
+  let events = 0;
+  for (const { header, start, payloadStart, end } of found) {
+    if (header.shard !== undefined && header.shard !== shard) {
+      throw new TidalError('HeaderMismatch', `batch of shard ${header.shard} in a payload for shard ${shard}`);
+    }
+    const previous = batches[batches.length - 1];
+    if (previous && header.firstLsn !== previous.lastLsn + 1) {
+      throw new TidalError('HeaderMismatch', `batches in one payload skip from LSN ${previous.lastLsn} to ${header.firstLsn}`);
+    }
+    batches.push({
+      firstLsn: header.firstLsn,
+      lastLsn: header.firstLsn + header.eventCount - 1,
+      eventCount: header.eventCount,
+      hlc: header.hlc,
+      bytes: bytes.subarray(start, end),
+      payload: bytes.subarray(payloadStart, end),
+    });
+    events += header.eventCount;
+  }
+  if (events !== payload.eventCount) {
+    throw new TidalError('HeaderMismatch', `payload says ${payload.eventCount} events, its batches hold ${events}`);
+  }
+  return batches;
+}
