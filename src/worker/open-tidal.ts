@@ -240,11 +240,24 @@ class Database implements TidalDb {
       });
   }
 
-  /** Makes this tab's worker the shard's leader and wires its in-tab follower. */
+  /**
+   * Makes this tab's worker the shard's leader and wires its in-tab
+   * follower. While the lock is held it keeps trying: a leader whose lock
+   * was taken from it may hold the log's OPFS handles a while longer, until
+   * it notices and steps down.
+   */
   private async lead(slot: ShardSlot): Promise<void> {
-    await within(slot.host.becomeLeader(), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
-    await this.wireInTabFollower(slot);
-    slot.writer.resend();
+    for (let attempt = 1; slot.lockHeld && !this.closed; attempt++) {
+      try {
+        await within(slot.host.becomeLeader(), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
+        await this.wireInTabFollower(slot);
+        slot.writer.resend();
+        return;
+      } catch (error) {
+        if (attempt % 10 === 1) console.warn(`tidal: shard ${slot.shard} cannot take the lead yet (attempt ${attempt}); retrying`, error);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * attempt)));
+      }
+    }
   }
 
   /** The shard's follower in another worker of this tab: the next shard's worker. */
