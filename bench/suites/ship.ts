@@ -7,22 +7,27 @@
  * Throughput: the leader builds a log of 1,000 × 100-byte events per batch
  * (102,073-byte batches, as in the wal suite) with the default 4 MiB
  * segments, until 16 segments are sealed (~67 MB). Each round, a fresh
- * `WalShipper` (its commit cache empty) ships that log to a fresh
- * `FollowerDb` on a fresh OPFS folder, so every sealed segment travels
- * whole, read from the leader's storage. The follower verifies each with
- * BLAKE3 before parsing (the footer digest over views of the received
- * buffer), decodes every event, copies the batches into its own durable
- * WAL on OPFS, and applies the events to a **no-op state machine** (it only
- * notes when the last LSN of the last sealed segment is applied). MB/s =
- * bytes of the sealed segments / (that apply time − the time the shipper
- * started, i.e. just before the first send), both taken as
+ * `WalShipper` (its commit cache empty) ships that log, so every sealed
+ * segment travels whole, read from the leader's storage. MB/s = bytes of
+ * the sealed segments / (the end time − the time the shipper started,
+ * i.e. just before the first send), both taken as
  * `performance.timeOrigin + performance.now()` in their workers (the suite
  * checks first that the realms' clocks agree).
- * - `ship.message_channel.mb_per_s`: over a `MessagePortTransport`, the
- *   segment buffers transferred.
- * - `ship.structured_clone.mb_per_s`: the same transport code over the same
- *   kind of port with transfer off (`EndpointTransport`, `transfer: false`):
- *   `postMessage` copies each buffer.
+ * - `ship.message_channel.mb_per_s` (what the issue defines: shipping
+ *   "including verification on receipt"): over a `MessagePortTransport`,
+ *   the segment buffers transferred, to a receiver that verifies each
+ *   payload exactly as FollowerDb does on receipt (`verifyPayload`: the
+ *   footer digest over views of the received buffer and the batch walk)
+ *   and acknowledges it; ends when the last segment is verified.
+ * - `ship.structured_clone.mb_per_s`: the same with transfer off
+ *   (`EndpointTransport`, `transfer: false`): `postMessage` copies each
+ *   buffer.
+ * - `ship.apply.message_channel.mb_per_s`: transferred, to a whole
+ *   `FollowerDb` on a fresh OPFS folder: it verifies, decodes every event,
+ *   stores its own durable copy (a whole sealed segment in one write) and
+ *   applies the events to a **no-op state machine**; ends when the last
+ *   LSN of the last sealed segment is applied. Reported for what a
+ *   replica's full receive path costs.
  * - `limit.blake3.receiver.mb_per_s`: hash-wasm BLAKE3 (`loadBlake3().hash`,
  *   the instance FollowerDb uses) over the same sealed segment bytes, one
  *   call per segment, in the follower's worker.
@@ -147,25 +152,44 @@ async function clockSkew(worker: ShipWorker, role: string): Promise<number> {
 
 // ------------------------------------------------------------ throughput
 
-/** One shipping round; MB/s of sealed segments from the shipper's start to the last one applied. */
-async function shipRound(leader: ShipWorker, follower: ShipWorker, shape: ShipLogShape, copy: boolean): Promise<number> {
+/**
+ * One shipping round, MB/s of sealed segments from the shipper's start to
+ * the last one verified (`until: 'verified'`: the receiver runs FollowerDb's
+ * verification and acknowledges) or applied (`until: 'applied'`: a whole
+ * FollowerDb, storing its own durable copy and applying every event).
+ */
+async function shipRound(leader: ShipWorker, follower: ShipWorker, shape: ShipLogShape, copy: boolean, until: 'verified' | 'applied'): Promise<number> {
   const { port1, port2 } = new MessageChannel();
   const leaderLink: ShipLink = { kind: 'port', port: port1, copy };
   const followerLink: ShipLink = { kind: 'port', port: port2, copy };
   await leader.call('openLeaderLink', leader.remote.openLeaderLink(Comlink.transfer(leaderLink, [port1])));
-  await follower.call('openFollower', follower.remote.openFollower(Comlink.transfer(followerLink, [port2]), shape.lastSealedLsn));
+  if (until === 'verified') {
+    await follower.call('openVerifier', follower.remote.openVerifier(Comlink.transfer(followerLink, [port2]), shape.lastSealedLsn));
+  } else {
+    await follower.call('openFollower', follower.remote.openFollower(Comlink.transfer(followerLink, [port2]), shape.lastSealedLsn));
+  }
   try {
     const startedAt = await leader.call('startShipping', leader.remote.startShipping());
-    const result = await follower.call('followerRound', follower.remote.followerRound(shape.lastSealedLsn));
-    if (result.payloadsRejected > 0) throw new TidalError('Corrupt', `the follower rejected ${result.payloadsRejected} payloads of a clean link`);
-    if (result.bytesVerified < shape.sealedBytes) throw new TidalError('Corrupt', `the follower verified ${result.bytesVerified} bytes of ${shape.sealedBytes}`);
-    if (result.duplicates > 0) console.warn(`ship: ${result.duplicates} duplicate payloads in a round`);
-    const ms = result.appliedAt - startedAt;
-    console.log(`ship: ${copy ? 'cloned' : 'transferred'} round: ${round1(ms)} ms, follower idle ${round1(result.idleMs)} ms (${Math.round((100 * result.idleMs) / ms)}%)`);
+    let endedAt: number;
+    if (until === 'verified') {
+      const result = await follower.call('verifierRound', follower.remote.verifierRound());
+      if (result.bytesVerified < shape.sealedBytes) throw new TidalError('Corrupt', `the verifier verified ${result.bytesVerified} bytes of ${shape.sealedBytes}`);
+      endedAt = result.verifiedAt;
+    } else {
+      const result = await follower.call('followerRound', follower.remote.followerRound(shape.lastSealedLsn));
+      if (result.payloadsRejected > 0) throw new TidalError('Corrupt', `the follower rejected ${result.payloadsRejected} payloads of a clean link`);
+      if (result.bytesVerified < shape.sealedBytes) throw new TidalError('Corrupt', `the follower verified ${result.bytesVerified} bytes of ${shape.sealedBytes}`);
+      if (result.duplicates > 0) console.warn(`ship: ${result.duplicates} duplicate payloads in a round`);
+      console.log(`ship: applied round: follower idle ${round1(result.idleMs)} ms`);
+      endedAt = result.appliedAt;
+    }
+    const ms = endedAt - startedAt;
+    console.log(`ship: ${copy ? 'cloned' : 'transferred'} round until ${until}: ${round1(ms)} ms`);
     return shape.sealedBytes / 1e6 / (ms / 1000);
   } finally {
     await leader.call('closeLeaderRound', leader.remote.closeLeaderRound());
-    await follower.call('closeFollower', follower.remote.closeFollower());
+    if (until === 'verified') await follower.call('closeVerifier', follower.remote.closeVerifier());
+    else await follower.call('closeFollower', follower.remote.closeFollower());
   }
 }
 
@@ -185,25 +209,29 @@ async function measureThroughput(report: Report): Promise<void> {
     await follower.call('setSegments', follower.remote.setSegments(Comlink.transfer(bytes, bytes.map((b) => b.buffer as ArrayBuffer))));
 
     // Warm-up: one round of each, not counted.
-    await shipRound(leader, follower, shape, false);
-    await shipRound(leader, follower, shape, true);
+    await shipRound(leader, follower, shape, false, 'verified');
+    await shipRound(leader, follower, shape, true, 'verified');
+    await shipRound(leader, follower, shape, false, 'applied');
     await follower.call('blake3Round', follower.remote.blake3Round());
 
     const transferred: number[] = [];
     const cloned: number[] = [];
+    const applied: number[] = [];
     const blake3: number[] = [];
     for (let i = 0; i < SHIP_ROUNDS; i++) {
       const cloneFirst = i % 2 === 1;
-      if (cloneFirst) cloned.push(await shipRound(leader, follower, shape, true));
-      transferred.push(await shipRound(leader, follower, shape, false));
-      if (!cloneFirst) cloned.push(await shipRound(leader, follower, shape, true));
+      if (cloneFirst) cloned.push(await shipRound(leader, follower, shape, true, 'verified'));
+      transferred.push(await shipRound(leader, follower, shape, false, 'verified'));
+      if (!cloneFirst) cloned.push(await shipRound(leader, follower, shape, true, 'verified'));
+      applied.push(await shipRound(leader, follower, shape, false, 'applied'));
       blake3.push(await follower.call('blake3Round', follower.remote.blake3Round()));
     }
     console.log(
-      `ship: rounds (MB/s): transferred ${transferred.map(round1).join(', ')}; cloned ${cloned.map(round1).join(', ')}; blake3 ${blake3.map(round1).join(', ')}`,
+      `ship: rounds (MB/s): transferred ${transferred.map(round1).join(', ')}; cloned ${cloned.map(round1).join(', ')}; applied ${applied.map(round1).join(', ')}; blake3 ${blake3.map(round1).join(', ')}`,
     );
     report('ship.message_channel.mb_per_s', median(transferred), 'MB/s');
     report('ship.structured_clone.mb_per_s', median(cloned), 'MB/s');
+    report('ship.apply.message_channel.mb_per_s', median(applied), 'MB/s');
     report('limit.blake3.receiver.mb_per_s', median(blake3), 'MB/s');
 
     const parts = { scan: [] as number[], decode: [] as number[], importWal: [] as number[], writeWhole: [] as number[] };
