@@ -17,6 +17,7 @@
  *   the replicas do not end byte-identical.
  */
 import { loadBlake3 } from '../../src/common/blake3.js';
+import { mulberry32 } from '../../src/common/random.js';
 import {
   CrdtSignalState,
   HLC,
@@ -27,17 +28,7 @@ import {
 
 type Report = (metric: string, value: number, unit: string) => void;
 
-/** mulberry32: a small seeded PRNG, [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 const KINDS = ['view', 'click', 'save', 'skip'];
 const LABELS = ['cats', 'dogs', 'news', 'music', 'sports', 'science', 'art', 'travel'];

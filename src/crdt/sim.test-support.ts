@@ -8,19 +8,11 @@
  *     link.faults = { drop: 0.2, duplicate: 0.1, maxDelayMs: 30 };
  *     const result = await time.run(engineA.reconcile());
  */
+import { mulberry32 } from '../common/random.js';
 import type { ReconciliationChannel, ReconciliationTimers } from './channel.js';
 
 /** mulberry32: a small seeded PRNG, [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = mulberry32;
 
 interface Task {
   readonly at: number;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { mulberry32 } from '../common/random.js';
 import { InProcessNetwork, withCopiedBytes, withFlippedByte, withTruncatedBytes } from '../transport/index.js';
 import type { WireMessage } from '../transport/wire.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
@@ -14,15 +15,7 @@ const FOLLOWER = { shard: 2, replica: 'follower' };
 const FAST = { resendTimeoutMs: 80, heartbeatMs: 20 };
 const FOLLOWER_FAST = { stallTimeoutMs: 80, requestIntervalMs: 10 };
 
-/** A seeded PRNG (mulberry32), so a failing fault schedule can be replayed. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 const event = (i: number): Value => ({ op: 'increment', key: `item:${i % 97}`, kind: 'view', by: (i % 5) + 1, at: i });
 

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { mulberry32 } from '../common/random.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import { FollowerDb } from '../replication/follower-db.js';
 import { WalShipper } from '../replication/wal-shipper.js';
@@ -12,15 +13,7 @@ import { ShardLeader } from './shard-leader.js';
 import { ShardState } from './shard-state.js';
 import { asWriteEvent, type WriteRequest, type WriteToken } from './write.js';
 
-/** mulberry32: a seeded PRNG, so a failing schedule replays from its seed. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 const lost = () => new TidalError('Closed', 'link lost');
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -38,6 +38,7 @@
  * finally sent is lost too. `close()` discards a held segment.
  */
 import { TidalError } from '../common/errors.js';
+import { mulberry32 } from '../common/random.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { formatAddress, type PeerAddress, type TransportAddress } from './address.js';
 import { TransportError } from './errors.js';
@@ -323,15 +324,4 @@ function isDetached(buffer: ArrayBuffer): boolean {
   } catch {
     return true;
   }
-}
-
-/** mulberry32: a small seeded PRNG with outputs in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed | 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -569,13 +569,7 @@ export class Wal {
       for (const batch of committed) this.notify(batch);
       return { first, last: this.nextLsnValue - 1 };
     };
-    if (this.pending) this.scheduleCommit(this.pending, true);
-    const result = this.committing.then(run);
-    this.committing = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
+    return this.afterPending(run);
   }
 
   /**
@@ -640,8 +634,13 @@ export class Wal {
       }
       return { first: scan.header.baseLsn, last: scan.lastLsn };
     };
+    return this.afterPending(run);
+  }
+
+  /** Runs `operation` on the commit chain, after every append issued so far. */
+  private afterPending<T>(operation: () => Promise<T>): Promise<T> {
     if (this.pending) this.scheduleCommit(this.pending, true);
-    const result = this.committing.then(run);
+    const result = this.committing.then(operation);
     this.committing = result.then(
       () => undefined,
       () => undefined,

@@ -30,7 +30,7 @@ import { OpfsStorage } from '../wal/opfs-storage.js';
 import type { Value } from '../wal/payload.js';
 import type { WalStorage } from '../wal/storage.js';
 import { Wal } from '../wal/wal.js';
-import type { Change, Entity } from './api.js';
+import type { Change, Entity, ShardStats } from './api.js';
 import { toEntity } from './entity.js';
 import { parseRpc, type RpcMessage, type WriteOutcome } from './tab-rpc.js';
 
@@ -45,18 +45,9 @@ export interface ShardHostConfig {
   readonly requestTimeoutMs: number;
 }
 
-/** What the main thread learns from `status()`. */
-export interface ShardHostStatus {
-  readonly shard: ShardId;
-  readonly role: 'leader' | 'follower' | 'starting';
-  readonly leaderTab: string | undefined;
-  readonly lsn: number;
-  readonly appliedLsn: number;
-  readonly lag: { readonly lsns: number; readonly ms: number };
-  readonly segments: number;
-  readonly bytesVerified: number;
-  readonly payloadsRejected: number;
-  /** Identifies the follower whose counters these are (a new one starts from 0). */
+/** What the main thread learns from `status()`: a shard's `ShardStats` as this worker sees it, and more. */
+export interface ShardHostStatus extends Omit<ShardStats, 'restarts'> {
+  /** Identifies the follower whose counters `bytesVerified` and `payloadsRejected` are (a new one starts from 0). */
   readonly followerId: string | undefined;
   /** Milliseconds since the leader tab was last heard (0 when this tab leads). */
   readonly leaderSilentMs: number;
