@@ -1,0 +1,428 @@
+/**
+ * The db suite: tidal as an application uses it, through the public API
+ * (`openTidal`, 4 shards, OPFS, durable: `durability: 'flush'`, the
+ * default), on the signal workload: 80 % counter increments over 4 kinds,
+ * 20 % label sets (`set(key, 'label', ...)`), over 10k entities
+ * (`item-0` .. `item-9999`), from a seeded PRNG (`mulberry32`). One write is
+ * one call, one WAL event.
+ *
+ * - `db.write.events_per_s`: 100k writes, issued 1,000 at a time in the
+ *   same tick and awaited together (`await Promise.all`) before the next
+ *   1,000; from the first call to the last acknowledgement. A fresh
+ *   database per round; a warm-up round of 20k writes first, then 5 timed
+ *   rounds; the median is reported.
+ * - `db.replicate.events_per_s`: the same 100k writes, issued the same way
+ *   in this page, timed until the second tab has applied them all (every
+ *   shard's `appliedLsn` there reached the leader's `lsn`; its `stats()`
+ *   is polled every 2 ms once the writes are acknowledged). The second
+ *   "tab" is an iframe (`db-tab.html`) with its own realm and its own
+ *   `openTidal` on the same database: this page leads every shard, the
+ *   iframe follows them over BroadcastChannel. A same-origin iframe shares
+ *   this page's main thread (as a `window.open`ed tab would), so both
+ *   tabs' main-thread work lands on one thread here; the workers are 4 + 4
+ *   threads of their own. One database and iframe for all rounds: 20k
+ *   writes to warm up, then 5 timed rounds of 100k; the median is
+ *   reported. The iframe's state is compared with the expected one at the
+ *   end.
+ * - `db.open.ms_per_1m_events`: `openTidal` on a database whose log holds
+ *   1M events (the signal workload, 1M writes), until it resolves and a
+ *   `get` of a key answers correctly: recovery (every digest verified) and
+ *   the state rebuilt on each shard's leader. The log is written
+ *   beforehand by `db-build.worker.ts`: real `ShardLeader`s on `Wal`s in
+ *   the database's OPFS folder, 4,000 writes per tick, the same events
+ *   the database writes. The OS page cache is warm (the files were just
+ *   written). One untimed open first, then 3 timed opens (each closed
+ *   before the next); the median is reported. 1M events are measured
+ *   directly, not scaled.
+ *
+ * After every timed round the whole state (all 10k entities, by `scan`)
+ * is compared with the state the writes must produce, and the shards'
+ * LSNs with the number of writes: a fast wrong answer fails the suite.
+ * Worker restarts by the database's supervisor are logged with the round
+ * they happened in (they are part of what was measured); the checks wait
+ * until every shard has its role again (a restarted worker recovers
+ * first), and a verification scan lost to a restart is asked again once.
+ * The `get` of the open metric is not: a wrong answer there fails.
+ * Each database has a unique name (`bench-db-...`); its OPFS folder
+ * `tidal/<name>` is deleted after it is closed, pass or fail.
+ */
+import * as Comlink from 'comlink';
+import { TidalError, isTidalError } from '../../src/common/errors.js';
+import { mulberry32 } from '../../src/common/random.js';
+import { openTidal, type Entity, type TidalDb } from '../../src/index.js';
+import type { DbBuildWorker } from './db-build.worker.js';
+
+type Report = (metric: string, value: number, unit: string) => void;
+
+const SHARDS = 4;
+const ENTITIES = 10_000;
+const EVENTS = 100_000;
+const BATCH = 1_000;
+const WARMUP_EVENTS = 20_000;
+const ROUNDS = 5;
+const OPEN_ROUNDS = 3;
+const OPEN_EVENTS = 1_000_000;
+const OPEN_BUILD_PER_TICK = 4_000;
+const SEED = 0x5eed;
+const OPEN_SEED = 0x0be11;
+const POLL_MS = 2;
+const SCAN_TIMEOUT_MS = 30_000;
+/** Longest the second tab may take to catch up, or a build, before the suite gives up. */
+const WAIT_LIMIT_MS = 180_000;
+const KINDS = ['view', 'click', 'save', 'skip'] as const;
+const LABELS = ['cats', 'dogs', 'news', 'music', 'sports', 'science', 'art', 'travel'] as const;
+
+/** One write of the signal workload. */
+export type SignalWrite = { readonly op: 'increment'; readonly key: string; readonly kind: string } | { readonly op: 'set'; readonly key: string; readonly label: string };
+
+/** `events` writes of the signal workload over 10k entities (also used by db-build.worker.ts). */
+export function signalWorkload(events: number, seed: number): SignalWrite[] {
+  const random = mulberry32(seed);
+  const writes: SignalWrite[] = [];
+  for (let i = 0; i < events; i++) {
+    const key = `item-${Math.floor(random() * ENTITIES)}`;
+    if (random() < 0.8) writes.push({ op: 'increment', key, kind: KINDS[Math.floor(random() * KINDS.length)]! });
+    else writes.push({ op: 'set', key, label: LABELS[Math.floor(random() * LABELS.length)]! });
+  }
+  return writes;
+}
+
+/** What an entity must hold after some writes. */
+interface ExpectedEntity {
+  readonly counters: Map<string, number>;
+  label: string | undefined;
+}
+
+/** The state `writes` must leave, issued in order (one tab: the last label set wins). */
+class ExpectedState {
+  readonly entities = new Map<string, ExpectedEntity>();
+
+  add(writes: readonly SignalWrite[]): this {
+    for (const write of writes) {
+      let entity = this.entities.get(write.key);
+      if (!entity) this.entities.set(write.key, (entity = { counters: new Map(), label: undefined }));
+      if (write.op === 'increment') entity.counters.set(write.kind, (entity.counters.get(write.kind) ?? 0) + 1);
+      else entity.label = write.label;
+    }
+    return this;
+  }
+
+  /** Throws `Corrupt` unless `entity` is what `key` must hold. */
+  check(key: string, entity: Entity | undefined, where: string): void {
+    const expected = this.entities.get(key);
+    const wrong = (what: string) => new TidalError('Corrupt', `${where}: ${key} ${what}`);
+    if (!expected) {
+      if (entity !== undefined) throw wrong('exists but was never written');
+      return;
+    }
+    if (!entity) throw wrong('is missing');
+    const counters = Object.entries(entity.counters);
+    if (counters.length !== expected.counters.size) throw wrong(`has counters ${JSON.stringify(entity.counters)}, expected ${JSON.stringify(Object.fromEntries(expected.counters))}`);
+    for (const [kind, value] of counters) {
+      if (expected.counters.get(kind) !== value) throw wrong(`counter ${kind} is ${value}, expected ${expected.counters.get(kind) ?? 'none'}`);
+    }
+    if (entity.fields.label !== expected.label) throw wrong(`label is ${JSON.stringify(entity.fields.label)}, expected ${JSON.stringify(expected.label)}`);
+  }
+}
+
+const now = () => performance.now();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const round0 = (x: number) => Math.round(x).toString();
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Issues `writes` through the public API, `BATCH` in the same tick, each batch awaited before the next. */
+async function writeInBatches(db: TidalDb, writes: readonly SignalWrite[]): Promise<void> {
+  for (let i = 0; i < writes.length; i += BATCH) {
+    const batch: Promise<unknown>[] = [];
+    for (let j = i; j < Math.min(i + BATCH, writes.length); j++) {
+      const write = writes[j]!;
+      batch.push(write.op === 'increment' ? db.increment(write.key, write.kind) : db.set(write.key, 'label', write.label));
+    }
+    await Promise.all(batch);
+  }
+}
+
+/** Each shard's last LSN as `db` sees it. */
+async function shardLsns(db: TidalDb): Promise<number[]> {
+  return (await db.stats()).shards.map((s) => s.lsn);
+}
+
+/** Throws unless the shards' LSNs add up to `events` (one write, one event: nothing lost, nothing doubled). */
+async function checkEventCount(db: TidalDb, events: number, where: string): Promise<void> {
+  const lsns = await shardLsns(db);
+  const total = lsns.reduce((a, b) => a + b, 0);
+  if (total !== events) throw new TidalError('Corrupt', `${where}: the shards hold ${lsns.join(' + ')} = ${total} events, expected ${events}`);
+}
+
+/**
+ * Resolves once every shard of `db` has role `role` (a worker the
+ * supervisor restarted is `starting` until it has recovered), so that the
+ * checks after a timed round see the database as a user would once it is
+ * up, not a worker halfway through its recovery.
+ */
+async function whenSettled(db: TidalDb, role: 'leader' | 'follower'): Promise<void> {
+  const deadline = now() + WAIT_LIMIT_MS;
+  for (;;) {
+    const { shards } = await db.stats();
+    if (shards.every((s) => s.role === role)) return;
+    if (now() > deadline) throw new TidalError('Timeout', `the shards did not all become ${role}s within ${WAIT_LIMIT_MS} ms: ${await describeShards(db)}`);
+    await sleep(50);
+  }
+}
+
+/** Each shard's role, LSNs and restarts, for error messages. */
+async function describeShards(db: TidalDb): Promise<string> {
+  const { shards } = await db.stats();
+  return `tab ${db.tabId}: ` + shards.map((s) => `shard ${s.shard} ${s.role} (leader ${s.leaderTab}), lsn ${s.lsn}, applied ${s.appliedLsn}, ${s.restarts} restarts`).join('; ');
+}
+
+/** Workers the database's supervisor restarted (a call in flight to a replaced worker is lost until its timeout). */
+async function restarts(db: TidalDb): Promise<number> {
+  return (await db.stats()).shards.reduce((sum, s) => sum + s.restarts, 0);
+}
+
+/** `''`, or a note that workers were restarted (logged with each round: it is part of what was measured). */
+async function restartNote(db: TidalDb): Promise<string> {
+  const count = await restarts(db);
+  return count === 0 ? '' : ` (the supervisor restarted ${count} worker(s) meanwhile)`;
+}
+
+/**
+ * Compares every entity `db` holds (by `scan`) with `expected`. A scan
+ * lost to a worker restart (it times out) is asked again, once.
+ */
+async function checkState(db: TidalDb, expected: ExpectedState, where: string): Promise<void> {
+  const scan = () => db.scan('item-', { limit: ENTITIES, timeoutMs: SCAN_TIMEOUT_MS });
+  let rows: Awaited<ReturnType<typeof scan>>;
+  try {
+    rows = await scan();
+  } catch (error) {
+    const count = await restarts(db);
+    if (!isTidalError(error, 'Timeout') || count === 0) throw error;
+    console.warn(`db: ${where}: a scan timed out after ${count} worker restart(s); asking again`);
+    rows = await scan();
+  }
+  if (rows.length !== expected.entities.size) throw new TidalError('Corrupt', `${where}: ${rows.length} entities, expected ${expected.entities.size}`);
+  for (const { key, entity } of rows) expected.check(key, entity, where);
+}
+
+/** Deletes the database's OPFS folder `tidal/<name>` (after it is closed); retries while handles are let go. */
+async function deleteDatabase(name: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const tidal = await (await navigator.storage.getDirectory()).getDirectoryHandle('tidal');
+      await tidal.removeEntry(name, { recursive: true });
+      return;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NotFoundError') return;
+      if (attempt >= 20) {
+        console.warn(`db: could not delete OPFS tidal/${name}: ${String(error)}`);
+        return;
+      }
+      await sleep(100);
+    }
+  }
+}
+
+const uniqueName = (what: string) => `bench-db-${what}-${crypto.randomUUID()}`;
+
+// ---------------------------------------------------------------- writes
+
+async function measureWrite(report: Report, workload: readonly SignalWrite[]): Promise<void> {
+  const expected = new ExpectedState().add(workload);
+  const rates: number[] = [];
+  for (let round = 0; round <= ROUNDS; round++) {
+    const warmUp = round === 0;
+    const writes = warmUp ? workload.slice(0, WARMUP_EVENTS) : workload;
+    const name = uniqueName('write');
+    const db = await openTidal({ name, shards: SHARDS, storage: 'opfs', durability: 'flush' });
+    try {
+      if (db.storage !== 'opfs') throw new TidalError('StorageError', `the database fell back to ${db.storage} storage`);
+      const started = now();
+      await writeInBatches(db, writes);
+      const ms = now() - started;
+      await whenSettled(db, 'leader');
+      await checkEventCount(db, writes.length, `write round ${round}`);
+      if (warmUp) continue;
+      await checkState(db, expected, `write round ${round}`);
+      rates.push(writes.length / (ms / 1000));
+      const note = await restartNote(db);
+      if (note) console.log(`db: write round ${round}${note}`);
+    } finally {
+      await db.close();
+      await deleteDatabase(name);
+    }
+  }
+  console.log(`db: write rounds (events/s): ${rates.map(round0).join(', ')}`);
+  report('db.write.events_per_s', median(rates), 'events/s');
+}
+
+// ----------------------------------------------------------- replication
+
+/** Opens the database in a second browsing context (an iframe of db-tab.html). */
+async function openSecondTab(name: string): Promise<{ db: TidalDb; frame: HTMLIFrameElement }> {
+  const frame = document.createElement('iframe');
+  frame.title = `second tab of ${name}`;
+  frame.width = '320';
+  frame.height = '40';
+  const loaded = new Promise<void>((resolve, reject) => {
+    frame.onload = () => resolve();
+    frame.onerror = () => reject(new TidalError('Closed', 'the second tab (db-tab.html) did not load'));
+  });
+  const url = new URL('./db-tab.html', import.meta.url); // a static literal: Vite rewrites templates here
+  url.searchParams.set('name', name);
+  url.searchParams.set('shards', String(SHARDS));
+  frame.src = url.href;
+  document.body.append(frame);
+  try {
+    await loaded;
+    const ready = (frame.contentWindow as (Window & { tidalReady?: Promise<TidalDb> }) | null)?.tidalReady;
+    if (!ready) throw new TidalError('Closed', 'the second tab has no database (db-tab.html did not run its script)');
+    return { db: await ready, frame };
+  } catch (error) {
+    frame.remove();
+    throw error;
+  }
+}
+
+/** Resolves once every shard of `follower` has applied up to `lsns`. */
+async function whenApplied(follower: TidalDb, lsns: readonly number[]): Promise<void> {
+  const deadline = now() + WAIT_LIMIT_MS;
+  for (;;) {
+    const { shards } = await follower.stats();
+    if (shards.every((s, i) => s.appliedLsn >= lsns[i]!)) return;
+    if (now() > deadline) {
+      throw new TidalError('Timeout', `the second tab applied ${shards.map((s) => s.appliedLsn).join(', ')} of ${lsns.join(', ')} within ${WAIT_LIMIT_MS} ms`);
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+async function measureReplicate(report: Report, workload: readonly SignalWrite[]): Promise<void> {
+  const name = uniqueName('replicate');
+  const expected = new ExpectedState();
+  const leader = await openTidal({ name, shards: SHARDS, storage: 'opfs', durability: 'flush' });
+  let second: { db: TidalDb; frame: HTMLIFrameElement } | undefined;
+  try {
+    second = await openSecondTab(name);
+    const roles = (await second.db.stats()).shards.map((s) => `${s.role}:${s.leaderTab === leader.tabId ? 'us' : s.leaderTab}`);
+    if (roles.some((r) => r !== 'follower:us')) throw new TidalError('Closed', `the second tab should follow this page on every shard, got ${roles.join(', ')}`);
+
+    const warmUp = workload.slice(0, WARMUP_EVENTS);
+    await writeInBatches(leader, warmUp);
+    expected.add(warmUp);
+    await whenApplied(second.db, await shardLsns(leader));
+
+    const rates: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const started = now();
+      await writeInBatches(leader, workload);
+      const written = now() - started;
+      const lsns = await shardLsns(leader);
+      const behind = (await second.db.stats()).shards.reduce((sum, s, i) => sum + lsns[i]! - s.appliedLsn, 0);
+      await whenApplied(second.db, lsns);
+      const ms = now() - started;
+      expected.add(workload);
+      rates.push(workload.length / (ms / 1000));
+      console.log(
+        `db: replicate round ${round}: writes acknowledged after ${round0(written)} ms (${behind} events still to apply in the second tab), all applied there after ${round0(ms)} ms${await restartNote(leader)}${await restartNote(second.db)}`,
+      );
+    }
+    const events = warmUp.length + ROUNDS * workload.length;
+    await whenSettled(leader, 'leader');
+    await whenSettled(second.db, 'follower');
+    await whenApplied(second.db, await shardLsns(leader));
+    await checkEventCount(leader, events, 'replicate, leader');
+    await checkState(second.db, expected, 'replicate, second tab');
+    const stats = await second.db.stats();
+    const rejected = stats.shards.reduce((sum, s) => sum + s.payloadsRejected, 0);
+    if (rejected > 0) throw new TidalError('Corrupt', `the second tab rejected ${rejected} payloads on clean links`);
+    console.log(`db: replicate rounds (events/s): ${rates.map(round0).join(', ')}; the second tab verified ${stats.shards.reduce((sum, s) => sum + s.bytesVerified, 0)} bytes`);
+    report('db.replicate.events_per_s', median(rates), 'events/s');
+  } finally {
+    // The second tab first: were it still open when this page lets go, it would take the lead and hold the files.
+    if (second) {
+      await second.db.close();
+      second.frame.remove();
+    }
+    await leader.close();
+    await deleteDatabase(name);
+  }
+}
+
+// ------------------------------------------------------------------ open
+
+async function buildLog(name: string): Promise<void> {
+  const worker = new Worker(new URL('./db-build.worker.ts', import.meta.url), { type: 'module', name: 'bench db log builder' });
+  const failed = new Promise<never>((_, reject) => {
+    worker.onerror = (event) => reject(new TidalError('Closed', `the log builder failed: ${event.message}`));
+  });
+  failed.catch(() => {}); // may reject while nothing awaits it
+  const remote = Comlink.wrap<DbBuildWorker>(worker);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TidalError('Timeout', `building the ${OPEN_EVENTS}-event log took longer than ${WAIT_LIMIT_MS} ms`)), WAIT_LIMIT_MS);
+  });
+  try {
+    const log = await Promise.race([remote.build(name, SHARDS, OPEN_EVENTS, OPEN_SEED, OPEN_BUILD_PER_TICK), failed, timedOut]);
+    console.log(
+      `db: built a log of ${OPEN_EVENTS} events (${log.lsns.join(' + ')}), ${log.segments} segments, ${(log.bytes / 1e6).toFixed(1)} MB, in ${round0(log.ms)} ms`,
+    );
+  } finally {
+    clearTimeout(timer);
+    remote[Comlink.releaseProxy]();
+    worker.terminate();
+  }
+}
+
+async function measureOpen(report: Report): Promise<void> {
+  const name = uniqueName('open');
+  try {
+    await buildLog(name);
+    const expected = new ExpectedState().add(signalWorkload(OPEN_EVENTS, OPEN_SEED));
+    // The key asked for: the most written one, so a wrong count cannot pass by chance.
+    let probe = '';
+    let most = -1;
+    for (const [key, entity] of expected.entities) {
+      const writes = [...entity.counters.values()].reduce((a, b) => a + b, 0);
+      if (writes > most) [probe, most] = [key, writes];
+    }
+    const times: number[] = [];
+    for (let round = 0; round <= OPEN_ROUNDS; round++) {
+      const started = now();
+      const db = await openTidal({ name, shards: SHARDS, storage: 'opfs', durability: 'flush' });
+      try {
+        const entity = await db.get(probe);
+        const ms = now() - started;
+        try {
+          expected.check(probe, entity, `open round ${round}`);
+          await whenSettled(db, 'leader');
+          await checkEventCount(db, OPEN_EVENTS, `open round ${round}`);
+          await checkState(db, expected, `open round ${round}`);
+        } catch (error) {
+          throw new TidalError('Corrupt', `${error instanceof Error ? error.message : String(error)}; the shards now: ${await describeShards(db)}`, { cause: error });
+        }
+        if (round > 0) times.push(ms);
+        console.log(`db: open round ${round}${round === 0 ? ' (warm-up)' : ''}: ${round0(ms)} ms${await restartNote(db)}`);
+      } finally {
+        await db.close();
+      }
+    }
+    report('db.open.ms_per_1m_events', median(times) * (1_000_000 / OPEN_EVENTS), 'ms');
+  } finally {
+    await deleteDatabase(name);
+  }
+}
+
+/** Measures the db metrics; see the module comment for each. */
+export async function run(report: Report): Promise<void> {
+  const workload = signalWorkload(EVENTS, SEED);
+  await measureWrite(report, workload);
+  await measureReplicate(report, workload);
+  await measureOpen(report);
+}
