@@ -12,6 +12,7 @@ const PAGE = process.env.TIDAL_E2E_PAGE ?? '/demo/';
 async function openTab(context: BrowserContext): Promise<Page> {
   const page = await context.newPage();
   page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
+  if (process.env.TIDAL_E2E_CONSOLE) page.on('console', (m) => console.log(`[console] ${Date.now() % 100000} ${m.text()}`));
   await page.goto(PAGE);
   await page.waitForFunction(() => window.tidal !== undefined, null, { timeout: 30_000 });
   return page;
@@ -169,4 +170,38 @@ test('payloads corrupted in flight are rejected, counted and re-sent, and the ta
   const read = (page: Page) => page.evaluate(async () => (await window.tidal.scan('c:', { limit: 100 })).map((r) => [r.key, r.entity.counters.n]));
   expect(await read(b)).toEqual(await read(a));
   expect((await read(a)).every(([, n]) => n === 4)).toBe(true);
+});
+
+test('a leader tab that stops answering loses the lead after a bounded time, and nothing it acknowledged is lost', async ({ context }) => {
+  const a = await openTab(context);
+  const b = await openTab(context);
+  const shard0Key = await a.evaluate(async () => {
+    // A key that lands on shard 0 (the token of a write says where it went).
+    for (let i = 0; ; i++) if ((await window.tidal.set(`h:${i}`, 'probe', true)).shard === 0) return `h:${i}`;
+  });
+  await a.evaluate((key) => Promise.all(Array.from({ length: 100 }, () => window.tidal.increment(key, 'n'))), shard0Key);
+  expect((await stats(a)).shards[0]!.role).toBe('leader');
+  // Tab A hangs whole for 8 s: its shard-0 worker, and its main thread (so it cannot restart that worker).
+  await a.evaluate(() => window.tidal.debug.hangWorker(0, 8000));
+  const hung = a.evaluate(() => {
+    const until = Date.now() + 8000;
+    while (Date.now() < until) {
+      // the tab's main thread stops answering
+    }
+  });
+  const hungAt = Date.now();
+  // B takes shard 0's lead: after leaderTimeoutMs (3 s) of silence it takes the lock; the log is
+  // its once A's worker, waking, hears of the new leader and lets go of the log's handles.
+  await expect.poll(async () => (await stats(b)).shards[0]!.role, { intervals: [100], timeout: 30_000 }).toBe('leader');
+  const tookOverAfter = Date.now() - hungAt;
+  await hung;
+  const after = await b.evaluate(async (key) => {
+    const token = await window.tidal.increment(key, 'n');
+    return (await window.tidal.get(key, { after: token }))?.counters.n;
+  }, shard0Key);
+  expect(after, `taken over after ${tookOverAfter} ms`).toBe(101);
+  // A, awake again, finds its lead gone and follows B.
+  await expect.poll(async () => (await stats(a)).shards[0]!.leaderTab, { timeout: 20_000 }).toBe((await stats(b)).tab);
+  await expect.poll(async () => (await stats(a)).shards[0]!.role, { timeout: 20_000 }).toBe('follower');
+  await expect.poll(() => a.evaluate(async (key) => (await window.tidal.get(key))?.counters.n, shard0Key), { timeout: 20_000 }).toBe(101);
 });

@@ -153,7 +153,7 @@ export class FollowerDb {
     const follower = new FollowerDb(wal, b3, options.transport, options.stateMachine, options, report);
     void follower.segmentLoop();
     void follower.controlLoop();
-    follower.request('hello');
+    follower.reintroduce();
     return follower;
   }
 
@@ -183,8 +183,7 @@ export class FollowerDb {
     this.leader = next;
     this.held.clear();
     this.leaderLastLsn = this.applied;
-    this.lastRequest = { fromLsn: 0, at: -Infinity };
-    this.request('hello');
+    this.reintroduce();
   }
 
   /**
@@ -194,6 +193,7 @@ export class FollowerDb {
   reintroduce(): void {
     this.lastRequest = { fromLsn: 0, at: -Infinity };
     this.request('hello');
+    this.lastStatusAt = this.scheduler.now(); // give the leader a stall timeout to answer before asking again
   }
 
   /**
@@ -328,15 +328,25 @@ export class FollowerDb {
         continue;
       }
       this.leaderLastLsn = Math.max(this.leaderLastLsn, body.lastLsn);
+      this.lastStatusAt = this.scheduler.now();
       if (body.lastLsn > this.applied && this.lastProgressAt < this.scheduler.now() - this.stallTimeoutMs) this.request('stalled');
     }
   }
 
   private checkStall(): void {
-    if (this.state === 'following' && this.leaderLastLsn > this.applied && this.scheduler.now() - this.lastProgressAt > this.stallTimeoutMs) {
+    if (this.state !== 'following') return;
+    const now = this.scheduler.now();
+    if (now - this.lastStatusAt > this.stallTimeoutMs) {
+      // The leader's heartbeats do not reach us: it does not know of us (our hello was lost, or it
+      // restarted, or it only now took the lead). Introduce ourselves again.
+      this.reintroduce();
+    } else if (this.leaderLastLsn > this.applied && now - this.lastProgressAt > this.stallTimeoutMs) {
       this.request('stalled');
     }
   }
+
+  /** When the leader's last status heartbeat arrived. */
+  private lastStatusAt = -Infinity;
 
   private async receive(segment: ReceivedSegment): Promise<void> {
     if (!sameAddress(segment.from, this.leader)) {

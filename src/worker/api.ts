@@ -130,5 +130,7 @@ export interface TidalDb {
     killWorker(shard: ShardId): void;
     /** Flips a byte in the next payload this tab's leader of `shard` ships (to every follower). */
     corruptNextPayload(shard: ShardId): Promise<void>;
+    /** Makes a shard's worker stop answering for `ms` (a busy loop), as a hung worker would. */
+    hangWorker(shard: ShardId, ms: number): void;
   };
 }

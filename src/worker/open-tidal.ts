@@ -83,6 +83,8 @@ interface ShardSlot {
   /** Resolving it releases the lock. */
   releaseLock: (() => void) | undefined;
   restarts: number;
+  /** The term this tab was granted the lock in (see `nextTerm`). */
+  term: number;
   restarting: Promise<void> | undefined;
   stealing: boolean;
 }
@@ -183,19 +185,20 @@ class Database implements TidalDb {
 
   async start(): Promise<void> {
     for (let shard = 0; shard < this.shards; shard++) {
-      const slot = { shard, lockHeld: false, releaseLock: undefined, restarts: 0, restarting: undefined, stealing: false } as unknown as ShardSlot;
+      const slot = { shard, lockHeld: false, releaseLock: undefined, restarts: 0, term: 0, restarting: undefined, stealing: false } as unknown as ShardSlot;
       Object.assign(slot, { writer: new SessionWriter({ shard, link: new TickBatcher(() => slot, this.requestTimeoutMs), retryDelayMs: 20, maxRetryDelayMs: 1000 }) });
       this.slots.push(slot);
       await this.spawn(slot);
     }
     for (const slot of this.slots) this.requestLead(slot, false);
     this.supervisor = setInterval(() => this.supervise(), PING_EVERY_MS);
-    // Ready once every shard has a leader somewhere (this tab, or one that announced itself).
+    // Ready once every shard is readable here: led by this tab (its log recovered and replayed),
+    // or followed from the tab that leads it.
     const deadline = Date.now() + CONTROL_TIMEOUT_MS;
     for (const slot of this.slots) {
       for (;;) {
         const status = await within(slot.host.status(), CONTROL_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined);
-        if (status?.leaderTab !== undefined || Date.now() > deadline) break;
+        if (status?.ready || Date.now() > deadline) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }
@@ -220,6 +223,7 @@ class Database implements TidalDb {
     navigator.locks
       .request(lockName, options, async () => {
         if (this.closed) return;
+        slot.term = this.nextTerm(lockName);
         slot.lockHeld = true;
         slot.stealing = false;
         await this.lead(slot).catch((error) => console.error(`tidal: shard ${slot.shard} could not take the lead`, error));
@@ -241,6 +245,25 @@ class Database implements TidalDb {
   }
 
   /**
+   * The term of a grant of `lockName`: one more than any before it, in any
+   * tab. Terms are kept in localStorage and bumped while the lock is held,
+   * so grants, which the lock serialises, get increasing terms; leaders
+   * compare terms, so a tab whose lock was taken from it (while it hung)
+   * can never win over the tab that took it. Without localStorage, the
+   * clock stands in.
+   */
+  private nextTerm(lockName: string): number {
+    const key = `${lockName}:term`;
+    try {
+      const next = Math.max(Number(localStorage.getItem(key)) || 0, 0) + 1;
+      localStorage.setItem(key, String(next));
+      return next;
+    } catch {
+      return Date.now();
+    }
+  }
+
+  /**
    * Makes this tab's worker the shard's leader and wires its in-tab
    * follower. While the lock is held it keeps trying: a leader whose lock
    * was taken from it may hold the log's OPFS handles a while longer, until
@@ -249,7 +272,7 @@ class Database implements TidalDb {
   private async lead(slot: ShardSlot): Promise<void> {
     for (let attempt = 1; slot.lockHeld && !this.closed; attempt++) {
       try {
-        await within(slot.host.becomeLeader(), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
+        await within(slot.host.becomeLeader(slot.term), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
         await this.wireInTabFollower(slot);
         slot.writer.resend();
         return;
@@ -441,6 +464,12 @@ class Database implements TidalDb {
       const slot = this.slots[shard];
       if (!slot) throw new TidalError('InvalidArgument', `no shard ${shard}`);
       slot.worker.terminate(); // the supervisor finds it silent and restarts it
+    },
+    hangWorker: (shard: ShardId, ms: number): void => {
+      const slot = this.slots[shard];
+      if (!slot) throw new TidalError('InvalidArgument', `no shard ${shard}`);
+      if (!Number.isFinite(ms) || ms < 0 || ms > 60_000) throw new TidalError('InvalidArgument', 'hangWorker takes 0..60000 ms');
+      void slot.host.hang(ms).catch(() => undefined); // not awaited: the worker answers nothing until it is over
     },
     corruptNextPayload: async (shard: ShardId): Promise<void> => {
       const slot = this.slots[shard];

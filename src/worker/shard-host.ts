@@ -49,6 +49,8 @@ export interface ShardHostConfig {
 export interface ShardHostStatus extends Omit<ShardStats, 'restarts'> {
   /** Identifies the follower whose counters `bytesVerified` and `payloadsRejected` are (a new one starts from 0). */
   readonly followerId: string | undefined;
+  /** The host answers reads: it leads the shard, or follows its leader. */
+  readonly ready: boolean;
   /** Milliseconds since the leader tab was last heard (0 when this tab leads). */
   readonly leaderSilentMs: number;
   /** The in-tab follower this worker hosts for another shard led in this tab, if any. */
@@ -76,6 +78,10 @@ const OPEN_ATTEMPTS = 100; // a dead worker's OPFS handles can take a moment to 
 /** The part of a shard in one tab's worker. */
 export class ShardHost {
   private readonly config: ShardHostConfig;
+  /** This host (worker incarnation), as leader announcements name it. */
+  private readonly hostId = crypto.randomUUID();
+  /** The leading host last heard of. */
+  private leaderHost: string | undefined;
   private readonly rpc: BroadcastChannel;
   private role: 'leader' | 'follower' | 'starting' = 'starting';
   private leaderTab: string | undefined;
@@ -147,12 +153,39 @@ export class ShardHost {
 
   // ---- Leadership ---------------------------------------------------------
 
-  /** Takes the shard's lead (the main thread holds its Web Lock): recovers the log and starts shipping. */
-  async becomeLeader(): Promise<{ lastLsn: number }> {
+  /**
+   * Takes the shard's lead (the main thread holds its Web Lock, granted as
+   * `term`: terms grow with every grant of the lock, so a newer leader's
+   * term is always higher): recovers the log and starts shipping.
+   */
+  async becomeLeader(term: number): Promise<{ lastLsn: number }> {
     if (this.role === 'leader') return { lastLsn: this.wal!.lastLsn };
+    // Claim the lead before touching the log: a previous leader that lost its lock while it
+    // was hung still holds the log's exclusive handles, and steps down (letting go of them)
+    // when it hears of a newer leader. Until then the log cannot be opened, and this host
+    // goes on following.
+    this.leaderSince = term;
+    this.leaderTab = this.config.tabId;
+    this.claiming = true;
+    this.announce();
+    this.stopAnnouncing?.();
+    const timer = setInterval(() => this.announce(), ANNOUNCE_MS);
+    this.stopAnnouncing = () => clearInterval(timer);
+    let wal: Wal;
+    try {
+      ({ wal } = await this.openWal(await this.openStorage()));
+    } catch (error) {
+      this.claiming = false;
+      this.stopAnnouncing();
+      throw error;
+    }
+    if (!this.claiming) {
+      // A newer leader appeared while the log was being opened: it is theirs.
+      await wal.close();
+      throw new TidalError('Closed', `shard ${this.config.shard} is led by tab ${this.leaderTab} (a newer term)`);
+    }
+    this.claiming = false;
     await this.stopFollowing();
-    const storage = await this.openStorage();
-    const { wal } = await this.openWal(storage);
     // A fresh state replayed from the log (the follower's may lag what the old leader wrote).
     const state = this.newState();
     const notify = this.changeListener;
@@ -170,10 +203,7 @@ export class ShardHost {
     this.shippers.push(shipper);
     this.role = 'leader';
     this.leaderTab = this.config.tabId;
-    this.leaderSince = Date.now();
     this.announce();
-    const timer = setInterval(() => this.announce(), ANNOUNCE_MS);
-    this.stopAnnouncing = () => clearInterval(timer);
     return { lastLsn: wal.lastLsn };
   }
 
@@ -217,7 +247,10 @@ export class ShardHost {
 
   /** Gives up the lead (the lock was lost or the tab is closing). */
   async stepDown(): Promise<void> {
-    if (this.role !== 'leader') return;
+    if (this.role !== 'leader') {
+      if (!this.claiming) this.stopAnnouncing?.();
+      return;
+    }
     this.role = 'starting';
     this.stopAnnouncing?.();
     for (const shipper of this.shippers.splice(0)) shipper.stop();
@@ -233,8 +266,13 @@ export class ShardHost {
     await wal?.close();
   }
 
+  /** Taking the lead: the log is being opened (announced, so that the previous leader steps down). */
+  private claiming = false;
+
   private announce(): void {
-    if (this.role === 'leader') this.post({ v: 1, t: 'leader', shard: this.config.shard, tab: this.config.tabId, since: this.leaderSince });
+    if (this.role === 'leader' || this.claiming) {
+      this.post({ v: 1, t: 'leader', shard: this.config.shard, tab: this.config.tabId, since: this.leaderSince, host: this.hostId });
+    }
   }
 
   private post(message: RpcMessage): void {
@@ -248,25 +286,29 @@ export class ShardHost {
       return;
     }
     switch (message.t) {
-      case 'leader':
+      case 'leader': {
         if (message.tab === this.config.tabId) return;
-        if (this.role === 'leader') {
-          // Two leaders: the one that took the lead later wins (the other's lock was stolen).
-          if (message.since > this.leaderSince) void this.stepDown().then(() => this.becomeFollower());
-          return;
-        }
-        this.leaderHeardAt = Date.now();
         if (message.since < this.leaderSince) return; // an older leader's last words
-        if (message.tab !== this.leaderTab) {
-          this.leaderTab = message.tab;
-          this.leaderSince = message.since;
-          if (this.role === 'follower') void this.followLeader(message.tab);
-        } else if (message.since > this.leaderSince) {
-          // The same tab leads again with a new worker: it does not know this follower yet.
-          this.leaderSince = message.since;
-          this.follower?.reintroduce();
+        this.leaderHeardAt = Date.now();
+        const newer = message.since > this.leaderSince;
+        const wasLeading = this.role === 'leader' || this.claiming;
+        if (wasLeading && !newer) return;
+        const changed = newer || message.tab !== this.leaderTab || message.host !== this.leaderHost;
+        if (!changed) return;
+        const sameTab = message.tab === this.leaderTab;
+        this.leaderSince = message.since;
+        this.leaderTab = message.tab;
+        this.leaderHost = message.host;
+        if (wasLeading) {
+          // A newer term: this tab's lock was taken while it could not answer. Let go of the log.
+          this.claiming = false;
+          void this.stepDown().then(() => this.becomeFollower());
+        } else if (this.role === 'follower') {
+          if (this.follower && sameTab) this.follower.reintroduce(); // a restarted worker of the same tab: it does not know us yet
+          else void this.followLeader(message.tab);
         }
         return;
+      }
       case 'who':
         this.announce();
         return;
@@ -370,22 +412,43 @@ export class ShardHost {
 
   // ---- Reads --------------------------------------------------------------
 
-  private replica() {
-    const follower = this.follower;
+  /** The replica reads are answered from: the leader, or the follower of another tab's leader. */
+  private currentReplica(): ShardLeader | FollowerDb | undefined {
     if (this.role === 'leader' && this.leader) return this.leader;
-    if (follower) return follower;
-    throw new TidalError('Closed', `shard ${this.config.shard} has no replica in this tab yet`);
+    if (this.role === 'follower' && this.follower) return this.follower;
+    return undefined;
+  }
+
+  /**
+   * The replica to read from, once there is one (a host that is starting,
+   * or between roles, has no state worth reading); `Timeout` past `timeoutMs`.
+   */
+  private async readableReplica(timeoutMs: number): Promise<ShardLeader | FollowerDb> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const replica = this.currentReplica();
+      if (replica) return replica;
+      if (Date.now() >= deadline) throw new TidalError('Timeout', `shard ${this.config.shard} has no replica in this tab yet`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   async get(key: string, after: WriteToken | undefined, timeoutMs: number): Promise<Entity | undefined> {
-    if (after) await waitForToken(this.replica(), after, timeoutMs);
+    const replica = await this.readableReplica(timeoutMs);
+    if (after) await waitForToken(replica, after, timeoutMs);
     return toEntity(this.state.crdt.entity(key));
   }
 
   async scan(prefix: string, limit: number, after: WriteToken | undefined, timeoutMs: number): Promise<{ key: string; entity: Entity }[]> {
-    if (after) await waitForToken(this.replica(), after, timeoutMs);
+    const replica = await this.readableReplica(timeoutMs);
+    if (after) await waitForToken(replica, after, timeoutMs);
     const keys = this.state.crdt.keys().filter((k) => k.startsWith(prefix)).sort();
     return keys.slice(0, limit).map((key) => ({ key, entity: toEntity(this.state.crdt.entity(key))! }));
+  }
+
+  /** True once this host answers reads for its shard: it leads it, or follows its leader. */
+  get ready(): boolean {
+    return this.currentReplica() !== undefined;
   }
 
   // ---- Status and faults --------------------------------------------------
@@ -411,6 +474,7 @@ export class ShardHost {
         bytesVerified,
         payloadsRejected,
         followerId,
+        ready: this.ready,
         leaderSilentMs: 0,
         inTabFollower,
       };
@@ -426,6 +490,7 @@ export class ShardHost {
       bytesVerified,
       payloadsRejected,
       followerId,
+      ready: this.ready,
       leaderSilentMs: Date.now() - this.leaderHeardAt,
       inTabFollower,
     };
@@ -438,6 +503,14 @@ export class ShardHost {
     }
     this.crossTabLink?.injectNext('flip');
     this.inTabLink?.injectNext('flip');
+  }
+
+  /** Blocks this worker for `ms` (fault injection: a hung worker answers nothing, ships nothing). */
+  hang(ms: number): void {
+    const until = Date.now() + Math.min(Math.max(0, ms), 60_000);
+    while (Date.now() < until) {
+      // spin
+    }
   }
 
   async close(): Promise<void> {

@@ -23,7 +23,7 @@ const api = {
   },
   ping: () => live().ping(),
   onChanges: (listener: Parameters<ShardHost['onChanges']>[0]) => live().onChanges(listener),
-  becomeLeader: () => live().becomeLeader(),
+  becomeLeader: (term: number) => live().becomeLeader(term),
   becomeFollower: () => live().becomeFollower(),
   stepDown: () => live().stepDown(),
   attachInTabFollower: (port: MessagePort, replica: string) => live().attachInTabFollower(port, replica),
@@ -33,6 +33,7 @@ const api = {
   scan: (...args: Parameters<ShardHost['scan']>) => live().scan(...args),
   status: () => live().status(),
   corruptNextPayload: () => live().corruptNextPayload(),
+  hang: (ms: number) => live().hang(ms),
   close: () => live().close(),
 };
 

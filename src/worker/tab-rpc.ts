@@ -16,7 +16,11 @@ export const MAX_FORWARDED_WRITES = 10_000;
 export type WriteOutcome = { readonly ok: true; readonly token: WriteToken } | { readonly ok: false; readonly code: string; readonly message: string };
 
 export type RpcMessage =
-  | { readonly v: 1; readonly t: 'leader'; readonly shard: ShardId; readonly tab: string; readonly since: number }
+  /**
+   * `since` is the leader's term: it grows with every grant of the shard's lock, so the higher one
+   * leads. `host` names the worker that leads (a restarted worker leads on in the same term).
+   */
+  | { readonly v: 1; readonly t: 'leader'; readonly shard: ShardId; readonly tab: string; readonly since: number; readonly host: string }
   | { readonly v: 1; readonly t: 'who'; readonly shard: ShardId; readonly tab: string }
   | { readonly v: 1; readonly t: 'write'; readonly shard: ShardId; readonly from: string; readonly to: string; readonly id: number; readonly requests: readonly WriteRequest[] }
   | { readonly v: 1; readonly t: 'result'; readonly shard: ShardId; readonly from: string; readonly to: string; readonly id: number; readonly outcomes: readonly WriteOutcome[] };
@@ -31,7 +35,7 @@ export function parseRpc(data: unknown, shard: ShardId): RpcMessage | undefined 
   if (m.v !== RPC_VERSION || m.shard !== shard) return undefined;
   switch (m.t) {
     case 'leader':
-      return isTab(m.tab) && isCount(m.since) ? (m as RpcMessage) : undefined;
+      return isTab(m.tab) && isCount(m.since) && isTab(m.host) ? (m as RpcMessage) : undefined;
     case 'who':
       return isTab(m.tab) ? (m as RpcMessage) : undefined;
     case 'write':
