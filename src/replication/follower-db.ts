@@ -36,7 +36,12 @@ export interface FollowerDbOptions {
   readonly transport: Transport;
   /** The leader's address; payloads from anyone else are dropped. */
   readonly leader: TransportAddress;
-  readonly stateMachine: StateMachine;
+  /**
+   * What the events are applied to. Without one, the follower keeps its
+   * copy of the log and its applied LSN only: payloads are verified, and
+   * their events are not decoded.
+   */
+  readonly stateMachine?: StateMachine;
   /** Flush the copy before acknowledging. Default `true`. */
   readonly durable?: boolean;
   /** Segment size bound of the copy (keep it equal to the leader's for identical segments). Default 4 MiB. */
@@ -119,7 +124,7 @@ export class FollowerDb {
     private readonly wal: Wal,
     private readonly b3: Blake3,
     private readonly transport: Transport,
-    private readonly stateMachine: StateMachine,
+    private readonly stateMachine: StateMachine | undefined,
     options: FollowerDbOptions,
     recovery: RecoveryReport,
   ) {
@@ -149,7 +154,8 @@ export class FollowerDb {
       await wal.close();
       throw new TidalError('Corrupt', `follower copy of shard ${options.shard} has lost LSNs ${JSON.stringify(wal.missingRanges())}; remove it and let it be rebuilt from the leader`);
     }
-    for await (const { lsn, event } of wal.read(1)) options.stateMachine.apply(lsn, event);
+    const stateMachine = options.stateMachine;
+    if (stateMachine) for await (const { lsn, event } of wal.read(1)) stateMachine.apply(lsn, event);
     const follower = new FollowerDb(wal, b3, options.transport, options.stateMachine, options, report);
     void follower.segmentLoop();
     void follower.controlLoop();
@@ -260,7 +266,7 @@ export class FollowerDb {
           hlc: batch.header.hlc,
           bytes: batch.bytes,
           payload: batch.payload,
-          events: decodePayload(batch.payload, eventCount),
+          events: this.stateMachine ? decodePayload(batch.payload, eventCount) : [],
         },
       ]);
     }
@@ -400,7 +406,8 @@ export class FollowerDb {
    */
   private verify(segment: ReceivedSegment): VerifiedBatch[] {
     const verified = verifyPayload(this.b3, segment, this.shard);
-    const batches = verified.map((batch) => ({ ...batch, events: decodePayload(batch.payload, batch.eventCount) }));
+    // With a state machine, every event is decoded now: nothing is applied unless all of it decodes.
+    const batches = verified.map((batch) => ({ ...batch, events: this.stateMachine ? decodePayload(batch.payload, batch.eventCount) : [] }));
     this.counters.bytesVerified += segment.bytes.byteLength;
     return batches;
   }
@@ -417,8 +424,9 @@ export class FollowerDb {
     }
     if (!stored) await this.wal.importBatches(batches.map((b) => b.bytes));
     for (const batch of batches) {
-      for (let i = 0; i < batch.events.length; i++) this.stateMachine.apply(batch.firstLsn + i, batch.events[i]!);
-      this.counters.eventsApplied += batch.events.length;
+      const stateMachine = this.stateMachine;
+      if (stateMachine) for (let i = 0; i < batch.events.length; i++) stateMachine.apply(batch.firstLsn + i, batch.events[i]!);
+      this.counters.eventsApplied += batch.eventCount;
     }
     const last = batches[batches.length - 1]!;
     this.applied = last.lastLsn;

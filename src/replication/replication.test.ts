@@ -314,4 +314,18 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
     expect(stateMachine.encode()).toEqual((await leaderLog(reopened)).encode());
     expect(follower.counters.eventsApplied).toBe(100);
   });
+
+  it('a follower without a state machine keeps a verified copy of the log and its applied LSN, decoding nothing', async () => {
+    const net = new InProcessNetwork();
+    const leader = await startLeader(net, { segmentBytes: 8 * 1024 });
+    const storage = new MemoryStorage();
+    const follower = await FollowerDb.open({ storage, shard: 2, transport: net.connect(FOLLOWER), leader: LEADER, ...FOLLOWER_FAST, segmentBytes: 8 * 1024 });
+    await writeEvents(leader.wal, 1, 500);
+    await follower.whenApplied(500);
+    expect(follower.counters).toMatchObject({ eventsApplied: 500, payloadsRejected: 0 });
+    await follower.close();
+    const copy = (await Wal.open(storage, { shard: 2, segmentBytes: 8 * 1024 })).wal;
+    expect(await batchBytes(copy)).toEqual(await batchBytes(leader.wal));
+    await copy.close();
+  });
 });

@@ -188,8 +188,8 @@ class Database implements TidalDb {
       const slot = { shard, lockHeld: false, releaseLock: undefined, restarts: 0, term: 0, restarting: undefined, stealing: false } as unknown as ShardSlot;
       Object.assign(slot, { writer: new SessionWriter({ shard, link: new TickBatcher(() => slot, this.requestTimeoutMs), retryDelayMs: 20, maxRetryDelayMs: 1000 }) });
       this.slots.push(slot);
-      await this.spawn(slot);
     }
+    await Promise.all(this.slots.map((slot) => this.spawn(slot)));
     for (const slot of this.slots) this.requestLead(slot, false);
     this.supervisor = setInterval(() => this.supervise(), PING_EVERY_MS);
     // Ready once every shard is readable here: led by this tab (its log recovered and replayed),
@@ -212,6 +212,7 @@ class Database implements TidalDb {
     slot.host = Comlink.wrap<ShardHostApi>(worker);
     await within(slot.host.init(this.config(slot.shard)), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
     await slot.host.onChanges(Comlink.proxy((changes: Change[]) => this.dispatch(changes)));
+    await slot.host.watch(this.watchedPrefixes());
     if (slot.lockHeld) await this.lead(slot);
     else await within(slot.host.becomeFollower(), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
   }
@@ -332,6 +333,16 @@ class Database implements TidalDb {
     }
   }
 
+  /** The prefixes the workers must report changes for (none: they build no change reports at all). */
+  private watchedPrefixes(): string[] {
+    return [...new Set([...this.subscriptions].map((s) => s.prefix))];
+  }
+
+  private updateWatches(): void {
+    const prefixes = this.watchedPrefixes();
+    for (const slot of this.slots) void slot.host.watch(prefixes).catch(() => undefined); // a restarting worker gets them on spawn
+  }
+
   private dispatch(changes: Change[]): void {
     for (const change of changes) {
       for (const subscription of this.subscriptions) {
@@ -404,7 +415,10 @@ class Database implements TidalDb {
     if (typeof prefix !== 'string' || typeof callback !== 'function') throw new TidalError('InvalidArgument', 'subscribe(prefix: string, callback: function)');
     const subscription = { prefix, callback };
     this.subscriptions.add(subscription);
-    return () => void this.subscriptions.delete(subscription);
+    this.updateWatches();
+    return () => {
+      if (this.subscriptions.delete(subscription)) this.updateWatches();
+    };
   }
 
   async flush(): Promise<void> {

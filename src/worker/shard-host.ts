@@ -21,7 +21,7 @@ import type { ShardId } from '../shard/shard-id.js';
 import { waitForToken } from '../session/read.js';
 import { ShardLeader } from '../session/shard-leader.js';
 import { ShardState } from '../session/shard-state.js';
-import { asWriteEvent, type WriteRequest, type WriteToken } from '../session/write.js';
+import type { WriteEvent, WriteRequest, WriteToken } from '../session/write.js';
 import { BroadcastChannelTransport } from '../transport/broadcast-channel.js';
 import { FaultyTransport } from '../transport/faulty-transport.js';
 import { MessagePortTransport } from '../transport/message-port.js';
@@ -57,17 +57,16 @@ export interface ShardHostStatus extends Omit<ShardStats, 'restarts'> {
   readonly inTabFollower: { readonly id: string; readonly shard: ShardId; readonly bytesVerified: number; readonly payloadsRejected: number } | undefined;
 }
 
-/** A `ShardState` that reports what each applied write changed. */
+/** A `ShardState` that reports which keys each applied write changed, while someone listens. */
 class ObservedState extends ShardState {
-  constructor(private readonly changed: (lsn: number, keys: readonly string[]) => void) {
+  constructor(private readonly observer: { readonly watching: boolean; changed(lsn: number, key: string): void }) {
     super();
   }
 
   override apply(lsn: number, event: Value): void {
-    super.apply(lsn, event);
-    const keys = new Set<string>();
-    for (const op of asWriteEvent(event).ops) keys.add(op.key);
-    this.changed(lsn, [...keys]);
+    super.apply(lsn, event); // validates the event as a write
+    if (!this.observer.watching) return;
+    for (const op of (event as unknown as WriteEvent).ops) this.observer.changed(lsn, op.key);
   }
 }
 
@@ -105,7 +104,10 @@ export class ShardHost {
   private neighbour: FollowerDb | undefined;
   // Subscriptions.
   private changeListener: ((changes: Change[]) => void) | undefined;
-  private pendingChanges: Change[] = [];
+  /** Key prefixes the main thread has subscriptions for; nothing is reported without one. */
+  private watched: readonly string[] = [];
+  /** Keys changed this tick, with the LSN of their last change. */
+  private pendingChanges = new Map<string, number>();
   private changesScheduled = false;
   private malformedRpc = 0;
   /** A unique id per follower this host creates (for cumulative counters on the main thread). */
@@ -120,8 +122,15 @@ export class ShardHost {
   }
 
   private newState(): ObservedState {
-    return new ObservedState((lsn, keys) => this.changed(lsn, keys));
+    return new ObservedState(this);
   }
+
+  /** True while changes are reported (some subscription exists, and this is not a replay). */
+  get watching(): boolean {
+    return this.watched.length > 0 && this.changeListener !== undefined && !this.replaying;
+  }
+
+  private replaying = false;
 
   private get address() {
     return { shard: this.config.shard, replica: this.config.tabId };
@@ -137,17 +146,24 @@ export class ShardHost {
     this.changeListener = listener;
   }
 
-  private changed(lsn: number, keys: readonly string[]): void {
-    if (!this.changeListener) return;
-    for (const key of keys) this.pendingChanges.push({ key, entity: undefined, shard: this.config.shard, lsn });
+  /** The key prefixes subscribed to on the main thread (empty: report nothing, build nothing). */
+  watch(prefixes: readonly string[]): void {
+    this.watched = [...prefixes];
+  }
+
+  /** Notes a changed key (from `ObservedState`); the tick's changes go out together. */
+  changed(lsn: number, key: string): void {
+    if (!this.watched.some((prefix) => key.startsWith(prefix))) return;
+    this.pendingChanges.set(key, lsn);
     if (this.changesScheduled) return;
     this.changesScheduled = true;
     // One message per tick, not one per event; entities are read once the tick's writes are applied.
     setTimeout(() => {
       this.changesScheduled = false;
-      const changes = this.pendingChanges.map((c) => ({ ...c, entity: toEntity(this.state.crdt.entity(c.key)) }));
-      this.pendingChanges = [];
-      this.changeListener?.(changes);
+      const changes: Change[] = [];
+      for (const [key, lsn] of this.pendingChanges) changes.push({ key, entity: toEntity(this.state.crdt.entity(key)), shard: this.config.shard, lsn });
+      this.pendingChanges.clear();
+      if (changes.length > 0) this.changeListener?.(changes);
     }, 0);
   }
 
@@ -188,10 +204,12 @@ export class ShardHost {
     await this.stopFollowing();
     // A fresh state replayed from the log (the follower's may lag what the old leader wrote).
     const state = this.newState();
-    const notify = this.changeListener;
-    this.changeListener = undefined; // replay is not news
-    for await (const { lsn, event } of wal.read(1)) state.apply(lsn, event);
-    this.changeListener = notify;
+    this.replaying = true; // replay is not news
+    try {
+      for await (const { lsn, event } of wal.read(1)) state.apply(lsn, event);
+    } finally {
+      this.replaying = false;
+    }
     this.state = state;
     this.wal = wal;
     this.leader = await ShardLeader.open({ wal, replica: `${this.config.tabId}.${this.config.shard}`, state });
@@ -226,8 +244,7 @@ export class ShardHost {
       shard,
       transport: new MessagePortTransport(port, { local: { shard, replica }, remote: { shard, replica: this.config.tabId } }),
       leader: { shard, replica: this.config.tabId },
-      stateMachine: new ShardState(),
-      durable: false,
+      durable: false, // a copy of the log and its applied LSN; its events are verified, not applied
     }));
   }
 

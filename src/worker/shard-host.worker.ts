@@ -23,6 +23,7 @@ const api = {
   },
   ping: () => live().ping(),
   onChanges: (listener: Parameters<ShardHost['onChanges']>[0]) => live().onChanges(listener),
+  watch: (prefixes: string[]) => live().watch(prefixes),
   becomeLeader: (term: number) => live().becomeLeader(term),
   becomeFollower: () => live().becomeFollower(),
   stepDown: () => live().stepDown(),
