@@ -42,9 +42,12 @@ export const targets = [
     atLeast: 0.8,
   },
   {
-    name: 'session.append / wal.append.memory',
+    // The idempotency check costs at most 10%: the session suite appends the
+    // same write events with and without it (wal.append.memory appends
+    // 100-byte binary events, which encode at another speed).
+    name: 'session.append / session.append.baseline',
     metric: 'session.append.events_per_s',
-    limit: 'wal.append.memory.events_per_s',
+    limit: 'session.append.baseline.events_per_s',
     atLeast: 0.9,
   },
   { metric: 'reconcile.bytes_ratio', atMost: 0.05 },

@@ -57,8 +57,8 @@ interface SessionEntry {
   lastSeenMs: number;
 }
 
-/** Approximate bytes a session entry costs (measured by the bench, documented in its note). */
-const SESSION_BASE_BYTES = 200;
+/** Approximate bytes a session entry costs (the session bench measured ~690 bytes for a session keeping 4 results). */
+const SESSION_BASE_BYTES = 550;
 const RESULT_BYTES = 40;
 
 /** Per-session applied high-water marks and recent results, and idempotency keys. */
