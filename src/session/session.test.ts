@@ -167,8 +167,6 @@ describe('exactly-once writes through the session bridge', () => {
       const writers = Array.from({ length: 4 }, () => new SessionWriter({ shard: 0, link, retryDelayMs: 1, maxRetryDelayMs: 5 }));
       cleanups.push(() => writers.forEach((w) => w.close()));
       const acknowledged: { writer: number; seq: number; token: WriteToken }[] = [];
-      const dbg = setInterval(() => console.log('DBG', JSON.stringify(seen), writers.map((w) => [w.unacknowledged, w.highWaterMark]), shard.restarts, !!shard.leader, acknowledged.length), 2000);
-      cleanups.push(() => clearInterval(dbg));
       await Promise.all(
         writers.map(async (writer, w) => {
           const writes = [];
