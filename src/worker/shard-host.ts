@@ -71,6 +71,8 @@ class ObservedState extends ShardState {
 }
 
 const ANNOUNCE_MS = 250;
+/** Longest stretch a log replay runs without yielding to the worker's event loop. */
+const REPLAY_SLICE_MS = 50;
 const OPEN_RETRY_MS = 50;
 const OPEN_ATTEMPTS = 100; // a dead worker's OPFS handles can take a moment to be released
 
@@ -100,7 +102,7 @@ export class ShardHost {
   private followerStarting: Promise<void> | undefined;
   private readonly forwarded = new Map<number, { resolve(outcomes: readonly WriteOutcome[]): void; reject(error: unknown): void; timer: ReturnType<typeof setTimeout> }>();
   private nextForwardId = 1;
-  // In-tab follower of a neighbouring shard (its state is kept for stats only).
+  // In-tab follower of the previous shard, when this tab leads it: a verified copy of its log.
   private neighbour: FollowerDb | undefined;
   // Subscriptions.
   private changeListener: ((changes: Change[]) => void) | undefined;
@@ -206,7 +208,15 @@ export class ShardHost {
     const state = this.newState();
     this.replaying = true; // replay is not news
     try {
-      for await (const { lsn, event } of wal.read(1)) state.apply(lsn, event);
+      let yieldedAt = performance.now();
+      for await (const { lsn, event } of wal.read(1)) {
+        state.apply(lsn, event);
+        if (performance.now() - yieldedAt > REPLAY_SLICE_MS) {
+          // Let the worker answer the main thread's liveness checks while a long log replays.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          yieldedAt = performance.now();
+        }
+      }
     } finally {
       this.replaying = false;
     }
@@ -386,8 +396,9 @@ export class ShardHost {
   async write(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
     if (this.role === 'leader' && this.leader) return this.admit(requests);
     const leaderTab = this.leaderTab;
-    if (!leaderTab || this.role !== 'follower') {
-      throw new TidalError('Closed', `shard ${this.config.shard} has no leader yet; the writes will be resent`);
+    if (!leaderTab || leaderTab === this.config.tabId || this.role !== 'follower') {
+      // No leader known, or this tab is still taking the lead: the session writer resends shortly.
+      throw new TidalError('Closed', `shard ${this.config.shard} has no leader ready yet; the writes will be resent`);
     }
     const id = this.nextForwardId++;
     return new Promise<WriteOutcome[]>((resolve, reject) => {
