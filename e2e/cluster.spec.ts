@@ -205,3 +205,40 @@ test('a leader tab that stops answering loses the lead after a bounded time, and
   await expect.poll(async () => (await stats(a)).shards[0]!.role, { timeout: 20_000 }).toBe('follower');
   await expect.poll(() => a.evaluate(async (key) => (await window.tidal.get(key))?.counters.n, shard0Key), { timeout: 20_000 }).toBe(101);
 });
+
+test('bad input is refused with a TidalError code, and the database goes on', async ({ context }) => {
+  const a = await openTab(context);
+  const codes = await a.evaluate(async () => {
+    const db = window.tidal;
+    const codeOf = async (attempt: () => Promise<unknown>) => {
+      try {
+        await attempt();
+        return 'accepted';
+      } catch (error) {
+        return (error as { code?: string }).code ?? String(error);
+      }
+    };
+    return {
+      negative: await codeOf(() => db.increment('k', 'n', -1)),
+      fraction: await codeOf(() => db.increment('k', 'n', 1.5)),
+      emptyKey: await codeOf(() => db.set('', 'f', 1)),
+      keyNotString: await codeOf(() => db.get(42 as unknown as string)),
+      functionValue: await codeOf(() => db.set('k', 'f', (() => 1) as never)),
+      undefinedInArray: await codeOf(() => db.add('k', 's', [1, undefined] as never)),
+      badLimit: await codeOf(() => db.scan('k', { limit: 0 })),
+      after: await codeOf(async () => db.increment('k', 'n')),
+      value: (await db.get('k'))?.counters.n,
+    };
+  });
+  expect(codes).toEqual({
+    negative: 'InvalidArgument',
+    fraction: 'InvalidArgument',
+    emptyKey: 'InvalidArgument',
+    keyNotString: 'InvalidArgument',
+    functionValue: 'Unencodable',
+    undefinedInArray: 'Unencodable',
+    badLimit: 'InvalidArgument',
+    after: 'accepted',
+    value: 1,
+  });
+});

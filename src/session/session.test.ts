@@ -200,6 +200,18 @@ describe('exactly-once writes through the session bridge', () => {
     });
   }
 
+  it('refuses a value the log cannot hold before numbering it, so later writes are not held behind it', async () => {
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const seen: number[] = [];
+    const writer = new SessionWriter({ shard: 0, link: { write: (r) => (seen.push(r.seq), leader.write(r)) } });
+    await expect(writer.write([{ op: 'set', key: 'k', field: 'f', value: (() => 1) as never }])).rejects.toMatchObject({ code: 'Unencodable' });
+    await expect(writer.write([{ op: 'add', key: 'k', set: 's', member: [1, undefined] as never }])).rejects.toMatchObject({ code: 'Unencodable' });
+    await expect(writer.write([{ op: 'increment', key: 'k', kind: 'n', by: 0 }])).rejects.toMatchObject({ code: 'InvalidArgument' });
+    expect(await writer.write([{ op: 'set', key: 'k', field: 'f', value: { ok: [1n, 'é'] } }])).toEqual({ shard: 0, lsn: 1 });
+    expect(seen).toEqual([1]);
+  });
+
   it('a retry from a reloaded page (a new session) with the same idempotency key is not applied twice', async () => {
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
     const leader = await ShardLeader.open({ wal, replica: 'l' });

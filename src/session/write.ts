@@ -5,10 +5,11 @@
  * key that guard them, so that whoever replays the log, a recovered leader
  * or a promoted follower, knows what was applied).
  */
-import { TidalError } from '../common/errors.js';
+import { Encoder } from '../common/bytes.js';
+import { TidalError, isTidalError } from '../common/errors.js';
 import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import type { ShardId } from '../shard/shard-id.js';
-import type { Value } from '../wal/payload.js';
+import { encodeValue, type Value } from '../wal/payload.js';
 
 /** A session id: 128 random bits as 32 lower-case hex digits. */
 export type SessionId = string;
@@ -76,7 +77,23 @@ export function validateClientOperation(op: unknown, what = 'operation'): assert
   if ('hlc' in o || 'replica' in o) throw new TidalError('InvalidArgument', `${what}: hlc and replica are stamped by the leader, not the writer`);
   // The stamped form is what the CRDT validates; a placeholder stamp checks everything else.
   validateOperation({ ...o, hlc: 0n, replica: 'writer' });
+  // A value the log cannot hold (a function, a cycle, undefined in an array...) is refused here,
+  // before it is numbered or sent anywhere (it could not even cross to a worker).
+  if (o.op === 'set' || o.op === 'add') {
+    try {
+      encodeValue(scratch, (o.op === 'set' ? o.value : o.member) as Value);
+    } catch (error) {
+      if (isTidalError(error, 'Unencodable')) {
+        throw new TidalError('Unencodable', `${what}.${o.op === 'set' ? 'value' : 'member'}: ${error.message}`, { cause: error });
+      }
+      throw error;
+    } finally {
+      scratch.reset();
+    }
+  }
 }
+
+const scratch = new Encoder(256);
 
 /** Checks everything a leader needs of a request before it touches any state. Throws `InvalidArgument`. */
 export function validateWriteRequest(request: unknown): asserts request is WriteRequest {
