@@ -11,6 +11,7 @@
  * `textContent`, and every failure is shown in the page's log.
  */
 import { ShardRouter, openTidal } from '../src/index.js';
+import { byId, el } from './dom.js';
 import type { Change, Entity, ShardStats, TidalDb, TidalStats, Value, WriteToken } from '../src/index.js';
 
 declare global {
@@ -43,19 +44,7 @@ const KINDS = ['view', 'click', 'like', 'share'] as const;
 const LABELS = ['news', 'music', 'science', 'sport', 'art', 'travel'] as const;
 const TAGS = ['fresh', 'long-read', 'video', 'podcast', 'local', 'deep-dive', 'funny'] as const;
 
-function byId<T extends HTMLElement>(id: string): T {
-  const element = document.getElementById(id);
-  if (!element) throw new Error(`demo/index.html has no #${id}`);
-  return element as T;
-}
 
-/** A new element with attributes and text or child nodes. */
-function el(tag: string, attributes: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElement {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
-  element.append(...children);
-  return element;
-}
 
 const ui = {
   status: byId('status'),

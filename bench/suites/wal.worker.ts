@@ -9,6 +9,7 @@
  * `tidal-bench/wal-<uuid>/`, which `cleanup()` deletes.
  */
 import * as Comlink from 'comlink';
+import type { OpfsFileHandle } from '../../src/wal/opfs-storage.js';
 import { loadBlake3 } from '../../src/common/blake3.js';
 import { TidalError } from '../../src/common/errors.js';
 import { OpfsStorage } from '../../src/wal/opfs-storage.js';
@@ -41,16 +42,6 @@ export interface LogShape {
   events: number;
 }
 
-/** The synchronous OPFS handle, which this project's DOM lib does not declare. */
-interface SyncAccessHandle {
-  read(buffer: Uint8Array, options?: { at?: number }): number;
-  write(buffer: Uint8Array, options?: { at?: number }): number;
-  truncate(size: number): void;
-  getSize(): number;
-  flush(): void;
-  close(): void;
-}
-type SyncCapableFileHandle = FileSystemFileHandle & { createSyncAccessHandle(): Promise<SyncAccessHandle> };
 
 const ROOT = 'tidal-bench';
 const SHARD = 0;
@@ -126,7 +117,7 @@ async function timeRawWrites(sizes: readonly number[]): Promise<number> {
   if (sampleBatch) content.set(sampleBatch.subarray(0, largest));
   const dir = await runDirectory();
   const name = `raw-${round++}.bin`;
-  const file = (await dir.getFileHandle(name, { create: true })) as SyncCapableFileHandle;
+  const file = (await dir.getFileHandle(name, { create: true })) as OpfsFileHandle;
   const handle = await file.createSyncAccessHandle();
   let ms: number;
   try {

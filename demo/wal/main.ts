@@ -8,6 +8,7 @@
  * (linked from the database dashboard at /demo/).
  */
 import * as Comlink from 'comlink';
+import { byId, el } from '../dom.js';
 import type { RecoveryReport } from '../../src/wal/wal.js';
 import { MAX_APPEND, type DemoResult, type DemoState } from './protocol.js';
 import type { WalDemoWorker } from './wal-demo.worker.js';
@@ -16,19 +17,7 @@ const AUTO_APPEND_EVENTS = 50;
 const AUTO_APPEND_EVERY_MS = 250;
 const LOG_LINES = 30;
 
-function byId<T extends HTMLElement>(id: string): T {
-  const element = document.getElementById(id);
-  if (!element) throw new Error(`demo/wal/index.html has no #${id}`);
-  return element as T;
-}
 
-/** A new element with text or child nodes. */
-function el(tag: string, attributes: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElement {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
-  element.append(...children);
-  return element;
-}
 
 const ui = {
   count: byId<HTMLInputElement>('count'),

@@ -7,24 +7,10 @@
  * The page reaches it with `Comlink.wrap<HarnessWorkerApi>(worker)`.
  */
 import * as Comlink from 'comlink';
+import type { OpfsFileHandle } from '../../src/wal/opfs-storage.js';
 import { createBLAKE3 } from 'hash-wasm';
 
-/**
- * The synchronous OPFS handle, which TypeScript only declares in the
- * WebWorker lib (this project compiles against the DOM lib).
- */
-interface SyncAccessHandle {
-  read(buffer: Uint8Array, options?: { at?: number }): number;
-  write(buffer: Uint8Array, options?: { at?: number }): number;
-  truncate(size: number): void;
-  getSize(): number;
-  flush(): void;
-  close(): void;
-}
 
-type SyncCapableFileHandle = FileSystemFileHandle & {
-  createSyncAccessHandle(): Promise<SyncAccessHandle>;
-};
 
 /** What one OPFS write-then-read round trip observed. */
 export interface OpfsRoundTrip {
@@ -63,7 +49,7 @@ const api = {
    */
   async opfsWriteRead(fileName: string, bytes: Uint8Array): Promise<OpfsRoundTrip> {
     const root = await navigator.storage.getDirectory();
-    const file = (await root.getFileHandle(fileName, { create: true })) as SyncCapableFileHandle;
+    const file = (await root.getFileHandle(fileName, { create: true })) as OpfsFileHandle;
     const handle = await file.createSyncAccessHandle();
     try {
       handle.truncate(0);

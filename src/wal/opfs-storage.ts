@@ -14,8 +14,11 @@
 import { TidalError } from '../common/errors.js';
 import type { WalFile, WalStorage } from './storage.js';
 
-/** What this module needs of the OPFS file handle API, typed locally (lib.dom lags on `move`). */
-interface SyncAccessHandle {
+/**
+ * The synchronous OPFS access handle (TypeScript declares it only in the
+ * WebWorker lib; this project compiles against the DOM lib).
+ */
+export interface SyncAccessHandle {
   read(buffer: Uint8Array, options?: { at?: number }): number;
   write(buffer: Uint8Array, options?: { at?: number }): number;
   truncate(size: number): void;
@@ -23,10 +26,11 @@ interface SyncAccessHandle {
   flush(): void;
   close(): void;
 }
-interface OpfsFileHandle {
+/** An OPFS file handle with what this module uses of it (lib.dom lags on `createSyncAccessHandle` and `move`). */
+export type OpfsFileHandle = FileSystemFileHandle & {
   createSyncAccessHandle(): Promise<SyncAccessHandle>;
   move(newName: string): Promise<void>;
-}
+};
 interface OpfsDirectoryHandle {
   getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<OpfsDirectoryHandle>;
   getFileHandle(name: string, options?: { create?: boolean }): Promise<OpfsFileHandle>;
