@@ -54,6 +54,11 @@ test('a write in one tab is visible in the other, and subscriptions fire there',
   await expect.poll(() => b.evaluate(() => new Set((window as unknown as { seen: string[] }).seen.map((s) => s.split(':').slice(0, 2).join(':'))).size)).toBe(20);
   // ...and in the writing tab too.
   await expect.poll(() => a.evaluate(() => new Set((window as unknown as { own: string[] }).own).size)).toBe(20);
+  // A tab reads its own writes without passing a token, even on a follower replica.
+  expect(await b.evaluate(async () => {
+    await window.tidal.increment('ryw:b', 'n', 7);
+    return (await window.tidal.get('ryw:b'))?.counters.n;
+  })).toBe(7);
   // Writes from the follower tab are forwarded to the leader and are visible back in the first tab.
   const fromB = await b.evaluate(() => window.tidal.increment('item:0', 'click', 100));
   expect(await a.evaluate((t) => window.tidal.get('item:0', { after: t }), fromB)).toMatchObject({ counters: { click: 101 } });

@@ -34,9 +34,14 @@ export interface WriteOptions {
   readonly idempotencyKey?: string;
 }
 
-/** Options of `get` and `scan`. */
+/**
+ * Options of `get` and `scan`. Reads in a tab always see that tab's
+ * acknowledged writes and never go back in time (the tab's session
+ * remembers the highest LSN it has seen per shard, across leader changes);
+ * `after` adds a token from elsewhere (another tab's write, say).
+ */
 export interface ReadOptions {
-  /** Wait until the replica read has applied this token (read-your-writes); `Timeout` past `timeoutMs`. */
+  /** Also wait until the replica read has applied this token; `Timeout` past `timeoutMs`. */
   readonly after?: WriteToken;
   /** Default: the database's `requestTimeoutMs`. */
   readonly timeoutMs?: number;

@@ -388,11 +388,28 @@ class Database implements TidalDb {
     return this.writeOp({ op: 'add', key, set: setName, member }, options);
   }
 
+  /**
+   * What a read must wait for on `slot`'s replica: the caller's token, or
+   * else the highest LSN this tab's session has seen on that shard (its
+   * own writes, and what its earlier reads saw), so that reads in a tab
+   * see its writes and never go back in time, across leader changes too.
+   */
+  private readAfter(slot: ShardSlot, after: WriteToken | undefined): WriteToken | undefined {
+    const given = after && after.shard === slot.shard ? after.lsn : 0;
+    const lsn = Math.max(slot.writer.lastSeenLsn, given);
+    return lsn > 0 ? { shard: slot.shard, lsn } : undefined;
+  }
+
   async get(key: string, options: ReadOptions = {}): Promise<Entity | undefined> {
     if (typeof key !== 'string') throw new TidalError('InvalidArgument', 'key must be a string');
+    if (options.after && options.after.shard !== this.router.route(key)) {
+      throw new TidalError('WrongShard', `the token is of shard ${options.after.shard}; key ${JSON.stringify(key)} is on shard ${this.router.route(key)}`);
+    }
     const slot = this.slots[this.router.route(key)]!;
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
-    return within(slot.host.get(key, options.after, timeoutMs), timeoutMs + 1000, `shard ${slot.shard}`);
+    const { entity, lsn } = await within(slot.host.get(key, this.readAfter(slot, options.after), timeoutMs), timeoutMs + 1000, `shard ${slot.shard}`);
+    slot.writer.observe(lsn);
+    return entity;
   }
 
   async scan(prefix: string, options: ReadOptions & { limit?: number } = {}): Promise<{ key: string; entity: Entity }[]> {
@@ -401,9 +418,11 @@ class Database implements TidalDb {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN) throw new TidalError('InvalidArgument', `limit must be an integer in 1..${MAX_SCAN}`);
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
     const parts = await Promise.all(
-      this.slots.map((slot) =>
-        within(slot.host.scan(prefix, limit, options.after?.shard === slot.shard ? options.after : undefined, timeoutMs), timeoutMs + 1000, `shard ${slot.shard}`),
-      ),
+      this.slots.map(async (slot) => {
+        const part = await within(slot.host.scan(prefix, limit, this.readAfter(slot, options.after), timeoutMs), timeoutMs + 1000, `shard ${slot.shard}`);
+        slot.writer.observe(part.lsn);
+        return part.rows;
+      }),
     );
     return parts
       .flat()

@@ -470,17 +470,23 @@ export class ShardHost {
     }
   }
 
-  async get(key: string, after: WriteToken | undefined, timeoutMs: number): Promise<Entity | undefined> {
+  /**
+   * The entity at `key`, once the replica has applied `after`; with the
+   * LSN the replica had applied, which the reader's session remembers so
+   * that its later reads never go back in time.
+   */
+  async get(key: string, after: WriteToken | undefined, timeoutMs: number): Promise<{ entity: Entity | undefined; lsn: number }> {
     const replica = await this.readableReplica(timeoutMs);
     if (after) await waitForToken(replica, after, timeoutMs);
-    return toEntity(this.state.crdt.entity(key));
+    return { entity: toEntity(this.state.crdt.entity(key)), lsn: replica.appliedLsn };
   }
 
-  async scan(prefix: string, limit: number, after: WriteToken | undefined, timeoutMs: number): Promise<{ key: string; entity: Entity }[]> {
+  /** Entities under `prefix` (at most `limit`, in key order), like `get`. */
+  async scan(prefix: string, limit: number, after: WriteToken | undefined, timeoutMs: number): Promise<{ rows: { key: string; entity: Entity }[]; lsn: number }> {
     const replica = await this.readableReplica(timeoutMs);
     if (after) await waitForToken(replica, after, timeoutMs);
     const keys = this.state.crdt.keys().filter((k) => k.startsWith(prefix)).sort();
-    return keys.slice(0, limit).map((key) => ({ key, entity: toEntity(this.state.crdt.entity(key))! }));
+    return { rows: keys.slice(0, limit).map((key) => ({ key, entity: toEntity(this.state.crdt.entity(key))! })), lsn: replica.appliedLsn };
   }
 
   /** True once this host answers reads for its shard: it leads it, or follows its leader. */
