@@ -212,6 +212,27 @@ describe('exactly-once writes through the session bridge', () => {
     expect(seen).toEqual([1]);
   });
 
+  it('admits a tick of writes as one batch, each checked on its own', async () => {
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const s = (n: number) => n.toString(16).padStart(32, '0');
+    const op = (by: number) => [{ op: 'increment' as const, key: 'k', kind: 'n', by }];
+    const req = (session: number, seq: number, ops: WriteRequest['ops'] = op(1)): WriteRequest => ({ session: s(session), startedAt: Date.now(), seq, acked: 0, ops });
+    const outcomes = await leader.writeBatch([
+      req(1, 1),
+      req(2, 1, op(10)),
+      req(1, 1), // the same write twice in one tick
+      req(1, 3), // skips seq 2
+      req(3, 1, [{ op: 'set', key: 'k', field: 'f', value: (() => 1) as never }]), // a writer that skipped its own check
+      req(1, 2, op(100)),
+    ]);
+    expect(outcomes.map((o) => (o.ok ? o.token.lsn : (o.error as { code: string }).code))).toEqual([1, 2, 1, 'SeqGap', 'Unencodable', 3]);
+    expect(leader.state.crdt.counterValue('k', 'n')).toBe(111);
+    const again = await leader.writeBatch([req(3, 1, op(1000))]);
+    expect(again[0]).toEqual({ ok: true, token: { shard: 0, lsn: 4 } }); // session 3's seq 1 was not spent by the bad value
+    expect(leader.state.crdt.counterValue('k', 'n')).toBe(1111);
+  });
+
   it('a retry from a reloaded page (a new session) with the same idempotency key is not applied twice', async () => {
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
     const leader = await ShardLeader.open({ wal, replica: 'l' });

@@ -13,7 +13,7 @@
  * the log is waited for, not appended twice. In durable mode a token is
  * given only once the write is flushed.
  */
-import { TidalError } from '../common/errors.js';
+import { TidalError, isTidalError } from '../common/errors.js';
 import { HLC } from '../crdt/hlc.js';
 import type { CrdtOperation } from '../crdt/operation.js';
 import type { ShardId } from '../shard/shard-id.js';
@@ -35,6 +35,9 @@ export interface ShardLeaderOptions extends IdempotencyStoreOptions {
   readonly now?: () => number;
 }
 
+/** The outcome of one write of a batch: its token, or why it was refused. */
+export type WriteOutcome = { readonly ok: true; readonly token: WriteToken } | { readonly ok: false; readonly error: unknown };
+
 /** Admits writes to one shard, exactly once per (session, SeqNo). */
 export class ShardLeader {
   readonly shard: ShardId;
@@ -43,8 +46,8 @@ export class ShardLeader {
   private readonly replica: string;
   private readonly hlc: HLC;
   private readonly now: () => number;
-  /** Writes admitted and not yet committed, by session/SeqNo and by idempotency key. */
-  private readonly inFlight = new Map<string, Promise<WriteToken>>();
+  /** Writes admitted and not yet committed, by session/SeqNo and by idempotency key: their batch and place in it. */
+  private readonly inFlight = new Map<string, { committed: Promise<readonly (number | undefined)[]>; index: number }>();
 
   private constructor(options: ShardLeaderOptions, state: ShardState) {
     this.wal = options.wal;
@@ -99,26 +102,101 @@ export class ShardLeader {
    * and the WAL's error if the append fails (the writer resends it).
    */
   async write(request: WriteRequest): Promise<WriteToken> {
-    validateWriteRequest(request);
+    const [outcome] = await this.writeBatch([request]);
+    if (outcome!.ok) return outcome!.token;
+    throw outcome!.error;
+  }
+
+  /**
+   * Admits a tick's writes together: each is checked on its own (its
+   * outcome is its token or its error, as `write` would give), and those
+   * admitted are appended as one batch and applied in order once
+   * committed. Never rejects; an append failure fails the writes it held.
+   */
+  async writeBatch(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
     const now = this.now();
+    const outcomes: (WriteOutcome | Promise<WriteOutcome>)[] = [];
+    const admitted: { index: number; event: WriteEvent }[] = [];
+    let settle!: (lsns: readonly (number | undefined)[]) => void;
+    const committed = new Promise<readonly (number | undefined)[]>((resolve) => (settle = resolve));
+    for (const request of requests) {
+      try {
+        const found = this.lookUp(request, now);
+        if (found) {
+          outcomes.push(found.then((token): WriteOutcome => ({ ok: true, token }), (error: unknown): WriteOutcome => ({ ok: false, error })));
+          continue;
+        }
+        this.state.idempotency.admit(request, now);
+        const event = this.eventFor(request, now);
+        const inBatch = { committed, index: admitted.length };
+        this.inFlight.set(`${request.session}:${request.seq}`, inBatch);
+        if (request.idempotencyKey !== undefined) this.inFlight.set(`key:${request.idempotencyKey}`, inBatch);
+        outcomes.push({ ok: false, error: undefined }); // replaced once committed
+        admitted.push({ index: outcomes.length - 1, event });
+      } catch (error) {
+        outcomes.push({ ok: false, error });
+      }
+    }
+    if (admitted.length > 0) {
+      const results = await this.appendEvents(admitted.map((a) => a.event));
+      const lsns: (number | undefined)[] = [];
+      admitted.forEach(({ index, event }, i) => {
+        const result = results[i]!;
+        this.inFlight.delete(`${event.session}:${event.seq}`);
+        if (event.key !== undefined) this.inFlight.delete(`key:${event.key}`);
+        if ('lsn' in result) {
+          this.state.apply(result.lsn, event as unknown as Value); // LSNs ascend with i: applied in log order
+          outcomes[index] = { ok: true, token: { shard: this.shard, lsn: result.lsn } };
+          lsns.push(result.lsn);
+          this.wakeWaiters(result.lsn);
+        } else {
+          this.state.idempotency.abandon(event.session, event.seq);
+          outcomes[index] = { ok: false, error: result.error };
+          lsns.push(undefined);
+        }
+      });
+      settle(lsns);
+    }
+    return Promise.all(outcomes);
+  }
+
+  /**
+   * What is already known of `request`: a promise of its token when it was
+   * applied before or is on its way into the log (nothing is appended for
+   * it again), `undefined` when it is new. Throws what the idempotency
+   * check refuses.
+   */
+  private lookUp(request: WriteRequest, now: number): Promise<WriteToken> | undefined {
+    validateWriteRequest(request);
     const store = this.state.idempotency;
     if (request.idempotencyKey !== undefined) {
       const lsn = store.lsnForKey(request.idempotencyKey, now);
-      if (lsn !== undefined) return { shard: this.shard, lsn };
+      if (lsn !== undefined) return Promise.resolve({ shard: this.shard, lsn });
       const pending = this.inFlight.get(`key:${request.idempotencyKey}`);
-      if (pending) return pending;
+      if (pending) return this.tokenOf(pending);
     }
-    const slot = `${request.session}:${request.seq}`;
     const admission = store.classify(request, now);
-    if (admission.kind === 'duplicate') return { shard: this.shard, lsn: admission.lsn };
+    if (admission.kind === 'duplicate') return Promise.resolve({ shard: this.shard, lsn: admission.lsn });
     if (admission.kind === 'in-flight') {
-      const pending = this.inFlight.get(slot);
-      if (pending) return pending;
+      const pending = this.inFlight.get(`${request.session}:${request.seq}`);
+      if (pending) return this.tokenOf(pending);
       throw new TidalError('SeqGap', `write ${request.seq} of session ${request.session} is in flight on another path; resend later`);
     }
-    store.admit(request, now);
+    return undefined;
+  }
+
+  private tokenOf(pending: { committed: Promise<readonly (number | undefined)[]>; index: number }): Promise<WriteToken> {
+    return pending.committed.then((lsns) => {
+      const lsn = lsns[pending.index];
+      if (lsn === undefined) throw new TidalError('StorageError', 'the write this one duplicates was not appended; resend it');
+      return { shard: this.shard, lsn };
+    });
+  }
+
+  /** The WAL event of an admitted request: its operations stamped by this leader, with what guards them. */
+  private eventFor(request: WriteRequest, now: number): WriteEvent {
     const ops: CrdtOperation[] = request.ops.map((op) => ({ ...op, replica: this.replica, hlc: this.hlc.now() }) as CrdtOperation);
-    const event: WriteEvent = {
+    return {
       t: 'write',
       session: request.session,
       startedAt: request.startedAt,
@@ -128,29 +206,38 @@ export class ShardLeader {
       ...(request.idempotencyKey !== undefined ? { key: request.idempotencyKey } : {}),
       ops,
     };
-    const committed = this.wal.append([event as unknown as Value]).then(
-      (range) => {
-        this.state.apply(range.first, event as unknown as Value);
-        for (const waiter of this.waiters) {
-          if (waiter.lsn <= range.first) {
-            this.waiters.delete(waiter);
-            waiter.resolve();
-          }
-        }
-        return { shard: this.shard, lsn: range.first };
-      },
-      (error: unknown) => {
-        store.abandon(request.session, request.seq);
-        throw error;
-      },
-    );
-    this.inFlight.set(slot, committed);
-    if (request.idempotencyKey !== undefined) this.inFlight.set(`key:${request.idempotencyKey}`, committed);
+  }
+
+  /**
+   * Appends events as one batch: each event's LSN, or why it was not
+   * appended. If one of them cannot be encoded (a writer that skipped its
+   * own check), the append refuses the lot before writing anything; the
+   * events are then appended one by one (still one batch: same tick), and
+   * only the bad one fails.
+   */
+  private async appendEvents(events: readonly WriteEvent[]): Promise<({ lsn: number } | { error: unknown })[]> {
     try {
-      return await committed;
-    } finally {
-      this.inFlight.delete(slot);
-      if (request.idempotencyKey !== undefined) this.inFlight.delete(`key:${request.idempotencyKey}`);
+      const { first } = await this.wal.append(events as unknown as Value[]);
+      return events.map((_, i) => ({ lsn: first + i }));
+    } catch (error) {
+      if (!isTidalError(error, 'Unencodable') || events.length === 1) return events.map(() => ({ error }));
+      return Promise.all(
+        events.map((event) =>
+          this.wal.append([event as unknown as Value]).then(
+            (range) => ({ lsn: range.first }),
+            (single: unknown) => ({ error: single }),
+          ),
+        ),
+      );
+    }
+  }
+
+  private wakeWaiters(lsn: number): void {
+    for (const waiter of this.waiters) {
+      if (waiter.lsn <= lsn) {
+        this.waiters.delete(waiter);
+        waiter.resolve();
+      }
     }
   }
 }

@@ -421,19 +421,16 @@ export class ShardHost {
   }
 
   private async admit(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
-    const leader = this.leader!;
-    // All admitted in the same tick: they share one WAL batch (group commit).
-    return Promise.all(
-      requests.map((request) =>
-        leader.write(request).then(
-          (token): WriteOutcome => ({ ok: true, token }),
-          (error: unknown): WriteOutcome => ({
+    // The tick's writes are checked one by one and appended as one WAL batch.
+    const outcomes = await this.leader!.writeBatch(requests);
+    return outcomes.map((outcome): WriteOutcome =>
+      outcome.ok
+        ? outcome
+        : {
             ok: false,
-            code: isTidalError(error) ? error.code : 'StorageError',
-            message: error instanceof Error ? error.message : String(error),
-          }),
-        ),
-      ),
+            code: isTidalError(outcome.error) ? outcome.error.code : 'StorageError',
+            message: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
+          },
     );
   }
 
