@@ -95,6 +95,12 @@ export interface WalBatch {
   readonly payload: Uint8Array;
 }
 
+/** Options of `Wal.read` and `Wal.readBatches`. */
+export interface WalReadOptions {
+  /** Check every batch digest as it is read. Default `true`. */
+  readonly verify?: boolean;
+}
+
 /** A batch just committed, as `Wal.onCommit` listeners see it. */
 export interface CommittedBatch {
   readonly segment: WalSegmentId;
@@ -772,10 +778,12 @@ export class Wal {
 
   /**
    * Committed batches from the one holding `fromLsn` on, verified as they
-   * are read. Throws `Corrupt` when the log has a gap (see the recovery
-   * report) where the read must pass.
+   * are read (`verify: false` checks their structure only: for a replay
+   * right after `Wal.open`, which has just verified every byte). Throws
+   * `Corrupt` when the log has a gap (see the recovery report) where the
+   * read must pass.
    */
-  async *readBatches(fromLsn = 1): AsyncGenerator<WalBatch> {
+  async *readBatches(fromLsn = 1, options: WalReadOptions = {}): AsyncGenerator<WalBatch> {
     this.assertUsable();
     if (!Number.isSafeInteger(fromLsn) || fromLsn < 1) throw new TidalError('InvalidArgument', `fromLsn must be a positive integer, got ${fromLsn}`);
     let expected = fromLsn;
@@ -791,7 +799,7 @@ export class Wal {
         const bytes = new Uint8Array(end - start);
         const file = await this.readHandle(segment);
         file.read(bytes, start);
-        const decoded = decodeBatch(this.b3, bytes, 0);
+        const decoded = decodeBatch(this.b3, bytes, 0, { verify: options.verify !== false });
         if (decoded.end !== bytes.length || decoded.header.firstLsn !== segment.firstLsns[i]) {
           throw new TidalError('Corrupt', `${segment.id.fileName()}: batch at offset ${start} changed on storage since it was verified`);
         }
@@ -809,9 +817,9 @@ export class Wal {
     }
   }
 
-  /** Committed events from `fromLsn` on, decoded. */
-  async *read(fromLsn = 1): AsyncGenerator<{ lsn: number; event: Value }> {
-    for await (const batch of this.readBatches(fromLsn)) {
+  /** Committed events from `fromLsn` on, decoded (options as `readBatches`). */
+  async *read(fromLsn = 1, options: WalReadOptions = {}): AsyncGenerator<{ lsn: number; event: Value }> {
+    for await (const batch of this.readBatches(fromLsn, options)) {
       const events = decodePayload(batch.payload, batch.header.eventCount);
       for (let i = Math.max(0, fromLsn - batch.firstLsn); i < events.length; i++) {
         yield { lsn: batch.firstLsn + i, event: events[i]! };
