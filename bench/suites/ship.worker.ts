@@ -33,6 +33,7 @@ import { BroadcastChannelTransport } from '../../src/transport/broadcast-channel
 import { EndpointTransport } from '../../src/transport/endpoint-transport.js';
 import { MessagePortTransport } from '../../src/transport/message-port.js';
 import type { Transport } from '../../src/transport/transport.js';
+import { TransportDecorator } from '../../src/transport/transport-decorator.js';
 import { decodeBatch } from '../../src/wal/format.js';
 import { OpfsStorage } from '../../src/wal/opfs-storage.js';
 import { decodePayload, type Value } from '../../src/wal/payload.js';
@@ -124,25 +125,12 @@ class ApplyTimes implements StateMachine {
  * `recvSegment()` call (FollowerDb is ready for more) to its resolution.
  * Everything else of a round is the follower's own work.
  */
-class IdleMeter implements Transport {
+class IdleMeter extends TransportDecorator {
   idleMs = 0;
   private since = 0;
-  constructor(private readonly inner: Transport) {}
-  get localShard() {
-    return this.inner.localShard;
-  }
-  get localAddress() {
-    return this.inner.localAddress;
-  }
-  get counters() {
-    return this.inner.counters;
-  }
-  sendSegment(...args: Parameters<Transport['sendSegment']>) {
-    return this.inner.sendSegment(...args);
-  }
-  async recvSegment() {
+  override async recvSegment() {
     const asked = performance.now();
-    const segment = await this.inner.recvSegment();
+    const segment = await super.recvSegment();
     this.idleMs += performance.now() - Math.max(asked, this.since);
     return segment;
   }
@@ -150,15 +138,6 @@ class IdleMeter implements Transport {
   reset(): void {
     this.idleMs = 0;
     this.since = performance.now();
-  }
-  sendControl(...args: Parameters<Transport['sendControl']>) {
-    return this.inner.sendControl(...args);
-  }
-  recvControl() {
-    return this.inner.recvControl();
-  }
-  close() {
-    this.inner.close();
   }
 }
 

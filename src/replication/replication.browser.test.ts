@@ -1,4 +1,5 @@
 import * as Comlink from 'comlink';
+import { spawnReplica } from './testing/spawn-replica.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { equalBytes } from '../common/blake3.js';
 import type { SegmentFault } from '../transport/faulty-transport.js';
@@ -30,16 +31,7 @@ afterAll(async () => {
   await dir.removeEntry(RUN, { recursive: true }).catch(() => undefined);
 });
 
-function spawn(): Replica {
-  const worker = new Worker(new URL('./testing/replica.worker.ts', import.meta.url), { type: 'module' });
-  const replica = Comlink.wrap<ReplicaWorkerApi>(worker);
-  cleanups.push(async () => {
-    await replica.stop().catch(() => undefined);
-    replica[Comlink.releaseProxy]();
-    worker.terminate();
-  });
-  return replica;
-}
+const spawn = () => spawnReplica(cleanups);
 
 interface PairOptions {
   leader?: Partial<Pick<LeaderConfig, 'segmentBytes' | 'cacheBytes' | 'followLater' | 'faultSeed'>>;

@@ -1,7 +1,7 @@
-import * as Comlink from 'comlink';
+import { spawnReplica } from './testing/spawn-replica.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { equalBytes } from '../common/blake3.js';
-import type { FollowerStats, ReplicaWorkerApi } from './testing/replica.worker.js';
+import type { FollowerStats } from './testing/replica.worker.js';
 
 // A follower that comes back under the same address with an empty copy of
 // the log (its storage was cleared, or another tab took its name) asks for
@@ -17,7 +17,7 @@ const FOLLOWER = { shard: SHARD, replica: 'follower' };
 const ROOT = 'tidal-test';
 const RUN = `rejoin-${crypto.randomUUID()}`;
 
-const cleanups: (() => Promise<void>)[] = [];
+const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
@@ -26,16 +26,7 @@ afterAll(async () => {
   await (await root.getDirectoryHandle(ROOT, { create: true })).removeEntry(RUN, { recursive: true }).catch(() => undefined);
 });
 
-function spawn(): Comlink.Remote<ReplicaWorkerApi> {
-  const worker = new Worker(new URL('./testing/replica.worker.ts', import.meta.url), { type: 'module' });
-  const replica = Comlink.wrap<ReplicaWorkerApi>(worker);
-  cleanups.push(async () => {
-    await replica.stop().catch(() => undefined);
-    replica[Comlink.releaseProxy]();
-    worker.terminate();
-  });
-  return replica;
-}
+const spawn = () => spawnReplica(cleanups);
 
 describe('WalShipper and a follower that rejoins with an empty log', () => {
   it('catches it up from LSN 1 without waiting for its stall timer', async () => {

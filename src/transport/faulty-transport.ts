@@ -39,10 +39,10 @@
  */
 import { TidalError } from '../common/errors.js';
 import { mulberry32 } from '../common/random.js';
-import type { ShardId } from '../shard/shard-id.js';
-import { formatAddress, type PeerAddress, type TransportAddress } from './address.js';
+import { formatAddress, type TransportAddress } from './address.js';
 import { TransportError } from './errors.js';
-import type { ControlMessage, ReceivedSegment, Transport, TransportCounters, WalSegmentPayload } from './transport.js';
+import type { Transport, WalSegmentPayload } from './transport.js';
+import { TransportDecorator } from './transport-decorator.js';
 import { isArrayBuffer } from './wire.js';
 
 /** A fault `FaultyTransport` can inject into an outgoing segment. */
@@ -95,7 +95,7 @@ interface HeldSegment {
 }
 
 /** A `Transport` that injects faults into the segments it sends. */
-export class FaultyTransport implements Transport {
+export class FaultyTransport extends TransportDecorator {
   private readonly random: () => number;
   private readonly rates: readonly (readonly [SegmentFault, number])[];
   private readonly queue: QueuedFault[] = [];
@@ -104,10 +104,8 @@ export class FaultyTransport implements Transport {
   private readonly tally = { flip: 0, drop: 0, duplicate: 0, reorder: 0, truncate: 0, passed: 0, copiedBytes: 0 };
 
   /** Wraps `inner`; the decorator owns it from now on (`close()` closes it). */
-  constructor(
-    readonly inner: Transport,
-    options: FaultyTransportOptions = {},
-  ) {
+  constructor(inner: Transport, options: FaultyTransportOptions = {}) {
+    super(inner);
     if (options.random !== undefined && typeof options.random !== 'function') {
       throw new TidalError('InvalidArgument', 'FaultyTransport random must be a function returning numbers in [0, 1)');
     }
@@ -116,19 +114,6 @@ export class FaultyTransport implements Transport {
     }
     this.random = options.random ?? mulberry32(options.seed ?? 1);
     this.rates = checkRates(options.rates ?? {});
-  }
-
-  get localShard(): ShardId {
-    return this.inner.localShard;
-  }
-
-  get localAddress(): PeerAddress {
-    return this.inner.localAddress;
-  }
-
-  /** The inner transport's counters (what actually went over the carrier). */
-  get counters(): TransportCounters {
-    return this.inner.counters;
   }
 
   /** A snapshot of the faults applied so far. */
@@ -170,7 +155,7 @@ export class FaultyTransport implements Transport {
     if (held) await this.inner.sendSegment(held.to, held.payload).catch(() => undefined);
   }
 
-  async sendSegment(to: TransportAddress, payload: WalSegmentPayload): Promise<void> {
+  override async sendSegment(to: TransportAddress, payload: WalSegmentPayload): Promise<void> {
     this.assertOpen();
     const bytes = (payload as { bytes?: unknown } | null)?.bytes;
     const size = isArrayBuffer(bytes) && !isDetached(bytes) ? bytes.byteLength : undefined;
@@ -196,26 +181,18 @@ export class FaultyTransport implements Transport {
     }
   }
 
-  recvSegment(): Promise<ReceivedSegment | null> {
-    return this.inner.recvSegment();
-  }
-
-  sendControl(to: TransportAddress, bytes: Uint8Array): Promise<void> {
+  override sendControl(to: TransportAddress, bytes: Uint8Array): Promise<void> {
     if (this.closed) return Promise.reject(this.closedError());
-    return this.inner.sendControl(to, bytes);
-  }
-
-  recvControl(): Promise<ControlMessage | null> {
-    return this.inner.recvControl();
+    return super.sendControl(to, bytes);
   }
 
   /** Discards a held segment and closes the inner transport. Idempotent. */
-  close(): void {
+  override close(): void {
     if (this.closed) return;
     this.closed = true;
     this.held = undefined;
     this.queue.length = 0;
-    this.inner.close();
+    super.close();
   }
 
   /** The fault for a segment of `size` bytes: the first queued one that can apply, else a random roll. */

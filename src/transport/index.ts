@@ -36,3 +36,5 @@ export { MessagePortTransport } from './message-port.js';
 export type { MessagePortTransportOptions } from './message-port.js';
 export { BroadcastChannelTransport } from './broadcast-channel.js';
 export type { BroadcastChannelTransportOptions } from './broadcast-channel.js';
+export { TransportDecorator } from './transport-decorator.js';
+export { FaultyTransport, SEGMENT_FAULTS } from './faulty-transport.js';

@@ -13,9 +13,9 @@
  *
  * Not part of the library.
  */
-import type { ShardId } from '../../shard/shard-id.js';
-import type { PeerAddress, TransportAddress } from '../../transport/address.js';
-import type { ControlMessage, ReceivedSegment, Transport, TransportCounters, WalSegmentPayload } from '../../transport/transport.js';
+import type { TransportAddress } from '../../transport/address.js';
+import { TransportDecorator } from '../../transport/transport-decorator.js';
+import type { WalSegmentPayload } from '../../transport/transport.js';
 
 /** What a `DetachProbe` saw. */
 export interface DetachReport {
@@ -34,7 +34,7 @@ export interface DetachReport {
 }
 
 /** A `Transport` decorator that checks every sent segment buffer is detached once sent. */
-export class DetachProbe implements Transport {
+export class DetachProbe extends TransportDecorator {
   private sent = 0;
   private detached = 0;
   private bytes = 0;
@@ -42,21 +42,7 @@ export class DetachProbe implements Transport {
   private wholeSegments = 0;
   private readonly notDetached: string[] = [];
 
-  constructor(readonly inner: Transport) {}
-
-  get localShard(): ShardId {
-    return this.inner.localShard;
-  }
-
-  get localAddress(): PeerAddress {
-    return this.inner.localAddress;
-  }
-
-  get counters(): TransportCounters {
-    return this.inner.counters;
-  }
-
-  async sendSegment(to: TransportAddress, payload: WalSegmentPayload): Promise<void> {
+  override async sendSegment(to: TransportAddress, payload: WalSegmentPayload): Promise<void> {
     const buffer = payload.bytes;
     const size = buffer.byteLength;
     const head = new Uint8Array(buffer, 0, Math.min(4, size));
@@ -73,22 +59,6 @@ export class DetachProbe implements Transport {
     // A buffer that had bytes and now reports none was transferred (an empty one proves nothing: it counts as not detached).
     if (size > 0 && buffer.byteLength === 0) this.detached++;
     else if (this.notDetached.length < 20) this.notDetached.push(`${payload.id.fileName()}: ${buffer.byteLength} of ${size} bytes`);
-  }
-
-  recvSegment(): Promise<ReceivedSegment | null> {
-    return this.inner.recvSegment();
-  }
-
-  sendControl(to: TransportAddress, bytes: Uint8Array): Promise<void> {
-    return this.inner.sendControl(to, bytes);
-  }
-
-  recvControl(): Promise<ControlMessage | null> {
-    return this.inner.recvControl();
-  }
-
-  close(): void {
-    this.inner.close();
   }
 
   /** What the probe saw so far. */
