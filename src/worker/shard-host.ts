@@ -104,7 +104,7 @@ export class ShardHost {
   private crossTabLink: FaultyTransport | undefined;
   private inTabLink: FaultyTransport | undefined;
   private inTabShipper: WalShipper | undefined;
-  private shippers: WalShipper[] = [];
+  private crossTabShipper: WalShipper | undefined;
   private stopAnnouncing: (() => void) | undefined;
   // Follower side.
   private follower: FollowerDb | undefined;
@@ -236,9 +236,8 @@ export class ShardHost {
     this.crossTabLink = new FaultyTransport(
       new BroadcastChannelTransport(new BroadcastChannel(`tidal:${this.config.db}:shard:${this.config.shard}:log`), { local: this.address }),
     );
-    const shipper = new WalShipper({ wal, transport: this.crossTabLink, admit: () => true });
-    shipper.start();
-    this.shippers.push(shipper);
+    this.crossTabShipper = new WalShipper({ wal, transport: this.crossTabLink, admit: () => true });
+    this.crossTabShipper.start();
     this.role = 'leader';
     this.leaderTab = this.config.tabId;
     this.announce();
@@ -290,7 +289,8 @@ export class ShardHost {
     }
     this.role = 'starting';
     this.stopAnnouncing?.();
-    for (const shipper of this.shippers.splice(0)) shipper.stop();
+    this.crossTabShipper?.stop();
+    this.crossTabShipper = undefined;
     this.inTabShipper?.stop();
     this.inTabShipper = undefined;
     this.crossTabLink?.close();
