@@ -55,11 +55,7 @@ const METRIC_NAME = /^[a-z0-9_]+(\.[a-z0-9_]+)+$/;
 const MAX_METRIC_NAME = 120;
 const MAX_UNIT = 24;
 
-const suiteLoaders = import.meta.glob<BenchSuite>([
-  './suites/*.ts',
-  '!./suites/*.worker.ts',
-  '!./suites/_*.ts',
-]);
+const suiteLoaders = import.meta.glob<BenchSuite>(['./suites/*.ts', '!./suites/*.worker.ts', '!./suites/_*.ts']);
 
 const state: BenchState = { finished: false, events: [] };
 window.__bench = state;
@@ -150,10 +146,7 @@ async function runSuite(name: string, load: () => Promise<BenchSuite>, timeoutMs
       throw new TidalError('InvalidArgument', `bench/suites/${name}.ts does not export an async function run(report)`);
     }
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new TidalError('Timeout', `suite ${name} still running after ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      timer = setTimeout(() => reject(new TidalError('Timeout', `suite ${name} still running after ${timeoutMs} ms`)), timeoutMs);
     });
     await Promise.race([suite.run(report), timedOut]);
     if (badReport !== undefined) throw new TidalError('InvalidArgument', badReport);

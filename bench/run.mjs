@@ -49,7 +49,8 @@ function parseArgs(argv) {
   for (const arg of argv) {
     if (arg === '-h' || arg === '--help') return { help: true, words };
     if (arg.startsWith('-')) throw new SetupError(`unknown option ${arg}\n${USAGE}`);
-    if (!/^[A-Za-z0-9_.-]+$/.test(arg)) throw new SetupError(`suite filter ${JSON.stringify(arg)} may only hold letters, digits, '.', '_' and '-'`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(arg))
+      throw new SetupError(`suite filter ${JSON.stringify(arg)} may only hold letters, digits, '.', '_' and '-'`);
     words.push(arg.toLowerCase());
   }
   return { help: false, words };
@@ -59,7 +60,8 @@ function checkTargets(list) {
   for (const t of list) {
     const label = JSON.stringify(t);
     if (typeof t.metric !== 'string') throw new SetupError(`bench/targets.mjs: ${label} has no metric`);
-    if (t.limit !== undefined && typeof t.limit !== 'string') throw new SetupError(`bench/targets.mjs: ${label}: limit must be a metric name`);
+    if (t.limit !== undefined && typeof t.limit !== 'string')
+      throw new SetupError(`bench/targets.mjs: ${label}: limit must be a metric name`);
     const bounds = [t.atLeast, t.atMost].filter((b) => b !== undefined);
     if (bounds.length !== 1 || !Number.isFinite(bounds[0])) {
       throw new SetupError(`bench/targets.mjs: ${label} needs exactly one finite atLeast or atMost`);
@@ -240,7 +242,8 @@ async function main() {
   const suiteTimeoutMs = envMs('TIDAL_BENCH_SUITE_TIMEOUT_MS', 10 * 60_000);
   const verbose = process.env.TIDAL_BENCH_VERBOSE === '1';
   const port = process.env.TIDAL_BENCH_PORT ? Number(process.env.TIDAL_BENCH_PORT) : await freePort();
-  if (!Number.isSafeInteger(port) || port <= 0 || port > 65535) throw new SetupError(`TIDAL_BENCH_PORT=${process.env.TIDAL_BENCH_PORT} is not a port`);
+  if (!Number.isSafeInteger(port) || port <= 0 || port > 65535)
+    throw new SetupError(`TIDAL_BENCH_PORT=${process.env.TIDAL_BENCH_PORT} is not a port`);
 
   const run = { words, date: new Date().toISOString(), browser: '', metrics: {}, suites: [] };
   const cleanups = [];
@@ -300,7 +303,9 @@ async function main() {
             abort(new SetupError(`no suite matches ${words.join(', ')}; available: ${event.available.join(', ') || '(none)'}`));
             return;
           }
-          console.log(`bench: running ${event.suites.join(', ')} (${event.suites.length} of ${event.available.length} suites) in ${run.browser}`);
+          console.log(
+            `bench: running ${event.suites.join(', ')} (${event.suites.length} of ${event.available.length} suites) in ${run.browser}`,
+          );
           break;
         case 'suite-start':
           current = { name: event.suite, started: performance.now() };
@@ -346,7 +351,10 @@ async function main() {
     const url = `http://127.0.0.1:${port}/bench/index.html?${query}`;
     let timer;
     const timedOut = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the run did not finish within ${runTimeoutMs} ms (TIDAL_BENCH_TIMEOUT_MS)`)), runTimeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`the run did not finish within ${runTimeoutMs} ms (TIDAL_BENCH_TIMEOUT_MS)`)),
+        runTimeoutMs,
+      );
     });
     try {
       await page.goto(url);
@@ -368,7 +376,10 @@ async function main() {
   const thisRun = Object.fromEntries(Object.entries(run.metrics).map(([k, m]) => [k, { value: m.value, unit: m.unit }]));
   console.log('');
   if (Object.keys(thisRun).length > 0) {
-    printTable(['metric', 'value', 'unit'], Object.entries(thisRun).map(([name, m]) => [name, formatNumber(m.value), m.unit]));
+    printTable(
+      ['metric', 'value', 'unit'],
+      Object.entries(thisRun).map(([name, m]) => [name, formatNumber(m.value), m.unit]),
+    );
   } else console.log('bench: no metrics reported');
   const ratios = evaluateTargets(targets, thisRun);
   if (ratios.length > 0) {
@@ -398,7 +409,7 @@ async function main() {
 main().then(
   (code) => process.exit(code),
   (error) => {
-    console.error(`bench: ${error instanceof SetupError ? error.message : error.stack ?? error}`);
+    console.error(`bench: ${error instanceof SetupError ? error.message : (error.stack ?? error)}`);
     process.exit(2);
   },
 );

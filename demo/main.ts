@@ -44,8 +44,6 @@ const KINDS = ['view', 'click', 'like', 'share'] as const;
 const LABELS = ['news', 'music', 'science', 'sport', 'art', 'travel'] as const;
 const TAGS = ['fresh', 'long-read', 'video', 'podcast', 'local', 'deep-dive', 'funny'] as const;
 
-
-
 const ui = {
   status: byId('status'),
   tab: byId('tab'),
@@ -123,7 +121,9 @@ function formatValue(value: Value): string {
   if (value instanceof Uint8Array) return `bytes[${value.length}]`;
   if (Array.isArray(value)) return `[${value.map(formatValue).join(', ')}]`;
   if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value).map(([k, v]) => `${k}: ${formatValue(v)}`).join(', ')}}`;
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${k}: ${formatValue(v)}`)
+      .join(', ')}}`;
   }
   return String(value);
 }
@@ -204,7 +204,10 @@ function issue(db: TidalDb, write: DemoWrite): Promise<boolean> {
       (token) => {
         load.acked += 1;
         if (token.shard !== shard) {
-          reportError('routing', new Error(`${write.key} was written on shard ${token.shard}, but ShardRouter places it on shard ${shard}`));
+          reportError(
+            'routing',
+            new Error(`${write.key} was written on shard ${token.shard}, but ShardRouter places it on shard ${shard}`),
+          );
         }
         ownWrites.set(ownWriteId(token.shard, token.lsn, write.key), write.text);
         if (ownWrites.size > OWN_WRITES) ownWrites.delete(ownWrites.keys().next().value!);

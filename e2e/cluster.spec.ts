@@ -31,7 +31,9 @@ test('a write in one tab is visible in the other, and subscriptions fire there',
   const b = await openTab(context);
   await b.evaluate(() => {
     (window as unknown as { seen: string[] }).seen = [];
-    window.tidal.subscribe('item:', (change) => (window as unknown as { seen: string[] }).seen.push(`${change.key}:${change.entity?.counters.click ?? 0}`));
+    window.tidal.subscribe('item:', (change) =>
+      (window as unknown as { seen: string[] }).seen.push(`${change.key}:${change.entity?.counters.click ?? 0}`),
+    );
   });
   await a.evaluate(() => {
     (window as unknown as { own: string[] }).own = [];
@@ -49,16 +51,23 @@ test('a write in one tab is visible in the other, and subscriptions fire there',
   const item3 = await b.evaluate((token) => window.tidal.get('item:3', { after: token }), tokens[21]!);
   expect(item3).toEqual({ counters: { click: 4 }, fields: { label: 'cats 🐈' }, sets: { tags: ['pets'] } });
   await caughtUp(b, a);
-  for (let i = 0; i < 20; i++) expect(await b.evaluate((k) => window.tidal.get(k), `item:${i}`)).toMatchObject({ counters: { click: i + 1 } });
+  for (let i = 0; i < 20; i++)
+    expect(await b.evaluate((k) => window.tidal.get(k), `item:${i}`)).toMatchObject({ counters: { click: i + 1 } });
   // Subscriptions fired in the other tab for every key (writes from another tab, on every shard's worker)...
-  await expect.poll(() => b.evaluate(() => new Set((window as unknown as { seen: string[] }).seen.map((s) => s.split(':').slice(0, 2).join(':'))).size)).toBe(20);
+  await expect
+    .poll(() =>
+      b.evaluate(() => new Set((window as unknown as { seen: string[] }).seen.map((s) => s.split(':').slice(0, 2).join(':'))).size),
+    )
+    .toBe(20);
   // ...and in the writing tab too.
   await expect.poll(() => a.evaluate(() => new Set((window as unknown as { own: string[] }).own).size)).toBe(20);
   // A tab reads its own writes without passing a token, even on a follower replica.
-  expect(await b.evaluate(async () => {
-    await window.tidal.increment('ryw:b', 'n', 7);
-    return (await window.tidal.get('ryw:b'))?.counters.n;
-  })).toBe(7);
+  expect(
+    await b.evaluate(async () => {
+      await window.tidal.increment('ryw:b', 'n', 7);
+      return (await window.tidal.get('ryw:b'))?.counters.n;
+    }),
+  ).toBe(7);
   // Writes from the follower tab are forwarded to the leader and are visible back in the first tab.
   const fromB = await b.evaluate(() => window.tidal.increment('item:0', 'click', 100));
   expect(await a.evaluate((t) => window.tidal.get('item:0', { after: t }), fromB)).toMatchObject({ counters: { click: 101 } });
@@ -117,7 +126,9 @@ test('reloading every tab recovers the data from OPFS', async ({ context }) => {
   for (const page of [a, b]) await page.waitForFunction(() => window.tidal !== undefined, null, { timeout: 30_000 });
   for (const page of [a, b]) {
     await expect
-      .poll(() => page.evaluate(async () => (await window.tidal.scan('r:', { limit: 20 })).map((r) => r.entity.counters.n)), { timeout: 20_000 })
+      .poll(() => page.evaluate(async () => (await window.tidal.scan('r:', { limit: 20 })).map((r) => r.entity.counters.n)), {
+        timeout: 20_000,
+      })
       .toEqual(Array(10).fill(20));
     expect(await page.evaluate(() => window.tidal.get('r:0'))).toMatchObject({ fields: { label: 'kept' } });
     expect(await page.evaluate(() => window.tidal.get('r:1'))).toMatchObject({ sets: { tags: ['x'] } });
@@ -152,7 +163,9 @@ test('killing a worker under write load leaves the counts exact: nothing lost, n
   const counts = await a.evaluate(async () => (await window.tidal.scan('w:', { limit: 100 })).map((r) => r.entity.counters.n));
   expect(counts).toEqual(Array(25).fill(80));
   await caughtUp(b, a);
-  expect(await b.evaluate(async () => (await window.tidal.scan('w:', { limit: 100 })).map((r) => r.entity.counters.n))).toEqual(Array(25).fill(80));
+  expect(await b.evaluate(async () => (await window.tidal.scan('w:', { limit: 100 })).map((r) => r.entity.counters.n))).toEqual(
+    Array(25).fill(80),
+  );
 });
 
 test('payloads corrupted in flight are rejected, counted and re-sent, and the tabs converge', async ({ context }) => {
@@ -172,7 +185,8 @@ test('payloads corrupted in flight are rejected, counted and re-sent, and the ta
   for (const page of [a, b]) {
     await expect.poll(async () => (await stats(page)).shards.map((s) => s.payloadsRejected > 0)).toEqual([true, true, true, true]);
   }
-  const read = (page: Page) => page.evaluate(async () => (await window.tidal.scan('c:', { limit: 100 })).map((r) => [r.key, r.entity.counters.n]));
+  const read = (page: Page) =>
+    page.evaluate(async () => (await window.tidal.scan('c:', { limit: 100 })).map((r) => [r.key, r.entity.counters.n]));
   expect(await read(b)).toEqual(await read(a));
   expect((await read(a)).every(([, n]) => n === 4)).toBe(true);
 });

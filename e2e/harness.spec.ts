@@ -24,19 +24,16 @@ test('a module worker imports comlink and hash-wasm and hashes the BLAKE3 test v
   expect(pageErrors).toEqual([]);
 });
 
-test('the worker writes and reads OPFS through an exclusive sync access handle; another tab reads the file', async ({
-  page,
-  context,
-}) => {
+test('the worker writes and reads OPFS through an exclusive sync access handle; another tab reads the file', async ({ page, context }) => {
   const bytes = randomBytes(256 * 1024 + 13); // not a multiple of any block size
   const expectedHex = await blake3(bytes); // computed in Node, independently of the browser
   const fileName = `harness-${bytes.toString('hex', 0, 8)}.bin`;
 
   const pageErrors = await openHarness(page);
-  const trip = await page.evaluate(
-    ([name, base64]) => window.tidalHarness.workerOpfsWriteRead(name, base64),
-    [fileName, bytes.toString('base64')] as const,
-  );
+  const trip = await page.evaluate(([name, base64]) => window.tidalHarness.workerOpfsWriteRead(name, base64), [
+    fileName,
+    bytes.toString('base64'),
+  ] as const);
   expect(trip).toEqual({
     written: bytes.length,
     read: bytes.length,
@@ -66,10 +63,7 @@ test('two tabs of one context exchange a BroadcastChannel message, bytes intact'
   expect(errors).toEqual([]);
 });
 
-test('a Web Lock held by one tab passes to the tab waiting for it when the holder closes', async ({
-  page,
-  context,
-}) => {
+test('a Web Lock held by one tab passes to the tab waiting for it when the holder closes', async ({ page, context }) => {
   const lock = `tidal:harness:shard:${randomBytes(4).toString('hex')}`;
   const waiter = await context.newPage();
   const errors = [...(await openHarness(page)), ...(await openHarness(waiter))];

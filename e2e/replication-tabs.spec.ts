@@ -107,7 +107,15 @@ test('a follower tab that closes and comes back resumes from its own copy of the
   // The closed tab's worker releases its sync access handles asynchronously: retry the open briefly.
   await expect
     .poll(
-      () => tabB.evaluate((o) => window.tidalReplicaTab.startFollower(o).then((r) => r.appliedLsn, (e: unknown) => String(e)), options.follower),
+      () =>
+        tabB.evaluate(
+          (o) =>
+            window.tidalReplicaTab.startFollower(o).then(
+              (r) => r.appliedLsn,
+              (e: unknown) => String(e),
+            ),
+          options.follower,
+        ),
       { timeout: 10_000 },
     )
     .toBe(1000); // replayed from its own log

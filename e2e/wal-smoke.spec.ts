@@ -20,17 +20,20 @@ async function openSmokePage(page: Page): Promise<string[]> {
 }
 
 function write(page: Page, db: string, close: boolean): Promise<WriteSummary> {
-  return page.evaluate(
-    ([name, events, segmentBytes, closeIt]) => window.walSmoke.write(name, { events, segmentBytes, close: closeIt }),
-    [db, EVENTS, SEGMENT_BYTES, close] as const,
-  );
+  return page.evaluate(([name, events, segmentBytes, closeIt]) => window.walSmoke.write(name, { events, segmentBytes, close: closeIt }), [
+    db,
+    EVENTS,
+    SEGMENT_BYTES,
+    close,
+  ] as const);
 }
 
 function reopenAndVerify(page: Page, db: string): Promise<VerifySummary> {
-  return page.evaluate(
-    ([name, events, segmentBytes]) => window.walSmoke.reopenAndVerify(name, { events, segmentBytes }),
-    [db, EVENTS, SEGMENT_BYTES] as const,
-  );
+  return page.evaluate(([name, events, segmentBytes]) => window.walSmoke.reopenAndVerify(name, { events, segmentBytes }), [
+    db,
+    EVENTS,
+    SEGMENT_BYTES,
+  ] as const);
 }
 
 /** What the writer reported must hold on its own: every LSN range right, many segments, all but the last sealed. */

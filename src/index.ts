@@ -33,11 +33,31 @@ export type {
   WalStorage,
 } from './wal/index.js';
 
-export { BroadcastChannelTransport, InProcessNetwork, InProcessTransport, MessagePortTransport, TransportError } from './transport/index.js';
-export type { PeerAddress, Transport, TransportAddress, TransportCounters, TransportOptions, WalSegmentPayload } from './transport/index.js';
+export {
+  BroadcastChannelTransport,
+  InProcessNetwork,
+  InProcessTransport,
+  MessagePortTransport,
+  TransportError,
+} from './transport/index.js';
+export type {
+  PeerAddress,
+  Transport,
+  TransportAddress,
+  TransportCounters,
+  TransportOptions,
+  WalSegmentPayload,
+} from './transport/index.js';
 
 export { EventLog, FollowerDb, WalShipper } from './replication/index.js';
-export type { FollowerCounters, FollowerDbOptions, FollowerLag, StateMachine, WalShipperOptions, WalShipperStats } from './replication/index.js';
+export type {
+  FollowerCounters,
+  FollowerDbOptions,
+  FollowerLag,
+  StateMachine,
+  WalShipperOptions,
+  WalShipperStats,
+} from './replication/index.js';
 export { reconciliationChannel } from './replication/index.js';
 
 export { CrdtSignalState, GSet, HLC, LWWRegister, PNCounter, ReconciliationEngine } from './crdt/index.js';

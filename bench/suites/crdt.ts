@@ -18,13 +18,7 @@
  */
 import { loadBlake3 } from '../../src/common/blake3.js';
 import { mulberry32 } from '../../src/common/random.js';
-import {
-  CrdtSignalState,
-  HLC,
-  ReconciliationEngine,
-  createInMemoryChannelPair,
-  type CrdtOperation,
-} from '../../src/crdt/index.js';
+import { CrdtSignalState, HLC, ReconciliationEngine, createInMemoryChannelPair, type CrdtOperation } from '../../src/crdt/index.js';
 
 type Report = (metric: string, value: number, unit: string) => void;
 

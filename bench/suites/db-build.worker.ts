@@ -68,7 +68,8 @@ const api = {
         await Promise.all(tick);
       }
       const lsns = wals.map((wal) => wal.lastLsn);
-      if (lsns.reduce((a, b) => a + b, 0) !== events) throw new TidalError('HeaderMismatch', `built ${lsns.join(' + ')} events, expected ${events}`);
+      if (lsns.reduce((a, b) => a + b, 0) !== events)
+        throw new TidalError('HeaderMismatch', `built ${lsns.join(' + ')} events, expected ${events}`);
       const segments = wals.flatMap((wal) => wal.segments());
       return { lsns, bytes: segments.reduce((sum, s) => sum + s.bytes, 0), segments: segments.length, ms: performance.now() - started };
     } finally {

@@ -73,7 +73,9 @@ const KINDS = ['view', 'click', 'save', 'skip'] as const;
 const LABELS = ['cats', 'dogs', 'news', 'music', 'sports', 'science', 'art', 'travel'] as const;
 
 /** One write of the signal workload. */
-export type SignalWrite = { readonly op: 'increment'; readonly key: string; readonly kind: string } | { readonly op: 'set'; readonly key: string; readonly label: string };
+export type SignalWrite =
+  | { readonly op: 'increment'; readonly key: string; readonly kind: string }
+  | { readonly op: 'set'; readonly key: string; readonly label: string };
 
 /** `events` writes of the signal workload over 10k entities (also used by db-build.worker.ts). */
 export function signalWorkload(events: number, seed: number): SignalWrite[] {
@@ -117,11 +119,14 @@ class ExpectedState {
     }
     if (!entity) throw wrong('is missing');
     const counters = Object.entries(entity.counters);
-    if (counters.length !== expected.counters.size) throw wrong(`has counters ${JSON.stringify(entity.counters)}, expected ${JSON.stringify(Object.fromEntries(expected.counters))}`);
+    if (counters.length !== expected.counters.size)
+      throw wrong(`has counters ${JSON.stringify(entity.counters)}, expected ${JSON.stringify(Object.fromEntries(expected.counters))}`);
     for (const [kind, value] of counters) {
-      if (expected.counters.get(kind) !== value) throw wrong(`counter ${kind} is ${value}, expected ${expected.counters.get(kind) ?? 'none'}`);
+      if (expected.counters.get(kind) !== value)
+        throw wrong(`counter ${kind} is ${value}, expected ${expected.counters.get(kind) ?? 'none'}`);
     }
-    if (entity.fields.label !== expected.label) throw wrong(`label is ${JSON.stringify(entity.fields.label)}, expected ${JSON.stringify(expected.label)}`);
+    if (entity.fields.label !== expected.label)
+      throw wrong(`label is ${JSON.stringify(entity.fields.label)}, expected ${JSON.stringify(expected.label)}`);
   }
 }
 
@@ -156,7 +161,8 @@ async function shardLsns(db: TidalDb): Promise<number[]> {
 async function checkEventCount(db: TidalDb, events: number, where: string): Promise<void> {
   const lsns = await shardLsns(db);
   const total = lsns.reduce((a, b) => a + b, 0);
-  if (total !== events) throw new TidalError('Corrupt', `${where}: the shards hold ${lsns.join(' + ')} = ${total} events, expected ${events}`);
+  if (total !== events)
+    throw new TidalError('Corrupt', `${where}: the shards hold ${lsns.join(' + ')} = ${total} events, expected ${events}`);
 }
 
 /**
@@ -170,7 +176,8 @@ async function whenSettled(db: TidalDb, role: 'leader' | 'follower'): Promise<vo
   for (;;) {
     const { shards } = await db.stats();
     if (shards.every((s) => s.role === role)) return;
-    if (now() > deadline) throw new TidalError('Timeout', `the shards did not all become ${role}s within ${WAIT_LIMIT_MS} ms: ${await describeShards(db)}`);
+    if (now() > deadline)
+      throw new TidalError('Timeout', `the shards did not all become ${role}s within ${WAIT_LIMIT_MS} ms: ${await describeShards(db)}`);
     await sleep(50);
   }
 }
@@ -178,7 +185,12 @@ async function whenSettled(db: TidalDb, role: 'leader' | 'follower'): Promise<vo
 /** Each shard's role, LSNs and restarts, for error messages. */
 async function describeShards(db: TidalDb): Promise<string> {
   const { shards } = await db.stats();
-  return `tab ${db.tabId}: ` + shards.map((s) => `shard ${s.shard} ${s.role} (leader ${s.leaderTab}), lsn ${s.lsn}, applied ${s.appliedLsn}, ${s.restarts} restarts`).join('; ');
+  return (
+    `tab ${db.tabId}: ` +
+    shards
+      .map((s) => `shard ${s.shard} ${s.role} (leader ${s.leaderTab}), lsn ${s.lsn}, applied ${s.appliedLsn}, ${s.restarts} restarts`)
+      .join('; ')
+  );
 }
 
 /** Workers the database's supervisor restarted (a call in flight to a replaced worker is lost until its timeout). */
@@ -207,7 +219,8 @@ async function checkState(db: TidalDb, expected: ExpectedState, where: string): 
     console.warn(`db: ${where}: a scan timed out after ${count} worker restart(s); asking again`);
     rows = await scan();
   }
-  if (rows.length !== expected.entities.size) throw new TidalError('Corrupt', `${where}: ${rows.length} entities, expected ${expected.entities.size}`);
+  if (rows.length !== expected.entities.size)
+    throw new TidalError('Corrupt', `${where}: ${rows.length} entities, expected ${expected.entities.size}`);
   for (const { key, entity } of rows) expected.check(key, entity, where);
 }
 
@@ -297,7 +310,10 @@ async function whenApplied(follower: TidalDb, lsns: readonly number[]): Promise<
     const { shards } = await follower.stats();
     if (shards.every((s, i) => s.appliedLsn >= lsns[i]!)) return;
     if (now() > deadline) {
-      throw new TidalError('Timeout', `the second tab applied ${shards.map((s) => s.appliedLsn).join(', ')} of ${lsns.join(', ')} within ${WAIT_LIMIT_MS} ms`);
+      throw new TidalError(
+        'Timeout',
+        `the second tab applied ${shards.map((s) => s.appliedLsn).join(', ')} of ${lsns.join(', ')} within ${WAIT_LIMIT_MS} ms`,
+      );
     }
     await sleep(POLL_MS);
   }
@@ -311,7 +327,8 @@ async function measureReplicate(report: Report, workload: readonly SignalWrite[]
   try {
     second = await openSecondTab(name);
     const roles = (await second.db.stats()).shards.map((s) => `${s.role}:${s.leaderTab === leader.tabId ? 'us' : s.leaderTab}`);
-    if (roles.some((r) => r !== 'follower:us')) throw new TidalError('Closed', `the second tab should follow this page on every shard, got ${roles.join(', ')}`);
+    if (roles.some((r) => r !== 'follower:us'))
+      throw new TidalError('Closed', `the second tab should follow this page on every shard, got ${roles.join(', ')}`);
 
     const warmUp = workload.slice(0, WARMUP_EVENTS);
     await writeInBatches(leader, warmUp);
@@ -342,7 +359,9 @@ async function measureReplicate(report: Report, workload: readonly SignalWrite[]
     const stats = await second.db.stats();
     const rejected = stats.shards.reduce((sum, s) => sum + s.payloadsRejected, 0);
     if (rejected > 0) throw new TidalError('Corrupt', `the second tab rejected ${rejected} payloads on clean links`);
-    console.log(`db: replicate rounds (events/s): ${rates.map(round0).join(', ')}; the second tab verified ${stats.shards.reduce((sum, s) => sum + s.bytesVerified, 0)} bytes`);
+    console.log(
+      `db: replicate rounds (events/s): ${rates.map(round0).join(', ')}; the second tab verified ${stats.shards.reduce((sum, s) => sum + s.bytesVerified, 0)} bytes`,
+    );
     report('db.replicate.events_per_s', median(rates), 'events/s');
   } finally {
     // The second tab first: were it still open when this page lets go, it would take the lead and hold the files.
@@ -366,7 +385,10 @@ async function buildLog(name: string): Promise<void> {
   const remote = Comlink.wrap<DbBuildWorker>(worker);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TidalError('Timeout', `building the ${OPEN_EVENTS}-event log took longer than ${WAIT_LIMIT_MS} ms`)), WAIT_LIMIT_MS);
+    timer = setTimeout(
+      () => reject(new TidalError('Timeout', `building the ${OPEN_EVENTS}-event log took longer than ${WAIT_LIMIT_MS} ms`)),
+      WAIT_LIMIT_MS,
+    );
   });
   try {
     const log = await Promise.race([remote.build(name, SHARDS, OPEN_EVENTS, OPEN_SEED, OPEN_BUILD_PER_TICK), failed, timedOut]);
@@ -405,7 +427,11 @@ async function measureOpen(report: Report): Promise<void> {
           await checkEventCount(db, OPEN_EVENTS, `open round ${round}`);
           await checkState(db, expected, `open round ${round}`);
         } catch (error) {
-          throw new TidalError('Corrupt', `${error instanceof Error ? error.message : String(error)}; the shards now: ${await describeShards(db)}`, { cause: error });
+          throw new TidalError(
+            'Corrupt',
+            `${error instanceof Error ? error.message : String(error)}; the shards now: ${await describeShards(db)}`,
+            { cause: error },
+          );
         }
         if (round > 0) times.push(ms);
         console.log(`db: open round ${round}${round === 0 ? ' (warm-up)' : ''}: ${round0(ms)} ms${await restartNote(db)}`);

@@ -40,8 +40,7 @@ interface ChunkAck {
 }
 
 const inWorkerScope =
-  typeof document === 'undefined' &&
-  typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === 'function';
+  typeof document === 'undefined' && typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === 'function';
 
 if (inWorkerScope) {
   // The acknowledging end: the page sends one MessagePort, then chunks on it.

@@ -49,12 +49,26 @@ function median(values: number[]): number {
 }
 
 function request(session: number, seq: number): WriteRequest {
-  return { session: sessionId(session), startedAt: 1_700_000_000_000, seq, acked: seq - 1, ops: [{ op: 'increment', key: `item:${seq % 1000}`, kind: 'view', by: 1 }] };
+  return {
+    session: sessionId(session),
+    startedAt: 1_700_000_000_000,
+    seq,
+    acked: seq - 1,
+    ops: [{ op: 'increment', key: `item:${seq % 1000}`, kind: 'view', by: 1 }],
+  };
 }
 
 function eventFor(req: WriteRequest, at: number, hlc: bigint): WriteEvent {
   const op = req.ops[0]!;
-  return { t: 'write', session: req.session, startedAt: req.startedAt, seq: req.seq, acked: req.acked, at, ops: [{ ...(op as { op: 'increment'; key: string; kind: string; by: number }), replica: 'bench', hlc }] };
+  return {
+    t: 'write',
+    session: req.session,
+    startedAt: req.startedAt,
+    seq: req.seq,
+    acked: req.acked,
+    at,
+    ops: [{ ...(op as { op: 'increment'; key: string; kind: string; by: number }), replica: 'bench', hlc }],
+  };
 }
 
 /** Appends prebuilt events, 1,000 per awaited tick; events/s. */
@@ -116,7 +130,8 @@ interface PreciseMemory {
 async function heapUsed(): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc;
   const memory = (performance as unknown as { memory?: PreciseMemory }).memory;
-  if (!gc || !memory) throw new TidalError('InvalidArgument', 'session.memory needs --expose-gc and performance.memory (see scripts/chromium.mjs)');
+  if (!gc || !memory)
+    throw new TidalError('InvalidArgument', 'session.memory needs --expose-gc and performance.memory (see scripts/chromium.mjs)');
   for (let i = 0; i < 3; i++) {
     gc();
     await new Promise((resolve) => setTimeout(resolve, 10));

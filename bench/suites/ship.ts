@@ -113,7 +113,10 @@ function startWorker(role: string): ShipWorker {
   const call = <T>(what: string, promise: Promise<T>): Promise<T> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TidalError('Timeout', `ship ${role}: ${what} took longer than ${CALL_TIMEOUT_MS} ms`)), CALL_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new TidalError('Timeout', `ship ${role}: ${what} took longer than ${CALL_TIMEOUT_MS} ms`)),
+        CALL_TIMEOUT_MS,
+      );
     });
     return Promise.race([promise, failed, timedOut]).finally(() => clearTimeout(timer));
   };
@@ -145,7 +148,10 @@ async function clockSkew(worker: ShipWorker, role: string): Promise<number> {
     if (after - before < best.rtt) best = { rtt: after - before, offset: there - (before + after) / 2 };
   }
   if (Math.abs(best.offset) > MAX_CLOCK_SKEW_MS + best.rtt / 2) {
-    throw new TidalError('ClockDrift', `the ${role} worker's clock is ${round2(best.offset)} ms off this page's (round trip ${round2(best.rtt)} ms): cross-realm times cannot be compared`);
+    throw new TidalError(
+      'ClockDrift',
+      `the ${role} worker's clock is ${round2(best.offset)} ms off this page's (round trip ${round2(best.rtt)} ms): cross-realm times cannot be compared`,
+    );
   }
   return best.offset;
 }
@@ -158,7 +164,13 @@ async function clockSkew(worker: ShipWorker, role: string): Promise<number> {
  * verification and acknowledges) or applied (`until: 'applied'`: a whole
  * FollowerDb, storing its own durable copy and applying every event).
  */
-async function shipRound(leader: ShipWorker, follower: ShipWorker, shape: ShipLogShape, copy: boolean, until: 'verified' | 'applied'): Promise<number> {
+async function shipRound(
+  leader: ShipWorker,
+  follower: ShipWorker,
+  shape: ShipLogShape,
+  copy: boolean,
+  until: 'verified' | 'applied',
+): Promise<number> {
   const { port1, port2 } = new MessageChannel();
   const leaderLink: ShipLink = { kind: 'port', port: port1, copy };
   const followerLink: ShipLink = { kind: 'port', port: port2, copy };
@@ -173,12 +185,15 @@ async function shipRound(leader: ShipWorker, follower: ShipWorker, shape: ShipLo
     let endedAt: number;
     if (until === 'verified') {
       const result = await follower.call('verifierRound', follower.remote.verifierRound());
-      if (result.bytesVerified < shape.sealedBytes) throw new TidalError('Corrupt', `the verifier verified ${result.bytesVerified} bytes of ${shape.sealedBytes}`);
+      if (result.bytesVerified < shape.sealedBytes)
+        throw new TidalError('Corrupt', `the verifier verified ${result.bytesVerified} bytes of ${shape.sealedBytes}`);
       endedAt = result.verifiedAt;
     } else {
       const result = await follower.call('followerRound', follower.remote.followerRound(shape.lastSealedLsn));
-      if (result.payloadsRejected > 0) throw new TidalError('Corrupt', `the follower rejected ${result.payloadsRejected} payloads of a clean link`);
-      if (result.bytesVerified < shape.sealedBytes) throw new TidalError('Corrupt', `the follower verified ${result.bytesVerified} bytes of ${shape.sealedBytes}`);
+      if (result.payloadsRejected > 0)
+        throw new TidalError('Corrupt', `the follower rejected ${result.payloadsRejected} payloads of a clean link`);
+      if (result.bytesVerified < shape.sealedBytes)
+        throw new TidalError('Corrupt', `the follower verified ${result.bytesVerified} bytes of ${shape.sealedBytes}`);
       if (result.duplicates > 0) console.warn(`ship: ${result.duplicates} duplicate payloads in a round`);
       console.log(`ship: applied round: follower idle ${round1(result.idleMs)} ms`);
       endedAt = result.appliedAt;
@@ -206,7 +221,15 @@ async function measureThroughput(report: Report): Promise<void> {
       `ship: log of ${shape.segments} segments (${shape.sealed} sealed, ${shape.sealedBytes} bytes up to LSN ${shape.lastSealedLsn}), ${shape.batches} batches of ~${Math.round(shape.batchBytes)} bytes`,
     );
     const bytes = await leader.call('sealedSegmentBytes', leader.remote.sealedSegmentBytes());
-    await follower.call('setSegments', follower.remote.setSegments(Comlink.transfer(bytes, bytes.map((b) => b.buffer as ArrayBuffer))));
+    await follower.call(
+      'setSegments',
+      follower.remote.setSegments(
+        Comlink.transfer(
+          bytes,
+          bytes.map((b) => b.buffer as ArrayBuffer),
+        ),
+      ),
+    );
 
     // Warm-up: one round of each, not counted.
     await shipRound(leader, follower, shape, false, 'verified');
@@ -317,7 +340,11 @@ async function lagRound(carrier: 'message_channel' | 'broadcast_channel'): Promi
     // Times from two realms agree within MAX_CLOCK_SKEW_MS (checked above) at 0.1 ms resolution: a lag a
     // little below 0 is that uncertainty and counts as 0; one further below means the clocks disagree.
     const impossible = lags.filter((lag) => lag < -MAX_CLOCK_SKEW_MS).length;
-    if (impossible > 0) throw new TidalError('ClockDrift', `${impossible} events were applied more than ${MAX_CLOCK_SKEW_MS} ms before they were committed: the realms' clocks disagree`);
+    if (impossible > 0)
+      throw new TidalError(
+        'ClockDrift',
+        `${impossible} events were applied more than ${MAX_CLOCK_SKEW_MS} ms before they were committed: the realms' clocks disagree`,
+      );
     const roundedUp = lags.filter((lag) => lag < 0).length;
     if (roundedUp > 0) console.log(`ship: ${carrier}: ${roundedUp} lags within the clocks' uncertainty below 0, counted as 0`);
     for (let i = 0; i < lags.length; i++) if (lags[i]! < 0) lags[i] = 0;

@@ -55,8 +55,7 @@ const now = (): number => performance.timeOrigin + performance.now();
 
 /** How a role reaches the other worker. */
 export type ShipLink =
-  | { readonly kind: 'port'; readonly port: MessagePort; readonly copy?: boolean }
-  | { readonly kind: 'broadcast'; readonly channel: string };
+  { readonly kind: 'port'; readonly port: MessagePort; readonly copy?: boolean } | { readonly kind: 'broadcast'; readonly channel: string };
 
 /** The throughput log, as built. */
 export interface ShipLogShape {
@@ -180,7 +179,8 @@ let shipping: { transport: Transport; shipper?: WalShipper; wal?: Wal; path?: st
 
 // ---------------------------------------------------------------- follower
 
-let following: { db: FollowerDb; path: string[]; mark?: MarkStateMachine; times?: ApplyTimes; meter?: IdleMeter; openedAt?: number } | undefined;
+let following:
+  { db: FollowerDb; path: string[]; mark?: MarkStateMachine; times?: ApplyTimes; meter?: IdleMeter; openedAt?: number } | undefined;
 let segments: Uint8Array[] = [];
 
 /**
@@ -259,7 +259,10 @@ const api = {
     if (!log) throw new TidalError('InvalidArgument', 'no log: call buildLog first');
     const out: Uint8Array[] = [];
     for (const segment of log.wal.segments().filter((s) => s.sealed)) out.push(await log.wal.readSealedSegment(segment.id));
-    return Comlink.transfer(out, out.map((s) => s.buffer as ArrayBuffer));
+    return Comlink.transfer(
+      out,
+      out.map((s) => s.buffer as ArrayBuffer),
+    );
   },
 
   /** Leader: attaches the link for a throughput round (the shipper starts with `startShipping`). */
@@ -295,7 +298,13 @@ const api = {
     const path = freshPath('follower');
     const mark = new MarkStateMachine(markLsn);
     const meter = new IdleMeter(openLink(link, FOLLOWER, LEADER));
-    const db = await FollowerDb.open({ storage: await OpfsStorage.open(path), shard: SHARD, transport: meter, leader: LEADER, stateMachine: mark });
+    const db = await FollowerDb.open({
+      storage: await OpfsStorage.open(path),
+      shard: SHARD,
+      transport: meter,
+      leader: LEADER,
+      stateMachine: mark,
+    });
     following = { db, path, mark, meter };
   },
 
@@ -306,7 +315,14 @@ const api = {
     current.meter!.reset(); // counted from here: the shipper has just started
     await current.db.whenApplied(markLsn, 120_000);
     const { bytesVerified, payloadsApplied, payloadsRejected, duplicates } = current.db.counters;
-    return { appliedAt: current.mark.appliedAt, bytesVerified, payloadsApplied, payloadsRejected, duplicates, idleMs: current.meter!.idleMs };
+    return {
+      appliedAt: current.mark.appliedAt,
+      bytesVerified,
+      payloadsApplied,
+      payloadsRejected,
+      duplicates,
+      idleMs: current.meter!.idleMs,
+    };
   },
 
   /** Follower: closes the FollowerDb and deletes its folder. */
@@ -457,7 +473,10 @@ const api = {
    * one after another. Returns the commit time of every LSN (index = LSN)
    * and how the writes were spread over timer wake-ups.
    */
-  async writeSteadily(ratePerS: number, durationMs: number): Promise<{ lastLsn: number; commitAt: Float64Array; wakeUps: number; largestBurst: number }> {
+  async writeSteadily(
+    ratePerS: number,
+    durationMs: number,
+  ): Promise<{ lastLsn: number; commitAt: Float64Array; wakeUps: number; largestBurst: number }> {
     const round = shipping;
     if (!round?.wal) throw new TidalError('InvalidArgument', 'no lag leader open');
     const wal = round.wal;
@@ -492,7 +511,13 @@ const api = {
     if (following) throw new TidalError('InvalidArgument', 'a follower is already open');
     const path = freshPath('lag-follower');
     const times = new ApplyTimes();
-    const db = await FollowerDb.open({ storage: await OpfsStorage.open(path), shard: SHARD, transport: openLink(link, FOLLOWER, LEADER), leader: LEADER, stateMachine: times });
+    const db = await FollowerDb.open({
+      storage: await OpfsStorage.open(path),
+      shard: SHARD,
+      transport: openLink(link, FOLLOWER, LEADER),
+      leader: LEADER,
+      stateMachine: times,
+    });
     following = { db, path, times };
   },
 

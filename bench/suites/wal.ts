@@ -73,7 +73,8 @@ async function memoryAppendRound(events: readonly Uint8Array[], ms: number): Pro
   while (elapsed < ms) {
     const range = await wal.append(events);
     appended += events.length;
-    if (range.last !== appended) throw new TidalError('HeaderMismatch', `memory WAL gave LSNs ${range.first}..${range.last}, expected up to ${appended}`);
+    if (range.last !== appended)
+      throw new TidalError('HeaderMismatch', `memory WAL gave LSNs ${range.first}..${range.last}, expected up to ${appended}`);
     elapsed = performance.now() - started;
   }
   await wal.close();
@@ -93,7 +94,10 @@ async function measureMemoryAppend(report: Report): Promise<void> {
 function guarded<T>(what: string, call: Promise<T>, failed: Promise<never>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TidalError('Timeout', `wal worker: ${what} took longer than ${CALL_TIMEOUT_MS} ms`)), CALL_TIMEOUT_MS);
+    timer = setTimeout(
+      () => reject(new TidalError('Timeout', `wal worker: ${what} took longer than ${CALL_TIMEOUT_MS} ms`)),
+      CALL_TIMEOUT_MS,
+    );
   });
   return Promise.race([call, failed, timedOut]).finally(() => clearTimeout(timer));
 }
@@ -115,13 +119,17 @@ async function measureOpfs(report: Report): Promise<void> {
       const r = await guarded(`append round ${i}`, remote.appendRound(APPEND_ROUND_MS, i % 2 === 0), failed);
       wal.push(r.walMbPerS);
       raw.push(r.rawMbPerS);
-      console.log(`wal: append round ${i}: wal ${round1(r.walMbPerS)} MB/s, raw ${round1(r.rawMbPerS)} MB/s, ${r.batches} batches of ${r.batchBytes} bytes`);
+      console.log(
+        `wal: append round ${i}: wal ${round1(r.walMbPerS)} MB/s, raw ${round1(r.rawMbPerS)} MB/s, ${r.batches} batches of ${r.batchBytes} bytes`,
+      );
     }
     report('wal.append.opfs.mb_per_s', median(wal), 'MB/s');
     report('limit.opfs_write.mb_per_s', median(raw), 'MB/s');
 
     const shape = await guarded('building the recovery log', remote.buildLog(LOG_BYTES), failed);
-    console.log(`wal: recovery log: ${shape.bytes} bytes, ${shape.segments} segments (${shape.sealed} sealed), ${shape.batches} batches, ${shape.events} events`);
+    console.log(
+      `wal: recovery log: ${shape.bytes} bytes, ${shape.segments} segments (${shape.sealed} sealed), ${shape.batches} batches, ${shape.events} events`,
+    );
     await guarded('recovery warm-up', remote.recoveryRound(shape), failed);
     await guarded('blake3 warm-up', remote.blake3Round(), failed);
     const recovery: number[] = [];

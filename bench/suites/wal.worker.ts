@@ -42,7 +42,6 @@ export interface LogShape {
   events: number;
 }
 
-
 const ROOT = 'tidal-bench';
 const SHARD = 0;
 const EVENTS_PER_BATCH = 1_000;
@@ -193,7 +192,8 @@ const api = {
     if (at !== logSize) throw new TidalError('Truncated', `read ${at} of ${logSize} log bytes back`);
     const { wal: reopened, report } = await Wal.open(storage, { shard: SHARD });
     await reopened.close();
-    if (report.issues.length > 0) throw new TidalError('Corrupt', `the freshly built log does not recover cleanly: ${report.issues[0]!.message}`);
+    if (report.issues.length > 0)
+      throw new TidalError('Corrupt', `the freshly built log does not recover cleanly: ${report.issues[0]!.message}`);
     return {
       bytes: logSize,
       segments: segments.length,
@@ -214,7 +214,10 @@ const api = {
       throw new TidalError('Corrupt', `recovery of a clean log found damage: ${report.issues.map((i) => i.message).join('; ')}`);
     }
     if (report.bytes !== expected.bytes || report.events !== expected.events || report.segments !== expected.segments) {
-      throw new TidalError('HeaderMismatch', `recovery read ${report.bytes} bytes, ${report.events} events, ${report.segments} segments; the log has ${expected.bytes}, ${expected.events}, ${expected.segments}`);
+      throw new TidalError(
+        'HeaderMismatch',
+        `recovery read ${report.bytes} bytes, ${report.events} events, ${report.segments} segments; the log has ${expected.bytes}, ${expected.events}, ${expected.segments}`,
+      );
     }
     return { mbPerS: report.bytes / MB / (ms / 1000), bytes: report.bytes, ms };
   },

@@ -17,8 +17,6 @@ const AUTO_APPEND_EVENTS = 50;
 const AUTO_APPEND_EVERY_MS = 250;
 const LOG_LINES = 30;
 
-
-
 const ui = {
   count: byId<HTMLInputElement>('count'),
   appendN: byId<HTMLButtonElement>('append-n'),
@@ -45,7 +43,8 @@ worker.addEventListener('error', (event) => logLine(`the worker failed: ${event.
 let busy = false;
 let current: DemoState | undefined;
 
-const bytes = (n: number): string => (n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(2)} MiB`);
+const bytes = (n: number): string =>
+  n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(2)} MiB`;
 const range = (r: { first: number; last: number }): string => `${r.first}..${r.last}`;
 
 function logLine(text: string, error = false): void {
@@ -86,7 +85,13 @@ function renderState(state: DemoState): void {
   );
   ui.recent.replaceChildren(
     ...(state.recent.length === 0
-      ? [el('li', { class: 'muted' }, !state.open ? 'the log is closed' : state.lastLsn === 0 ? 'the log is empty' : 'the newest LSNs are missing (see the report)')]
+      ? [
+          el(
+            'li',
+            { class: 'muted' },
+            !state.open ? 'the log is closed' : state.lastLsn === 0 ? 'the log is empty' : 'the newest LSNs are missing (see the report)',
+          ),
+        ]
       : state.recent.map((e) => el('li', {}, `${e.lsn}  ${e.text}`))),
   );
 }
@@ -119,7 +124,10 @@ function renderReport(report: RecoveryReport, ms: number): void {
           ),
         ];
   ui.report.className = '';
-  ui.report.replaceChildren(el('table', {}, ...facts.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', { class: 'num' }, v)))), ...issues);
+  ui.report.replaceChildren(
+    el('table', {}, ...facts.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', { class: 'num' }, v)))),
+    ...issues,
+  );
 }
 
 function updateButtons(): void {

@@ -42,9 +42,8 @@ function demoEvent(): Value {
 
 function render(value: Value): string {
   return (
-    JSON.stringify(value, (_key, x: unknown) =>
-      typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? `<${x.length} bytes>` : x,
-    ) ?? String(value)
+    JSON.stringify(value, (_key, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? `<${x.length} bytes>` : x)) ??
+    String(value)
   );
 }
 
@@ -80,7 +79,9 @@ async function state(): Promise<DemoState> {
   return {
     open: true,
     lastLsn: wal.lastLsn,
-    segments: wal.segments().map((s) => ({ name: s.id.fileName(), baseLsn: s.baseLsn, lastLsn: s.lastLsn, sealed: s.sealed, bytes: s.bytes })),
+    segments: wal
+      .segments()
+      .map((s) => ({ name: s.id.fileName(), baseLsn: s.baseLsn, lastLsn: s.lastLsn, sealed: s.sealed, bytes: s.bytes })),
     quarantined,
     missing: [...wal.missingRanges()],
     recent: await recentEvents(wal),
@@ -94,7 +95,9 @@ async function takeLock(): Promise<void> {
     navigator.locks
       .request(LOCK, { ifAvailable: true }, (lock) => {
         if (!lock) {
-          reject(new TidalError('StorageError', 'another tab has the demo WAL open: close it there (or close that tab), then press Reopen'));
+          reject(
+            new TidalError('StorageError', 'another tab has the demo WAL open: close it there (or close that tab), then press Reopen'),
+          );
           return undefined;
         }
         return new Promise<void>((release) => {
@@ -161,7 +164,11 @@ const api = {
     const started = performance.now();
     const range = await log.append(events);
     const ms = performance.now() - started;
-    return { message: `appended ${count} event${count === 1 ? '' : 's'}: LSNs ${range.first}..${range.last} in ${ms.toFixed(1)} ms`, ms, state: await state() };
+    return {
+      message: `appended ${count} event${count === 1 ? '' : 's'}: LSNs ${range.first}..${range.last} in ${ms.toFixed(1)} ms`,
+      ms,
+      state: await state(),
+    };
   },
 
   /** Closes the WAL (every handle released). */
@@ -184,9 +191,11 @@ const api = {
   tearTail(): Promise<DemoResult> {
     return damageAndRecover(async (log) => {
       const last = log.segments().at(-1);
-      if (!last || last.sealed || last.lastLsn < last.baseLsn) throw new TidalError('InvalidArgument', 'the last segment has no batch to tear: append first');
+      if (!last || last.sealed || last.lastLsn < last.baseLsn)
+        throw new TidalError('InvalidArgument', 'the last segment has no batch to tear: append first');
       let lastBatch: { bytes: number; first: number; last: number } | undefined;
-      for await (const batch of log.readBatches(last.lastLsn)) lastBatch = { bytes: batch.bytes.length, first: batch.firstLsn, last: batch.lastLsn };
+      for await (const batch of log.readBatches(last.lastLsn))
+        lastBatch = { bytes: batch.bytes.length, first: batch.firstLsn, last: batch.lastLsn };
       if (!lastBatch) throw new TidalError('Corrupt', `no batch holds LSN ${last.lastLsn}`);
       await closeWal(true);
       const start = last.bytes - lastBatch.bytes;
@@ -208,7 +217,10 @@ const api = {
    */
   corruptSealed(): Promise<DemoResult> {
     return damageAndRecover(async (log) => {
-      const sealed = log.segments().filter((s) => s.sealed).at(-1);
+      const sealed = log
+        .segments()
+        .filter((s) => s.sealed)
+        .at(-1);
       if (!sealed) throw new TidalError('InvalidArgument', 'no segment is sealed yet: append until one rolls over');
       await closeWal(true);
       const at = Math.floor(sealed.bytes / 2);

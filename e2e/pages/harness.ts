@@ -65,8 +65,7 @@ declare global {
   }
 }
 
-const toHex = (bytes: Uint8Array): string =>
-  Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+const toHex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
 function fromHex(hex: string): Uint8Array {
   if (hex.length % 2 !== 0 || /[^0-9a-f]/i.test(hex)) throw new TypeError(`not hex: ${hex.slice(0, 16)}`);
@@ -91,9 +90,7 @@ async function blake3Hex(bytes: Uint8Array): Promise<string> {
 
 let workerApi: Comlink.Remote<HarnessWorkerApi> | undefined;
 function harnessWorker(): Comlink.Remote<HarnessWorkerApi> {
-  workerApi ??= Comlink.wrap<HarnessWorkerApi>(
-    new Worker(new URL('./harness.worker.ts', import.meta.url), { type: 'module' }),
-  );
+  workerApi ??= Comlink.wrap<HarnessWorkerApi>(new Worker(new URL('./harness.worker.ts', import.meta.url), { type: 'module' }));
   return workerApi;
 }
 
@@ -107,8 +104,7 @@ const harness: TidalHarness = {
     const sent = fromBase64(base64);
     const expected = sent.slice(); // kept here: `sent` is transferred away
     const trip = await harnessWorker().opfsWriteRead(fileName, Comlink.transfer(sent, [sent.buffer]));
-    const sameBytes =
-      trip.readBack.length === expected.length && trip.readBack.every((b, i) => b === expected[i]);
+    const sameBytes = trip.readBack.length === expected.length && trip.readBack.every((b, i) => b === expected[i]);
     const { written, read, size, readBackBlake3Hex, secondHandleError } = trip;
     return { written, read, size, sameBytes, readBackBlake3Hex, secondHandleError };
   },
@@ -122,7 +118,11 @@ const harness: TidalHarness = {
 
   listen(name) {
     if (channels.has(name)) return;
-    const entry = { channel: new BroadcastChannel(name), queue: [] as ReceivedBroadcast[], waiters: [] as ((m: ReceivedBroadcast) => void)[] };
+    const entry = {
+      channel: new BroadcastChannel(name),
+      queue: [] as ReceivedBroadcast[],
+      waiters: [] as ((m: ReceivedBroadcast) => void)[],
+    };
     entry.channel.onmessage = (event: MessageEvent<unknown>) => {
       const data = event.data as { text?: unknown; bytes?: unknown } | null;
       const received: ReceivedBroadcast =

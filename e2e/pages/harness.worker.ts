@@ -10,8 +10,6 @@ import * as Comlink from 'comlink';
 import type { OpfsFileHandle } from '../../src/wal/opfs-storage.js';
 import { createBLAKE3 } from 'hash-wasm';
 
-
-
 /** What one OPFS write-then-read round trip observed. */
 export interface OpfsRoundTrip {
   /** Bytes `write()` reported as written. */

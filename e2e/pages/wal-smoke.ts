@@ -53,7 +53,10 @@ function startWorker(): WorkerSession {
 }
 
 /** Runs `call` in a fresh worker, ending the worker afterwards unless `keep` says otherwise. */
-async function inWorker<T>(call: (api: Comlink.Remote<WalSmokeWorkerApi>) => Promise<T>, keep: (result: T) => boolean = () => false): Promise<T> {
+async function inWorker<T>(
+  call: (api: Comlink.Remote<WalSmokeWorkerApi>) => Promise<T>,
+  keep: (result: T) => boolean = () => false,
+): Promise<T> {
   const session = startWorker();
   let result: T | undefined;
   try {
@@ -73,7 +76,11 @@ async function inWorker<T>(call: (api: Comlink.Remote<WalSmokeWorkerApi>) => Pro
 const kept: WorkerSession[] = [];
 
 const walSmoke: WalSmoke = {
-  write: (db, options) => inWorker((api) => api.write(db, options), () => !options.close),
+  write: (db, options) =>
+    inWorker(
+      (api) => api.write(db, options),
+      () => !options.close,
+    ),
 
   reopenAndVerify: (db, options) => inWorker((api) => api.reopenAndVerify(db, options)),
 

@@ -122,7 +122,13 @@ function sameValue(a: Value, b: Value): boolean {
 
 const show = (v: Value): string =>
   JSON.stringify(v, (_k, x: unknown) =>
-    typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? `bytes[${x.length}]` : typeof x === 'number' && !Number.isFinite(x) ? String(x) : x,
+    typeof x === 'bigint'
+      ? `${x}n`
+      : x instanceof Uint8Array
+        ? `bytes[${x.length}]`
+        : typeof x === 'number' && !Number.isFinite(x)
+          ? String(x)
+          : x,
   ) ?? String(v);
 
 function summarizeSegments(segments: readonly WalSegmentInfo[]): SegmentSummary[] {
@@ -243,7 +249,15 @@ const api = {
       }
       const segments = summarizeSegments(wal.segments());
       const appendedAfter = await wal.append([{ op: 'after-recovery' }]);
-      return { report: summarizeReport(report), segments, eventsRead, mismatches, mismatchCount, midRead: { from, firstLsn, count }, appendedAfter };
+      return {
+        report: summarizeReport(report),
+        segments,
+        eventsRead,
+        mismatches,
+        mismatchCount,
+        midRead: { from, firstLsn, count },
+        appendedAfter,
+      };
     } finally {
       await wal.close();
     }

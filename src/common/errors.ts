@@ -68,11 +68,7 @@ export class TidalError extends Error {
   /** Structured facts about the failure (a shard, a size, an offset...). */
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(
-    code: TidalErrorCode,
-    message: string,
-    options: { cause?: unknown; details?: Record<string, unknown> } = {},
-  ) {
+  constructor(code: TidalErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(`${code}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options.details;

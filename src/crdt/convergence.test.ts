@@ -37,9 +37,17 @@ type Step =
   | { t: 'clock'; replica: number; deltaMs: number };
 
 // Enough keys that leaves hold several entities and the tree grows a few levels.
-const keyArb = fc.oneof(fc.nat({ max: 39 }).map((i) => `k${i}`), fc.constant('ключ'));
+const keyArb = fc.oneof(
+  fc.nat({ max: 39 }).map((i) => `k${i}`),
+  fc.constant('ключ'),
+);
 const intentArb: fc.Arbitrary<Intent> = fc.oneof(
-  fc.record({ op: fc.constantFrom<'increment' | 'decrement'>('increment', 'decrement'), key: keyArb, kind: fc.constantFrom('view', 'click'), by: fc.integer({ min: 1, max: 9 }) }),
+  fc.record({
+    op: fc.constantFrom<'increment' | 'decrement'>('increment', 'decrement'),
+    key: keyArb,
+    kind: fc.constantFrom('view', 'click'),
+    by: fc.integer({ min: 1, max: 9 }),
+  }),
   fc.record({ op: fc.constant<'set'>('set'), key: keyArb, field: fc.constantFrom('label', 'score'), value: smallValueArb }),
   fc.record({ op: fc.constant<'add'>('add'), key: keyArb, set: fc.constantFrom('neg', 'tags'), member: smallValueArb }),
 );
@@ -108,11 +116,17 @@ class Expected {
       for (const name of view.fields.keys()) {
         const register = state.field(key, name)!;
         const best = this.fields.get(`${key}\u0000${name}`)!;
-        expect([register.hlc, register.replica, [...register.valueBytes]], `field ${key}/${name}`).toEqual([best.hlc, best.replica, [...best.bytes]]);
+        expect([register.hlc, register.replica, [...register.valueBytes]], `field ${key}/${name}`).toEqual([
+          best.hlc,
+          best.replica,
+          [...best.bytes],
+        ]);
         fields++;
       }
       for (const [name, members] of view.sets) {
-        expect(new Set(members.map((m) => bytesKey(canonicalValueBytes(m)))), `set ${key}/${name}`).toEqual(this.sets.get(`${key}\u0000${name}`));
+        expect(new Set(members.map((m) => bytesKey(canonicalValueBytes(m)))), `set ${key}/${name}`).toEqual(
+          this.sets.get(`${key}\u0000${name}`),
+        );
         sets++;
       }
     }
@@ -139,16 +153,15 @@ beforeAll(async () => {
 
 describe('convergence', () => {
   it('replicas syncing through ReconciliationEngine over faulty links converge to the state the operations define (seeded)', async () => {
-    const scenario = fc
-      .integer({ min: 2, max: 6 })
-      .chain((k) => fc.record({
-          k: fc.constant(k),
-          netSeed: fc.nat(),
-          leafSize: fc.constantFrom(1, 2, 8),
-          skews: fc.array(fc.integer({ min: -5_000, max: 5_000 }), { minLength: k, maxLength: k }),
-          steps: fc.array(stepArb(k), { minLength: 10, maxLength: 80, size: 'max' }),
-        }),
-      );
+    const scenario = fc.integer({ min: 2, max: 6 }).chain((k) =>
+      fc.record({
+        k: fc.constant(k),
+        netSeed: fc.nat(),
+        leafSize: fc.constantFrom(1, 2, 8),
+        skews: fc.array(fc.integer({ min: -5_000, max: 5_000 }), { minLength: k, maxLength: k }),
+        steps: fc.array(stepArb(k), { minLength: 10, maxLength: 80, size: 'max' }),
+      }),
+    );
     await fc.assert(
       fc.asyncProperty(scenario, async ({ k, netSeed, leafSize, skews, steps }) => {
         const time = new VirtualTime();
@@ -206,7 +219,13 @@ describe('convergence', () => {
         // Heal, and sync along a line and back, through a still-lossy network.
         for (const link of links.values()) link.faults = { drop: 0.2, duplicate: 0.2, maxDelayMs: 30, partitioned: false };
         const line = [...Array(k).keys()];
-        const passes = [...line.slice(0, -1).map((i) => [i, i + 1]), ...line.slice(1).reverse().map((i) => [i, i - 1])];
+        const passes = [
+          ...line.slice(0, -1).map((i) => [i, i + 1]),
+          ...line
+            .slice(1)
+            .reverse()
+            .map((i) => [i, i - 1]),
+        ];
         for (const [from, to] of passes) {
           let done = false;
           for (let attempt = 0; attempt < 20 && !done; attempt++) done = await sync(from!, to!);
@@ -226,14 +245,23 @@ describe('convergence', () => {
   });
 
   it('replicas exchanging whole states as messages converge whatever is dropped, duplicated or reordered (seeded)', () => {
-    type Event = { t: 'op'; replica: number; intent: Intent } | { t: 'send'; from: number; to: number; copies: number } | { t: 'deliver'; pick: number } | { t: 'partition'; on: boolean; side: number };
+    type Event =
+      | { t: 'op'; replica: number; intent: Intent }
+      | { t: 'send'; from: number; to: number; copies: number }
+      | { t: 'deliver'; pick: number }
+      | { t: 'partition'; on: boolean; side: number };
     const scenario = fc.integer({ min: 2, max: 6 }).chain((k) =>
       fc.record({
         k: fc.constant(k),
         events: fc.array(
           fc.oneof(
             fc.record({ t: fc.constant<'op'>('op'), replica: fc.nat({ max: k - 1 }), intent: intentArb }),
-            fc.record({ t: fc.constant<'send'>('send'), from: fc.nat({ max: k - 1 }), to: fc.nat({ max: k - 1 }), copies: fc.integer({ min: 0, max: 2 }) }),
+            fc.record({
+              t: fc.constant<'send'>('send'),
+              from: fc.nat({ max: k - 1 }),
+              to: fc.nat({ max: k - 1 }),
+              copies: fc.integer({ min: 0, max: 2 }),
+            }),
             fc.record({ t: fc.constant<'deliver'>('deliver'), pick: fc.nat() }),
             fc.record({ t: fc.constant<'partition'>('partition'), on: fc.boolean(), side: fc.nat({ max: k - 1 }) }),
           ),

@@ -22,7 +22,11 @@ describe('digest index', () => {
     expect(index.size).toBe(300);
     for (let i = 1; i < index.size; i++) expect(index.positions[i]!).toBeGreaterThanOrEqual(index.positions[i - 1]!);
     const summary = new ChildSummary();
-    for (const [depth, prefix] of [[0, 0], [1, 7], [2, 200]] as const) {
+    for (const [depth, prefix] of [
+      [0, 0],
+      [1, 7],
+      [2, 200],
+    ] as const) {
       const [start, end] = index.range(depth, prefix);
       index.summarizeChildren(depth, prefix, summary);
       expect(summary.starts[0]).toBe(start);

@@ -12,15 +12,7 @@
  */
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
-import {
-  bytesKey,
-  canonicalValueBytes,
-  compareBytes,
-  decodeCanonicalValue,
-  ownedValue,
-  readCount,
-  type CrdtValue,
-} from './value.js';
+import { bytesKey, canonicalValueBytes, compareBytes, decodeCanonicalValue, ownedValue, readCount, type CrdtValue } from './value.js';
 
 interface Member {
   readonly value: CrdtValue;

@@ -112,29 +112,33 @@ describe('HLC', () => {
       tick: fc.integer({ min: -50, max: 50 }),
     });
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: -5_000, max: 5_000 }), { minLength: 4, maxLength: 4 }), fc.array(stepArb, { maxLength: 200 }), (skews, steps) => {
-        let wall = 1_000_000;
-        const clocks = skews.map((skew) => new HLC({ now: () => wall + skew }));
-        const latest: HlcTimestamp[] = clocks.map(() => 0n);
-        const inbox: HlcTimestamp[][] = clocks.map(() => []);
-        for (const step of steps) {
-          wall += step.tick;
-          const clock = clocks[step.replica]!;
-          let stamp: HlcTimestamp;
-          if (step.kind === 'receive') {
-            const message = inbox[step.replica]!.shift();
-            if (message === undefined) continue;
-            stamp = clock.receive(message);
-            expect(stamp > message).toBe(true);
-          } else {
-            stamp = clock.now();
-            if (step.kind === 'send') inbox[step.peer]!.push(stamp);
+      fc.property(
+        fc.array(fc.integer({ min: -5_000, max: 5_000 }), { minLength: 4, maxLength: 4 }),
+        fc.array(stepArb, { maxLength: 200 }),
+        (skews, steps) => {
+          let wall = 1_000_000;
+          const clocks = skews.map((skew) => new HLC({ now: () => wall + skew }));
+          const latest: HlcTimestamp[] = clocks.map(() => 0n);
+          const inbox: HlcTimestamp[][] = clocks.map(() => []);
+          for (const step of steps) {
+            wall += step.tick;
+            const clock = clocks[step.replica]!;
+            let stamp: HlcTimestamp;
+            if (step.kind === 'receive') {
+              const message = inbox[step.replica]!.shift();
+              if (message === undefined) continue;
+              stamp = clock.receive(message);
+              expect(stamp > message).toBe(true);
+            } else {
+              stamp = clock.now();
+              if (step.kind === 'send') inbox[step.peer]!.push(stamp);
+            }
+            expect(stamp > latest[step.replica]!).toBe(true);
+            latest[step.replica] = stamp;
           }
-          expect(stamp > latest[step.replica]!).toBe(true);
-          latest[step.replica] = stamp;
-        }
-        for (const c of clocks) expect(c.driftRefusals).toBe(0);
-      }),
+          for (const c of clocks) expect(c.driftRefusals).toBe(0);
+        },
+      ),
       { seed: 0x41c, numRuns: 200 },
     );
   });

@@ -14,15 +14,7 @@ import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
 import { assertHlcTimestamp, type HlcTimestamp } from './hlc.js';
 import { assertReplicaId, isReplicaId, type ReplicaId } from './replica-id.js';
-import {
-  canonicalValueBytes,
-  compareBytes,
-  decodeCanonicalValue,
-  ownedValue,
-  readUtf8,
-  writeUtf8,
-  type CrdtValue,
-} from './value.js';
+import { canonicalValueBytes, compareBytes, decodeCanonicalValue, ownedValue, readUtf8, writeUtf8, type CrdtValue } from './value.js';
 
 /** A value with the (HLC, replica) stamp of the write that set it. */
 export class LWWRegister {

@@ -109,6 +109,9 @@ export function validateOperation(op: unknown): asserts op is CrdtOperation {
       if (o.hlc !== undefined) assertHlcTimestamp(o.hlc);
       return;
     default:
-      throw new TidalError('InvalidArgument', `unknown operation ${JSON.stringify(String(o.op))}; expected increment, decrement, set or add`);
+      throw new TidalError(
+        'InvalidArgument',
+        `unknown operation ${JSON.stringify(String(o.op))}; expected increment, decrement, set or add`,
+      );
   }
 }

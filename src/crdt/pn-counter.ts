@@ -35,7 +35,10 @@ interface MutableTotals {
 /** Returns `by` if it is a positive safe integer, else throws `InvalidArgument`. */
 export function assertCountStep(by: unknown, what = 'by'): number {
   if (typeof by !== 'number' || !Number.isSafeInteger(by) || by <= 0) {
-    throw new TidalError('InvalidArgument', `${what} must be a positive safe integer, got ${typeof by === 'bigint' ? `${by}n` : String(by)}`);
+    throw new TidalError(
+      'InvalidArgument',
+      `${what} must be a positive safe integer, got ${typeof by === 'bigint' ? `${by}n` : String(by)}`,
+    );
   }
   return by;
 }
@@ -68,11 +71,9 @@ export class PNCounter {
   assertRoom(replica: ReplicaId, by: number, which: 'increments' | 'decrements'): void {
     const current = this.totals.get(replica)?.[which] ?? 0;
     if (current + by > Number.MAX_SAFE_INTEGER) {
-      throw new TidalError(
-        'InvalidArgument',
-        `replica ${replica}'s ${which} would reach ${current} + ${by}, past 2^53-1`,
-        { details: { replica, current, by } },
-      );
+      throw new TidalError('InvalidArgument', `replica ${replica}'s ${which} would reach ${current} + ${by}, past 2^53-1`, {
+        details: { replica, current, by },
+      });
     }
   }
 

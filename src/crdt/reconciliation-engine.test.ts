@@ -85,7 +85,8 @@ describe('ReconciliationEngine', () => {
   it('sends only a small part of a large state that differs in a few entities', async () => {
     const a = populated(4000);
     const b = copyOf(a);
-    for (let i = 0; i < 40; i++) (i % 2 ? a : b).apply({ op: 'increment', key: `item-${i * 97}`, kind: 'view', by: 1, replica: i % 2 ? 'r0' : 'r1' });
+    for (let i = 0; i < 40; i++)
+      (i % 2 ? a : b).apply({ op: 'increment', key: `item-${i * 97}`, kind: 'view', by: 1, replica: i % 2 ? 'r0' : 'r1' });
     const { initiator } = pair(a, b);
     const report = await initiator.reconcile();
     expect(a.encode()).toEqual(b.encode());
@@ -116,7 +117,8 @@ describe('ReconciliationEngine', () => {
       link.faults = { drop: 0.3, duplicate: 0.3, maxDelayMs: 40, partitioned: false };
       const a = populated(300);
       const b = copyOf(a);
-      for (let i = 0; i < 30; i++) (i % 2 ? a : b).apply({ op: 'increment', key: `item-${i * 9}`, kind: 'c', by: 1, replica: i % 2 ? 'r0' : 'r1' });
+      for (let i = 0; i < 30; i++)
+        (i % 2 ? a : b).apply({ op: 'increment', key: `item-${i * 9}`, kind: 'c', by: 1, replica: i % 2 ? 'r0' : 'r1' });
       const options = { timers: time, random, retryTimeoutMs: 100, maxRetries: 30, maxMessageBytes: 4096 };
       const initiator = new ReconciliationEngine({ state: a, channel: link.ends[0], ...options }, blake3);
       const responder = new ReconciliationEngine({ state: b, channel: link.ends[1], ...options }, blake3);
@@ -177,8 +179,28 @@ describe('ReconciliationEngine', () => {
       }),
     );
     // A probe that skips ahead, and one requesting a digest never listed.
-    raw.send(encodeReconcileMessage({ type: 'probe', session: 77, round: 5, maxMessageBytes: 4096, probes: [], requests: new Uint32Array(), pushes: [] }));
-    raw.send(encodeReconcileMessage({ type: 'probe', session: 78, round: 0, maxMessageBytes: 4096, probes: [], requests: new Uint32Array([1, 2]), pushes: [] }));
+    raw.send(
+      encodeReconcileMessage({
+        type: 'probe',
+        session: 77,
+        round: 5,
+        maxMessageBytes: 4096,
+        probes: [],
+        requests: new Uint32Array(),
+        pushes: [],
+      }),
+    );
+    raw.send(
+      encodeReconcileMessage({
+        type: 'probe',
+        session: 78,
+        round: 0,
+        maxMessageBytes: 4096,
+        probes: [],
+        requests: new Uint32Array([1, 2]),
+        pushes: [],
+      }),
+    );
     // Replies and refusals for sessions this engine never started.
     raw.send(encodeReconcileMessage({ type: 'refused', session: 5, round: 0, reason: 1 }));
     raw.send(encodeReconcileMessage({ type: 'finish', session: 1234 }));
@@ -187,7 +209,14 @@ describe('ReconciliationEngine', () => {
     expect(state.encode()).toEqual(before);
     expect(state.has('item-new')).toBe(false);
     expect(engine.stats.rejectedByCode).toEqual({ MalformedMessage: 4, PayloadTooLarge: 1, UnsupportedVersion: 1 });
-    expect(refused.sort()).toEqual(['MalformedMessage', 'MalformedMessage', 'MalformedMessage', 'MalformedMessage', 'PayloadTooLarge', 'UnsupportedVersion']);
+    expect(refused.sort()).toEqual([
+      'MalformedMessage',
+      'MalformedMessage',
+      'MalformedMessage',
+      'MalformedMessage',
+      'PayloadTooLarge',
+      'UnsupportedVersion',
+    ]);
     expect(engine.stats.duplicates).toBe(1);
     // No bad round was processed, so nothing was answered.
     expect(received).toHaveLength(0);
@@ -204,7 +233,17 @@ describe('ReconciliationEngine', () => {
   it('refuses a round for a session it does not hold, and answers a repeated round from its cache', async () => {
     const state = populated(30);
     const { raw, received } = withRawPeer(state);
-    raw.send(encodeReconcileMessage({ type: 'probe', session: 9, round: 2, maxMessageBytes: 4096, probes: [], requests: new Uint32Array(), pushes: [] }));
+    raw.send(
+      encodeReconcileMessage({
+        type: 'probe',
+        session: 9,
+        round: 2,
+        maxMessageBytes: 4096,
+        probes: [],
+        requests: new Uint32Array(),
+        pushes: [],
+      }),
+    );
     const probe = encodeReconcileMessage({
       type: 'probe',
       session: 10,
@@ -291,12 +330,33 @@ describe('ReconciliationEngine', () => {
     const mask = probe.probes[0]!.mask;
     const emptyChild = [...Array(16).keys()].find((c) => (mask & (1 << c)) === 0)!;
     const reply = (over: Partial<ReplyMessage>) =>
-      encodeReconcileMessage({ type: 'reply', session: probe.session, round: 0, maxMessageBytes: 4096, results: [], records: [], pending: 0, skipped: 0, ...over });
+      encodeReconcileMessage({
+        type: 'reply',
+        session: probe.session,
+        round: 0,
+        maxMessageBytes: 4096,
+        results: [],
+        records: [],
+        pending: 0,
+        skipped: 0,
+        ...over,
+      });
     const result = { expandMask: 0, leafMask: 0, listMask: 0, listings: [] };
     // Expands a child we have nothing under; answers two probes out of one; lists a leaf we have nothing under.
     raw.send(reply({ results: [{ ...result, expandMask: 1 << emptyChild }] }));
     raw.send(reply({ results: [result, result] }));
-    raw.send(reply({ results: [{ ...result, leafMask: 1 << emptyChild, listMask: 1 << emptyChild, listings: [{ tags: new Uint32Array(), digests: new Uint32Array() }] }] }));
+    raw.send(
+      reply({
+        results: [
+          {
+            ...result,
+            leafMask: 1 << emptyChild,
+            listMask: 1 << emptyChild,
+            listings: [{ tags: new Uint32Array(), digests: new Uint32Array() }],
+          },
+        ],
+      }),
+    );
     // A reply for another round or session is a duplicate, not an error.
     raw.send(reply({ round: 7 }));
     await settle();
@@ -372,13 +432,41 @@ describe('ReconciliationEngine', () => {
     const { engine, raw, received } = withRawPeer(state, { maxSessions: 2 });
     const start = (session: number) =>
       raw.send(
-        encodeReconcileMessage({ type: 'probe', session, round: 0, maxMessageBytes: 4096, probes: [], requests: new Uint32Array(), pushes: [] }),
+        encodeReconcileMessage({
+          type: 'probe',
+          session,
+          round: 0,
+          maxMessageBytes: 4096,
+          probes: [],
+          requests: new Uint32Array(),
+          pushes: [],
+        }),
       );
     start(1);
     start(2);
     start(3);
-    raw.send(encodeReconcileMessage({ type: 'probe', session: 1, round: 1, maxMessageBytes: 4096, probes: [], requests: new Uint32Array(), pushes: [] }));
-    raw.send(encodeReconcileMessage({ type: 'probe', session: 3, round: 1, maxMessageBytes: 4096, probes: [], requests: new Uint32Array(), pushes: [] }));
+    raw.send(
+      encodeReconcileMessage({
+        type: 'probe',
+        session: 1,
+        round: 1,
+        maxMessageBytes: 4096,
+        probes: [],
+        requests: new Uint32Array(),
+        pushes: [],
+      }),
+    );
+    raw.send(
+      encodeReconcileMessage({
+        type: 'probe',
+        session: 3,
+        round: 1,
+        maxMessageBytes: 4096,
+        probes: [],
+        requests: new Uint32Array(),
+        pushes: [],
+      }),
+    );
     await settle();
     expect(engine.stats.sessionsExpired).toBe(1);
     // Session 1 was evicted: its next round is refused, so its initiator learns at once. Session 3 carries on.

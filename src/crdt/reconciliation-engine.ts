@@ -356,9 +356,13 @@ export class ReconciliationEngine {
     try {
       if (!(bytes instanceof Uint8Array)) throw new TidalError('MalformedMessage', 'reconciliation message is not a Uint8Array');
       if (bytes.length > this.maxMessageBytes) {
-        throw new TidalError('PayloadTooLarge', `reconciliation message of ${bytes.length} bytes exceeds the bound of ${this.maxMessageBytes}`, {
-          details: { bytes: bytes.length, max: this.maxMessageBytes },
-        });
+        throw new TidalError(
+          'PayloadTooLarge',
+          `reconciliation message of ${bytes.length} bytes exceeds the bound of ${this.maxMessageBytes}`,
+          {
+            details: { bytes: bytes.length, max: this.maxMessageBytes },
+          },
+        );
       }
       const message = decodeReconcileMessage(bytes);
       switch (message.type) {
@@ -406,7 +410,17 @@ export class ReconciliationEngine {
     const requestQueue: [number, number][] = [];
     const pushQueue: PendingPush[] = [];
     const perRound: ReconciliationRoundReport[] = [];
-    const totals = { nodesCompared: 0, keysCompared: 0, keysSent: 0, keysReceived: 0, keysSkipped: 0, keysChanged: 0, bytesSent: 0, bytesReceived: 0, retransmissions: 0 };
+    const totals = {
+      nodesCompared: 0,
+      keysCompared: 0,
+      keysSent: 0,
+      keysReceived: 0,
+      keysSkipped: 0,
+      keysChanged: 0,
+      bytesSent: 0,
+      bytesReceived: 0,
+      retransmissions: 0,
+    };
 
     for (let round = 0; ; round++) {
       if (round > 0 && probeQueue.length === 0 && requestQueue.length === 0 && pushQueue.length === 0 && peerPending === 0) break;
@@ -609,9 +623,13 @@ export class ReconciliationEngine {
         if (retransmissions >= this.maxRetries) {
           settle();
           reject(
-            new TidalError('Timeout', `round ${round} of reconciliation session ${session} went unanswered through ${this.maxRetries} retransmissions`, {
-              details: { session, round },
-            }),
+            new TidalError(
+              'Timeout',
+              `round ${round} of reconciliation session ${session} went unanswered through ${this.maxRetries} retransmissions`,
+              {
+                details: { session, round },
+              },
+            ),
           );
           return;
         }
@@ -651,8 +669,10 @@ export class ReconciliationEngine {
       const { mask, depth } = waiter.probes[i]!;
       const r = reply.results[i]!;
       if ((r.expandMask & ~mask) !== 0) throw new TidalError('MalformedMessage', 'reply expands a child we have nothing under');
-      if (r.listMask !== (r.leafMask & mask)) throw new TidalError('MalformedMessage', 'reply lists a different set of leaves than it should');
-      if (depth + 1 === MAX_TREE_DEPTH && r.expandMask !== 0) throw new TidalError('MalformedMessage', 'reply expands a node at the deepest level');
+      if (r.listMask !== (r.leafMask & mask))
+        throw new TidalError('MalformedMessage', 'reply lists a different set of leaves than it should');
+      if (depth + 1 === MAX_TREE_DEPTH && r.expandMask !== 0)
+        throw new TidalError('MalformedMessage', 'reply expands a node at the deepest level');
     }
     // All records decode, or the reply is refused whole.
     const entities = decodeEntityRecords(reply.records);
@@ -667,13 +687,23 @@ export class ReconciliationEngine {
     }
     switch (message.reason) {
       case RefusalReason.UnknownSession:
-        waiter.fail(new TidalError('Timeout', `the peer no longer holds reconciliation session ${message.session} (it expired or was evicted); run reconcile() again`));
+        waiter.fail(
+          new TidalError(
+            'Timeout',
+            `the peer no longer holds reconciliation session ${message.session} (it expired or was evicted); run reconcile() again`,
+          ),
+        );
         return;
       case RefusalReason.ClockDrift:
         waiter.fail(new TidalError('ClockDrift', `the peer refused our entities: they hold an HLC too far ahead of its clock`));
         return;
       case RefusalReason.PayloadTooLarge:
-        waiter.fail(new TidalError('PayloadTooLarge', 'the peer cannot fit its answer in one message (a leaf holds too many entities); raise maxMessageBytes'));
+        waiter.fail(
+          new TidalError(
+            'PayloadTooLarge',
+            'the peer cannot fit its answer in one message (a leaf holds too many entities); raise maxMessageBytes',
+          ),
+        );
         return;
     }
   }
@@ -688,7 +718,9 @@ export class ReconciliationEngine {
         return;
       }
       if (probe.round !== 0) {
-        this.transmit(encodeReconcileMessage({ type: 'refused', session: probe.session, round: probe.round, reason: RefusalReason.UnknownSession }));
+        this.transmit(
+          encodeReconcileMessage({ type: 'refused', session: probe.session, round: probe.round, reason: RefusalReason.UnknownSession }),
+        );
         return;
       }
       session = this.startResponder(probe);
@@ -709,7 +741,10 @@ export class ReconciliationEngine {
       return;
     }
     if (probe.round !== session.lastRound + 1) {
-      throw new TidalError('MalformedMessage', `round ${probe.round} of session ${probe.session} skips ahead of round ${session.lastRound}`);
+      throw new TidalError(
+        'MalformedMessage',
+        `round ${probe.round} of session ${probe.session} skips ahead of round ${session.lastRound}`,
+      );
     }
     const reply = this.answerRound(session, probe);
     session.lastRound = probe.round;
@@ -805,7 +840,12 @@ export class ReconciliationEngine {
       const size = probeResultSize(answer.result.listings.map((l) => l.tags.length));
       if (size > room) {
         if (results.length === 0) {
-          return encodeReconcileMessage({ type: 'refused', session: session.id, round: probe.round, reason: RefusalReason.PayloadTooLarge });
+          return encodeReconcileMessage({
+            type: 'refused',
+            session: session.id,
+            round: probe.round,
+            reason: RefusalReason.PayloadTooLarge,
+          });
         }
         break;
       }

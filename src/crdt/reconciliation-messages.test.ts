@@ -33,9 +33,12 @@ const probeArb: fc.Arbitrary<ProbeMessage> = fc
       { maxLength: 5 },
     ),
     requests: fc.array(u32, { maxLength: 6 }).map((a) => new Uint32Array(a.length % 2 === 0 ? a : a.slice(1))),
-    pushes: fc.array(fc.record({ counterpart: fc.option(fc.tuple(u32, u32), { nil: undefined }), record: fc.uint8Array({ maxLength: 20 }) }), {
-      maxLength: 4,
-    }),
+    pushes: fc.array(
+      fc.record({ counterpart: fc.option(fc.tuple(u32, u32), { nil: undefined }), record: fc.uint8Array({ maxLength: 20 }) }),
+      {
+        maxLength: 4,
+      },
+    ),
   })
   .chain((m) =>
     fc
@@ -78,7 +81,12 @@ const messageArb: fc.Arbitrary<ReconcileMessage> = fc.oneof(
   probeArb,
   replyArb,
   fc.record({ type: fc.constant('finish' as const), session: u32 }),
-  fc.record({ type: fc.constant('refused' as const), session: u32, round: fc.nat(), reason: fc.constantFrom(1 as const, 2 as const, 3 as const) }),
+  fc.record({
+    type: fc.constant('refused' as const),
+    session: u32,
+    round: fc.nat(),
+    reason: fc.constantFrom(1 as const, 2 as const, 3 as const),
+  }),
 );
 
 function popcount(mask: number): number {
@@ -94,7 +102,12 @@ function header(type: number, session = 0x01020304): number[] {
 describe('reconciliation messages', () => {
   it('write the documented bytes', () => {
     expect([...encodeReconcileMessage({ type: 'finish', session: 0x01020304 })]).toEqual(header(3));
-    expect([...encodeReconcileMessage({ type: 'refused', session: 0x01020304, round: 300, reason: 2 })]).toEqual([...header(4), 0xac, 0x02, 2]);
+    expect([...encodeReconcileMessage({ type: 'refused', session: 0x01020304, round: 300, reason: 2 })]).toEqual([
+      ...header(4),
+      0xac,
+      0x02,
+      2,
+    ]);
     const probe: ProbeMessage = {
       type: 'probe',
       session: 0x01020304,
@@ -102,14 +115,61 @@ describe('reconciliation messages', () => {
       maxMessageBytes: 65536,
       probes: [{ depth: 1, prefix: 5, mask: 0b101, digests: new Uint32Array([1, 2, 3, 4]) }],
       requests: new Uint32Array([9, 10]),
-      pushes: [{ counterpart: [7, 8], record: new Uint8Array([0xaa]) }, { counterpart: undefined, record: new Uint8Array([]) }],
+      pushes: [
+        { counterpart: [7, 8], record: new Uint8Array([0xaa]) },
+        { counterpart: undefined, record: new Uint8Array([]) },
+      ],
     };
     expect([...encodeReconcileMessage(probe)]).toEqual([
       ...header(1),
-      1, 0x80, 0x80, 0x04, // round 1, bound 65536
-      1, 1, 5, 0b101, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, // one probe: depth 1, prefix 5, mask, 2 digests
-      1, 9, 0, 0, 0, 10, 0, 0, 0, // one request
-      2, 1, 7, 0, 0, 0, 8, 0, 0, 0, 1, 0xaa, 0, 0, // two pushes
+      1,
+      0x80,
+      0x80,
+      0x04, // round 1, bound 65536
+      1,
+      1,
+      5,
+      0b101,
+      0,
+      1,
+      0,
+      0,
+      0,
+      2,
+      0,
+      0,
+      0,
+      3,
+      0,
+      0,
+      0,
+      4,
+      0,
+      0,
+      0, // one probe: depth 1, prefix 5, mask, 2 digests
+      1,
+      9,
+      0,
+      0,
+      0,
+      10,
+      0,
+      0,
+      0, // one request
+      2,
+      1,
+      7,
+      0,
+      0,
+      0,
+      8,
+      0,
+      0,
+      0,
+      1,
+      0xaa,
+      0,
+      0, // two pushes
     ]);
     const reply: ReplyMessage = {
       type: 'reply',
@@ -123,10 +183,34 @@ describe('reconciliation messages', () => {
     };
     expect([...encodeReconcileMessage(reply)]).toEqual([
       ...header(2),
-      1, 0x80, 0x20, // round 1, bound 4096
-      1, 1, 0, 2, 0, 2, 0, 1, 5, 0, 0, 0, 6, 0, 0, 0, 7, 0, 0, 0, // one result with one listing of one entry
-      1, 1, 0xbb, // one record
-      3, 0, // pending, skipped
+      1,
+      0x80,
+      0x20, // round 1, bound 4096
+      1,
+      1,
+      0,
+      2,
+      0,
+      2,
+      0,
+      1,
+      5,
+      0,
+      0,
+      0,
+      6,
+      0,
+      0,
+      0,
+      7,
+      0,
+      0,
+      0, // one result with one listing of one entry
+      1,
+      1,
+      0xbb, // one record
+      3,
+      0, // pending, skipped
     ]);
   });
 

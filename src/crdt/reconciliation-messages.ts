@@ -263,9 +263,13 @@ function decodeUnchecked(bytes: Uint8Array): ReconcileMessage {
   for (let i = 0; i < 4; i++) if (magic[i] !== RECONCILE_MAGIC[i]) throw malformed('does not start with TDRC');
   const version = dec.readU8();
   if (version !== RECONCILE_VERSION) {
-    throw new TidalError('UnsupportedVersion', `reconciliation message version ${version}; this build speaks version ${RECONCILE_VERSION}`, {
-      details: { version },
-    });
+    throw new TidalError(
+      'UnsupportedVersion',
+      `reconciliation message version ${version}; this build speaks version ${RECONCILE_VERSION}`,
+      {
+        details: { version },
+      },
+    );
   }
   const type = dec.readU8();
   const session = dec.readU32();

@@ -52,11 +52,42 @@ describe('CrdtSignalState', () => {
       { op: 'add', key: 'k', set: 's', member: 1, replica: 'r' },
     ]);
     expect([...s.encode()]).toEqual([
-      0x54, 0x44, 0x43, 0x53, 1, 1, // TDCS, version 1, one entity
-      1, 0x6b, // key "k"
-      1, 1, 0x63, 1, 1, 0x72, 2, 0, // counters: "c" → {r: +2 -0}
-      1, 1, 0x66, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0x72, 2, // fields: "f" → (hlc 1:0, "r", true)
-      1, 1, 0x73, 1, 3, 1, // sets: "s" → {1}
+      0x54,
+      0x44,
+      0x43,
+      0x53,
+      1,
+      1, // TDCS, version 1, one entity
+      1,
+      0x6b, // key "k"
+      1,
+      1,
+      0x63,
+      1,
+      1,
+      0x72,
+      2,
+      0, // counters: "c" → {r: +2 -0}
+      1,
+      1,
+      0x66,
+      0,
+      0,
+      1,
+      0,
+      0,
+      0,
+      0,
+      0,
+      1,
+      0x72,
+      2, // fields: "f" → (hlc 1:0, "r", true)
+      1,
+      1,
+      0x73,
+      1,
+      3,
+      1, // sets: "s" → {1}
     ]);
     expect([...new CrdtSignalState().encode()]).toEqual([0x54, 0x44, 0x43, 0x53, 1, 0]);
   });
@@ -93,7 +124,10 @@ describe('CrdtSignalState', () => {
       [{ op: 'add', key: 'k', set: 's', member: NaN, replica: 'r' }, 'Unencodable'],
     ];
     for (const [op, c] of bad) {
-      expect(() => s.apply(op as CrdtOperation), JSON.stringify(op, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))).toThrow(code(c));
+      expect(
+        () => s.apply(op as CrdtOperation),
+        JSON.stringify(op, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)),
+      ).toThrow(code(c));
     }
     expect(s.rejectedOperations).toBe(bad.length);
     expect(s.encode()).toEqual(before);
@@ -135,9 +169,14 @@ describe('CrdtSignalState', () => {
 
   it('reaches the same bytes whatever order the operations come in (seeded)', () => {
     fc.assert(
-      fc.property(fc.array(operationArb, { maxLength: 25 }).chain((ops) => fc.tuple(fc.constant(ops), fc.shuffledSubarray(ops, { minLength: ops.length }))), ([ops, shuffled]) => {
-        expect(stateOf(shuffled).encode()).toEqual(stateOf(ops).encode());
-      }),
+      fc.property(
+        fc
+          .array(operationArb, { maxLength: 25 })
+          .chain((ops) => fc.tuple(fc.constant(ops), fc.shuffledSubarray(ops, { minLength: ops.length }))),
+        ([ops, shuffled]) => {
+          expect(stateOf(shuffled).encode()).toEqual(stateOf(ops).encode());
+        },
+      ),
       { seed: 0x0de7, numRuns: 200 },
     );
   });
@@ -204,20 +243,26 @@ describe('CrdtSignalState', () => {
     expect(CrdtSignalState.decode(new Uint8Array([...header, ...entity(0x61), ...entity(0x62)])).keys()).toEqual(['a', 'b']);
     // An entity with nothing in it, and a counter with no entries.
     expect(() => CrdtSignalState.decode(new Uint8Array([...header.slice(0, 5), 1, 1, 0x61, 0, 0, 0]))).toThrow(code('MalformedPayload'));
-    expect(() => CrdtSignalState.decode(new Uint8Array([...header.slice(0, 5), 1, 1, 0x61, 1, 1, 0x63, 0, 0, 0]))).toThrow(code('MalformedPayload'));
+    expect(() => CrdtSignalState.decode(new Uint8Array([...header.slice(0, 5), 1, 1, 0x61, 1, 1, 0x63, 0, 0, 0]))).toThrow(
+      code('MalformedPayload'),
+    );
   });
 
   it('never fails on corrupted encodings with anything but a TidalError (seeded)', () => {
     fc.assert(
-      fc.property(signalStateArb, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (s, flips) => {
-        const bytes = s.encode();
-        for (const [at, value] of flips) bytes[at % bytes.length] = value;
-        try {
-          CrdtSignalState.decode(bytes);
-        } catch (error) {
-          expect(isTidalError(error)).toBe(true);
-        }
-      }),
+      fc.property(
+        signalStateArb,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        (s, flips) => {
+          const bytes = s.encode();
+          for (const [at, value] of flips) bytes[at % bytes.length] = value;
+          try {
+            CrdtSignalState.decode(bytes);
+          } catch (error) {
+            expect(isTidalError(error)).toBe(true);
+          }
+        },
+      ),
       { seed: 0xf022, numRuns: 1000 },
     );
   });

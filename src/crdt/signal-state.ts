@@ -28,7 +28,16 @@ import type { HLC, HlcTimestamp } from './hlc.js';
 import { LWWRegister } from './lww-register.js';
 import { MAX_ENTITY_KEY_LENGTH, MAX_NAME_LENGTH, validateOperation, type CrdtOperation } from './operation.js';
 import { PNCounter } from './pn-counter.js';
-import { canonicalValueBytes, compareStrings, isWellFormedString, ownedValue, readCount, readUtf8, writeUtf8, type CrdtValue } from './value.js';
+import {
+  canonicalValueBytes,
+  compareStrings,
+  isWellFormedString,
+  ownedValue,
+  readCount,
+  readUtf8,
+  writeUtf8,
+  type CrdtValue,
+} from './value.js';
 
 /** Magic of an encoded state: `TDCS`. */
 export const STATE_MAGIC = new Uint8Array([0x54, 0x44, 0x43, 0x53]);

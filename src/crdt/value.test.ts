@@ -31,7 +31,10 @@ describe('canonical value encoding', () => {
       [-129n, [7, 0x80, 0x01]],
       ['hé', [8, 3, 0x68, 0xc3, 0xa9]],
       [new Uint8Array([1, 2]), [9, 2, 1, 2]],
-      [[true, null], [10, 2, 2, 0]],
+      [
+        [true, null],
+        [10, 2, 2, 0],
+      ],
       [{ b: 1, a: 'x' }, [11, 2, 1, 0x61, 8, 1, 0x78, 1, 0x62, 3, 1]],
     ];
     for (const [value, bytes] of cases) {
@@ -82,9 +85,7 @@ describe('canonical value encoding', () => {
       1n << 8000n,
     ];
     for (const value of bad) {
-      expect(() => canonicalValueBytes(value as CrdtValue), String(typeof value)).toThrow(
-        expect.objectContaining({ code: 'Unencodable' }),
-      );
+      expect(() => canonicalValueBytes(value as CrdtValue), String(typeof value)).toThrow(expect.objectContaining({ code: 'Unencodable' }));
     }
   });
 

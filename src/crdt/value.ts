@@ -16,14 +16,7 @@ import { TidalError } from '../common/errors.js';
 
 /** A value a register or a set can hold. Treat values handed out by a state as read-only. */
 export type CrdtValue =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | readonly CrdtValue[]
-  | { readonly [name: string]: CrdtValue };
+  null | boolean | number | bigint | string | Uint8Array | readonly CrdtValue[] | { readonly [name: string]: CrdtValue };
 
 /** Deepest nesting of arrays and objects a value may have. */
 export const MAX_VALUE_DEPTH = 64;

@@ -147,12 +147,19 @@ export class FollowerDb {
   static async open(options: FollowerDbOptions): Promise<FollowerDb> {
     const [b3, { wal, report }] = await Promise.all([
       loadBlake3(),
-      Wal.open(options.storage, { shard: options.shard, durable: options.durable ?? true, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}) }),
+      Wal.open(options.storage, {
+        shard: options.shard,
+        durable: options.durable ?? true,
+        ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}),
+      }),
     ]);
     if (wal.missingRanges().length > 0) {
       // A copy with holes cannot be replayed in order: refuse it rather than apply part of it.
       await wal.close();
-      throw new TidalError('Corrupt', `follower copy of shard ${options.shard} has lost LSNs ${JSON.stringify(wal.missingRanges())}; remove it and let it be rebuilt from the leader`);
+      throw new TidalError(
+        'Corrupt',
+        `follower copy of shard ${options.shard} has lost LSNs ${JSON.stringify(wal.missingRanges())}; remove it and let it be rebuilt from the leader`,
+      );
     }
     const stateMachine = options.stateMachine;
     // Wal.open has just verified every byte of the copy: the replay checks structure only.
@@ -225,7 +232,12 @@ export class FollowerDb {
       const timer = setTimeout(() => {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
-        reject(new TidalError('Timeout', `follower of shard ${this.shard} did not reach LSN ${lsn} within ${timeoutMs} ms (applied ${this.applied})`));
+        reject(
+          new TidalError(
+            'Timeout',
+            `follower of shard ${this.shard} did not reach LSN ${lsn} within ${timeoutMs} ms (applied ${this.applied})`,
+          ),
+        );
       }, timeoutMs);
       this.waiters.push(waiter);
     });
@@ -253,7 +265,8 @@ export class FollowerDb {
    * the leader had not shipped yet are not lost by the failover.
    */
   private async catchUp(source: Wal): Promise<void> {
-    if (source.shard !== this.shard) throw new TidalError('WrongShard', `cannot catch up shard ${this.shard} from the log of shard ${source.shard}`);
+    if (source.shard !== this.shard)
+      throw new TidalError('WrongShard', `cannot catch up shard ${this.shard} from the log of shard ${source.shard}`);
     if (source.lastLsn <= this.applied) return;
     for await (const batch of source.readBatches(this.applied + 1)) {
       // readBatches verified the digest; the events are decoded before anything is applied.
@@ -408,7 +421,10 @@ export class FollowerDb {
   private verify(segment: ReceivedSegment): VerifiedBatch[] {
     const verified = verifyPayload(this.b3, segment, this.shard);
     // With a state machine, every event is decoded now: nothing is applied unless all of it decodes.
-    const batches = verified.map((batch) => ({ ...batch, events: this.stateMachine ? decodePayload(batch.payload, batch.eventCount) : [] }));
+    const batches = verified.map((batch) => ({
+      ...batch,
+      events: this.stateMachine ? decodePayload(batch.payload, batch.eventCount) : [],
+    }));
     this.counters.bytesVerified += segment.bytes.byteLength;
     return batches;
   }
@@ -457,4 +473,3 @@ export class FollowerDb {
     this.transport.sendControl(this.leader, bytes).catch(() => undefined); // lost acks are recovered by timeouts
   }
 }
-

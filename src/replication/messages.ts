@@ -103,6 +103,8 @@ export function decodeControl(bytes: Uint8Array): ControlMessageBody {
     return message;
   } catch (error) {
     if (isTidalError(error, 'MalformedMessage')) throw error;
-    throw new TidalError('MalformedMessage', `control message refused: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new TidalError('MalformedMessage', `control message refused: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
 }

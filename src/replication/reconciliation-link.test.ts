@@ -15,7 +15,15 @@ describe('reconciliation over a Transport', () => {
     for (let i = 0; i < 300; i++) {
       left.apply({ op: 'increment', key: `item:${i}`, kind: 'view', by: 1, replica: 'tab-a' });
       if (i % 3 === 0) right.apply({ op: 'increment', key: `item:${i}`, kind: 'view', by: 2, replica: 'tab-b' });
-      if (i % 7 === 0) right.apply({ op: 'set', key: `item:${i}`, field: 'label', value: `l${i}`, hlc: BigInt(1_700_000_000_000 + i) << 16n, replica: 'tab-b' });
+      if (i % 7 === 0)
+        right.apply({
+          op: 'set',
+          key: `item:${i}`,
+          field: 'label',
+          value: `l${i}`,
+          hlc: BigInt(1_700_000_000_000 + i) << 16n,
+          replica: 'tab-b',
+        });
     }
     const channelA = reconciliationChannel(a, { shard: 1, replica: 'b' });
     const channelB = reconciliationChannel(b, { shard: 1, replica: 'a' });

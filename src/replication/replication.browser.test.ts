@@ -41,7 +41,10 @@ interface PairOptions {
 }
 
 /** A leader and a follower worker joined by a fresh MessageChannel, each on a fresh OPFS folder. */
-async function pair(name: string, options: PairOptions = {}): Promise<{ leader: Replica; follower: Replica; startFollower(): Promise<void> }> {
+async function pair(
+  name: string,
+  options: PairOptions = {},
+): Promise<{ leader: Replica; follower: Replica; startFollower(): Promise<void> }> {
   const { port1, port2 } = new MessageChannel();
   const leader = spawn();
   const follower = spawn();

@@ -24,7 +24,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function startLeader(net: InProcessNetwork, options: { segmentBytes?: number; cacheBytes?: number; maxInFlightBytes?: number; storage?: MemoryStorage } = {}) {
+async function startLeader(
+  net: InProcessNetwork,
+  options: { segmentBytes?: number; cacheBytes?: number; maxInFlightBytes?: number; storage?: MemoryStorage } = {},
+) {
   const storage = options.storage ?? new MemoryStorage();
   const { wal } = await Wal.open(storage, { shard: 2, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}) });
   const transport = net.connect(LEADER);
@@ -117,11 +120,11 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
           faults.reordered++;
           return [m, first];
         }
-        if (roll < 0.1) return faults.flipped++, [withFlippedByte(m, Math.floor(random() * m.bytes.byteLength))];
-        if (roll < 0.2) return faults.dropped++, [];
-        if (roll < 0.3) return faults.duplicated++, [m, withCopiedBytes(m)];
-        if (roll < 0.35) return faults.truncated++, [withTruncatedBytes(m, Math.floor(random() * m.bytes.byteLength))];
-        if (roll < 0.45 && !held) return (held = m), [];
+        if (roll < 0.1) return (faults.flipped++, [withFlippedByte(m, Math.floor(random() * m.bytes.byteLength))]);
+        if (roll < 0.2) return (faults.dropped++, []);
+        if (roll < 0.3) return (faults.duplicated++, [m, withCopiedBytes(m)]);
+        if (roll < 0.35) return (faults.truncated++, [withTruncatedBytes(m, Math.floor(random() * m.bytes.byteLength))]);
+        if (roll < 0.45 && !held) return ((held = m), []);
         return [m];
       },
     });
@@ -159,7 +162,7 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
     const net = new InProcessNetwork({
       intercept: (m) => {
         if (m.kind !== 'segment') return [m];
-        if (!held) return (held = m), []; // hold every other segment...
+        if (!held) return ((held = m), []); // hold every other segment...
         const first = held;
         held = undefined;
         return [m, first]; // ...and deliver it after the next one
@@ -281,7 +284,14 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
     const shipper = new WalShipper({ wal, transport: first, admit: (f) => f.replica.startsWith('tab-'), ...FAST });
     shipper.start();
     const stateMachine = new EventLog();
-    const follower = await FollowerDb.open({ storage: new MemoryStorage(), shard: 2, transport: net.connect({ shard: 2, replica: 'tab-b' }), leader: { shard: 2, replica: 'tab-a' }, stateMachine, ...FOLLOWER_FAST });
+    const follower = await FollowerDb.open({
+      storage: new MemoryStorage(),
+      shard: 2,
+      transport: net.connect({ shard: 2, replica: 'tab-b' }),
+      leader: { shard: 2, replica: 'tab-a' },
+      stateMachine,
+      ...FOLLOWER_FAST,
+    });
     cleanups.push(() => follower.close());
     const refused = net.connect({ shard: 2, replica: 'intruder' });
     await refused.sendControl({ shard: 2, replica: 'tab-a' }, encodeControl({ type: 'request', shard: 2, fromLsn: 1, reason: 'hello' }));
@@ -319,7 +329,14 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
     const net = new InProcessNetwork();
     const leader = await startLeader(net, { segmentBytes: 8 * 1024 });
     const storage = new MemoryStorage();
-    const follower = await FollowerDb.open({ storage, shard: 2, transport: net.connect(FOLLOWER), leader: LEADER, ...FOLLOWER_FAST, segmentBytes: 8 * 1024 });
+    const follower = await FollowerDb.open({
+      storage,
+      shard: 2,
+      transport: net.connect(FOLLOWER),
+      leader: LEADER,
+      ...FOLLOWER_FAST,
+      segmentBytes: 8 * 1024,
+    });
     await writeEvents(leader.wal, 1, 500);
     await follower.whenApplied(500);
     expect(follower.counters).toMatchObject({ eventsApplied: 500, payloadsRejected: 0 });

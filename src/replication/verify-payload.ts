@@ -45,7 +45,10 @@ export function verifyPayload(b3: Blake3, payload: WalSegmentPayload, shard: Sha
     // The footer digest covers every byte, so the batches are walked for structure only.
     const scan = scanSegment(b3, bytes, payload.id, false);
     if (scan.kind !== 'good' || !scan.sealed) {
-      throw new TidalError('Corrupt', `segment ${payload.id.fileName()} failed verification${scan.kind === 'damaged' ? `: ${scan.message}` : ''}`);
+      throw new TidalError(
+        'Corrupt',
+        `segment ${payload.id.fileName()} failed verification${scan.kind === 'damaged' ? `: ${scan.message}` : ''}`,
+      );
     }
     for (const start of scan.index.offsets) found.push(decodeBatch(b3, bytes, start, { verify: false }));
   } else {

@@ -226,7 +226,13 @@ export class WalShipper {
         this.badControl++;
         continue;
       }
-      if (!cursor && body.type !== 'status' && body.shard === this.shard && this.cursors.length < this.maxFollowers && this.admit?.(message.from)) {
+      if (
+        !cursor &&
+        body.type !== 'status' &&
+        body.shard === this.shard &&
+        this.cursors.length < this.maxFollowers &&
+        this.admit?.(message.from)
+      ) {
         // A follower introducing itself, or one that followed this leader's previous incarnation
         // (a restarted worker) and goes on asking or acknowledging.
         const fromLsn = body.type === 'request' ? body.fromLsn : body.appliedLsn + 1;
@@ -327,7 +333,11 @@ export class WalShipper {
       if (cursor.nextLsn !== from) continue; // rewound while reading
       if (!payload) return;
       try {
-        await this.transport.sendSegment(cursor.follower, { id: payload.segment, bytes: payload.bytes.buffer as ArrayBuffer, eventCount: payload.eventCount });
+        await this.transport.sendSegment(cursor.follower, {
+          id: payload.segment,
+          bytes: payload.bytes.buffer as ArrayBuffer,
+          eventCount: payload.eventCount,
+        });
       } catch (error) {
         if (error instanceof TidalError && error.code === 'Closed') this.stop();
         return; // the follower is unreachable now; its request or the timeout will resume it
@@ -348,7 +358,11 @@ export class WalShipper {
     const segment = this.cache[first]!.segment;
     let end = first;
     let size = this.cache[first]!.bytes.length;
-    while (end + 1 < this.cache.length && this.cache[end + 1]!.segment.equals(segment) && size + this.cache[end + 1]!.bytes.length <= this.maxPayloadBytes) {
+    while (
+      end + 1 < this.cache.length &&
+      this.cache[end + 1]!.segment.equals(segment) &&
+      size + this.cache[end + 1]!.bytes.length <= this.maxPayloadBytes
+    ) {
       end++;
       size += this.cache[end]!.bytes.length;
     }
@@ -361,7 +375,13 @@ export class WalShipper {
     if (!segment) return undefined;
     if (segment.sealed && segment.baseLsn === from) {
       const bytes = await this.wal.readSealedSegment(segment.id);
-      return { segment: segment.id, bytes, size: bytes.length, eventCount: segment.lastLsn - segment.baseLsn + 1, lastLsn: segment.lastLsn };
+      return {
+        segment: segment.id,
+        bytes,
+        size: bytes.length,
+        eventCount: segment.lastLsn - segment.baseLsn + 1,
+        lastLsn: segment.lastLsn,
+      };
     }
     const batches: CachedBatch[] = [];
     let size = 0;
@@ -403,7 +423,7 @@ function concat(segment: WalSegmentId, batches: readonly CachedBatch[]): Payload
 
 function positive(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new TidalError('InvalidArgument', `WalShipper ${name} must be a positive number, got ${value}`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new TidalError('InvalidArgument', `WalShipper ${name} must be a positive number, got ${value}`);
   return value;
 }
-

@@ -11,7 +11,16 @@ function request(session: string, seq: number, acked = 0, startedAt = 1000): Wri
 }
 
 function event(session: string, seq: number, at: number, options: { acked?: number; key?: string; startedAt?: number } = {}): WriteEvent {
-  return { t: 'write', session, startedAt: options.startedAt ?? 1000, seq, acked: options.acked ?? 0, at, ops: [], ...(options.key ? { key: options.key } : {}) };
+  return {
+    t: 'write',
+    session,
+    startedAt: options.startedAt ?? 1000,
+    seq,
+    acked: options.acked ?? 0,
+    at,
+    ops: [],
+    ...(options.key ? { key: options.key } : {}),
+  };
 }
 
 /** Admits and records a write the way a leader does. */

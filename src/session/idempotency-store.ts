@@ -133,9 +133,13 @@ export class IdempotencyStore {
       // reached the log (a crash before they were durable). It starts at 1, and in order.
       if (request.startedAt >= this.forgottenBefore && now - request.startedAt < this.sessionIdleMs) {
         if (request.seq === 1) return { kind: 'new' };
-        throw new TidalError('SeqGap', `session ${request.session} sent write ${request.seq} but the leader has none of its writes; resend from 1 in order`, {
-          details: { expected: 1 },
-        });
+        throw new TidalError(
+          'SeqGap',
+          `session ${request.session} sent write ${request.seq} but the leader has none of its writes; resend from 1 in order`,
+          {
+            details: { expected: 1 },
+          },
+        );
       }
       this.expiredRefusals++;
       throw new TidalError(
@@ -145,19 +149,29 @@ export class IdempotencyStore {
     }
     if (request.seq <= entry.admitted) {
       if (request.seq <= entry.acked) {
-        throw new TidalError('StaleWrite', `session ${request.session} already acknowledged write ${request.seq}; it was applied once and is not applied again`);
+        throw new TidalError(
+          'StaleWrite',
+          `session ${request.session} already acknowledged write ${request.seq}; it was applied once and is not applied again`,
+        );
       }
       if (request.seq > entry.applied) return { kind: 'in-flight' };
       const lsn = entry.results.get(request.seq);
       if (lsn === undefined) {
-        throw new TidalError('StaleWrite', `write ${request.seq} of session ${request.session} was applied long ago (its result is no longer kept); it is not applied again`);
+        throw new TidalError(
+          'StaleWrite',
+          `write ${request.seq} of session ${request.session} was applied long ago (its result is no longer kept); it is not applied again`,
+        );
       }
       return { kind: 'duplicate', lsn };
     }
     if (request.seq > entry.admitted + 1) {
-      throw new TidalError('SeqGap', `session ${request.session} sent write ${request.seq} but the leader expects ${entry.admitted + 1}; resend from ${entry.applied + 1} in order`, {
-        details: { expected: entry.admitted + 1 },
-      });
+      throw new TidalError(
+        'SeqGap',
+        `session ${request.session} sent write ${request.seq} but the leader expects ${entry.admitted + 1}; resend from ${entry.applied + 1} in order`,
+        {
+          details: { expected: entry.admitted + 1 },
+        },
+      );
     }
     return { kind: 'new' };
   }
@@ -233,6 +247,7 @@ export class IdempotencyStore {
 
 function limit(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1) throw new TidalError('InvalidArgument', `IdempotencyStore ${name} must be a positive integer, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new TidalError('InvalidArgument', `IdempotencyStore ${name} must be a positive integer, got ${value}`);
   return value;
 }

@@ -23,11 +23,16 @@ export const DEFAULT_READ_TIMEOUT_MS = 5000;
  * Waits until `replica` has applied `after` (a token of this shard);
  * `WrongShard` for another shard's token, `Timeout` past `timeoutMs`.
  */
-export async function waitForToken(replica: ReadableReplica, after: WriteToken | undefined, timeoutMs = DEFAULT_READ_TIMEOUT_MS): Promise<void> {
+export async function waitForToken(
+  replica: ReadableReplica,
+  after: WriteToken | undefined,
+  timeoutMs = DEFAULT_READ_TIMEOUT_MS,
+): Promise<void> {
   if (!after) return;
   if (after.shard !== replica.shard) {
     throw new TidalError('WrongShard', `a token of shard ${after.shard} cannot order a read on shard ${replica.shard}`);
   }
-  if (!Number.isSafeInteger(after.lsn) || after.lsn < 0) throw new TidalError('InvalidArgument', `token LSN must be a non-negative integer, got ${after.lsn}`);
+  if (!Number.isSafeInteger(after.lsn) || after.lsn < 0)
+    throw new TidalError('InvalidArgument', `token LSN must be a non-negative integer, got ${after.lsn}`);
   await replica.whenApplied(after.lsn, timeoutMs);
 }

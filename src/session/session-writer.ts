@@ -15,14 +15,7 @@
  */
 import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
-import {
-  validateClientOperation,
-  type ClientOperation,
-  type SeqNo,
-  type SessionId,
-  type WriteRequest,
-  type WriteToken,
-} from './write.js';
+import { validateClientOperation, type ClientOperation, type SeqNo, type SessionId, type WriteRequest, type WriteToken } from './write.js';
 
 /** How a writer reaches its shard's leader (a comlink proxy, a direct call in tests). */
 export interface SessionLink {
@@ -161,7 +154,8 @@ export class SessionWriter {
   close(): void {
     this.closed = true;
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    for (const [, write] of this.pending) write.reject(new TidalError('Closed', `session writer closed before write ${write.request.seq} was acknowledged`));
+    for (const [, write] of this.pending)
+      write.reject(new TidalError('Closed', `session writer closed before write ${write.request.seq} was acknowledged`));
     this.pending.clear();
     for (const wake of this.roomWaiters.splice(0)) wake();
   }

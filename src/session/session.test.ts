@@ -162,7 +162,15 @@ describe('exactly-once writes through the session bridge', () => {
     it(`applies every write exactly once under crashes at every step, lost and duplicated messages (seed ${seed})`, async () => {
       const random = prng(seed);
       const shard = new CrashingShard();
-      const seen: Record<Step, number> = { ok: 0, 'lose-request': 0, 'crash-before-append': 0, 'crash-after-append': 0, 'crash-after-ack': 0, 'lose-ack': 0, duplicate: 0 };
+      const seen: Record<Step, number> = {
+        ok: 0,
+        'lose-request': 0,
+        'crash-before-append': 0,
+        'crash-after-append': 0,
+        'crash-after-ack': 0,
+        'lose-ack': 0,
+        duplicate: 0,
+      };
       const link = faultyLink(shard, random, seen);
       const writers = Array.from({ length: 4 }, () => new SessionWriter({ shard: 0, link, retryDelayMs: 1, maxRetryDelayMs: 5 }));
       cleanups.push(() => writers.forEach((w) => w.close()));
@@ -176,7 +184,11 @@ describe('exactly-once writes through the session bridge', () => {
               { op: 'increment' as const, key: 'all', kind: 'writes', by: 1 },
             ];
             const seq = i + 1;
-            writes.push(writer.write(ops, i % 3 === 0 ? { idempotencyKey: `w${w}-${i}` } : {}).then((token) => acknowledged.push({ writer: w, seq, token })));
+            writes.push(
+              writer
+                .write(ops, i % 3 === 0 ? { idempotencyKey: `w${w}-${i}` } : {})
+                .then((token) => acknowledged.push({ writer: w, seq, token })),
+            );
             if (i % 10 === 9) await Promise.all(writes.splice(0)); // bursts of pipelined writes
           }
           await Promise.all(writes);
@@ -205,8 +217,12 @@ describe('exactly-once writes through the session bridge', () => {
     const leader = await ShardLeader.open({ wal, replica: 'l' });
     const seen: number[] = [];
     const writer = new SessionWriter({ shard: 0, link: { write: (r) => (seen.push(r.seq), leader.write(r)) } });
-    await expect(writer.write([{ op: 'set', key: 'k', field: 'f', value: (() => 1) as never }])).rejects.toMatchObject({ code: 'Unencodable' });
-    await expect(writer.write([{ op: 'add', key: 'k', set: 's', member: [1, undefined] as never }])).rejects.toMatchObject({ code: 'Unencodable' });
+    await expect(writer.write([{ op: 'set', key: 'k', field: 'f', value: (() => 1) as never }])).rejects.toMatchObject({
+      code: 'Unencodable',
+    });
+    await expect(writer.write([{ op: 'add', key: 'k', set: 's', member: [1, undefined] as never }])).rejects.toMatchObject({
+      code: 'Unencodable',
+    });
     await expect(writer.write([{ op: 'increment', key: 'k', kind: 'n', by: 0 }])).rejects.toMatchObject({ code: 'InvalidArgument' });
     expect(await writer.write([{ op: 'set', key: 'k', field: 'f', value: { ok: [1n, 'é'] } }])).toEqual({ shard: 0, lsn: 1 });
     expect(seen).toEqual([1]);
@@ -217,7 +233,13 @@ describe('exactly-once writes through the session bridge', () => {
     const leader = await ShardLeader.open({ wal, replica: 'l' });
     const s = (n: number) => n.toString(16).padStart(32, '0');
     const op = (by: number) => [{ op: 'increment' as const, key: 'k', kind: 'n', by }];
-    const req = (session: number, seq: number, ops: WriteRequest['ops'] = op(1)): WriteRequest => ({ session: s(session), startedAt: Date.now(), seq, acked: 0, ops });
+    const req = (session: number, seq: number, ops: WriteRequest['ops'] = op(1)): WriteRequest => ({
+      session: s(session),
+      startedAt: Date.now(),
+      seq,
+      acked: 0,
+      ops,
+    });
     const outcomes = await leader.writeBatch([
       req(1, 1),
       req(2, 1, op(10)),
@@ -283,7 +305,13 @@ describe('failover to a promoted follower, and reads', () => {
     const { wal } = await Wal.open(leaderStorage, { shard: 0 });
     let leader: ShardLeader | undefined = await ShardLeader.open({ wal, replica: 'old' });
     const leaderTransport = net.connect({ shard: 0, replica: 'old' });
-    const shipper = new WalShipper({ wal, transport: leaderTransport, followers: [{ shard: 0, replica: 'new' }], heartbeatMs: 10, resendTimeoutMs: 50 });
+    const shipper = new WalShipper({
+      wal,
+      transport: leaderTransport,
+      followers: [{ shard: 0, replica: 'new' }],
+      heartbeatMs: 10,
+      resendTimeoutMs: 50,
+    });
     shipper.start();
     const followerState = new ShardState();
     const follower = await FollowerDb.open({
@@ -334,7 +362,13 @@ describe('failover to a promoted follower, and reads', () => {
     const shipper = new WalShipper({ wal, transport, followers: [{ shard: 0, replica: 'f' }], heartbeatMs: 10 });
     shipper.start();
     const state = new ShardState();
-    const follower = await FollowerDb.open({ storage: new MemoryStorage(), shard: 0, transport: net.connect({ shard: 0, replica: 'f' }), leader: { shard: 0, replica: 'l' }, stateMachine: state });
+    const follower = await FollowerDb.open({
+      storage: new MemoryStorage(),
+      shard: 0,
+      transport: net.connect({ shard: 0, replica: 'f' }),
+      leader: { shard: 0, replica: 'l' },
+      stateMachine: state,
+    });
     cleanups.push(async () => {
       shipper.stop();
       transport.close();

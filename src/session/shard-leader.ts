@@ -85,7 +85,12 @@ export class ShardLeader {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(waiter);
-        reject(new TidalError('Timeout', `shard ${this.shard} leader did not reach LSN ${lsn} within ${timeoutMs} ms (applied ${this.state.appliedLsn})`));
+        reject(
+          new TidalError(
+            'Timeout',
+            `shard ${this.shard} leader did not reach LSN ${lsn} within ${timeoutMs} ms (applied ${this.state.appliedLsn})`,
+          ),
+        );
       }, timeoutMs);
       const waiter = { lsn, resolve: () => (clearTimeout(timer), resolve()) };
       this.waiters.add(waiter);
@@ -123,7 +128,12 @@ export class ShardLeader {
       try {
         const found = this.lookUp(request, now);
         if (found) {
-          outcomes.push(found.then((token): WriteOutcome => ({ ok: true, token }), (error: unknown): WriteOutcome => ({ ok: false, error })));
+          outcomes.push(
+            found.then(
+              (token): WriteOutcome => ({ ok: true, token }),
+              (error: unknown): WriteOutcome => ({ ok: false, error }),
+            ),
+          );
           continue;
         }
         this.state.idempotency.admit(request, now);

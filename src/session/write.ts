@@ -74,7 +74,8 @@ export function assertSessionId(value: unknown): SessionId {
 export function validateClientOperation(op: unknown, what = 'operation'): asserts op is ClientOperation {
   if (typeof op !== 'object' || op === null) throw new TidalError('InvalidArgument', `${what} must be an object`);
   const o = op as Record<string, unknown>;
-  if ('hlc' in o || 'replica' in o) throw new TidalError('InvalidArgument', `${what}: hlc and replica are stamped by the leader, not the writer`);
+  if ('hlc' in o || 'replica' in o)
+    throw new TidalError('InvalidArgument', `${what}: hlc and replica are stamped by the leader, not the writer`);
   // The stamped form is what the CRDT validates; a placeholder stamp checks everything else.
   validateOperation({ ...o, hlc: 0n, replica: 'writer' });
   // A value the log cannot hold (a function, a cycle, undefined in an array...) is refused here,
@@ -131,7 +132,8 @@ export function asWriteEvent(event: Value): WriteEvent {
     for (const op of e.ops) validateOperation(op);
     return e as unknown as WriteEvent;
   } catch (error) {
-    throw new TidalError('MalformedPayload', `WAL event is not a valid write: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new TidalError('MalformedPayload', `WAL event is not a valid write: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
 }
-

@@ -74,7 +74,7 @@ describe('ShardRouter: golden vectors (pin the placement of keys for good)', () 
     );
   });
 
-  it('agrees with the jump hash vectors published by other implementations and with the paper\'s loop', () => {
+  it("agrees with the jump hash vectors published by other implementations and with the paper's loop", () => {
     expect(jumpConsistentHash(123456n, 1000)).toBe(984);
     expect(jumpConsistentHash(10863919174838991n, 11)).toBe(6);
     expect(jumpConsistentHash(2016238256797177309n, 11)).toBe(3);
@@ -124,7 +124,9 @@ describe('ShardRouter: distribution', () => {
         }
       }
       const expected = sample.length / (n + 1);
-      expect(Math.abs(moved - expected) / expected, `moved ${moved} of ${sample.length} keys growing ${n} → ${n + 1}`).toBeLessThanOrEqual(0.1);
+      expect(Math.abs(moved - expected) / expected, `moved ${moved} of ${sample.length} keys growing ${n} → ${n + 1}`).toBeLessThanOrEqual(
+        0.1,
+      );
     }
   });
 

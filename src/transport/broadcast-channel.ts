@@ -39,7 +39,8 @@ export class BroadcastChannelTransport extends EndpointTransport {
   /** Attaches to `channel`; the transport owns the channel from now on. */
   constructor(channel: BroadcastChannel | TransportEndpoint, options: BroadcastChannelTransportOptions) {
     const local = toPeerAddress(options.local, 'local address');
-    const peers = options.peers === undefined ? undefined : new Set(options.peers.map((p, i) => formatAddress(toPeerAddress(p, `peers[${i}]`))));
+    const peers =
+      options.peers === undefined ? undefined : new Set(options.peers.map((p, i) => formatAddress(toPeerAddress(p, `peers[${i}]`))));
     super({
       ...options,
       local,

@@ -31,7 +31,16 @@ const untext = new TextDecoder();
 const GARBAGE: unknown[] = [
   'not a message',
   { tidal: 'transport/1', kind: 'segment' },
-  { tidal: 'transport/1', kind: 'segment', from: { shard: 3, replica: 'w' }, to: { shard: 3, replica: '' }, shard: 3, seq: 1n, eventCount: -1, bytes: new ArrayBuffer(4) },
+  {
+    tidal: 'transport/1',
+    kind: 'segment',
+    from: { shard: 3, replica: 'w' },
+    to: { shard: 3, replica: '' },
+    shard: 3,
+    seq: 1n,
+    eventCount: -1,
+    bytes: new ArrayBuffer(4),
+  },
 ];
 
 self.addEventListener(

@@ -71,11 +71,14 @@ const throwingGetter = Object.defineProperty(goodSegment(), 'bytes', {
     throw new Error('boom');
   },
 });
-const hostileProxy = new Proxy({}, {
-  get() {
-    throw new Error('proxy boom');
+const hostileProxy = new Proxy(
+  {},
+  {
+    get() {
+      throw new Error('proxy boom');
+    },
   },
-});
+);
 
 const MALFORMED: [string, unknown][] = [
   ['null', null],
@@ -175,7 +178,10 @@ describe('EndpointTransport receive validation', () => {
       shard: fc.oneof(fc.integer({ min: -2, max: 70000 }), fc.anything()),
       seq: fc.oneof(fc.bigInt({ min: -1n, max: 1n << 65n }), fc.anything()),
       eventCount: fc.oneof(fc.integer(), fc.double(), fc.anything()),
-      bytes: fc.oneof(fc.integer({ min: 0, max: 2048 }).map((n) => new ArrayBuffer(n)), fc.anything()),
+      bytes: fc.oneof(
+        fc.integer({ min: 0, max: 2048 }).map((n) => new ArrayBuffer(n)),
+        fc.anything(),
+      ),
     });
     fc.assert(
       fc.property(fc.oneof(fc.anything(), mutated), (raw) => {
@@ -197,7 +203,16 @@ describe('EndpointTransport carrier handling', () => {
     const backing = new Uint8Array(10);
     await transport.sendControl(LEADER, backing.subarray(2, 5));
     const [segment, control] = endpoint.posted;
-    expect(segment!.message).toEqual({ tidal: WIRE_PROTOCOL, kind: 'segment', from: LOCAL, to: LEADER, shard: 3, seq: 5n, eventCount: 1, bytes });
+    expect(segment!.message).toEqual({
+      tidal: WIRE_PROTOCOL,
+      kind: 'segment',
+      from: LOCAL,
+      to: LEADER,
+      shard: 3,
+      seq: 5n,
+      eventCount: 1,
+      bytes,
+    });
     expect(segment!.transfer).toEqual([bytes]);
     const controlBytes = (control!.message as { bytes: ArrayBuffer }).bytes;
     expect(controlBytes.byteLength).toBe(3);
@@ -227,7 +242,9 @@ describe('EndpointTransport carrier handling', () => {
   it('rejects bad limits at construction', () => {
     const endpoint = new FakeEndpoint();
     for (const limits of [{ maxSegmentBytes: 0 }, { maxControlBytes: -1 }, { maxQueuedSegments: 1.5 }, { maxQueuedControls: Number.NaN }]) {
-      expect(() => new EndpointTransport({ local: 1, endpoint, transfer: true, canReach: () => true, ...limits })).toThrow(/InvalidArgument/);
+      expect(() => new EndpointTransport({ local: 1, endpoint, transfer: true, canReach: () => true, ...limits })).toThrow(
+        /InvalidArgument/,
+      );
     }
   });
 });

@@ -37,7 +37,14 @@ import {
   type TransportOptions,
   type WalSegmentPayload,
 } from './transport.js';
-import { isArrayBuffer, parseWireMessage, WIRE_PROTOCOL, type ControlWireMessage, type SegmentWireMessage, type WireBounds } from './wire.js';
+import {
+  isArrayBuffer,
+  parseWireMessage,
+  WIRE_PROTOCOL,
+  type ControlWireMessage,
+  type SegmentWireMessage,
+  type WireBounds,
+} from './wire.js';
 
 /** The smallest surface a carrier needs (after comlink's `Endpoint`). `MessagePort` and `BroadcastChannel` fit as they are. */
 export interface TransportEndpoint {
@@ -268,12 +275,20 @@ export class EndpointTransport implements Transport {
     }
     const size = message.bytes.byteLength;
     if (message.kind === 'segment') {
-      const segment: ReceivedSegment = Object.freeze({ id: message.id, bytes: message.bytes, eventCount: message.eventCount, from: message.from });
+      const segment: ReceivedSegment = Object.freeze({
+        id: message.id,
+        bytes: message.bytes,
+        eventCount: message.eventCount,
+        from: message.from,
+      });
       const waiter = this.segmentWaiters.shift();
       if (waiter) {
         waiter(segment);
       } else if (this.segments.length >= this.maxQueuedSegments || this.queuedSegmentBytes + size > this.maxQueuedSegmentBytes) {
-        this.drop('queueFull', `segment ${message.id.fileName()} from ${formatAddress(message.from)} dropped: ${this.segments.length} segments (${this.queuedSegmentBytes} bytes) already queued`);
+        this.drop(
+          'queueFull',
+          `segment ${message.id.fileName()} from ${formatAddress(message.from)} dropped: ${this.segments.length} segments (${this.queuedSegmentBytes} bytes) already queued`,
+        );
         return;
       } else {
         this.segments.push(segment);
@@ -334,7 +349,11 @@ export class EndpointTransport implements Transport {
       else this.endpoint.postMessage(message);
     } catch (cause) {
       // DataCloneError: typically a buffer that was already handed over (detached).
-      throw new TidalError('InvalidArgument', `the carrier refused the message (was its buffer already sent or detached?): ${String(cause)}`, { cause });
+      throw new TidalError(
+        'InvalidArgument',
+        `the carrier refused the message (was its buffer already sent or detached?): ${String(cause)}`,
+        { cause },
+      );
     }
   }
 }
@@ -353,7 +372,10 @@ function checkPayload(payload: WalSegmentPayload): { shard: number; seq: bigint;
     throw new TidalError('InvalidArgument', 'payload.bytes must be an ArrayBuffer (not a view, not shared)');
   }
   if (bytes.byteLength === 0 && isDetached(bytes)) {
-    throw new TidalError('InvalidArgument', 'payload.bytes is detached: it was already handed over (sent or transferred); send a buffer you still own');
+    throw new TidalError(
+      'InvalidArgument',
+      'payload.bytes is detached: it was already handed over (sent or transferred); send a buffer you still own',
+    );
   }
   if (!Number.isSafeInteger(eventCount) || eventCount < 0) {
     throw new TidalError('InvalidArgument', `payload.eventCount must be a non-negative safe integer, got ${String(eventCount)}`);

@@ -21,11 +21,7 @@ export type TransportErrorCode =
 export class TransportError extends TidalError {
   declare readonly code: TransportErrorCode;
 
-  constructor(
-    code: TransportErrorCode,
-    message: string,
-    options: { cause?: unknown; details?: Record<string, unknown> } = {},
-  ) {
+  constructor(code: TransportErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(code, message, options);
   }
 }

@@ -30,7 +30,10 @@ function link(options: ConstructorParameters<typeof FaultyTransport>[1] = {}): {
   const net = new InProcessNetwork();
   const receiver = net.connect(RECEIVER, { maxQueuedSegments: 10_000 });
   const faulty = new FaultyTransport(net.connect(SENDER), options);
-  cleanups.push(() => faulty.close(), () => receiver.close());
+  cleanups.push(
+    () => faulty.close(),
+    () => receiver.close(),
+  );
   return { faulty, receiver };
 }
 
@@ -44,7 +47,7 @@ async function send(faulty: FaultyTransport, seq: number, size = 64): Promise<Ar
 /** Everything the receiver has queued (in-process delivery is synchronous, so that is everything sent). */
 async function drain(receiver: InProcessTransport): Promise<ReceivedSegment[]> {
   const out: ReceivedSegment[] = [];
-  for (let n = receiver.counters.received; out.length < n; ) out.push((await receiver.recvSegment())!);
+  for (let n = receiver.counters.received; out.length < n;) out.push((await receiver.recvSegment())!);
   return out;
 }
 
@@ -206,9 +209,9 @@ describe('FaultyTransport', () => {
     await expect(faulty.sendSegment(RECEIVER, { id: new WalSegmentId(4, 1n), bytes: detached, eventCount: 1 })).rejects.toSatisfy((e) =>
       isTidalError(e, 'InvalidArgument'),
     );
-    await expect(faulty.sendSegment({ shard: 4, replica: 'nobody' }, { id: new WalSegmentId(4, 1n), bytes: pattern(1, 8), eventCount: 1 })).rejects.toSatisfy(
-      (e) => isTidalError(e, 'UnknownPeer'),
-    );
+    await expect(
+      faulty.sendSegment({ shard: 4, replica: 'nobody' }, { id: new WalSegmentId(4, 1n), bytes: pattern(1, 8), eventCount: 1 }),
+    ).rejects.toSatisfy((e) => isTidalError(e, 'UnknownPeer'));
     expect(faulty.pendingFaults).toEqual([]); // the well-formed payload took the flip, and the inner refused it
     faulty.injectNext('drop');
     await send(faulty, 2);
@@ -258,7 +261,10 @@ describe('FaultyTransport under WalShipper → FollowerDb', () => {
   it('every fault, injected at random, is detected and healed; the follower applies exactly the leader’s log', async () => {
     const net = new InProcessNetwork();
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 2 });
-    const faulty = new FaultyTransport(net.connect(LEADER), { seed: 0xfa17, rates: { flip: 0.08, drop: 0.08, duplicate: 0.08, reorder: 0.08, truncate: 0.08 } });
+    const faulty = new FaultyTransport(net.connect(LEADER), {
+      seed: 0xfa17,
+      rates: { flip: 0.08, drop: 0.08, duplicate: 0.08, reorder: 0.08, truncate: 0.08 },
+    });
     const shipper = new WalShipper({ wal, transport: faulty, followers: [FOLLOWER], resendTimeoutMs: 80, heartbeatMs: 20 });
     shipper.start();
     const stateMachine = new EventLog();

@@ -271,10 +271,14 @@ export class FaultyTransport extends TransportDecorator {
 }
 
 function checkRates(rates: Partial<Readonly<Record<SegmentFault, number>>>): (readonly [SegmentFault, number])[] {
-  if (typeof rates !== 'object' || rates === null) throw new TidalError('InvalidArgument', 'FaultyTransport rates must be an object of fault → probability');
+  if (typeof rates !== 'object' || rates === null)
+    throw new TidalError('InvalidArgument', 'FaultyTransport rates must be an object of fault → probability');
   for (const key of Object.keys(rates)) {
     if (!SEGMENT_FAULTS.includes(key as SegmentFault)) {
-      throw new TidalError('InvalidArgument', `unknown fault ${JSON.stringify(key)} in rates; expected some of ${SEGMENT_FAULTS.join(', ')}`);
+      throw new TidalError(
+        'InvalidArgument',
+        `unknown fault ${JSON.stringify(key)} in rates; expected some of ${SEGMENT_FAULTS.join(', ')}`,
+      );
     }
   }
   const out: (readonly [SegmentFault, number])[] = [];

@@ -141,7 +141,9 @@ describe('InProcessTransport', () => {
       );
       expect(isTidalError(error, 'InvalidArgument'), String(error)).toBe(true);
     }
-    expect(isTidalError(await leader.sendControl(FOLLOWER, [1, 2] as unknown as Uint8Array).catch((e: unknown) => e), 'InvalidArgument')).toBe(true);
+    expect(
+      isTidalError(await leader.sendControl(FOLLOWER, [1, 2] as unknown as Uint8Array).catch((e: unknown) => e), 'InvalidArgument'),
+    ).toBe(true);
     const sent = payload(1);
     await leader.sendSegment(FOLLOWER, sent);
     // Resending a buffer that was already handed over is refused, not silently sent empty.
@@ -194,7 +196,9 @@ describe('InProcessTransport', () => {
     expect((await follower.recvSegment())?.id.seq).toBe(3n);
     await leader.sendSegment(FOLLOWER, payload(5, 10)); // room again once drained
     expect((await follower.recvSegment())?.id.seq).toBe(5n);
-    expect(() => net.connect({ shard: 3, replica: 'x' }, { maxSegmentBytes: 10, maxQueuedSegmentBytes: 9 })).toThrow(/maxQueuedSegmentBytes/);
+    expect(() => net.connect({ shard: 3, replica: 'x' }, { maxSegmentBytes: 10, maxQueuedSegmentBytes: 9 })).toThrow(
+      /maxQueuedSegmentBytes/,
+    );
   });
 
   it('lets a test drop, duplicate, reorder, corrupt and truncate messages in flight', async () => {
@@ -205,13 +209,21 @@ describe('InProcessTransport', () => {
     net.intercept = (m) => {
       if (m.kind !== 'segment') return [m];
       switch (m.seq) {
-        case 1n: return [];                                   // drop
-        case 2n: return [m, withCopiedBytes(m)];              // duplicate
-        case 3n: held = m; return [];                         // hold for a reorder
-        case 4n: return [m, held!];                           // ...delivered after 4
-        case 5n: return [withFlippedByte(m, 1)];              // corrupt
-        case 6n: return [withTruncatedBytes(m, 2)];           // truncate
-        default: return [m];
+        case 1n:
+          return []; // drop
+        case 2n:
+          return [m, withCopiedBytes(m)]; // duplicate
+        case 3n:
+          held = m;
+          return []; // hold for a reorder
+        case 4n:
+          return [m, held!]; // ...delivered after 4
+        case 5n:
+          return [withFlippedByte(m, 1)]; // corrupt
+        case 6n:
+          return [withTruncatedBytes(m, 2)]; // truncate
+        default:
+          return [m];
       }
     };
     for (let seq = 1; seq <= 6; seq++) await leader.sendSegment(FOLLOWER, payload(seq, [10, 20, 30, 40]));

@@ -79,9 +79,36 @@ describe('MessagePortTransport between the page and a module worker', () => {
     const { page, port } = await link();
     // Straight onto the port, bypassing the transport: the worker's transport must validate.
     port.postMessage('not a message');
-    port.postMessage({ tidal: 'transport/1', kind: 'segment', from: LEADER, to: WORKER, shard: 3, seq: 1n, eventCount: 1.5, bytes: new ArrayBuffer(8) });
-    port.postMessage({ tidal: 'transport/1', kind: 'segment', from: LEADER, to: WORKER, shard: 3, seq: 1n, eventCount: 1, bytes: new Uint8Array(8) });
-    port.postMessage({ tidal: 'transport/1', kind: 'segment', from: { shard: 9, replica: '' }, to: WORKER, shard: 3, seq: 1n, eventCount: 1, bytes: new ArrayBuffer(8) });
+    port.postMessage({
+      tidal: 'transport/1',
+      kind: 'segment',
+      from: LEADER,
+      to: WORKER,
+      shard: 3,
+      seq: 1n,
+      eventCount: 1.5,
+      bytes: new ArrayBuffer(8),
+    });
+    port.postMessage({
+      tidal: 'transport/1',
+      kind: 'segment',
+      from: LEADER,
+      to: WORKER,
+      shard: 3,
+      seq: 1n,
+      eventCount: 1,
+      bytes: new Uint8Array(8),
+    });
+    port.postMessage({
+      tidal: 'transport/1',
+      kind: 'segment',
+      from: { shard: 9, replica: '' },
+      to: WORKER,
+      shard: 3,
+      seq: 1n,
+      eventCount: 1,
+      bytes: new ArrayBuffer(8),
+    });
     const bytes = segmentBytes(7, 100);
     await page.sendSegment(WORKER, { id: new WalSegmentId(3, 7n), bytes: bytes.slice().buffer, eventCount: 3 });
     const echoed = await page.recvSegment();
@@ -106,7 +133,9 @@ describe('MessagePortTransport between the page and a module worker', () => {
   it('refuses an address other than its one peer with UnknownPeer', async () => {
     const { page } = await link();
     const bytes = new ArrayBuffer(4);
-    await expect(page.sendSegment({ shard: 3, replica: 'other' }, { id: new WalSegmentId(3, 0n), bytes, eventCount: 0 })).rejects.toMatchObject({
+    await expect(
+      page.sendSegment({ shard: 3, replica: 'other' }, { id: new WalSegmentId(3, 0n), bytes, eventCount: 0 }),
+    ).rejects.toMatchObject({
       code: 'UnknownPeer',
       details: { shard: 3, replica: 'other' },
     });
@@ -153,7 +182,13 @@ describe('BroadcastChannelTransport', () => {
     const rogue = new BroadcastChannel(name);
     cleanup.push(() => rogue.close());
     rogue.postMessage({ hello: 'world' });
-    rogue.postMessage({ tidal: 'transport/1', kind: 'control', from: LEADER, to: { shard: 3, replica: 'tab-b' }, bytes: new ArrayBuffer(65 * 1024) });
+    rogue.postMessage({
+      tidal: 'transport/1',
+      kind: 'control',
+      from: LEADER,
+      to: { shard: 3, replica: 'tab-b' },
+      bytes: new ArrayBuffer(65 * 1024),
+    });
     const leader = open(name, LEADER);
     await leader.sendControl({ shard: 3, replica: 'tab-b' }, text.encode('ok'));
     expect(untext.decode((await tabB.recvControl())!.bytes)).toBe('ok');

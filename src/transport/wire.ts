@@ -48,7 +48,14 @@ export type WireMessage = SegmentWireMessage | ControlWireMessage;
 
 /** A validated incoming message, with the segment id already built. */
 export type ParsedWireMessage =
-  | { readonly kind: 'segment'; readonly from: PeerAddress; readonly to: PeerAddress; readonly id: WalSegmentId; readonly eventCount: number; readonly bytes: ArrayBuffer }
+  | {
+      readonly kind: 'segment';
+      readonly from: PeerAddress;
+      readonly to: PeerAddress;
+      readonly id: WalSegmentId;
+      readonly eventCount: number;
+      readonly bytes: ArrayBuffer;
+    }
   | { readonly kind: 'control'; readonly from: PeerAddress; readonly to: PeerAddress; readonly bytes: ArrayBuffer };
 
 /** The outcome of `parseWireMessage`: the message, or why it was refused. */
@@ -100,11 +107,13 @@ function parse(raw: unknown, bounds: WireBounds): ParseResult {
   if (kind !== 'segment') return refuse(`kind ${short(kind)} is neither 'segment' nor 'control'`);
   if (size > bounds.maxSegmentBytes) return refuse(`segment of ${size} bytes exceeds the maximum of ${bounds.maxSegmentBytes}`);
   const shard = m.shard;
-  if (!Number.isInteger(shard) || (shard as number) < 0 || (shard as number) > 0xffff) return refuse(`segment shard ${short(shard)} is not a u16`);
+  if (!Number.isInteger(shard) || (shard as number) < 0 || (shard as number) > 0xffff)
+    return refuse(`segment shard ${short(shard)} is not a u16`);
   const seq = m.seq;
   if (typeof seq !== 'bigint' || seq < 0n || seq > MAX_U64) return refuse(`segment seq ${short(seq)} is not a u64 bigint`);
   const eventCount = m.eventCount;
-  if (!Number.isSafeInteger(eventCount) || (eventCount as number) < 0) return refuse(`eventCount ${short(eventCount)} is not a non-negative safe integer`);
+  if (!Number.isSafeInteger(eventCount) || (eventCount as number) < 0)
+    return refuse(`eventCount ${short(eventCount)} is not a non-negative safe integer`);
   const id = new WalSegmentId(shard as number, seq);
   return { ok: true, message: { kind, from, to, id, eventCount: eventCount as number, bytes } };
 }

@@ -56,7 +56,15 @@ describe('BatchHeader v2', () => {
     expect(hex(batch.subarray(40, 72))).toBe(hex(b3.hash(batch.subarray(0, 40), payload)));
     expect(hex(batch.subarray(40, 72))).toBe('e180215f86d4c32cc62bb0cb05eb35f160db75eca368f97c260905f335cc52d6');
     const decoded = decodeBatch(b3, batch, 0);
-    expect(decoded.header).toEqual({ version: 2, shard: 3, eventCount: 2, firstLsn: 0x1_0000_0001, hlc: 0x0192_5f3a_1b2c_0005n, payloadLength: 4, headerBytes: 72 });
+    expect(decoded.header).toEqual({
+      version: 2,
+      shard: 3,
+      eventCount: 2,
+      firstLsn: 0x1_0000_0001,
+      hlc: 0x0192_5f3a_1b2c_0005n,
+      payloadLength: 4,
+      headerBytes: 72,
+    });
     expect(decoded.end).toBe(76);
   });
 
@@ -99,10 +107,21 @@ describe('BatchHeader v1 (read only)', () => {
     expect(batch.length).toBe(56 + 3);
     expect(hex(batch.subarray(0, 24))).toBe('54444c42' + '0100' + '0000' + '01000000' + '03000000' + '0900000000000000');
     expect(hex(batch.subarray(24, 56))).toBe(hex(b3.hash(batch.subarray(0, 24), payload)));
-    expect(decodeBatch(b3, batch, 0).header).toEqual({ version: 1, shard: undefined, eventCount: 1, firstLsn: 9, hlc: 0n, payloadLength: 3, headerBytes: 56 });
+    expect(decodeBatch(b3, batch, 0).header).toEqual({
+      version: 1,
+      shard: undefined,
+      eventCount: 1,
+      firstLsn: 9,
+      hlc: 0n,
+      payloadLength: 3,
+      headerBytes: 56,
+    });
   });
 
-  for (const [fixture, sealed] of [['0007-0000000000000000.v1.wal', true], ['0007-0000000000000000.v1-open.wal', false]] as const) {
+  for (const [fixture, sealed] of [
+    ['0007-0000000000000000.v1.wal', true],
+    ['0007-0000000000000000.v1-open.wal', false],
+  ] as const) {
     it(`recovers the ${sealed ? 'sealed' : 'open'} v1 fixture written by the single-shard format, and appends v2 after it`, async () => {
       const bytes = new Uint8Array(readFileSync(new URL(`./fixtures/${fixture}`, import.meta.url)));
       const storage = new MemoryStorage();
@@ -125,7 +144,9 @@ describe('BatchHeader v1 (read only)', () => {
 describe('segment header and footer', () => {
   it('lay out their bytes as docs/FORMAT.md §2 says', () => {
     const header = encodeSegmentHeader(b3, { shard: 0x0102, seq: 0x2an, baseLsn: 1000, createdHlc: 0x0192_5f3a_1b2c_0000n });
-    expect(hex(header.subarray(0, 40))).toBe('54444c53' + '0100' + '0000' + '0201' + '0000' + '00000000' + '2a00000000000000' + 'e803000000000000' + '00002c1b3a5f9201');
+    expect(hex(header.subarray(0, 40))).toBe(
+      '54444c53' + '0100' + '0000' + '0201' + '0000' + '00000000' + '2a00000000000000' + 'e803000000000000' + '00002c1b3a5f9201',
+    );
     expect(hex(header.subarray(40))).toBe(hex(b3.hash(header.subarray(0, 40))));
     expect(decodeSegmentHeader(b3, header)).toEqual({ shard: 0x0102, seq: 0x2an, baseLsn: 1000, createdHlc: 0x0192_5f3a_1b2c_0000n });
     const flipped = header.slice();
@@ -135,7 +156,9 @@ describe('segment header and footer', () => {
 
     const digest = fromHex('11'.repeat(32));
     const footer = encodeSegmentFooter({ batchCount: 5, eventCount: 12, lastLsn: 1011, digest });
-    expect(hex(footer.subarray(0, 32))).toBe('54444c46' + '0100' + '0000' + '05000000' + '00000000' + '0c00000000000000' + 'f303000000000000');
+    expect(hex(footer.subarray(0, 32))).toBe(
+      '54444c46' + '0100' + '0000' + '05000000' + '00000000' + '0c00000000000000' + 'f303000000000000',
+    );
     expect(decodeSegmentFooter(footer, 0)).toEqual({ batchCount: 5, eventCount: 12, lastLsn: 1011, digest });
     const longer = new Uint8Array(80);
     longer.set(footer);

@@ -77,7 +77,10 @@ export function decodeSegmentHeader(b3: Blake3, bytes: Uint8Array): SegmentHeade
   if (view.getUint32(0, true) !== SEGMENT_MAGIC) fail('BadMagic', 'segment does not start with magic TDLS');
   const version = view.getUint16(4, true);
   if (version !== SEGMENT_VERSION) {
-    fail('UnsupportedVersion', `segment header version ${version} is not supported (this build reads version ${SEGMENT_VERSION}); it may have been written by a newer tidal`);
+    fail(
+      'UnsupportedVersion',
+      `segment header version ${version} is not supported (this build reads version ${SEGMENT_VERSION}); it may have been written by a newer tidal`,
+    );
   }
   const flags = view.getUint16(6, true);
   if (flags !== 0) fail('UnsupportedFlags', `segment header has unknown flags 0x${flags.toString(16)}`);
@@ -126,8 +129,10 @@ export function isFooterAt(bytes: Uint8Array, offset: number): boolean {
 /** Decodes the footer fields (the caller verifies the digest against the bytes before it). */
 export function decodeSegmentFooter(bytes: Uint8Array, offset: number): SegmentFooter {
   if (offset + SEGMENT_FOOTER_BYTES !== bytes.length) {
-    fail(offset + SEGMENT_FOOTER_BYTES > bytes.length ? 'Truncated' : 'HeaderMismatch',
-      `segment footer at offset ${offset} must end the file exactly (file is ${bytes.length} bytes)`);
+    fail(
+      offset + SEGMENT_FOOTER_BYTES > bytes.length ? 'Truncated' : 'HeaderMismatch',
+      `segment footer at offset ${offset} must end the file exactly (file is ${bytes.length} bytes)`,
+    );
   }
   const view = viewOf(bytes);
   if (view.getUint32(offset, true) !== FOOTER_MAGIC) fail('BadMagic', `no footer magic TDLF at offset ${offset}`);
@@ -226,7 +231,8 @@ export function decodeBatch(b3: Blake3, bytes: Uint8Array, offset: number, optio
     fail('UnsupportedVersion', `batch at offset ${offset} has version ${version}; this build reads 1 and 2`, { offset });
   }
   const headerBytes = version === 2 ? BATCH_HEADER_V2_BYTES : BATCH_HEADER_V1_BYTES;
-  if (remaining < headerBytes) fail('Truncated', `batch header at offset ${offset} is cut short (${remaining} of ${headerBytes} bytes)`, { offset });
+  if (remaining < headerBytes)
+    fail('Truncated', `batch header at offset ${offset} is cut short (${remaining} of ${headerBytes} bytes)`, { offset });
   const flags = view.getUint16(offset + 6, true);
   if (flags !== 0) fail('UnsupportedFlags', `batch at offset ${offset} has unknown flags 0x${flags.toString(16)}`, { offset });
 
@@ -260,16 +266,27 @@ export function decodeBatch(b3: Blake3, bytes: Uint8Array, offset: number, optio
     fail('LengthOutOfBounds', `batch at offset ${offset}: LSNs ${header.firstLsn}+${header.eventCount} pass 2^53-1`, { offset });
   }
   if (options.maxPayloadBytes !== undefined && header.payloadLength > options.maxPayloadBytes) {
-    fail('LengthOutOfBounds', `batch at offset ${offset} claims a ${header.payloadLength}-byte payload, over the bound of ${options.maxPayloadBytes}`, { offset });
+    fail(
+      'LengthOutOfBounds',
+      `batch at offset ${offset} claims a ${header.payloadLength}-byte payload, over the bound of ${options.maxPayloadBytes}`,
+      { offset },
+    );
   }
   const payloadStart = offset + headerBytes;
   const end = payloadStart + header.payloadLength;
   if (end > bytes.length) {
-    fail('Truncated', `batch at offset ${offset} claims a ${header.payloadLength}-byte payload, only ${bytes.length - payloadStart} bytes remain`, { offset });
+    fail(
+      'Truncated',
+      `batch at offset ${offset} claims a ${header.payloadLength}-byte payload, only ${bytes.length - payloadStart} bytes remain`,
+      { offset },
+    );
   }
   const batch = { header, start: offset, payloadStart, end };
   if (options.verify !== false && !batchDigestMatches(b3, bytes, batch)) {
-    fail('DigestMismatch', `batch at offset ${offset} (LSN ${header.firstLsn}) fails its BLAKE3 digest`, { offset, firstLsn: header.firstLsn });
+    fail('DigestMismatch', `batch at offset ${offset} (LSN ${header.firstLsn}) fails its BLAKE3 digest`, {
+      offset,
+      firstLsn: header.firstLsn,
+    });
   }
   return batch;
 }

@@ -5,7 +5,16 @@
  */
 export { WalSegmentId } from './segment-id.js';
 export { Wal } from './wal.js';
-export type { CommittedBatch, LsnRange, WalReadOptions, RecoveryIssue, RecoveryReport, WalBatch, WalOptions, WalSegmentInfo } from './wal.js';
+export type {
+  CommittedBatch,
+  LsnRange,
+  WalReadOptions,
+  RecoveryIssue,
+  RecoveryReport,
+  WalBatch,
+  WalOptions,
+  WalSegmentInfo,
+} from './wal.js';
 export type { WalFile, WalStorage } from './storage.js';
 export { MemoryStorage } from './memory-storage.js';
 export { OpfsStorage, hasOpfsSyncAccess } from './opfs-storage.js';

@@ -66,7 +66,10 @@ export class OpfsStorage implements WalStorage {
   /** Opens (creating as needed) the folder at `path` under the OPFS root. */
   static async open(path: readonly string[]): Promise<OpfsStorage> {
     if (!hasOpfsSyncAccess()) {
-      throw new TidalError('StorageError', 'OPFS sync access handles are not available here: OpfsStorage runs in a dedicated Web Worker of a browser with OPFS');
+      throw new TidalError(
+        'StorageError',
+        'OPFS sync access handles are not available here: OpfsStorage runs in a dedicated Web Worker of a browser with OPFS',
+      );
     }
     if (path.length === 0 || path.some((part) => !part || part.includes('/') || part === '.' || part === '..')) {
       throw new TidalError('InvalidArgument', `OPFS path ${JSON.stringify(path)} must be one or more plain folder names`);

@@ -2,15 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Decoder, Encoder } from '../common/bytes.js';
 import { isTidalError, type TidalErrorCode } from '../common/errors.js';
-import {
-  MAX_PAYLOAD_DEPTH,
-  PAYLOAD_VERSION,
-  decodePayload,
-  decodeValue,
-  encodePayload,
-  encodeValue,
-  type Value,
-} from './payload.js';
+import { MAX_PAYLOAD_DEPTH, PAYLOAD_VERSION, decodePayload, decodeValue, encodePayload, encodeValue, type Value } from './payload.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const fromHex = (text: string): Uint8Array => new Uint8Array(Buffer.from(text.replace(/\s+/g, ''), 'hex'));
@@ -206,26 +198,14 @@ const anyKey = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 12 }),
 );
 
-const { value: anyValue } = fc.letrec<{ value: Value; leaf: Value; array: Value[]; object: { [key: string]: Value } }>(
-  (tie) => ({
-    leaf: fc.oneof(
-      fc.constant(null),
-      fc.boolean(),
-      anyNumber,
-      anyBigInt,
-      anyString,
-      fc.uint8Array({ maxLength: 40 }),
-    ),
-    array: fc.array(tie('value'), { maxLength: 5 }),
-    object: fc
-      .tuple(
-        fc.uniqueArray(fc.tuple(anyKey, tie('value')), { maxLength: 5, selector: ([key]) => key }),
-        fc.boolean(),
-      )
-      .map(([entries, nullPrototype]) => objectOf(entries, nullPrototype)),
-    value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, tie('leaf'), tie('array'), tie('object')),
-  }),
-);
+const { value: anyValue } = fc.letrec<{ value: Value; leaf: Value; array: Value[]; object: { [key: string]: Value } }>((tie) => ({
+  leaf: fc.oneof(fc.constant(null), fc.boolean(), anyNumber, anyBigInt, anyString, fc.uint8Array({ maxLength: 40 })),
+  array: fc.array(tie('value'), { maxLength: 5 }),
+  object: fc
+    .tuple(fc.uniqueArray(fc.tuple(anyKey, tie('value')), { maxLength: 5, selector: ([key]) => key }), fc.boolean())
+    .map(([entries, nullPrototype]) => objectOf(entries, nullPrototype)),
+  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, tie('leaf'), tie('array'), tie('object')),
+}));
 
 describe('payload encoding: round trips', () => {
   it('round-trips arbitrary events of every kind (seeded)', () => {
@@ -489,15 +469,10 @@ describe('payload decoding: fuzz', () => {
 
   it('never fails with anything but a TidalError on random bytes', () => {
     fc.assert(
-      fc.property(
-        fc.uint8Array({ maxLength: 200 }),
-        fc.boolean(),
-        fc.nat({ max: 6 }),
-        (bytes, versioned, count) => {
-          if (versioned && bytes.length > 0) bytes[0] = PAYLOAD_VERSION;
-          decodesOrRefuses(bytes, count);
-        },
-      ),
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), fc.nat({ max: 6 }), (bytes, versioned, count) => {
+        if (versioned && bytes.length > 0) bytes[0] = PAYLOAD_VERSION;
+        decodesOrRefuses(bytes, count);
+      }),
       { seed: 0xf022, numRuns: 3000 },
     );
   });

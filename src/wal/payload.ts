@@ -59,9 +59,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 const nativeIsWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
 /** True when `text` has no lone surrogate, i.e. it has an exact UTF-8 form. */
 const isWellFormed: (text: string) => boolean =
-  typeof nativeIsWellFormed === 'function'
-    ? (text) => nativeIsWellFormed.call(text)
-    : (text) => !LONE_SURROGATE.test(text);
+  typeof nativeIsWellFormed === 'function' ? (text) => nativeIsWellFormed.call(text) : (text) => !LONE_SURROGATE.test(text);
 
 /**
  * A refusal on its way up from the part that caused it. Each container it
@@ -170,11 +168,9 @@ export function decodePayload(bytes: Uint8Array, expectedCount: number): Value[]
   const events: Value[] = [];
   for (let index = 0; index < expectedCount; index++) {
     if (decoder.remaining === 0) {
-      throw new TidalError(
-        'Truncated',
-        `payload of ${bytes.length} bytes ends after ${index} of its ${expectedCount} events`,
-        { details: { decoded: index, expectedCount } },
-      );
+      throw new TidalError('Truncated', `payload of ${bytes.length} bytes ends after ${index} of its ${expectedCount} events`, {
+        details: { decoded: index, expectedCount },
+      });
     }
     events.push(readValue(decoder, 0));
   }
@@ -254,9 +250,7 @@ function writeBigInt(encoder: Encoder, value: bigint): void {
   const negative = value < 0n;
   const magnitude = negative ? -value - 1n : value;
   if (magnitude >= BIGINT_LIMIT) {
-    throw new EncodeFailure(
-      `is a bigint of more than ${MAX_BIGINT_BITS} bits; store it as a decimal string or as bytes`,
-    );
+    throw new EncodeFailure(`is a bigint of more than ${MAX_BIGINT_BITS} bits; store it as a decimal string or as bytes`);
   }
   encoder.writeU8(negative ? TAG_NEGBIGINT : TAG_BIGINT);
   encoder.writeVarBigUint(magnitude);
@@ -518,11 +512,9 @@ function readValue(decoder: Decoder, depth: number): Value {
 }
 
 function tooDeep(at: number): TidalError {
-  return new TidalError(
-    'MalformedPayload',
-    `container at offset ${at} is nested deeper than ${MAX_PAYLOAD_DEPTH}`,
-    { details: { offset: at } },
-  );
+  return new TidalError('MalformedPayload', `container at offset ${at} is nested deeper than ${MAX_PAYLOAD_DEPTH}`, {
+    details: { offset: at },
+  });
 }
 
 /** Reads a length or count whose items take at least `minItemBytes` each, bounded by the bytes remaining. */

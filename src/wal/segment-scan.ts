@@ -135,7 +135,13 @@ function good(header: SegmentHeader, sealed: boolean, w: Walk, tornBytes: number
  * `footerVerified` skips hashing a sealed segment's bytes when the caller
  * has just checked them against the footer's digest itself.
  */
-export function scanSegment(b3: Blake3, bytes: Uint8Array, id: WalSegmentId, isLast: boolean, options: { footerVerified?: boolean } = {}): SegmentScan {
+export function scanSegment(
+  b3: Blake3,
+  bytes: Uint8Array,
+  id: WalSegmentId,
+  isLast: boolean,
+  options: { footerVerified?: boolean } = {},
+): SegmentScan {
   let header: SegmentHeader;
   try {
     header = decodeSegmentHeader(b3, bytes);
@@ -162,7 +168,12 @@ export function scanSegment(b3: Blake3, bytes: Uint8Array, id: WalSegmentId, isL
         // Every byte before the footer is as it was sealed: batch digests need no second pass.
         const w = walk(b3, bytes, header, footerAt, false);
         if (w.failure) {
-          return { kind: 'damaged', code: 'Corrupt', message: `sealed segment verifies but its batches do not parse: ${w.failure.message}`, highestLsn: w.lastLsn };
+          return {
+            kind: 'damaged',
+            code: 'Corrupt',
+            message: `sealed segment verifies but its batches do not parse: ${w.failure.message}`,
+            highestLsn: w.lastLsn,
+          };
         }
         if (w.offsets.length !== footer.batchCount || w.eventCount !== footer.eventCount || w.lastLsn !== footer.lastLsn) {
           return {

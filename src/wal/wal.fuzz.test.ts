@@ -15,7 +15,13 @@ import type { Value } from './payload.js';
 const b3 = await loadBlake3();
 const event = (i: number): Value => ({ i, key: `k${i}`, tags: ['a', i % 3 === 0 ? 'b' : 'c'], w: i / 7 });
 
-async function buildLog(): Promise<{ sealed: Uint8Array; open: Uint8Array; sealedId: WalSegmentId; openId: WalSegmentId; events: Value[] }> {
+async function buildLog(): Promise<{
+  sealed: Uint8Array;
+  open: Uint8Array;
+  sealedId: WalSegmentId;
+  openId: WalSegmentId;
+  events: Value[];
+}> {
   const storage = new MemoryStorage();
   const { wal } = await Wal.open(storage, { shard: 5, segmentBytes: 1500 });
   const events: Value[] = [];

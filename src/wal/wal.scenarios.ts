@@ -26,12 +26,16 @@ function same(a: unknown, b: unknown): boolean {
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
     const ka = Object.keys(a);
     const kb = Object.keys(b);
-    return ka.length === kb.length && ka.every((k, i) => k === kb[i] && same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+    return (
+      ka.length === kb.length &&
+      ka.every((k, i) => k === kb[i] && same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+    );
   }
   return false;
 }
 
-const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? `bytes[${x.length}]` : x));
+const show = (v: unknown) =>
+  JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? `bytes[${x.length}]` : x));
 
 function expectEqual(actual: unknown, expected: unknown, what: string): void {
   if (!same(actual, expected)) fail(`${what}: expected ${show(expected)}, got ${show(actual)}`);
@@ -94,13 +98,36 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     const storage = await fresh();
     const { wal, report } = await openWal(storage);
     expectEqual(report, { segments: 0, batches: 0, events: 0, bytes: 0, bytesCut: 0, issues: [], lastLsn: 0 }, 'empty report');
-    const values: Value[] = ['text 🌊 ünïcødé', 42, -7, 3.5, -0, Number.NaN, 2n ** 70n, -(2n ** 65n), true, false, null, new Uint8Array([1, 2, 255]), [1, [2, { a: 'b' }]], { nested: { deep: [null, 'x'] } }];
+    const values: Value[] = [
+      'text 🌊 ünïcødé',
+      42,
+      -7,
+      3.5,
+      -0,
+      Number.NaN,
+      2n ** 70n,
+      -(2n ** 65n),
+      true,
+      false,
+      null,
+      new Uint8Array([1, 2, 255]),
+      [1, [2, { a: 'b' }]],
+      { nested: { deep: [null, 'x'] } },
+    ];
     const range = await wal.append(values);
     expectEqual(range, { first: 1, last: values.length }, 'first range');
     expectEqual(await wal.append(['more']), { first: values.length + 1, last: values.length + 1 }, 'second range');
     const read = await readAll(wal);
-    expectEqual(read.map((e) => e.lsn), Array.from({ length: values.length + 1 }, (_, i) => i + 1), 'LSNs');
-    expectEqual(read.map((e) => e.event), [...values, 'more'], 'events');
+    expectEqual(
+      read.map((e) => e.lsn),
+      Array.from({ length: values.length + 1 }, (_, i) => i + 1),
+      'LSNs',
+    );
+    expectEqual(
+      read.map((e) => e.event),
+      [...values, 'more'],
+      'events',
+    );
     await wal.close();
   },
 
@@ -108,12 +135,28 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     const storage = await fresh();
     const { wal } = await openWal(storage);
     const sameTick = [wal.append([event(1)]), wal.append([event(2), event(3)]), wal.append([event(4)])];
-    expectEqual(await Promise.all(sameTick), [{ first: 1, last: 1 }, { first: 2, last: 3 }, { first: 4, last: 4 }], 'ranges of one tick');
+    expectEqual(
+      await Promise.all(sameTick),
+      [
+        { first: 1, last: 1 },
+        { first: 2, last: 3 },
+        { first: 4, last: 4 },
+      ],
+      'ranges of one tick',
+    );
     await wal.append([event(5)]);
     await wal.append([event(6)]);
     const batches = [];
     for await (const batch of wal.readBatches(1)) batches.push([batch.firstLsn, batch.lastLsn]);
-    expectEqual(batches, [[1, 4], [5, 5], [6, 6]], 'batches');
+    expectEqual(
+      batches,
+      [
+        [1, 4],
+        [5, 5],
+        [6, 6],
+      ],
+      'batches',
+    );
     await wal.close();
   },
 
@@ -128,8 +171,19 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     const cycle: Record<string, Value> = {};
     cycle.self = cycle;
     await expectTidalError(wal.append([cycle]), 'Unencodable', 'a cycle');
-    expectEqual([await good1, await good2], [{ first: 1, last: 1 }, { first: 2, last: 2 }], 'good appends');
-    expectEqual((await readAll(wal)).map((e) => e.event), [event(1), event(3)], 'log holds only the good events');
+    expectEqual(
+      [await good1, await good2],
+      [
+        { first: 1, last: 1 },
+        { first: 2, last: 2 },
+      ],
+      'good appends',
+    );
+    expectEqual(
+      (await readAll(wal)).map((e) => e.event),
+      [event(1), event(3)],
+      'log holds only the good events',
+    );
     await wal.close();
   },
 
@@ -145,7 +199,11 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     expectEqual(reopened.report.issues, [], 'no issues');
     expect(reopened.report.segments > 1, 'small segments rolled');
     expectEqual(await wal.append([event(101)]), { first: 101, last: 101 }, 'LSNs continue after reopen');
-    expectEqual((await readAll(wal)).map((e) => e.event), Array.from({ length: 101 }, (_, i) => event(i + 1)), 'all events');
+    expectEqual(
+      (await readAll(wal)).map((e) => e.event),
+      Array.from({ length: 101 }, (_, i) => event(i + 1)),
+      'all events',
+    );
     await wal.close();
   },
 
@@ -155,9 +213,13 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     for (let i = 1; i <= 60; i++) await wal.append([event(i)]);
     const segments = wal.segments();
     expect(segments.length >= 3, `expected several segments, got ${segments.length}`);
-    expect(segments.slice(0, -1).every((s) => s.sealed && s.bytes <= 4096), 'every segment but the last is sealed within the bound');
+    expect(
+      segments.slice(0, -1).every((s) => s.sealed && s.bytes <= 4096),
+      'every segment but the last is sealed within the bound',
+    );
     expect(!segments[segments.length - 1]!.sealed, 'the last segment is open');
-    for (let i = 1; i < segments.length; i++) expectEqual(segments[i]!.baseLsn, segments[i - 1]!.lastLsn + 1, 'LSNs follow on across segments');
+    for (let i = 1; i < segments.length; i++)
+      expectEqual(segments[i]!.baseLsn, segments[i - 1]!.lastLsn + 1, 'LSNs follow on across segments');
     const first = segments[0]!.id.fileName();
     const before = await fileBytes(storage, first);
     for (let i = 61; i <= 120; i++) await wal.append([event(i)]);
@@ -176,7 +238,11 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
       await wal.append(events);
     }
     for (const from of [1, 2, 3, 4, 44, 45, 46, 89, 90]) {
-      expectEqual((await readAll(wal, from)).map((e) => e.event), all.slice(from - 1), `read from ${from}`);
+      expectEqual(
+        (await readAll(wal, from)).map((e) => e.event),
+        all.slice(from - 1),
+        `read from ${from}`,
+      );
     }
     const unverified: Value[] = [];
     for await (const { event } of wal.read(45, { verify: false })) unverified.push(event);
@@ -199,7 +265,11 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     expectEqual(reopened.report.issues, [], 'a torn tail is not damage');
     expectEqual(reopened.report.lastLsn, 9, 'last whole batch kept');
     expectEqual(await wal.append([event(99)]), { first: 10, last: 10 }, 'LSNs continue after the cut');
-    expectEqual((await readAll(wal)).map((e) => e.event), [...Array.from({ length: 9 }, (_, i) => event(i + 1)), event(99)], 'events');
+    expectEqual(
+      (await readAll(wal)).map((e) => e.event),
+      [...Array.from({ length: 9 }, (_, i) => event(i + 1)), event(99)],
+      'events',
+    );
     await wal.close();
   },
 
@@ -209,7 +279,9 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     for (let i = 1; i <= 40; i++) await wal.append([event(i)]);
     await wal.close();
     const names = await segmentNames(storage);
-    const next = WalSegmentId.parse(names[names.length - 1]!).next().fileName();
+    const next = WalSegmentId.parse(names[names.length - 1]!)
+      .next()
+      .fileName();
     await writeFile(storage, next, new Uint8Array([0x54, 0x44, 0x4c])); // a crash right after creating it
     const reopened = await openWal(storage, SMALL);
     wal = reopened.wal;
@@ -257,9 +329,17 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     await writeFile(storage, name!, bytes);
     const reopened = await openWal(storage);
     wal = reopened.wal;
-    expectEqual(reopened.report.issues.map((i) => i.code), ['Corrupt', 'Corrupt'], 'quarantine and lost LSNs reported');
+    expectEqual(
+      reopened.report.issues.map((i) => i.code),
+      ['Corrupt', 'Corrupt'],
+      'quarantine and lost LSNs reported',
+    );
     expectEqual(reopened.report.issues[1]!.missing, { first: 4, last: 10 }, 'lost LSNs: the damaged batch and everything after it');
-    expectEqual((await readAll(wal)).map((e) => e.event), [event(1), event(2), event(3)], 'verified prefix kept');
+    expectEqual(
+      (await readAll(wal)).map((e) => e.event),
+      [event(1), event(2), event(3)],
+      'verified prefix kept',
+    );
     expectEqual(await wal.append([event(11)]), { first: 11, last: 11 }, 'LSNs of the quarantined batches are not reused');
     await wal.close();
   },
@@ -292,7 +372,11 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     await b.close();
     const reopened = await Wal.open(storage, { shard: 1 });
     expectEqual(reopened.report.issues, [], 'no issues');
-    expectEqual((await readAll(reopened.wal)).map((e) => e.event), ['one'], 'only shard 1 events');
+    expectEqual(
+      (await readAll(reopened.wal)).map((e) => e.event),
+      ['one'],
+      'only shard 1 events',
+    );
     await reopened.wal.close();
     expect((await storage.list()).includes('notes.txt'), 'foreign file untouched');
   },
@@ -302,7 +386,11 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     const { wal } = await openWal(storage, { maxBatchBytes: 1000 });
     await expectTidalError(wal.append([new Uint8Array(2000)]), 'PayloadTooLarge', 'over maxBatchBytes');
     const many = Array.from({ length: 30 }, (_, i) => wal.append([new Uint8Array(100 + i)]));
-    expectEqual((await Promise.all(many)).map((r) => r.first), Array.from({ length: 30 }, (_, i) => i + 1), 'a big tick splits into several batches');
+    expectEqual(
+      (await Promise.all(many)).map((r) => r.first),
+      Array.from({ length: 30 }, (_, i) => i + 1),
+      'a big tick splits into several batches',
+    );
     let batches = 0;
     for await (const batch of wal.readBatches(1)) {
       batches++;
@@ -337,11 +425,19 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     await expectTidalError(copy.importBatches([batches[11]!]), 'HeaderMismatch', 'a batch that skips LSNs');
     await expectTidalError(copy.importBatches([batches[9]!]), 'HeaderMismatch', 'a batch already held');
     expectEqual(await copy.importBatches(batches.slice(10)), { first: 21, last: 50 }, 'rest');
-    expectEqual(seen, batches.map((_, i) => 2 * i + 1), 'commit listener saw every imported batch');
+    expectEqual(
+      seen,
+      batches.map((_, i) => 2 * i + 1),
+      'commit listener saw every imported batch',
+    );
     const copied: Uint8Array[] = [];
     for await (const batch of copy.readBatches(1)) copied.push(batch.bytes);
     expectEqual(copied, batches, 'same batch bytes');
-    expectEqual(copy.segments().map((s) => [s.baseLsn, s.lastLsn, s.sealed]), leader.segments().map((s) => [s.baseLsn, s.lastLsn, s.sealed]), 'same segmentation');
+    expectEqual(
+      copy.segments().map((s) => [s.baseLsn, s.lastLsn, s.sealed]),
+      leader.segments().map((s) => [s.baseLsn, s.lastLsn, s.sealed]),
+      'same segmentation',
+    );
     await leader.close();
     await copy.close();
     const reopened = await openWal(copyStorage, SMALL);
@@ -361,7 +457,11 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     await wal.close();
     const reopened = await openWal(storage, SMALL);
     expectEqual(reopened.report.issues, [], 'every footer verifies');
-    expectEqual((await readAll(reopened.wal)).map((e) => e.event), Array.from({ length: 60 }, (_, i) => event(i + 1)), 'events');
+    expectEqual(
+      (await readAll(reopened.wal)).map((e) => e.event),
+      Array.from({ length: 60 }, (_, i) => event(i + 1)),
+      'events',
+    );
     await reopened.wal.close();
   },
 
@@ -377,19 +477,31 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     copy.onCommit((batch) => seen.push(batch.firstLsn));
     const first = await leader.readSealedSegment(sealed[0]!.id);
     expectEqual(await copy.importSealedSegment(sealed[0]!.id, first), { first: 1, last: sealed[0]!.lastLsn }, 'first segment');
-    await expectTidalError(copy.importSealedSegment(sealed[2]!.id, await leader.readSealedSegment(sealed[2]!.id)), 'HeaderMismatch', 'a segment that skips LSNs');
+    await expectTidalError(
+      copy.importSealedSegment(sealed[2]!.id, await leader.readSealedSegment(sealed[2]!.id)),
+      'HeaderMismatch',
+      'a segment that skips LSNs',
+    );
     // Batches one by one, then whole segments again once at a boundary.
     const batches: Uint8Array[] = [];
     for await (const batch of leader.readBatches(sealed[1]!.baseLsn)) if (batch.lastLsn <= sealed[1]!.lastLsn) batches.push(batch.bytes);
     await copy.importBatches(batches.slice(0, 1));
-    await expectTidalError(copy.importSealedSegment(sealed[1]!.id, await leader.readSealedSegment(sealed[1]!.id)), 'HeaderMismatch', 'a whole segment after a partial one');
+    await expectTidalError(
+      copy.importSealedSegment(sealed[1]!.id, await leader.readSealedSegment(sealed[1]!.id)),
+      'HeaderMismatch',
+      'a whole segment after a partial one',
+    );
     await copy.importBatches(batches.slice(1));
     await copy.close();
     copy = (await openWal(copyStorage, SMALL)).wal; // the copy's segment 1 is still open: seal it by importing on
     for await (const batch of leader.readBatches(sealed[2]!.baseLsn)) await copy.importBatches([batch.bytes]);
     expectEqual(await fileBytes(copyStorage, sealed[0]!.id.fileName()), first, 'the imported segment file is the leader file');
     expectEqual(seen.slice(0, 3), [1, 2, 3], 'commit listeners saw its batches');
-    expectEqual((await readAll(copy)).map((e) => e.event), Array.from({ length: 80 }, (_, i) => event(i + 1)), 'every event');
+    expectEqual(
+      (await readAll(copy)).map((e) => e.event),
+      Array.from({ length: 80 }, (_, i) => event(i + 1)),
+      'every event',
+    );
     await copy.close();
     const reopened = await openWal(copyStorage, SMALL);
     expectEqual(reopened.report.issues, [], 'the copy recovers clean');

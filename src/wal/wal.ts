@@ -282,7 +282,10 @@ export class Wal {
       try {
         const header = decodeSegmentHeader(b3, head);
         if (header.shard !== id.shard || header.seq !== id.seq) {
-          problem = { code: 'HeaderMismatch', message: `file name says shard ${id.shard} seq ${id.seq}, header says shard ${header.shard} seq ${header.seq}` };
+          problem = {
+            code: 'HeaderMismatch',
+            message: `file name says shard ${id.shard} seq ${id.seq}, header says shard ${header.shard} seq ${header.seq}`,
+          };
         }
       } catch (error) {
         if (!isTidalError(error)) throw error;
@@ -388,7 +391,11 @@ export class Wal {
     };
   }
 
-  private static segmentFrom(id: WalSegmentId, scan: Extract<ReturnType<typeof scanSegment>, { kind: 'good' }>, file: WalFile | undefined): Segment {
+  private static segmentFrom(
+    id: WalSegmentId,
+    scan: Extract<ReturnType<typeof scanSegment>, { kind: 'good' }>,
+    file: WalFile | undefined,
+  ): Segment {
     return {
       id,
       baseLsn: scan.header.baseLsn,
@@ -430,7 +437,9 @@ export class Wal {
   private assertUsable(): void {
     if (this.closed) throw new TidalError('Closed', `the WAL of shard ${this.shard} is closed`);
     if (this.failure) {
-      throw new TidalError('StorageError', `the WAL of shard ${this.shard} failed earlier and must be reopened: ${this.failure.message}`, { cause: this.failure });
+      throw new TidalError('StorageError', `the WAL of shard ${this.shard} failed earlier and must be reopened: ${this.failure.message}`, {
+        cause: this.failure,
+      });
     }
   }
 
@@ -471,9 +480,13 @@ export class Wal {
       if (added > this.maxBatchBytes) {
         encoder.length = start;
         if (!group) this.spareEncoders.push(encoder);
-        throw new TidalError('PayloadTooLarge', `append of ${added} encoded bytes exceeds maxBatchBytes (${this.maxBatchBytes}); split it`, {
-          details: { size: added, max: this.maxBatchBytes },
-        });
+        throw new TidalError(
+          'PayloadTooLarge',
+          `append of ${added} encoded bytes exceeds maxBatchBytes (${this.maxBatchBytes}); split it`,
+          {
+            details: { size: added, max: this.maxBatchBytes },
+          },
+        );
       }
       if (group && encoder.length - BATCH_HEADER_V2_BYTES - 1 > this.maxBatchBytes) {
         // This call would make the group's batch too large: commit the group without it.
@@ -560,12 +573,16 @@ export class Wal {
       const committed: CommittedBatch[] = [];
       for (const batch of batches) {
         const { header, end } = decodeBatch(this.b3, batch, 0, { verify: false });
-        if (end !== batch.length) throw new TidalError('HeaderMismatch', `imported batch is ${batch.length} bytes but its header says ${end}`);
+        if (end !== batch.length)
+          throw new TidalError('HeaderMismatch', `imported batch is ${batch.length} bytes but its header says ${end}`);
         if (header.shard !== undefined && header.shard !== this.shard) {
           throw new TidalError('HeaderMismatch', `imported batch belongs to shard ${header.shard}, this log to shard ${this.shard}`);
         }
         if (header.firstLsn !== this.nextLsnValue) {
-          throw new TidalError('HeaderMismatch', `imported batch starts at LSN ${header.firstLsn}, this log continues at ${this.nextLsnValue}`);
+          throw new TidalError(
+            'HeaderMismatch',
+            `imported batch starts at LSN ${header.firstLsn}, this log continues at ${this.nextLsnValue}`,
+          );
         }
         file = await this.segmentFor(batch.length);
         const segment = this.writeBatch(file, batch, header.firstLsn, header.eventCount);
@@ -594,12 +611,18 @@ export class Wal {
       const scan = scanSegment(this.b3, bytes, id, false, { footerVerified: true });
       if (scan.kind !== 'good' || !scan.sealed) throw new TidalError('Corrupt', `segment ${id.fileName()} is not a whole sealed segment`);
       if (scan.header.baseLsn !== this.nextLsnValue) {
-        throw new TidalError('HeaderMismatch', `segment ${id.fileName()} starts at LSN ${scan.header.baseLsn}, this log continues at ${this.nextLsnValue}`);
+        throw new TidalError(
+          'HeaderMismatch',
+          `segment ${id.fileName()} starts at LSN ${scan.header.baseLsn}, this log continues at ${this.nextLsnValue}`,
+        );
       }
       const last = this.segmentsInLog[this.segmentsInLog.length - 1];
       const replacesEmpty = last !== undefined && !last.sealed && last.offsets.length === 0 && last.id.equals(id);
       if (last && !last.sealed && !replacesEmpty) {
-        throw new TidalError('HeaderMismatch', `this log's segment ${last.id.fileName()} is open; segment ${id.fileName()} cannot follow it whole`);
+        throw new TidalError(
+          'HeaderMismatch',
+          `this log's segment ${last.id.fileName()} is open; segment ${id.fileName()} cannot follow it whole`,
+        );
       }
       if (!replacesEmpty && id.seq < this.nextSeq) {
         throw new TidalError('HeaderMismatch', `segment seq ${id.seq} is behind this log's next seq ${this.nextSeq}`);
@@ -785,12 +808,16 @@ export class Wal {
    */
   async *readBatches(fromLsn = 1, options: WalReadOptions = {}): AsyncGenerator<WalBatch> {
     this.assertUsable();
-    if (!Number.isSafeInteger(fromLsn) || fromLsn < 1) throw new TidalError('InvalidArgument', `fromLsn must be a positive integer, got ${fromLsn}`);
+    if (!Number.isSafeInteger(fromLsn) || fromLsn < 1)
+      throw new TidalError('InvalidArgument', `fromLsn must be a positive integer, got ${fromLsn}`);
     let expected = fromLsn;
     for (const segment of [...this.segmentsInLog]) {
       if (segment.lastLsn < expected) continue;
       if (segment.baseLsn > expected) {
-        throw new TidalError('Corrupt', `shard ${this.shard}: LSNs ${expected}..${segment.baseLsn - 1} are missing from the log (see the recovery report)`);
+        throw new TidalError(
+          'Corrupt',
+          `shard ${this.shard}: LSNs ${expected}..${segment.baseLsn - 1} are missing from the log (see the recovery report)`,
+        );
       }
       let i = upperBound(segment.firstLsns, expected) - 1;
       for (; i < segment.offsets.length; i++) {

@@ -128,7 +128,8 @@ export async function openTidal(options: OpenTidalOptions): Promise<TidalDb> {
     throw new TidalError('InvalidArgument', `name must be 1..64 of A-Z a-z 0-9 _ -, got ${JSON.stringify(options?.name)}`);
   }
   const shards = options.shards ?? 4;
-  if (!Number.isInteger(shards) || shards < 1 || shards > 64) throw new TidalError('InvalidArgument', `shards must be an integer in 1..64, got ${shards}`);
+  if (!Number.isInteger(shards) || shards < 1 || shards > 64)
+    throw new TidalError('InvalidArgument', `shards must be an integer in 1..64, got ${shards}`);
   if (options.durability !== undefined && options.durability !== 'flush' && options.durability !== 'relaxed') {
     throw new TidalError('InvalidArgument', `durability must be 'flush' or 'relaxed', got ${JSON.stringify(options.durability)}`);
   }
@@ -185,8 +186,23 @@ class Database implements TidalDb {
 
   async start(): Promise<void> {
     for (let shard = 0; shard < this.shards; shard++) {
-      const slot = { shard, lockHeld: false, releaseLock: undefined, restarts: 0, term: 0, restarting: undefined, stealing: false } as unknown as ShardSlot;
-      Object.assign(slot, { writer: new SessionWriter({ shard, link: new TickBatcher(() => slot, this.requestTimeoutMs), retryDelayMs: 20, maxRetryDelayMs: 1000 }) });
+      const slot = {
+        shard,
+        lockHeld: false,
+        releaseLock: undefined,
+        restarts: 0,
+        term: 0,
+        restarting: undefined,
+        stealing: false,
+      } as unknown as ShardSlot;
+      Object.assign(slot, {
+        writer: new SessionWriter({
+          shard,
+          link: new TickBatcher(() => slot, this.requestTimeoutMs),
+          retryDelayMs: 20,
+          maxRetryDelayMs: 1000,
+        }),
+      });
       this.slots.push(slot);
     }
     await Promise.all(this.slots.map((slot) => this.spawn(slot)));
@@ -206,7 +222,10 @@ class Database implements TidalDb {
 
   /** Starts the slot's worker and gives it its role. */
   private async spawn(slot: ShardSlot): Promise<void> {
-    const worker = new Worker(new URL('./shard-host.worker.ts', import.meta.url), { type: 'module', name: `tidal:${this.name}:shard:${slot.shard}` });
+    const worker = new Worker(new URL('./shard-host.worker.ts', import.meta.url), {
+      type: 'module',
+      name: `tidal:${this.name}:shard:${slot.shard}`,
+    });
     worker.addEventListener('error', () => void this.restart(slot, worker));
     slot.worker = worker;
     slot.host = Comlink.wrap<ShardHostApi>(worker);
@@ -291,8 +310,16 @@ class Database implements TidalDb {
     if (!neighbour?.host) return;
     const channel = new MessageChannel();
     const replica = `${this.tabId}-w${neighbour.shard}`;
-    await within(neighbour.host.followInTab(slot.shard, Comlink.transfer(channel.port2, [channel.port2]), replica), CONTROL_TIMEOUT_MS, `shard ${neighbour.shard} worker`);
-    await within(slot.host.attachInTabFollower(Comlink.transfer(channel.port1, [channel.port1]), replica), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
+    await within(
+      neighbour.host.followInTab(slot.shard, Comlink.transfer(channel.port2, [channel.port2]), replica),
+      CONTROL_TIMEOUT_MS,
+      `shard ${neighbour.shard} worker`,
+    );
+    await within(
+      slot.host.attachInTabFollower(Comlink.transfer(channel.port1, [channel.port1]), replica),
+      CONTROL_TIMEOUT_MS,
+      `shard ${slot.shard} worker`,
+    );
   }
 
   /** Replaces a dead or hung worker: a new one recovers the shard (from OPFS when it leads) and writers resend. */
@@ -403,11 +430,18 @@ class Database implements TidalDb {
   async get(key: string, options: ReadOptions = {}): Promise<Entity | undefined> {
     if (typeof key !== 'string') throw new TidalError('InvalidArgument', 'key must be a string');
     if (options.after && options.after.shard !== this.router.route(key)) {
-      throw new TidalError('WrongShard', `the token is of shard ${options.after.shard}; key ${JSON.stringify(key)} is on shard ${this.router.route(key)}`);
+      throw new TidalError(
+        'WrongShard',
+        `the token is of shard ${options.after.shard}; key ${JSON.stringify(key)} is on shard ${this.router.route(key)}`,
+      );
     }
     const slot = this.slots[this.router.route(key)]!;
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
-    const { entity, lsn } = await within(slot.host.get(key, this.readAfter(slot, options.after), timeoutMs), timeoutMs + 1000, `shard ${slot.shard}`);
+    const { entity, lsn } = await within(
+      slot.host.get(key, this.readAfter(slot, options.after), timeoutMs),
+      timeoutMs + 1000,
+      `shard ${slot.shard}`,
+    );
     slot.writer.observe(lsn);
     return entity;
   }
@@ -415,11 +449,16 @@ class Database implements TidalDb {
   async scan(prefix: string, options: ReadOptions & { limit?: number } = {}): Promise<{ key: string; entity: Entity }[]> {
     if (typeof prefix !== 'string') throw new TidalError('InvalidArgument', 'prefix must be a string');
     const limit = options.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN) throw new TidalError('InvalidArgument', `limit must be an integer in 1..${MAX_SCAN}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN)
+      throw new TidalError('InvalidArgument', `limit must be an integer in 1..${MAX_SCAN}`);
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
     const parts = await Promise.all(
       this.slots.map(async (slot) => {
-        const part = await within(slot.host.scan(prefix, limit, this.readAfter(slot, options.after), timeoutMs), timeoutMs + 1000, `shard ${slot.shard}`);
+        const part = await within(
+          slot.host.scan(prefix, limit, this.readAfter(slot, options.after), timeoutMs),
+          timeoutMs + 1000,
+          `shard ${slot.shard}`,
+        );
         slot.writer.observe(part.lsn);
         return part.rows;
       }),
@@ -431,7 +470,8 @@ class Database implements TidalDb {
   }
 
   subscribe(prefix: string, callback: (change: Change) => void): () => void {
-    if (typeof prefix !== 'string' || typeof callback !== 'function') throw new TidalError('InvalidArgument', 'subscribe(prefix: string, callback: function)');
+    if (typeof prefix !== 'string' || typeof callback !== 'function')
+      throw new TidalError('InvalidArgument', 'subscribe(prefix: string, callback: function)');
     const subscription = { prefix, callback };
     this.subscriptions.add(subscription);
     this.updateWatches();
@@ -445,7 +485,9 @@ class Database implements TidalDb {
   }
 
   async stats(): Promise<TidalStats> {
-    const statuses = await Promise.all(this.slots.map((slot) => within(slot.host.status(), PING_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined)));
+    const statuses = await Promise.all(
+      this.slots.map((slot) => within(slot.host.status(), PING_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined)),
+    );
     // Verification counters live in the workers and start again at 0 when a worker restarts or a
     // replica is replaced; the tally here keeps them cumulative, and credits each to its own shard.
     statuses.forEach((status, worker) => {
@@ -511,4 +553,3 @@ class Database implements TidalDb {
     },
   };
 }
-

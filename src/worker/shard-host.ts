@@ -54,7 +54,8 @@ export interface ShardHostStatus extends Omit<ShardStats, 'restarts'> {
   /** Milliseconds since the leader tab was last heard (0 when this tab leads). */
   readonly leaderSilentMs: number;
   /** The in-tab follower this worker hosts for another shard led in this tab, if any. */
-  readonly inTabFollower: { readonly id: string; readonly shard: ShardId; readonly bytesVerified: number; readonly payloadsRejected: number } | undefined;
+  readonly inTabFollower:
+    { readonly id: string; readonly shard: ShardId; readonly bytesVerified: number; readonly payloadsRejected: number } | undefined;
 }
 
 /** A `ShardState` that reports which keys each applied write changed, while someone listens. */
@@ -109,7 +110,10 @@ export class ShardHost {
   // Follower side.
   private follower: FollowerDb | undefined;
   private followerStarting: Promise<void> | undefined;
-  private readonly forwarded = new Map<number, { resolve(outcomes: readonly WriteOutcome[]): void; reject(error: unknown): void; timer: ReturnType<typeof setTimeout> }>();
+  private readonly forwarded = new Map<
+    number,
+    { resolve(outcomes: readonly WriteOutcome[]): void; reject(error: unknown): void; timer: ReturnType<typeof setTimeout> }
+  >();
   private nextForwardId = 1;
   // In-tab follower of the previous shard, when this tab leads it: a verified copy of its log.
   private neighbour: FollowerDb | undefined;
@@ -172,7 +176,8 @@ export class ShardHost {
     setTimeout(() => {
       this.changesScheduled = false;
       const changes: Change[] = [];
-      for (const [key, lsn] of this.pendingChanges) changes.push({ key, entity: toEntity(this.state.crdt.entity(key)), shard: this.config.shard, lsn });
+      for (const [key, lsn] of this.pendingChanges)
+        changes.push({ key, entity: toEntity(this.state.crdt.entity(key)), shard: this.config.shard, lsn });
       this.pendingChanges.clear();
       if (changes.length > 0) this.changeListener?.(changes);
     }, 0);
@@ -234,7 +239,9 @@ export class ShardHost {
     this.wal = wal;
     this.leader = await ShardLeader.open({ wal, replica: `${this.config.tabId}.${this.config.shard}`, state });
     this.crossTabLink = new FaultyTransport(
-      new BroadcastChannelTransport(new BroadcastChannel(`tidal:${this.config.db}:shard:${this.config.shard}:log`), { local: this.address }),
+      new BroadcastChannelTransport(new BroadcastChannel(`tidal:${this.config.db}:shard:${this.config.shard}:log`), {
+        local: this.address,
+      }),
     );
     this.crossTabShipper = new WalShipper({ wal, transport: this.crossTabLink, admit: () => true });
     this.crossTabShipper.start();
@@ -258,13 +265,15 @@ export class ShardHost {
   /** Hosts the in-tab follower of shard `shard` (led in this tab, by another worker). */
   async followInTab(shard: ShardId, port: MessagePort, replica: string): Promise<void> {
     await this.neighbour?.close();
-    this.neighbour = await this.named(FollowerDb.open({
-      storage: new MemoryStorage(),
-      shard,
-      transport: new MessagePortTransport(port, { local: { shard, replica }, remote: { shard, replica: this.config.tabId } }),
-      leader: { shard, replica: this.config.tabId },
-      durable: false, // a copy of the log and its applied LSN; its events are verified, not applied
-    }));
+    this.neighbour = await this.named(
+      FollowerDb.open({
+        storage: new MemoryStorage(),
+        shard,
+        transport: new MessagePortTransport(port, { local: { shard, replica }, remote: { shard, replica: this.config.tabId } }),
+        leader: { shard, replica: this.config.tabId },
+        durable: false, // a copy of the log and its applied LSN; its events are verified, not applied
+      }),
+    );
   }
 
   private async named(opening: Promise<FollowerDb>): Promise<FollowerDb> {
@@ -341,7 +350,8 @@ export class ShardHost {
           this.claiming = false;
           void this.stepDown().then(() => this.becomeFollower());
         } else if (this.role === 'follower') {
-          if (this.follower && sameTab) this.follower.reintroduce(); // a restarted worker of the same tab: it does not know us yet
+          if (this.follower && sameTab)
+            this.follower.reintroduce(); // a restarted worker of the same tab: it does not know us yet
           else void this.followLeader(message.tab);
         }
         return;
@@ -374,14 +384,18 @@ export class ShardHost {
     this.followerStarting = (async () => {
       const state = this.newState();
       this.state = state;
-      this.follower = await this.named(FollowerDb.open({
-        storage: new MemoryStorage(),
-        shard: this.config.shard,
-        transport: new BroadcastChannelTransport(new BroadcastChannel(`tidal:${this.config.db}:shard:${this.config.shard}:log`), { local: this.address }),
-        leader: { shard: this.config.shard, replica: this.leaderTab ?? tab },
-        stateMachine: state,
-        durable: false,
-      }));
+      this.follower = await this.named(
+        FollowerDb.open({
+          storage: new MemoryStorage(),
+          shard: this.config.shard,
+          transport: new BroadcastChannelTransport(new BroadcastChannel(`tidal:${this.config.db}:shard:${this.config.shard}:log`), {
+            local: this.address,
+          }),
+          leader: { shard: this.config.shard, replica: this.leaderTab ?? tab },
+          stateMachine: state,
+          durable: false,
+        }),
+      );
     })();
     try {
       await this.followerStarting;
@@ -414,7 +428,12 @@ export class ShardHost {
     return new Promise<WriteOutcome[]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.forwarded.delete(id);
-        reject(new TidalError('Timeout', `the leader tab of shard ${this.config.shard} did not answer within ${this.config.requestTimeoutMs} ms`));
+        reject(
+          new TidalError(
+            'Timeout',
+            `the leader tab of shard ${this.config.shard} did not answer within ${this.config.requestTimeoutMs} ms`,
+          ),
+        );
       }, this.config.requestTimeoutMs);
       this.forwarded.set(id, { resolve: (outcomes) => resolve([...outcomes]), reject, timer });
       this.post({ v: 1, t: 'write', shard: this.config.shard, from: this.config.tabId, to: leaderTab, id, requests });
@@ -438,7 +457,11 @@ export class ShardHost {
   private async serveForwarded(message: Extract<RpcMessage, { t: 'write' }>): Promise<void> {
     let outcomes: WriteOutcome[];
     if (this.role !== 'leader' || !this.leader) {
-      outcomes = message.requests.map(() => ({ ok: false, code: 'Closed', message: `tab ${this.config.tabId} does not lead shard ${this.config.shard}` }));
+      outcomes = message.requests.map(() => ({
+        ok: false,
+        code: 'Closed',
+        message: `tab ${this.config.tabId} does not lead shard ${this.config.shard}`,
+      }));
     } else {
       outcomes = await this.admit(message.requests); // each request is validated by ShardLeader.write
     }
@@ -480,10 +503,18 @@ export class ShardHost {
   }
 
   /** Entities under `prefix` (at most `limit`, in key order), like `get`. */
-  async scan(prefix: string, limit: number, after: WriteToken | undefined, timeoutMs: number): Promise<{ rows: { key: string; entity: Entity }[]; lsn: number }> {
+  async scan(
+    prefix: string,
+    limit: number,
+    after: WriteToken | undefined,
+    timeoutMs: number,
+  ): Promise<{ rows: { key: string; entity: Entity }[]; lsn: number }> {
     const replica = await this.readableReplica(timeoutMs);
     if (after) await waitForToken(replica, after, timeoutMs);
-    const keys = this.state.crdt.keys().filter((k) => k.startsWith(prefix)).sort();
+    const keys = this.state.crdt
+      .keys()
+      .filter((k) => k.startsWith(prefix))
+      .sort();
     return { rows: keys.slice(0, limit).map((key) => ({ key, entity: toEntity(this.state.crdt.entity(key))! })), lsn: replica.appliedLsn };
   }
 
@@ -498,7 +529,12 @@ export class ShardHost {
     const follower = this.follower;
     const neighbour = this.neighbour;
     const inTabFollower = neighbour
-      ? { id: this.ids.get(neighbour)!, shard: neighbour.shard, bytesVerified: neighbour.counters.bytesVerified, payloadsRejected: neighbour.counters.payloadsRejected }
+      ? {
+          id: this.ids.get(neighbour)!,
+          shard: neighbour.shard,
+          bytesVerified: neighbour.counters.bytesVerified,
+          payloadsRejected: neighbour.counters.payloadsRejected,
+        }
       : undefined;
     const followerId = follower ? this.ids.get(follower) : undefined;
     const bytesVerified = follower?.counters.bytesVerified ?? 0;
@@ -540,7 +576,10 @@ export class ShardHost {
   /** Flips a byte of the next payload this leader ships, to every follower. */
   corruptNextPayload(): void {
     if (this.role !== 'leader') {
-      throw new TidalError('InvalidArgument', `shard ${this.config.shard} is led by tab ${this.leaderTab ?? '(none yet)'}, not this one: corrupt its payloads from the leader tab`);
+      throw new TidalError(
+        'InvalidArgument',
+        `shard ${this.config.shard} is led by tab ${this.leaderTab ?? '(none yet)'}, not this one: corrupt its payloads from the leader tab`,
+      );
     }
     this.crossTabLink?.injectNext('flip');
     this.inTabLink?.injectNext('flip');

@@ -13,7 +13,8 @@ export const RPC_VERSION = 1;
 /** Most writes one forwarded message may carry. */
 export const MAX_FORWARDED_WRITES = 10_000;
 
-export type WriteOutcome = { readonly ok: true; readonly token: WriteToken } | { readonly ok: false; readonly code: string; readonly message: string };
+export type WriteOutcome =
+  { readonly ok: true; readonly token: WriteToken } | { readonly ok: false; readonly code: string; readonly message: string };
 
 export type RpcMessage =
   /**
@@ -22,8 +23,24 @@ export type RpcMessage =
    */
   | { readonly v: 1; readonly t: 'leader'; readonly shard: ShardId; readonly tab: string; readonly since: number; readonly host: string }
   | { readonly v: 1; readonly t: 'who'; readonly shard: ShardId; readonly tab: string }
-  | { readonly v: 1; readonly t: 'write'; readonly shard: ShardId; readonly from: string; readonly to: string; readonly id: number; readonly requests: readonly WriteRequest[] }
-  | { readonly v: 1; readonly t: 'result'; readonly shard: ShardId; readonly from: string; readonly to: string; readonly id: number; readonly outcomes: readonly WriteOutcome[] };
+  | {
+      readonly v: 1;
+      readonly t: 'write';
+      readonly shard: ShardId;
+      readonly from: string;
+      readonly to: string;
+      readonly id: number;
+      readonly requests: readonly WriteRequest[];
+    }
+  | {
+      readonly v: 1;
+      readonly t: 'result';
+      readonly shard: ShardId;
+      readonly from: string;
+      readonly to: string;
+      readonly id: number;
+      readonly outcomes: readonly WriteOutcome[];
+    };
 
 const isTab = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 64;
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -39,9 +56,12 @@ export function parseRpc(data: unknown, shard: ShardId): RpcMessage | undefined 
     case 'who':
       return isTab(m.tab) ? (m as RpcMessage) : undefined;
     case 'write':
-      return isTab(m.from) && isTab(m.to) && isCount(m.id) && Array.isArray(m.requests) && m.requests.length <= MAX_FORWARDED_WRITES ? (m as RpcMessage) : undefined;
+      return isTab(m.from) && isTab(m.to) && isCount(m.id) && Array.isArray(m.requests) && m.requests.length <= MAX_FORWARDED_WRITES
+        ? (m as RpcMessage)
+        : undefined;
     case 'result': {
-      if (!isTab(m.from) || !isTab(m.to) || !isCount(m.id) || !Array.isArray(m.outcomes) || m.outcomes.length > MAX_FORWARDED_WRITES) return undefined;
+      if (!isTab(m.from) || !isTab(m.to) || !isCount(m.id) || !Array.isArray(m.outcomes) || m.outcomes.length > MAX_FORWARDED_WRITES)
+        return undefined;
       for (const o of m.outcomes as unknown[]) {
         const outcome = o as Record<string, unknown> | null;
         if (typeof outcome !== 'object' || outcome === null) return undefined;

@@ -63,6 +63,13 @@ export class DetachProbe extends TransportDecorator {
 
   /** What the probe saw so far. */
   report(): DetachReport {
-    return { sent: this.sent, detached: this.detached, bytes: this.bytes, rejected: this.rejected, wholeSegments: this.wholeSegments, notDetached: [...this.notDetached] };
+    return {
+      sent: this.sent,
+      detached: this.detached,
+      bytes: this.bytes,
+      rejected: this.rejected,
+      wholeSegments: this.wholeSegments,
+      notDetached: [...this.notDetached],
+    };
   }
 }

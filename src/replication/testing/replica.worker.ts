@@ -155,12 +155,14 @@ function openLink(link: ReplicaLink): Transport {
 }
 
 function leader(): LeaderRole {
-  if (role?.kind !== 'leader') throw new TidalError('InvalidArgument', `this replica is ${role ? 'a follower' : 'not started'}, not a leader`);
+  if (role?.kind !== 'leader')
+    throw new TidalError('InvalidArgument', `this replica is ${role ? 'a follower' : 'not started'}, not a leader`);
   return role;
 }
 
 function follower(): FollowerRole {
-  if (role?.kind !== 'follower') throw new TidalError('InvalidArgument', `this replica is ${role ? 'a leader' : 'not started'}, not a follower`);
+  if (role?.kind !== 'follower')
+    throw new TidalError('InvalidArgument', `this replica is ${role ? 'a leader' : 'not started'}, not a follower`);
   return role;
 }
 
@@ -260,7 +262,7 @@ const api = {
       throw new TidalError('InvalidArgument', `append needs positive integer count and perBatch, got ${count}, ${perBatch}`);
     }
     const first = wal.nextLsn;
-    for (let done = 0; done < count; ) {
+    for (let done = 0; done < count;) {
       const n = Math.min(perBatch, count - done);
       const events = Array.from({ length: n }, (_, k) => replicaTestEvent(first + done + k));
       await wal.append(events);
