@@ -6,7 +6,7 @@ import { chromiumArgs, chromiumPath } from './scripts/chromium.mjs';
 // by Vite, in Debian's Chromium (never a downloaded browser). One worker:
 // these tests start several tabs and workers each, on a 2-core machine.
 // TIDAL_E2E_PORT moves the dev server off 5199 if that port is taken.
-const port = Number(process.env.TIDAL_E2E_PORT ?? 5199);
+const port = Number(process.env['TIDAL_E2E_PORT'] ?? 5199);
 const origin = `http://127.0.0.1:${port}`;
 
 export default defineConfig({
@@ -18,14 +18,14 @@ export default defineConfig({
   retries: 0,
   timeout: 60_000,
   expect: { timeout: 10_000 },
-  forbidOnly: !!process.env.CI,
+  forbidOnly: !!process.env['CI'],
   reporter: 'list',
   webServer: {
     // 127.0.0.1, not localhost: Node may bind localhost to ::1 only. Both are
     // secure contexts, which OPFS, Web Locks and BroadcastChannel need.
     command: `node node_modules/vite/bin/vite.js --host 127.0.0.1 --port ${port} --strictPort`,
     url: `${origin}/e2e/pages/harness.html`,
-    reuseExistingServer: !process.env.CI,
+    reuseExistingServer: !process.env['CI'],
     timeout: 60_000,
     stdout: 'ignore',
     stderr: 'pipe',

@@ -7,12 +7,12 @@ import type { TidalStats } from '../src/index.js';
 
 // The demo page itself (it opens the database 'forage' as window.tidal); each test's browser
 // context has its own OPFS, so tests do not see each other's data.
-const PAGE = process.env.TIDAL_E2E_PAGE ?? '/demo/';
+const PAGE = process.env['TIDAL_E2E_PAGE'] ?? '/demo/';
 
 async function openTab(context: BrowserContext): Promise<Page> {
   const page = await context.newPage();
   page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
-  if (process.env.TIDAL_E2E_CONSOLE) page.on('console', (m) => console.log(`[console] ${Date.now() % 100000} ${m.text()}`));
+  if (process.env['TIDAL_E2E_CONSOLE']) page.on('console', (m) => console.log(`[console] ${Date.now() % 100000} ${m.text()}`));
   await page.goto(PAGE);
   await page.waitForFunction(() => window.tidal !== undefined, null, { timeout: 30_000 });
   return page;
@@ -32,7 +32,7 @@ test('a write in one tab is visible in the other, and subscriptions fire there',
   await b.evaluate(() => {
     (window as unknown as { seen: string[] }).seen = [];
     window.tidal.subscribe('item:', (change) =>
-      (window as unknown as { seen: string[] }).seen.push(`${change.key}:${change.entity?.counters.click ?? 0}`),
+      (window as unknown as { seen: string[] }).seen.push(`${change.key}:${change.entity?.counters['click'] ?? 0}`),
     );
   });
   await a.evaluate(() => {
@@ -65,7 +65,7 @@ test('a write in one tab is visible in the other, and subscriptions fire there',
   expect(
     await b.evaluate(async () => {
       await window.tidal.increment('ryw:b', 'n', 7);
-      return (await window.tidal.get('ryw:b'))?.counters.n;
+      return (await window.tidal.get('ryw:b'))?.counters['n'];
     }),
   ).toBe(7);
   // Writes from the follower tab are forwarded to the leader and are visible back in the first tab.
@@ -109,7 +109,7 @@ test('closing the leader tab hands leadership to another tab within 1 s, and no 
     const token = await window.tidal.increment('k:probe', 'n'); // goes through the new leader
     await window.tidal.get('k:probe', { after: token });
     const rows = await window.tidal.scan('k:', { limit: 100 });
-    return rows.filter((r) => r.key !== 'k:probe').map((r) => r.entity.counters.n);
+    return rows.filter((r) => r.key !== 'k:probe').map((r) => r.entity.counters['n']);
   });
   expect(totals).toHaveLength(30);
   expect(totals.reduce((x, y) => x! + y!, 0)).toBe(600);
@@ -126,7 +126,7 @@ test('reloading every tab recovers the data from OPFS', async ({ context }) => {
   for (const page of [a, b]) await page.waitForFunction(() => window.tidal !== undefined, null, { timeout: 30_000 });
   for (const page of [a, b]) {
     await expect
-      .poll(() => page.evaluate(async () => (await window.tidal.scan('r:', { limit: 20 })).map((r) => r.entity.counters.n)), {
+      .poll(() => page.evaluate(async () => (await window.tidal.scan('r:', { limit: 20 })).map((r) => r.entity.counters['n'])), {
         timeout: 20_000,
       })
       .toEqual(Array(10).fill(20));
@@ -160,10 +160,10 @@ test('killing a worker under write load leaves the counts exact: nothing lost, n
   });
   expect(result.issued).toBe(2000);
   expect(result.restarts.every((r) => r >= 1)).toBe(true);
-  const counts = await a.evaluate(async () => (await window.tidal.scan('w:', { limit: 100 })).map((r) => r.entity.counters.n));
+  const counts = await a.evaluate(async () => (await window.tidal.scan('w:', { limit: 100 })).map((r) => r.entity.counters['n']));
   expect(counts).toEqual(Array(25).fill(80));
   await caughtUp(b, a);
-  expect(await b.evaluate(async () => (await window.tidal.scan('w:', { limit: 100 })).map((r) => r.entity.counters.n))).toEqual(
+  expect(await b.evaluate(async () => (await window.tidal.scan('w:', { limit: 100 })).map((r) => r.entity.counters['n']))).toEqual(
     Array(25).fill(80),
   );
 });
@@ -186,7 +186,7 @@ test('payloads corrupted in flight are rejected, counted and re-sent, and the ta
     await expect.poll(async () => (await stats(page)).shards.map((s) => s.payloadsRejected > 0)).toEqual([true, true, true, true]);
   }
   const read = (page: Page) =>
-    page.evaluate(async () => (await window.tidal.scan('c:', { limit: 100 })).map((r) => [r.key, r.entity.counters.n]));
+    page.evaluate(async () => (await window.tidal.scan('c:', { limit: 100 })).map((r) => [r.key, r.entity.counters['n']]));
   expect(await read(b)).toEqual(await read(a));
   expect((await read(a)).every(([, n]) => n === 4)).toBe(true);
 });
@@ -216,13 +216,15 @@ test('a leader tab that stops answering loses the lead after a bounded time, and
   await hung;
   const after = await b.evaluate(async (key) => {
     const token = await window.tidal.increment(key, 'n');
-    return (await window.tidal.get(key, { after: token }))?.counters.n;
+    return (await window.tidal.get(key, { after: token }))?.counters['n'];
   }, shard0Key);
   expect(after, `taken over after ${tookOverAfter} ms`).toBe(101);
   // A, awake again, finds its lead gone and follows B.
   await expect.poll(async () => (await stats(a)).shards[0]!.leaderTab, { timeout: 20_000 }).toBe((await stats(b)).tab);
   await expect.poll(async () => (await stats(a)).shards[0]!.role, { timeout: 20_000 }).toBe('follower');
-  await expect.poll(() => a.evaluate(async (key) => (await window.tidal.get(key))?.counters.n, shard0Key), { timeout: 20_000 }).toBe(101);
+  await expect
+    .poll(() => a.evaluate(async (key) => (await window.tidal.get(key))?.counters['n'], shard0Key), { timeout: 20_000 })
+    .toBe(101);
 });
 
 test('bad input is refused with a TidalError code, and the database goes on', async ({ context }) => {
@@ -246,7 +248,7 @@ test('bad input is refused with a TidalError code, and the database goes on', as
       undefinedInArray: await codeOf(() => db.add('k', 's', [1, undefined] as never)),
       badLimit: await codeOf(() => db.scan('k', { limit: 0 })),
       after: await codeOf(async () => db.increment('k', 'n')),
-      value: (await db.get('k'))?.counters.n,
+      value: (await db.get('k'))?.counters['n'],
     };
   });
   expect(codes).toEqual({

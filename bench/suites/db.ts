@@ -125,8 +125,8 @@ class ExpectedState {
       if (expected.counters.get(kind) !== value)
         throw wrong(`counter ${kind} is ${value}, expected ${expected.counters.get(kind) ?? 'none'}`);
     }
-    if (entity.fields.label !== expected.label)
-      throw wrong(`label is ${JSON.stringify(entity.fields.label)}, expected ${JSON.stringify(expected.label)}`);
+    if (entity.fields['label'] !== expected.label)
+      throw wrong(`label is ${JSON.stringify(entity.fields['label'])}, expected ${JSON.stringify(expected.label)}`);
   }
 }
 

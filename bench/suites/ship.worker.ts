@@ -99,7 +99,10 @@ export interface ReceivePathBreakdown {
 class MarkStateMachine implements StateMachine {
   appliedAt = 0;
   events = 0;
-  constructor(private readonly mark: number) {}
+  private readonly mark: number;
+  constructor(mark: number) {
+    this.mark = mark;
+  }
   apply(lsn: number, _event: Value): void {
     this.events++;
     if (lsn === this.mark) this.appliedAt = now();

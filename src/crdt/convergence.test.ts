@@ -20,8 +20,8 @@ import { CrdtSignalState } from './signal-state.js';
 import { SimLink, VirtualTime, prng } from './sim.test-support.js';
 import { bytesKey, canonicalValueBytes, compareBytes, type CrdtValue } from './value.js';
 
-const replay: fc.Parameters<unknown> = process.env.CRDT_SEED
-  ? { seed: Number(process.env.CRDT_SEED), ...(process.env.CRDT_PATH ? { path: process.env.CRDT_PATH } : {}), endOnFailure: true }
+const replay: fc.Parameters<unknown> = process.env['CRDT_SEED']
+  ? { seed: Number(process.env['CRDT_SEED']), ...(process.env['CRDT_PATH'] ? { path: process.env['CRDT_PATH'] } : {}), endOnFailure: true }
   : {};
 
 /** An operation before it is stamped by its replica. */

@@ -85,33 +85,33 @@ export function validateOperation(op: unknown): asserts op is CrdtOperation {
     throw new TidalError('InvalidArgument', `an operation must be an object, got ${op === null ? 'null' : typeof op}`);
   }
   const o = op as Record<string, unknown>;
-  switch (o.op) {
+  switch (o['op']) {
     case 'increment':
     case 'decrement':
-      assertEntityKey(o.key);
-      assertName(o.kind, 'kind');
-      assertCountStep(o.by);
-      assertReplicaId(o.replica);
-      if (o.hlc !== undefined) assertHlcTimestamp(o.hlc);
+      assertEntityKey(o['key']);
+      assertName(o['kind'], 'kind');
+      assertCountStep(o['by']);
+      assertReplicaId(o['replica']);
+      if (o['hlc'] !== undefined) assertHlcTimestamp(o['hlc']);
       return;
     case 'set':
-      assertEntityKey(o.key);
-      assertName(o.field, 'field');
+      assertEntityKey(o['key']);
+      assertName(o['field'], 'field');
       if (!('value' in o)) throw new TidalError('InvalidArgument', 'a set operation needs a value');
-      assertHlcTimestamp(o.hlc);
-      assertReplicaId(o.replica);
+      assertHlcTimestamp(o['hlc']);
+      assertReplicaId(o['replica']);
       return;
     case 'add':
-      assertEntityKey(o.key);
-      assertName(o.set, 'set');
+      assertEntityKey(o['key']);
+      assertName(o['set'], 'set');
       if (!('member' in o)) throw new TidalError('InvalidArgument', 'an add operation needs a member');
-      assertReplicaId(o.replica);
-      if (o.hlc !== undefined) assertHlcTimestamp(o.hlc);
+      assertReplicaId(o['replica']);
+      if (o['hlc'] !== undefined) assertHlcTimestamp(o['hlc']);
       return;
     default:
       throw new TidalError(
         'InvalidArgument',
-        `unknown operation ${JSON.stringify(String(o.op))}; expected increment, decrement, set or add`,
+        `unknown operation ${JSON.stringify(String(o['op']))}; expected increment, decrement, set or add`,
       );
   }
 }

@@ -108,11 +108,12 @@ export class SimLink {
   delivered = 0;
   private readonly handlers: [((m: Uint8Array) => void) | undefined, ((m: Uint8Array) => void) | undefined] = [undefined, undefined];
   readonly ends: [ReconciliationChannel, ReconciliationChannel];
+  private readonly time: VirtualTime;
+  private readonly random: () => number;
 
-  constructor(
-    private readonly time: VirtualTime,
-    private readonly random: () => number,
-  ) {
+  constructor(time: VirtualTime, random: () => number) {
+    this.time = time;
+    this.random = random;
     this.ends = [this.end(0), this.end(1)];
   }
 

@@ -68,7 +68,7 @@ describe('canonical value encoding', () => {
 
   it('refuses what is not a CRDT value with Unencodable', () => {
     const cyclic: Record<string, unknown> = {};
-    cyclic.self = cyclic;
+    cyclic['self'] = cyclic;
     const bad: unknown[] = [
       undefined,
       () => 1,

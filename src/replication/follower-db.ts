@@ -119,15 +119,23 @@ export class FollowerDb {
   /** The payload being applied, so that `promote` and `close` wait for it. */
   private applying: Promise<void> = Promise.resolve();
   private readonly stopTimer: () => void;
+  private readonly wal: Wal;
+  private readonly b3: Blake3;
+  private readonly transport: Transport;
+  private readonly stateMachine: StateMachine | undefined;
 
   private constructor(
-    private readonly wal: Wal,
-    private readonly b3: Blake3,
-    private readonly transport: Transport,
-    private readonly stateMachine: StateMachine | undefined,
+    wal: Wal,
+    b3: Blake3,
+    transport: Transport,
+    stateMachine: StateMachine | undefined,
     options: FollowerDbOptions,
     recovery: RecoveryReport,
   ) {
+    this.wal = wal;
+    this.b3 = b3;
+    this.transport = transport;
+    this.stateMachine = stateMachine;
     this.shard = options.shard;
     this.recovery = recovery;
     this.leader = toPeerAddress(options.leader, 'leader');

@@ -29,7 +29,10 @@ afterEach(async () => {
 class Incarnation implements WalStorage {
   fenced = false;
   readonly description = 'memory (one worker incarnation)';
-  constructor(private readonly storage: MemoryStorage) {}
+  private readonly storage: MemoryStorage;
+  constructor(storage: MemoryStorage) {
+    this.storage = storage;
+  }
   private check(): void {
     if (this.fenced) throw new TidalError('StorageError', 'this worker is dead');
   }

@@ -80,12 +80,12 @@ export function validateClientOperation(op: unknown, what = 'operation'): assert
   validateOperation({ ...o, hlc: 0n, replica: 'writer' });
   // A value the log cannot hold (a function, a cycle, undefined in an array...) is refused here,
   // before it is numbered or sent anywhere (it could not even cross to a worker).
-  if (o.op === 'set' || o.op === 'add') {
+  if (o['op'] === 'set' || o['op'] === 'add') {
     try {
-      encodeValue(scratch, (o.op === 'set' ? o.value : o.member) as Value);
+      encodeValue(scratch, (o['op'] === 'set' ? o['value'] : o['member']) as Value);
     } catch (error) {
       if (isTidalError(error, 'Unencodable')) {
-        throw new TidalError('Unencodable', `${what}.${o.op === 'set' ? 'value' : 'member'}: ${error.message}`, { cause: error });
+        throw new TidalError('Unencodable', `${what}.${o['op'] === 'set' ? 'value' : 'member'}: ${error.message}`, { cause: error });
       }
       throw error;
     } finally {
@@ -100,18 +100,22 @@ const scratch = new Encoder(256);
 export function validateWriteRequest(request: unknown): asserts request is WriteRequest {
   if (typeof request !== 'object' || request === null) throw new TidalError('InvalidArgument', 'a write request must be an object');
   const r = request as Record<string, unknown>;
-  assertSessionId(r.session);
-  if (!isCount(r.startedAt, 0)) throw new TidalError('InvalidArgument', 'startedAt must be a non-negative integer (ms)');
-  if (!isCount(r.seq, 1)) throw new TidalError('InvalidArgument', `seq must be a positive integer, got ${String(r.seq)}`);
-  if (!isCount(r.acked, 0) || (r.acked as number) >= (r.seq as number)) {
-    throw new TidalError('InvalidArgument', `acked (${String(r.acked)}) must be a non-negative integer below seq (${String(r.seq)})`);
+  assertSessionId(r['session']);
+  if (!isCount(r['startedAt'], 0)) throw new TidalError('InvalidArgument', 'startedAt must be a non-negative integer (ms)');
+  if (!isCount(r['seq'], 1)) throw new TidalError('InvalidArgument', `seq must be a positive integer, got ${String(r['seq'])}`);
+  if (!isCount(r['acked'], 0) || (r['acked'] as number) >= (r['seq'] as number)) {
+    throw new TidalError('InvalidArgument', `acked (${String(r['acked'])}) must be a non-negative integer below seq (${String(r['seq'])})`);
   }
-  if (!Array.isArray(r.ops) || r.ops.length > MAX_OPS_PER_WRITE) {
+  if (!Array.isArray(r['ops']) || r['ops'].length > MAX_OPS_PER_WRITE) {
     throw new TidalError('InvalidArgument', `ops must be an array of at most ${MAX_OPS_PER_WRITE} operations`);
   }
-  r.ops.forEach((op, i) => validateClientOperation(op, `ops[${i}]`));
-  if (r.idempotencyKey !== undefined) {
-    if (typeof r.idempotencyKey !== 'string' || r.idempotencyKey.length === 0 || r.idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+  r['ops'].forEach((op, i) => validateClientOperation(op, `ops[${i}]`));
+  if (r['idempotencyKey'] !== undefined) {
+    if (
+      typeof r['idempotencyKey'] !== 'string' ||
+      r['idempotencyKey'].length === 0 ||
+      r['idempotencyKey'].length > MAX_IDEMPOTENCY_KEY_LENGTH
+    ) {
       throw new TidalError('InvalidArgument', `idempotencyKey must be a string of 1..${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
     }
   }
@@ -121,15 +125,22 @@ export function validateWriteRequest(request: unknown): asserts request is Write
 export function asWriteEvent(event: Value): WriteEvent {
   const e = event as Record<string, Value> | null;
   try {
-    if (typeof e !== 'object' || e === null || Array.isArray(e) || e instanceof Uint8Array || e.t !== 'write') {
+    if (typeof e !== 'object' || e === null || Array.isArray(e) || e instanceof Uint8Array || e['t'] !== 'write') {
       throw new TidalError('MalformedPayload', 'not a write event');
     }
-    assertSessionId(e.session);
-    if (!isCount(e.startedAt, 0) || !isCount(e.seq, 1) || !isCount(e.acked, 0) || !isCount(e.at, 0) || !Array.isArray(e.ops)) {
+    assertSessionId(e['session']);
+    if (
+      !isCount(e['startedAt'], 0) ||
+      !isCount(e['seq'], 1) ||
+      !isCount(e['acked'], 0) ||
+      !isCount(e['at'], 0) ||
+      !Array.isArray(e['ops'])
+    ) {
       throw new TidalError('MalformedPayload', 'write event fields out of range');
     }
-    if (e.key !== undefined && typeof e.key !== 'string') throw new TidalError('MalformedPayload', 'write event key must be a string');
-    for (const op of e.ops) validateOperation(op);
+    if (e['key'] !== undefined && typeof e['key'] !== 'string')
+      throw new TidalError('MalformedPayload', 'write event key must be a string');
+    for (const op of e['ops']) validateOperation(op);
     return e as unknown as WriteEvent;
   } catch (error) {
     throw new TidalError('MalformedPayload', `WAL event is not a valid write: ${error instanceof Error ? error.message : String(error)}`, {

@@ -14,7 +14,11 @@ import type { ControlMessage, ReceivedSegment, Transport, TransportCounters, Wal
 
 /** Passes every call to `inner`, which it owns (`close()` closes it). */
 export class TransportDecorator implements Transport {
-  constructor(readonly inner: Transport) {}
+  readonly inner: Transport;
+
+  constructor(inner: Transport) {
+    this.inner = inner;
+  }
 
   get localShard(): ShardId {
     return this.inner.localShard;

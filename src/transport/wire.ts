@@ -90,14 +90,14 @@ export function parseWireMessage(raw: unknown, bounds: WireBounds): ParseResult 
 function parse(raw: unknown, bounds: WireBounds): ParseResult {
   if (typeof raw !== 'object' || raw === null) return refuse(`expected an object, got ${raw === null ? 'null' : typeof raw}`);
   const m = raw as Record<string, unknown>;
-  const tag = m.tidal;
+  const tag = m['tidal'];
   if (tag !== WIRE_PROTOCOL) return refuse(`protocol tag ${short(tag)} is not '${WIRE_PROTOCOL}'`);
-  const kind = m.kind;
-  const from = copyAddress(m.from);
+  const kind = m['kind'];
+  const from = copyAddress(m['from']);
   if (!from) return refuse('from is not a { shard: 0..65535, replica: string (≤ 64) } address');
-  const to = copyAddress(m.to);
+  const to = copyAddress(m['to']);
   if (!to) return refuse('to is not a { shard: 0..65535, replica: string (≤ 64) } address');
-  const bytes = m.bytes;
+  const bytes = m['bytes'];
   if (!isArrayBuffer(bytes)) return refuse('bytes is not an ArrayBuffer');
   const size = bytes.byteLength;
   if (kind === 'control') {
@@ -106,12 +106,12 @@ function parse(raw: unknown, bounds: WireBounds): ParseResult {
   }
   if (kind !== 'segment') return refuse(`kind ${short(kind)} is neither 'segment' nor 'control'`);
   if (size > bounds.maxSegmentBytes) return refuse(`segment of ${size} bytes exceeds the maximum of ${bounds.maxSegmentBytes}`);
-  const shard = m.shard;
+  const shard = m['shard'];
   if (!Number.isInteger(shard) || (shard as number) < 0 || (shard as number) > 0xffff)
     return refuse(`segment shard ${short(shard)} is not a u16`);
-  const seq = m.seq;
+  const seq = m['seq'];
   if (typeof seq !== 'bigint' || seq < 0n || seq > MAX_U64) return refuse(`segment seq ${short(seq)} is not a u64 bigint`);
-  const eventCount = m.eventCount;
+  const eventCount = m['eventCount'];
   if (!Number.isSafeInteger(eventCount) || (eventCount as number) < 0)
     return refuse(`eventCount ${short(eventCount)} is not a non-negative safe integer`);
   const id = new WalSegmentId(shard as number, seq);

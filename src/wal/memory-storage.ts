@@ -95,12 +95,14 @@ export class MemoryStorage implements WalStorage {
 }
 
 class MemoryFile implements WalFile {
+  readonly name: string;
+  private readonly file: StoredFile;
   private closed = false;
 
-  constructor(
-    readonly name: string,
-    private readonly file: StoredFile,
-  ) {}
+  constructor(name: string, file: StoredFile) {
+    this.name = name;
+    this.file = file;
+  }
 
   private check(): StoredFile {
     if (this.closed || this.file.owner !== this) throw new TidalError('Closed', `memory: handle for ${this.name} is closed`);

@@ -55,11 +55,10 @@ export function hasOpfsSyncAccess(): boolean {
 /** A folder in OPFS holding one database's files. */
 export class OpfsStorage implements WalStorage {
   readonly description: string;
+  private readonly dir: OpfsDirectoryHandle;
 
-  private constructor(
-    private readonly dir: OpfsDirectoryHandle,
-    path: readonly string[],
-  ) {
+  private constructor(dir: OpfsDirectoryHandle, path: readonly string[]) {
+    this.dir = dir;
     this.description = `opfs:/${path.join('/')}`;
   }
 
@@ -130,12 +129,14 @@ export class OpfsStorage implements WalStorage {
 }
 
 class OpfsFile implements WalFile {
+  readonly name: string;
+  private readonly handle: SyncAccessHandle;
   private closed = false;
 
-  constructor(
-    readonly name: string,
-    private readonly handle: SyncAccessHandle,
-  ) {}
+  constructor(name: string, handle: SyncAccessHandle) {
+    this.name = name;
+    this.handle = handle;
+  }
 
   private live(): SyncAccessHandle {
     if (this.closed) throw new TidalError('Closed', `OPFS handle for ${this.name} is closed`);

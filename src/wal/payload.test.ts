@@ -304,12 +304,12 @@ describe('payload encoding: refusals at write time', () => {
 
   it('refuses true cycles, saying where they loop back to', () => {
     const self: { [key: string]: unknown } = { a: 1 };
-    self.self = self;
+    self['self'] = self;
     const loop = unencodable([null, self]);
     expect(loop.message).toContain('events[1].self refers back to events[1], a cycle');
     const a: { [key: string]: unknown } = {};
     const b: { [key: string]: unknown } = { list: [0, a] };
-    a.b = b;
+    a['b'] = b;
     expect(unencodable([{ root: a }]).message).toContain('events[0].root.b.list[1] refers back to events[0].root');
     const array: unknown[] = [];
     array.push(array);

@@ -71,11 +71,13 @@ class EncodeFailure {
   readonly steps: (string | number)[] = [];
   /** The containers the failure passed through, innermost first. */
   readonly containers: object[] = [];
-  constructor(
-    readonly problem: string,
-    /** For a nesting failure: the container that was one level too deep. */
-    readonly tooDeep: object | null = null,
-  ) {}
+  readonly problem: string;
+  /** For a nesting failure: the container that was one level too deep. */
+  readonly tooDeep: object | null;
+  constructor(problem: string, tooDeep: object | null = null) {
+    this.problem = problem;
+    this.tooDeep = tooDeep;
+  }
 }
 
 /**

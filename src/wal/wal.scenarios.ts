@@ -169,7 +169,7 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     await expectTidalError(bad, 'Unencodable', 'undefined inside an array');
     await expectTidalError(wal.append([(() => 1) as unknown as Value]), 'Unencodable', 'a function');
     const cycle: Record<string, Value> = {};
-    cycle.self = cycle;
+    cycle['self'] = cycle;
     await expectTidalError(wal.append([cycle]), 'Unencodable', 'a cycle');
     expectEqual(
       [await good1, await good2],

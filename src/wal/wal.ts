@@ -175,15 +175,19 @@ export class Wal {
   private committing: Promise<void> = Promise.resolve();
   private failure: TidalError | undefined;
   private closed = false;
+  private readonly storage: WalStorage;
+  private readonly b3: Blake3;
 
   private constructor(
-    private readonly storage: WalStorage,
-    private readonly b3: Blake3,
+    storage: WalStorage,
+    b3: Blake3,
     options: WalOptions,
     activeDigest: IncrementalBlake3,
     nextLsn: number,
     nextSeq: bigint,
   ) {
+    this.storage = storage;
+    this.b3 = b3;
     this.shard = options.shard;
     this.durable = options.durable ?? true;
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;

@@ -92,11 +92,13 @@ interface ShardSlot {
 /** Sends a tick's writes for one shard in one message. */
 class TickBatcher implements SessionLink {
   private queue: { request: WriteRequest; resolve(token: WriteToken): void; reject(error: unknown): void }[] = [];
+  private readonly slot: () => ShardSlot;
+  private readonly timeoutMs: number;
 
-  constructor(
-    private readonly slot: () => ShardSlot,
-    private readonly timeoutMs: number,
-  ) {}
+  constructor(slot: () => ShardSlot, timeoutMs: number) {
+    this.slot = slot;
+    this.timeoutMs = timeoutMs;
+  }
 
   write(request: WriteRequest): Promise<WriteToken> {
     return new Promise<WriteToken>((resolve, reject) => {
@@ -150,6 +152,9 @@ export async function openTidal(options: OpenTidalOptions): Promise<TidalDb> {
 }
 
 class Database implements TidalDb {
+  readonly name: string;
+  readonly shards: number;
+  readonly storage: 'opfs' | 'memory';
   readonly tabId = randomId();
   private readonly slots: ShardSlot[] = [];
   private readonly router: ShardRouter;
@@ -160,13 +165,13 @@ class Database implements TidalDb {
   private readonly leaderTimeoutMs: number;
   private supervisor: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  private readonly options: OpenTidalOptions;
 
-  constructor(
-    readonly name: string,
-    readonly shards: number,
-    readonly storage: 'opfs' | 'memory',
-    private readonly options: OpenTidalOptions,
-  ) {
+  constructor(name: string, shards: number, storage: 'opfs' | 'memory', options: OpenTidalOptions) {
+    this.name = name;
+    this.shards = shards;
+    this.storage = storage;
+    this.options = options;
     this.router = new ShardRouter({ shards });
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5000;
     this.leaderTimeoutMs = options.leaderTimeoutMs ?? 3000;

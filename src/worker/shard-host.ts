@@ -60,8 +60,11 @@ export interface ShardHostStatus extends Omit<ShardStats, 'restarts'> {
 
 /** A `ShardState` that reports which keys each applied write changed, while someone listens. */
 class ObservedState extends ShardState {
-  constructor(private readonly observer: { readonly watching: boolean; changed(lsn: number, key: string): void }) {
+  private readonly observer: { readonly watching: boolean; changed(lsn: number, key: string): void };
+
+  constructor(observer: { readonly watching: boolean; changed(lsn: number, key: string): void }) {
     super();
+    this.observer = observer;
   }
 
   override apply(lsn: number, event: Value): void {

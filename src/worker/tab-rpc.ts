@@ -49,26 +49,36 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 export function parseRpc(data: unknown, shard: ShardId): RpcMessage | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
   const m = data as Record<string, unknown>;
-  if (m.v !== RPC_VERSION || m.shard !== shard) return undefined;
-  switch (m.t) {
+  if (m['v'] !== RPC_VERSION || m['shard'] !== shard) return undefined;
+  switch (m['t']) {
     case 'leader':
-      return isTab(m.tab) && isCount(m.since) && isTab(m.host) ? (m as RpcMessage) : undefined;
+      return isTab(m['tab']) && isCount(m['since']) && isTab(m['host']) ? (m as RpcMessage) : undefined;
     case 'who':
-      return isTab(m.tab) ? (m as RpcMessage) : undefined;
+      return isTab(m['tab']) ? (m as RpcMessage) : undefined;
     case 'write':
-      return isTab(m.from) && isTab(m.to) && isCount(m.id) && Array.isArray(m.requests) && m.requests.length <= MAX_FORWARDED_WRITES
+      return isTab(m['from']) &&
+        isTab(m['to']) &&
+        isCount(m['id']) &&
+        Array.isArray(m['requests']) &&
+        m['requests'].length <= MAX_FORWARDED_WRITES
         ? (m as RpcMessage)
         : undefined;
     case 'result': {
-      if (!isTab(m.from) || !isTab(m.to) || !isCount(m.id) || !Array.isArray(m.outcomes) || m.outcomes.length > MAX_FORWARDED_WRITES)
+      if (
+        !isTab(m['from']) ||
+        !isTab(m['to']) ||
+        !isCount(m['id']) ||
+        !Array.isArray(m['outcomes']) ||
+        m['outcomes'].length > MAX_FORWARDED_WRITES
+      )
         return undefined;
-      for (const o of m.outcomes as unknown[]) {
+      for (const o of m['outcomes'] as unknown[]) {
         const outcome = o as Record<string, unknown> | null;
         if (typeof outcome !== 'object' || outcome === null) return undefined;
-        if (outcome.ok === true) {
-          const token = outcome.token as Record<string, unknown> | null;
-          if (typeof token !== 'object' || token === null || token.shard !== shard || !isCount(token.lsn)) return undefined;
-        } else if (outcome.ok !== false || typeof outcome.code !== 'string' || typeof outcome.message !== 'string') {
+        if (outcome['ok'] === true) {
+          const token = outcome['token'] as Record<string, unknown> | null;
+          if (typeof token !== 'object' || token === null || token['shard'] !== shard || !isCount(token['lsn'])) return undefined;
+        } else if (outcome['ok'] !== false || typeof outcome['code'] !== 'string' || typeof outcome['message'] !== 'string') {
           return undefined;
         }
       }
