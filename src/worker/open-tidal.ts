@@ -227,7 +227,7 @@ class Database implements TidalDb {
 
   /** Starts the slot's worker and gives it its role. */
   private async spawn(slot: ShardSlot): Promise<void> {
-    const worker = new Worker(new URL('./shard-host.worker.ts', import.meta.url), {
+    const worker = new Worker(new URL('./shard-host.worker.js', import.meta.url), {
       type: 'module',
       name: `tidal:${this.name}:shard:${slot.shard}`,
     });
