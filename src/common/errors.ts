@@ -52,6 +52,8 @@ export type TidalErrorCode =
   | 'ClockDrift'
   /** A bounded wait ran out. */
   | 'Timeout'
+  /** A remote resource (a URL, a bucket) could not be reached, or answered with an error status; details say which. */
+  | 'Unreachable'
   /** A session's write skips sequence numbers the leader has not seen; resend in order. */
   | 'SeqGap'
   /** A write from a session the leader no longer remembers (idle expiry or capacity); it is not applied. */
