@@ -3,7 +3,7 @@ import { playwright } from '@vitest/browser-playwright';
 // @ts-expect-error -- plain ESM helper shared with the bench and e2e runners
 import { chromiumArgs, chromiumPath } from './scripts/chromium.mjs';
 
-// Two projects: pure logic in Node (`*.test.ts`), and what needs a Worker,
+// Two projects: pure logic in Node (`*.test.ts`, the library's and the demo's), and what needs a Worker,
 // OPFS or real channel semantics in Debian's Chromium (`*.browser.test.ts`).
 export default defineConfig({
   // Pre-bundle what workers import, so that Vite does not re-optimize (and reload) mid-run.
@@ -13,8 +13,8 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['src/**/*.test.ts'],
-          exclude: ['src/**/*.browser.test.ts'],
+          include: ['src/**/*.test.ts', 'demo/**/*.test.ts'],
+          exclude: ['src/**/*.browser.test.ts', 'demo/**/*.browser.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
         },
