@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { discountedPosteriors, summarizePosterior, type Observation } from './posterior.js';
+import { observationsFromRecords } from './observations.js';
+import type { SignalRecord, SlateRecord } from '../export/records.js';
+import { seededRandom } from './random.js';
+
+describe('discountedPosteriors', () => {
+  it('weighs evidence by 2^(-age / half-life) from the newest observation', () => {
+    const observations: Observation[] = [
+      { sourceId: 'a', reward: 1, at: 0 }, // one half-life old: weight 1/2
+      { sourceId: 'a', reward: 0, at: 100 }, // newest: weight 1
+      { sourceId: 'b', reward: 1, at: 50 }, // half a half-life: 2^-0.5
+    ];
+    const posteriors = discountedPosteriors(observations, { halfLife: 100 });
+    expect(posteriors.get('a')).toEqual({ alpha: 1.5, beta: 2 });
+    expect(posteriors.get('b')!.alpha).toBeCloseTo(1 + Math.SQRT1_2, 15);
+    expect(posteriors.get('b')!.beta).toBe(1);
+  });
+
+  it('without discount counts successes and failures; listed sources without evidence get the prior', () => {
+    const observations: Observation[] = [
+      { sourceId: 'a', reward: 1, at: 0 },
+      { sourceId: 'a', reward: 1, at: 1e9 },
+      { sourceId: 'a', reward: 0, at: 5 },
+    ];
+    const posteriors = discountedPosteriors(observations, { halfLife: Infinity, sources: ['z'] });
+    expect(posteriors.get('a')).toEqual({ alpha: 3, beta: 2 });
+    expect(posteriors.get('z')).toEqual({ alpha: 1, beta: 1 });
+  });
+
+  it('is the same, bit for bit, whatever order the observations arrive in (every tab agrees)', () => {
+    const random = seededRandom(11);
+    const observations: Observation[] = Array.from({ length: 500 }, () => ({
+      sourceId: `s${Math.floor(random() * 5)}`,
+      reward: random() < 0.3 ? 1 : 0,
+      at: Math.floor(random() * 1e7),
+    }));
+    const shuffled = [...observations].sort(() => random() - 0.5);
+    const a = discountedPosteriors(observations, { halfLife: 3e6 });
+    const b = discountedPosteriors(shuffled, { halfLife: 3e6 });
+    expect([...b]).toEqual([...a]);
+  });
+
+  it('observations from records: one per slate entry, rewarded by a click or like on that slate', () => {
+    const slate: SlateRecord = {
+      id: 's1',
+      at: 10,
+      tab: 't',
+      context: { kind: 'feed' },
+      entries: [
+        { itemId: 'i1', sourceId: 'a', position: 0 },
+        { itemId: 'i2', sourceId: 'b', position: 1 },
+        { itemId: 'i3', sourceId: 'a', position: 2 },
+      ],
+    };
+    const signals: SignalRecord[] = [
+      { id: 'g1', slateId: 's1', itemId: 'i2', kind: 'like', at: 12, tab: 't' },
+      { id: 'g2', slateId: 's1', itemId: 'i3', kind: 'dismiss', at: 13, tab: 't' },
+      { id: 'g3', slateId: 'other', itemId: 'i1', kind: 'click', at: 14, tab: 't' },
+    ];
+    expect(observationsFromRecords([slate], signals)).toEqual([
+      { sourceId: 'a', reward: 0, at: 10 },
+      { sourceId: 'b', reward: 1, at: 10 },
+      { sourceId: 'a', reward: 0, at: 10 },
+    ]);
+  });
+});
+
+describe('summarizePosterior', () => {
+  it('gives the mean and a central interval holding the stated mass', () => {
+    const summary = summarizePosterior({ alpha: 3, beta: 9 }, 0.9);
+    expect(summary.mean).toBeCloseTo(0.25, 12);
+    expect(summary.lower).toBeLessThan(summary.mean);
+    expect(summary.upper).toBeGreaterThan(summary.mean);
+    expect(summary.evidence).toBe(10);
+    // Uniform: the interval is [0.05, 0.95].
+    const uniform = summarizePosterior({ alpha: 1, beta: 1 }, 0.9);
+    expect(uniform.lower).toBeCloseTo(0.05, 8);
+    expect(uniform.upper).toBeCloseTo(0.95, 8);
+  });
+});
