@@ -61,7 +61,17 @@ export type TidalErrorCode =
   /** A write at or below what its session already acknowledged: applied before, not applied again. */
   | 'StaleWrite'
   /** A request or token for another shard than the one that received it. */
-  | 'WrongShard';
+  | 'WrongShard'
+  /** The sync store (an S3 endpoint) could not be reached or answered with an error, after retries. */
+  | 'RemoteUnavailable'
+  /** A newer uploader (a higher writer epoch) owns this device's manifest: this one must stop uploading. */
+  | 'WriterFenced'
+  /** An object from the sync store failed authenticated decryption (tampered, another key, or moved). */
+  | 'DecryptionFailed'
+  /** A sync object's name, device, shard or sequence is not what the manifest that lists it says. */
+  | 'ObjectMismatch'
+  /** A manifest older than one already seen (the store served a rolled-back version). */
+  | 'RolledBack';
 
 /** The one error class of tidal. Branch on `code`. */
 export class TidalError extends Error {

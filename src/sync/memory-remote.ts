@@ -1,0 +1,160 @@
+/**
+ * `MemoryRemote`: an in-memory `Remote` with the same conditional
+ * semantics as S3 with conditional writes (as measured on Ceph RGW: create
+ * refuses an existing name, compare-and-swap refuses a moved or missing
+ * ETag, exactly one of racing writers wins). For unit tests and the
+ * simulation, with injectable faults: latency, lost requests and lost
+ * answers (the write happened, the caller never heard), and reordering
+ * (latencies drawn at random, so concurrent requests complete out of order).
+ *
+ *     const store = new MemoryRemote({ random: mulberry32(7), latencyMs: [0, 20], loss: 0.05, sleep });
+ *
+ * Tests may also tamper with what is stored (`tamper`, `set`, `snapshot`),
+ * as a malicious or broken store would.
+ */
+import { TidalError } from '../common/errors.js';
+import { DEFAULT_LIST_LIMIT, type ListOptions, type PutOutcome, type Remote, type RemoteListing, type RemoteObject } from './remote.js';
+
+/** Faults and clock of a `MemoryRemote`; every one defaults to none. */
+export interface MemoryRemoteOptions {
+  /** Source of randomness in [0, 1) for faults. Default `Math.random`. */
+  readonly random?: () => number;
+  /** Latency per request, drawn uniformly in [min, max] ms. Default [0, 0] (no wait at all). */
+  readonly latencyMs?: readonly [number, number];
+  /** Probability that a request is lost before it reaches the store. Default 0. */
+  readonly loss?: number;
+  /** Probability that a request's answer is lost after the store applied it. Default 0. */
+  readonly answerLoss?: number;
+  /** How to wait (inject a fake clock in simulations). Default `setTimeout`. */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** Counters of what a `MemoryRemote` served. */
+export interface MemoryRemoteCounters {
+  requests: number;
+  bytesIn: number;
+  bytesOut: number;
+  lost: number;
+}
+
+interface Stored {
+  readonly bytes: Uint8Array;
+  readonly etag: string;
+}
+
+/** An in-memory object store with S3's conditional-write semantics. */
+export class MemoryRemote implements Remote {
+  private readonly objects = new Map<string, Stored>();
+  private readonly random: () => number;
+  private readonly latency: readonly [number, number];
+  private readonly loss: number;
+  private readonly answerLoss: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private nextEtag = 1;
+  /** Requests refused or dropped while `offline` is set. */
+  offline = false;
+  readonly counters: MemoryRemoteCounters = { requests: 0, bytesIn: 0, bytesOut: 0, lost: 0 };
+
+  constructor(options: MemoryRemoteOptions = {}) {
+    this.random = options.random ?? Math.random;
+    this.latency = options.latencyMs ?? [0, 0];
+    this.loss = options.loss ?? 0;
+    this.answerLoss = options.answerLoss ?? 0;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  async putIfAbsent(key: string, bytes: Uint8Array): Promise<PutOutcome> {
+    return this.request(bytes.byteLength, () => {
+      if (this.objects.has(key)) return { ok: false };
+      return { ok: true, etag: this.store(key, bytes) };
+    });
+  }
+
+  async putIfMatch(key: string, bytes: Uint8Array, etag: string): Promise<PutOutcome> {
+    return this.request(bytes.byteLength, () => {
+      const current = this.objects.get(key);
+      if (!current || current.etag !== etag) return { ok: false };
+      return { ok: true, etag: this.store(key, bytes) };
+    });
+  }
+
+  async get(key: string, options: { readonly maxBytes: number }): Promise<RemoteObject | undefined> {
+    return this.request(0, () => {
+      const found = this.objects.get(key);
+      if (!found) return undefined;
+      if (found.bytes.byteLength > options.maxBytes) {
+        throw new TidalError('PayloadTooLarge', `object ${key} is ${found.bytes.byteLength} bytes, over the ${options.maxBytes} allowed`);
+      }
+      this.counters.bytesOut += found.bytes.byteLength;
+      return { bytes: found.bytes.slice(), etag: found.etag }; // a copy: callers may not change what is stored
+    });
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<RemoteListing> {
+    return this.request(0, () => {
+      const limit = Math.max(1, Math.min(options.limit ?? DEFAULT_LIST_LIMIT, DEFAULT_LIST_LIMIT));
+      const keys = [...this.objects.keys()]
+        .filter((k) => k.startsWith(prefix) && (options.startAfter === undefined || k > options.startAfter))
+        .sort();
+      return {
+        entries: keys.slice(0, limit).map((key) => ({ key, size: this.objects.get(key)!.bytes.byteLength })),
+        truncated: keys.length > limit,
+      };
+    });
+  }
+
+  // ---- What tests do to the store behind the clients' backs ---------------
+
+  /** The stored bytes of `key` (a copy), or `undefined`. */
+  peek(key: string): Uint8Array | undefined {
+    return this.objects.get(key)?.bytes.slice();
+  }
+
+  /** Overwrites `key` unconditionally (a store serving what it wants), with a new ETag. */
+  set(key: string, bytes: Uint8Array): void {
+    this.store(key, bytes);
+  }
+
+  /** Flips one bit of the stored object `key`, at byte `offset` (negative: from the end). */
+  tamper(key: string, offset: number): void {
+    const found = this.objects.get(key);
+    if (!found) throw new TidalError('InvalidArgument', `no object ${key}`);
+    const bytes = found.bytes.slice();
+    bytes[offset < 0 ? bytes.length + offset : offset]! ^= 0x01;
+    this.store(key, bytes);
+  }
+
+  /** Every key, in order. */
+  keys(): string[] {
+    return [...this.objects.keys()].sort();
+  }
+
+  private store(key: string, bytes: Uint8Array): string {
+    const etag = `m${(this.nextEtag++).toString(16)}`;
+    this.objects.set(key, { bytes: bytes.slice(), etag });
+    return etag;
+  }
+
+  private async request<T>(bytesIn: number, serve: () => T): Promise<T> {
+    this.counters.requests++;
+    await this.wait();
+    if (this.offline || this.random() < this.loss) {
+      this.counters.lost++;
+      throw new TidalError('RemoteUnavailable', 'the request was lost (simulated network fault)');
+    }
+    this.counters.bytesIn += bytesIn;
+    const result = serve();
+    await this.wait();
+    if (this.random() < this.answerLoss) {
+      this.counters.lost++;
+      throw new TidalError('RemoteUnavailable', 'the answer was lost (simulated network fault; the request was applied)');
+    }
+    return result;
+  }
+
+  private async wait(): Promise<void> {
+    const [min, max] = this.latency;
+    if (max <= 0) return;
+    await this.sleep(min + (max - min) * this.random());
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * `Remote`: the four operations sync needs of an object store, and nothing
+ * more. Immutable objects are written once with `putIfAbsent`; the one
+ * mutable object per device and shard (its manifest) is replaced only with
+ * `putIfMatch`, a compare-and-swap on the ETag last read. Losing a race is
+ * an expected outcome, returned as a result, never thrown.
+ *
+ *     const created = await remote.putIfAbsent('o/3fa9...', sealed);     // { ok: false } if the name is taken
+ *     const current = await remote.get('m/7c1e.../0003');                // { bytes, etag } or undefined
+ *     const swapped = await remote.putIfMatch('m/7c1e.../0003', next, current.etag);
+ *
+ * Implementations: `MemoryRemote` (tests, simulation; same conditional
+ * semantics) and `S3Remote` (any S3 store with conditional writes: Ceph's
+ * RADOS Gateway in tidal's tests). One contract test runs against both.
+ * Everything a remote returns is untrusted: sizes are bounded by the
+ * caller's `maxBytes`, and sync authenticates every byte it reads.
+ */
+
+/** An object as read: its bytes and the ETag that a compare-and-swap must match. */
+export interface RemoteObject {
+  readonly bytes: Uint8Array;
+  /** Opaque version tag (S3's ETag without quotes). */
+  readonly etag: string;
+}
+
+/** The outcome of a conditional write. `ok: false` means the condition failed (the name exists / the ETag moved on). */
+export type PutOutcome = { readonly ok: true; readonly etag: string } | { readonly ok: false };
+
+/** One key of a listing. */
+export interface RemoteEntry {
+  readonly key: string;
+  readonly size: number;
+}
+
+/** Options of `Remote.list`. */
+export interface ListOptions {
+  /** Only keys after this one (exclusive), for paging. */
+  readonly startAfter?: string;
+  /** At most this many keys (the store may return fewer). Default 1000. */
+  readonly limit?: number;
+}
+
+/** A page of a listing, in key order. */
+export interface RemoteListing {
+  readonly entries: readonly RemoteEntry[];
+  /** More keys follow the last entry. */
+  readonly truncated: boolean;
+}
+
+/** An S3-like object store with conditional writes. */
+export interface Remote {
+  /** Creates `key` only if it does not exist (S3 `If-None-Match: *`). */
+  putIfAbsent(key: string, bytes: Uint8Array): Promise<PutOutcome>;
+  /** Replaces `key` only if its current ETag is `etag` (S3 `If-Match`). A missing key fails the condition. */
+  putIfMatch(key: string, bytes: Uint8Array, etag: string): Promise<PutOutcome>;
+  /** The object at `key`, or `undefined`. Refuses (`PayloadTooLarge`) an object over `maxBytes`. */
+  get(key: string, options: { readonly maxBytes: number }): Promise<RemoteObject | undefined>;
+  /** Keys starting with `prefix`, in key order, one page at a time. */
+  list(prefix: string, options?: ListOptions): Promise<RemoteListing>;
+}
+
+/** Default page size of `list`. */
+export const DEFAULT_LIST_LIMIT = 1000;
+
+/** Every key under `prefix`, following pages (at most `maxKeys`, a bound on what a store can make us hold). */
+export async function listAll(remote: Remote, prefix: string, maxKeys = 100_000): Promise<RemoteEntry[]> {
+  const all: RemoteEntry[] = [];
+  let startAfter: string | undefined;
+  for (;;) {
+    const page = await remote.list(prefix, startAfter === undefined ? {} : { startAfter });
+    for (const entry of page.entries) {
+      if (!entry.key.startsWith(prefix) || (startAfter !== undefined && entry.key <= startAfter)) continue; // untrusted store
+      all.push(entry);
+    }
+    if (!page.truncated || page.entries.length === 0 || all.length >= maxKeys) return all.slice(0, maxKeys);
+    startAfter = page.entries[page.entries.length - 1]!.key;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The one contract every `Remote` keeps, run against `MemoryRemote` (in
+ * remote.test.ts) and against Ceph's RADOS Gateway through `S3Remote` (in
+ * ceph.test.ts): the conditional semantics sync's correctness rests on.
+ * Each case works under its own random prefix, so one bucket serves all.
+ */
+import { describe, expect, it } from 'vitest';
+import { isTidalError } from '../../common/errors.js';
+import type { Remote } from '../remote.js';
+import { listAll } from '../remote.js';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+const prefix = () => `contract/${crypto.randomUUID()}/`;
+
+export function remoteContract(name: string, remote: () => Remote): void {
+  describe(`Remote contract: ${name}`, () => {
+    it('putIfAbsent creates once and refuses to overwrite', async () => {
+      const key = `${prefix()}object`;
+      const first = await remote().putIfAbsent(key, bytes('first'));
+      expect(first.ok).toBe(true);
+      expect(await remote().putIfAbsent(key, bytes('second'))).toEqual({ ok: false });
+      const read = await remote().get(key, { maxBytes: 1024 });
+      expect(text(read?.bytes)).toBe('first');
+      expect(read?.etag).toBe(first.ok && first.etag);
+    });
+
+    it('putIfMatch swaps only from the current ETag, and never creates', async () => {
+      const key = `${prefix()}manifest`;
+      expect(await remote().putIfMatch(key, bytes('x'), 'no-such-etag')).toEqual({ ok: false });
+      expect(await remote().get(key, { maxBytes: 1024 })).toBeUndefined();
+      const created = await remote().putIfAbsent(key, bytes('v1'));
+      if (!created.ok) throw new Error('create failed');
+      const swapped = await remote().putIfMatch(key, bytes('v2'), created.etag);
+      expect(swapped.ok).toBe(true);
+      expect(await remote().putIfMatch(key, bytes('v3'), created.etag)).toEqual({ ok: false }); // stale ETag
+      const read = await remote().get(key, { maxBytes: 1024 });
+      expect(text(read?.bytes)).toBe('v2');
+      expect(read?.etag).toBe(swapped.ok && swapped.etag);
+    });
+
+    it('get answers undefined for a missing key and refuses an object over maxBytes', async () => {
+      const key = `${prefix()}big`;
+      expect(await remote().get(key, { maxBytes: 10 })).toBeUndefined();
+      await remote().putIfAbsent(key, new Uint8Array(4096).fill(7));
+      const refused = await remote()
+        .get(key, { maxBytes: 100 })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      expect(isTidalError(refused, 'PayloadTooLarge')).toBe(true);
+      expect((await remote().get(key, { maxBytes: 4096 }))?.bytes.byteLength).toBe(4096);
+    });
+
+    it('lists by prefix, in key order, page by page', async () => {
+      const p = prefix();
+      const keys = ['b', 'a', 'c/1', 'c/2', 'd'].map((k) => `${p}${k}`);
+      for (const key of keys) await remote().putIfAbsent(key, bytes(key));
+      await remote().putIfAbsent(`${p.slice(0, -1)}-other/x`, bytes('elsewhere'));
+      const page = await remote().list(p, { limit: 2 });
+      expect(page.entries.map((e) => e.key)).toEqual([`${p}a`, `${p}b`]);
+      expect(page.truncated).toBe(true);
+      const next = await remote().list(p, { limit: 2, startAfter: `${p}b` });
+      expect(next.entries.map((e) => e.key)).toEqual([`${p}c/1`, `${p}c/2`]);
+      expect((await listAll(remote(), p)).map((e) => e.key)).toEqual([...keys].sort());
+      expect((await remote().list(`${p}c/`)).entries).toEqual([
+        { key: `${p}c/1`, size: `${p}c/1`.length },
+        { key: `${p}c/2`, size: `${p}c/2`.length },
+      ]);
+    });
+
+    it('eight racing creators: exactly one wins', async () => {
+      const key = `${prefix()}race`;
+      const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => remote().putIfAbsent(key, bytes(`writer ${i}`))));
+      expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
+      const winner = outcomes.findIndex((o) => o.ok);
+      expect(text((await remote().get(key, { maxBytes: 1024 }))?.bytes)).toBe(`writer ${winner}`);
+    });
+
+    it('eight racing compare-and-swaps from the same ETag: exactly one wins', async () => {
+      const key = `${prefix()}cas-race`;
+      const created = await remote().putIfAbsent(key, bytes('base'));
+      if (!created.ok) throw new Error('create failed');
+      const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => remote().putIfMatch(key, bytes(`writer ${i}`), created.etag)));
+      expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
+      const winner = outcomes.findIndex((o) => o.ok);
+      expect(text((await remote().get(key, { maxBytes: 1024 }))?.bytes)).toBe(`writer ${winner}`);
+    });
+  });
+}
