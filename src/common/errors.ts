@@ -62,8 +62,6 @@ export type TidalErrorCode =
   | 'StaleWrite'
   /** A request or token for another shard than the one that received it. */
   | 'WrongShard'
-  /** The sync store (an S3 endpoint) could not be reached or answered with an error, after retries. */
-  | 'RemoteUnavailable'
   /** A newer uploader (a higher writer epoch) owns this device's manifest: this one must stop uploading. */
   | 'WriterFenced'
   /** An object from the sync store failed authenticated decryption (tampered, another key, or moved). */

@@ -32,8 +32,8 @@ describe('S3Remote on Ceph RGW', () => {
     expect(failover.counters.failovers).toBe(1);
   });
 
-  it('reports RemoteUnavailable, with the status, for a bucket it may not use', async () => {
+  it('reports Unreachable, with the status, for a bucket it may not use', async () => {
     const stranger = new S3Remote({ ...cluster, endpoints: cluster.endpoints, secretAccessKey: 'not-the-secret' });
-    await expect(stranger.get('x', { maxBytes: 16 })).rejects.toMatchObject({ code: 'RemoteUnavailable', details: { status: 403 } });
+    await expect(stranger.get('x', { maxBytes: 16 })).rejects.toMatchObject({ code: 'Unreachable', details: { status: 403 } });
   });
 });

@@ -140,14 +140,14 @@ export class MemoryRemote implements Remote {
     await this.wait();
     if (this.offline || this.random() < this.loss) {
       this.counters.lost++;
-      throw new TidalError('RemoteUnavailable', 'the request was lost (simulated network fault)');
+      throw new TidalError('Unreachable', 'the request was lost (simulated network fault)');
     }
     this.counters.bytesIn += bytesIn;
     const result = serve();
     await this.wait();
     if (this.random() < this.answerLoss) {
       this.counters.lost++;
-      throw new TidalError('RemoteUnavailable', 'the answer was lost (simulated network fault; the request was applied)');
+      throw new TidalError('Unreachable', 'the answer was lost (simulated network fault; the request was applied)');
     }
     return result;
   }

@@ -17,10 +17,10 @@ describe('MemoryRemote faults', () => {
     const script = [0.1, 0.9, 0.1]; // 1st request: lost; 2nd: reaches the store, its answer is lost
     const remote = new MemoryRemote({ random: () => script[next++ % script.length]!, loss: 0.5, answerLoss: 0.5 });
     const lost = await remote.putIfAbsent('k', new Uint8Array([1])).catch((e: unknown) => e);
-    expect(isTidalError(lost, 'RemoteUnavailable')).toBe(true);
+    expect(isTidalError(lost, 'Unreachable')).toBe(true);
     expect(remote.keys()).toEqual([]);
     const unheard = await remote.putIfAbsent('k', new Uint8Array([1])).catch((e: unknown) => e);
-    expect(isTidalError(unheard, 'RemoteUnavailable')).toBe(true);
+    expect(isTidalError(unheard, 'Unreachable')).toBe(true);
     expect(remote.keys()).toEqual(['k']);
   });
 });

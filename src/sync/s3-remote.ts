@@ -12,7 +12,7 @@
  * The store is untrusted and the network unreliable: every request has a
  * timeout; a failure (network error, timeout, 5xx, 429) is retried with
  * exponential backoff and jitter, moving to the next endpoint each time,
- * and reported as `RemoteUnavailable` after the last attempt; response
+ * and reported as `Unreachable` after the last attempt; response
  * bodies are read up to a bound and no further. A 412 is the expected
  * outcome of a lost race, returned as `{ ok: false }`.
  *
@@ -179,7 +179,7 @@ export class S3Remote implements Remote {
       }
     }
     const why = last && 'response' in last ? `HTTP ${last.response.status}` : String((last as { error: unknown }).error);
-    throw new TidalError('RemoteUnavailable', `${method} ${path} failed after ${this.attempts} attempts (${why})`, {
+    throw new TidalError('Unreachable', `${method} ${path} failed after ${this.attempts} attempts (${why})`, {
       cause: last && 'error' in last ? last.error : undefined,
     });
   }
@@ -201,7 +201,7 @@ export class S3Remote implements Remote {
   private async failure(what: string, key: string, response: Response): Promise<TidalError> {
     const text = new TextDecoder().decode(await readBounded(response, 4096, 'error body').catch(() => new Uint8Array()));
     const code = /<Code>([^<]{1,64})<\/Code>/.exec(text)?.[1] ?? '';
-    return new TidalError('RemoteUnavailable', `${what} ${key}: the store answered HTTP ${response.status} ${code}`.trim(), {
+    return new TidalError('Unreachable', `${what} ${key}: the store answered HTTP ${response.status} ${code}`.trim(), {
       details: { status: response.status, code },
     });
   }
