@@ -73,20 +73,20 @@ export const RECORD_LIMITS = {
 /** A slate record checked for shape and bounds. Throws `TidalError('InvalidArgument')` naming the field. */
 export function parseSlateRecord(value: unknown): SlateRecord {
   const record = object(value, 'slate');
-  const id = text(record.id, 'slate.id');
-  const at = time(record.at, 'slate.at');
-  const tab = text(record.tab, 'slate.tab');
-  const context = parseContext(record.context);
-  if (!Array.isArray(record.entries)) throw invalid('slate.entries', 'must be an array');
-  if (record.entries.length > RECORD_LIMITS.maxSlateEntries) {
-    throw invalid('slate.entries', `has ${record.entries.length} entries, more than ${RECORD_LIMITS.maxSlateEntries}`);
+  const id = text(record['id'], 'slate.id');
+  const at = time(record['at'], 'slate.at');
+  const tab = text(record['tab'], 'slate.tab');
+  const context = parseContext(record['context']);
+  if (!Array.isArray(record['entries'])) throw invalid('slate.entries', 'must be an array');
+  if (record['entries'].length > RECORD_LIMITS.maxSlateEntries) {
+    throw invalid('slate.entries', `has ${record['entries'].length} entries, more than ${RECORD_LIMITS.maxSlateEntries}`);
   }
   const seen = new Set<string>();
-  const entries = record.entries.map((raw: unknown, i: number): SlateEntry => {
+  const entries = record['entries'].map((raw: unknown, i: number): SlateEntry => {
     const entry = object(raw, `slate.entries[${i}]`);
-    const itemId = text(entry.itemId, `slate.entries[${i}].itemId`);
-    const sourceId = text(entry.sourceId, `slate.entries[${i}].sourceId`);
-    if (entry.position !== i) throw invalid(`slate.entries[${i}].position`, `must be ${i} (entries are in display order)`);
+    const itemId = text(entry['itemId'], `slate.entries[${i}].itemId`);
+    const sourceId = text(entry['sourceId'], `slate.entries[${i}].sourceId`);
+    if (entry['position'] !== i) throw invalid(`slate.entries[${i}].position`, `must be ${i} (entries are in display order)`);
     if (seen.has(itemId)) throw invalid(`slate.entries[${i}].itemId`, `repeats item ${JSON.stringify(itemId)}`);
     seen.add(itemId);
     return { itemId, sourceId, position: i };
@@ -97,39 +97,39 @@ export function parseSlateRecord(value: unknown): SlateRecord {
 /** A signal record checked for shape and bounds. Throws `TidalError('InvalidArgument')` naming the field. */
 export function parseSignalRecord(value: unknown): SignalRecord {
   const record = object(value, 'signal');
-  const kind = record.kind;
+  const kind = record['kind'];
   if (kind !== 'click' && kind !== 'like' && kind !== 'dismiss') {
     throw invalid('signal.kind', `must be one of ${SIGNAL_KINDS.join(', ')}, not ${JSON.stringify(kind)}`);
   }
   return {
-    id: text(record.id, 'signal.id'),
-    slateId: text(record.slateId, 'signal.slateId'),
-    itemId: text(record.itemId, 'signal.itemId'),
+    id: text(record['id'], 'signal.id'),
+    slateId: text(record['slateId'], 'signal.slateId'),
+    itemId: text(record['itemId'], 'signal.itemId'),
     kind,
-    at: time(record.at, 'signal.at'),
-    tab: text(record.tab, 'signal.tab'),
+    at: time(record['at'], 'signal.at'),
+    tab: text(record['tab'], 'signal.tab'),
   };
 }
 
 function parseContext(value: unknown): SlateContext {
   const context = object(value, 'slate.context');
-  switch (context.kind) {
+  switch (context['kind']) {
     case 'feed':
       return { kind: 'feed' };
     case 'label':
       return {
         kind: 'label',
-        labelId: text(context.labelId, 'slate.context.labelId'),
-        labelName: text(context.labelName, 'slate.context.labelName'),
+        labelId: text(context['labelId'], 'slate.context.labelId'),
+        labelName: text(context['labelName'], 'slate.context.labelName'),
       };
     case 'source':
       return {
         kind: 'source',
-        sourceId: text(context.sourceId, 'slate.context.sourceId'),
-        sourceName: text(context.sourceName, 'slate.context.sourceName'),
+        sourceId: text(context['sourceId'], 'slate.context.sourceId'),
+        sourceName: text(context['sourceName'], 'slate.context.sourceName'),
       };
     default:
-      throw invalid('slate.context.kind', `must be feed, label or source, not ${JSON.stringify(context.kind)}`);
+      throw invalid('slate.context.kind', `must be feed, label or source, not ${JSON.stringify(context['kind'])}`);
   }
 }
 

@@ -45,13 +45,13 @@ export function labelRule(settings: LabelSettings, embedderId: string): LabelRul
 export function parseLabelSettings(value: unknown): LabelSettings {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('label', 'must be an object');
   const raw = value as Record<string, unknown>;
-  if (typeof raw.name !== 'string') throw invalid('label.name', 'must be a string');
-  const name = raw.name.trim();
+  if (typeof raw['name'] !== 'string') throw invalid('label.name', 'must be a string');
+  const name = raw['name'].trim();
   if (name.length === 0) throw invalid('label.name', 'must not be empty');
   if ([...name].length > MAX_LABEL_NAME_LENGTH) throw invalid('label.name', `must be at most ${MAX_LABEL_NAME_LENGTH} characters`);
   const settings: { name: string; threshold?: number; margin?: number } = { name };
-  if (raw.threshold !== undefined) settings.threshold = unitNumber(raw.threshold, 'label.threshold', -1, 1);
-  if (raw.margin !== undefined) settings.margin = unitNumber(raw.margin, 'label.margin', 0, 2);
+  if (raw['threshold'] !== undefined) settings.threshold = unitNumber(raw['threshold'], 'label.threshold', -1, 1);
+  if (raw['margin'] !== undefined) settings.margin = unitNumber(raw['margin'], 'label.margin', 0, 2);
   return settings;
 }
 
