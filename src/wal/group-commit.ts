@@ -1,0 +1,169 @@
+/**
+ * Group commit: appends issued in the same tick share one batch. Each
+ * `append` encodes its events at once into the pending group's buffer (so
+ * a bad value fails that call alone, and nothing of it is written), and a
+ * microtask hands everything pending to the log as one batch: one storage
+ * write, one flush. Groups commit one after another on one chain, which
+ * the follower import and `flush` also join, so the log sees its writes in
+ * the order they were issued.
+ *
+ *     const commits = new GroupCommit(log, maxBatchBytes);
+ *     const range = await commits.append([event]); // resolves once its batch is committed
+ */
+import { Encoder } from '../common/bytes.js';
+import { isTidalError, TidalError } from '../common/errors.js';
+import { BATCH_HEADER_V2_BYTES } from './format.js';
+import { encodeValue, PAYLOAD_VERSION, type Value } from './payload.js';
+import type { LsnRange } from './segment-log.js';
+
+/** What the group commit writes to. */
+export interface GroupCommitTarget {
+  /** Throws when the log cannot take appends now (closed, failed). */
+  assertUsable(): void;
+  /**
+   * Writes one batch: `batch` is a 72-byte header gap (filled in by the
+   * target) followed by the payload. Resolves with the batch's first LSN
+   * once it is committed.
+   */
+  commitBatch(batch: Uint8Array, eventCount: number): Promise<number>;
+}
+
+/** Appends waiting for the next group commit. */
+interface PendingGroup {
+  readonly encoder: Encoder;
+  eventCount: number;
+  /** Set once the group is queued for commit; no append joins it after that. */
+  queued: boolean;
+  readonly waiters: { count: number; resolve(range: LsnRange): void; reject(error: unknown): void }[];
+}
+
+/** Encoders this large are dropped after use rather than kept for the next group. */
+const MAX_SPARE_ENCODER_BYTES = 1024 * 1024;
+
+/** The pending group and the chain of commits. */
+export class GroupCommit {
+  private pending: PendingGroup | undefined;
+  private readonly spareEncoders: Encoder[] = [];
+  /** The chain of group commits, so that they run one after another. */
+  private committing: Promise<void> = Promise.resolve();
+
+  private readonly target: GroupCommitTarget;
+  private readonly maxBatchBytes: number;
+
+  constructor(target: GroupCommitTarget, maxBatchBytes: number) {
+    this.target = target;
+    this.maxBatchBytes = maxBatchBytes;
+  }
+
+  /**
+   * Joins `events` (at least one) to the pending group; resolves with their
+   * LSN range once the group's batch is committed. Throws `Unencodable` at
+   * once for a value the payload encoding refuses, `PayloadTooLarge` for
+   * more than `maxBatchBytes` of encoded events.
+   */
+  append(events: readonly Value[]): Promise<LsnRange> {
+    let group = this.pending;
+    const encoder = group?.encoder ?? this.takeEncoder();
+    const start = encoder.length;
+    try {
+      for (let i = 0; i < events.length; i++) encodeValue(encoder, events[i] as Value);
+    } catch (error) {
+      encoder.length = start;
+      if (!group) this.spareEncoders.push(encoder);
+      if (isTidalError(error) && error.code === 'Unencodable') {
+        const index = events.findIndex((event) => {
+          try {
+            encodeValue(new Encoder(64), event);
+            return false;
+          } catch {
+            return true;
+          }
+        });
+        throw new TidalError('Unencodable', `events[${index}]: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+    const added = encoder.length - start;
+    if (added > this.maxBatchBytes) {
+      encoder.length = start;
+      if (!group) this.spareEncoders.push(encoder);
+      throw new TidalError('PayloadTooLarge', `append of ${added} encoded bytes exceeds maxBatchBytes (${this.maxBatchBytes}); split it`, {
+        details: { size: added, max: this.maxBatchBytes },
+      });
+    }
+    if (group && encoder.length - BATCH_HEADER_V2_BYTES - 1 > this.maxBatchBytes) {
+      // This call would make the group's batch too large: commit the group without it.
+      const moved = encoder.bytesView().slice(start);
+      encoder.length = start;
+      this.schedule(group, true);
+      group = undefined;
+      const fresh = this.takeEncoder();
+      fresh.writeRaw(moved);
+      return this.join(undefined, fresh, events.length);
+    }
+    return this.join(group, encoder, events.length);
+  }
+
+  /** Runs `operation` on the commit chain, after every append issued so far. */
+  afterPending<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.pending) this.schedule(this.pending, true);
+    const result = this.committing.then(operation);
+    this.committing = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /** Resolves once every append issued before the call is committed (or has failed). */
+  async settle(): Promise<void> {
+    if (this.pending) this.schedule(this.pending, true);
+    await this.committing;
+  }
+
+  private takeEncoder(): Encoder {
+    const encoder = this.spareEncoders.pop() ?? new Encoder(64 * 1024);
+    encoder.length = 0;
+    encoder.writeRaw(new Uint8Array(BATCH_HEADER_V2_BYTES)); // the header is filled in at commit
+    encoder.writeU8(PAYLOAD_VERSION);
+    return encoder;
+  }
+
+  private join(group: PendingGroup | undefined, encoder: Encoder, count: number): Promise<LsnRange> {
+    if (!group) {
+      group = { encoder, eventCount: 0, waiters: [], queued: false };
+      this.pending = group;
+      this.schedule(group, false);
+    }
+    group.eventCount += count;
+    const joined = group;
+    return new Promise<LsnRange>((resolve, reject) => joined.waiters.push({ count, resolve, reject }));
+  }
+
+  /** Queues the group's commit after the commits before it; `now` closes the group to new appends at once. */
+  private schedule(group: PendingGroup, now: boolean): void {
+    const run = () => {
+      if (group.queued) return;
+      group.queued = true;
+      if (this.pending === group) this.pending = undefined;
+      this.committing = this.committing.then(() => this.commit(group));
+    };
+    if (now) run();
+    else queueMicrotask(run);
+  }
+
+  private async commit(group: PendingGroup): Promise<void> {
+    try {
+      this.target.assertUsable();
+      let lsn = await this.target.commitBatch(group.encoder.bytesView(), group.eventCount);
+      for (const waiter of group.waiters) {
+        waiter.resolve({ first: lsn, last: lsn + waiter.count - 1 });
+        lsn += waiter.count;
+      }
+    } catch (error) {
+      for (const waiter of group.waiters) waiter.reject(error);
+    } finally {
+      if (group.encoder.length <= MAX_SPARE_ENCODER_BYTES) this.spareEncoders.push(group.encoder);
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * The read-handle cache: sealed segments opened for reading stay open, up
+ * to a bound, so that a follower catching up or a replay reading batch
+ * after batch does not reopen the file for each one. OPFS sync access
+ * handles are exclusive and a limited resource, so the oldest is closed
+ * when the bound is passed.
+ *
+ *     const file = await handles.open(segment); // reuses segment.file when it has one
+ */
+import type { WalFile, WalStorage } from './storage.js';
+import type { WalSegmentId } from './segment-id.js';
+
+/** What the cache needs of a segment: its name, and a slot for its open handle. */
+export interface HandleSlot {
+  readonly id: WalSegmentId;
+  /** The segment's open handle, if any (the open segment always has one). */
+  file: WalFile | undefined;
+}
+
+/** Sealed segments kept open for reading at once, by default. */
+export const MAX_OPEN_READ_HANDLES = 8;
+
+/** Open handles of sealed segments, oldest first, closed past `limit`. */
+export class ReadHandleCache {
+  private readonly opened: HandleSlot[] = [];
+
+  private readonly storage: WalStorage;
+  private readonly limit: number;
+
+  constructor(storage: WalStorage, limit = MAX_OPEN_READ_HANDLES) {
+    this.storage = storage;
+    this.limit = limit;
+  }
+
+  /** The segment's handle, opening (and caching) one when it has none. */
+  async open(segment: HandleSlot): Promise<WalFile> {
+    if (segment.file) return segment.file;
+    const file = await this.storage.open(segment.id.fileName());
+    if (segment.file) {
+      // Another reader opened it while we waited.
+      file.close();
+      return segment.file;
+    }
+    segment.file = file;
+    this.opened.push(segment);
+    while (this.opened.length > this.limit) {
+      const evicted = this.opened.shift()!;
+      evicted.file?.close();
+      evicted.file = undefined;
+    }
+    return file;
+  }
+
+  /** Closes the segment's cached handle, if the cache opened it (before the file is removed). */
+  release(segment: HandleSlot): void {
+    const at = this.opened.indexOf(segment);
+    if (at < 0) return;
+    this.opened.splice(at, 1);
+    segment.file?.close();
+    segment.file = undefined;
+  }
+}

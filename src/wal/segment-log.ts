@@ -1,0 +1,215 @@
+/**
+ * The segments of one shard's log as the WAL tracks them, and writing at
+ * their end: the open segment takes whole batches until the next one would
+ * pass the size bound, then it is sealed (its footer written and flushed;
+ * it is never written again) and a new segment is started. Both the group
+ * commit (the WAL's own appends) and the follower import (batches and
+ * segments copied from a leader) write through here, so the two cannot
+ * disagree about where a batch goes or what a footer says.
+ *
+ * A storage failure here leaves what reached storage unknown, so the log
+ * stops (`failure`) until it is reopened and recovered.
+ */
+import type { Blake3, IncrementalBlake3 } from '../common/blake3.js';
+import { isTidalError, TidalError } from '../common/errors.js';
+import type { ShardId } from '../shard/shard-id.js';
+import { encodeSegmentFooter, encodeSegmentHeader, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } from './format.js';
+import type { BatchIndex } from './segment-scan.js';
+import { WalSegmentId } from './segment-id.js';
+import type { WalFile, WalStorage } from './storage.js';
+
+/** A range of LSNs, inclusive at both ends. */
+export interface LsnRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+/** A segment of the log and where its batches are. */
+export interface Segment extends BatchIndex {
+  readonly id: WalSegmentId;
+  readonly baseLsn: number;
+  lastLsn: number;
+  sealed: boolean;
+  /** Offset just past the last batch (where the next batch or the footer goes). */
+  dataEnd: number;
+  /** Open handle, if any. The active segment always has one. */
+  file: WalFile | undefined;
+}
+
+/** The log as recovery leaves it: what `SegmentLog` starts from. */
+export interface RecoveredSegments {
+  /** Kept segments, oldest first; only the last may be open (with its handle). */
+  readonly segments: Segment[];
+  /** LSN ranges lost to damage. */
+  readonly gaps: LsnRange[];
+  readonly nextLsn: number;
+  readonly nextSeq: bigint;
+}
+
+/** Options of a `SegmentLog`. */
+export interface SegmentLogOptions {
+  readonly shard: ShardId;
+  /** Segment size bound in bytes, header and footer included. */
+  readonly segmentBytes: number;
+  /** Stamps new segments. */
+  readonly hlc: () => bigint;
+}
+
+/** One shard's segments, and the writer at their end. */
+export class SegmentLog {
+  readonly shard: ShardId;
+  readonly segments: Segment[];
+  readonly gaps: LsnRange[];
+  /** The LSN the next batch must start at. */
+  nextLsn: number;
+  /** The seq the next started segment gets. */
+  nextSeq: bigint;
+  /** Set when a storage operation failed: the log must be reopened. */
+  failure: TidalError | undefined;
+  private readonly segmentBytes: number;
+  private readonly hlc: () => bigint;
+  /** Running digest of the open segment, for its footer. */
+  private readonly activeDigest: IncrementalBlake3;
+  /** The running digest has not yet been fed the open segment recovered from storage. */
+  private digestBehind: boolean;
+
+  private readonly storage: WalStorage;
+  private readonly b3: Blake3;
+
+  constructor(storage: WalStorage, b3: Blake3, activeDigest: IncrementalBlake3, recovered: RecoveredSegments, options: SegmentLogOptions) {
+    this.storage = storage;
+    this.b3 = b3;
+    this.shard = options.shard;
+    this.segmentBytes = options.segmentBytes;
+    this.hlc = options.hlc;
+    this.activeDigest = activeDigest;
+    this.segments = recovered.segments;
+    this.gaps = recovered.gaps;
+    this.nextLsn = recovered.nextLsn;
+    this.nextSeq = recovered.nextSeq;
+    // Fed on the first append, not at open: a log opened only to be read never needs it.
+    const last = this.segments[this.segments.length - 1];
+    this.digestBehind = last !== undefined && !last.sealed;
+    this.failure = undefined;
+  }
+
+  /** The last segment, if any. */
+  get last(): Segment | undefined {
+    return this.segments[this.segments.length - 1];
+  }
+
+  /** The open segment's file, with room for `batchBytes` more (sealing and starting segments as needed). */
+  async fileFor(batchBytes: number): Promise<WalFile> {
+    let active = this.last;
+    if (active && !active.sealed && active.offsets.length > 0 && active.dataEnd + batchBytes + SEGMENT_FOOTER_BYTES > this.segmentBytes) {
+      this.seal(active);
+    }
+    active = this.last;
+    if (!active || active.sealed) active = await this.startSegment();
+    return active.file!;
+  }
+
+  /** Writes one whole batch at the end of the open segment and indexes it; returns the segment's id. */
+  writeBatch(file: WalFile, batch: Uint8Array, firstLsn: number, eventCount: number): WalSegmentId {
+    const active = this.last!;
+    this.catchUpDigest(active);
+    this.guard(() => file.write(batch, active.dataEnd));
+    this.activeDigest.update(batch);
+    active.offsets.push(active.dataEnd);
+    active.firstLsns.push(firstLsn);
+    active.dataEnd += batch.length;
+    active.lastLsn = firstLsn + eventCount - 1;
+    this.nextLsn = active.lastLsn + 1;
+    return active.id;
+  }
+
+  /**
+   * Takes a whole sealed segment (already written to storage under its
+   * name) into the log after the last one, replacing the last if it is the
+   * same segment still open and empty.
+   */
+  adoptSealed(segment: Segment): void {
+    this.segments.push(segment);
+    this.nextSeq = segment.id.seq + 1n;
+    this.nextLsn = segment.lastLsn + 1;
+    this.activeDigest.reset();
+    this.digestBehind = false;
+  }
+
+  /** Runs a storage operation; a failure leaves the log in an unknown state, so it stops until reopened. */
+  guard<T>(operation: () => T): T {
+    try {
+      return operation();
+    } catch (error) {
+      // What reached storage is unknown now; recovery on reopen will tell.
+      this.failure = isTidalError(error) ? error : new TidalError('StorageError', String(error), { cause: error });
+      throw this.failure;
+    }
+  }
+
+  /** Feeds the running digest the recovered open segment's bytes, once, before it grows or is sealed. */
+  private catchUpDigest(segment: Segment): void {
+    if (!this.digestBehind) return;
+    const head = new Uint8Array(segment.dataEnd);
+    segment.file!.read(head, 0);
+    this.activeDigest.update(head);
+    this.digestBehind = false;
+  }
+
+  /** Writes the footer of the active segment and flushes it: the segment is never written again. */
+  private seal(segment: Segment): void {
+    this.catchUpDigest(segment);
+    const file = segment.file!;
+    const footer = encodeSegmentFooter({
+      batchCount: segment.offsets.length,
+      eventCount: segment.lastLsn - segment.baseLsn + 1,
+      lastLsn: segment.lastLsn,
+      digest: this.activeDigest.digest(),
+    });
+    this.guard(() => {
+      file.write(footer, segment.dataEnd);
+      file.flush();
+    });
+    segment.sealed = true;
+    file.close();
+    segment.file = undefined;
+  }
+
+  private async startSegment(): Promise<Segment> {
+    const id = new WalSegmentId(this.shard, this.nextSeq);
+    const header = encodeSegmentHeader(this.b3, { shard: this.shard, seq: id.seq, baseLsn: this.nextLsn, createdHlc: this.hlc() });
+    const file = await this.storage.open(id.fileName(), { create: true });
+    try {
+      file.truncate(0);
+      file.write(header, 0);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    this.nextSeq += 1n;
+    this.activeDigest.reset();
+    this.digestBehind = false;
+    this.activeDigest.update(header);
+    const segment: Segment = {
+      id,
+      baseLsn: this.nextLsn,
+      lastLsn: this.nextLsn - 1,
+      sealed: false,
+      dataEnd: SEGMENT_HEADER_BYTES,
+      offsets: [],
+      firstLsns: [],
+      file,
+    };
+    this.segments.push(segment);
+    return segment;
+  }
+
+  /** Flushes the open segment (relaxed mode's writes too) and closes every handle. */
+  close(): void {
+    for (const segment of this.segments) {
+      if (segment.file && !segment.sealed && !this.failure) segment.file.flush();
+      segment.file?.close();
+      segment.file = undefined;
+    }
+  }
+}
