@@ -30,7 +30,7 @@ export const targets = [
     name: 'wal.recovery / limit.blake3',
     metric: 'wal.recovery.mb_per_s',
     limit: 'limit.blake3.mb_per_s',
-    atLeast: 0.7,
+    atLeast: 0.8,
   },
   {
     // The ship suite measures BLAKE3 inside the receiving worker and reports

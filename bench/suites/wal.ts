@@ -23,8 +23,9 @@
  * - `wal.recovery.mb_per_s`: `Wal.open` of a 64 MiB log on OPFS (built in
  *   the worker from the same appends: 16 sealed 4 MiB segments and an open
  *   one), timed from the call to its resolution; bytes of log per second.
- *   Recovery verifies every digest (docs/FORMAT.md §6): the footer digest of
- *   every sealed segment, every batch digest of the open one. The files
+ *   Recovery verifies every digest (docs/FORMAT.md §6): every batch digest,
+ *   and the footer digest of every sealed segment (v2: over its header and
+ *   batch digests), so every byte is hashed once. The files
  *   were just written, so they are read from the OS page cache, as they are
  *   for the limit.
  * - `limit.blake3.mb_per_s`: hash-wasm BLAKE3 alone (`loadBlake3().hash`,

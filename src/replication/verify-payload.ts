@@ -1,8 +1,8 @@
 /**
  * Verifying what a follower receives, before it parses a single event: a
- * whole sealed segment is checked against its footer digest (which covers
- * every byte) and walked for structure; a run of batches has every batch
- * digest checked. BLAKE3 runs over views of the received buffer: nothing is
+ * whole sealed segment is verified as recovery verifies it (every batch
+ * digest and the v2 footer digest, or a v1 footer's digest over every
+ * byte); a run of batches has every batch digest checked. BLAKE3 runs over views of the received buffer: nothing is
  * copied. The result holds views of the verified batches, in LSN order.
  */
 import type { Blake3 } from '../common/blake3.js';
@@ -42,7 +42,7 @@ export function verifyPayload(b3: Blake3, payload: WalSegmentPayload, shard: Sha
   const bytes = new Uint8Array(payload.bytes);
   const found: DecodedBatch[] = [];
   if (isWholeSegment(payload)) {
-    // The footer digest covers every byte, so the batches are walked for structure only.
+    // scanSegment verifies every byte (docs/FORMAT.md §6); the batches are then only located.
     const scan = scanSegment(b3, bytes, payload.id, false);
     if (scan.kind !== 'good' || !scan.sealed) {
       throw new TidalError(

@@ -11,6 +11,7 @@ import {
   encodeSegmentFooter,
   encodeSegmentHeader,
   fillBatchHeaderV2,
+  footerDigestV2,
 } from './format.js';
 import { MemoryStorage } from './memory-storage.js';
 import { Wal } from './wal.js';
@@ -141,6 +142,89 @@ describe('BatchHeader v1 (read only)', () => {
   }
 });
 
+describe('SegmentFooter v2 digest', () => {
+  it('is BLAKE3 over the header bytes followed by each batch digest, in order, and binds that order', () => {
+    const header = encodeSegmentHeader(b3, { shard: 1, seq: 0n, baseLsn: 1, createdHlc: 0n });
+    const batches = [1, 2].map((firstLsn) => {
+      const batch = new Uint8Array(72 + 2);
+      batch.set([1, firstLsn], 72);
+      fillBatchHeaderV2(b3, batch, { shard: 1, eventCount: 1, firstLsn, hlc: 7n });
+      return batch;
+    });
+    const segment = new Uint8Array(72 + 2 * 74);
+    segment.set(header, 0);
+    segment.set(batches[0]!, 72);
+    segment.set(batches[1]!, 72 + 74);
+    const expected = b3.hash(header, batches[0]!.subarray(40, 72), batches[1]!.subarray(40, 72));
+    expect(hex(footerDigestV2(b3, segment, [72, 146]))).toBe(hex(expected));
+    expect(hex(footerDigestV2(b3, segment, [146, 72]))).not.toBe(hex(expected));
+  });
+
+  it('a sealed segment written now has a v2 footer that verifies; a changed footer digest is quarantined', async () => {
+    const storage = new MemoryStorage();
+    const { wal } = await Wal.open(storage, { shard: 2, segmentBytes: 400 });
+    for (let i = 0; i < 6; i++) await wal.append([`event ${i}`, { i }]);
+    const sealed = wal.segments().find((s) => s.sealed)!;
+    await wal.close();
+    const bytes = storage.snapshot(sealed.id.fileName());
+    const footer = decodeSegmentFooter(bytes, bytes.length - 64);
+    expect(footer.version).toBe(2);
+    const offsets: number[] = [];
+    for (let at = 72; at < bytes.length - 64; at = decodeBatch(b3, bytes, at).end) offsets.push(at);
+    expect(hex(footer.digest)).toBe(hex(footerDigestV2(b3, bytes, offsets)));
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x80;
+    storage.put(sealed.id.fileName(), bytes);
+    const { wal: reopened, report } = await Wal.open(storage, { shard: 2, segmentBytes: 400 });
+    expect(report.issues[0]).toMatchObject({ code: 'Corrupt', segment: sealed.id.fileName() });
+    expect(report.issues[0]!.message).toContain('footer digest');
+    await reopened.close();
+  });
+});
+
+describe('SegmentFooter v1 (read only)', () => {
+  // Written by tidal before footer v2: two sealed segments whose footer digest covers every byte
+  // before it, and the open segment after them.
+  const fixture = ['0005-0000000000000000', '0005-0000000000000001', '0005-0000000000000002'];
+  const events = ['one', { n: 2 }, [true, null, 3.5], 'four', { five: 'x'.repeat(100) }, 6, 'seven', { eight: [8] }, 'nine'];
+
+  it('a log whose sealed segments have v1 footers opens, verifies and reads back; new segments get v2 footers', async () => {
+    const storage = new MemoryStorage();
+    for (const name of fixture) {
+      storage.put(`${name}.wal`, new Uint8Array(readFileSync(new URL(`./fixtures/${name}.footer-v1.wal`, import.meta.url))));
+    }
+    const { wal, report } = await Wal.open(storage, { shard: 5, segmentBytes: 600 });
+    expect(report).toMatchObject({ segments: 3, events: 9, bytesCut: 0, issues: [], lastLsn: 9 });
+    const read: unknown[] = [];
+    for await (const { event } of wal.read(1)) read.push(event);
+    expect(read).toEqual(events);
+    for (let i = 0; i < 8; i++) await wal.append([`more ${i}`]);
+    const sealed = wal.segments().filter((s) => s.sealed);
+    expect(sealed.length).toBeGreaterThan(2);
+    await wal.close();
+    const { wal: reopened, report: again } = await Wal.open(storage, { shard: 5, segmentBytes: 600 });
+    expect(again.issues).toEqual([]);
+    expect(again.lastLsn).toBe(17);
+    const versions = sealed.map((s) => {
+      const bytes = storage.snapshot(s.id.fileName());
+      return decodeSegmentFooter(bytes, bytes.length - 64).version;
+    });
+    expect(versions.slice(0, 2)).toEqual([1, 1]);
+    expect(versions.slice(2).every((v) => v === 2)).toBe(true);
+    await reopened.close();
+  });
+
+  it('a v1 footer whose digest does not cover its bytes is quarantined', async () => {
+    const storage = new MemoryStorage();
+    const first = new Uint8Array(readFileSync(new URL(`./fixtures/${fixture[0]}.footer-v1.wal`, import.meta.url)));
+    first[100] = first[100]! ^ 1;
+    storage.put(`${fixture[0]}.wal`, first);
+    storage.put(`${fixture[1]}.wal`, new Uint8Array(readFileSync(new URL(`./fixtures/${fixture[1]}.footer-v1.wal`, import.meta.url))));
+    const { wal, report } = await Wal.open(storage, { shard: 5 });
+    expect(report.issues[0]).toMatchObject({ code: 'Corrupt', segment: `${fixture[0]}.wal` });
+    await wal.close();
+  });
+});
+
 describe('segment header and footer', () => {
   it('lay out their bytes as docs/FORMAT.md §2 says', () => {
     const header = encodeSegmentHeader(b3, { shard: 0x0102, seq: 0x2an, baseLsn: 1000, createdHlc: 0x0192_5f3a_1b2c_0000n });
@@ -157,9 +241,9 @@ describe('segment header and footer', () => {
     const digest = fromHex('11'.repeat(32));
     const footer = encodeSegmentFooter({ batchCount: 5, eventCount: 12, lastLsn: 1011, digest });
     expect(hex(footer.subarray(0, 32))).toBe(
-      '54444c46' + '0100' + '0000' + '05000000' + '00000000' + '0c00000000000000' + 'f303000000000000',
+      '54444c46' + '0200' + '0000' + '05000000' + '00000000' + '0c00000000000000' + 'f303000000000000',
     );
-    expect(decodeSegmentFooter(footer, 0)).toEqual({ batchCount: 5, eventCount: 12, lastLsn: 1011, digest });
+    expect(decodeSegmentFooter(footer, 0)).toEqual({ version: 2, batchCount: 5, eventCount: 12, lastLsn: 1011, digest });
     const longer = new Uint8Array(80);
     longer.set(footer);
     expect(codeOf(() => decodeSegmentFooter(longer, 0))).toBe('HeaderMismatch'); // must end the file

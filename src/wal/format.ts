@@ -25,7 +25,8 @@ const SEGMENT_MAGIC = 0x534c4454;
 const FOOTER_MAGIC = 0x464c4454;
 const BATCH_MAGIC = 0x424c4454;
 const SEGMENT_VERSION = 1;
-const FOOTER_VERSION = 1;
+/** Footers written now; version 1 (digest over every byte before the footer) is still read. */
+const FOOTER_VERSION = 2;
 /** The digest of a v2 header covers its first 40 bytes; of a v1 header, its first 24. */
 const V2_DIGEST_AT = 40;
 const V1_DIGEST_AT = 24;
@@ -100,16 +101,21 @@ export function decodeSegmentHeader(b3: Blake3, bytes: Uint8Array): SegmentHeade
 
 /** The last 64 bytes of a sealed segment. */
 export interface SegmentFooter {
+  /**
+   * 2: `digest` is BLAKE3 over the segment header's 72 bytes followed by each
+   * batch's 32-byte digest, in order (`footerDigestV2`). 1 (read only): BLAKE3
+   * of every byte of the segment before the footer.
+   */
+  readonly version: 1 | 2;
   readonly batchCount: number;
   readonly eventCount: number;
   /** base LSN + eventCount − 1 (base − 1 for an empty segment). */
   readonly lastLsn: number;
-  /** BLAKE3 of every byte of the segment before the footer. */
   readonly digest: Uint8Array;
 }
 
-/** Encodes a footer; `digest` covers every byte before it. */
-export function encodeSegmentFooter(footer: SegmentFooter): Uint8Array {
+/** Encodes a v2 footer (`digest` from `footerDigestV2`). */
+export function encodeSegmentFooter(footer: Omit<SegmentFooter, 'version'>): Uint8Array {
   const bytes = new Uint8Array(SEGMENT_FOOTER_BYTES);
   const view = viewOf(bytes);
   view.setUint32(0, FOOTER_MAGIC, true);
@@ -137,13 +143,19 @@ export function decodeSegmentFooter(bytes: Uint8Array, offset: number): SegmentF
   const view = viewOf(bytes);
   if (view.getUint32(offset, true) !== FOOTER_MAGIC) fail('BadMagic', `no footer magic TDLF at offset ${offset}`);
   const version = view.getUint16(offset + 4, true);
-  if (version !== FOOTER_VERSION) fail('UnsupportedVersion', `segment footer version ${version} is not supported`);
+  if (version !== 1 && version !== 2) {
+    fail(
+      'UnsupportedVersion',
+      `segment footer version ${version} is not supported (this build reads 1 and 2); it may have been written by a newer tidal`,
+    );
+  }
   const flags = view.getUint16(offset + 6, true);
   if (flags !== 0) fail('UnsupportedFlags', `segment footer has unknown flags 0x${flags.toString(16)}`);
   if (view.getUint32(offset + 12, true) !== 0) fail('ReservedNotZero', 'segment footer reserved bytes 12..16 are not zero');
   const eventCount = view.getBigUint64(offset + 16, true);
   if (eventCount > BigInt(MAX_LSN)) fail('LengthOutOfBounds', `segment footer event count ${eventCount} is out of range`);
   return {
+    version,
     batchCount: view.getUint32(offset + 8, true),
     eventCount: Number(eventCount),
     lastLsn: lsnFrom(view.getBigUint64(offset + 24, true), 'segment footer last LSN', true),
@@ -296,6 +308,31 @@ export function batchDigestMatches(b3: Blake3, bytes: Uint8Array, batch: Decoded
   const digestAt = batch.start + (batch.header.version === 2 ? V2_DIGEST_AT : V1_DIGEST_AT);
   const digest = b3.hash(bytes.subarray(batch.start, digestAt), bytes.subarray(batch.payloadStart, batch.end));
   return equalBytes(digest, bytes.subarray(digestAt, digestAt + DIGEST_BYTES));
+}
+
+/**
+ * The 32-byte digest stored in the batch header at `start` (a view): at
+ * offset 40 of a v2 header, 24 of a v1 header. The caller has decoded the
+ * batch (so the header is whole and its version known).
+ */
+export function storedBatchDigest(bytes: Uint8Array, start: number): Uint8Array {
+  const version = viewOf(bytes).getUint16(start + 4, true);
+  const at = start + (version === 2 ? V2_DIGEST_AT : V1_DIGEST_AT);
+  return bytes.subarray(at, at + DIGEST_BYTES);
+}
+
+/**
+ * The v2 footer digest of a segment: BLAKE3 over its header's 72 bytes
+ * followed by each batch's stored digest, in order. Each batch digest
+ * covers its header and payload, so this binds the exact sequence of
+ * batches without hashing a payload byte a second time.
+ */
+export function footerDigestV2(b3: Blake3, segment: Uint8Array, batchStarts: readonly number[]): Uint8Array {
+  // One small buffer (32 bytes a batch) rather than one hash part per batch.
+  const input = new Uint8Array(SEGMENT_HEADER_BYTES + DIGEST_BYTES * batchStarts.length);
+  input.set(segment.subarray(0, SEGMENT_HEADER_BYTES));
+  for (const [i, start] of batchStarts.entries()) input.set(storedBatchDigest(segment, start), SEGMENT_HEADER_BYTES + DIGEST_BYTES * i);
+  return b3.hash(input);
 }
 
 /**

@@ -13,7 +13,14 @@
 import type { Blake3, IncrementalBlake3 } from '../common/blake3.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
-import { encodeSegmentFooter, encodeSegmentHeader, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } from './format.js';
+import {
+  BATCH_HEADER_V2_BYTES,
+  encodeSegmentFooter,
+  encodeSegmentHeader,
+  SEGMENT_FOOTER_BYTES,
+  SEGMENT_HEADER_BYTES,
+  storedBatchDigest,
+} from './format.js';
 import type { BatchIndex } from './segment-scan.js';
 import { WalSegmentId } from './segment-id.js';
 import type { WalFile, WalStorage } from './storage.js';
@@ -68,7 +75,7 @@ export class SegmentLog {
   failure: TidalError | undefined;
   private readonly segmentBytes: number;
   private readonly hlc: () => bigint;
-  /** Running digest of the open segment, for its footer. */
+  /** Running v2 footer digest of the open segment: its header, then each batch's digest. */
   private readonly activeDigest: IncrementalBlake3;
   /** The running digest has not yet been fed the open segment recovered from storage. */
   private digestBehind: boolean;
@@ -114,7 +121,7 @@ export class SegmentLog {
     const active = this.last!;
     this.catchUpDigest(active);
     this.guard(() => file.write(batch, active.dataEnd));
-    this.activeDigest.update(batch);
+    this.activeDigest.update(storedBatchDigest(batch, 0));
     active.offsets.push(active.dataEnd);
     active.firstLsns.push(firstLsn);
     active.dataEnd += batch.length;
@@ -147,12 +154,21 @@ export class SegmentLog {
     }
   }
 
-  /** Feeds the running digest the recovered open segment's bytes, once, before it grows or is sealed. */
+  /**
+   * Feeds the running digest the recovered open segment's header and batch
+   * digests, once, before it grows or is sealed (recovery verified them).
+   */
   private catchUpDigest(segment: Segment): void {
     if (!this.digestBehind) return;
-    const head = new Uint8Array(segment.dataEnd);
-    segment.file!.read(head, 0);
-    this.activeDigest.update(head);
+    const file = segment.file!;
+    const header = new Uint8Array(SEGMENT_HEADER_BYTES);
+    file.read(header, 0);
+    this.activeDigest.update(header);
+    const batchHead = new Uint8Array(BATCH_HEADER_V2_BYTES);
+    for (const start of segment.offsets) {
+      file.read(batchHead, start);
+      this.activeDigest.update(storedBatchDigest(batchHead, 0));
+    }
     this.digestBehind = false;
   }
 

@@ -13,10 +13,12 @@ import {
   decodeBatch,
   decodeSegmentFooter,
   decodeSegmentHeader,
+  footerDigestV2,
   isFooterAt,
   SEGMENT_FOOTER_BYTES,
   SEGMENT_HEADER_BYTES,
   type DecodedBatch,
+  type SegmentFooter,
   type SegmentHeader,
 } from './format.js';
 import type { WalSegmentId } from './segment-id.js';
@@ -130,6 +132,59 @@ function good(header: SegmentHeader, sealed: boolean, w: Walk, tornBytes: number
 }
 
 /**
+ * A sealed segment whose footer decoded: verifies it (v1: the footer digest
+ * over every byte before it, then the batches walked for structure; v2:
+ * every batch digest, then the footer digest over the header and the batch
+ * digests) and checks the footer's counts. `footer-mismatch` means the
+ * footer does not vouch for these bytes (a torn footer, on the last segment).
+ */
+function checkSealed(
+  b3: Blake3,
+  bytes: Uint8Array,
+  header: SegmentHeader,
+  footer: SegmentFooter,
+  footerAt: number,
+  footerVerified: boolean,
+): { kind: 'scanned'; scan: SegmentScan } | { kind: 'footer-mismatch'; problem: string } {
+  let w: Walk;
+  if (footer.version === 1) {
+    if (!footerVerified && !equalBytes(b3.hash(bytes.subarray(0, footerAt)), footer.digest)) {
+      return { kind: 'footer-mismatch', problem: 'footer digest does not match the segment' };
+    }
+    // Every byte before the footer is as it was sealed: batch digests need no second pass.
+    w = walk(b3, bytes, header, footerAt, false);
+  } else {
+    w = walk(b3, bytes, header, footerAt, !footerVerified);
+    if (w.failure) {
+      // A batch fails its own digest or structure: the footer cannot vouch for the segment.
+      return { kind: 'footer-mismatch', problem: `batch digests are checked before the footer's, and one fails: ${w.failure.message}` };
+    }
+    if (!footerVerified && !equalBytes(footerDigestV2(b3, bytes, w.offsets), footer.digest)) {
+      return { kind: 'footer-mismatch', problem: 'footer digest does not match the segment header and batch digests' };
+    }
+  }
+  if (w.failure) {
+    const scan: SegmentScan = {
+      kind: 'damaged',
+      code: 'Corrupt',
+      message: `sealed segment verifies but its batches do not parse: ${w.failure.message}`,
+      highestLsn: w.lastLsn,
+    };
+    return { kind: 'scanned', scan };
+  }
+  if (w.offsets.length !== footer.batchCount || w.eventCount !== footer.eventCount || w.lastLsn !== footer.lastLsn) {
+    const scan: SegmentScan = {
+      kind: 'damaged',
+      code: 'HeaderMismatch',
+      message: `footer claims ${footer.batchCount} batches, ${footer.eventCount} events, last LSN ${footer.lastLsn}; the segment holds ${w.offsets.length}, ${w.eventCount}, ${w.lastLsn}`,
+      highestLsn: Math.max(w.lastLsn, footer.lastLsn),
+    };
+    return { kind: 'scanned', scan };
+  }
+  return { kind: 'scanned', scan: good(header, true, w, 0) };
+}
+
+/**
  * Scans a segment's bytes. `isLast` says whether it is the shard's last
  * segment, the only one allowed to be open or to have a torn tail.
  * `footerVerified` skips hashing a sealed segment's bytes when the caller
@@ -164,28 +219,9 @@ export function scanSegment(
     let footerProblem: string;
     try {
       const footer = decodeSegmentFooter(bytes, footerAt);
-      if (options.footerVerified === true || equalBytes(b3.hash(bytes.subarray(0, footerAt)), footer.digest)) {
-        // Every byte before the footer is as it was sealed: batch digests need no second pass.
-        const w = walk(b3, bytes, header, footerAt, false);
-        if (w.failure) {
-          return {
-            kind: 'damaged',
-            code: 'Corrupt',
-            message: `sealed segment verifies but its batches do not parse: ${w.failure.message}`,
-            highestLsn: w.lastLsn,
-          };
-        }
-        if (w.offsets.length !== footer.batchCount || w.eventCount !== footer.eventCount || w.lastLsn !== footer.lastLsn) {
-          return {
-            kind: 'damaged',
-            code: 'HeaderMismatch',
-            message: `footer claims ${footer.batchCount} batches, ${footer.eventCount} events, last LSN ${footer.lastLsn}; the segment holds ${w.offsets.length}, ${w.eventCount}, ${w.lastLsn}`,
-            highestLsn: Math.max(w.lastLsn, footer.lastLsn),
-          };
-        }
-        return good(header, true, w, 0);
-      }
-      footerProblem = 'footer digest does not match the segment';
+      const checked = checkSealed(b3, bytes, header, footer, footerAt, options.footerVerified === true);
+      if (checked.kind !== 'footer-mismatch') return checked.scan;
+      footerProblem = checked.problem;
     } catch (error) {
       if (!isTidalError(error)) throw error;
       footerProblem = `footer: ${error.message}`;
