@@ -97,7 +97,10 @@ export class MemoryRemote implements Remote {
         .filter((k) => k.startsWith(prefix) && (options.startAfter === undefined || k > options.startAfter))
         .sort();
       return {
-        entries: keys.slice(0, limit).map((key) => ({ key, size: this.objects.get(key)!.bytes.byteLength })),
+        entries: keys.slice(0, limit).map((key) => {
+          const found = this.objects.get(key)!;
+          return { key, size: found.bytes.byteLength, etag: found.etag };
+        }),
         truncated: keys.length > limit,
       };
     });

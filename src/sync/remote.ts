@@ -30,6 +30,8 @@ export type PutOutcome = { readonly ok: true; readonly etag: string } | { readon
 export interface RemoteEntry {
   readonly key: string;
   readonly size: number;
+  /** The object's current ETag (unquoted): a reader skips what has not changed since it last read it. */
+  readonly etag: string;
 }
 
 /** Options of `Remote.list`. */

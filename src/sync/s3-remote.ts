@@ -258,13 +258,16 @@ function xmlText(s: string): string {
 function parseListing(xml: string): RemoteListing {
   if (!xml.includes('<ListBucketResult'))
     throw new TidalError('MalformedMessage', 'the store answered a listing that is not a ListBucketResult');
-  const entries: { key: string; size: number }[] = [];
+  const entries: { key: string; size: number; etag: string }[] = [];
   for (const match of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
     const body = match[1]!;
     const key = /<Key>([^<]*)<\/Key>/.exec(body)?.[1];
     const size = Number(/<Size>(\d{1,15})<\/Size>/.exec(body)?.[1]);
-    if (key === undefined || !Number.isSafeInteger(size)) throw new TidalError('MalformedMessage', 'a listing entry without a key or size');
-    entries.push({ key: xmlText(key), size });
+    const etag = /<ETag>([^<]*)<\/ETag>/.exec(body)?.[1];
+    if (key === undefined || !Number.isSafeInteger(size) || etag === undefined) {
+      throw new TidalError('MalformedMessage', 'a listing entry without a key, size or ETag');
+    }
+    entries.push({ key: xmlText(key), size, etag: unquote(xmlText(etag)) });
   }
   return { entries, truncated: /<IsTruncated>true<\/IsTruncated>/.test(xml) };
 }

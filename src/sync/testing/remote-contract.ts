@@ -64,9 +64,10 @@ export function remoteContract(name: string, remote: () => Remote): void {
       const next = await remote().list(p, { limit: 2, startAfter: `${p}b` });
       expect(next.entries.map((e) => e.key)).toEqual([`${p}c/1`, `${p}c/2`]);
       expect((await listAll(remote(), p)).map((e) => e.key)).toEqual([...keys].sort());
+      const c1 = await remote().get(`${p}c/1`, { maxBytes: 1024 });
       expect((await remote().list(`${p}c/`)).entries).toEqual([
-        { key: `${p}c/1`, size: `${p}c/1`.length },
-        { key: `${p}c/2`, size: `${p}c/2`.length },
+        { key: `${p}c/1`, size: `${p}c/1`.length, etag: c1?.etag },
+        { key: `${p}c/2`, size: `${p}c/2`.length, etag: (await remote().get(`${p}c/2`, { maxBytes: 1024 }))?.etag },
       ]);
     });
 

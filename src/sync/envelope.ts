@@ -1,0 +1,96 @@
+/**
+ * The envelope of every object sync stores (docs/SYNC.md §4): an 8-byte
+ * header (magic `TDSE`, version, kind), a random 96-bit nonce, and the
+ * AES-256-GCM ciphertext of the plaintext. The associated data is the
+ * header and the object's *context* (where it belongs: device, shard,
+ * sequence...), which the reader builds from what it expects; so an object
+ * moved, replayed or rolled back fails to open.
+ *
+ *     const sealed = await seal(keys, 'chunk', context, plaintext);
+ *     const plaintext = await open(keys, 'chunk', context, sealed); // DecryptionFailed if anything differs
+ */
+import { Encoder } from '../common/bytes.js';
+import { TidalError } from '../common/errors.js';
+import { encodeValue, type Value } from '../wal/payload.js';
+import type { SyncKeys } from './sync-key.js';
+
+/** Kinds of sync object. */
+export type ObjectKind = 'chunk' | 'manifest' | 'page';
+
+const MAGIC = [0x54, 0x44, 0x53, 0x45]; // TDSE
+export const ENVELOPE_VERSION = 1;
+const KIND_CODES: Record<ObjectKind, number> = { chunk: 1, manifest: 2, page: 3 };
+const HEADER_BYTES = 8;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+/** Bytes an envelope adds to its plaintext. */
+export const ENVELOPE_OVERHEAD = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
+
+function header(kind: ObjectKind): Uint8Array {
+  return new Uint8Array([...MAGIC, ENVELOPE_VERSION, KIND_CODES[kind], 0, 0]);
+}
+
+function associatedData(head: Uint8Array, context: Value): Uint8Array {
+  const encoder = new Encoder(128);
+  encoder.writeRaw(head);
+  encodeValue(encoder, context);
+  return encoder.toBytes();
+}
+
+/** Seals `plaintext` as an object of `kind` belonging at `context`. */
+export async function seal(keys: SyncKeys, kind: ObjectKind, context: Value, plaintext: Uint8Array): Promise<Uint8Array> {
+  const head = header(kind);
+  const nonce = new Uint8Array(NONCE_BYTES);
+  crypto.getRandomValues(nonce);
+  const ciphertext = new Uint8Array(
+    await crypto.subtle.encrypt(
+      { name: 'AES-GCM', iv: nonce, additionalData: associatedData(head, context) as BufferSource },
+      keys.aead,
+      plaintext as BufferSource,
+    ),
+  );
+  const sealed = new Uint8Array(HEADER_BYTES + NONCE_BYTES + ciphertext.byteLength);
+  sealed.set(head, 0);
+  sealed.set(nonce, HEADER_BYTES);
+  sealed.set(ciphertext, HEADER_BYTES + NONCE_BYTES);
+  return sealed;
+}
+
+/**
+ * Opens an object expected to be of `kind` at `context`. Refuses with
+ * `BadMagic`, `UnsupportedVersion`, `HeaderMismatch` (another kind) or
+ * `Truncated` before decrypting, and `DecryptionFailed` when the bytes,
+ * the key or the context differ from what was sealed.
+ */
+export async function open(keys: SyncKeys, kind: ObjectKind, context: Value, sealed: Uint8Array, what: string): Promise<Uint8Array> {
+  if (sealed.byteLength < ENVELOPE_OVERHEAD)
+    throw new TidalError('Truncated', `${what}: ${sealed.byteLength} bytes, shorter than an envelope`);
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (sealed[i] !== MAGIC[i]) throw new TidalError('BadMagic', `${what} is not a tidal sync object (no TDSE magic)`);
+  }
+  if (sealed[4] !== ENVELOPE_VERSION) {
+    throw new TidalError('UnsupportedVersion', `${what} has envelope version ${sealed[4]}; this build reads ${ENVELOPE_VERSION}`);
+  }
+  if (sealed[5] !== KIND_CODES[kind]) throw new TidalError('HeaderMismatch', `${what} is not a ${kind} (kind ${sealed[5]})`);
+  if (sealed[6] !== 0 || sealed[7] !== 0) throw new TidalError('ReservedNotZero', `${what}: reserved envelope bytes are not zero`);
+  const head = sealed.subarray(0, HEADER_BYTES);
+  try {
+    return new Uint8Array(
+      await crypto.subtle.decrypt(
+        {
+          name: 'AES-GCM',
+          iv: sealed.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES) as BufferSource,
+          additionalData: associatedData(head, context) as BufferSource,
+        },
+        keys.aead,
+        sealed.subarray(HEADER_BYTES + NONCE_BYTES) as BufferSource,
+      ),
+    );
+  } catch (error) {
+    throw new TidalError(
+      'DecryptionFailed',
+      `${what} failed authentication: changed, moved from another place, or sealed with another user key`,
+      { cause: error },
+    );
+  }
+}

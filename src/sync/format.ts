@@ -1,0 +1,206 @@
+/**
+ * The plaintexts inside sync's envelopes (docs/SYNC.md §5, §6): a chunk of
+ * a device's log (the events it wrote in an LSN range), a manifest, and a
+ * manifest page. Every decoder is a validator: it refuses anything out of
+ * shape or out of bounds with a `TidalError` and never reads past its
+ * bytes, because the bytes come from a store that is not trusted (even if
+ * they authenticated: a device with a bug must not crash the others).
+ */
+import { Decoder, Encoder } from '../common/bytes.js';
+import { TidalError, isTidalError } from '../common/errors.js';
+import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
+import { decodeValue, encodeValue, type Value } from '../wal/payload.js';
+
+/** Largest chunk plaintext an uploader makes. */
+export const MAX_CHUNK_PLAINTEXT = 4 * 1024 * 1024;
+/** Largest manifest or page read. */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
+/** Entries a manifest lists before the oldest half moves to a page. */
+export const MANIFEST_ENTRIES = 64;
+/** Most operations in one event of a chunk. */
+export const MAX_OPS_PER_EVENT = 10_000;
+
+/** One event of a device's log, as a chunk carries it. */
+export interface ChunkEvent {
+  readonly lsn: number;
+  readonly ops: readonly CrdtOperation[];
+}
+
+/** A chunk as a manifest lists it. */
+export interface ManifestEntry {
+  /** 1, 2, 3... per device and shard. */
+  readonly seq: number;
+  /** The object's name (64 hex digits). */
+  readonly name: string;
+  /** Bytes as stored (sealed). */
+  readonly size: number;
+  /** The LSN range of the device's log the chunk covers. */
+  readonly from: number;
+  readonly to: number;
+}
+
+/** A device's manifest of one shard: the only object sync replaces. */
+export interface Manifest {
+  readonly device: string;
+  readonly shard: number;
+  readonly shards: number;
+  /** The uploader's writer epoch (its shard lock term). */
+  readonly epoch: number;
+  /** Grows by one with every swap. */
+  readonly version: number;
+  /** Last LSN of the device's log that the chunks cover. */
+  readonly lsn: number;
+  /** The newest chunk's seq (0: none). */
+  readonly head: number;
+  readonly entries: readonly ManifestEntry[];
+  /** The page that holds the entries before `entries[0]`. */
+  readonly older: string | null;
+}
+
+/** Entries moved out of a manifest. */
+export interface ManifestPage {
+  readonly entries: readonly ManifestEntry[];
+  readonly older: string | null;
+}
+
+const DEVICE = /^[0-9a-f]{32}$/;
+const OBJECT_NAME = /^[0-9a-f]{64}$/;
+
+const malformed = (what: string, why: string) => new TidalError('MalformedMessage', `${what}: ${why}`);
+const isCount = (v: unknown, min: number): v is number => Number.isSafeInteger(v) && (v as number) >= min;
+
+/** Encodes a chunk's events (ascending LSNs, each within the chunk's range). */
+export function encodeChunk(events: readonly ChunkEvent[], encoder = new Encoder(4096)): Uint8Array {
+  encoder.reset();
+  encoder.writeVarUint(events.length);
+  for (const event of events) {
+    encoder.writeVarUint(event.lsn);
+    encodeValue(encoder, event.ops as unknown as Value);
+  }
+  return encoder.toBytes();
+}
+
+/** Decodes and validates a chunk that a manifest says covers `[from, to]`. */
+export function decodeChunk(bytes: Uint8Array, from: number, to: number, what: string): ChunkEvent[] {
+  try {
+    const decoder = new Decoder(bytes);
+    const count = decoder.readVarUint();
+    if (count > to - from + 1) throw malformed(what, `${count} events in an LSN range of ${to - from + 1}`);
+    const events: ChunkEvent[] = [];
+    let last = from - 1;
+    for (let i = 0; i < count; i++) {
+      const lsn = decoder.readVarUint();
+      if (lsn <= last || lsn > to) throw malformed(what, `event LSN ${lsn} out of order or outside [${from}, ${to}]`);
+      last = lsn;
+      const ops = decodeValue(decoder);
+      if (!Array.isArray(ops) || ops.length > MAX_OPS_PER_EVENT) throw malformed(what, `event ${lsn} does not hold an array of operations`);
+      for (const op of ops) validateOperation(op);
+      events.push({ lsn, ops: ops as unknown as CrdtOperation[] });
+    }
+    if (decoder.remaining !== 0) throw malformed(what, `${decoder.remaining} bytes after the last event`);
+    return events;
+  } catch (error) {
+    if (isTidalError(error, 'MalformedMessage')) throw error;
+    throw malformed(what, error instanceof Error ? error.message : String(error));
+  }
+}
+
+function entryValue(e: ManifestEntry): Value {
+  return { seq: e.seq, name: e.name, size: e.size, from: e.from, to: e.to };
+}
+
+function toBytes(value: Value): Uint8Array {
+  const encoder = new Encoder(1024);
+  encodeValue(encoder, value);
+  return encoder.toBytes();
+}
+
+function fromBytes(bytes: Uint8Array, what: string): Record<string, Value> {
+  let value: Value;
+  try {
+    const decoder = new Decoder(bytes);
+    value = decodeValue(decoder);
+    if (decoder.remaining !== 0) throw malformed(what, 'bytes after the value');
+  } catch (error) {
+    throw malformed(what, error instanceof Error ? error.message : String(error));
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array)
+    throw malformed(what, 'not a record');
+  return value;
+}
+
+function parseEntries(value: Value | undefined, what: string): ManifestEntry[] {
+  if (!Array.isArray(value) || value.length > 4 * MANIFEST_ENTRIES) throw malformed(what, 'entries must be a bounded array');
+  const entries: ManifestEntry[] = [];
+  for (const raw of value) {
+    const e = raw as Record<string, Value>;
+    if (typeof e !== 'object' || e === null) throw malformed(what, 'an entry is not a record');
+    const { seq, name, size, from, to } = e as Record<string, unknown>;
+    if (
+      !isCount(seq, 1) ||
+      typeof name !== 'string' ||
+      !OBJECT_NAME.test(name) ||
+      !isCount(size, 1) ||
+      !isCount(from, 1) ||
+      !isCount(to, 1) ||
+      to < from
+    ) {
+      throw malformed(what, 'an entry is out of shape');
+    }
+    const previous = entries[entries.length - 1];
+    if (previous && (seq !== previous.seq + 1 || from !== previous.to + 1))
+      throw malformed(what, `entry ${seq} does not follow entry ${previous.seq}`);
+    entries.push({ seq, name, size, from, to });
+  }
+  return entries;
+}
+
+function parseOlder(value: Value | undefined, what: string): string | null {
+  if (value === null) return null;
+  if (typeof value !== 'string' || !OBJECT_NAME.test(value)) throw malformed(what, 'older must be an object name or null');
+  return value;
+}
+
+export function encodeManifest(m: Manifest): Uint8Array {
+  return toBytes({
+    v: 1,
+    device: m.device,
+    shard: m.shard,
+    shards: m.shards,
+    epoch: m.epoch,
+    version: m.version,
+    lsn: m.lsn,
+    head: m.head,
+    entries: m.entries.map(entryValue),
+    older: m.older,
+  });
+}
+
+export function decodeManifest(bytes: Uint8Array, what: string): Manifest {
+  const r = fromBytes(bytes, what);
+  if (r['v'] !== 1) throw new TidalError('UnsupportedVersion', `${what} has manifest version ${String(r['v'])}; this build reads 1`);
+  const { device, shard, shards, epoch, version, lsn, head } = r as Record<string, unknown>;
+  if (typeof device !== 'string' || !DEVICE.test(device)) throw malformed(what, 'device must be 32 hex digits');
+  if (!isCount(shard, 0) || !isCount(shards, 1) || shard >= shards || shards > 64) throw malformed(what, 'shard out of range');
+  if (!isCount(epoch, 0) || !isCount(version, 1) || !isCount(lsn, 0) || !isCount(head, 0)) throw malformed(what, 'counters out of range');
+  const entries = parseEntries(r['entries'], what);
+  const newest = entries[entries.length - 1];
+  if (newest ? newest.seq !== head || newest.to !== lsn : head !== 0 || lsn !== 0)
+    throw malformed(what, 'head and lsn do not match the entries');
+  const older = parseOlder(r['older'], what);
+  if (older !== null && entries[0]?.seq === 1) throw malformed(what, 'an older page before the first chunk');
+  return { device, shard, shards, epoch, version, lsn, head, entries, older };
+}
+
+export function encodePage(page: ManifestPage): Uint8Array {
+  return toBytes({ entries: page.entries.map(entryValue), older: page.older });
+}
+
+export function decodePage(bytes: Uint8Array, what: string): ManifestPage {
+  const r = fromBytes(bytes, what);
+  const entries = parseEntries(r['entries'], what);
+  if (entries.length === 0) throw malformed(what, 'an empty page');
+  return { entries, older: parseOlder(r['older'], what) };
+}
+
+export { DEVICE as DEVICE_ID_PATTERN };
