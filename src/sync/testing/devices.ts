@@ -22,12 +22,14 @@ export class TestDevice {
   log: MemorySyncLog;
   sync: ShardSync;
   epoch = 1;
+  readonly remote: Remote;
+  readonly keys: SyncKeys;
+  readonly options: Partial<ShardSyncOptions>;
 
-  constructor(
-    readonly remote: Remote,
-    readonly keys: SyncKeys,
-    readonly options: Partial<ShardSyncOptions> = {},
-  ) {
+  constructor(remote: Remote, keys: SyncKeys, options: Partial<ShardSyncOptions> = {}) {
+    this.remote = remote;
+    this.keys = keys;
+    this.options = options;
     this.log = new MemorySyncLog(`${this.id.slice(0, 8)}.0`);
     this.sync = this.makeSync();
   }
