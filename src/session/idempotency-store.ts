@@ -19,6 +19,7 @@
  * session started after anything forgotten could have been).
  */
 import { TidalError } from '../common/errors.js';
+import { integerOption } from '../common/options.js';
 import type { SeqNo, SessionId, WriteEvent, WriteRequest } from './write.js';
 
 /** Limits of an `IdempotencyStore`; every one has a documented default. */
@@ -245,9 +246,7 @@ export class IdempotencyStore {
   }
 }
 
+/** A positive integer limit, or its default. */
 function limit(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new TidalError('InvalidArgument', `IdempotencyStore ${name} must be a positive integer, got ${value}`);
-  return value;
+  return integerOption(`IdempotencyStore ${name}`, value, { min: 1, default: fallback });
 }

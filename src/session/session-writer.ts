@@ -13,7 +13,9 @@
  * every write is acknowledged; it travels with every request so the leader
  * can forget results the writer no longer needs.
  */
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { isTidalError, TidalError } from '../common/errors.js';
+import { integerOption } from '../common/options.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { validateClientOperation, type ClientOperation, type SeqNo, type SessionId, type WriteRequest, type WriteToken } from './write.js';
 
@@ -28,8 +30,8 @@ export interface SessionWriterOptions {
   readonly link: SessionLink;
   /** Fills a buffer with random bytes (the session id). Default `crypto.getRandomValues`. */
   readonly random?: (bytes: Uint8Array) => void;
-  /** Wall clock in ms. Default `Date.now`. */
-  readonly now?: () => number;
+  /** Wall clock and timers (session start times, resend delays). Default `systemClock`. */
+  readonly clock?: Clock;
   /** Unacknowledged writes held at once; `write` waits for room beyond it. Default 1,024. */
   readonly maxUnacknowledged?: number;
   /** First delay before resending after a retryable failure; doubles up to `maxRetryDelayMs`. Default 20 ms. */
@@ -58,7 +60,7 @@ export class SessionWriter {
   private sessionStartedAt: number;
   private link: SessionLink;
   private readonly random: (bytes: Uint8Array) => void;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly maxUnacknowledged: number;
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
@@ -70,7 +72,7 @@ export class SessionWriter {
   private readonly ackedAbove = new Set<SeqNo>();
   private readonly roomWaiters: (() => void)[] = [];
   private retryDelay: number;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: TimerHandle | undefined;
   private closed = false;
   /** Highest LSN this session has seen acknowledged or read, for monotonic reads. */
   private seenLsn = 0;
@@ -79,13 +81,16 @@ export class SessionWriter {
     this.shard = options.shard;
     this.link = options.link;
     this.random = options.random ?? ((bytes) => crypto.getRandomValues(bytes));
-    this.now = options.now ?? Date.now;
-    this.maxUnacknowledged = options.maxUnacknowledged ?? 1024;
-    this.retryDelayMs = options.retryDelayMs ?? 20;
-    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 2000;
+    this.clock = options.clock ?? systemClock;
+    this.maxUnacknowledged = integerOption('SessionWriter maxUnacknowledged', options.maxUnacknowledged, { min: 1, default: 1024 });
+    this.retryDelayMs = integerOption('SessionWriter retryDelayMs', options.retryDelayMs, { min: 0, default: 20 });
+    this.maxRetryDelayMs = integerOption('SessionWriter maxRetryDelayMs', options.maxRetryDelayMs, {
+      min: this.retryDelayMs,
+      default: Math.max(2000, this.retryDelayMs),
+    });
     this.retryDelay = this.retryDelayMs;
     this.sessionId = this.newSessionId();
-    this.sessionStartedAt = this.now();
+    this.sessionStartedAt = this.clock.now();
   }
 
   /** The session's id (changes only if the leader forgot the session). */
@@ -145,7 +150,7 @@ export class SessionWriter {
 
   /** Resends every unacknowledged write, in order. */
   resend(): void {
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     for (const { request } of [...this.pending.values()]) this.send({ ...request, acked: this.hwm });
   }
@@ -153,7 +158,7 @@ export class SessionWriter {
   /** Stops: unacknowledged writes reject with `Closed` (they may or may not have been applied). */
   close(): void {
     this.closed = true;
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.clock.clearTimeout(this.retryTimer);
     for (const [, write] of this.pending)
       write.reject(new TidalError('Closed', `session writer closed before write ${write.request.seq} was acknowledged`));
     this.pending.clear();
@@ -221,7 +226,7 @@ export class SessionWriter {
     this.pending.clear();
     this.ackedAbove.clear();
     this.sessionId = this.newSessionId();
-    this.sessionStartedAt = this.now();
+    this.sessionStartedAt = this.clock.now();
     this.nextSeq = 1;
     this.hwm = 0;
     for (const write of carried) {
@@ -234,7 +239,7 @@ export class SessionWriter {
 
   private scheduleResend(): void {
     if (this.retryTimer !== undefined || this.closed) return;
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = undefined;
       this.resend();
     }, this.retryDelay);

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../common/clock.js';
 import { mulberry32 } from '../common/random.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import { FollowerDb } from '../replication/follower-db.js';
@@ -272,10 +273,10 @@ describe('exactly-once writes through the session bridge', () => {
   it('refuses a late duplicate from an expired session, and the writer moves keyed writes to a new session', async () => {
     let now = 1_000_000;
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
-    const leader = await ShardLeader.open({ wal, replica: 'l', now: () => now, sessionIdleMs: 1000 });
+    const leader = await ShardLeader.open({ wal, replica: 'l', clock: { ...systemClock, now: () => now }, sessionIdleMs: 1000 });
     let deliver = true;
     const link = { write: (r: WriteRequest) => (deliver ? leader.write(r) : Promise.reject(lost())) };
-    const writer = new SessionWriter({ shard: 0, link, now: () => now, retryDelayMs: 1, maxRetryDelayMs: 2 });
+    const writer = new SessionWriter({ shard: 0, link, clock: { ...systemClock, now: () => now }, retryDelayMs: 1, maxRetryDelayMs: 2 });
     cleanups.push(() => writer.close());
     const op = [{ op: 'increment' as const, key: 'k', kind: 'n', by: 1 }];
     await writer.write(op);

@@ -13,6 +13,7 @@
  * the log is waited for, not appended twice. In durable mode a token is
  * given only once the write is flushed.
  */
+import { systemClock, type Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { HLC } from '../crdt/hlc.js';
 import type { CrdtOperation } from '../crdt/operation.js';
@@ -31,8 +32,8 @@ export interface ShardLeaderOptions extends IdempotencyStoreOptions {
   readonly replica: string;
   /** A state already holding the log's events (a promoted follower's); replayed from the WAL when absent. */
   readonly state?: ShardState;
-  /** Wall clock in ms. Default `Date.now`. */
-  readonly now?: () => number;
+  /** Wall clock (HLC stamps, session expiry) and timers (read waits). Default `systemClock`. */
+  readonly clock?: Clock;
 }
 
 /** The outcome of one write of a batch: its token, or why it was refused. */
@@ -45,7 +46,7 @@ export class ShardLeader {
   private readonly wal: Wal;
   private readonly replica: string;
   private readonly hlc: HLC;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** Writes admitted and not yet committed, by session/SeqNo and by idempotency key: their batch and place in it. */
   private readonly inFlight = new Map<string, { committed: Promise<readonly (number | undefined)[]>; index: number }>();
 
@@ -53,11 +54,11 @@ export class ShardLeader {
     this.wal = options.wal;
     this.shard = options.wal.shard;
     this.replica = options.replica;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     // Never stamp behind what the log already holds, whatever the wall clock says now.
     let initial = 0n;
     for (const [, entity] of state.crdt.entityEntries()) if (entity.maxHlc() > initial) initial = entity.maxHlc();
-    this.hlc = new HLC({ now: this.now, initial });
+    this.hlc = new HLC({ now: () => this.clock.now(), initial });
     this.state = state;
   }
 
@@ -83,7 +84,7 @@ export class ShardLeader {
   whenApplied(lsn: number, timeoutMs = 10_000): Promise<void> {
     if (lsn <= this.state.appliedLsn) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.waiters.delete(waiter);
         reject(
           new TidalError(
@@ -92,7 +93,7 @@ export class ShardLeader {
           ),
         );
       }, timeoutMs);
-      const waiter = { lsn, resolve: () => (clearTimeout(timer), resolve()) };
+      const waiter = { lsn, resolve: () => (this.clock.clearTimeout(timer), resolve()) };
       this.waiters.add(waiter);
     });
   }
@@ -119,7 +120,7 @@ export class ShardLeader {
    * committed. Never rejects; an append failure fails the writes it held.
    */
   async writeBatch(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
-    const now = this.now();
+    const now = this.clock.now();
     const outcomes: (WriteOutcome | Promise<WriteOutcome>)[] = [];
     const admitted: { index: number; event: WriteEvent }[] = [];
     let settle!: (lsns: readonly (number | undefined)[]) => void;
