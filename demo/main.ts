@@ -306,7 +306,7 @@ function faultShard(): number {
 function killWorker(db: TidalDb): void {
   const shard = faultShard();
   try {
-    db.debug.killWorker(shard);
+    db.debug!.killWorker(shard); // opened with { debug: true }
     logLine(`killed shard ${shard}'s worker in this tab: watch it restart and recover`);
   } catch (error) {
     reportError(`killing shard ${shard}'s worker failed`, error);
@@ -316,7 +316,7 @@ function killWorker(db: TidalDb): void {
 async function corruptNextPayload(db: TidalDb): Promise<void> {
   const shard = faultShard();
   try {
-    await db.debug.corruptNextPayload(shard);
+    await db.debug!.corruptNextPayload(shard);
     logLine(`the next payload shard ${shard} ships from this tab carries a flipped byte (the next write to the shard sends it)`);
   } catch (error) {
     reportError(`corrupting shard ${shard}'s next payload failed`, error);
@@ -523,7 +523,7 @@ function renderCounters(): void {
 async function main(): Promise<void> {
   let db: TidalDb;
   try {
-    db = await openTidal({ name: DB_NAME });
+    db = await openTidal({ name: DB_NAME, debug: true }); // the fault buttons use db.debug
   } catch (error) {
     ui.status.className = 'failed';
     ui.status.textContent = `the database could not be opened: ${describeError(error)}`;

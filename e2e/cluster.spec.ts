@@ -151,7 +151,7 @@ test('killing a worker under write load leaves the counts exact: nothing lost, n
     })();
     await new Promise((resolve) => setTimeout(resolve, 100));
     for (let shard = 0; shard < db.shards; shard++) {
-      db.debug.killWorker(shard);
+      db.debug!.killWorker(shard);
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
     await load;
@@ -175,7 +175,7 @@ test('payloads corrupted in flight are rejected, counted and re-sent, and the ta
   await caughtUp(b, a);
   await a.evaluate(async () => {
     for (let round = 0; round < 3; round++) {
-      for (let shard = 0; shard < window.tidal.shards; shard++) await window.tidal.debug.corruptNextPayload(shard);
+      for (let shard = 0; shard < window.tidal.shards; shard++) await window.tidal.debug!.corruptNextPayload(shard);
       await Promise.all(Array.from({ length: 40 }, (_, i) => window.tidal.increment(`c:${i}`, 'n')));
     }
   });
@@ -201,7 +201,7 @@ test('a leader tab that stops answering loses the lead after a bounded time, and
   await a.evaluate((key) => Promise.all(Array.from({ length: 100 }, () => window.tidal.increment(key, 'n'))), shard0Key);
   expect((await stats(a)).shards[0]!.role).toBe('leader');
   // Tab A hangs whole for 8 s: its shard-0 worker, and its main thread (so it cannot restart that worker).
-  await a.evaluate(() => window.tidal.debug.hangWorker(0, 8000));
+  await a.evaluate(() => window.tidal.debug!.hangWorker(0, 8000));
   const hung = a.evaluate(() => {
     const until = Date.now() + 8000;
     while (Date.now() < until) {

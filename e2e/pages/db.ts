@@ -11,7 +11,7 @@ declare global {
 }
 
 const params = new URLSearchParams(location.search);
-window.tidalReady = openTidal({ name: params.get('name') ?? 'e2e', shards: Number(params.get('shards') ?? 4) }).then(
+window.tidalReady = openTidal({ name: params.get('name') ?? 'e2e', shards: Number(params.get('shards') ?? 4), debug: true }).then(
   (db) => (window.tidal = db),
   (error: unknown) => {
     window.tidalError = String(error);

@@ -26,6 +26,28 @@ export interface OpenTidalOptions {
   readonly leaderTimeoutMs?: number;
   /** Bound on forwarded writes and waiting reads. Default 5000 ms. */
   readonly requestTimeoutMs?: number;
+  /**
+   * Fault injection (`db.debug`: kill, hang a worker, corrupt a payload), for demos and tests.
+   * Default `false`: `db.debug` is `undefined` and the workers ship on bare links.
+   */
+  readonly debug?: boolean;
+  /**
+   * Constructs the worker of shard `shard`: for an app whose bundler cannot follow
+   * `new URL('./shard-host.worker.js', import.meta.url)` (the default, which Vite follows). Give a
+   * module worker of tidal's `./worker` entry, e.g.
+   * `(shard) => new Worker(new URL('tidal/worker', import.meta.url), { type: 'module', name: `shard ${shard}` })`.
+   */
+  readonly createWorker?: (shard: ShardId) => Worker;
+}
+
+/** Fault injection, present on a database opened with `{ debug: true }`. */
+export interface TidalDebug {
+  /** Terminates a shard's worker (as a crash would); the database restarts and recovers it. */
+  killWorker(shard: ShardId): void;
+  /** Flips a byte in the next payload this tab's leader of `shard` ships (to every follower). */
+  corruptNextPayload(shard: ShardId): Promise<void>;
+  /** Makes a shard's worker stop answering for `ms` (a busy loop), as a hung worker would. */
+  hangWorker(shard: ShardId, ms: number): void;
 }
 
 /** Options of a write. */
@@ -129,13 +151,6 @@ export interface TidalDb {
   /** Hands leadership over, stops the workers. Writes not yet acknowledged reject with `Closed`. */
   close(): Promise<void>;
 
-  /** Fault injection, for the demo and tests. */
-  readonly debug: {
-    /** Terminates a shard's worker (as a crash would); the database restarts and recovers it. */
-    killWorker(shard: ShardId): void;
-    /** Flips a byte in the next payload this tab's leader of `shard` ships (to every follower). */
-    corruptNextPayload(shard: ShardId): Promise<void>;
-    /** Makes a shard's worker stop answering for `ms` (a busy loop), as a hung worker would. */
-    hangWorker(shard: ShardId, ms: number): void;
-  };
+  /** Fault injection: present only when opened with `{ debug: true }`. */
+  readonly debug: TidalDebug | undefined;
 }

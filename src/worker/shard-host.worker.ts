@@ -2,6 +2,10 @@
  * The module Worker that hosts one shard of a database in one tab: it
  * creates a `ShardHost` when the main thread calls `init`, and exposes it
  * with comlink (with TidalError codes kept across the boundary).
+ *
+ * An app whose bundler cannot follow `new URL('./shard-host.worker.js',
+ * import.meta.url)` builds this module as its own entry and passes
+ * `openTidal({ createWorker })`.
  */
 import * as Comlink from 'comlink';
 import { TidalError } from '../common/errors.js';
@@ -27,8 +31,8 @@ const api = {
   becomeLeader: (term: number) => live().becomeLeader(term),
   becomeFollower: () => live().becomeFollower(),
   stepDown: () => live().stepDown(),
-  attachInTabFollower: (port: MessagePort, replica: string) => live().attachInTabFollower(port, replica),
-  followInTab: (shard: number, port: MessagePort, replica: string) => live().followInTab(shard, port, replica),
+  shipToInTabFollower: (port: MessagePort, replica: string) => live().shipToInTabFollower(port, replica),
+  hostInTabFollower: (shard: number, port: MessagePort, replica: string) => live().hostInTabFollower(shard, port, replica),
   write: (requests: Parameters<ShardHost['write']>[0]) => live().write(requests),
   get: (...args: Parameters<ShardHost['get']>) => live().get(...args),
   scan: (...args: Parameters<ShardHost['scan']>) => live().scan(...args),

@@ -1,0 +1,99 @@
+/**
+ * The in-tab follower: when this tab leads shard k, the worker of shard
+ * k+1 (mod shards) keeps a verified copy of shard k's log, shipped over a
+ * `MessageChannel` between the two workers. It is a second BLAKE3 check of
+ * every committed byte in the leader tab (against a worker that corrupts
+ * what it ships), kept in memory: its events are verified, not applied.
+ *
+ * Two halves, one name: the leader's worker ships to it (`shipToInTabFollower`),
+ * the neighbouring worker hosts it (`InTabFollower.open`).
+ */
+import type { Clock } from '../common/clock.js';
+import { FollowerDb } from '../replication/follower-db.js';
+import { WalShipper } from '../replication/wal-shipper.js';
+import type { ShardId } from '../shard/shard-id.js';
+import { FaultyTransport } from '../transport/faulty-transport.js';
+import { MessagePortTransport } from '../transport/message-port.js';
+import type { PeerAddress } from '../transport/address.js';
+import type { Transport } from '../transport/transport.js';
+import { MemoryStorage } from '../wal/memory-storage.js';
+import type { Wal } from '../wal/wal.js';
+
+/** A log shipped over one link: what a leader owns per follower it ships to. */
+export interface LogShipping {
+  readonly link: Transport;
+  readonly shipper: WalShipper;
+}
+
+/** Stops shipping and closes the link. */
+export function stopShipping(shipping: LogShipping | undefined): void {
+  shipping?.shipper.stop();
+  shipping?.link.close();
+}
+
+/** The link a leader ships on: with fault injection in debug builds (`FaultyTransport`), the bare link otherwise. */
+export function shippingLink(link: Transport, debug: boolean): Transport {
+  return debug ? new FaultyTransport(link) : link;
+}
+
+/**
+ * The leader side: ships `wal` (shard `leader.shard`, led here) to the
+ * in-tab follower `replica` at the other end of `port`.
+ */
+export function shipToInTabFollower(options: {
+  readonly wal: Wal;
+  readonly leader: PeerAddress;
+  readonly port: MessagePort;
+  readonly replica: string;
+  readonly clock: Clock;
+  readonly debug: boolean;
+}): LogShipping {
+  const follower = { shard: options.leader.shard, replica: options.replica };
+  const link = shippingLink(new MessagePortTransport(options.port, { local: options.leader, remote: follower }), options.debug);
+  const shipper = new WalShipper({ wal: options.wal, transport: link, followers: [follower], scheduler: options.clock });
+  shipper.start();
+  return { link, shipper };
+}
+
+/** The hosting side: a verified in-memory copy of another shard's log, led in this tab. */
+export class InTabFollower {
+  /** Unique per follower created, so the main thread keeps each one's counters apart. */
+  readonly id = crypto.randomUUID();
+  readonly shard: ShardId;
+  private readonly follower: FollowerDb;
+
+  private constructor(shard: ShardId, follower: FollowerDb) {
+    this.shard = shard;
+    this.follower = follower;
+  }
+
+  /** Follows shard `shard`, whose leader (worker of tab `tabId`) ships on `port`, as replica `replica`. */
+  static async open(options: {
+    readonly shard: ShardId;
+    readonly port: MessagePort;
+    readonly replica: string;
+    readonly tabId: string;
+    readonly clock: Clock;
+  }): Promise<InTabFollower> {
+    const { shard, port, replica, tabId } = options;
+    const leader = { shard, replica: tabId };
+    const follower = await FollowerDb.open({
+      storage: new MemoryStorage(),
+      shard,
+      transport: new MessagePortTransport(port, { local: { shard, replica }, remote: leader }),
+      leader,
+      durable: false, // a copy of the log and its applied LSN; its events are verified, not applied
+      scheduler: options.clock,
+    });
+    return new InTabFollower(shard, follower);
+  }
+
+  /** What the main thread tallies. */
+  get counters(): { readonly bytesVerified: number; readonly payloadsRejected: number } {
+    return this.follower.counters;
+  }
+
+  close(): Promise<void> {
+    return this.follower.close();
+  }
+}

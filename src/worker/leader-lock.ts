@@ -1,0 +1,107 @@
+/**
+ * `LeaderLock`: leadership of each shard across the origin's tabs, with
+ * Web Locks. The tab holding a shard's lock (`shardChannels(db, k).lock`)
+ * leads it; every tab queues for every lock, so when a leader tab closes
+ * or crashes, the next in line takes over. A tab may also take (`steal`)
+ * the lock from a leader tab that went silent (the supervisor decides).
+ *
+ * Each grant of a lock gets a **term**, one more than any before it, so
+ * that a tab whose lock was taken while it hung can never win over the tab
+ * that took it: leaders compare terms (see `leadership.ts`).
+ */
+import { sleep, withTimeout, type Clock } from '../common/clock.js';
+import { shardChannels } from './channels.js';
+import { CONTROL_TIMEOUT_MS, wireInTabFollower, type ShardSlot } from './shard-slot.js';
+
+/** How a `LeaderLock` is set up. */
+export interface LeaderLockOptions {
+  readonly db: string;
+  readonly tabId: string;
+  readonly slots: readonly ShardSlot[];
+  readonly clock: Clock;
+  /** Aborts the queued lock requests (on close). */
+  readonly signal: AbortSignal;
+  readonly closed: () => boolean;
+  readonly transfer: <T>(value: T, transferables: Transferable[]) => T;
+}
+
+/** Holds, queues for and takes this tab's shard locks, and gives the lead to the shard workers. */
+export class LeaderLock {
+  private readonly options: LeaderLockOptions;
+
+  constructor(options: LeaderLockOptions) {
+    this.options = options;
+  }
+
+  /** Queues for the shard's Web Lock (or takes it from a silent holder); leads while it is held. */
+  request(slot: ShardSlot, steal: boolean): void {
+    const { db, clock, signal, closed } = this.options;
+    const names = shardChannels(db, slot.shard);
+    const options: LockOptions = steal ? { steal: true } : { signal };
+    navigator.locks
+      .request(names.lock, options, async () => {
+        if (closed()) return;
+        slot.term = this.nextTerm(names.term, clock);
+        slot.lockHeld = true;
+        slot.stealing = false;
+        await this.lead(slot).catch((error) => console.error(`tidal: shard ${slot.shard} could not take the lead`, error));
+        await new Promise<void>((resolve) => (slot.releaseLock = resolve));
+      })
+      .catch(async (error: unknown) => {
+        // Stolen by another tab (AbortError), or our own close.
+        const wasLeader = slot.lockHeld;
+        slot.lockHeld = false;
+        slot.releaseLock = undefined;
+        if (closed()) return;
+        if (wasLeader) {
+          await withTimeout(clock, slot.host.becomeFollower(), CONTROL_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined);
+          this.request(slot, false);
+        } else if ((error as { name?: string }).name !== 'AbortError') {
+          console.error(`tidal: lock request for shard ${slot.shard} failed`, error);
+        }
+      });
+  }
+
+  /**
+   * Makes this tab's worker the shard's leader and wires its in-tab
+   * follower. While the lock is held it keeps trying: a leader whose lock
+   * was taken from it may hold the log's OPFS handles a while longer, until
+   * it notices and steps down.
+   */
+  async lead(slot: ShardSlot): Promise<void> {
+    const { clock, closed } = this.options;
+    for (let attempt = 1; slot.lockHeld && !closed(); attempt++) {
+      try {
+        await withTimeout(clock, slot.host.becomeLeader(slot.term), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
+        await this.wireInTabFollower(slot);
+        slot.writer.resend();
+        return;
+      } catch (error) {
+        if (attempt % 10 === 1) console.warn(`tidal: shard ${slot.shard} cannot take the lead yet (attempt ${attempt}); retrying`, error);
+        await sleep(clock, Math.min(2000, 100 * attempt));
+      }
+    }
+  }
+
+  /** Wires the in-tab follower of `slot`'s shard, when this tab leads it. */
+  wireInTabFollower(slot: ShardSlot): Promise<void> {
+    const { slots, tabId, clock, transfer } = this.options;
+    return wireInTabFollower(slots, slot, tabId, clock, transfer);
+  }
+
+  /**
+   * The term of a grant of a lock: one more than any before it, in any
+   * tab. Terms are kept in localStorage (key `termKey`) and bumped while
+   * the lock is held, so grants, which the lock serialises, get increasing
+   * terms. Without localStorage, the clock stands in.
+   */
+  private nextTerm(termKey: string, clock: Clock): number {
+    try {
+      const next = Math.max(Number(localStorage.getItem(termKey)) || 0, 0) + 1;
+      localStorage.setItem(termKey, String(next));
+      return next;
+    } catch {
+      return clock.now();
+    }
+  }
+}

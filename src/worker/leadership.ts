@@ -1,0 +1,322 @@
+/**
+ * Leadership of one shard, as one worker sees it: the worker's role (one
+ * `ShardRole`, holding what that role owns) and the leader last heard of.
+ *
+ * - **starting**: no role yet, or between roles; reads wait.
+ * - **follower**: another tab leads; a `FollowerDb` applies that tab's log
+ *   from the shard's log channel (verified, in order, exactly once).
+ * - **leader**: this tab holds the shard's Web Lock; the log is open on
+ *   OPFS, a `ShardLeader` admits writes, and the log is shipped to other
+ *   tabs (and to the in-tab follower, see `in-tab-follower.ts`).
+ *
+ * Taking the lead is a **claim** first: the worker announces its term
+ * before it touches the log, so that a previous leader that lost its lock
+ * while it hung (and still holds the log's exclusive handles) hears of a
+ * newer term and steps down. Until the log opens, the worker goes on in
+ * its role. Announcements carry the term (`since`) and the leading worker
+ * (`host`); the higher term leads.
+ */
+import type { Clock } from '../common/clock.js';
+import { sleep } from '../common/clock.js';
+import { TidalError, isTidalError } from '../common/errors.js';
+import { FollowerDb } from '../replication/follower-db.js';
+import { WalShipper } from '../replication/wal-shipper.js';
+import { ShardLeader } from '../session/shard-leader.js';
+import { BroadcastChannelTransport } from '../transport/broadcast-channel.js';
+import { MemoryStorage } from '../wal/memory-storage.js';
+import { OpfsStorage } from '../wal/opfs-storage.js';
+import type { WalStorage } from '../wal/storage.js';
+import { Wal } from '../wal/wal.js';
+import type { ChangeFeed, ObservedState } from './change-feed.js';
+import { shardChannels } from './channels.js';
+import { shippingLink, stopShipping, type LogShipping } from './in-tab-follower.js';
+import type { ShardHostConfig } from './shard-host-config.js';
+import type { RpcMessage } from './tab-rpc.js';
+
+/** What a worker is for its shard, with what it owns in that role. */
+export type ShardRole =
+  | { readonly kind: 'starting'; readonly state: ObservedState }
+  | {
+      readonly kind: 'follower';
+      state: ObservedState;
+      /** The replica of the leader tab's log, once the leader is known. */
+      replica: FollowerDb | undefined;
+      /** Unique per replica opened, so the main thread keeps each one's counters apart. */
+      replicaId: string | undefined;
+      /** The replica being opened. */
+      opening: Promise<void> | undefined;
+    }
+  | {
+      readonly kind: 'leader';
+      readonly state: ObservedState;
+      readonly wal: Wal;
+      readonly leader: ShardLeader;
+      /** The log shipped to the other tabs, on the shard's log channel. */
+      readonly crossTab: LogShipping;
+      /** The log shipped to this tab's in-tab follower, once it is wired. */
+      inTab: LogShipping | undefined;
+    };
+
+/** The leader last heard of (or this worker, when it leads or claims). */
+interface HeardLeader {
+  tab: string | undefined;
+  /** Its term: grows with every grant of the shard's lock (-1 before any is heard). */
+  term: number;
+  /** The leading worker (a restarted worker of the same tab leads on in the same term). */
+  host: string | undefined;
+  /** When it was last heard (clock ms). */
+  heardAt: number;
+}
+
+const ANNOUNCE_MS = 250;
+/** Longest stretch a log replay runs without yielding to the worker's event loop. */
+const REPLAY_SLICE_MS = 50;
+const OPEN_RETRY_MS = 50;
+const OPEN_ATTEMPTS = 100; // a dead worker's OPFS handles can take a moment to be released
+
+/** Lets queued tasks (messages) run, without the 4 ms clamp of nested timers. */
+const yieldPort = new MessageChannel();
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    yieldPort.port1.onmessage = () => resolve();
+    yieldPort.port2.postMessage(null);
+  });
+}
+
+/** How a `Leadership` is set up. */
+export interface LeadershipOptions {
+  readonly config: ShardHostConfig;
+  readonly clock: Clock;
+  /** This worker incarnation, as announcements name it. */
+  readonly hostId: string;
+  readonly feed: ChangeFeed;
+  /** Posts on the shard's RPC channel. */
+  readonly post: (message: RpcMessage) => void;
+}
+
+/** One worker's leadership of its shard: its role, claims and announcements. */
+export class Leadership {
+  private readonly config: ShardHostConfig;
+  private readonly clock: Clock;
+  private readonly hostId: string;
+  private readonly feed: ChangeFeed;
+  private readonly post: (message: RpcMessage) => void;
+  private currentRole: ShardRole;
+  private readonly heard: HeardLeader;
+  /** Stops the announcements, sent while claiming or leading. */
+  private stopAnnouncing: (() => void) | undefined;
+  /** Taking the lead: the log is being opened (announced, so that the previous leader steps down). */
+  private claiming = false;
+  /** The log of `storage: 'memory'`, kept across terms in this worker. */
+  private memory: MemoryStorage | undefined;
+
+  constructor(options: LeadershipOptions) {
+    this.config = options.config;
+    this.clock = options.clock;
+    this.hostId = options.hostId;
+    this.feed = options.feed;
+    this.post = options.post;
+    this.currentRole = { kind: 'starting', state: this.feed.observedState() };
+    this.heard = { tab: undefined, term: -1, host: undefined, heardAt: this.clock.now() };
+  }
+
+  get role(): ShardRole {
+    return this.currentRole;
+  }
+
+  /** The tab that leads the shard, as last heard (this tab while it leads or claims). */
+  get leaderTab(): string | undefined {
+    return this.heard.tab;
+  }
+
+  /** Milliseconds since the leader was last heard. */
+  get leaderSilentMs(): number {
+    return this.clock.now() - this.heard.heardAt;
+  }
+
+  /**
+   * Takes the shard's lead (the main thread holds its Web Lock, granted as
+   * `term`): claims it, recovers the log, replays it and starts shipping.
+   */
+  async becomeLeader(term: number): Promise<{ lastLsn: number }> {
+    if (this.currentRole.kind === 'leader') return { lastLsn: this.currentRole.wal.lastLsn };
+    this.heard.term = term;
+    this.heard.tab = this.config.tabId;
+    this.claiming = true;
+    this.announce();
+    this.stopAnnouncing?.();
+    this.stopAnnouncing = this.clock.every(ANNOUNCE_MS, () => this.announce());
+    let wal: Wal;
+    try {
+      wal = await this.openWal(await this.openStorage());
+    } catch (error) {
+      this.claiming = false;
+      this.stopAnnouncing();
+      throw error;
+    }
+    if (!this.claiming) {
+      // A newer leader appeared while the log was being opened: it is theirs.
+      await wal.close();
+      throw new TidalError('Closed', `shard ${this.config.shard} is led by tab ${this.heard.tab} (a newer term)`);
+    }
+    this.claiming = false;
+    await this.stopFollowing();
+    // A fresh state replayed from the log (the follower's may lag what the old leader wrote).
+    const state = await this.replay(wal);
+    const leader = await ShardLeader.open({ wal, replica: `${this.config.tabId}.${this.config.shard}`, state, clock: this.clock });
+    const link = shippingLink(
+      new BroadcastChannelTransport(new BroadcastChannel(shardChannels(this.config.db, this.config.shard).log), { local: this.address }),
+      this.config.debug,
+    );
+    const shipper = new WalShipper({ wal, transport: link, admit: () => true, scheduler: this.clock });
+    shipper.start();
+    this.currentRole = { kind: 'leader', state, wal, leader, crossTab: { link, shipper }, inTab: undefined };
+    this.heard.tab = this.config.tabId;
+    this.announce();
+    return { lastLsn: wal.lastLsn };
+  }
+
+  /** Follows the shard's leader in another tab (the default role). */
+  async becomeFollower(): Promise<void> {
+    if (this.currentRole.kind === 'leader') await this.stepDown();
+    if (this.currentRole.kind !== 'follower') {
+      this.currentRole = { kind: 'follower', state: this.currentRole.state, replica: undefined, replicaId: undefined, opening: undefined };
+    }
+    this.post({ v: 1, t: 'who', shard: this.config.shard, tab: this.config.tabId });
+    const tab = this.heard.tab;
+    if (tab && tab !== this.config.tabId) await this.followLeader(tab);
+  }
+
+  /** Gives up the lead (the lock was lost or the tab is closing). */
+  async stepDown(): Promise<void> {
+    const role = this.currentRole;
+    if (role.kind !== 'leader') {
+      if (!this.claiming) this.stopAnnouncing?.();
+      return;
+    }
+    this.currentRole = { kind: 'starting', state: role.state };
+    this.stopAnnouncing?.();
+    stopShipping(role.crossTab);
+    stopShipping(role.inTab);
+    if (this.heard.tab === this.config.tabId) this.heard.tab = undefined;
+    await role.wal.close();
+  }
+
+  /** A leader announcement from another tab (or worker): follow it, or step down for a newer term. */
+  onAnnouncement(message: Extract<RpcMessage, { t: 'leader' }>): void {
+    if (message.tab === this.config.tabId) return;
+    if (message.since < this.heard.term) return; // an older leader's last words
+    this.heard.heardAt = this.clock.now();
+    const newer = message.since > this.heard.term;
+    const wasLeading = this.currentRole.kind === 'leader' || this.claiming;
+    if (wasLeading && !newer) return;
+    const changed = newer || message.tab !== this.heard.tab || message.host !== this.heard.host;
+    if (!changed) return;
+    const sameTab = message.tab === this.heard.tab;
+    this.heard.term = message.since;
+    this.heard.tab = message.tab;
+    this.heard.host = message.host;
+    const role = this.currentRole;
+    if (wasLeading) {
+      // A newer term: this tab's lock was taken while it could not answer. Let go of the log.
+      this.claiming = false;
+      void this.stepDown().then(() => this.becomeFollower());
+    } else if (role.kind === 'follower') {
+      if (role.replica && sameTab)
+        role.replica.reintroduce(); // a restarted worker of the same tab: it does not know us yet
+      else void this.followLeader(message.tab);
+    }
+  }
+
+  /** Announces this worker as leader, while it leads or claims (also the answer to a `who`). */
+  announce(): void {
+    if (this.currentRole.kind === 'leader' || this.claiming) {
+      this.post({ v: 1, t: 'leader', shard: this.config.shard, tab: this.config.tabId, since: this.heard.term, host: this.hostId });
+    }
+  }
+
+  /** Lets go of everything: the log (if leading), the follower (if following). */
+  async close(): Promise<void> {
+    await this.stepDown();
+    await this.stopFollowing();
+  }
+
+  private get address() {
+    return { shard: this.config.shard, replica: this.config.tabId };
+  }
+
+  private async followLeader(tab: string): Promise<void> {
+    const role = this.currentRole;
+    if (role.kind !== 'follower') return;
+    const leader = { shard: this.config.shard, replica: tab };
+    if (role.replica) {
+      role.replica.setLeader(leader);
+      return;
+    }
+    if (role.opening) return role.opening;
+    role.opening = (async () => {
+      const state = this.feed.observedState();
+      role.state = state;
+      role.replica = await FollowerDb.open({
+        storage: new MemoryStorage(),
+        shard: this.config.shard,
+        transport: new BroadcastChannelTransport(new BroadcastChannel(shardChannels(this.config.db, this.config.shard).log), {
+          local: this.address,
+        }),
+        leader: { shard: this.config.shard, replica: this.heard.tab ?? tab },
+        stateMachine: state,
+        durable: false,
+        scheduler: this.clock,
+      });
+      role.replicaId = crypto.randomUUID();
+    })();
+    try {
+      await role.opening;
+    } finally {
+      role.opening = undefined;
+    }
+  }
+
+  private async stopFollowing(): Promise<void> {
+    const role = this.currentRole;
+    if (role.kind !== 'follower') return;
+    await role.opening?.catch(() => undefined);
+    const replica = role.replica;
+    role.replica = undefined;
+    await replica?.close();
+  }
+
+  /** A state replayed from `wal`, yielding now and then so the worker answers liveness checks meanwhile. */
+  private async replay(wal: Wal): Promise<ObservedState> {
+    const state = this.feed.observedState();
+    await this.feed.duringReplay(async () => {
+      let yieldedAt = this.clock.now();
+      // Wal.open has just verified every byte of the log: the replay checks structure only.
+      for await (const { lsn, event } of wal.read(1, { verify: false })) {
+        state.apply(lsn, event);
+        if (this.clock.now() - yieldedAt > REPLAY_SLICE_MS) {
+          await yieldToEventLoop();
+          yieldedAt = this.clock.now();
+        }
+      }
+    });
+    return state;
+  }
+
+  private async openStorage(): Promise<WalStorage> {
+    if (this.config.storage === 'memory') return (this.memory ??= new MemoryStorage());
+    return OpfsStorage.open(['tidal', this.config.db]);
+  }
+
+  private async openWal(storage: WalStorage): Promise<Wal> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await Wal.open(storage, { shard: this.config.shard, durable: this.config.durability === 'flush' })).wal;
+      } catch (error) {
+        // The previous leader's worker may still be letting go of its exclusive handles.
+        if (!isTidalError(error, 'StorageError') || attempt >= OPEN_ATTEMPTS) throw error;
+        await sleep(this.clock, OPEN_RETRY_MS);
+      }
+    }
+  }
+}

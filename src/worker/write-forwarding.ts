@@ -1,0 +1,93 @@
+/**
+ * Write forwarding between tabs: a worker whose tab follows a shard sends
+ * the tick's writes for it to the leader tab on the shard's RPC channel
+ * (`tab-rpc.ts`) and waits, within `requestTimeoutMs`, for the leader's
+ * outcomes; the leader tab's worker admits them like its own and answers.
+ * A write that times out or meets no leader is resent by the session
+ * writer on the main thread, unchanged, so it is still applied once.
+ *
+ *     const forwarding = new WriteForwarding({ shard, tabId, requestTimeoutMs, clock, post });
+ *     const outcomes = await forwarding.forward(leaderTab, requests); // follower side
+ *     forwarding.settle(resultMessage);                               // when the leader's answer arrives
+ */
+import type { Clock, TimerHandle } from '../common/clock.js';
+import { TidalError } from '../common/errors.js';
+import type { ShardId } from '../shard/shard-id.js';
+import type { WriteRequest } from '../session/write.js';
+import type { RpcMessage, WriteOutcome } from './tab-rpc.js';
+
+/** How a `WriteForwarding` is set up. */
+export interface WriteForwardingOptions {
+  readonly shard: ShardId;
+  readonly tabId: string;
+  /** How long the leader tab has to answer. */
+  readonly requestTimeoutMs: number;
+  readonly clock: Clock;
+  /** Posts a message on the shard's RPC channel. */
+  readonly post: (message: RpcMessage) => void;
+}
+
+interface Forwarded {
+  resolve(outcomes: readonly WriteOutcome[]): void;
+  reject(error: unknown): void;
+  timer: TimerHandle;
+}
+
+/** The follower side of forwarded writes: requests sent to the leader tab, waiting for its outcomes. */
+export class WriteForwarding {
+  private readonly options: WriteForwardingOptions;
+  private readonly waiting = new Map<number, Forwarded>();
+  private nextId = 1;
+
+  constructor(options: WriteForwardingOptions) {
+    this.options = options;
+  }
+
+  /** Sends `requests` to `leaderTab`; its outcomes, or `Timeout` past `requestTimeoutMs`. */
+  forward(leaderTab: string, requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
+    const { shard, tabId, requestTimeoutMs, clock } = this.options;
+    const id = this.nextId++;
+    return new Promise<WriteOutcome[]>((resolve, reject) => {
+      const timer = clock.setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new TidalError('Timeout', `the leader tab of shard ${shard} did not answer within ${requestTimeoutMs} ms`));
+      }, requestTimeoutMs);
+      this.waiting.set(id, { resolve: (outcomes) => resolve([...outcomes]), reject, timer });
+      this.options.post({ v: 1, t: 'write', shard, from: tabId, to: leaderTab, id, requests });
+    });
+  }
+
+  /** Hands the leader's answer to the writes it is for (an answer for another tab, or a late one, is ignored). */
+  settle(message: Extract<RpcMessage, { t: 'result' }>): void {
+    if (message.to !== this.options.tabId) return;
+    const forwarded = this.waiting.get(message.id);
+    if (!forwarded) return;
+    this.waiting.delete(message.id);
+    this.options.clock.clearTimeout(forwarded.timer);
+    forwarded.resolve(message.outcomes);
+  }
+
+  /** Fails every write still waiting with `Closed` (the session writer resends them elsewhere). */
+  close(): void {
+    for (const forwarded of this.waiting.values()) {
+      this.options.clock.clearTimeout(forwarded.timer);
+      forwarded.reject(new TidalError('Closed', 'the shard host closed'));
+    }
+    this.waiting.clear();
+  }
+}
+
+/**
+ * The leader side: the answer to a forwarded `message`, with the outcomes
+ * `admit` gives (or `Closed` for each request when this tab does not lead).
+ */
+export async function serveForwarded(
+  message: Extract<RpcMessage, { t: 'write' }>,
+  tabId: string,
+  admit: ((requests: readonly WriteRequest[]) => Promise<WriteOutcome[]>) | undefined,
+): Promise<Extract<RpcMessage, { t: 'result' }>> {
+  const outcomes: WriteOutcome[] = admit
+    ? await admit(message.requests) // each request is validated by ShardLeader.writeBatch
+    : message.requests.map(() => ({ ok: false, code: 'Closed', message: `tab ${tabId} does not lead shard ${message.shard}` }));
+  return { v: 1, t: 'result', shard: message.shard, from: tabId, to: message.from, id: message.id, outcomes };
+}
