@@ -12,7 +12,17 @@
  * bridge for exactly-once writes (`SessionWriter`, `ShardLeader`).
  */
 export { openTidal } from './worker/index.js';
-export type { Change, Entity, OpenTidalOptions, ReadOptions, ShardStats, TidalDb, TidalStats, WriteOptions } from './worker/index.js';
+export type {
+  Change,
+  Entity,
+  OpenTidalOptions,
+  ReadOptions,
+  ShardStats,
+  TidalDb,
+  TidalDebug,
+  TidalStats,
+  WriteOptions,
+} from './worker/index.js';
 
 export { TidalError, isTidalError } from './common/index.js';
 export type { TidalErrorCode } from './common/index.js';
