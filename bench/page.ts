@@ -47,7 +47,7 @@ declare global {
   }
 }
 
-const DEFAULT_SUITE_TIMEOUT_MS = 10 * 60_000;
+const DEFAULT_SUITE_TIMEOUT_MS = 20 * 60_000;
 const PAUSE_BETWEEN_SUITES_MS = 250;
 
 /** Metric names are lower-case, dot-separated words: `wal.append.opfs.mb_per_s`. */

@@ -1,0 +1,45 @@
+// The runner's command line and environment: which suites, which limits.
+// A SetupError is a run that could not happen (exit status 2), as opposed to
+// a suite that failed (1).
+
+export const USAGE = `usage: npm run bench [-- <word> ...]
+  Runs every suite in bench/suites/, or only those whose file name contains
+  one of the words. Results: bench/results/latest.json (see bench/README.md).`;
+
+/** The run could not happen: bad arguments, no such suite, the browser or server did not start. */
+export class SetupError extends Error {}
+
+/** A positive whole number of milliseconds from the environment, or `fallback` when unset. */
+export function envMs(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new SetupError(`${name}=${raw} is not a positive whole number of milliseconds`);
+  return ms;
+}
+
+/** `argv` (without node and the script) → `{ help, words }`; words select suites by file name. */
+export function parseArgs(argv) {
+  const words = [];
+  for (const arg of argv) {
+    if (arg === '-h' || arg === '--help') return { help: true, words };
+    if (arg.startsWith('-')) throw new SetupError(`unknown option ${arg}\n${USAGE}`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(arg))
+      throw new SetupError(`suite filter ${JSON.stringify(arg)} may only hold letters, digits, '.', '_' and '-'`);
+    words.push(arg.toLowerCase());
+  }
+  return { help: false, words };
+}
+
+/** The run's settings from the environment (see bench/README.md). */
+export function runSettings() {
+  const port = process.env.TIDAL_BENCH_PORT ? Number(process.env.TIDAL_BENCH_PORT) : undefined;
+  if (port !== undefined && (!Number.isSafeInteger(port) || port <= 0 || port > 65535))
+    throw new SetupError(`TIDAL_BENCH_PORT=${process.env.TIDAL_BENCH_PORT} is not a port`);
+  return {
+    runTimeoutMs: envMs('TIDAL_BENCH_TIMEOUT_MS', 40 * 60_000),
+    suiteTimeoutMs: envMs('TIDAL_BENCH_SUITE_TIMEOUT_MS', 20 * 60_000),
+    verbose: process.env.TIDAL_BENCH_VERBOSE === '1',
+    port,
+  };
+}

@@ -1,0 +1,192 @@
+// Tabs for suites that need more than the bench page: the peers suite opens
+// a writer and a reader tab of the same browser context (separate renderer
+// processes, the same origin's OPFS, locks and BroadcastChannels) and asks
+// what their main threads and heaps did, through the Chrome DevTools
+// Protocol, which only the runner can reach.
+//
+// The page calls `window.__tidalBenchTabs(request)` (a Playwright binding):
+//   { op: 'open', path }  → { tab }           path under /bench/ on the bench server
+//   { op: 'cpu', tab }    → { taskMs, scriptMs, threadMs }  main-thread time since the tab opened
+//   { op: 'memory', tab } → { bytes, targets: [{ type, url, bytes }] }  after a forced GC in each
+//   { op: 'close', tab }  → {}
+//
+// `cpu` is CDP Performance.getMetrics with thread-time ticks: TaskDuration
+// (all tasks on the tab's main thread), ScriptDuration (JavaScript among
+// them) and ThreadTime (the main thread's CPU time). `memory` forces a
+// garbage collection (HeapProfiler.collectGarbage) in the page and in every
+// dedicated worker it started, then sums Runtime.getHeapUsage: the JS heap,
+// Blink's garbage-collected heap and ArrayBuffer backing stores. Workers
+// are reached by auto-attaching to the page target without flattening
+// (Target.sendMessageToTarget): Playwright's CDPSession cannot address a
+// child session, and workers have no performance.memory.
+
+const CALL_TIMEOUT_MS = 15_000;
+const MAX_TABS = 8;
+
+/** The tabs one run opened, by id. */
+export class TabService {
+  #context;
+  #origin;
+  #onError;
+  #tabs = new Map();
+  #nextTab = 1;
+
+  /**
+   * @param context the Playwright BrowserContext of the bench page
+   * @param origin the bench server's origin, `http://127.0.0.1:<port>`
+   * @param onError called with a message for every uncaught error in a tab (it fails the running suite)
+   */
+  constructor(context, origin, onError) {
+    this.#context = context;
+    this.#origin = origin;
+    this.#onError = onError;
+  }
+
+  /** Answers one request of the page (see the module comment); throws, so the page's promise rejects, on a bad one. */
+  async handle(request) {
+    if (request === null || typeof request !== 'object') throw new Error('tab request must be an object');
+    switch (request.op) {
+      case 'open':
+        return this.#open(request.path);
+      case 'cpu':
+        return this.#tab(request.tab).cpu();
+      case 'memory':
+        return this.#tab(request.tab).memory();
+      case 'close': {
+        const tab = this.#tab(request.tab);
+        this.#tabs.delete(request.tab);
+        await tab.close();
+        return {};
+      }
+      default:
+        throw new Error(`unknown tab request ${JSON.stringify(request.op)}`);
+    }
+  }
+
+  /** Closes every tab still open. */
+  async closeAll() {
+    const tabs = [...this.#tabs.values()];
+    this.#tabs.clear();
+    await Promise.all(tabs.map((tab) => tab.close().catch(() => {})));
+  }
+
+  #tab(id) {
+    const tab = this.#tabs.get(id);
+    if (tab === undefined) throw new Error(`no open tab ${JSON.stringify(id)}`);
+    return tab;
+  }
+
+  async #open(path) {
+    if (typeof path !== 'string' || !path.startsWith('/bench/') || path.includes('..'))
+      throw new Error(`tab path ${JSON.stringify(path)} must be a path under /bench/`);
+    if (this.#tabs.size >= MAX_TABS) throw new Error(`already ${MAX_TABS} tabs open: close some first`);
+    const id = this.#nextTab++;
+    const page = await this.#context.newPage();
+    const label = `tab ${id} (${path.split('?')[0]})`;
+    page.on('pageerror', (error) => this.#onError(`${label}: ${error.message}`));
+    page.on('crash', () => this.#onError(`${label} crashed`));
+    page.on('console', (message) => {
+      const type = message.type();
+      if (type === 'error' || type === 'warning') console.log(`[${label} ${type}] ${message.text()}`);
+      else if (process.env.TIDAL_BENCH_VERBOSE === '1') console.log(`[${label}] ${message.text()}`);
+    });
+    try {
+      const tab = await ProbedTab.attach(this.#context, page);
+      this.#tabs.set(id, tab);
+      await page.goto(`${this.#origin}${path}`);
+      return { tab: id };
+    } catch (error) {
+      this.#tabs.delete(id);
+      await page.close().catch(() => {});
+      throw error;
+    }
+  }
+}
+
+/** A tab with a CDP session on its page and on each of its dedicated workers. */
+class ProbedTab {
+  #page;
+  #cdp;
+  /** sessionId → the worker's URL, while attached. */
+  #workers = new Map();
+  #pending = new Map();
+  #nextCall = 1;
+
+  constructor(page, cdp) {
+    this.#page = page;
+    this.#cdp = cdp;
+  }
+
+  static async attach(context, page) {
+    const cdp = await context.newCDPSession(page);
+    const tab = new ProbedTab(page, cdp);
+    cdp.on('Target.attachedToTarget', (e) => {
+      if (e.targetInfo.type === 'worker') tab.#workers.set(e.sessionId, e.targetInfo.url);
+    });
+    cdp.on('Target.detachedFromTarget', (e) => tab.#workers.delete(e.sessionId));
+    cdp.on('Target.receivedMessageFromTarget', (e) => tab.#receive(e.message));
+    await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+    await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+    return tab;
+  }
+
+  async cpu() {
+    const { metrics } = await this.#cdp.send('Performance.getMetrics');
+    const seconds = (name) => {
+      const metric = metrics.find((m) => m.name === name);
+      if (metric === undefined) throw new Error(`Performance.getMetrics has no ${name}`);
+      return metric.value;
+    };
+    return { taskMs: seconds('TaskDuration') * 1000, scriptMs: seconds('ScriptDuration') * 1000, threadMs: seconds('ThreadTime') * 1000 };
+  }
+
+  async memory() {
+    const targets = [];
+    await this.#cdp.send('HeapProfiler.collectGarbage');
+    targets.push({ type: 'page', url: this.#page.url(), bytes: heapBytes(await this.#cdp.send('Runtime.getHeapUsage')) });
+    for (const [session, url] of [...this.#workers]) {
+      await this.#call(session, 'HeapProfiler.collectGarbage');
+      targets.push({ type: 'worker', url, bytes: heapBytes(await this.#call(session, 'Runtime.getHeapUsage')) });
+    }
+    return { bytes: targets.reduce((sum, t) => sum + t.bytes, 0), targets };
+  }
+
+  async close() {
+    for (const { reject } of this.#pending.values()) reject(new Error('the tab was closed'));
+    this.#pending.clear();
+    await this.#page.close();
+  }
+
+  /** One CDP command to a worker's session, through its page's session. */
+  #call(sessionId, method, params = {}) {
+    const id = this.#nextCall++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new Error(`${method} in worker ${this.#workers.get(sessionId)} got no answer within ${CALL_TIMEOUT_MS} ms`));
+      }, CALL_TIMEOUT_MS);
+      this.#pending.set(id, {
+        resolve: (v) => (clearTimeout(timer), resolve(v)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      this.#cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method, params }) }).catch((error) => {
+        this.#pending.get(id)?.reject(error);
+        this.#pending.delete(id);
+      });
+    });
+  }
+
+  #receive(text) {
+    const message = JSON.parse(text);
+    const pending = this.#pending.get(message.id);
+    if (pending === undefined) return; // an event, or an answer nobody waits for any more
+    this.#pending.delete(message.id);
+    if (message.error) pending.reject(new Error(`CDP: ${message.error.message}`));
+    else pending.resolve(message.result);
+  }
+}
+
+/** What Runtime.getHeapUsage says a realm holds: JS heap, Blink's heap, ArrayBuffer backing stores. */
+function heapBytes(usage) {
+  return usage.usedSize + (usage.embedderHeapUsedSize ?? 0) + (usage.backingStorageSize ?? 0);
+}

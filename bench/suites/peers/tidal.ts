@@ -1,0 +1,108 @@
+/**
+ * tidal between two tabs, as an application uses it: `openTidal` (4 shards,
+ * OPFS, `durability: 'flush'`) in the writer tab, which leads every shard,
+ * and in the reader tab, which follows every shard over BroadcastChannel
+ * (its shard workers verify every byte with BLAKE3 before applying it).
+ *
+ * `tidal_per_call`: `increment` / `set`, 1,000 calls issued in one tick and
+ * awaited together (`Promise.all`) before the next 1,000.
+ * `tidal_batched`: the batched write API, one call per 1,000 events, each
+ * awaited before the next; until the database has one, the writer says the
+ * system is unsupported and the suite skips it.
+ *
+ * The writer's position is each shard's last LSN; the reader has caught up
+ * when its replicas have applied them (`stats().shards[i].appliedLsn`).
+ * Its state is read back with `scan`. Bytes on the wire: the log bytes the
+ * reader's replicas verified (`bytesVerified`).
+ */
+import { TidalError } from '../../../src/common/errors.js';
+import { openTidal, type TidalDb } from '../../../src/index.js';
+import { Unsupported, databaseName } from './protocol.js';
+import { chunks, type PeerContext, type PeerReader, type PeerSystem, type PeerWriter } from './system.js';
+import { ENTITIES, KINDS, type EntityState, type Kind, type SignalEvent } from './workload.js';
+
+const SHARDS = 4;
+const PER_CHUNK = 1_000;
+const SETTLE_MS = 30_000;
+const SCAN_TIMEOUT_MS = 30_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function open(run: string): Promise<TidalDb> {
+  return openTidal({ name: databaseName(run), shards: SHARDS, storage: 'opfs', durability: 'flush' });
+}
+
+async function writePerCall(db: TidalDb, events: readonly SignalEvent[]): Promise<void> {
+  for (const chunk of chunks(events, PER_CHUNK)) {
+    await Promise.all(chunk.map((e) => (e.op === 'increment' ? db.increment(e.key, e.kind) : db.set(e.key, 'label', e.label))));
+  }
+}
+
+/** A tidal system: per call, or batched through the database's batched API. */
+export function tidal(mode: 'per_call' | 'batched'): PeerSystem {
+  return {
+    async openWriter({ run }: PeerContext): Promise<PeerWriter> {
+      const db = await open(run);
+      if (db.storage !== 'opfs') throw new TidalError('StorageError', `the writer's database fell back to ${db.storage} storage`);
+      if (mode === 'batched') {
+        await db.close();
+        throw new Unsupported('this build of tidal has no batched write API yet (db.transact / db.write)');
+      }
+      return {
+        info: db.tabId,
+        write: (events) => writePerCall(db, events),
+        position: async () => (await db.stats()).shards.map((s) => s.lsn),
+        close: () => db.close(),
+      };
+    },
+
+    async openReader({ run, writerInfo }: PeerContext): Promise<PeerReader> {
+      const db = await open(run);
+      try {
+        await following(db, writerInfo);
+      } catch (error) {
+        await db.close();
+        throw error;
+      }
+      return {
+        async reached(position) {
+          const lsns = position as number[];
+          return (await db.stats()).shards.every((s, i) => s.appliedLsn >= lsns[i]!);
+        },
+        async entities(): Promise<EntityState[]> {
+          const rows = await db.scan('item-', { limit: ENTITIES, timeoutMs: SCAN_TIMEOUT_MS });
+          return rows.map(({ key, entity }) => {
+            const counters: Partial<Record<Kind, number>> = {};
+            for (const kind of KINDS) if (entity.counters[kind] !== undefined) counters[kind] = entity.counters[kind];
+            const label = entity.fields['label'];
+            return { key, counters, label: typeof label === 'string' ? label : undefined };
+          });
+        },
+        async wireBytes() {
+          const { shards } = await db.stats();
+          const rejected = shards.reduce((sum, s) => sum + s.payloadsRejected, 0);
+          if (rejected > 0) throw new TidalError('Corrupt', `the reader's replicas rejected ${rejected} payloads on clean links`);
+          return shards.reduce((sum, s) => sum + s.bytesVerified, 0);
+        },
+        close: () => db.close(),
+      };
+    },
+  };
+}
+
+/** Resolves once `db` follows tab `leader` on every shard (a fresh tab starts as `starting`). */
+async function following(db: TidalDb, leader: string): Promise<void> {
+  const deadline = performance.now() + SETTLE_MS;
+  for (;;) {
+    const { shards } = await db.stats();
+    if (shards.every((s) => s.role === 'follower' && s.leaderTab === leader)) return;
+    if (performance.now() > deadline) {
+      const roles = shards.map((s) => `shard ${s.shard}: ${s.role} of ${s.leaderTab ?? 'nobody'}`).join(', ');
+      throw new TidalError(
+        'Timeout',
+        `the reader tab should follow the writer tab ${leader} on every shard within ${SETTLE_MS} ms: ${roles}`,
+      );
+    }
+    await sleep(20);
+  }
+}
