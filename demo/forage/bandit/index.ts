@@ -1,7 +1,8 @@
 /**
  * Forage's bandit over sources: discounted Thompson sampling on Beta
  * posteriors. A click or like on an item rewards the source it was drawn
- * for; evidence halves every `halfLife` (36 h by default), so the posterior
+ * for; each source keeps about its last 50 impressions, and all evidence
+ * halves every 3 days (see posterior.ts for why), so the posterior
  * is a pure function of the replicated slates and signals.
  *
  *     const observations = observationsFromRecords(slates, signals);
@@ -16,7 +17,7 @@ export { betaCdf, betaQuantile, sampleBeta } from './beta.js';
 export { posteriorChartSvg } from './chart.js';
 export type { ChartOptions, ChartRow } from './chart.js';
 export { observationsFromRecords } from './observations.js';
-export { DEFAULT_HALF_LIFE_MS, UNIFORM_PRIOR, discountedPosteriors, summarizePosterior } from './posterior.js';
+export { DEFAULT_HALF_LIFE_MS, DEFAULT_WINDOW, UNIFORM_PRIOR, discountedPosteriors, summarizePosterior } from './posterior.js';
 export type { BetaPosterior, DiscountOptions, Observation, PosteriorSummary } from './posterior.js';
 export { seededRandom } from './random.js';
 export type { Random } from './random.js';

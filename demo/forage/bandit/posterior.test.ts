@@ -11,7 +11,7 @@ describe('discountedPosteriors', () => {
       { sourceId: 'a', reward: 0, at: 100 }, // newest: weight 1
       { sourceId: 'b', reward: 1, at: 50 }, // half a half-life: 2^-0.5
     ];
-    const posteriors = discountedPosteriors(observations, { halfLife: 100 });
+    const posteriors = discountedPosteriors(observations, { halfLife: 100, window: Infinity });
     expect(posteriors.get('a')).toEqual({ alpha: 1.5, beta: 2 });
     expect(posteriors.get('b')!.alpha).toBeCloseTo(1 + Math.SQRT1_2, 15);
     expect(posteriors.get('b')!.beta).toBe(1);
@@ -23,9 +23,26 @@ describe('discountedPosteriors', () => {
       { sourceId: 'a', reward: 1, at: 1e9 },
       { sourceId: 'a', reward: 0, at: 5 },
     ];
-    const posteriors = discountedPosteriors(observations, { halfLife: Infinity, sources: ['z'] });
+    const posteriors = discountedPosteriors(observations, { halfLife: Infinity, window: Infinity, sources: ['z'] });
     expect(posteriors.get('a')).toEqual({ alpha: 3, beta: 2 });
     expect(posteriors.get('z')).toEqual({ alpha: 1, beta: 1 });
+  });
+
+  it("keeps about a source's last W observations: each weighs (1 - 1/W)^(later observations of that source); ties weigh alike", () => {
+    const observations: Observation[] = [
+      { sourceId: 'a', reward: 1, at: 1 }, // 3 later observations of a: 0.5^3
+      { sourceId: 'a', reward: 0, at: 2 }, // 2 later (the two at 3): 0.5^2
+      { sourceId: 'a', reward: 1, at: 3 }, // none later: 1
+      { sourceId: 'a', reward: 0, at: 3 }, // none later: 1
+      { sourceId: 'b', reward: 0, at: 0 }, // b's own count: nothing later, weight 1
+    ];
+    const posteriors = discountedPosteriors(observations, { halfLife: Infinity, window: 2 });
+    expect(posteriors.get('a')).toEqual({ alpha: 1 + 0.125 + 1, beta: 1 + 0.25 + 1 });
+    expect(posteriors.get('b')).toEqual({ alpha: 1, beta: 2 });
+    // With the defaults, a long run of one source keeps about W = 50 observations' worth of evidence.
+    const run: Observation[] = Array.from({ length: 2000 }, (_, i) => ({ sourceId: 'a', reward: 0, at: i }));
+    const steady = discountedPosteriors(run, { halfLife: Infinity }).get('a')!;
+    expect(steady.beta - 1).toBeCloseTo(50, 6);
   });
 
   it('is the same, bit for bit, whatever order the observations arrive in (every tab agrees)', () => {

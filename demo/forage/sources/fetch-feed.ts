@@ -113,7 +113,8 @@ export async function fetchFeedText(url: URL, policy: FetchPolicy, onProgress?: 
       throw new TidalError('Unreachable', `${url.href}: could not fetch it: ${hint}`, { cause, details: { url: url.href } });
     }
     if (!response.ok) {
-      const what = response.status === 404 ? 'not found (404)' : `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+      const what =
+        response.status === 404 ? 'not found (404)' : `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
       throw new TidalError('Unreachable', `${url.href}: ${what}${viaProxy ? ' (through the CORS proxy)' : ''}`, {
         details: { url: url.href, status: response.status },
       });

@@ -64,7 +64,10 @@ export function parseOpmlDocument(document: string): { feeds: OpmlFeed[]; invali
   };
   visit((parsed as { body?: { outlines?: unknown } }).body?.outlines, '', 0);
   if (feeds.length === 0) {
-    throw new TidalError('MalformedMessage', `OPML file holds no feed (no outline with an http(s) xmlUrl${invalid ? `; ${invalid} invalid` : ''})`);
+    throw new TidalError(
+      'MalformedMessage',
+      `OPML file holds no feed (no outline with an http(s) xmlUrl${invalid ? `; ${invalid} invalid` : ''})`,
+    );
   }
   if (feeds.length > MAX_OPML_FEEDS) {
     throw new TidalError('PayloadTooLarge', `OPML file holds ${feeds.length} feeds, more than ${MAX_OPML_FEEDS}`);

@@ -132,7 +132,8 @@ export async function parseFeedDocument(document: string, options: ParseOptions 
     parsed = parseFeed(document);
   } catch (cause) {
     const head = document.trimStart().slice(0, 15).toLowerCase();
-    const looksLike = head.startsWith('<!doctype html') || head.startsWith('<html') ? 'an HTML page' : head === '' ? 'empty' : 'not RSS, Atom or JSON Feed';
+    const looksLike =
+      head.startsWith('<!doctype html') || head.startsWith('<html') ? 'an HTML page' : head === '' ? 'empty' : 'not RSS, Atom or JSON Feed';
     throw new TidalError('MalformedMessage', `not a feed: the document is ${looksLike}`, { cause });
   }
   const feed = record(parsed.feed);
@@ -169,7 +170,9 @@ export async function parseJsonLines(document: string, options: ParseOptions = {
     }
     const item = record(value);
     if (text(item['title']) === undefined && text(item['summary']) === undefined) {
-      throw new TidalError('InvalidArgument', `line ${index + 1}: an item needs a "title" or a "summary" string`, { details: { line: index + 1 } });
+      throw new TidalError('InvalidArgument', `line ${index + 1}: an item needs a "title" or a "summary" string`, {
+        details: { line: index + 1 },
+      });
     }
     const published = item['published'];
     raws.push({

@@ -53,7 +53,13 @@ export async function feedSource(
 ): Promise<Source> {
   const canonical = canonicalUrl(url.href) ?? url.href;
   const kind = options.kind ?? 'feed';
-  const spec: SourceSpec = { id: await sourceId(kind, canonical), kind, url: canonical, title: options.title ?? url.hostname, category: options.category ?? '' };
+  const spec: SourceSpec = {
+    id: await sourceId(kind, canonical),
+    kind,
+    url: canonical,
+    title: options.title ?? url.hostname,
+    category: options.category ?? '',
+  };
   return {
     spec,
     async load(onProgress) {
@@ -90,7 +96,8 @@ export const MAX_FILE_CHARS = 8 * 1024 * 1024;
 /** A feed file or JSON Lines file the user dropped or picked; `name` is the file's name. */
 export async function fileSource(name: string, text: string, parse: ParseOptions = {}): Promise<Source> {
   if (name.trim() === '') throw new TidalError('InvalidArgument', 'name: a file needs a name');
-  if (text.length > MAX_FILE_CHARS) throw new TidalError('PayloadTooLarge', `${name}: ${text.length} characters, more than ${MAX_FILE_CHARS}`);
+  if (text.length > MAX_FILE_CHARS)
+    throw new TidalError('PayloadTooLarge', `${name}: ${text.length} characters, more than ${MAX_FILE_CHARS}`);
   const content = classifyFile(name, text);
   if (content === 'opml') throw new TidalError('InvalidArgument', `${name}: an OPML file lists sources; import it instead`);
   const where = `file:${name}`;

@@ -97,7 +97,11 @@ describe('parseFeedDocument', () => {
       `<rss version="2.0"><channel><item><title>Heat pumps, explained</title><description>&lt;p&gt;Three units out  for one in.&lt;/p&gt;</description></item></channel></rss>`,
     );
     const b = await parseFeedDocument(
-      JSON.stringify({ version: 'https://jsonfeed.org/version/1.1', title: 'J', items: [{ id: '1', title: 'Heat Pumps — explained', content_text: 'Three units out for one in' }] }),
+      JSON.stringify({
+        version: 'https://jsonfeed.org/version/1.1',
+        title: 'J',
+        items: [{ id: '1', title: 'Heat Pumps — explained', content_text: 'Three units out for one in' }],
+      }),
     );
     expect(a.items[0]!.contentHash).toBe(b.items[0]!.contentHash);
     expect(a.items[0]!.contentHash).toMatch(/^[0-9a-f]{32}$/);
@@ -136,8 +140,14 @@ describe('parseJsonLines', () => {
       ['A', 'https://a.example/1', 1700000000000],
       ['only text', '', Date.UTC(2024, 0, 1)],
     ]);
-    expect(await refusal(parseJsonLines('{"title":"A"}\n{oops'))).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('line 2') });
-    expect(await refusal(parseJsonLines('{"title":"A"}\n{"url":"x"}'))).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('line 2') });
+    expect(await refusal(parseJsonLines('{"title":"A"}\n{oops'))).toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('line 2'),
+    });
+    expect(await refusal(parseJsonLines('{"title":"A"}\n{"url":"x"}'))).toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('line 2'),
+    });
     expect((await refusal(parseJsonLines('\n\n'))).code).toBe('InvalidArgument');
   });
 });
@@ -194,7 +204,9 @@ describe('fetching', () => {
 
   it('fetches same-origin URLs directly and other origins through the proxy', () => {
     expect(requestUrl(new URL('https://forage.example/f.xml'), policy)).toBe('https://forage.example/f.xml');
-    expect(requestUrl(new URL('https://other.example/f?a=1'), policy)).toBe('https://proxy.example/?u=https%3A%2F%2Fother.example%2Ff%3Fa%3D1');
+    expect(requestUrl(new URL('https://other.example/f?a=1'), policy)).toBe(
+      'https://proxy.example/?u=https%3A%2F%2Fother.example%2Ff%3Fa%3D1',
+    );
     expect(requestUrl(new URL('https://other.example/f'), { ...policy, corsProxy: 'https://p.example/raw/' })).toBe(
       'https://p.example/raw/https%3A%2F%2Fother.example%2Ff',
     );
@@ -214,7 +226,9 @@ describe('fetching', () => {
       code: 'Unreachable',
       message: expect.stringContaining('CORS'),
     });
-    expect((await refusal(fetchFeedText(url, { ...policy, maxBytes: 10, fetch: respond(new Uint8Array(11)) }))).code).toBe('PayloadTooLarge');
+    expect((await refusal(fetchFeedText(url, { ...policy, maxBytes: 10, fetch: respond(new Uint8Array(11)) }))).code).toBe(
+      'PayloadTooLarge',
+    );
     const fetched = await fetchFeedText(url, { ...policy, maxBytes: 11, fetch: respond('<rss></rss>') });
     expect(fetched.text).toBe('<rss></rss>');
   });

@@ -24,7 +24,11 @@ function random() {
 }
 const pick = (list) => list[Math.floor(random() * list.length)];
 const cap = (s) => s[0].toUpperCase() + s.slice(1);
-const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+const slug = (s) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 
 const SOURCES = [
   {
@@ -266,7 +270,13 @@ function jsonFeed(source, items) {
       version: 'https://jsonfeed.org/version/1.1',
       title: source.title,
       home_page_url: `${source.site}/`,
-      items: items.map((it) => ({ id: it.url, url: it.url, title: it.title, content_html: `<p>${it.summary}</p>`, date_published: it.published })),
+      items: items.map((it) => ({
+        id: it.url,
+        url: it.url,
+        title: it.title,
+        content_html: `<p>${it.summary}</p>`,
+        date_published: it.published,
+      })),
     },
     null,
     2,
