@@ -24,14 +24,16 @@ export type {
   WriteOptions,
 } from './worker/index.js';
 
-export { TidalError, isTidalError } from './common/index.js';
-export type { TidalErrorCode } from './common/index.js';
+export { Decoder, Encoder, TidalError, isTidalError, loadBlake3 } from './common/index.js';
+export type { Blake3, IncrementalBlake3, TidalErrorCode } from './common/index.js';
 
 export { MAX_SHARDS, ShardRouter } from './shard/index.js';
 export type { ShardId, ShardRouterOptions } from './shard/index.js';
 
 export { MemoryStorage, OpfsStorage, Wal, WalSegmentId, hasOpfsSyncAccess } from './wal/index.js';
 export type {
+  BatchHeader,
+  CommittedBatch,
   LsnRange,
   RecoveryIssue,
   RecoveryReport,
@@ -39,6 +41,7 @@ export type {
   WalBatch,
   WalFile,
   WalOptions,
+  WalReadOptions,
   WalSegmentInfo,
   WalStorage,
 } from './wal/index.js';
@@ -51,47 +54,73 @@ export {
   TransportError,
 } from './transport/index.js';
 export type {
+  BroadcastChannelTransportOptions,
+  ControlMessage,
+  ControlWireMessage,
+  DropReason,
+  EndpointTransportOptions,
+  InProcessInterceptor,
+  MessagePortTransportOptions,
   PeerAddress,
+  ReceivedSegment,
+  SegmentWireMessage,
   Transport,
   TransportAddress,
   TransportCounters,
+  TransportEndpoint,
+  TransportErrorCode,
   TransportOptions,
   WalSegmentPayload,
+  WireMessage,
 } from './transport/index.js';
 
-export { EventLog, FollowerDb, WalShipper } from './replication/index.js';
+export { EventLog, FollowerDb, WalShipper, reconciliationChannel } from './replication/index.js';
 export type {
   FollowerCounters,
+  FollowerCursor,
   FollowerDbOptions,
   FollowerLag,
+  Scheduler,
   StateMachine,
+  TransportReconciliationChannel,
   WalShipperOptions,
   WalShipperStats,
 } from './replication/index.js';
-export { reconciliationChannel } from './replication/index.js';
 
 export { CrdtSignalState, GSet, HLC, LWWRegister, PNCounter, ReconciliationEngine } from './crdt/index.js';
 export type {
+  AddMemberOperation,
+  CounterOperation,
   CrdtOperation,
   CrdtSignalStateOptions,
+  CrdtValue,
   HlcOptions,
   HlcTimestamp,
+  PNCounterTotals,
   ReconciliationChannel,
   ReconciliationEngineOptions,
   ReconciliationReport,
+  ReconciliationRoundReport,
+  ReconciliationStats,
+  ReconciliationTimers,
   ReplicaId,
+  SetFieldOperation,
   SignalEntityView,
 } from './crdt/index.js';
 
 export { IdempotencyStore, SessionWriter, ShardLeader, ShardState, waitForToken } from './session/index.js';
 export type {
+  Admission,
   ClientOperation,
   IdempotencyStoreOptions,
+  ReadableReplica,
   SeqNo,
   SessionId,
   SessionLink,
   SessionWriterOptions,
   ShardLeaderOptions,
+  WriteEvent,
+  WriteOutcome,
   WriteRequest,
   WriteToken,
 } from './session/index.js';

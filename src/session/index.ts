@@ -11,7 +11,7 @@ export type { SessionLink, SessionWriterOptions } from './session-writer.js';
 export { IdempotencyStore } from './idempotency-store.js';
 export type { Admission, IdempotencyStoreOptions } from './idempotency-store.js';
 export { ShardLeader } from './shard-leader.js';
-export type { ShardLeaderOptions } from './shard-leader.js';
+export type { ShardLeaderOptions, WriteOutcome } from './shard-leader.js';
 export { ShardState } from './shard-state.js';
 export { DEFAULT_READ_TIMEOUT_MS, waitForToken } from './read.js';
 export type { ReadableReplica } from './read.js';
