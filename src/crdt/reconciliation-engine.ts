@@ -49,7 +49,8 @@ import {
   type RefusedMessage,
   type ReplyMessage,
 } from './reconciliation-messages.js';
-import type { CrdtSignalState, DecodedEntity } from './signal-state.js';
+import type { DecodedEntity } from './signal-entity.js';
+import type { CrdtSignalState } from './signal-state.js';
 
 /** Default `maxMessageBytes`: 64 KiB, the default control-message bound of the project's transports. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;

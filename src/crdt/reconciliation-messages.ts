@@ -14,7 +14,7 @@
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { MAX_TREE_DEPTH, TREE_FANOUT, prefixesAt } from './digest-index.js';
-import { readEntityRecord, type DecodedEntity } from './signal-state.js';
+import { readEntityRecord, type DecodedEntity } from './signal-entity.js';
 import { readCount } from './value.js';
 
 /** Magic of every reconciliation message: `TDRC`. */
