@@ -1,12 +1,11 @@
 // esbuild does not follow `new URL('./x.js', import.meta.url)`: it bundles the app and leaves that
-// URL as it is, so tidal's `new URL('./shard-host.worker.js', import.meta.url)` now points next to
-// the bundle. The worker is therefore an entry point of its own (`tidal/worker`), emitted there
-// under that name.
+// URL as it is. So tidal's worker is an entry point of its own (`tidal/worker`, emitted as
+// dist/tidal-worker.js), and the app starts it through `openTidal({ createWorker })`.
 import { cpSync } from 'node:fs';
 import * as esbuild from 'esbuild';
 
 await esbuild.build({
-  entryPoints: { main: 'src/main.js', 'shard-host.worker': 'tidal/worker' },
+  entryPoints: { main: 'src/main.js', 'tidal-worker': 'tidal/worker' },
   outdir: 'dist',
   bundle: true,
   format: 'esm',

@@ -8,6 +8,7 @@ import type {
   ReadOptions,
   ShardStats,
   TidalDb,
+  TidalDebug,
   TidalErrorCode,
   TidalStats,
   Value,
@@ -19,6 +20,7 @@ const options: OpenTidalOptions = {
   name: 'typed',
   shards: 2,
   durability: 'flush',
+  createWorker: (shard) => new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: `typed shard ${shard}` }),
 };
 const db: TidalDb = await openTidal(options);
 
@@ -38,6 +40,8 @@ const stats: TidalStats = await db.stats();
 const first: ShardStats | undefined = stats.shards[0];
 console.log(clicks, rows.length, first?.role, first?.bytesVerified);
 stop();
+const debug: TidalDebug | undefined = db.debug;
+if (debug) await debug.corruptNextPayload(0);
 
 try {
   await db.set('', 'x', 1);
