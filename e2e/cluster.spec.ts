@@ -5,9 +5,9 @@ import type { TidalStats } from '../src/index.js';
 // with the real page (window.tidal), one worker per shard behind it,
 // leadership across tabs, replication, recovery.
 
-// The demo page itself (it opens the database 'forage' as window.tidal); each test's browser
+// Forage's inspector page (it opens the database 'forage' as window.tidal); each test's browser
 // context has its own OPFS, so tests do not see each other's data.
-const PAGE = process.env['TIDAL_E2E_PAGE'] ?? '/demo/';
+const PAGE = process.env['TIDAL_E2E_PAGE'] ?? '/demo/inspector/';
 
 async function openTab(context: BrowserContext): Promise<Page> {
   const page = await context.newPage();

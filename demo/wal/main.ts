@@ -5,7 +5,7 @@
  * from the worker is set with `textContent`.
  *
  * Start it with `npm run dev` and open http://localhost:5173/demo/wal/
- * (linked from the database dashboard at /demo/).
+ * (linked from the database inspector at /demo/inspector/).
  */
 import * as Comlink from 'comlink';
 import { byId, el } from '../dom.js';

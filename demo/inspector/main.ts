@@ -6,13 +6,13 @@
  * shard's worker and corrupt the next payload a leader ships. The open
  * database is `window.tidal`, for devtools and tests.
  *
- * Start it with `npm run dev` and open http://localhost:5173/demo/ in one
+ * Start it with `npm run dev` and open http://localhost:5173/demo/inspector/ in one
  * tab, then in a second one. Plain DOM; every text is set with
  * `textContent`, and every failure is shown in the page's log.
  */
-import { ShardRouter, openTidal } from '../src/index.js';
-import { byId, el } from './dom.js';
-import type { Change, Entity, ShardStats, TidalDb, TidalStats, Value, WriteToken } from '../src/index.js';
+import { ShardRouter, openTidal } from '../../src/index.js';
+import { byId, el } from '../dom.js';
+import type { Change, Entity, ShardStats, TidalDb, TidalStats, Value, WriteToken } from '../../src/index.js';
 
 declare global {
   interface Window {
