@@ -1,0 +1,27 @@
+/**
+ * What every handler runs with: the database (one hop away, in the page),
+ * the tab it acts for, the clock, randomness and ids (injected, so tests
+ * replay), the embedder, and where to report progress.
+ */
+import type { Embedder } from '../embeddings/index.js';
+import type { ForageDb } from '../store/index.js';
+import type { Progress } from './operations.js';
+import type { VectorCache } from './vectors.js';
+
+export interface HandlerContext {
+  readonly db: ForageDb;
+  /** The tab the page runs in (`TidalDb.tabId`): slates and signals record it. */
+  readonly tab: string;
+  /** The page's origin: feeds there are fetched without the CORS proxy. */
+  readonly origin: string;
+  /** Where the starter bundle's files are served (a folder URL ending in `/`). */
+  readonly starterBase: string;
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly newId: () => string;
+  readonly embedder: Embedder;
+  readonly vectors: VectorCache;
+  /** Injected in tests; default the global `fetch`. */
+  readonly fetch?: typeof fetch;
+  readonly progress: (progress: Progress) => void;
+}

@@ -1,0 +1,20 @@
+/** Forage's state in tidal: the key layout, reading it back checked, and the database as the worker reaches it. */
+export { forageDbOver, recordValue, serveForageDb } from './db.js';
+export type { ForageDb } from './db.js';
+export {
+  ITEM_PREFIX,
+  LABEL_PREFIX,
+  MAX_SCAN,
+  PREFIX,
+  SETTINGS_KEY,
+  SIGNAL_PREFIX,
+  SLATE_PREFIX,
+  SOURCE_PREFIX,
+  itemKey,
+  labelKey,
+  signalKey,
+  slateKey,
+  sourceKey,
+} from './keys.js';
+export { loadState, parseSourceSpec, parseStoredItem } from './state.js';
+export type { ForageSettings, ForageState, ItemState, LabelState, SourceState, SourceStatus, StoredItem } from './state.js';
