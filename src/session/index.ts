@@ -15,5 +15,5 @@ export type { ShardLeaderOptions, WriteOutcome } from './shard-leader.js';
 export { ShardState } from './shard-state.js';
 export { DEFAULT_READ_TIMEOUT_MS, waitForToken } from './read.js';
 export type { ReadableReplica } from './read.js';
-export { MAX_IDEMPOTENCY_KEY_LENGTH, MAX_OPS_PER_WRITE, asWriteEvent, validateWriteRequest } from './write.js';
-export type { ClientOperation, SeqNo, SessionId, WriteEvent, WriteRequest, WriteToken } from './write.js';
+export { MAX_IDEMPOTENCY_KEY_LENGTH, MAX_OPS_PER_WRITE, asLogEvent, asWriteEvent, validateWriteRequest } from './write.js';
+export type { ClientOperation, ImportEvent, LogEvent, SeqNo, SessionId, WriteEvent, WriteRequest, WriteToken } from './write.js';

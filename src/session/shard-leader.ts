@@ -16,13 +16,13 @@
 import { systemClock, type Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { HLC } from '../crdt/hlc.js';
-import type { CrdtOperation } from '../crdt/operation.js';
+import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { Value } from '../wal/payload.js';
 import type { Wal } from '../wal/wal.js';
 import type { IdempotencyStoreOptions } from './idempotency-store.js';
 import { ShardState } from './shard-state.js';
-import { validateWriteRequest, type WriteEvent, type WriteRequest, type WriteToken } from './write.js';
+import { validateWriteRequest, type ImportEvent, type WriteEvent, type WriteRequest, type WriteToken } from './write.js';
 
 /** Options of `ShardLeader.open`. */
 export interface ShardLeaderOptions extends IdempotencyStoreOptions {
@@ -49,6 +49,8 @@ export class ShardLeader {
   private readonly clock: Clock;
   /** Writes admitted and not yet committed, by session/SeqNo and by idempotency key: their batch and place in it. */
   private readonly inFlight = new Map<string, { committed: Promise<readonly (number | undefined)[]>; index: number }>();
+  /** Imports from other devices on their way into the log: device → the cursor they advance it to. */
+  private readonly merging = new Map<string, number>();
 
   private constructor(options: ShardLeaderOptions, state: ShardState) {
     this.wal = options.wal;
@@ -240,6 +242,44 @@ export class ShardLeader {
           ),
         ),
       );
+    }
+  }
+
+  /**
+   * Appends operations merged from another device (device sync), in a
+   * batch of their own, with the cursor they advance `device` to: the
+   * operations keep their original stamps (so that every device orders and
+   * counts them alike), and their HLCs move this leader's clock, so that
+   * later local writes order after them. Refuses `StaleWrite` when
+   * `device` is already merged up to `upTo` (nothing is merged twice).
+   */
+  async merge(device: string, upTo: number, ops: readonly CrdtOperation[]): Promise<{ lsn: number }> {
+    const merged = this.state.syncCursors.get(device) ?? 0;
+    if (upTo <= merged || upTo <= (this.merging.get(device) ?? 0)) {
+      throw new TidalError(
+        'StaleWrite',
+        `device ${device} is merged up to LSN ${Math.max(merged, this.merging.get(device) ?? 0)} already, not again up to ${upTo}`,
+      );
+    }
+    for (const op of ops) {
+      validateOperation(op);
+      if (op.hlc !== undefined) {
+        try {
+          this.hlc.receive(op.hlc);
+        } catch {
+          // A remote clock too far ahead: the operation is merged as stamped, our clock does not follow it.
+        }
+      }
+    }
+    const event: ImportEvent = { t: 'import', device, upTo, at: this.clock.now(), ops };
+    this.merging.set(device, upTo);
+    try {
+      const { first } = await this.wal.append([event as unknown as Value]);
+      this.state.apply(first, event as unknown as Value);
+      this.wakeWaiters(first);
+      return { lsn: first };
+    } finally {
+      this.merging.delete(device);
     }
   }
 

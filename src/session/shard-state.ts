@@ -9,7 +9,7 @@ import { CrdtSignalState } from '../crdt/signal-state.js';
 import type { StateMachine } from '../replication/state-machine.js';
 import type { Value } from '../wal/payload.js';
 import { IdempotencyStore, type IdempotencyStoreOptions } from './idempotency-store.js';
-import { asWriteEvent } from './write.js';
+import { asLogEvent } from './write.js';
 
 /** A shard's state: CRDTs plus the session bridge's memory, built from its log. */
 export class ShardState implements StateMachine {
@@ -19,14 +19,24 @@ export class ShardState implements StateMachine {
   appliedLsn = 0;
   /** Operations the CRDT state refused (the write was logged; the refusal is deterministic on every replica). */
   refusedOps = 0;
+  /** Per other device of the user: how far its log of this shard is merged here (its LSN), from the log's import events. */
+  readonly syncCursors = new Map<string, number>();
+  /** LSN of the last write of this device (not an import); what device sync uploads ends there. */
+  lastLocalLsn = 0;
 
   constructor(options: IdempotencyStoreOptions = {}) {
     this.idempotency = new IdempotencyStore(options);
   }
 
   apply(lsn: number, event: Value): void {
-    const write = asWriteEvent(event);
-    this.idempotency.record(lsn, write);
+    const write = asLogEvent(event);
+    if (write.t === 'import') {
+      // Merged from another device: no session of this one to remember, a cursor to advance.
+      if (write.upTo > (this.syncCursors.get(write.device) ?? 0)) this.syncCursors.set(write.device, write.upTo);
+    } else {
+      this.idempotency.record(lsn, write);
+      this.lastLocalLsn = lsn;
+    }
     for (const op of write.ops) {
       try {
         this.crdt.apply(op);

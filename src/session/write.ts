@@ -121,6 +121,53 @@ export function validateWriteRequest(request: unknown): asserts request is Write
   }
 }
 
+/**
+ * The WAL event of operations merged from another device of the user
+ * (docs/SYNC.md §7): its operations with their original stamps, and how far
+ * that device's log of this shard is merged once it is applied (`upTo`, an
+ * LSN of that device's log). Appended in a batch of its own, so that the
+ * operations and the cursor land together or not at all.
+ */
+export interface ImportEvent {
+  readonly t: 'import';
+  /** The device the operations come from (32 hex digits). */
+  readonly device: string;
+  readonly upTo: number;
+  /** Wall-clock ms when it was merged. */
+  readonly at: number;
+  readonly ops: readonly CrdtOperation[];
+}
+
+/** A shard log's event: a write of a session here, or operations merged from another device. */
+export type LogEvent = WriteEvent | ImportEvent;
+
+const DEVICE_ID = /^[0-9a-f]{32}$/;
+
+/** Reads a WAL event back as a `WriteEvent` or an `ImportEvent`, refusing anything else with `MalformedPayload`. */
+export function asLogEvent(event: Value): LogEvent {
+  const e = event as Record<string, Value> | null;
+  if (typeof e === 'object' && e !== null && !Array.isArray(e) && !(e instanceof Uint8Array) && e['t'] === 'import') {
+    try {
+      if (typeof e['device'] !== 'string' || !DEVICE_ID.test(e['device']))
+        throw new TidalError('MalformedPayload', 'device must be 32 hex digits');
+      if (!isCount(e['upTo'], 1) || !isCount(e['at'], 0) || !Array.isArray(e['ops'])) {
+        throw new TidalError('MalformedPayload', 'import event fields out of range');
+      }
+      for (const op of e['ops']) validateOperation(op);
+      return e as unknown as ImportEvent;
+    } catch (error) {
+      throw new TidalError(
+        'MalformedPayload',
+        `WAL event is not a valid import: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+  return asWriteEvent(event);
+}
+
 /** Reads a WAL event back as a `WriteEvent`, refusing anything else with `MalformedPayload`. */
 export function asWriteEvent(event: Value): WriteEvent {
   const e = event as Record<string, Value> | null;
