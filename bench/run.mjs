@@ -14,7 +14,8 @@
 // Environment: TIDAL_BENCH_TIMEOUT_MS (whole run, default 40 min),
 // TIDAL_BENCH_SUITE_TIMEOUT_MS (each suite, default 20 min),
 // TIDAL_BENCH_PORT (default: any free port), TIDAL_BENCH_VERBOSE=1 (echo the
-// page's console.log), TIDAL_CHROMIUM (browser binary, see scripts/chromium.mjs).
+// page's console.log), TIDAL_BENCH_PEERS (the peers suite's systems, default all),
+// TIDAL_CHROMIUM (browser binary, see scripts/chromium.mjs).
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -198,6 +199,7 @@ async function main() {
     const origin = `http://127.0.0.1:${port}`;
     const query = new URLSearchParams({ suiteTimeoutMs: String(settings.suiteTimeoutMs) });
     if (words.length > 0) query.set('suites', words.join(','));
+    if (settings.peers !== undefined) query.set('peers', settings.peers);
     await runSuites(context, { ...settings, url: `${origin}/bench/index.html?${query}`, origin, words }, run, cleanups);
   } finally {
     await cleanup();

@@ -31,6 +31,14 @@ export function parseArgs(argv) {
   return { help: false, words };
 }
 
+/** TIDAL_BENCH_PEERS: the peers suite's systems, comma-separated (the suite checks the names), or undefined for all. */
+function peerSelection() {
+  const raw = process.env.TIDAL_BENCH_PEERS;
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[a-z0-9_,]+$/.test(raw)) throw new SetupError(`TIDAL_BENCH_PEERS=${raw} is not a comma-separated list of system names`);
+  return raw;
+}
+
 /** The run's settings from the environment (see bench/README.md). */
 export function runSettings() {
   const port = process.env.TIDAL_BENCH_PORT ? Number(process.env.TIDAL_BENCH_PORT) : undefined;
@@ -40,6 +48,7 @@ export function runSettings() {
     runTimeoutMs: envMs('TIDAL_BENCH_TIMEOUT_MS', 40 * 60_000),
     suiteTimeoutMs: envMs('TIDAL_BENCH_SUITE_TIMEOUT_MS', 20 * 60_000),
     verbose: process.env.TIDAL_BENCH_VERBOSE === '1',
+    peers: peerSelection(),
     port,
   };
 }

@@ -44,7 +44,7 @@
  *   run / events.
  */
 import { TidalError } from '../../src/common/errors.js';
-import { SYSTEMS, Unsupported, controlChannel, databaseName, nextMessage, type SystemName } from './peers/protocol.js';
+import { SYSTEMS, Unsupported, controlChannel, databaseName, nextMessage, type Role, type SystemName } from './peers/protocol.js';
 import { EVENTS } from './peers/workload.js';
 
 type Report = (metric: string, value: number, unit: string) => void;
@@ -132,12 +132,9 @@ async function runOnce(system: SystemName): Promise<RunFigures> {
     const cpuAfter = (await tabs({ op: 'cpu', tab: writerTab })) as CpuTimes;
     const memoryAfter = (await tabs({ op: 'memory', tab: readerTab })) as Memory;
 
-    const closed = Promise.all([
-      nextMessage(control, 'closed', OPEN_LIMIT_MS, 'reader'),
-      nextMessage(control, 'closed', OPEN_LIMIT_MS, 'writer'),
-    ]);
-    control.postMessage({ type: 'close' });
-    await closed;
+    // The reader first: were it still open when the writer lets go, it would take the lead (tidal) for nothing.
+    await closeTab(control, 'reader');
+    await closeTab(control, 'writer');
 
     const figures: RunFigures = {
       writtenEventsPerS: EVENTS / (writtenMs / 1000),
@@ -160,6 +157,24 @@ async function runOnce(system: SystemName): Promise<RunFigures> {
     for (const tab of opened.reverse()) await tabs({ op: 'close', tab }).catch(() => {});
     if (system.startsWith('tidal_')) await deleteDatabase(databaseName(run));
   }
+}
+
+/** Asks the `role` tab to shut its system down, and waits until it has. */
+async function closeTab(control: BroadcastChannel, role: Role): Promise<void> {
+  const closed = nextMessage(control, 'closed', OPEN_LIMIT_MS, role);
+  control.postMessage({ type: 'close', role });
+  await closed;
+}
+
+/** The systems this run measures: all, or those `TIDAL_BENCH_PEERS` names (the runner passes it as `?peers=`). */
+function selectedSystems(): SystemName[] {
+  const wanted = new URLSearchParams(location.search).get('peers');
+  if (wanted === null || wanted === '') return [...SYSTEMS];
+  const names = wanted.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(SYSTEMS as readonly string[]).includes(name));
+  if (unknown.length > 0)
+    throw new TidalError('InvalidArgument', `TIDAL_BENCH_PEERS: unknown system(s) ${unknown.join(', ')}; known: ${SYSTEMS.join(', ')}`);
+  return SYSTEMS.filter((system) => names.includes(system));
 }
 
 /** Deletes a tidal database's OPFS folder `tidal/<name>` once its tabs let go. */
@@ -185,8 +200,9 @@ export async function run(report: Report): Promise<void> {
   const figures = new Map<SystemName, RunFigures[]>();
   const failures = new Map<SystemName, string>();
   const skipped = new Map<SystemName, string>();
+  const systems = selectedSystems();
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const system of SYSTEMS) {
+    for (const system of systems) {
       if (failures.has(system) || skipped.has(system)) continue;
       try {
         const run = await runOnce(system);
@@ -202,7 +218,7 @@ export async function run(report: Report): Promise<void> {
       }
     }
   }
-  for (const system of SYSTEMS) {
+  for (const system of systems) {
     const runs = figures.get(system);
     if (!runs || failures.has(system)) continue;
     const m = (pick: (f: RunFigures) => number) => median(runs.map(pick));

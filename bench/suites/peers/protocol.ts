@@ -11,7 +11,7 @@
  *     reader → writer  converged                the reader reached `position` and its checksum equals the reference
  *     writer → suite   result { writtenMs, replicatedMs }   first write → last written, → converged received
  *     reader → suite   wire { bytes }           bytes on the wire the reader received (or verified)
- *     suite  → both    close                    then closed { role } once the system is shut down
+ *     suite  → tab     close { role }           then closed { role } once the system is shut down (reader first)
  *     either → suite   failed { role, error }   anything that went wrong, convergence included
  *     writer → suite   unsupported { reason }   this build cannot run the system (instead of ready)
  */
@@ -37,7 +37,7 @@ export type ControlMessage =
   | { readonly type: 'converged' }
   | { readonly type: 'result'; readonly writtenMs: number; readonly replicatedMs: number }
   | { readonly type: 'wire'; readonly bytes: number }
-  | { readonly type: 'close' }
+  | { readonly type: 'close'; readonly role: Role }
   | { readonly type: 'closed'; readonly role: Role }
   | { readonly type: 'failed'; readonly role: Role; readonly error: string }
   | { readonly type: 'unsupported'; readonly role: Role; readonly reason: string };

@@ -50,7 +50,7 @@ async function writer(control: BroadcastChannel, system: PeerSystem, context: Pe
   await converged;
   const replicated = now();
   post(control, { type: 'result', writtenMs: written - started, replicatedMs: replicated - started });
-  await nextMessage(control, 'close', STEP_LIMIT_MS);
+  await closeRequested(control, 'writer');
   await writer.close();
   post(control, { type: 'closed', role: 'writer' });
 }
@@ -74,9 +74,14 @@ async function reader(control: BroadcastChannel, system: PeerSystem, context: Pe
   }
   post(control, { type: 'converged' });
   post(control, { type: 'wire', bytes: await reader.wireBytes() });
-  await nextMessage(control, 'close', STEP_LIMIT_MS);
+  await closeRequested(control, 'reader');
   await reader.close();
   post(control, { type: 'closed', role: 'reader' });
+}
+
+/** Resolves when the suite asks `role` to close. */
+async function closeRequested(control: BroadcastChannel, role: Role): Promise<void> {
+  for (;;) if ((await nextMessage(control, 'close', STEP_LIMIT_MS)).role === role) return;
 }
 
 function post(control: BroadcastChannel, message: ControlMessage): void {
