@@ -38,8 +38,12 @@ export type TidalErrorCode =
   | 'MalformedPayload'
   /** A write to a segment that is already sealed. */
   | 'SegmentSealed'
-  /** The storage backend failed (quota, missing file, lost handle). */
+  /** The storage backend failed (missing file, lost handle, unknown state: reopen). */
   | 'StorageError'
+  /** Storage is full (the origin's quota is used up): nothing of that batch was acknowledged; writes go on once there is room. */
+  | 'StorageFull'
+  /** The log no longer holds these LSNs: they were compacted into a snapshot, which is what a replica that needs them gets. */
+  | 'Compacted'
   /** The object was closed; open a new one. */
   | 'Closed'
   /** A transport was asked to reach a peer it does not know. */

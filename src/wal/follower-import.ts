@@ -51,7 +51,11 @@ export async function importBatches(context: ImportContext, batches: readonly Ui
     if (header.firstLsn !== log.nextLsn) {
       throw new TidalError('HeaderMismatch', `imported batch starts at LSN ${header.firstLsn}, this log continues at ${log.nextLsn}`);
     }
-    file = await log.fileFor(batch.length);
+    try {
+      file = await log.fileFor(batch.length);
+    } catch (error) {
+      throw log.fail(error);
+    }
     const segment = log.writeBatch(file, batch, header.firstLsn, header.eventCount);
     committed.push({ segment, firstLsn: header.firstLsn, lastLsn: header.firstLsn + header.eventCount - 1, bytes: batch });
   }

@@ -40,7 +40,9 @@ interface OpfsDirectoryHandle {
 
 function storageError(message: string, cause: unknown): TidalError {
   const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
-  return new TidalError('StorageError', `${message} (${reason})`, { cause });
+  // The origin's quota is used up (or the disk is full): a condition that passes, not a broken store.
+  const full = cause instanceof Error && cause.name === 'QuotaExceededError';
+  return new TidalError(full ? 'StorageFull' : 'StorageError', `${message} (${reason})`, { cause });
 }
 
 /** True when this context can use `OpfsStorage` (a dedicated worker with OPFS sync handles). */
@@ -159,7 +161,7 @@ class OpfsFile implements WalFile {
       throw storageError(`cannot write ${bytes.length} bytes to ${this.name}`, cause);
     }
     if (written !== bytes.length) {
-      throw new TidalError('StorageError', `OPFS wrote ${written} of ${bytes.length} bytes to ${this.name} (quota?)`);
+      throw new TidalError('StorageFull', `OPFS wrote ${written} of ${bytes.length} bytes to ${this.name} (quota?)`);
     }
   }
 

@@ -13,6 +13,8 @@ import type { WalSegmentId } from './segment-id.js';
 /** What the cache needs of a segment: its name, and a slot for its open handle. */
 export interface HandleSlot {
   readonly id: WalSegmentId;
+  /** Only sealed segments are cached: the open one owns its handle (the log reopens it if it was lost). */
+  readonly sealed: boolean;
   /** The segment's open handle, if any (the open segment always has one). */
   file: WalFile | undefined;
 }
@@ -42,6 +44,7 @@ export class ReadHandleCache {
       return segment.file;
     }
     segment.file = file;
+    if (!segment.sealed) return file;
     this.opened.push(segment);
     while (this.opened.length > this.limit) {
       const evicted = this.opened.shift()!;

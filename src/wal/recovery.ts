@@ -109,6 +109,8 @@ class Recovery {
   private lastLsn = 0;
   /** Highest LSN any damaged data claimed: never handed out again. */
   private highestClaimed = 0;
+  /** A segment was quarantined in pass 2: LSNs before the first kept segment may be lost, not compacted. */
+  private quarantinedAny = false;
 
   private readonly storage: WalStorage;
   private readonly b3: Blake3;
@@ -226,6 +228,7 @@ class Recovery {
     const name = id.fileName();
     if (scan.kind === 'unstarted') throw new TidalError('Corrupt', `${name}: header vanished during recovery`);
     if (scan.kind === 'damaged') {
+      this.quarantinedAny = true;
       this.highestClaimed = Math.max(this.highestClaimed, scan.highestLsn);
       const quarantinedAs = await this.quarantine(name, file);
       this.issues.push({ code: scan.code, message: `${name}: ${scan.message}`, segment: name, quarantinedAs });
@@ -248,6 +251,9 @@ class Recovery {
   /** Adds a kept segment to the log, checking that its LSNs follow on (a gap is reported; an overlap quarantined). */
   private async continueLsns(segment: Segment): Promise<void> {
     const name = segment.id.fileName();
+    // A log whose first segments were compacted away (after a snapshot) starts later than LSN 1.
+    const compactedStart = this.kept.length === 0 && !this.quarantinedAny && this.lastLsn === 0;
+    if (compactedStart) this.lastLsn = segment.baseLsn - 1;
     if (segment.baseLsn !== this.lastLsn + 1) {
       if (segment.baseLsn <= this.lastLsn) {
         // Overlapping LSNs: this segment cannot be part of the log.

@@ -105,9 +105,14 @@ export class SegmentLog {
     return this.segments[this.segments.length - 1];
   }
 
-  /** The open segment's file, with room for `batchBytes` more (sealing and starting segments as needed). */
+  /**
+   * The open segment's file, with room for `batchBytes` more (sealing and
+   * starting segments as needed). A storage failure is thrown as it is:
+   * the caller decides whether the log can go on (`appendBatch`) or stops.
+   */
   async fileFor(batchBytes: number): Promise<WalFile> {
     let active = this.last;
+    if (active && !active.sealed && !active.file) await this.reopenActive(active);
     if (active && !active.sealed && active.offsets.length > 0 && active.dataEnd + batchBytes + SEGMENT_FOOTER_BYTES > this.segmentBytes) {
       this.seal(active);
     }
@@ -121,13 +126,18 @@ export class SegmentLog {
     const active = this.last!;
     this.catchUpDigest(active);
     this.guard(() => file.write(batch, active.dataEnd));
+    this.index(active, batch, firstLsn, eventCount);
+    return active.id;
+  }
+
+  /** Takes a batch just written at the end of the open segment into its index and the running digest. */
+  private index(active: Segment, batch: Uint8Array, firstLsn: number, eventCount: number): void {
     this.activeDigest.update(storedBatchDigest(batch, 0));
     active.offsets.push(active.dataEnd);
     active.firstLsns.push(firstLsn);
     active.dataEnd += batch.length;
     active.lastLsn = firstLsn + eventCount - 1;
     this.nextLsn = active.lastLsn + 1;
-    return active.id;
   }
 
   /**
@@ -143,15 +153,120 @@ export class SegmentLog {
     this.digestBehind = false;
   }
 
+  /**
+   * Appends one batch of the WAL's own (group commit), flushing it when
+   * `flush`. If storage refuses any part of it (full, a failed write or
+   * flush, a lost handle), the open segment is put back as it was before
+   * the batch, on a fresh handle if need be, and the batch fails with
+   * `StorageFull` (storage is full) or `StorageError` (any other refused
+   * write): nothing of it is acknowledged, and the next append tries again.
+   * Only when the segment cannot be put back does the log stop
+   * (`StorageError`: reopen it).
+   */
+  async appendBatch(batch: Uint8Array, firstLsn: number, eventCount: number, flush: boolean): Promise<WalSegmentId> {
+    let file: WalFile;
+    try {
+      file = await this.fileFor(batch.length);
+    } catch (error) {
+      throw await this.afterRefusedWrite(error);
+    }
+    const active = this.last!;
+    const before = { dataEnd: active.dataEnd, batches: active.offsets.length, lastLsn: active.lastLsn, nextLsn: this.nextLsn };
+    try {
+      this.catchUpDigest(active);
+      file.write(batch, active.dataEnd);
+      this.index(active, batch, firstLsn, eventCount);
+      if (flush) file.flush();
+      return active.id;
+    } catch (error) {
+      active.offsets.length = before.batches;
+      active.firstLsns.length = before.batches;
+      active.dataEnd = before.dataEnd;
+      active.lastLsn = before.lastLsn;
+      this.nextLsn = before.nextLsn;
+      // The running digest may hold the refused batch: rebuild it from the segment when next needed.
+      this.activeDigest.reset();
+      this.digestBehind = true;
+      throw await this.afterRefusedWrite(error);
+    }
+  }
+
+  /** Cuts the open segment back to its last indexed batch after a refused write; the error to report. */
+  private async afterRefusedWrite(error: unknown): Promise<TidalError> {
+    if (this.failure) return this.failure;
+    if (isTidalError(error, 'Corrupt')) return this.fail(error);
+    const active = this.last;
+    if (active && !active.sealed && active.file) {
+      try {
+        active.file.truncate(active.dataEnd);
+        active.file.flush();
+      } catch {
+        // The handle may be lost: the next append puts the segment back through a new one.
+        try {
+          active.file.close();
+        } catch {
+          // already gone
+        }
+        active.file = undefined;
+      }
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    // Full storage is the user's to resolve (free space); any other refused write is worth a resend.
+    const full = isTidalError(error, 'StorageFull');
+    return new TidalError(
+      full ? 'StorageFull' : 'StorageError',
+      `shard ${this.shard}: storage refused the batch (${reason}); nothing of it was acknowledged, and writes go on ${full ? 'once storage has room' : 'with the next append'}`,
+      { cause: error },
+    );
+  }
+
+  /** Reopens the open segment after its handle was lost, cut back to its last indexed batch. */
+  private async reopenActive(active: Segment): Promise<void> {
+    const file = await this.storage.open(active.id.fileName());
+    try {
+      if (file.size() < active.dataEnd) throw new TidalError('Corrupt', `${file.name} lost committed bytes while its handle was lost`);
+      file.truncate(active.dataEnd);
+      file.flush();
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    active.file = file;
+  }
+
+  /** Stops the log: what reached storage is unknown now; recovery on reopen will tell. Returns the failure. */
+  fail(error: unknown): TidalError {
+    this.failure ??= isTidalError(error) ? error : new TidalError('StorageError', String(error), { cause: error });
+    return this.failure;
+  }
+
   /** Runs a storage operation; a failure leaves the log in an unknown state, so it stops until reopened. */
   guard<T>(operation: () => T): T {
     try {
       return operation();
     } catch (error) {
-      // What reached storage is unknown now; recovery on reopen will tell.
-      this.failure = isTidalError(error) ? error : new TidalError('StorageError', String(error), { cause: error });
-      throw this.failure;
+      throw this.fail(error);
     }
+  }
+
+  /**
+   * Removes sealed segments whose every LSN is below `beforeLsn` (they are
+   * covered by a snapshot and no one needs them). Never the last segment.
+   * Returns the segments removed, oldest first.
+   */
+  async removeBefore(beforeLsn: number, release: (segment: Segment) => void): Promise<Segment[]> {
+    const removed: Segment[] = [];
+    while (this.segments.length > 1) {
+      const oldest = this.segments[0]!;
+      if (!oldest.sealed || oldest.lastLsn >= beforeLsn) break;
+      release(oldest);
+      oldest.file?.close();
+      oldest.file = undefined;
+      await this.storage.remove(oldest.id.fileName());
+      this.segments.shift();
+      removed.push(oldest);
+    }
+    return removed;
   }
 
   /**
@@ -182,10 +297,8 @@ export class SegmentLog {
       lastLsn: segment.lastLsn,
       digest: this.activeDigest.digest(),
     });
-    this.guard(() => {
-      file.write(footer, segment.dataEnd);
-      file.flush();
-    });
+    file.write(footer, segment.dataEnd);
+    file.flush();
     segment.sealed = true;
     file.close();
     segment.file = undefined;

@@ -11,6 +11,7 @@ import { WalSegmentId } from './segment-id.js';
 import type { WalStorage } from './storage.js';
 import { Wal, type WalOptions } from './wal.js';
 import type { Value } from './payload.js';
+import { FaultyStorage } from './testing/faulty-storage.js';
 
 /** A fresh, empty storage folder for one scenario. */
 export type FreshStorage = () => Promise<WalStorage>;
@@ -508,5 +509,82 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     expectEqual(reopened.report.lastLsn, 80, 'whole');
     await reopened.wal.close();
     await leader.close();
+  },
+
+  async 'a full storage rejects the batch with StorageFull, acknowledges nothing of it, keeps serving reads, and appends resume once there is room'(
+    fresh,
+  ) {
+    const storage = new FaultyStorage(await fresh());
+    const { wal } = await openWal(storage, SMALL);
+    for (let i = 1; i <= 30; i++) await wal.append([event(i)]);
+    storage.fault = 'full';
+    // Enough refused appends that some of them would have sealed a segment or started one.
+    for (let i = 31; i <= 70; i++) await expectTidalError(wal.append([event(i)]), 'StorageFull', `append ${i} while storage is full`);
+    const concurrent = [wal.append([event(71)]), wal.append([event(72)])];
+    for (const refused of concurrent) await expectTidalError(refused, 'StorageFull', 'every write of a refused batch');
+    expect(storage.refusals > 0, 'the storage refused writes');
+    expectEqual(wal.lastLsn, 30, 'nothing refused got an LSN');
+    expectEqual((await readAll(wal)).length, 30, 'reads go on while storage is full');
+    storage.fault = undefined;
+    expectEqual(await wal.append([event(31)]), { first: 31, last: 31 }, 'appends resume, LSNs dense');
+    for (let i = 32; i <= 80; i++) await wal.append([event(i)]);
+    expect(wal.segments().filter((s) => s.sealed).length >= 2, 'segments went on rolling');
+    await wal.close();
+    const reopened = await openWal(storage, SMALL);
+    expectEqual(reopened.report.issues, [], 'nothing of the refused batches is left in the log');
+    expectEqual(
+      (await readAll(reopened.wal)).map((e) => e.event),
+      Array.from({ length: 80 }, (_, i) => event(i + 1)),
+      'exactly the acknowledged events, in order',
+    );
+    await reopened.wal.close();
+  },
+
+  async 'a lost handle fails its batch with StorageError; the log puts its segment back through a new handle and goes on'(fresh) {
+    const storage = new FaultyStorage(await fresh());
+    const { wal } = await openWal(storage);
+    for (let i = 1; i <= 10; i++) await wal.append([event(i)]);
+    storage.fault = 'lost-handle';
+    await expectTidalError(wal.append([event(11)]), 'StorageError', 'the append on the lost handle');
+    expectEqual(await wal.append([event(11)]), { first: 11, last: 11 }, 'the next append goes through');
+    await wal.close();
+    const reopened = await openWal(storage);
+    expectEqual(reopened.report.issues, [], 'clean log');
+    expectEqual((await readAll(reopened.wal)).length, 11, 'every acknowledged event');
+    await reopened.wal.close();
+  },
+
+  async 'compaction deletes sealed segments below the LSN and below every retention, and the log reopens from where it starts'(fresh) {
+    const storage = await fresh();
+    const { wal } = await openWal(storage, SMALL);
+    for (let i = 1; i <= 120; i++) await wal.append([event(i)]);
+    const sealed = wal.segments().filter((s) => s.sealed);
+    expect(sealed.length >= 4, 'several sealed segments');
+    const cut = sealed[3]!.baseLsn; // segments 0..2 lie wholly below it
+    wal.retain('follower-a', sealed[1]!.baseLsn + 1);
+    expectEqual(
+      (await wal.compact(cut)).map((s) => s.id.fileName()),
+      [sealed[0]!.id.fileName()],
+      'a retention holds back what its holder still needs',
+    );
+    wal.retain('follower-a', cut);
+    wal.retain('sync', cut + 1000);
+    expectEqual(
+      (await wal.compact(cut)).map((s) => s.id.fileName()),
+      [sealed[1]!.id.fileName(), sealed[2]!.id.fileName()],
+      'once it moves on, the rest below the LSN goes',
+    );
+    expectEqual(wal.firstLsn, cut, 'the log starts at the first kept segment');
+    expect(!(await segmentNames(storage)).includes(sealed[0]!.id.fileName()), 'deleted from storage');
+    await expectTidalError(readAll(wal, cut - 1), 'Compacted', 'reading below the log start');
+    expectEqual((await readAll(wal, cut)).length, 120 - cut + 1, 'reading from the start');
+    wal.release('sync');
+    expectEqual(await wal.compact(1_000_000), [], 'follower-a still needs everything from the cut');
+    await wal.close();
+    const reopened = await openWal(storage, SMALL);
+    expectEqual(reopened.report.issues, [], 'a compacted log is not a damaged one');
+    expectEqual(reopened.wal.firstLsn, cut, 'reopened, it starts where compaction left it');
+    expectEqual(await reopened.wal.append([event(121)]), { first: 121, last: 121 }, 'and goes on');
+    await reopened.wal.close();
   },
 };

@@ -112,6 +112,8 @@ export class Wal {
   private readonly readHandles: ReadHandleCache;
   private readonly importContext: ImportContext;
   private readonly commitListeners = new Set<(batch: CommittedBatch) => void>();
+  /** Holder → the first LSN it still needs (compaction keeps it). */
+  private readonly retentions = new Map<string, number>();
   private closed = false;
   private readonly storage: WalStorage;
   private readonly b3: Blake3;
@@ -155,6 +157,65 @@ export class Wal {
   /** The last committed LSN (0 when the log is empty). */
   get lastLsn(): number {
     return this.log.nextLsn - 1;
+  }
+
+  /**
+   * The first LSN the log holds: 1, or later once segments covered by a
+   * snapshot were compacted away (`compact`). `nextLsn` when it holds none.
+   */
+  get firstLsn(): number {
+    const first = this.log.segments[0];
+    return first ? Math.min(first.baseLsn, this.log.nextLsn) : this.log.nextLsn;
+  }
+
+  /**
+   * Holds back compaction for `holder` (a follower, sync, a reader): the log
+   * keeps every LSN from `fromLsn` on until the holder moves its retention
+   * forward or releases it. The lowest retention wins.
+   */
+  retain(holder: string, fromLsn: number): void {
+    if (!Number.isSafeInteger(fromLsn) || fromLsn < 1)
+      throw new TidalError('InvalidArgument', `retain: fromLsn must be a positive integer, got ${fromLsn}`);
+    this.retentions.set(holder, fromLsn);
+  }
+
+  /** Drops `holder`'s retention (see `retain`). */
+  release(holder: string): void {
+    this.retentions.delete(holder);
+  }
+
+  /** The retentions in force: holder → the first LSN it still needs. */
+  retained(): ReadonlyMap<string, number> {
+    return this.retentions;
+  }
+
+  /**
+   * Deletes sealed segments whose every LSN is below `beforeLsn` and below
+   * every retention (`retain`): call it with a snapshot's LSN + 1 once the
+   * snapshot is in place. The last segment is never deleted. Runs after
+   * the appends issued before it; resolves with the segments deleted.
+   */
+  compact(beforeLsn: number): Promise<WalSegmentInfo[]> {
+    return this.commits.afterPending(async () => {
+      this.assertUsable();
+      let floor = beforeLsn;
+      for (const lsn of this.retentions.values()) floor = Math.min(floor, lsn);
+      const removed = await this.log.removeBefore(floor, (segment) => this.readHandles.release(segment));
+      return removed.map((s) => ({
+        id: s.id,
+        baseLsn: s.baseLsn,
+        lastLsn: s.lastLsn,
+        sealed: true,
+        bytes: s.dataEnd + SEGMENT_FOOTER_BYTES,
+      }));
+    });
+  }
+
+  /** Bytes of log the storage holds for this shard (every segment, headers and footers included). */
+  logBytes(): number {
+    let bytes = 0;
+    for (const s of this.log.segments) bytes += s.dataEnd + (s.sealed ? SEGMENT_FOOTER_BYTES : 0);
+    return bytes;
   }
 
   /** The segments of the log, oldest first. */
@@ -203,12 +264,10 @@ export class Wal {
 
   /** The group commit's write: one batch at the end of the log, flushed in durable mode. */
   private async commitBatch(batch: Uint8Array, eventCount: number): Promise<number> {
-    const file = await this.log.fileFor(batch.length);
     const firstLsn = this.log.nextLsn;
     if (firstLsn + eventCount - 1 > MAX_LSN) throw new TidalError('LengthOutOfBounds', `shard ${this.shard} has run out of LSNs`);
     fillBatchHeaderV2(this.b3, batch, { shard: this.shard, eventCount, firstLsn, hlc: this.hlc() });
-    const segment = this.log.writeBatch(file, batch, firstLsn, eventCount);
-    if (this.durable) this.log.guard(() => file.flush());
+    const segment = await this.log.appendBatch(batch, firstLsn, eventCount, this.durable);
     this.notify({ segment, firstLsn, lastLsn: firstLsn + eventCount - 1, bytes: batch });
     return firstLsn;
   }
@@ -273,6 +332,13 @@ export class Wal {
     this.assertUsable();
     if (!Number.isSafeInteger(fromLsn) || fromLsn < 1)
       throw new TidalError('InvalidArgument', `fromLsn must be a positive integer, got ${fromLsn}`);
+    if (fromLsn < this.firstLsn) {
+      throw new TidalError(
+        'Compacted',
+        `shard ${this.shard}: LSNs ${fromLsn}..${this.firstLsn - 1} were compacted into a snapshot; the log starts at ${this.firstLsn}`,
+        { details: { firstLsn: this.firstLsn } },
+      );
+    }
     let expected = fromLsn;
     for (const segment of [...this.log.segments]) {
       if (segment.lastLsn < expected) continue;

@@ -1,0 +1,219 @@
+/**
+ * `SnapshotStore`: a shard's snapshot files in its database's folder (the
+ * same `WalStorage` as its segments; recovery leaves other names alone).
+ *
+ * Writing: the bytes go to `<name>.tmp`, are flushed, and only then is the
+ * file renamed to its snapshot name, so a crash mid-snapshot leaves the
+ * previous snapshot as it was (and a `.tmp` that the next write or open
+ * removes). The write goes in chunks, yielding to the event loop between
+ * them, so that commits keep being acknowledged while a snapshot is made.
+ *
+ * Loading: newest first, every byte verified (`decodeSnapshot`). A
+ * snapshot that fails verification, belongs to another shard or database,
+ * or is newer than the log is refused with a code, quarantined (renamed
+ * `<name>.quarantined-<n>`, kept) and reported; the next older one is
+ * tried. Nothing of a refused snapshot is returned.
+ *
+ *     const store = new SnapshotStore(storage, b3, { shard: 3, databaseId });
+ *     await store.write({ lsn, hlcHigh, body });
+ *     const { snapshot, issues } = await store.loadNewest({ maxLsn: wal.lastLsn });
+ */
+import { DIGEST_BYTES, type Blake3 } from '../common/blake3.js';
+import { equalBytes } from '../common/blake3.js';
+import { isTidalError, TidalError } from '../common/errors.js';
+import type { ShardId } from '../shard/shard-id.js';
+import { quarantineName } from './recovery.js';
+import { decodeSnapshot, encodeSnapshot, parseSnapshotFileName, snapshotFileName, type Snapshot } from './snapshot-file.js';
+import type { WalStorage } from './storage.js';
+
+/** Which shard and database a store's snapshots must belong to. */
+export interface SnapshotStoreOptions {
+  readonly shard: ShardId;
+  /** BLAKE3-256 of the database's name (`databaseIdOf`). */
+  readonly databaseId: Uint8Array;
+  /** Bytes written between yields to the event loop. Default 1 MiB. */
+  readonly chunkBytes?: number;
+  /** Yields to the event loop between chunks. Default: a macrotask through a MessageChannel (or setTimeout 0 without one). */
+  readonly yieldToEvents?: () => Promise<void>;
+}
+
+/** A snapshot refused on load, and what became of it. */
+export interface SnapshotIssue {
+  /** `Corrupt` (failed verification: torn, flipped), `WrongShard`, `HeaderMismatch` (another database, or newer than the log). */
+  readonly code: 'Corrupt' | 'WrongShard' | 'HeaderMismatch';
+  readonly message: string;
+  readonly file: string;
+  readonly quarantinedAs: string;
+}
+
+/** A snapshot file present in the folder. */
+export interface SnapshotFileInfo {
+  readonly name: string;
+  readonly lsn: number;
+  readonly bytes: number;
+}
+
+/** What `loadNewest` found. */
+export interface LoadedSnapshot {
+  /** The newest snapshot that verified, if any. */
+  readonly snapshot: (Snapshot & { readonly file: string; readonly bytes: number }) | undefined;
+  /** Snapshots refused on the way, newest first. */
+  readonly issues: readonly SnapshotIssue[];
+}
+
+const TEMP_SUFFIX = '.tmp';
+const DEFAULT_CHUNK_BYTES = 1024 * 1024;
+
+/** BLAKE3-256 of a database name's UTF-8 bytes: the identity a snapshot is checked against. */
+export function databaseIdOf(b3: Blake3, database: string): Uint8Array {
+  return b3.hash(new TextEncoder().encode(database));
+}
+
+function macrotask(): Promise<void> {
+  if (typeof MessageChannel === 'undefined') return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(undefined);
+  });
+}
+
+/** One shard's snapshots on a storage folder. */
+export class SnapshotStore {
+  readonly shard: ShardId;
+  private readonly storage: WalStorage;
+  private readonly b3: Blake3;
+  private readonly databaseId: Uint8Array;
+  private readonly chunkBytes: number;
+  private readonly yieldToEvents: () => Promise<void>;
+
+  constructor(storage: WalStorage, b3: Blake3, options: SnapshotStoreOptions) {
+    if (options.databaseId.length !== DIGEST_BYTES) throw new TidalError('InvalidArgument', `databaseId must be ${DIGEST_BYTES} bytes`);
+    this.storage = storage;
+    this.b3 = b3;
+    this.shard = options.shard;
+    this.databaseId = options.databaseId;
+    this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this.yieldToEvents = options.yieldToEvents ?? macrotask;
+  }
+
+  /** This shard's snapshot files, newest first. */
+  async list(): Promise<SnapshotFileInfo[]> {
+    const found: SnapshotFileInfo[] = [];
+    for (const name of await this.storage.list()) {
+      const parsed = parseSnapshotFileName(name);
+      if (!parsed || parsed.shard !== this.shard) continue;
+      const file = await this.storage.open(name);
+      try {
+        found.push({ name, lsn: parsed.lsn, bytes: file.size() });
+      } finally {
+        file.close();
+      }
+    }
+    return found.sort((a, b) => b.lsn - a.lsn);
+  }
+
+  /**
+   * Writes a snapshot of this shard at `lsn`: to a temporary name, flushed,
+   * then renamed. Resolves with its file's name and size once it is in place.
+   */
+  async write(fields: { lsn: number; hlcHigh: bigint; body: Uint8Array }): Promise<SnapshotFileInfo> {
+    const bytes = encodeSnapshot(this.b3, { shard: this.shard, databaseId: this.databaseId, ...fields });
+    const name = snapshotFileName(this.shard, fields.lsn);
+    const temp = name + TEMP_SUFFIX;
+    const names = new Set(await this.storage.list());
+    if (names.has(name)) return { name, lsn: fields.lsn, bytes: bytes.length }; // the same state, already written
+    const file = await this.storage.open(temp, { create: true });
+    try {
+      file.truncate(0);
+      for (let at = 0; at < bytes.length; at += this.chunkBytes) {
+        file.write(bytes.subarray(at, Math.min(bytes.length, at + this.chunkBytes)), at);
+        if (at + this.chunkBytes < bytes.length) await this.yieldToEvents();
+      }
+      file.flush();
+    } finally {
+      file.close();
+    }
+    await this.storage.rename(temp, name);
+    return { name, lsn: fields.lsn, bytes: bytes.length };
+  }
+
+  /**
+   * The newest snapshot that verifies and is at most `maxLsn` (the log's
+   * last LSN: a snapshot newer than the log is refused). Refused snapshots
+   * are quarantined and reported.
+   */
+  async loadNewest(options: { maxLsn: number }): Promise<LoadedSnapshot> {
+    const issues: SnapshotIssue[] = [];
+    const taken = new Set(await this.storage.list());
+    for (const info of await this.list()) {
+      const file = await this.storage.open(info.name);
+      const bytes = new Uint8Array(file.size());
+      try {
+        file.read(bytes, 0);
+      } finally {
+        file.close();
+      }
+      const refusal = this.check(bytes, info, options.maxLsn);
+      if ('snapshot' in refusal) return { snapshot: { ...refusal.snapshot, file: info.name, bytes: bytes.length }, issues };
+      const quarantinedAs = quarantineName(info.name, taken);
+      await this.storage.rename(info.name, quarantinedAs);
+      taken.add(quarantinedAs);
+      issues.push({ ...refusal, file: info.name, quarantinedAs });
+    }
+    return { snapshot: undefined, issues };
+  }
+
+  private check(
+    bytes: Uint8Array,
+    info: SnapshotFileInfo,
+    maxLsn: number,
+  ): { snapshot: Snapshot } | Omit<SnapshotIssue, 'file' | 'quarantinedAs'> {
+    let snapshot: Snapshot;
+    try {
+      snapshot = decodeSnapshot(this.b3, bytes);
+    } catch (error) {
+      if (!isTidalError(error)) throw error;
+      return { code: 'Corrupt', message: `${info.name}: ${error.message} (${error.code})` };
+    }
+    if (snapshot.shard !== this.shard) {
+      return { code: 'WrongShard', message: `${info.name}: the file is named for shard ${this.shard} but holds shard ${snapshot.shard}` };
+    }
+    if (!equalBytes(snapshot.databaseId, this.databaseId)) {
+      return { code: 'HeaderMismatch', message: `${info.name}: the snapshot is of another database` };
+    }
+    if (snapshot.lsn !== info.lsn) {
+      return { code: 'HeaderMismatch', message: `${info.name}: the file is named for LSN ${info.lsn} but holds LSN ${snapshot.lsn}` };
+    }
+    if (snapshot.lsn > maxLsn) {
+      return {
+        code: 'HeaderMismatch',
+        message: `${info.name}: the snapshot is at LSN ${snapshot.lsn}, newer than the log, which ends at ${maxLsn}; it is not applied`,
+      };
+    }
+    return { snapshot };
+  }
+
+  /**
+   * Removes every snapshot of this shard but the newest `keep`, and any
+   * `.tmp` left by a crash mid-write. Returns the names removed.
+   */
+  async prune(keep: number): Promise<string[]> {
+    const removed: string[] = [];
+    for (const info of (await this.list()).slice(keep)) {
+      await this.storage.remove(info.name);
+      removed.push(info.name);
+    }
+    for (const name of await this.storage.list()) {
+      if (!name.endsWith(TEMP_SUFFIX)) continue;
+      const parsed = parseSnapshotFileName(name.slice(0, -TEMP_SUFFIX.length));
+      if (parsed?.shard !== this.shard) continue;
+      await this.storage.remove(name);
+      removed.push(name);
+    }
+    return removed;
+  }
+}
