@@ -21,6 +21,8 @@ export type {
   TidalDb,
   TidalDebug,
   TidalStats,
+  TidalTransaction,
+  TransactResult,
   WriteOptions,
 } from './worker/index.js';
 

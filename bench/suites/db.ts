@@ -3,15 +3,18 @@
  * (`openTidal`, 4 shards, OPFS, durable: `durability: 'flush'`, the
  * default), on the signal workload: 80 % counter increments over 4 kinds,
  * 20 % label sets (`set(key, 'label', ...)`), over 10k entities
- * (`item-0` .. `item-9999`), from a seeded PRNG (`mulberry32`). One write is
- * one call, one WAL event.
+ * (`item-0` .. `item-9999`), from a seeded PRNG (`mulberry32`). A tick's
+ * writes to a shard are one WAL write event (merged calls, or a
+ * transaction's part).
  *
  * - `db.write.events_per_s`: 100k writes, issued 1,000 at a time in the
  *   same tick and awaited together (`await Promise.all`) before the next
  *   1,000; from the first call to the last acknowledgement. A fresh
  *   database per round; a warm-up round of 20k writes first, then 5 timed
  *   rounds; the median is reported.
- * - `db.replicate.events_per_s`: the same 100k writes, issued the same way
+ * - `db.transact.events_per_s`: the same, each 1,000 as one `db.transact`.
+ * - `db.replicate.events_per_s` (and `db.replicate.transact.events_per_s`,
+ *   with `db.transact`): the same 100k writes, issued the same way
  *   in this page, timed until the second tab has applied them all (every
  *   shard's `appliedLsn` there reached the leader's `lsn`; its `stats()`
  *   is polled every 2 ms once the writes are acknowledged). The second
@@ -24,6 +27,8 @@
  *   writes to warm up, then 5 timed rounds of 100k; the median is
  *   reported. The iframe's state is compared with the expected one at the
  *   end.
+ * - `db.replicate.log_bytes_per_event`: log bytes the second tab verified
+ *   in the timed replicate rounds, per write (operation) issued.
  * - `db.open.ms_per_1m_events`: `openTidal` on a database whose log holds
  *   1M events (the signal workload, 1M writes), until it resolves and a
  *   `get` of a key answers correctly: recovery (every digest verified) and
@@ -49,7 +54,7 @@
 import * as Comlink from 'comlink';
 import { TidalError, isTidalError } from '../../src/common/errors.js';
 import { mulberry32 } from '../../src/common/random.js';
-import { openTidal, type Entity, type TidalDb } from '../../src/index.js';
+import { ShardRouter, openTidal, type Entity, type TidalDb } from '../../src/index.js';
 import type { DbBuildWorker } from './db-build.worker.js';
 
 type Report = (metric: string, value: number, unit: string) => void;
@@ -140,11 +145,29 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Issues `writes` through the public API, `BATCH` in the same tick, each batch awaited before the next. */
-async function writeInBatches(db: TidalDb, writes: readonly SignalWrite[]): Promise<void> {
+/** How writes are issued: one call each (`BATCH` in the same tick), or `BATCH` to a `db.transact`. */
+type WriteMode = 'call' | 'transact';
+
+/**
+ * Issues `writes` through the public API, `BATCH` at a time, each batch
+ * awaited before the next: `BATCH` calls in the same tick (`Promise.all`),
+ * or one `db.transact` of `BATCH` operations.
+ */
+async function writeInBatches(db: TidalDb, writes: readonly SignalWrite[], mode: WriteMode = 'call'): Promise<void> {
   for (let i = 0; i < writes.length; i += BATCH) {
+    const end = Math.min(i + BATCH, writes.length);
+    if (mode === 'transact') {
+      await db.transact((tx) => {
+        for (let j = i; j < end; j++) {
+          const write = writes[j]!;
+          if (write.op === 'increment') tx.increment(write.key, write.kind);
+          else tx.set(write.key, 'label', write.label);
+        }
+      });
+      continue;
+    }
     const batch: Promise<unknown>[] = [];
-    for (let j = i; j < Math.min(i + BATCH, writes.length); j++) {
+    for (let j = i; j < end; j++) {
       const write = writes[j]!;
       batch.push(write.op === 'increment' ? db.increment(write.key, write.kind) : db.set(write.key, 'label', write.label));
     }
@@ -152,12 +175,29 @@ async function writeInBatches(db: TidalDb, writes: readonly SignalWrite[]): Prom
   }
 }
 
+const router = new ShardRouter({ shards: SHARDS });
+
+/**
+ * The WAL events `writeInBatches` makes of `writes`: a tick's writes to a
+ * shard are one write event (merged calls, or a transaction's part), so
+ * one per shard a batch touches.
+ */
+function eventsOf(writes: readonly SignalWrite[]): number {
+  let events = 0;
+  for (let i = 0; i < writes.length; i += BATCH) {
+    const shards = new Set<number>();
+    for (let j = i; j < Math.min(i + BATCH, writes.length); j++) shards.add(router.route(writes[j]!.key));
+    events += shards.size;
+  }
+  return events;
+}
+
 /** Each shard's last LSN as `db` sees it. */
 async function shardLsns(db: TidalDb): Promise<number[]> {
   return (await db.stats()).shards.map((s) => s.lsn);
 }
 
-/** Throws unless the shards' LSNs add up to `events` (one write, one event: nothing lost, nothing doubled). */
+/** Throws unless the shards' LSNs add up to `events` (nothing lost, nothing doubled). */
 async function checkEventCount(db: TidalDb, events: number, where: string): Promise<void> {
   const lsns = await shardLsns(db);
   const total = lsns.reduce((a, b) => a + b, 0);
@@ -246,7 +286,7 @@ const uniqueName = (what: string) => `bench-db-${what}-${crypto.randomUUID()}`;
 
 // ---------------------------------------------------------------- writes
 
-async function measureWrite(report: Report, workload: readonly SignalWrite[]): Promise<void> {
+async function measureWrite(report: Report, workload: readonly SignalWrite[], mode: WriteMode): Promise<void> {
   const expected = new ExpectedState().add(workload);
   const rates: number[] = [];
   for (let round = 0; round <= ROUNDS; round++) {
@@ -257,22 +297,22 @@ async function measureWrite(report: Report, workload: readonly SignalWrite[]): P
     try {
       if (db.storage !== 'opfs') throw new TidalError('StorageError', `the database fell back to ${db.storage} storage`);
       const started = now();
-      await writeInBatches(db, writes);
+      await writeInBatches(db, writes, mode);
       const ms = now() - started;
       await whenSettled(db, 'leader');
-      await checkEventCount(db, writes.length, `write round ${round}`);
+      await checkEventCount(db, eventsOf(writes), `${mode} write round ${round}`);
       if (warmUp) continue;
-      await checkState(db, expected, `write round ${round}`);
+      await checkState(db, expected, `${mode} write round ${round}`);
       rates.push(writes.length / (ms / 1000));
       const note = await restartNote(db);
-      if (note) console.log(`db: write round ${round}${note}`);
+      if (note) console.log(`db: ${mode} write round ${round}${note}`);
     } finally {
       await db.close();
       await deleteDatabase(name);
     }
   }
-  console.log(`db: write rounds (events/s): ${rates.map(round0).join(', ')}`);
-  report('db.write.events_per_s', median(rates), 'events/s');
+  console.log(`db: ${mode} write rounds (events/s): ${rates.map(round0).join(', ')}`);
+  report(mode === 'call' ? 'db.write.events_per_s' : 'db.transact.events_per_s', median(rates), 'events/s');
 }
 
 // ----------------------------------------------------------- replication
@@ -335,22 +375,31 @@ async function measureReplicate(report: Report, workload: readonly SignalWrite[]
     expected.add(warmUp);
     await whenApplied(second.db, await shardLsns(leader));
 
-    const rates: number[] = [];
-    for (let round = 1; round <= ROUNDS; round++) {
-      const started = now();
-      await writeInBatches(leader, workload);
-      const written = now() - started;
-      const lsns = await shardLsns(leader);
-      const behind = (await second.db.stats()).shards.reduce((sum, s, i) => sum + lsns[i]! - s.appliedLsn, 0);
-      await whenApplied(second.db, lsns);
-      const ms = now() - started;
-      expected.add(workload);
-      rates.push(workload.length / (ms / 1000));
-      console.log(
-        `db: replicate round ${round}: writes acknowledged after ${round0(written)} ms (${behind} events still to apply in the second tab), all applied there after ${round0(ms)} ms${await restartNote(leader)}${await restartNote(second.db)}`,
-      );
+    let events = eventsOf(warmUp);
+    const verifiedBefore = (await second.db.stats()).shards.reduce((sum, s) => sum + s.bytesVerified, 0);
+    for (const mode of ['call', 'transact'] as const) {
+      const rates: number[] = [];
+      for (let round = 1; round <= ROUNDS; round++) {
+        const started = now();
+        await writeInBatches(leader, workload, mode);
+        const written = now() - started;
+        const lsns = await shardLsns(leader);
+        const behind = (await second.db.stats()).shards.reduce((sum, s, i) => sum + lsns[i]! - s.appliedLsn, 0);
+        await whenApplied(second.db, lsns);
+        const ms = now() - started;
+        expected.add(workload);
+        events += eventsOf(workload);
+        rates.push(workload.length / (ms / 1000));
+        console.log(
+          `db: replicate ${mode} round ${round}: writes acknowledged after ${round0(written)} ms (${behind} write events still to apply in the second tab), all applied there after ${round0(ms)} ms${await restartNote(leader)}${await restartNote(second.db)}`,
+        );
+      }
+      console.log(`db: replicate ${mode} rounds (events/s): ${rates.map(round0).join(', ')}`);
+      report(mode === 'call' ? 'db.replicate.events_per_s' : 'db.replicate.transact.events_per_s', median(rates), 'events/s');
     }
-    const events = warmUp.length + ROUNDS * workload.length;
+    // Log bytes the second tab verified per operation written in the timed rounds (what crossed to it).
+    const verified = (await second.db.stats()).shards.reduce((sum, s) => sum + s.bytesVerified, 0) - verifiedBefore;
+    report('db.replicate.log_bytes_per_event', verified / (2 * ROUNDS * workload.length), 'B');
     await whenSettled(leader, 'leader');
     await whenSettled(second.db, 'follower');
     await whenApplied(second.db, await shardLsns(leader));
@@ -359,10 +408,7 @@ async function measureReplicate(report: Report, workload: readonly SignalWrite[]
     const stats = await second.db.stats();
     const rejected = stats.shards.reduce((sum, s) => sum + s.payloadsRejected, 0);
     if (rejected > 0) throw new TidalError('Corrupt', `the second tab rejected ${rejected} payloads on clean links`);
-    console.log(
-      `db: replicate rounds (events/s): ${rates.map(round0).join(', ')}; the second tab verified ${stats.shards.reduce((sum, s) => sum + s.bytesVerified, 0)} bytes`,
-    );
-    report('db.replicate.events_per_s', median(rates), 'events/s');
+    console.log(`db: the second tab verified ${stats.shards.reduce((sum, s) => sum + s.bytesVerified, 0)} bytes in all`);
   } finally {
     // The second tab first: were it still open when this page lets go, it would take the lead and hold the files.
     if (second) {
@@ -448,7 +494,8 @@ async function measureOpen(report: Report): Promise<void> {
 /** Measures the db metrics; see the module comment for each. */
 export async function run(report: Report): Promise<void> {
   const workload = signalWorkload(EVENTS, SEED);
-  await measureWrite(report, workload);
+  await measureWrite(report, workload, 'call');
+  await measureWrite(report, workload, 'transact');
   await measureReplicate(report, workload);
   await measureOpen(report);
 }

@@ -12,12 +12,29 @@
  * The high-water mark (`highWaterMark`) is the highest SeqNo below which
  * every write is acknowledged; it travels with every request so the leader
  * can forget results the writer no longer needs.
+ *
+ * With `merge`, writes issued in the same tick without an idempotency key are **merged**
+ * into one write (one SeqNo, one request, one WAL event), in call order:
+ * the session's per-write work (numbering, the leader's idempotency check,
+ * the event's session fields) is done once per tick, not once per call.
+ * Each caller still gets its own promise (all resolve with the merged
+ * write's token). Should the leader refuse a merged write for what it holds
+ * (say a counter `Overflow`), its parts are sent again one by one, so that
+ * only the refused part fails, as if they had never been merged.
  */
 import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import { integerOption } from '../common/options.js';
 import type { ShardId } from '../shard/shard-id.js';
-import { validateClientOperation, type ClientOperation, type SeqNo, type SessionId, type WriteRequest, type WriteToken } from './write.js';
+import {
+  MAX_OPS_PER_WRITE,
+  validateClientOperation,
+  type ClientOperation,
+  type SeqNo,
+  type SessionId,
+  type WriteRequest,
+  type WriteToken,
+} from './write.js';
 
 /** How a writer reaches its shard's leader (a comlink proxy, a direct call in tests). */
 export interface SessionLink {
@@ -38,12 +55,21 @@ export interface SessionWriterOptions {
   readonly retryDelayMs?: number;
   /** Default 2,000 ms. */
   readonly maxRetryDelayMs?: number;
+  /** Merge a tick's writes without an idempotency key into one write. Default `false` (`openTidal` merges). */
+  readonly merge?: boolean;
+}
+
+/** One caller's part of a write: its operations and its promise. */
+interface WritePart {
+  readonly ops: readonly ClientOperation[];
+  resolve(token: WriteToken): void;
+  reject(error: unknown): void;
 }
 
 interface PendingWrite {
   request: WriteRequest;
-  resolve(token: WriteToken): void;
-  reject(error: unknown): void;
+  /** The callers whose operations the request holds (several when merged; none for a gap filler). */
+  readonly parts: readonly WritePart[];
 }
 
 /** Failures after which the same request may be sent again. */
@@ -76,6 +102,9 @@ export class SessionWriter {
   private closed = false;
   /** Highest LSN this session has seen acknowledged or read, for monotonic reads. */
   private seenLsn = 0;
+  private readonly merge: boolean;
+  /** This tick's writes without an idempotency key, merged into one write when the tick ends. */
+  private forming: { ops: ClientOperation[]; parts: WritePart[] } | undefined;
 
   constructor(options: SessionWriterOptions) {
     this.shard = options.shard;
@@ -89,6 +118,7 @@ export class SessionWriter {
       default: Math.max(2000, this.retryDelayMs),
     });
     this.retryDelay = this.retryDelayMs;
+    this.merge = options.merge ?? false;
     this.sessionId = this.newSessionId();
     this.sessionStartedAt = this.clock.now();
   }
@@ -126,20 +156,61 @@ export class SessionWriter {
   async write(ops: readonly ClientOperation[], options: { idempotencyKey?: string } = {}): Promise<WriteToken> {
     if (this.closed) throw new TidalError('Closed', `session writer for shard ${this.shard} is closed`);
     ops.forEach((op, i) => validateClientOperation(op, `ops[${i}]`));
-    while (this.pending.size >= this.maxUnacknowledged) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    return this.writeChecked(ops, options);
+  }
+
+  /**
+   * `write` for operations the caller has checked (`validateClientOperation`,
+   * at most `MAX_OPS_PER_WRITE`): a batch checks its operations once, as
+   * they are added, and sends them without a second pass.
+   */
+  writeChecked(ops: readonly ClientOperation[], options: { idempotencyKey?: string } = {}): Promise<WriteToken> {
+    if (this.closed) return Promise.reject(new TidalError('Closed', `session writer for shard ${this.shard} is closed`));
+    if (options.idempotencyKey === undefined && this.merge) {
+      return new Promise<WriteToken>((resolve, reject) => {
+        if (this.forming && this.forming.ops.length + ops.length > MAX_OPS_PER_WRITE) this.seal();
+        if (!this.forming) {
+          this.forming = { ops: [], parts: [] };
+          queueMicrotask(() => this.seal());
+        }
+        for (const op of ops) this.forming.ops.push(op);
+        this.forming.parts.push({ ops, resolve, reject });
+      });
+    }
+    this.seal(); // the tick's earlier writes go first
+    return new Promise<WriteToken>((resolve, reject) => {
+      void this.submit([...ops], [{ ops, resolve, reject }], options.idempotencyKey);
+    });
+  }
+
+  /** Sends the writes merged so far this tick as one write. */
+  private seal(): void {
+    const forming = this.forming;
+    this.forming = undefined;
+    if (forming && !this.closed) void this.submit(forming.ops, forming.parts, undefined);
+    else if (forming)
+      for (const part of forming.parts) part.reject(new TidalError('Closed', `session writer for shard ${this.shard} is closed`));
+  }
+
+  /** Numbers a write (once there is room) and sends it. */
+  private async submit(ops: ClientOperation[], parts: readonly WritePart[], idempotencyKey: string | undefined): Promise<void> {
+    while (this.pending.size >= this.maxUnacknowledged && !this.closed)
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    if (this.closed) {
+      for (const part of parts) part.reject(new TidalError('Closed', `session writer for shard ${this.shard} is closed`));
+      return;
+    }
     const seq = this.nextSeq++;
     const request: WriteRequest = {
       session: this.sessionId,
       startedAt: this.sessionStartedAt,
       seq,
       acked: this.hwm,
-      ops: [...ops],
-      ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
+      ops,
+      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     };
-    return new Promise<WriteToken>((resolve, reject) => {
-      this.pending.set(seq, { request, resolve, reject });
-      this.send(request);
-    });
+    this.pending.set(seq, { request, parts });
+    this.send(request);
   }
 
   /** Points the writer at a new leader (or a restarted worker) and resends every unacknowledged write, in order. */
@@ -158,9 +229,12 @@ export class SessionWriter {
   /** Stops: unacknowledged writes reject with `Closed` (they may or may not have been applied). */
   close(): void {
     this.closed = true;
+    this.seal();
     this.clock.clearTimeout(this.retryTimer);
-    for (const [, write] of this.pending)
-      write.reject(new TidalError('Closed', `session writer closed before write ${write.request.seq} was acknowledged`));
+    for (const [, write] of this.pending) {
+      const error = new TidalError('Closed', `session writer closed before write ${write.request.seq} was acknowledged`);
+      for (const part of write.parts) part.reject(error);
+    }
     this.pending.clear();
     for (const wake of this.roomWaiters.splice(0)) wake();
   }
@@ -180,7 +254,7 @@ export class SessionWriter {
     while (this.ackedAbove.delete(this.hwm + 1)) this.hwm++;
     this.observe(token.lsn);
     this.retryDelay = this.retryDelayMs;
-    write.resolve(token);
+    for (const part of write.parts) part.resolve(token);
     this.roomWaiters.shift()?.();
   }
 
@@ -193,7 +267,7 @@ export class SessionWriter {
       this.pending.delete(request.seq);
       this.ackedAbove.add(request.seq);
       while (this.ackedAbove.delete(this.hwm + 1)) this.hwm++;
-      write.reject(error);
+      for (const part of write.parts) part.reject(error);
       return;
     }
     if (code === 'SessionExpired') {
@@ -204,14 +278,12 @@ export class SessionWriter {
       this.scheduleResend();
       return;
     }
-    // Refused for what it is (e.g. InvalidArgument): the caller learns why, and the SeqNo is
-    // filled with an empty write so that the session's later writes are not held behind a gap.
-    write.reject(error);
-    this.pending.set(request.seq, {
-      request: { ...request, ops: [], acked: this.hwm },
-      resolve: () => undefined,
-      reject: () => undefined,
-    });
+    // Refused for what it is (e.g. InvalidArgument): the SeqNo is filled with an empty write so
+    // that the session's later writes are not held behind a gap. A single write's caller learns
+    // why; a merged write's parts are sent again one by one, so that only the refused one fails.
+    this.pending.set(request.seq, { request: { ...request, ops: [], acked: this.hwm }, parts: [] });
+    if (write.parts.length === 1) write.parts[0]!.reject(error);
+    else for (const part of write.parts) void this.submit([...part.ops], [part], undefined);
     this.scheduleResend();
   }
 
@@ -222,7 +294,7 @@ export class SessionWriter {
    */
   private restartSession(error: unknown): void {
     const carried = [...this.pending.values()].filter((w) => w.request.idempotencyKey !== undefined && w.request.ops.length > 0);
-    for (const write of this.pending.values()) if (!carried.includes(write)) write.reject(error);
+    for (const write of this.pending.values()) if (!carried.includes(write)) for (const part of write.parts) part.reject(error);
     this.pending.clear();
     this.ackedAbove.clear();
     this.sessionId = this.newSessionId();
@@ -232,7 +304,7 @@ export class SessionWriter {
     for (const write of carried) {
       const seq = this.nextSeq++;
       const request: WriteRequest = { ...write.request, session: this.sessionId, startedAt: this.sessionStartedAt, seq, acked: 0 };
-      this.pending.set(seq, { request, resolve: write.resolve, reject: write.reject });
+      this.pending.set(seq, { request, parts: write.parts });
       this.send(request);
     }
   }

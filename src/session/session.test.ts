@@ -302,6 +302,96 @@ describe('exactly-once writes through the session bridge', () => {
   });
 });
 
+describe('merged writes (a tick of writes without an idempotency key as one write)', () => {
+  it('sends a tick of writes as one write and one WAL event, in call order; a keyed write keeps its own', async () => {
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const sent: WriteRequest[] = [];
+    const writer = new SessionWriter({ shard: 0, link: { write: (r) => (sent.push(r), leader.write(r)) }, merge: true });
+    cleanups.push(() => writer.close());
+    const tokens: Promise<WriteToken>[] = [];
+    for (let i = 0; i < 300; i++) tokens.push(writer.write([{ op: 'set', key: 'k', field: 'last', value: i }]));
+    tokens.push(writer.write([{ op: 'increment', key: 'k', kind: 'n', by: 1 }], { idempotencyKey: 'once' }));
+    for (let i = 300; i < 310; i++) tokens.push(writer.write([{ op: 'set', key: 'k', field: 'last', value: i }]));
+    const acknowledged = await Promise.all(tokens);
+    expect(sent.map((r) => [r.seq, r.ops.length, r.idempotencyKey])).toEqual([
+      [1, 300, undefined],
+      [2, 1, 'once'],
+      [3, 10, undefined],
+    ]);
+    expect(new Set(acknowledged.slice(0, 300).map((t) => t.lsn))).toEqual(new Set([1]));
+    expect(acknowledged[300]!.lsn).toBe(2);
+    expect(acknowledged[301]!.lsn).toBe(3);
+    expect(wal.lastLsn).toBe(3);
+    expect(leader.state.crdt.fieldValue('k', 'last')).toBe(309); // later calls win, as unmerged
+    expect(leader.state.crdt.counterValue('k', 'n')).toBe(1);
+    await wal.close();
+  });
+
+  it('when the leader refuses a merged write, sends its parts one by one: only the refused part fails', async () => {
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const refuse = (r: WriteRequest) => r.ops.some((op) => op.key === 'refused');
+    const link: SessionLink = {
+      write: (r) => (refuse(r) ? Promise.reject(new TidalError('InvalidArgument', 'refused by the test leader')) : leader.write(r)),
+    };
+    const writer = new SessionWriter({ shard: 0, link, merge: true, retryDelayMs: 1, maxRetryDelayMs: 2 });
+    cleanups.push(() => writer.close());
+    const outcome = (p: Promise<WriteToken>) =>
+      p.then(
+        () => 'ok',
+        (e: unknown) => (isTidalError(e) ? e.code : 'thrown'),
+      );
+    const results = await Promise.all([
+      outcome(writer.write([{ op: 'increment', key: 'a', kind: 'n', by: 1 }])),
+      outcome(writer.write([{ op: 'increment', key: 'refused', kind: 'n', by: 1 }])),
+      outcome(writer.write([{ op: 'increment', key: 'b', kind: 'n', by: 1 }])),
+    ]);
+    expect(results).toEqual(['ok', 'InvalidArgument', 'ok']);
+    expect([leader.state.crdt.counterValue('a', 'n'), leader.state.crdt.counterValue('b', 'n')]).toEqual([1, 1]);
+    expect(leader.state.crdt.has('refused')).toBe(false);
+    expect(writer.unacknowledged).toBe(0);
+    await wal.close();
+  });
+
+  for (const seed of [1, 2]) {
+    it(`merged writes are applied exactly once under crashes at every step, lost and duplicated messages (seed ${seed})`, async () => {
+      const random = prng(seed);
+      const shard = new CrashingShard();
+      const seen: Record<Step, number> = {
+        ok: 0,
+        'lose-request': 0,
+        'crash-before-append': 0,
+        'crash-after-append': 0,
+        'crash-after-ack': 0,
+        'lose-ack': 0,
+        duplicate: 0,
+      };
+      const writer = new SessionWriter({
+        shard: 0,
+        link: faultyLink(shard, random, seen),
+        merge: true,
+        retryDelayMs: 1,
+        maxRetryDelayMs: 5,
+      });
+      cleanups.push(() => writer.close());
+      let acknowledged = 0;
+      for (let tick = 0; tick < 60; tick++) {
+        const writes = [];
+        for (let i = 0; i < 10; i++)
+          writes.push(writer.write([{ op: 'increment', key: `k${i}`, kind: 'n', by: 1 }]).then(() => acknowledged++));
+        await Promise.all(writes);
+      }
+      expect(seen['ok']).toBeGreaterThan(0);
+      shard.crash();
+      const { state, wal } = await replay(shard.storage);
+      expect(acknowledged).toBe(600);
+      for (let i = 0; i < 10; i++) expect(state.crdt.counterValue(`k${i}`, 'n'), `seed ${seed}`).toBe(60);
+      await wal.close();
+    });
+  }
+});
+
 describe('failover to a promoted follower, and reads', () => {
   it('loses no acknowledged write and applies none twice when the leader dies and a follower takes over', async () => {
     const net = new InProcessNetwork();

@@ -50,6 +50,30 @@ export interface TidalDebug {
   hangWorker(shard: ShardId, ms: number): void;
 }
 
+/**
+ * The operations of one `transact` call, added by its build function. Each
+ * method checks its operation at once (`InvalidArgument`, `Unencodable`:
+ * the call throws, and nothing of the transaction is sent).
+ */
+export interface TidalTransaction {
+  /** Adds `by` (a positive integer, default 1) to counter `kind` of `key`. */
+  increment(key: string, kind: string, by?: number): void;
+  /** Subtracts `by` (default 1) from counter `kind` of `key`. */
+  decrement(key: string, kind: string, by?: number): void;
+  /** Sets field `field` of `key` (last writer wins, by HLC; later in the transaction wins). */
+  set(key: string, field: string, value: Value): void;
+  /** Adds `member` to the grow-only set `setName` of `key`. */
+  add(key: string, setName: string, member: Value): void;
+}
+
+/** What a `transact` resolves with. */
+export interface TransactResult {
+  /** One token per shard the transaction wrote to, in shard order (pass one as `after` to read on that shard). */
+  readonly tokens: readonly WriteToken[];
+  /** Operations written. */
+  readonly operations: number;
+}
+
 /** Options of a write. */
 export interface WriteOptions {
   /** An application key: a retry carrying it (even from a reloaded page) is applied once. */
@@ -137,6 +161,29 @@ export interface TidalDb {
   set(key: string, field: string, value: Value, options?: WriteOptions): Promise<WriteToken>;
   /** Adds `member` to the grow-only set `setName` of `key`. */
   add(key: string, setName: string, member: Value, options?: WriteOptions): Promise<WriteToken>;
+  /**
+   * Writes many operations with one call and one promise:
+   *
+   *     await db.transact((tx) => {
+   *       tx.increment('item-1', 'click');
+   *       tx.set('item-1', 'label', 'cats');
+   *     });
+   *
+   * `build` runs at once (synchronously) and adds the operations. What is guaranteed:
+   * - **Per shard, all or nothing.** The operations for one shard (keys route to shards) are one
+   *   write of this tab's session: one WAL event in one batch, durable together (after the flush in
+   *   `'flush'` mode, before the promise resolves), applied together on every replica, exactly once
+   *   across retries, worker restarts and failover. Within it, operations apply in the order added.
+   *   (A shard's part of more than 10,000 operations is split into writes of 10,000, each one
+   *   all or nothing.)
+   * - **Across shards, not atomic.** Each shard's part commits on its own: a reader may see one
+   *   shard's part before another's, and if one part is refused (e.g. `Overflow`) or the tab closes,
+   *   the parts already committed stay. The promise then rejects with the first part's error, whose
+   *   `details.committed` lists the tokens of the parts that did commit.
+   * - Nothing is sent if `build` throws, or if any operation is invalid (`InvalidArgument`,
+   *   `Unencodable`).
+   */
+  transact(build: (tx: TidalTransaction) => void, options?: WriteOptions): Promise<TransactResult>;
 
   /** The entity at `key`, or `undefined`. */
   get(key: string, options?: ReadOptions): Promise<Entity | undefined>;

@@ -14,5 +14,17 @@
  *   `shard-host-config.ts`, `api.ts` (public types). Time comes from `common/clock.ts`.
  */
 export { openTidal } from './open-tidal.js';
-export type { Change, Entity, OpenTidalOptions, ReadOptions, ShardStats, TidalDb, TidalDebug, TidalStats, WriteOptions } from './api.js';
+export type {
+  Change,
+  Entity,
+  OpenTidalOptions,
+  ReadOptions,
+  ShardStats,
+  TidalDb,
+  TidalDebug,
+  TidalStats,
+  TidalTransaction,
+  TransactResult,
+  WriteOptions,
+} from './api.js';
 export { installTidalErrorHandler } from './comlink-errors.js';
