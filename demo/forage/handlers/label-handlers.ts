@@ -52,7 +52,10 @@ export async function createLabel(ctx: HandlerContext, request: unknown): Promis
   const state = await loadState(ctx.db);
   refuseDuplicateName(state, settings.name);
   const labelId = ctx.newId();
-  await Promise.all([ctx.db.set(labelKey(labelId), 'settings', recordValue(settings)), ctx.db.set(labelKey(labelId), 'createdAt', ctx.now())]);
+  await Promise.all([
+    ctx.db.set(labelKey(labelId), 'settings', recordValue(settings)),
+    ctx.db.set(labelKey(labelId), 'createdAt', ctx.now()),
+  ]);
   return viewOf(ctx, await loadState(ctx.db), labelId);
 }
 
@@ -94,6 +97,8 @@ export async function unmarkHardNegative(ctx: HandlerContext, request: unknown):
   const label = knownLabel(state, input['labelId']);
   const itemId = id(input['itemId'], 'itemId');
   if (!label.hardNegatives.has(itemId)) throw invalid('itemId', `is not a hard negative of "${label.settings.name}"`);
-  await Promise.all(unmarkTombstones(label.marks, label.tombstones, itemId).map((t) => ctx.db.add(labelKey(label.id), 'unmarked', recordValue(t))));
+  await Promise.all(
+    unmarkTombstones(label.marks, label.tombstones, itemId).map((t) => ctx.db.add(labelKey(label.id), 'unmarked', recordValue(t))),
+  );
   return viewOf(ctx, await loadState(ctx.db), label.id);
 }

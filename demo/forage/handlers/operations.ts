@@ -13,7 +13,8 @@ import type { SourceKind } from '../sources/index.js';
 import type { SourceStatus } from '../store/index.js';
 
 /** The context a slate is drawn in, as a request names it (the handler adds the names). */
-export type ContextRequest = { readonly kind: 'feed' } | { readonly kind: 'label'; readonly labelId: string } | { readonly kind: 'source'; readonly sourceId: string };
+export type ContextRequest =
+  { readonly kind: 'feed' } | { readonly kind: 'label'; readonly labelId: string } | { readonly kind: 'source'; readonly sourceId: string };
 
 /** An item as the page shows it. */
 export interface ItemView {
@@ -73,7 +74,13 @@ export interface ForageView {
   readonly labels: readonly LabelView[];
   /** The slates of the context, newest first, with the items not yet dismissed. */
   readonly feed: readonly SlateView[];
-  readonly counts: { readonly items: number; readonly slates: number; readonly click: number; readonly like: number; readonly dismiss: number };
+  readonly counts: {
+    readonly items: number;
+    readonly slates: number;
+    readonly click: number;
+    readonly like: number;
+    readonly dismiss: number;
+  };
   /** The posterior chart, SVG markup (names escaped). */
   readonly chart: string;
   readonly corsProxy: string;
@@ -102,7 +109,10 @@ export interface OpmlImportResult {
   readonly feeds: number;
   /** Outlines whose xmlUrl was not an http(s) URL. */
   readonly invalid: number;
-  readonly results: readonly ({ readonly url: string; readonly ok: true; readonly result: IngestResult } | { readonly url: string; readonly ok: false; readonly error: string })[];
+  readonly results: readonly (
+    | { readonly url: string; readonly ok: true; readonly result: IngestResult }
+    | { readonly url: string; readonly ok: false; readonly error: string }
+  )[];
 }
 
 /** Progress of a long operation, for the page to show where it happens. */

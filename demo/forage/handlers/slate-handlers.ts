@@ -94,17 +94,24 @@ export async function signal(ctx: HandlerContext, request: unknown): Promise<Sig
   const input = fields(request);
   const itemId = id(input['itemId'], 'itemId');
   const kind = input['kind'];
-  if (!SIGNAL_KINDS.includes(kind as SignalKind)) throw invalid('kind', `must be one of ${SIGNAL_KINDS.join(', ')}, not ${JSON.stringify(kind)}`);
+  if (!SIGNAL_KINDS.includes(kind as SignalKind))
+    throw invalid('kind', `must be one of ${SIGNAL_KINDS.join(', ')}, not ${JSON.stringify(kind)}`);
   const slateId = id(input['slateId'], 'slateId');
   const state = await loadState(ctx.db);
   const slate = state.slates.find((s) => s.id === slateId);
   if (!slate) throw invalid('slateId', `names no recorded slate (${JSON.stringify(slateId)})`);
   if (!slate.entries.some((e) => e.itemId === itemId)) throw invalid('itemId', `was not shown in slate ${slateId}`);
   if (!state.items.has(itemId)) throw invalid('itemId', `names no item (${JSON.stringify(itemId)})`);
-  const label = slate.context.kind === 'label' && kind === 'dismiss' ? state.labels.find((l) => l.id === (slate.context as { labelId: string }).labelId) : undefined;
+  const label =
+    slate.context.kind === 'label' && kind === 'dismiss'
+      ? state.labels.find((l) => l.id === (slate.context as { labelId: string }).labelId)
+      : undefined;
 
   const record: SignalRecord = { id: ctx.newId(), slateId, itemId, kind: kind as SignalKind, at: ctx.now(), tab: ctx.tab };
-  const writes: Promise<unknown>[] = [ctx.db.set(signalKey(record.id), 'record', recordValue(record)), ctx.db.increment(itemKey(itemId), record.kind)];
+  const writes: Promise<unknown>[] = [
+    ctx.db.set(signalKey(record.id), 'record', recordValue(record)),
+    ctx.db.increment(itemKey(itemId), record.kind),
+  ];
   if (label) writes.push(ctx.db.add(labelKey(label.id), 'hardNegatives', recordValue(newHardNegativeMark(itemId, ctx.newId()))));
   await Promise.all(writes);
   return { signal: record, hardNegativeOf: label?.id };

@@ -37,7 +37,9 @@ function policy(ctx: HandlerContext, state: ForageState): FetchPolicy {
 /** Loads `source` (reporting progress) and merges it; nothing is stored when loading fails. */
 async function loadAndIngest(ctx: HandlerContext, source: Source, title?: string): Promise<IngestResult> {
   ctx.progress({ phase: 'fetching', subject: source.spec.url });
-  const batch = await source.load((p) => ctx.progress({ phase: 'fetching', subject: source.spec.url, bytes: p.bytes, ...(p.total ? { total: p.total } : {}) }));
+  const batch = await source.load((p) =>
+    ctx.progress({ phase: 'fetching', subject: source.spec.url, bytes: p.bytes, ...(p.total ? { total: p.total } : {}) }),
+  );
   ctx.progress({ phase: 'parsing', subject: source.spec.url, items: batch.items.length });
   const spec: SourceSpec = { ...source.spec, title: title ?? batch.title ?? source.spec.title };
   // Read the state after the fetch: another tab may have stored some of these items meanwhile.
@@ -99,7 +101,11 @@ export async function addStarter(ctx: HandlerContext, request: unknown): Promise
   if (onlyIfEmpty && state.sources.size > 0) return [];
   const results: IngestResult[] = [];
   for (const feed of STARTER_FEEDS) {
-    const source = await feedSource(starterUrl(feed.file, ctx.starterBase), policy(ctx, state), { title: feed.title, category: feed.category, kind: 'starter' });
+    const source = await feedSource(starterUrl(feed.file, ctx.starterBase), policy(ctx, state), {
+      title: feed.title,
+      category: feed.category,
+      kind: 'starter',
+    });
     results.push(await loadAndIngest(ctx, source, feed.title));
   }
   return results;
@@ -154,4 +160,3 @@ export async function setCorsProxy(ctx: HandlerContext, request: unknown): Promi
   await ctx.db.set(SETTINGS_KEY, 'corsProxy', corsProxy);
   return { corsProxy };
 }
-

@@ -6,7 +6,13 @@
  * Pure functions of the state, so every tab that has replicated the same
  * entities shows the same thing.
  */
-import { discountedPosteriors, observationsFromRecords, posteriorChartSvg, summarizePosterior, type BetaPosterior } from '../bandit/index.js';
+import {
+  discountedPosteriors,
+  observationsFromRecords,
+  posteriorChartSvg,
+  summarizePosterior,
+  type BetaPosterior,
+} from '../bandit/index.js';
 import type { SlateContext, SlateRecord } from '../export/index.js';
 import { labelRule, scoreLabel } from '../labels/index.js';
 import type { ForageState, ItemState } from '../store/index.js';
@@ -50,7 +56,9 @@ export function assignLabels(ctx: HandlerContext, state: ForageState): LabelAssi
 
 /** Sources the user has (not removed), in title order. */
 export function activeSources(state: ForageState) {
-  return [...state.sources.values()].filter((s) => !s.removed).sort((a, b) => a.spec.title.localeCompare(b.spec.title) || (a.spec.id < b.spec.id ? -1 : 1));
+  return [...state.sources.values()]
+    .filter((s) => !s.removed)
+    .sort((a, b) => a.spec.title.localeCompare(b.spec.title) || (a.spec.id < b.spec.id ? -1 : 1));
 }
 
 /** An item is visible while one of its sources is active. */
@@ -62,7 +70,9 @@ export function isVisible(state: ForageState, item: ItemState): boolean {
 }
 
 export function posteriorsOf(state: ForageState): Map<string, BetaPosterior> {
-  return discountedPosteriors(observationsFromRecords(state.slates, state.signals), { sources: activeSources(state).map((s) => s.spec.id) });
+  return discountedPosteriors(observationsFromRecords(state.slates, state.signals), {
+    sources: activeSources(state).map((s) => s.spec.id),
+  });
 }
 
 export function itemView(state: ForageState, labels: LabelAssignment, item: ItemState, sourceId?: string): ItemView {
@@ -150,7 +160,10 @@ export function forageView(ctx: HandlerContext, state: ForageState, context: Con
     labels: labelViews(ctx, state, labels),
     feed,
     counts,
-    chart: posteriorChartSvg(sources.map((s) => ({ label: s.title, posterior: s.posterior })), { width: 340, labelWidth: 130 }),
+    chart: posteriorChartSvg(
+      sources.map((s) => ({ label: s.title, posterior: s.posterior })),
+      { width: 340, labelWidth: 130 },
+    ),
     corsProxy: state.settings.corsProxy,
     malformed: state.malformed,
   };

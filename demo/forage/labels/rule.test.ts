@@ -3,7 +3,7 @@ import { createHashingEmbedder } from '../embeddings/index.js';
 import { parseLabelSettings } from './definition.js';
 import { activeHardNegatives, newHardNegativeMark, unmarkTombstones } from './hard-negatives.js';
 import { scoreLabel, type LabelRule } from './rule.js';
-import { isTidalError } from '../../../src/index.js';
+import { GSet, isTidalError } from '../../../src/index.js';
 
 const embedder = createHashingEmbedder();
 const rule: LabelRule = { threshold: 0.3, margin: 0.05, scoring: 'max' };
@@ -35,6 +35,28 @@ describe('hard negatives (marks and tombstones, both grow-only)', () => {
     // Marked again (a new mark id), or concurrently in another tab: in force again.
     const remarked = [...marks, newHardNegativeMark('item-1', 'm3')];
     expect([...activeHardNegatives(remarked, tombstones)].sort()).toEqual(['item-1', 'item-2']);
+  });
+
+  it('two replicas marking and un-marking concurrently converge to the same hard negatives after merging both ways', () => {
+    const [marksA, marksB, tombsA, tombsB] = [new GSet(), new GSet(), new GSet(), new GSet()];
+    marksA.add({ itemId: 'x', markId: 'a1' });
+    marksB.merge(marksA); // B has seen A's mark of x
+    marksA.add({ itemId: 'y', markId: 'a2' });
+    marksB.add({ itemId: 'z', markId: 'b1' });
+    for (const t of unmarkTombstones(marksB.values(), tombsB.values(), 'x')) tombsB.add({ ...t }); // B un-marks x
+    marksA.add({ itemId: 'x', markId: 'a3' }); // ...while A marks x again
+    for (const [to, from] of [
+      [marksA, marksB],
+      [marksB, marksA],
+      [tombsA, tombsB],
+      [tombsB, tombsA],
+    ] as const)
+      to.merge(from);
+    const a = activeHardNegatives(marksA.values(), tombsA.values());
+    const b = activeHardNegatives(marksB.values(), tombsB.values());
+    expect([...a].sort()).toEqual(['x', 'y', 'z']); // x: A's new mark was not seen by B's un-mark
+    expect([...b].sort()).toEqual([...a].sort());
+    expect(marksA.size).toBe(4);
   });
 
   it('skips members that are not marks', () => {

@@ -149,7 +149,12 @@ export async function loadState(db: ForageDb): Promise<ForageState> {
       continue;
     }
     const id = key.slice(ITEM_PREFIX.length);
-    items.set(id, { id, item, sources: itemSources, counters: { click: counter(entity, 'click'), like: counter(entity, 'like'), dismiss: counter(entity, 'dismiss') } });
+    items.set(id, {
+      id,
+      item,
+      sources: itemSources,
+      counters: { click: counter(entity, 'click'), like: counter(entity, 'like'), dismiss: counter(entity, 'dismiss') },
+    });
   }
 
   const parsed = <T>(rows: { entity: Entity }[], parse: (v: unknown) => T): T[] => {

@@ -132,7 +132,9 @@ function render(view: ForageView): void {
     view: (source) => setContext({ kind: 'source', sourceId: source.id }),
     refresh: (source, row) => void refreshSource(source.id, row),
     remove: (source, row) =>
-      void client.removeSource(source.id).catch((error) => row.append(Object.assign(document.createElement('span'), { className: 'error', textContent: errorText(error) }))),
+      void client
+        .removeSource(source.id)
+        .catch((error) => row.append(Object.assign(document.createElement('span'), { className: 'error', textContent: errorText(error) }))),
   });
   renderLabels(ui.labels, view, { view: (label) => setContext({ kind: 'label', labelId: label.id }) });
   renderCounts(ui.counts, view);
@@ -338,7 +340,9 @@ ui.proxyForm.addEventListener('submit', (event) => {
   event.preventDefault();
   client
     .setCorsProxy(ui.proxy.value)
-    .then((r) => show(ui.proxyMessage, 'ok', r.corsProxy ? `Other sites' feeds go through ${r.corsProxy}.` : 'No proxy: feeds are fetched directly.'))
+    .then((r) =>
+      show(ui.proxyMessage, 'ok', r.corsProxy ? `Other sites' feeds go through ${r.corsProxy}.` : 'No proxy: feeds are fetched directly.'),
+    )
     .catch((error) => show(ui.proxyMessage, 'error', errorText(error)));
 });
 
@@ -381,7 +385,8 @@ boot()
     const added = await client.addStarter({ onlyIfEmpty: true }, (p) => show(ui.status, 'progress', progressText(p)));
     clear(ui.status);
     page.started = true;
-    if (added.length > 0) show(ui.sourceMessage, 'ok', `Starter feeds added: ${added.reduce((n, r) => n + r.added, 0)} items from ${added.length} sources.`);
+    if (added.length > 0)
+      show(ui.sourceMessage, 'ok', `Starter feeds added: ${added.reduce((n, r) => n + r.added, 0)} items from ${added.length} sources.`);
     await refresh();
     document.body.dataset['ready'] = 'true';
   })

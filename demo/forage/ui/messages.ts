@@ -24,7 +24,9 @@ export function progressText(progress: Progress): string {
   switch (progress.phase) {
     case 'fetching': {
       const amount =
-        progress.bytes === undefined ? '' : ` — ${formatBytes(progress.bytes)}${progress.total ? ` of ${formatBytes(progress.total)}` : ''}`;
+        progress.bytes === undefined
+          ? ''
+          : ` — ${formatBytes(progress.bytes)}${progress.total ? ` of ${formatBytes(progress.total)}` : ''}`;
       return `Fetching ${where}${amount}…`;
     }
     case 'parsing':

@@ -16,7 +16,12 @@ export interface CardActions {
 }
 
 export function renderCard(item: ItemView, slate: SlateView, labels: readonly LabelView[], actions: CardActions, now: number): HTMLElement {
-  const card = el('article', { class: item.counters.like > 0 ? 'card liked' : 'card', tabindex: '-1', 'data-item': item.id, 'data-slate': slate.id });
+  const card = el('article', {
+    class: item.counters.like > 0 ? 'card liked' : 'card',
+    tabindex: '-1',
+    'data-item': item.id,
+    'data-slate': slate.id,
+  });
   const title = el('a', item.url ? { href: item.url, target: '_blank', rel: 'noopener noreferrer' } : {}, item.title);
   title.addEventListener('click', () => actions.signal(item, slate, 'click', card));
   const sources = item.sources.map((s) => s.title).join(' · ');
@@ -35,7 +40,11 @@ export function renderCard(item: ItemView, slate: SlateView, labels: readonly La
   const like = el('button', { class: 'like', title: 'like (l)' }, item.counters.like > 0 ? '♥ liked' : '♡ like') as HTMLButtonElement;
   like.disabled = item.counters.like > 0;
   like.addEventListener('click', () => actions.signal(item, slate, 'like', card));
-  const dismiss = el('button', { class: 'dismiss', title: slate.context.kind === 'label' ? 'dismiss (d): also a hard negative of this label' : 'dismiss (d)' }, '✕ dismiss');
+  const dismiss = el(
+    'button',
+    { class: 'dismiss', title: slate.context.kind === 'label' ? 'dismiss (d): also a hard negative of this label' : 'dismiss (d)' },
+    '✕ dismiss',
+  );
   dismiss.addEventListener('click', () => actions.signal(item, slate, 'dismiss', card));
   const open = el('button', { class: 'open', title: 'open (o)' }, '↗ open') as HTMLButtonElement;
   open.disabled = !item.url;
@@ -46,7 +55,11 @@ export function renderCard(item: ItemView, slate: SlateView, labels: readonly La
   const controls = el('div', { class: 'actions' }, like, dismiss, open);
   const candidates = labels.filter((l) => !item.labelIds.includes(l.id));
   if (candidates.length > 0) {
-    const select = el('select', { class: 'add-label', 'aria-label': 'add to a label' }, el('option', { value: '' }, 'add to label…')) as HTMLSelectElement;
+    const select = el(
+      'select',
+      { class: 'add-label', 'aria-label': 'add to a label' },
+      el('option', { value: '' }, 'add to label…'),
+    ) as HTMLSelectElement;
     for (const label of candidates) select.append(el('option', { value: label.id }, label.name));
     select.addEventListener('change', () => {
       if (select.value) actions.addPositive(item, select.value, card);
@@ -65,7 +78,14 @@ export function renderFeed(container: HTMLElement, view: ForageView, actions: Ca
     parts.push(el('div', { class: 'slate-head' }, `drawn ${ago(slate.at, now)}`));
     for (const item of slate.items) parts.push(renderCard(item, slate, view.labels, actions, now));
   }
-  if (parts.length === 0) parts.push(el('div', { class: 'empty' }, view.counts.items === 0 ? 'No items yet: add a source.' : 'Nothing here yet: press More to draw a slate.'));
+  if (parts.length === 0)
+    parts.push(
+      el(
+        'div',
+        { class: 'empty' },
+        view.counts.items === 0 ? 'No items yet: add a source.' : 'Nothing here yet: press More to draw a slate.',
+      ),
+    );
   container.replaceChildren(...parts);
 }
 
@@ -85,7 +105,11 @@ export function renderSources(list: HTMLElement, chart: HTMLElement, view: Forag
         actions.view(source);
       });
       const mean = `${(source.summary.mean * 100).toFixed(0)}%`;
-      const stats = el('span', { class: 'num', title: `α ${source.posterior.alpha.toFixed(2)}, β ${source.posterior.beta.toFixed(2)}` }, `${source.items} items · ${mean}`);
+      const stats = el(
+        'span',
+        { class: 'num', title: `α ${source.posterior.alpha.toFixed(2)}, β ${source.posterior.beta.toFixed(2)}` },
+        `${source.items} items · ${mean}`,
+      );
       const row = el('li', { 'data-source': source.id }, name, stats);
       if (source.kind !== 'file') {
         const refresh = el('button', { class: 'small refresh', title: 'fetch it again' }, '↻');
