@@ -19,12 +19,18 @@ export type {
   ReadOptions,
   ShardStats,
   TidalDb,
+  ShardSyncStats,
   TidalDebug,
   TidalStats,
+  TidalSync,
+  TidalSyncStats,
   TidalTransaction,
   TransactResult,
   WriteOptions,
 } from './worker/index.js';
+
+export { MemoryRemote, S3Remote, SyncKeys, deriveUserKey, generateUserKey, parseUserKey } from './sync/index.js';
+export type { Remote, RemoteObject, PutOutcome, S3RemoteOptions, SyncOptions, SyncRunnerStats } from './sync/index.js';
 
 export { Decoder, Encoder, TidalError, isTidalError, loadBlake3 } from './common/index.js';
 export type { Blake3, IncrementalBlake3, TidalErrorCode } from './common/index.js';

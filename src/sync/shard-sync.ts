@@ -182,6 +182,8 @@ export class ShardSync {
   private readonly seenVersion = new Map<string, number>();
   /** The version of the own manifest this uploader last wrote. */
   private writtenVersion = 0;
+  /** The own manifest as this uploader last wrote it, with its ETag. */
+  private own: { manifest: Manifest; etag: string } | undefined;
   private readonly encoder = new Encoder(64 * 1024);
   private running: Promise<SyncRoundReport> | undefined;
 
@@ -251,8 +253,11 @@ export class ShardSync {
   /** Uploads what this device wrote past its manifest. Returns the chunks uploaded. */
   async upload(): Promise<number> {
     let uploaded = 0;
+    // Nothing new since the manifest this uploader last wrote: no request at all.
+    if (this.own && this.log.lastLocalLsn <= this.own.manifest.lsn) return 0;
     for (let attempt = 0; ; attempt++) {
-      const current = await this.readOwnManifest();
+      // The manifest as last written here, if any (a swap on a stale ETag fails and reads it again).
+      const current = attempt === 0 && this.own ? this.own : await this.readOwnManifest();
       const manifest = current?.manifest;
       if (manifest && manifest.epoch > this.epoch) {
         throw new TidalError(
@@ -288,6 +293,7 @@ export class ShardSync {
         ? await this.remote.putIfMatch(this.ownKey, sealed, current.etag)
         : await this.remote.putIfAbsent(this.ownKey, sealed);
       if (outcome.ok) {
+        this.own = { manifest: next, etag: outcome.etag };
         this.writtenVersion = next.version;
         this.uploadedLsn = next.lsn;
         uploaded += chunks.length;
@@ -296,6 +302,7 @@ export class ShardSync {
         continue;
       }
       // Lost the race (or our own swap landed and its answer was lost): read again and see.
+      this.own = undefined;
       if (attempt >= 8) throw new TidalError('Unreachable', `shard ${this.shard}'s manifest kept changing under this uploader`);
     }
   }

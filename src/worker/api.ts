@@ -10,7 +10,34 @@
  */
 import type { ShardId } from '../shard/shard-id.js';
 import type { WriteToken } from '../session/write.js';
+import type { SyncOptions } from '../sync/sync-options.js';
+import type { SyncRunnerStats } from '../sync/sync-runner.js';
 import type { Value } from '../wal/payload.js';
+
+/** A shard's device sync as the tab that leads it reports it (`led: false`: another tab leads it, and syncs it). */
+export type ShardSyncStats = ({ readonly led: true } & SyncRunnerStats) | { readonly led: false; readonly shard: ShardId };
+
+/** What `db.sync.stats()` and `db.sync.now()` answer. */
+export interface TidalSyncStats {
+  /** This device's id in the user's sync. */
+  readonly device: string;
+  readonly shards: readonly ShardSyncStats[];
+  /** Sums over the shards this tab leads. */
+  readonly objectsUp: number;
+  readonly bytesUp: number;
+  readonly objectsDown: number;
+  readonly bytesDown: number;
+  readonly pendingLsns: number;
+  /** The oldest last round among the shards this tab leads (`undefined` until each had one). */
+  readonly lastSyncAt: number | undefined;
+}
+
+/** Device sync of an open database. */
+export interface TidalSync {
+  /** Runs a round now on every shard this tab leads; rejects with the first shard's error (`Unreachable`, ...). */
+  now(): Promise<TidalSyncStats>;
+  stats(): Promise<TidalSyncStats>;
+}
 
 /** Options of `openTidal`. */
 export interface OpenTidalOptions {
@@ -38,6 +65,12 @@ export interface OpenTidalOptions {
    * `(shard) => new Worker(new URL('tidal/worker', import.meta.url), { type: 'module', name: `shard ${shard}` })`.
    */
   readonly createWorker?: (shard: ShardId) => Worker;
+  /**
+   * Sync across the user's devices through an S3 store, end-to-end
+   * encrypted (docs/SYNC.md). Writes never wait for it; it runs in the
+   * background in the tab that leads each shard. Default: no sync.
+   */
+  readonly sync?: SyncOptions;
 }
 
 /** Fault injection, present on a database opened with `{ debug: true }`. */
@@ -197,6 +230,9 @@ export interface TidalDb {
   stats(): Promise<TidalStats>;
   /** Hands leadership over, stops the workers. Writes not yet acknowledged reject with `Closed`. */
   close(): Promise<void>;
+
+  /** Device sync: present only when opened with `{ sync }`. */
+  readonly sync: TidalSync | undefined;
 
   /** Fault injection: present only when opened with `{ debug: true }`. */
   readonly debug: TidalDebug | undefined;

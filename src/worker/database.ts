@@ -19,9 +19,12 @@ import type {
   Entity,
   ReadOptions,
   ShardStats,
+  ShardSyncStats,
   TidalDb,
   TidalDebug,
   TidalStats,
+  TidalSync,
+  TidalSyncStats,
   TidalTransaction,
   TransactResult,
   WriteOptions,
@@ -51,6 +54,7 @@ export class Database implements TidalDb {
   readonly shards: number;
   readonly storage: 'opfs' | 'memory';
   readonly debug: TidalDebug | undefined;
+  readonly sync: TidalSync | undefined;
   private readonly options: ResolvedOptions;
   private readonly clock: Clock;
   private readonly slots: ShardSlot[] = [];
@@ -93,6 +97,35 @@ export class Database implements TidalDb {
       closed,
     });
     this.debug = options.debug ? this.faults() : undefined;
+    this.sync = options.sync ? this.deviceSync(options.sync.device) : undefined;
+  }
+
+  /** `db.sync`: asks each shard's worker (the one leading it in this tab syncs it). */
+  private deviceSync(device: string): TidalSync {
+    const collect = async (now: boolean): Promise<TidalSyncStats> => {
+      const perShard = await Promise.all(
+        this.slots.map(async (slot): Promise<ShardSyncStats> => {
+          const stats = now
+            ? await withTimeout(this.clock, slot.host.syncNow(), 120_000, `shard ${slot.shard} sync`)
+            : await withTimeout(this.clock, slot.host.syncStats(), PING_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined);
+          return stats ? { led: true, ...stats } : { led: false, shard: slot.shard };
+        }),
+      );
+      const led = perShard.filter((s): s is Extract<ShardSyncStats, { led: true }> => s.led);
+      const sum = (field: 'objectsUp' | 'bytesUp' | 'objectsDown' | 'bytesDown' | 'pendingLsns') => led.reduce((n, s) => n + s[field], 0);
+      const lastSyncAt = led.some((s) => s.lastSyncAt === undefined) ? undefined : Math.min(...led.map((s) => s.lastSyncAt!));
+      return {
+        device,
+        shards: perShard,
+        objectsUp: sum('objectsUp'),
+        bytesUp: sum('bytesUp'),
+        objectsDown: sum('objectsDown'),
+        bytesDown: sum('bytesDown'),
+        pendingLsns: sum('pendingLsns'),
+        lastSyncAt: led.length === 0 ? undefined : lastSyncAt,
+      };
+    };
+    return { now: () => collect(true), stats: () => collect(false) };
   }
 
   /** Starts the workers, queues for the locks; resolves once every shard is readable here (or 15 s passed). */

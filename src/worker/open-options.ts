@@ -6,6 +6,7 @@
 import { TidalError } from '../common/errors.js';
 import { booleanOption, functionOption, integerOption, oneOfOption } from '../common/options.js';
 import type { ShardId } from '../shard/shard-id.js';
+import type { SyncConfig } from '../sync/sync-options.js';
 import type { OpenTidalOptions } from './api.js';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -20,6 +21,8 @@ export interface ResolvedOptions {
   readonly requestTimeoutMs: number;
   readonly debug: boolean;
   readonly createWorker: ((shard: ShardId) => Worker) | undefined;
+  /** Resolved by `openTidal` (the user key is derived asynchronously). */
+  readonly sync: SyncConfig | undefined;
 }
 
 /** Checks `options` and fills in the defaults; `InvalidArgument` for anything out of range. */
@@ -36,6 +39,7 @@ export function resolveOptions(options: OpenTidalOptions): ResolvedOptions {
     requestTimeoutMs: integerOption('requestTimeoutMs', options.requestTimeoutMs, { min: 1, default: 5000 }),
     debug: booleanOption('debug', options.debug, false),
     createWorker: functionOption('createWorker', options.createWorker),
+    sync: undefined,
   };
   if (typeof navigator === 'undefined' || !navigator.locks) {
     throw new TidalError('InvalidArgument', 'openTidal runs in a browser page with Web Locks (navigator.locks)');

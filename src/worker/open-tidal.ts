@@ -18,11 +18,14 @@ import type { OpenTidalOptions, TidalDb } from './api.js';
 import { installTidalErrorHandler } from './comlink-errors.js';
 import { Database } from './database.js';
 import { resolveOptions } from './open-options.js';
+import { resolveSyncOptions } from '../sync/sync-options.js';
 
 /** Opens (creating as needed) the database `options.name` in this page. */
 export async function openTidal(options: OpenTidalOptions): Promise<TidalDb> {
   installTidalErrorHandler();
-  const db = new Database(resolveOptions(options), systemClock);
+  const resolved = resolveOptions(options);
+  const sync = options.sync === undefined ? undefined : await resolveSyncOptions(options.sync, resolved.name);
+  const db = new Database({ ...resolved, sync }, systemClock);
   await db.start();
   return db;
 }

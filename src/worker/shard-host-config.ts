@@ -3,6 +3,7 @@
  * (`ShardHostConfig`), and what it asks of it later (`ShardHostStatus`).
  */
 import type { ShardId } from '../shard/shard-id.js';
+import type { SyncConfig } from '../sync/sync-options.js';
 import type { ShardStats } from './api.js';
 
 /** How a host is set up (sent once by the main thread). */
@@ -16,6 +17,8 @@ export interface ShardHostConfig {
   readonly requestTimeoutMs: number;
   /** Fault injection allowed (`openTidal({ debug: true })`): links that can corrupt, a worker that can hang. */
   readonly debug: boolean;
+  /** Device sync through an S3 store, run by the worker while it leads the shard (docs/SYNC.md). */
+  readonly sync: SyncConfig | undefined;
 }
 
 /** What the main thread learns from `status()`: a shard's `ShardStats` as this worker sees it, and more. */

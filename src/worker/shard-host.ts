@@ -22,6 +22,9 @@ import type { ShardId } from '../shard/shard-id.js';
 import { waitForToken } from '../session/read.js';
 import type { ShardLeader } from '../session/shard-leader.js';
 import type { WriteRequest, WriteToken } from '../session/write.js';
+import { startShardSync } from '../sync/device-sync.js';
+import type { SyncRunner, SyncRunnerStats } from '../sync/sync-runner.js';
+import type { Wal } from '../wal/wal.js';
 import { FaultyTransport } from '../transport/faulty-transport.js';
 import type { Change, Entity } from './api.js';
 import { ChangeFeed } from './change-feed.js';
@@ -52,6 +55,8 @@ export class ShardHost {
   private inTabFollower: InTabFollower | undefined;
   private malformedRpc = 0;
   private closed = false;
+  /** Device sync of the shard, while this worker leads it (docs/SYNC.md). */
+  private sync: { readonly runner: SyncRunner; readonly wal: Wal } | undefined;
 
   constructor(config: ShardHostConfig, clock: Clock = systemClock) {
     this.config = config;
@@ -92,8 +97,10 @@ export class ShardHost {
    * `term`: terms grow with every grant of the lock, so a newer leader's
    * term is always higher): recovers the log and starts shipping.
    */
-  becomeLeader(term: number): Promise<{ lastLsn: number }> {
-    return this.leadership.becomeLeader(term);
+  async becomeLeader(term: number): Promise<{ lastLsn: number }> {
+    const led = await this.leadership.becomeLeader(term);
+    await this.startSync(term);
+    return led;
   }
 
   /** Follows the shard's leader in another tab (the default role). */
@@ -103,7 +110,48 @@ export class ShardHost {
 
   /** Gives up the lead (the lock was lost or the tab is closing). */
   stepDown(): Promise<void> {
+    this.stopSync();
     return this.leadership.stepDown();
+  }
+
+  // ---- Device sync --------------------------------------------------------
+
+  /** Starts syncing the shard this worker now leads (when the database syncs), with the lead's term as writer epoch. */
+  private async startSync(term: number): Promise<void> {
+    const role = this.leadership.role;
+    if (!this.config.sync || role.kind !== 'leader') return;
+    this.stopSync();
+    const runner = await startShardSync(this.config.sync, {
+      wal: role.wal,
+      leader: role.leader,
+      shard: this.config.shard,
+      shards: this.config.shards,
+      term,
+      clock: this.clock,
+    });
+    this.sync = { runner, wal: role.wal };
+  }
+
+  private stopSync(): void {
+    this.sync?.runner.stop();
+    this.sync = undefined;
+  }
+
+  /** The sync of this shard, while this worker still leads it with the log it started with. */
+  private currentSync(): SyncRunner | undefined {
+    const role = this.leadership.role;
+    if (this.sync && (role.kind !== 'leader' || role.wal !== this.sync.wal)) this.stopSync(); // stepped down meanwhile
+    return this.sync?.runner;
+  }
+
+  /** Runs a sync round of this shard now; `undefined` if this worker does not lead it (or the database does not sync). */
+  async syncNow(): Promise<SyncRunnerStats | undefined> {
+    return this.currentSync()?.now();
+  }
+
+  /** This shard's sync stats, if this worker leads it and the database syncs. */
+  syncStats(): SyncRunnerStats | undefined {
+    return this.currentSync()?.stats();
   }
 
   // ---- The in-tab follower ------------------------------------------------
@@ -285,6 +333,7 @@ export class ShardHost {
   }
 
   async close(): Promise<void> {
+    this.stopSync();
     await this.leadership.close();
     await this.inTabFollower?.close();
     this.forwarding.close();

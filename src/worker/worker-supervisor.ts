@@ -113,6 +113,7 @@ export class WorkerSupervisor {
       durability: options.durability,
       requestTimeoutMs: options.requestTimeoutMs,
       debug: options.debug,
+      sync: options.sync,
     };
   }
 

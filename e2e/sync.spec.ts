@@ -1,0 +1,150 @@
+import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { startCeph, type CephCluster } from '../scripts/ceph.mjs';
+import { generateUserKey } from '../src/sync/sync-key.js';
+import type { SyncOptions, TidalSyncStats } from '../src/index.js';
+
+// Devices of one user syncing through Ceph's RADOS Gateway (one monitor, one OSD, one gateway,
+// started for this file on loopback and stopped after it). A device is a browser context: its own
+// OPFS, its own localStorage (so its own sync device id), its own tabs.
+
+let cluster: CephCluster;
+let key: string;
+
+test.beforeAll(async () => {
+  test.setTimeout(180_000);
+  cluster = await startCeph({ nodes: 1 });
+  key = generateUserKey();
+});
+
+test.afterAll(async () => {
+  await cluster?.stop();
+});
+
+function syncOptions(overrides: Partial<SyncOptions> = {}): SyncOptions {
+  return {
+    endpoints: cluster.endpoints,
+    bucket: cluster.bucket,
+    accessKeyId: cluster.accessKeyId,
+    secretAccessKey: cluster.secretAccessKey,
+    key,
+    auto: false,
+    ...overrides,
+  };
+}
+
+async function device(browser: Browser, options: SyncOptions): Promise<BrowserContext> {
+  const context = await browser.newContext();
+  await context.addInitScript((o) => ((window as unknown as { tidalSyncOptions: SyncOptions }).tidalSyncOptions = o), options);
+  return context;
+}
+
+async function openTab(context: BrowserContext, name: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
+  await page.goto(`/e2e/pages/sync.html?name=${name}&shards=2`);
+  await page.waitForFunction(() => window.tidal !== undefined || window.tidalError !== undefined, null, { timeout: 30_000 });
+  expect(await page.evaluate(() => window.tidalError)).toBeUndefined();
+  return page;
+}
+
+const syncNow = (page: Page): Promise<TidalSyncStats> => page.evaluate(() => window.tidal.sync!.now());
+const everything = (page: Page) => page.evaluate(() => window.tidal.scan('', { limit: 10_000 }));
+
+test('two devices edit offline, sync, and hold equal state, in a second tab of each too; a third device joining later gets everything', async ({
+  browser,
+}) => {
+  test.setTimeout(120_000);
+  const name = `sync-${Date.now()}`;
+  const laptop = await device(browser, syncOptions());
+  const phone = await device(browser, syncOptions());
+  const a = await openTab(laptop, name);
+  const b = await openTab(phone, name);
+
+  // Offline (no sync yet): edits on both.
+  await a.evaluate(async () => {
+    const db = window.tidal;
+    const writes = [];
+    for (let i = 0; i < 50; i++) writes.push(db.increment(`item:${i % 10}`, 'click'));
+    writes.push(db.set('item:1', 'title', 'written on the laptop'));
+    writes.push(db.add('item:2', 'labels', 'laptop'));
+    await Promise.all(writes);
+  });
+  await b.evaluate(async () => {
+    const db = window.tidal;
+    const writes = [];
+    for (let i = 0; i < 30; i++) writes.push(db.increment(`item:${i % 10}`, 'click', 2));
+    writes.push(db.add('item:2', 'labels', 'phone'));
+    writes.push(db.set('item:20', 'title', 'only on the phone'));
+    await Promise.all(writes);
+  });
+  expect(await a.evaluate(() => window.tidal.get('item:20'))).toBeUndefined();
+
+  // Sync: each uploads its own, then pulls the other's.
+  const first = await syncNow(a);
+  expect(first.objectsUp).toBeGreaterThan(0);
+  expect(first.pendingLsns).toBe(0);
+  await syncNow(b);
+  await syncNow(a);
+  const onA = await everything(a);
+  const onB = await everything(b);
+  expect(onA).toEqual(onB);
+  expect(onA.find((r) => r.key === 'item:0')?.entity.counters).toEqual({ click: 5 + 6 });
+  expect([...(onA.find((r) => r.key === 'item:2')?.entity.sets['labels'] ?? [])].sort()).toEqual(['laptop', 'phone']);
+  expect(onA.find((r) => r.key === 'item:20')?.entity.fields).toEqual({ title: 'only on the phone' });
+
+  // Merged operations went into each device's log, so every tab of it has them.
+  const a2 = await openTab(laptop, name);
+  const b2 = await openTab(phone, name);
+  await expect.poll(() => everything(a2), { timeout: 20_000 }).toEqual(onA);
+  await expect.poll(() => everything(b2), { timeout: 20_000 }).toEqual(onA);
+
+  // A sync again moves nothing: requests follow the change, and there is none.
+  const before = await syncNow(b);
+  const after = await syncNow(b);
+  expect(after.objectsUp).toBe(before.objectsUp);
+  expect(after.objectsDown).toBe(before.objectsDown);
+
+  // A third device, joining later, with background sync on: it gets everything, without a call.
+  const tablet = await device(browser, syncOptions({ auto: true, intervalMs: 500 }));
+  const c = await openTab(tablet, name);
+  await expect.poll(() => everything(c), { timeout: 30_000 }).toEqual(onA);
+  const stats = await c.evaluate(() => window.tidal.sync!.stats());
+  expect(stats.lastSyncAt).toBeGreaterThan(0);
+  expect(stats.objectsDown).toBeGreaterThan(0);
+
+  // Its own write reaches the others.
+  await c.evaluate(() => window.tidal.increment('item:0', 'click', 100));
+  await expect
+    .poll(
+      async () => {
+        await syncNow(a);
+        return (await a.evaluate(() => window.tidal.get('item:0')))?.counters['click'];
+      },
+      { timeout: 30_000 },
+    )
+    .toBe(111);
+  for (const context of [laptop, phone, tablet]) await context.close();
+});
+
+test('a page reloaded mid-way resumes: nothing lost, nothing counted twice', async ({ browser }) => {
+  test.setTimeout(90_000);
+  const name = `resume-${Date.now()}`;
+  const laptop = await device(browser, syncOptions());
+  const phone = await device(browser, syncOptions());
+  const a = await openTab(laptop, name);
+  await a.evaluate(async () => {
+    const writes = [];
+    for (let i = 0; i < 200; i++) writes.push(window.tidal.increment(`k:${i % 7}`, 'n'));
+    await Promise.all(writes);
+  });
+  await syncNow(a);
+  const b = await openTab(phone, name);
+  await syncNow(b);
+  await b.reload();
+  await b.waitForFunction(() => window.tidal !== undefined, null, { timeout: 30_000 });
+  await syncNow(b); // after the reload: the cursors came back from the log
+  const total = (rows: { entity: { counters: Record<string, number> } }[]) => rows.reduce((n, r) => n + (r.entity.counters['n'] ?? 0), 0);
+  expect(total(await everything(b))).toBe(200);
+  expect(await everything(b)).toEqual(await everything(a));
+  for (const context of [laptop, phone]) await context.close();
+});
