@@ -18,6 +18,7 @@
  * `SessionExpired` unless it is provably new (its first write, from a
  * session started after anything forgotten could have been).
  */
+import type { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
 import { integerOption } from '../common/options.js';
 import type { SeqNo, SessionId, WriteEvent, WriteRequest } from './write.js';
@@ -220,6 +221,70 @@ export class IdempotencyStore {
     for (const [key, entry] of this.keys) {
       if (entry.expiresAt > now) break;
       this.keys.delete(key);
+    }
+  }
+
+  /**
+   * Writes everything the store remembers, in its own order (sessions least
+   * recently used first, keys oldest first), for a snapshot (docs/FORMAT.md
+   * §9.2). Two stores that recorded the same writes write the same bytes.
+   */
+  writeTo(enc: Encoder): void {
+    enc.writeVarUint(this.forgottenBefore);
+    enc.writeVarUint(this.expiredRefusals);
+    enc.writeVarUint(this.sessions.size);
+    for (const [id, entry] of this.sessions) {
+      enc.writeString(id);
+      for (const n of [entry.startedAt, entry.admitted, entry.applied, entry.acked, entry.lastSeenMs]) enc.writeVarUint(n);
+      enc.writeVarUint(entry.results.size);
+      for (const [seq, lsn] of entry.results) {
+        enc.writeVarUint(seq);
+        enc.writeVarUint(lsn);
+      }
+    }
+    enc.writeVarUint(this.keys.size);
+    for (const [key, entry] of this.keys) {
+      enc.writeString(key);
+      enc.writeVarUint(entry.lsn);
+      enc.writeVarUint(entry.expiresAt);
+    }
+  }
+
+  /**
+   * Replaces what the store remembers with what `writeTo` wrote (a verified
+   * snapshot's). Counts are bounded by the store's limits (`LengthOutOfBounds`).
+   */
+  readFrom(dec: Decoder): void {
+    this.sessions.clear();
+    this.keys.clear();
+    this.forgottenBefore = dec.readVarUint();
+    this.expiredRefusals = dec.readVarUint();
+    const sessionCount = dec.readVarUint();
+    if (sessionCount > this.maxSessions) {
+      throw new TidalError('LengthOutOfBounds', `snapshot holds ${sessionCount} sessions, over maxSessions (${this.maxSessions})`);
+    }
+    for (let i = 0; i < sessionCount; i++) {
+      const id = dec.readString();
+      const [startedAt, admitted, applied, acked, lastSeenMs] = [0, 0, 0, 0, 0].map(() => dec.readVarUint()) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
+      const resultCount = dec.readVarUint();
+      if (resultCount > dec.remaining)
+        throw new TidalError('LengthOutOfBounds', `session ${id} claims ${resultCount} results, past the end`);
+      const results = new Map<SeqNo, number>();
+      for (let j = 0; j < resultCount; j++) results.set(dec.readVarUint(), dec.readVarUint());
+      this.sessions.set(id, { startedAt, admitted, applied, acked, results, lastSeenMs });
+    }
+    const keyCount = dec.readVarUint();
+    if (keyCount > this.maxKeys)
+      throw new TidalError('LengthOutOfBounds', `snapshot holds ${keyCount} keys, over maxKeys (${this.maxKeys})`);
+    for (let i = 0; i < keyCount; i++) {
+      const key = dec.readString();
+      this.keys.set(key, { lsn: dec.readVarUint(), expiresAt: dec.readVarUint() });
     }
   }
 

@@ -13,7 +13,8 @@ import { asLogEvent } from './write.js';
 
 /** A shard's state: CRDTs plus the session bridge's memory, built from its log. */
 export class ShardState implements StateMachine {
-  readonly crdt = new CrdtSignalState();
+  /** The CRDT state (replaced only when a snapshot is restored, before the state is in use: see shard-snapshot.ts). */
+  crdt = new CrdtSignalState();
   readonly idempotency: IdempotencyStore;
   /** The last LSN applied. */
   appliedLsn = 0;

@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { loadBlake3 } from '../common/blake3.js';
+import { MemoryStorage } from '../wal/memory-storage.js';
+import { databaseIdOf, SnapshotStore } from '../wal/snapshot-store.js';
+import { Wal } from '../wal/wal.js';
+import { ShardLeader } from './shard-leader.js';
+import { encodeShardSnapshot } from './shard-snapshot.js';
+import { restoreFromSnapshot, ShardSnapshots } from './shard-snapshots.js';
+import { ShardState } from './shard-state.js';
+import type { WriteRequest } from './write.js';
+
+const b3 = await loadBlake3();
+const databaseId = databaseIdOf(b3, 'db');
+const noYield = async () => undefined;
+const STARTED = Date.now();
+const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** A write of session `s` (seq n): counters, fields and set members over 50 entities, some with idempotency keys. */
+function request(s: number, seq: number): WriteRequest {
+  const key = `item:${(s * 31 + seq) % 50}`;
+  return {
+    session: s.toString(16).padStart(32, '0'),
+    startedAt: STARTED + s,
+    seq,
+    acked: seq - 1,
+    ops: [
+      { op: 'increment', key, kind: 'view', by: 1 + (seq % 3) },
+      seq % 4 === 0 ? { op: 'set', key, field: 'title', value: `t${seq}` } : { op: 'add', key, set: 'tags', member: `g${seq % 5}` },
+    ],
+    ...(seq % 7 === 0 ? { idempotencyKey: `k-${s}-${seq}` } : {}),
+  };
+}
+
+async function writeAll(leader: ShardLeader, sessions: number, from: number, to: number): Promise<void> {
+  for (let seq = from; seq <= to; seq++) {
+    const outcomes = await leader.writeBatch(Array.from({ length: sessions }, (_, s) => request(s, seq)));
+    for (const outcome of outcomes) if (!outcome.ok) throw outcome.error;
+  }
+}
+
+async function fullReplay(wal: Wal): Promise<ShardState> {
+  const state = new ShardState();
+  for await (const { lsn, event } of wal.read(1)) state.apply(lsn, event);
+  return state;
+}
+
+describe('shard snapshots', () => {
+  it('a shard opened from its snapshot and the log after it equals one that replayed the whole log, byte for byte, and stays exactly-once', async () => {
+    const storage = new MemoryStorage();
+    const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, chunkBytes: 512, yieldToEvents: noYield });
+    let { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 8192 });
+    const leader = await ShardLeader.open({ wal, replica: 'leader-1' });
+    const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 1 } });
+    await writeAll(leader, 5, 1, 40);
+    const taken = await snapshots.snapshotNow();
+    expect(taken?.lsn).toBe(200);
+    await writeAll(leader, 5, 41, 60);
+    await snapshots.close();
+    await wal.close();
+
+    ({ wal } = await Wal.open(storage, { shard: 0, segmentBytes: 8192 }));
+    const restored = new ShardState();
+    const opened = await restoreFromSnapshot({ wal, store, state: restored });
+    expect(opened).toMatchObject({ snapshotLsn: 200, replayedEvents: 100, issues: [] });
+    expect(hex(encodeShardSnapshot(restored))).toBe(hex(encodeShardSnapshot(await fullReplay(wal))));
+    expect(restored.crdt.equals(leader.state.crdt)).toBe(true);
+
+    // The idempotency store came through the snapshot: a retry of a write before it gets its token back, once.
+    const promoted = await ShardLeader.open({ wal, replica: 'leader-2', state: restored });
+    // Session s's write n went in at LSN (n - 1) * 5 + s + 1; its last write (60) is not yet acknowledged by the writer.
+    const [outcome] = await promoted.writeBatch([request(2, 60)]);
+    expect(outcome).toMatchObject({ ok: true, token: { lsn: 59 * 5 + 3 } });
+    expect(promoted.state.appliedLsn).toBe(300);
+    const [keyed] = await promoted.writeBatch([{ ...request(9, 1), ops: request(9, 1).ops, idempotencyKey: 'k-1-35' }]);
+    expect(keyed).toMatchObject({ ok: true, token: { lsn: 34 * 5 + 2 } });
+    expect(promoted.state.appliedLsn).toBe(300);
+    await wal.close();
+  });
+
+  it('a newest snapshot that fails verification is quarantined and reported; the older one and the log rebuild the same state', async () => {
+    const storage = new MemoryStorage();
+    const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, yieldToEvents: noYield });
+    let { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 1 } });
+    await writeAll(leader, 4, 1, 20);
+    const older = await snapshots.snapshotNow();
+    await writeAll(leader, 4, 21, 40);
+    const newer = await snapshots.snapshotNow();
+    await writeAll(leader, 4, 41, 45);
+    expect((await store.list()).map((s) => s.lsn)).toEqual([newer!.lsn, older!.lsn]);
+    // The log wholly below the older snapshot is no longer needed.
+    const removed = await wal.compact(older!.lsn + 1);
+    expect(removed.length).toBeGreaterThan(0);
+    await wal.close();
+    const bytes = storage.snapshot(newer!.name);
+    bytes[bytes.length - 40] = bytes[bytes.length - 40]! ^ 4;
+    storage.put(newer!.name, bytes);
+
+    ({ wal } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 }));
+    const restored = new ShardState();
+    const opened = await restoreFromSnapshot({ wal, store, state: restored });
+    expect(opened.snapshotLsn).toBe(older!.lsn);
+    expect(opened.issues).toMatchObject([{ code: 'Corrupt', file: newer!.name }]);
+    expect(restored.appliedLsn).toBe(180);
+    expect(restored.crdt.equals(leader.state.crdt)).toBe(true);
+    expect(hex(encodeShardSnapshot(restored))).toBe(hex(encodeShardSnapshot(leader.state)));
+    // Without any snapshot, the compacted log cannot rebuild the state: refused, nothing applied.
+    for (const info of await store.list()) await storage.remove(info.name);
+    await expect(restoreFromSnapshot({ wal, store, state: new ShardState() })).rejects.toMatchObject({ code: 'Corrupt' });
+    await wal.close();
+  });
+
+  it('the policy snapshots after enough log, and writes are acknowledged while the file is being written', async () => {
+    const storage = new MemoryStorage();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, chunkBytes: 256, yieldToEvents: () => gate });
+    const { wal } = await Wal.open(storage, { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 4096 } });
+    wal.onCommit(() => snapshots.afterCommit());
+    await writeAll(leader, 3, 1, 30);
+    // A snapshot is under way (held at its first chunk); writes go on being acknowledged meanwhile.
+    await writeAll(leader, 3, 31, 35);
+    expect(leader.state.appliedLsn).toBe(105);
+    expect(await store.list()).toEqual([]);
+    release();
+    await snapshots.close();
+    const [written] = await store.list();
+    expect(written!.lsn).toBeGreaterThan(0);
+    expect(written!.lsn).toBeLessThan(105);
+    await wal.close();
+  });
+});

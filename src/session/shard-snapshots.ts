@@ -1,0 +1,187 @@
+/**
+ * `ShardSnapshots`: when a shard's leader snapshots its state, and how a
+ * shard opens from its newest snapshot.
+ *
+ * Opening (`restoreFromSnapshot`): the newest snapshot that verifies
+ * (every byte, docs/FORMAT.md §9.3; refused ones are quarantined and
+ * reported) is loaded into a fresh state, and only the log after its LSN
+ * is replayed. Without one, the whole log is.
+ *
+ * Taking snapshots (`ShardSnapshots`): after commits, when the policy says
+ * so (`logBytes` of log since the last snapshot, or `intervalMs` since it
+ * with anything new), at most one at a time. The state is encoded at once
+ * (a pause proportional to its size, at one LSN), then written in chunks
+ * that yield to the event loop, so writes keep being acknowledged while
+ * the file is written. The two newest snapshots are kept.
+ *
+ *     const opened = await restoreFromSnapshot({ wal, store, state });
+ *     const snapshots = new ShardSnapshots({ wal, store, state, clock });
+ *     wal.onCommit(() => snapshots.afterCommit());
+ */
+import { type Clock, systemClock } from '../common/clock.js';
+import { TidalError } from '../common/errors.js';
+import type { SnapshotFileInfo, SnapshotIssue, SnapshotStore } from '../wal/snapshot-store.js';
+import type { Wal } from '../wal/wal.js';
+import { encodeShardSnapshot, restoreShardSnapshot } from './shard-snapshot.js';
+import type { ShardState } from './shard-state.js';
+
+/** When a leader snapshots its shard. */
+export interface SnapshotPolicy {
+  /** Snapshot once this many bytes of log were written since the last snapshot. Default 8 MiB. */
+  readonly logBytes?: number;
+  /** Snapshot once this long passed since the last one, if anything was written. Default 10 minutes. */
+  readonly intervalMs?: number;
+  /** Snapshots kept (the newest ones). Default 2: if the newest fails verification, the older one still rebuilds the state. */
+  readonly keep?: number;
+}
+
+export const DEFAULT_SNAPSHOT_LOG_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_SNAPSHOT_INTERVAL_MS = 10 * 60_000;
+export const DEFAULT_SNAPSHOTS_KEPT = 2;
+
+/** What opening from a snapshot did. */
+export interface SnapshotRestore {
+  /** The snapshot's LSN (0 when the whole log was replayed). */
+  readonly snapshotLsn: number;
+  readonly snapshotBytes: number;
+  /** Events replayed from the log after the snapshot. */
+  readonly replayedEvents: number;
+  /** Milliseconds: loading and verifying the snapshot and decoding it into the state. */
+  readonly snapshotMs: number;
+  /** Milliseconds: replaying the log after it. */
+  readonly replayMs: number;
+  /** Snapshots refused (and quarantined) on the way. */
+  readonly issues: readonly SnapshotIssue[];
+}
+
+/**
+ * Fills a fresh `state` from the newest verified snapshot and the log after
+ * it. `replay` lets the caller apply the log its own way (yielding, say);
+ * by default every event from `fromLsn` is applied. Throws `Corrupt` when
+ * the log does not reach back to the snapshot (or to LSN 1 without one).
+ */
+export async function restoreFromSnapshot(options: {
+  wal: Wal;
+  store: SnapshotStore;
+  state: ShardState;
+  now?: () => number;
+  replay?: (fromLsn: number) => Promise<void>;
+}): Promise<SnapshotRestore> {
+  const { wal, store, state } = options;
+  const now = options.now ?? (() => performance.now());
+  const started = now();
+  const { snapshot, issues } = await store.loadNewest({ maxLsn: wal.lastLsn });
+  if (snapshot) restoreShardSnapshot(state, snapshot.body, snapshot.lsn);
+  const from = (snapshot?.lsn ?? 0) + 1;
+  if (from < wal.firstLsn) {
+    throw new TidalError(
+      'Corrupt',
+      `shard ${wal.shard}: the log starts at LSN ${wal.firstLsn}, but ${snapshot ? `the newest snapshot that verifies is at ${snapshot.lsn}` : 'no snapshot verifies'}: LSNs ${from}..${wal.firstLsn - 1} are in none`,
+    );
+  }
+  const loaded = now();
+  const before = state.appliedLsn;
+  if (options.replay) await options.replay(from);
+  else for await (const { lsn, event } of wal.read(from, { verify: false })) state.apply(lsn, event);
+  return {
+    snapshotLsn: snapshot?.lsn ?? 0,
+    snapshotBytes: snapshot?.bytes ?? 0,
+    replayedEvents: state.appliedLsn - before,
+    snapshotMs: loaded - started,
+    replayMs: now() - loaded,
+    issues,
+  };
+}
+
+/** Takes a leader's snapshots by its policy. */
+export class ShardSnapshots {
+  private readonly wal: Wal;
+  private readonly store: SnapshotStore;
+  private readonly state: ShardState;
+  private readonly clock: Clock;
+  private readonly logBytes: number;
+  private readonly intervalMs: number;
+  private readonly keep: number;
+  private running: Promise<SnapshotFileInfo | undefined> | undefined;
+  private latest: SnapshotFileInfo | undefined;
+  /** Log bytes and time at the last snapshot (or at open). */
+  private baseLogBytes: number;
+  private baseAt: number;
+  private closed = false;
+  /** The last snapshot attempt's failure, if it failed (reported in stats; the next attempt may succeed). */
+  lastError: unknown;
+
+  constructor(options: {
+    wal: Wal;
+    store: SnapshotStore;
+    state: ShardState;
+    clock?: Clock;
+    policy?: SnapshotPolicy;
+    latest?: SnapshotFileInfo;
+  }) {
+    this.wal = options.wal;
+    this.store = options.store;
+    this.state = options.state;
+    this.clock = options.clock ?? systemClock;
+    this.logBytes = positive(options.policy?.logBytes, DEFAULT_SNAPSHOT_LOG_BYTES, 'logBytes');
+    this.intervalMs = positive(options.policy?.intervalMs, DEFAULT_SNAPSHOT_INTERVAL_MS, 'intervalMs');
+    this.keep = positive(options.policy?.keep, DEFAULT_SNAPSHOTS_KEPT, 'keep');
+    this.latest = options.latest;
+    this.baseLogBytes = this.wal.logBytes();
+    this.baseAt = this.clock.now();
+  }
+
+  /** The newest snapshot this shard has (written or loaded), if any. */
+  get newest(): SnapshotFileInfo | undefined {
+    return this.latest;
+  }
+
+  /** Starts a snapshot if the policy says one is due (cheap to call after every commit). */
+  afterCommit(): void {
+    if (this.running || this.closed) return;
+    const grown = this.wal.logBytes() - this.baseLogBytes;
+    const due = grown >= this.logBytes || (grown > 0 && this.clock.now() - this.baseAt >= this.intervalMs);
+    if (due) void this.snapshotNow().catch(() => undefined);
+  }
+
+  /** Takes a snapshot at the state's current LSN now (or joins the one being taken). */
+  snapshotNow(): Promise<SnapshotFileInfo | undefined> {
+    if (this.closed) return Promise.reject(new TidalError('Closed', `shard ${this.wal.shard}: snapshots are closed`));
+    this.running ??= this.take().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async take(): Promise<SnapshotFileInfo | undefined> {
+    const lsn = this.state.appliedLsn;
+    if (lsn === 0 || lsn === this.latest?.lsn) return this.latest;
+    // Encoded now, at one LSN: the writes that commit while the file is written are the next snapshot's.
+    const body = encodeShardSnapshot(this.state);
+    let hlcHigh = 0n;
+    for (const [, entity] of this.state.crdt.entityEntries()) if (entity.maxHlc() > hlcHigh) hlcHigh = entity.maxHlc();
+    this.baseLogBytes = this.wal.logBytes();
+    this.baseAt = this.clock.now();
+    try {
+      const written = await this.store.write({ lsn, hlcHigh, body });
+      this.latest = written;
+      this.lastError = undefined;
+      await this.store.prune(this.keep);
+      return written;
+    } catch (error) {
+      this.lastError = error;
+      throw error;
+    }
+  }
+
+  /** Waits for a snapshot being written, and takes no more. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.running?.catch(() => undefined);
+  }
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new TidalError('InvalidArgument', `SnapshotPolicy.${name} must be a positive integer, got ${value}`);
+  return value;
+}
