@@ -98,7 +98,7 @@ describe('sources', () => {
     const slate = await call({ op: 'nextSlate', context: { kind: 'source', sourceId: result.sourceId }, size: 5 });
     expect(slate.items.map((i) => [i.title, i.sources.map((s) => s.title).sort()])).toEqual(
       expect.arrayContaining([
-        ["A weekend with heat pumps", ["Grid & Weather", "Mine"]],
+        ['A weekend with heat pumps', ['Grid & Weather', 'Mine']],
         ['Something new', ['Mine']],
       ]),
     );
@@ -110,13 +110,33 @@ describe('sources', () => {
       message: 'url: only http and https feeds can be fetched, not ftp:',
       wrote: 0,
     });
-    expect(await refusal({ op: 'addSource', url: `${ORIGIN}/missing.xml` })).toMatchObject({ code: 'Unreachable', message: expect.stringContaining('not found (404)'), wrote: 0 });
-    expect(await refusal({ op: 'addSource', url: `${ORIGIN}/page.html` })).toMatchObject({ code: 'MalformedMessage', message: 'not a feed: the document is an HTML page', wrote: 0 });
+    expect(await refusal({ op: 'addSource', url: `${ORIGIN}/missing.xml` })).toMatchObject({
+      code: 'Unreachable',
+      message: expect.stringContaining('not found (404)'),
+      wrote: 0,
+    });
+    expect(await refusal({ op: 'addSource', url: `${ORIGIN}/page.html` })).toMatchObject({
+      code: 'MalformedMessage',
+      message: 'not a feed: the document is an HTML page',
+      wrote: 0,
+    });
     expect(await refusal({ op: 'importOpml', text: '<opml><body><outline' })).toMatchObject({ code: 'MalformedMessage', wrote: 0 });
-    expect(await refusal({ op: 'addFile', name: 'items.jsonl', text: '{"title":"a"}\n{nope' })).toMatchObject({ code: 'InvalidArgument', message: 'line 2: not JSON', wrote: 0 });
+    expect(await refusal({ op: 'addFile', name: 'items.jsonl', text: '{"title":"a"}\n{nope' })).toMatchObject({
+      code: 'InvalidArgument',
+      message: 'line 2: not JSON',
+      wrote: 0,
+    });
     expect(await refusal({ op: 'setCorsProxy', corsProxy: 'javascript:alert(1)' })).toMatchObject({ code: 'InvalidArgument', wrote: 0 });
-    expect(await refusal({ op: 'refreshSource', sourceId: 'feed-nope' })).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('sourceId'), wrote: 0 });
-    expect(await refusal({ op: 'nope' } as never)).toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/^op must name an operation/), wrote: 0 });
+    expect(await refusal({ op: 'refreshSource', sourceId: 'feed-nope' })).toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('sourceId'),
+      wrote: 0,
+    });
+    expect(await refusal({ op: 'nope' } as never)).toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(/^op must name an operation/),
+      wrote: 0,
+    });
     expect(db.writes).toEqual([]);
   });
 
@@ -144,10 +164,20 @@ describe('slates, signals, labels, exports', () => {
     const liked = slate.items[3]!;
     const before = (await call({ op: 'sources' })).find((s) => s.id === liked.source)!.posterior;
 
-    expect(await refusal({ op: 'signal', itemId: liked.id, kind: 'love' as 'like', slateId: slate.id })).toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/^kind /), wrote: 0 });
-    expect(await refusal({ op: 'signal', itemId: liked.id, kind: 'like', slateId: 'nope' })).toMatchObject({ message: expect.stringMatching(/^slateId /), wrote: 0 });
+    expect(await refusal({ op: 'signal', itemId: liked.id, kind: 'love' as 'like', slateId: slate.id })).toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(/^kind /),
+      wrote: 0,
+    });
+    expect(await refusal({ op: 'signal', itemId: liked.id, kind: 'like', slateId: 'nope' })).toMatchObject({
+      message: expect.stringMatching(/^slateId /),
+      wrote: 0,
+    });
     const notShown = (await call({ op: 'nextSlate' })).items[0]!.id;
-    expect(await refusal({ op: 'signal', itemId: notShown, kind: 'like', slateId: slate.id })).toMatchObject({ message: expect.stringMatching(/^itemId was not shown/), wrote: 0 });
+    expect(await refusal({ op: 'signal', itemId: notShown, kind: 'like', slateId: slate.id })).toMatchObject({
+      message: expect.stringMatching(/^itemId was not shown/),
+      wrote: 0,
+    });
 
     await call({ op: 'signal', itemId: liked.id, kind: 'like', slateId: slate.id });
     const after = (await call({ op: 'sources' })).find((s) => s.id === liked.source)!.posterior;
@@ -158,10 +188,19 @@ describe('slates, signals, labels, exports', () => {
   });
 
   it('a label: empty name refused, positives label similar items, a dismiss in its view is a hard negative, un-marking undoes it', async () => {
-    expect(await refusal({ op: 'createLabel', name: '  ' })).toEqual({ code: 'InvalidArgument', message: 'label.name must not be empty', wrote: 0 });
+    expect(await refusal({ op: 'createLabel', name: '  ' })).toEqual({
+      code: 'InvalidArgument',
+      message: 'label.name must not be empty',
+      wrote: 0,
+    });
     const label = await call({ op: 'createLabel', name: 'Space' });
-    expect(await refusal({ op: 'createLabel', name: 'space' })).toMatchObject({ message: 'name "space" is taken by another label', wrote: 0 });
-    const space = (await call({ op: 'nextSlate', context: { kind: 'feed' }, size: 50 })).items.filter((i) => i.sourceTitle === 'Orbit Notes');
+    expect(await refusal({ op: 'createLabel', name: 'space' })).toMatchObject({
+      message: 'name "space" is taken by another label',
+      wrote: 0,
+    });
+    const space = (await call({ op: 'nextSlate', context: { kind: 'feed' }, size: 50 })).items.filter(
+      (i) => i.sourceTitle === 'Orbit Notes',
+    );
     for (const item of space.slice(0, 3)) await call({ op: 'addPositive', labelId: label.id, itemId: item.id });
     const labelled = await call({ op: 'labels' });
     expect(labelled[0]!.items).toBeGreaterThan(3);
@@ -178,7 +217,10 @@ describe('slates, signals, labels, exports', () => {
 
     const unmarked = await call({ op: 'unmarkHardNegative', labelId: label.id, itemId: dismissed.id });
     expect(unmarked.hardNegatives).toEqual([]);
-    expect(await refusal({ op: 'unmarkHardNegative', labelId: label.id, itemId: dismissed.id })).toMatchObject({ code: 'InvalidArgument', wrote: 0 });
+    expect(await refusal({ op: 'unmarkHardNegative', labelId: label.id, itemId: dismissed.id })).toMatchObject({
+      code: 'InvalidArgument',
+      wrote: 0,
+    });
   });
 
   it('the signals export is, line for line, what was done', async () => {
@@ -189,10 +231,16 @@ describe('slates, signals, labels, exports', () => {
       [slate.items[4]!.id, 'click'],
     ];
     for (const [itemId, kind] of done) await call({ op: 'signal', itemId, kind: kind as 'like', slateId: slate.id });
-    const rows = (await call({ op: 'exportSignals' })).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rows = (await call({ op: 'exportSignals' }))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(rows.map((r) => [r['item_id'], r['kind']])).toEqual(done);
     expect(rows.map((r) => r['position'])).toEqual([0, 2, 4]);
-    const pairs = (await call({ op: 'exportPreferences' })).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const pairs = (await call({ op: 'exportPreferences' }))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(pairs).toContainEqual(expect.objectContaining({ rule: 'like>dismiss', chosen_id: done[0]![0], rejected_id: done[1]![0] }));
   });
 });

@@ -11,7 +11,17 @@
  */
 import { blake3 } from 'hash-wasm';
 import type { FeedBatch, SourceSpec } from '../sources/index.js';
-import { itemKey, recordValue, sourceKey, type ForageState, type SourceStatus, type StoredItem } from '../store/index.js';
+import {
+  addMember,
+  itemKey,
+  recordValue,
+  setField,
+  sourceKey,
+  type ForageState,
+  type ForageWrite,
+  type SourceStatus,
+  type StoredItem,
+} from '../store/index.js';
 import type { HandlerContext } from './context.js';
 import type { IngestResult } from './operations.js';
 
@@ -20,16 +30,23 @@ export async function itemId(url: string, contentHash: string): Promise<string> 
   return (await blake3(url ? `url:${url}` : `content:${contentHash}`, 64)).slice(0, 16);
 }
 
-/** Adds (or re-adds) a source to the user's list. */
-export async function storeSourceSpec(ctx: HandlerContext, spec: SourceSpec): Promise<void> {
-  await Promise.all([ctx.db.set(sourceKey(spec.id), 'spec', recordValue(spec)), ctx.db.set(sourceKey(spec.id), 'removed', false)]);
+/** The writes that add (or re-add) a source to the user's list. */
+export function sourceSpecWrites(spec: SourceSpec): ForageWrite[] {
+  return [setField(sourceKey(spec.id), 'spec', recordValue(spec)), setField(sourceKey(spec.id), 'removed', false)];
+}
+
+function statusWrite(sourceId: string, status: SourceStatus): ForageWrite {
+  return setField(sourceKey(sourceId), 'status', recordValue(status));
 }
 
 export async function storeSourceStatus(ctx: HandlerContext, sourceId: string, status: SourceStatus): Promise<void> {
-  await ctx.db.set(sourceKey(sourceId), 'status', recordValue(status));
+  await ctx.db.write([statusWrite(sourceId, status)]);
 }
 
-/** Merges `batch` (from `spec`) into the items of `state`; see the module comment. */
+/**
+ * Merges `batch` (from `spec`) into the items of `state` (see the module comment), with the source's
+ * entry and status, in one transaction.
+ */
 export async function ingest(ctx: HandlerContext, state: ForageState, spec: SourceSpec, batch: FeedBatch): Promise<IngestResult> {
   const byUrl = new Map<string, { id: string; sources: Set<string> }>();
   const byContent = new Map<string, { id: string; sources: Set<string> }>();
@@ -39,7 +56,7 @@ export async function ingest(ctx: HandlerContext, state: ForageState, spec: Sour
     if (!byContent.has(item.item.contentHash)) byContent.set(item.item.contentHash, entry);
   }
   const now = ctx.now();
-  const writes: Promise<unknown>[] = [];
+  const writes: ForageWrite[] = [...sourceSpecWrites(spec)];
   let added = 0;
   let merged = 0;
   for (const item of batch.items) {
@@ -47,7 +64,7 @@ export async function ingest(ctx: HandlerContext, state: ForageState, spec: Sour
     if (existing) {
       if (!existing.sources.has(spec.id)) {
         existing.sources.add(spec.id);
-        writes.push(ctx.db.add(itemKey(existing.id), 'sources', spec.id));
+        writes.push(addMember(itemKey(existing.id), 'sources', spec.id));
       }
       merged += 1;
       continue;
@@ -64,11 +81,11 @@ export async function ingest(ctx: HandlerContext, state: ForageState, spec: Sour
     const entry = { id, sources: new Set([spec.id]) };
     if (item.url) byUrl.set(item.url, entry);
     if (!byContent.has(item.contentHash)) byContent.set(item.contentHash, entry);
-    writes.push(ctx.db.set(itemKey(id), 'item', recordValue(stored)), ctx.db.add(itemKey(id), 'sources', spec.id));
+    writes.push(setField(itemKey(id), 'item', recordValue(stored)), addMember(itemKey(id), 'sources', spec.id));
     added += 1;
   }
   ctx.progress({ phase: 'storing', subject: spec.title, items: batch.items.length });
-  await Promise.all(writes);
-  await storeSourceStatus(ctx, spec.id, { at: now, items: batch.items.length, added, error: '' });
+  writes.push(statusWrite(spec.id, { at: now, items: batch.items.length, added, error: '' }));
+  await ctx.db.write(writes);
   return { sourceId: spec.id, title: spec.title, items: batch.items.length, added, merged, skipped: batch.skipped };
 }

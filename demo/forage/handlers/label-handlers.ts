@@ -7,7 +7,7 @@
  * what that means under union semantics).
  */
 import { parseLabelSettings, unmarkTombstones, newHardNegativeMark, type LabelSettings } from '../labels/index.js';
-import { labelKey, loadState, recordValue, type ForageState } from '../store/index.js';
+import { addMember, labelKey, loadState, recordValue, setField, type ForageState } from '../store/index.js';
 import type { HandlerContext } from './context.js';
 import type { LabelView } from './operations.js';
 import { fields, id, invalid } from './validate.js';
@@ -52,10 +52,7 @@ export async function createLabel(ctx: HandlerContext, request: unknown): Promis
   const state = await loadState(ctx.db);
   refuseDuplicateName(state, settings.name);
   const labelId = ctx.newId();
-  await Promise.all([
-    ctx.db.set(labelKey(labelId), 'settings', recordValue(settings)),
-    ctx.db.set(labelKey(labelId), 'createdAt', ctx.now()),
-  ]);
+  await ctx.db.write([setField(labelKey(labelId), 'settings', recordValue(settings)), setField(labelKey(labelId), 'createdAt', ctx.now())]);
   return viewOf(ctx, await loadState(ctx.db), labelId);
 }
 
@@ -69,7 +66,7 @@ export async function editLabel(ctx: HandlerContext, request: unknown): Promise<
     margin: input['margin'] ?? label.settings.margin,
   });
   refuseDuplicateName(state, settings.name, label.id);
-  await ctx.db.set(labelKey(label.id), 'settings', recordValue(settings));
+  await ctx.db.write([setField(labelKey(label.id), 'settings', recordValue(settings))]);
   return viewOf(ctx, await loadState(ctx.db), label.id);
 }
 
@@ -78,7 +75,7 @@ export async function addPositive(ctx: HandlerContext, request: unknown): Promis
   const state = await loadState(ctx.db);
   const label = knownLabel(state, input['labelId']);
   const itemId = knownItem(state, input['itemId']);
-  await ctx.db.add(labelKey(label.id), 'positives', itemId);
+  await ctx.db.write([addMember(labelKey(label.id), 'positives', itemId)]);
   return viewOf(ctx, await loadState(ctx.db), label.id);
 }
 
@@ -87,7 +84,7 @@ export async function addHardNegative(ctx: HandlerContext, request: unknown): Pr
   const state = await loadState(ctx.db);
   const label = knownLabel(state, input['labelId']);
   const itemId = knownItem(state, input['itemId']);
-  await ctx.db.add(labelKey(label.id), 'hardNegatives', recordValue(newHardNegativeMark(itemId, ctx.newId())));
+  await ctx.db.write([addMember(labelKey(label.id), 'hardNegatives', recordValue(newHardNegativeMark(itemId, ctx.newId())))]);
   return viewOf(ctx, await loadState(ctx.db), label.id);
 }
 
@@ -97,8 +94,8 @@ export async function unmarkHardNegative(ctx: HandlerContext, request: unknown):
   const label = knownLabel(state, input['labelId']);
   const itemId = id(input['itemId'], 'itemId');
   if (!label.hardNegatives.has(itemId)) throw invalid('itemId', `is not a hard negative of "${label.settings.name}"`);
-  await Promise.all(
-    unmarkTombstones(label.marks, label.tombstones, itemId).map((t) => ctx.db.add(labelKey(label.id), 'unmarked', recordValue(t))),
+  await ctx.db.write(
+    unmarkTombstones(label.marks, label.tombstones, itemId).map((t) => addMember(labelKey(label.id), 'unmarked', recordValue(t))),
   );
   return viewOf(ctx, await loadState(ctx.db), label.id);
 }

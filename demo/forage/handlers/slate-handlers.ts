@@ -11,7 +11,19 @@
 import { drawSlate, rankCandidates, type SlateSource } from '../bandit/index.js';
 import { SIGNAL_KINDS, type SignalKind, type SignalRecord, type SlateContext, type SlateRecord } from '../export/index.js';
 import { newHardNegativeMark } from '../labels/index.js';
-import { itemKey, labelKey, loadState, recordValue, signalKey, slateKey, type ForageState, type ItemState } from '../store/index.js';
+import {
+  addMember,
+  incrementCounter,
+  itemKey,
+  labelKey,
+  loadState,
+  recordValue,
+  setField,
+  signalKey,
+  slateKey,
+  type ForageState,
+  type ItemState,
+} from '../store/index.js';
 import type { HandlerContext } from './context.js';
 import type { ContextRequest, SignalView, SlateView } from './operations.js';
 import { fields, id, invalid, optionalInteger } from './validate.js';
@@ -86,7 +98,7 @@ export async function nextSlate(ctx: HandlerContext, request: unknown): Promise<
     context,
     entries: drawn.map((entry, position) => ({ itemId: entry.item.id, sourceId: entry.sourceId, position })),
   };
-  await ctx.db.set(slateKey(record.id), 'record', recordValue(record));
+  await ctx.db.write([setField(slateKey(record.id), 'record', recordValue(record))]);
   return slateView(state, labels, record, { hideDismissed: false });
 }
 
@@ -108,11 +120,8 @@ export async function signal(ctx: HandlerContext, request: unknown): Promise<Sig
       : undefined;
 
   const record: SignalRecord = { id: ctx.newId(), slateId, itemId, kind: kind as SignalKind, at: ctx.now(), tab: ctx.tab };
-  const writes: Promise<unknown>[] = [
-    ctx.db.set(signalKey(record.id), 'record', recordValue(record)),
-    ctx.db.increment(itemKey(itemId), record.kind),
-  ];
-  if (label) writes.push(ctx.db.add(labelKey(label.id), 'hardNegatives', recordValue(newHardNegativeMark(itemId, ctx.newId()))));
-  await Promise.all(writes);
+  const writes = [setField(signalKey(record.id), 'record', recordValue(record)), incrementCounter(itemKey(itemId), record.kind)];
+  if (label) writes.push(addMember(labelKey(label.id), 'hardNegatives', recordValue(newHardNegativeMark(itemId, ctx.newId()))));
+  await ctx.db.write(writes);
   return { signal: record, hardNegativeOf: label?.id };
 }

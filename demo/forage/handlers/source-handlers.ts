@@ -21,9 +21,9 @@ import {
   type Source,
   type SourceSpec,
 } from '../sources/index.js';
-import { SETTINGS_KEY, loadState, sourceKey, type ForageState } from '../store/index.js';
+import { SETTINGS_KEY, loadState, setField, sourceKey, type ForageState } from '../store/index.js';
 import type { HandlerContext } from './context.js';
-import { ingest, storeSourceSpec, storeSourceStatus } from './ingest.js';
+import { ingest, storeSourceStatus } from './ingest.js';
 import type { IngestResult, OpmlImportResult } from './operations.js';
 import { fields, id, invalid, optionalString, requiredString } from './validate.js';
 
@@ -44,7 +44,6 @@ async function loadAndIngest(ctx: HandlerContext, source: Source, title?: string
   const spec: SourceSpec = { ...source.spec, title: title ?? batch.title ?? source.spec.title };
   // Read the state after the fetch: another tab may have stored some of these items meanwhile.
   const state = await loadState(ctx.db);
-  await storeSourceSpec(ctx, spec);
   return ingest(ctx, state, spec, batch);
 }
 
@@ -86,7 +85,7 @@ export async function refreshSource(ctx: HandlerContext, request: unknown): Prom
 export async function removeSource(ctx: HandlerContext, request: unknown): Promise<{ sourceId: string }> {
   const sourceId = id(fields(request)['sourceId'], 'sourceId');
   knownSource(await loadState(ctx.db), sourceId);
-  await ctx.db.set(sourceKey(sourceId), 'removed', true);
+  await ctx.db.write([setField(sourceKey(sourceId), 'removed', true)]);
   return { sourceId };
 }
 
@@ -157,6 +156,6 @@ export async function setCorsProxy(ctx: HandlerContext, request: unknown): Promi
   const corsProxy = raw.trim();
   // The proxy's own URL, with {url} (or the appended feed URL) left out, must be an http(s) URL.
   if (corsProxy !== '') feedUrl(corsProxy.replace('{url}', ''), 'corsProxy');
-  await ctx.db.set(SETTINGS_KEY, 'corsProxy', corsProxy);
+  await ctx.db.write([setField(SETTINGS_KEY, 'corsProxy', corsProxy)]);
   return { corsProxy };
 }

@@ -1,6 +1,6 @@
 /** Forage's state in tidal: the key layout, reading it back checked, and the database as the worker reaches it. */
-export { forageDbOver, recordValue, serveForageDb } from './db.js';
-export type { ForageDb } from './db.js';
+export { addMember, addToTransaction, forageDbOver, incrementCounter, recordValue, serveForageDb, setField } from './db.js';
+export type { ForageDb, ForageWrite } from './db.js';
 export {
   ITEM_PREFIX,
   LABEL_PREFIX,

@@ -5,8 +5,8 @@
  * request wrote nothing and that a repeated refresh writes no item. The
  * real database is exercised end to end in e2e/forage.spec.ts.
  */
-import type { Entity, ReadOptions, Value, WriteToken } from '../../../../src/index.js';
-import type { ForageDb } from '../db.js';
+import type { Entity, ReadOptions, Value } from '../../../../src/index.js';
+import type { ForageDb, ForageWrite } from '../db.js';
 
 interface MutableEntity {
   counters: Record<string, number>;
@@ -17,7 +17,6 @@ interface MutableEntity {
 export class MemoryForageDb implements ForageDb {
   readonly writes: string[] = [];
   readonly #entities = new Map<string, MutableEntity>();
-  #lsn = 0;
 
   #entity(key: string): MutableEntity {
     let entity = this.#entities.get(key);
@@ -25,26 +24,27 @@ export class MemoryForageDb implements ForageDb {
     return entity;
   }
 
-  #token(key: string, what: string): Promise<WriteToken> {
-    this.writes.push(`${key} ${what}`);
-    return Promise.resolve({ shard: 0, lsn: ++this.#lsn } as unknown as WriteToken);
-  }
-
-  increment(key: string, kind: string, by = 1): Promise<WriteToken> {
-    const entity = this.#entity(key);
-    entity.counters[kind] = (entity.counters[kind] ?? 0) + by;
-    return this.#token(key, `+${kind}`);
-  }
-
-  set(key: string, field: string, value: Value): Promise<WriteToken> {
-    this.#entity(key).fields[field] = structuredClone(value);
-    return this.#token(key, `=${field}`);
-  }
-
-  add(key: string, setName: string, member: Value): Promise<WriteToken> {
-    const members = (this.#entity(key).sets[setName] ??= []);
-    if (!members.some((m) => JSON.stringify(m) === JSON.stringify(member))) members.push(structuredClone(member));
-    return this.#token(key, `+{${setName}}`);
+  write(writes: readonly ForageWrite[]): Promise<void> {
+    for (const write of writes) {
+      const entity = this.#entity(write.key);
+      switch (write.op) {
+        case 'increment':
+          entity.counters[write.kind] = (entity.counters[write.kind] ?? 0) + write.by;
+          this.writes.push(`${write.key} +${write.kind}`);
+          break;
+        case 'set':
+          entity.fields[write.field] = structuredClone(write.value);
+          this.writes.push(`${write.key} =${write.field}`);
+          break;
+        case 'add': {
+          const members = (entity.sets[write.set] ??= []);
+          if (!members.some((m) => JSON.stringify(m) === JSON.stringify(write.member))) members.push(structuredClone(write.member));
+          this.writes.push(`${write.key} +{${write.set}}`);
+          break;
+        }
+      }
+    }
+    return Promise.resolve();
   }
 
   get(key: string, _options?: ReadOptions): Promise<Entity | undefined> {
