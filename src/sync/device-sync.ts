@@ -16,6 +16,7 @@ import { SyncRunner } from './sync-runner.js';
 
 /** What a shard leader hands to sync. */
 export interface ShardSyncTarget {
+  readonly database: string;
   readonly wal: Wal;
   readonly leader: ShardLeader;
   readonly shard: number;
@@ -41,6 +42,7 @@ export async function startShardSync(config: SyncConfig, target: ShardSyncTarget
   const sync = new ShardSync({
     remote,
     keys: await keys.keys,
+    database: target.database,
     device: config.device,
     shard: target.shard,
     shards: target.shards,

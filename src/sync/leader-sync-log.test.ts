@@ -17,7 +17,16 @@ async function device(
 ) {
   const { wal } = await Wal.open(storage, { shard: 0 });
   const leader = await ShardLeader.open({ wal, replica: `${id.slice(0, 6)}.0` });
-  const sync = new ShardSync({ remote, keys, device: id, shard: 0, shards: 1, epoch: 1, log: new LeaderSyncLog(wal, leader) });
+  const sync = new ShardSync({
+    remote,
+    keys,
+    database: 'test',
+    device: id,
+    shard: 0,
+    shards: 1,
+    epoch: 1,
+    log: new LeaderSyncLog(wal, leader),
+  });
   const session = randomDevice(); // 32 hex digits, as a session id is
   const startedAt = Date.now();
   let seq = 0;

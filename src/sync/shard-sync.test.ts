@@ -101,6 +101,19 @@ describe('ShardSync between devices of one user', () => {
     expect(encoded(late)).toBe(encoded(a));
   });
 
+  it('two databases of one user sync apart', async () => {
+    const remote = new MemoryRemote();
+    const keys = await userKeys();
+    const feeds = new TestDevice(remote, keys, { database: 'feeds' });
+    const notes = new TestDevice(remote, keys, { database: 'notes' });
+    const feedsElsewhere = new TestDevice(remote, keys, { database: 'feeds' });
+    feeds.log.increment('item:1', 'click');
+    notes.log.increment('note:1', 'edit');
+    for (const d of [feeds, notes, feedsElsewhere]) await d.sync.sync();
+    expect(feedsElsewhere.log.state.keys()).toEqual(['item:1']);
+    expect(remote.keys().some((k) => k.includes('feeds') || k.includes('notes'))).toBe(false); // names hide the database too
+  });
+
   it('a stale uploader is fenced by a newer epoch of the same device', async () => {
     const remote = new MemoryRemote();
     const keys = await userKeys();
@@ -109,7 +122,7 @@ describe('ShardSync between devices of one user', () => {
     a.log.increment('k', 'click');
     await zombie.sync();
     a.epoch = 5; // a newer leader tab of the same device
-    const successor = new ShardSync({ remote, keys, device: a.id, shard: 0, shards: 1, epoch: 5, log: a.log });
+    const successor = new ShardSync({ remote, keys, database: 'test', device: a.id, shard: 0, shards: 1, epoch: 5, log: a.log });
     a.log.increment('k', 'click');
     await successor.sync();
     a.log.increment('k', 'click');
@@ -209,7 +222,7 @@ describe('ShardSync refuses what the store forges, and goes on with the good obj
     await stranger.sync.sync();
     // Move the stranger's manifest into this user's folder, as a hostile store could.
     const theirs = remote.keys().find((k) => k.includes('/m/') && !k.startsWith(`tidal/${keys.root}/`))!;
-    remote.set(`tidal/${keys.root}/m/${keys.shardName(0)}/${theirs.split('/').pop()}`, remote.peek(theirs)!);
+    remote.set(`tidal/${keys.root}/${keys.databaseName('test')}/m/${keys.shardName(0)}/${theirs.split('/').pop()}`, remote.peek(theirs)!);
     const report = await reader.sync.sync();
     expect(report.refused.map((r) => r.code)).toEqual(['DecryptionFailed']);
     expect(reader.log.state.keys().sort()).toEqual(['a', 'b']);

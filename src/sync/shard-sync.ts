@@ -53,6 +53,8 @@ export interface SyncLog {
 export interface ShardSyncOptions {
   readonly remote: Remote;
   readonly keys: SyncKeys;
+  /** The database's name: databases of one user sync apart (each its own folder). */
+  readonly database: string;
   /** This device's id: 32 hex digits, stable across reloads. */
   readonly device: string;
   readonly shard: number;
@@ -174,6 +176,8 @@ export class ShardSync {
   private readonly maxChunkBytes: number;
   private readonly maxChunksPerRound: number;
   private readonly now: () => number;
+  /** `<root>/<database folder>`: where this database's objects live, and part of every object's context. */
+  private readonly space: string;
   private readonly prefix: string;
   private readonly ownKey: string;
   /** ETag of each manifest when it was last fully merged: unchanged ones are not read again. */
@@ -213,7 +217,8 @@ export class ShardSync {
       fenced: false,
     };
     this.remote = new CountingRemote(options.remote, this.stats);
-    this.prefix = `tidal/${this.keys.root}/m/${this.keys.shardName(this.shard)}/`;
+    this.space = `${this.keys.root}/${this.keys.databaseName(options.database)}`;
+    this.prefix = `tidal/${this.space}/m/${this.keys.shardName(this.shard)}/`;
     this.ownKey = this.prefix + this.keys.manifestName(this.device, this.shard);
   }
 
@@ -282,7 +287,7 @@ export class ShardSync {
       if (chunks.length === 0) return uploaded;
       for (const chunk of chunks) {
         // The name is the keyed hash of these bytes: if it exists, it holds exactly them.
-        await this.remote.putIfAbsent(`tidal/${this.keys.root}/o/${chunk.entry.name}`, chunk.sealed);
+        await this.remote.putIfAbsent(`tidal/${this.space}/o/${chunk.entry.name}`, chunk.sealed);
       }
       const next = await this.nextManifest(
         manifest,
@@ -359,7 +364,7 @@ export class ShardSync {
         encodePage({ entries: moved, older }),
       );
       const name = this.keys.objectName(sealed);
-      await this.remote.putIfAbsent(`tidal/${this.keys.root}/o/${name}`, sealed);
+      await this.remote.putIfAbsent(`tidal/${this.space}/o/${name}`, sealed);
       older = name;
     }
     const newest = entries[entries.length - 1]!;
@@ -453,7 +458,7 @@ export class ShardSync {
       }
       if (++pages > 100_000) throw new TidalError('LengthOutOfBounds', 'too many manifest pages');
       const name = older;
-      const found = await this.remote.get(`tidal/${this.keys.root}/o/${name}`, MAX_MANIFEST_BYTES + ENVELOPE_OVERHEAD);
+      const found = await this.remote.get(`tidal/${this.space}/o/${name}`, MAX_MANIFEST_BYTES + ENVELOPE_OVERHEAD);
       if (!found) throw new TidalError('ObjectMismatch', `manifest page ${name} of device ${manifest.device} is missing from the store`);
       this.checkName(name, found.bytes);
       const what = `manifest page ${name}`;
@@ -473,7 +478,7 @@ export class ShardSync {
     const what = `chunk ${entry.seq} of device ${device}, shard ${this.shard}`;
     if (entry.size > this.maxChunkBytes * 2 + ENVELOPE_OVERHEAD + 1024 * 1024)
       throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
-    const found = await this.remote.get(`tidal/${this.keys.root}/o/${entry.name}`, entry.size);
+    const found = await this.remote.get(`tidal/${this.space}/o/${entry.name}`, entry.size);
     if (!found) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
     this.checkName(entry.name, found.bytes);
     const plaintext = await open(this.keys, 'chunk', this.chunkContext(device, entry.seq, entry.from, entry.to), found.bytes, what);
@@ -499,14 +504,14 @@ export class ShardSync {
   }
 
   private manifestContext(key: string) {
-    return { kind: 'manifest', root: this.keys.root, name: key };
+    return { kind: 'manifest', space: this.space, name: key };
   }
 
   private chunkContext(device: string, seq: number, from: number, to: number) {
-    return { kind: 'chunk', root: this.keys.root, device, shard: this.shard, seq, from, to };
+    return { kind: 'chunk', space: this.space, device, shard: this.shard, seq, from, to };
   }
 
   private pageContext(device: string, seq: number) {
-    return { kind: 'page', root: this.keys.root, device, shard: this.shard, seq };
+    return { kind: 'page', space: this.space, device, shard: this.shard, seq };
   }
 }

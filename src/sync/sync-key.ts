@@ -101,6 +101,13 @@ export class SyncKeys {
     return toHex(this.names.digest('binary'));
   }
 
+  /** The folder of a database of the user's (its name hidden): 16 hex digits. */
+  databaseName(database: string): string {
+    this.names.init();
+    this.names.update(utf8.encode(`database/${database}`));
+    return toHex(this.names.digest('binary').subarray(0, 8));
+  }
+
   /** The folder of a shard's manifests: 16 hex digits. */
   shardName(shard: number): string {
     this.names.init();

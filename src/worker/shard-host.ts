@@ -122,6 +122,7 @@ export class ShardHost {
     if (!this.config.sync || role.kind !== 'leader') return;
     this.stopSync();
     const runner = await startShardSync(this.config.sync, {
+      database: this.config.db,
       wal: role.wal,
       leader: role.leader,
       shard: this.config.shard,

@@ -38,6 +38,7 @@ export class TestDevice {
     return new ShardSync({
       remote: this.remote,
       keys: this.keys,
+      database: 'test',
       device: this.id,
       shard: 0,
       shards: 1,
