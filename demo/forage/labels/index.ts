@@ -12,5 +12,5 @@ export { DEFAULT_LABEL_RULES, MAX_LABEL_NAME_LENGTH, defaultLabelRule, labelRule
 export type { LabelSettings } from './definition.js';
 export { activeHardNegatives, newHardNegativeMark, unmarkTombstones } from './hard-negatives.js';
 export type { HardNegativeMark, HardNegativeTombstone } from './hard-negatives.js';
-export { centroid, scoreLabel } from './rule.js';
+export { centroid, labelScorer, scoreLabel } from './rule.js';
 export type { LabelExamples, LabelRule, LabelScore } from './rule.js';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WORD_VECTORS_URL, createGloveEmbedder, createHashingEmbedder, parseWordVectors, type Embedder } from '../embeddings/index.js';
 import { defaultLabelRule } from './definition.js';
-import { scoreLabel, type LabelRule } from './rule.js';
+import { labelScorer, type LabelRule } from './rule.js';
 import { FIXTURE_ITEMS, FIXTURE_LABELS } from './testing/fixture.js';
 
 const embedders: Record<'hashing' | 'glove', Embedder> = {
@@ -26,18 +26,23 @@ interface Counts {
   falsePositives: string[];
 }
 
+const vectorCache = new Map<Embedder, Map<string, Float32Array>>();
+
 /** Micro-averaged counts of the rule over the fixture, with `hardNegatives[label]` marked. */
 function evaluate(embedder: Embedder, rule: LabelRule, hardNegatives: Record<string, string[]> = {}): Counts {
-  const vectors = new Map(FIXTURE_ITEMS.map((item) => [item.id, embedder.embed(item.text)]));
+  let vectors = vectorCache.get(embedder);
+  if (vectors === undefined)
+    vectorCache.set(embedder, (vectors = new Map(FIXTURE_ITEMS.map((item) => [item.id, embedder.embed(item.text)]))));
   const counts: Counts = { tp: 0, fp: 0, fn: 0, falsePositives: [] };
   for (const label of FIXTURE_LABELS) {
     const examples = {
-      positives: label.positives.map((id) => vectors.get(id)!),
-      hardNegatives: (hardNegatives[label.id] ?? []).map((id) => vectors.get(id)!),
+      positives: label.positives.map((id) => vectors!.get(id)!),
+      hardNegatives: (hardNegatives[label.id] ?? []).map((id) => vectors!.get(id)!),
     };
+    const scorer = labelScorer(examples, rule);
     for (const item of FIXTURE_ITEMS) {
       if (label.positives.includes(item.id)) continue;
-      const carries = scoreLabel(vectors.get(item.id)!, examples, rule).carries;
+      const carries = scorer(vectors!.get(item.id)!).carries;
       const truth = item.labels.includes(label.id);
       if (carries && truth) counts.tp++;
       else if (carries) {

@@ -13,6 +13,9 @@
  *
  *     const score = scoreLabel(embedder.embed(item.text), { positives, hardNegatives }, rule);
  *     if (score.carries) show(label.name, score.positive);
+ *
+ *     const scorer = labelScorer({ positives, hardNegatives }, rule); // the centroid computed once, for many items
+ *     for (const item of items) if (scorer(vectorOf(item)).carries) ...
  */
 import { cosineSimilarity } from '../embeddings/index.js';
 
@@ -43,14 +46,18 @@ export interface LabelScore {
 
 /** Scores one item's vector against a label's examples under `rule`. */
 export function scoreLabel(vector: Float32Array, examples: LabelExamples, rule: LabelRule): LabelScore {
-  const positive =
-    examples.positives.length === 0
-      ? -1
-      : rule.scoring === 'centroid'
-        ? cosineSimilarity(vector, centroid(examples.positives))
-        : nearest(vector, examples.positives);
-  const negative = nearest(vector, examples.hardNegatives);
-  return { positive, negative, carries: examples.positives.length > 0 && positive >= rule.threshold && negative < positive - rule.margin };
+  return labelScorer(examples, rule)(vector);
+}
+
+/** A scorer for many items against one label: the centroid (for 'centroid') is computed once. */
+export function labelScorer(examples: LabelExamples, rule: LabelRule): (vector: Float32Array) => LabelScore {
+  const hasPositives = examples.positives.length > 0;
+  const references = rule.scoring === 'centroid' && hasPositives ? [centroid(examples.positives)] : examples.positives;
+  return (vector) => {
+    const positive = hasPositives ? nearest(vector, references) : -1;
+    const negative = nearest(vector, examples.hardNegatives);
+    return { positive, negative, carries: hasPositives && positive >= rule.threshold && negative < positive - rule.margin };
+  };
 }
 
 /** The mean of unit vectors (not renormalised: the cosine does that). */

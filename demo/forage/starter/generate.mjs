@@ -37,7 +37,12 @@ const SOURCES = [
     site: 'https://orbit-notes.example',
     format: 'rss',
     topic: 'space',
-    tails: ["Charts for observers with binoculars or a small telescope.", "What the mission scientists expect to learn next.", "Where to look in the sky, and when.", "The physics, without the equations."],
+    tails: [
+      'Charts for observers with binoculars or a small telescope.',
+      'What the mission scientists expect to learn next.',
+      'Where to look in the sky, and when.',
+      'The physics, without the equations.',
+    ],
     subjects: [
       ['the Perseid meteor shower', 'Meteors are grains of comet dust burning up sixty miles overhead.'],
       ["Jupiter's moon Europa", 'Under its ice shell there is more liquid water than in all of Earth’s oceans.'],
@@ -59,7 +64,12 @@ const SOURCES = [
     site: 'https://small-kitchen.example',
     format: 'atom',
     topic: 'cooking',
-    tails: ["With a recipe for four and what to do with leftovers.", "Pantry ingredients, one pot, forty minutes.", "Tested in a small kitchen with one hob.", "Seasoning notes and what to serve it with."],
+    tails: [
+      'With a recipe for four and what to do with leftovers.',
+      'Pantry ingredients, one pot, forty minutes.',
+      'Tested in a small kitchen with one hob.',
+      'Seasoning notes and what to serve it with.',
+    ],
     subjects: [
       ['sourdough starter', 'A starter is flour, water and patience: wild yeast and lactic bacteria do the rest.'],
       ['cast-iron pans', 'Seasoning is polymerised oil, a slick layer that builds with every fry.'],
@@ -81,7 +91,12 @@ const SOURCES = [
     site: 'https://gradient-cyclist.example',
     format: 'rss',
     topic: 'cycling',
-    tails: ["Notes from a hundred kilometres of riding.", "Tools you need and the ones you can skip.", "For commuters, tourers and weekend riders.", "What the bike shop mechanics told us."],
+    tails: [
+      'Notes from a hundred kilometres of riding.',
+      'Tools you need and the ones you can skip.',
+      'For commuters, tourers and weekend riders.',
+      'What the bike shop mechanics told us.',
+    ],
     subjects: [
       ['tubeless tyres', 'Sealant plugs small punctures before you notice them.'],
       ['climbing cadence', 'Spinning a lighter gear spares the legs for the last kilometre.'],
@@ -103,7 +118,12 @@ const SOURCES = [
     site: 'https://web-platform-weekly.example',
     format: 'json',
     topic: 'programming',
-    tails: ["With code you can paste into the browser console.", "Browser support, pitfalls and a working example.", "Measured in Chromium, with the numbers.", "What it means for the apps you build."],
+    tails: [
+      'With code you can paste into the browser console.',
+      'Browser support, pitfalls and a working example.',
+      'Measured in Chromium, with the numbers.',
+      'What it means for the apps you build.',
+    ],
     subjects: [
       ['Web Workers', 'A worker runs JavaScript off the main thread, so the page stays responsive.'],
       ['the Origin Private File System', 'OPFS gives a page fast, private files with synchronous access in workers.'],
@@ -125,7 +145,12 @@ const SOURCES = [
     site: 'https://grid-and-weather.example',
     format: 'atom',
     topic: 'energy',
-    tails: ["With numbers from the national grid operator.", "What it costs a household, and what it saves.", "The forecast for the coming season.", "What engineers and climate scientists say."],
+    tails: [
+      'With numbers from the national grid operator.',
+      'What it costs a household, and what it saves.',
+      'The forecast for the coming season.',
+      'What engineers and climate scientists say.',
+    ],
     subjects: [
       ['heat pumps', 'A heat pump moves heat instead of making it, three or four units out for one in.'],
       ['offshore wind', 'Turbines at sea catch steadier winds than any hill on land.'],
@@ -147,7 +172,12 @@ const SOURCES = [
     site: 'https://allotment-diary.example',
     format: 'rss',
     topic: 'gardening',
-    tails: ["For a plot, a raised bed or a balcony.", "Timing by the season, soil and weather.", "What grew, what failed, and why.", "Tips from the allotment committee."],
+    tails: [
+      'For a plot, a raised bed or a balcony.',
+      'Timing by the season, soil and weather.',
+      'What grew, what failed, and why.',
+      'Tips from the allotment committee.',
+    ],
     subjects: [
       ['tomato seedlings', 'Seedlings sown indoors in March are ready to harden off by May.'],
       ['compost heaps', 'Greens and browns in balance, turned now and then, make compost in months.'],
@@ -169,7 +199,12 @@ const SOURCES = [
     site: 'https://liner-notes.example',
     format: 'json',
     topic: 'music',
-    tails: ["With a listening list for the weekend.", "Interviews with the players and engineers.", "From the rehearsal room to the record.", "What to listen for the next time."],
+    tails: [
+      'With a listening list for the weekend.',
+      'Interviews with the players and engineers.',
+      'From the rehearsal room to the record.',
+      'What to listen for the next time.',
+    ],
     subjects: [
       ['vinyl pressing plants', 'A record is stamped from hot PVC between two metal plates in under a minute.'],
       ['jazz standards', 'A standard is a tune every player knows well enough to take somewhere new.'],
