@@ -96,7 +96,9 @@ export function peersChart(results) {
   if (panels.length === 0) return undefined;
   const m = results.machine;
   const taken = [
-    m ? `${m.cpu}, ${m.cores} logical cores, ${m.memoryGiB} GiB, ${m.os}` : 'machine unknown',
+    m
+      ? `${m.cpu}, ${m.cores} logical cores, ${m.memoryGiB} GiB, ${m.os}${m.loadAverage === undefined ? '' : `, load ${m.loadAverage} at start`}`
+      : 'machine unknown',
     results.browser ?? '',
     `${peersDate(results).slice(0, 16).replace('T', ' ')} UTC`,
   ].join(' · ');

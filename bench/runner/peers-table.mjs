@@ -44,7 +44,7 @@ export function peersTable(results) {
   const m = results.machine;
   lines.push(
     '',
-    `Taken ${peersDate(results).slice(0, 16).replace('T', ' ')} UTC on ${m ? `${m.cpu} (${m.cores} logical cores, ${m.memoryGiB} GiB, ${m.os})` : 'an unknown machine'}, ${results.browser ?? 'an unknown browser'}; medians of 3 runs, fresh tabs each. A system missing from the table was not measured in that run (see the suite's log).`,
+    `Run of ${peersDate(results).slice(0, 16).replace('T', ' ')} UTC on ${m ? `${m.cpu} (${m.cores} logical cores, ${m.memoryGiB} GiB, ${m.os}${m.loadAverage === undefined ? '' : `; load average ${m.loadAverage} when the run started, the machine being shared`})` : 'an unknown machine'}, ${results.browser ?? 'an unknown browser'}; medians of 3 runs, fresh tabs each. A system missing from the table was not measured in that run (see the suite's log).`,
   );
   return lines.join('\n');
 }

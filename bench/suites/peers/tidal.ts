@@ -6,9 +6,9 @@
  *
  * `tidal_per_call`: `increment` / `set`, 1,000 calls issued in one tick and
  * awaited together (`Promise.all`) before the next 1,000.
- * `tidal_batched`: the batched write API, one call per 1,000 events, each
- * awaited before the next; until the database has one, the writer says the
- * system is unsupported and the suite skips it.
+ * `tidal_batched`: `db.transact(tx => ...)`, one call per 1,000 events
+ * (each shard's part one write, one WAL event in one batch), each awaited
+ * before the next.
  *
  * The writer's position is each shard's last LSN; the reader has caught up
  * when its replicas have applied them (`stats().shards[i].appliedLsn`).
@@ -17,7 +17,7 @@
  */
 import { TidalError } from '../../../src/common/errors.js';
 import { openTidal, type TidalDb } from '../../../src/index.js';
-import { Unsupported, databaseName } from './protocol.js';
+import { databaseName } from './protocol.js';
 import { chunks, type PeerContext, type PeerReader, type PeerSystem, type PeerWriter } from './system.js';
 import { ENTITIES, KINDS, type EntityState, type Kind, type SignalEvent } from './workload.js';
 
@@ -32,6 +32,17 @@ function open(run: string): Promise<TidalDb> {
   return openTidal({ name: databaseName(run), shards: SHARDS, storage: 'opfs', durability: 'flush' });
 }
 
+async function writeBatched(db: TidalDb, events: readonly SignalEvent[]): Promise<void> {
+  for (const chunk of chunks(events, PER_CHUNK)) {
+    await db.transact((tx) => {
+      for (const e of chunk) {
+        if (e.op === 'increment') tx.increment(e.key, e.kind);
+        else tx.set(e.key, 'label', e.label);
+      }
+    });
+  }
+}
+
 async function writePerCall(db: TidalDb, events: readonly SignalEvent[]): Promise<void> {
   for (const chunk of chunks(events, PER_CHUNK)) {
     await Promise.all(chunk.map((e) => (e.op === 'increment' ? db.increment(e.key, e.kind) : db.set(e.key, 'label', e.label))));
@@ -44,13 +55,9 @@ export function tidal(mode: 'per_call' | 'batched'): PeerSystem {
     async openWriter({ run }: PeerContext): Promise<PeerWriter> {
       const db = await open(run);
       if (db.storage !== 'opfs') throw new TidalError('StorageError', `the writer's database fell back to ${db.storage} storage`);
-      if (mode === 'batched') {
-        await db.close();
-        throw new Unsupported('this build of tidal has no batched write API yet (db.transact / db.write)');
-      }
       return {
         info: db.tabId,
-        write: (events) => writePerCall(db, events),
+        write: (events) => (mode === 'batched' ? writeBatched(db, events) : writePerCall(db, events)),
         position: async () => (await db.stats()).shards.map((s) => s.lsn),
         close: () => db.close(),
       };
