@@ -22,6 +22,7 @@ import type { Value } from '../wal/payload.js';
 import type { Wal } from '../wal/wal.js';
 import type { IdempotencyStoreOptions } from './idempotency-store.js';
 import { ShardState } from './shard-state.js';
+import { encodeWriteEvent } from './write-event-codec.js';
 import { validateWriteRequest, type ImportEvent, type WriteEvent, type WriteRequest, type WriteToken } from './write.js';
 
 /** Options of `ShardLeader.open`. */
@@ -230,13 +231,13 @@ export class ShardLeader {
    */
   private async appendEvents(events: readonly WriteEvent[]): Promise<({ lsn: number } | { error: unknown })[]> {
     try {
-      const { first } = await this.wal.append(events as unknown as Value[]);
+      const { first } = await this.wal.append(events.map(encodeWriteEvent));
       return events.map((_, i) => ({ lsn: first + i }));
     } catch (error) {
       if (!isTidalError(error, 'Unencodable') || events.length === 1) return events.map(() => ({ error }));
       return Promise.all(
         events.map((event) =>
-          this.wal.append([event as unknown as Value]).then(
+          this.wal.append([encodeWriteEvent(event)]).then(
             (range) => ({ lsn: range.first }),
             (single: unknown) => ({ error: single }),
           ),

@@ -9,7 +9,7 @@ import { CrdtSignalState } from '../crdt/signal-state.js';
 import type { StateMachine } from '../replication/state-machine.js';
 import type { Value } from '../wal/payload.js';
 import { IdempotencyStore, type IdempotencyStoreOptions } from './idempotency-store.js';
-import { asLogEvent } from './write.js';
+import { asLogEvent, type LogEvent } from './write.js';
 
 /** A shard's state: CRDTs plus the session bridge's memory, built from its log. */
 export class ShardState implements StateMachine {
@@ -46,5 +46,9 @@ export class ShardState implements StateMachine {
       }
     }
     this.appliedLsn = lsn;
+    this.appliedWrite(lsn, write);
   }
+
+  /** Called after each event is applied, with the event as decoded (observers: the logged form may be compact). */
+  protected appliedWrite(_lsn: number, _event: LogEvent): void {}
 }

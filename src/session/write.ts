@@ -7,9 +7,11 @@
  */
 import { Encoder } from '../common/bytes.js';
 import { TidalError, isTidalError } from '../common/errors.js';
+import { isHlcTimestamp } from '../crdt/hlc.js';
 import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { encodeValue, type Value } from '../wal/payload.js';
+import { decodeOpsBlock } from './write-event-codec.js';
 
 /** A session id: 128 random bits as 32 lower-case hex digits. */
 export type SessionId = string;
@@ -176,20 +178,40 @@ export function asWriteEvent(event: Value): WriteEvent {
       throw new TidalError('MalformedPayload', 'not a write event');
     }
     assertSessionId(e['session']);
+    const compact = e['v'] === 2; // write-event-codec.ts: the operations as one block
+    if (e['v'] !== undefined && !compact)
+      throw new TidalError('UnsupportedVersion', `write event version ${String(e['v'])}; this build reads 1 and 2`);
     if (
       !isCount(e['startedAt'], 0) ||
       !isCount(e['seq'], 1) ||
       !isCount(e['acked'], 0) ||
       !isCount(e['at'], 0) ||
-      !Array.isArray(e['ops'])
+      !(compact ? e['ops'] instanceof Uint8Array : Array.isArray(e['ops']))
     ) {
       throw new TidalError('MalformedPayload', 'write event fields out of range');
     }
     if (e['key'] !== undefined && typeof e['key'] !== 'string')
       throw new TidalError('MalformedPayload', 'write event key must be a string');
-    for (const op of e['ops']) validateOperation(op);
-    return e as unknown as WriteEvent;
+    if (!compact) {
+      for (const op of e['ops'] as Value[]) validateOperation(op);
+      return e as unknown as WriteEvent;
+    }
+    if (typeof e['replica'] !== 'string' || !isHlcTimestamp(e['hlc']))
+      throw new TidalError('MalformedPayload', 'write event replica or hlc missing');
+    const ops = decodeOpsBlock(e['ops'] as Uint8Array, e['replica'], e['hlc']);
+    for (const op of ops) validateOperation(op);
+    return {
+      t: 'write',
+      session: e['session'] as SessionId,
+      startedAt: e['startedAt'] as number,
+      seq: e['seq'] as number,
+      acked: e['acked'] as number,
+      at: e['at'] as number,
+      ...(e['key'] !== undefined ? { key: e['key'] as string } : {}),
+      ops,
+    };
   } catch (error) {
+    if (isTidalError(error, 'UnsupportedVersion')) throw error;
     throw new TidalError('MalformedPayload', `WAL event is not a valid write: ${error instanceof Error ? error.message : String(error)}`, {
       cause: error,
     });

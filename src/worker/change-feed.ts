@@ -13,8 +13,7 @@
 import type { Clock } from '../common/clock.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { ShardState } from '../session/shard-state.js';
-import type { WriteEvent } from '../session/write.js';
-import type { Value } from '../wal/payload.js';
+import type { LogEvent } from '../session/write.js';
 import type { Change } from './api.js';
 import { toEntity } from './entity.js';
 
@@ -27,10 +26,9 @@ export class ObservedState extends ShardState {
     this.feed = feed;
   }
 
-  override apply(lsn: number, event: Value): void {
-    super.apply(lsn, event); // validates the event as a write
+  protected override appliedWrite(lsn: number, write: LogEvent): void {
     if (!this.feed.watching) return;
-    for (const op of (event as unknown as WriteEvent).ops) this.feed.changed(this, lsn, op.key);
+    for (const op of write.ops) this.feed.changed(this, lsn, op.key);
   }
 }
 
