@@ -44,6 +44,8 @@ export interface SnapshotRestore {
   /** The snapshot's LSN (0 when the whole log was replayed). */
   readonly snapshotLsn: number;
   readonly snapshotBytes: number;
+  /** The snapshot's file name (empty when the whole log was replayed). */
+  readonly snapshotFile: string;
   /** Events replayed from the log after the snapshot. */
   readonly replayedEvents: number;
   /** Milliseconds: loading and verifying the snapshot and decoding it into the state. */
@@ -86,6 +88,7 @@ export async function restoreFromSnapshot(options: {
   return {
     snapshotLsn: snapshot?.lsn ?? 0,
     snapshotBytes: snapshot?.bytes ?? 0,
+    snapshotFile: snapshot?.file ?? '',
     replayedEvents: state.appliedLsn - before,
     snapshotMs: loaded - started,
     replayMs: now() - loaded,

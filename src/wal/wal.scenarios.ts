@@ -12,6 +12,8 @@ import type { WalStorage } from './storage.js';
 import { Wal, type WalOptions } from './wal.js';
 import type { Value } from './payload.js';
 import { FaultyStorage } from './testing/faulty-storage.js';
+import { loadBlake3 } from '../common/blake3.js';
+import { databaseIdOf, SnapshotStore } from './snapshot-store.js';
 
 /** A fresh, empty storage folder for one scenario. */
 export type FreshStorage = () => Promise<WalStorage>;
@@ -586,5 +588,28 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     expectEqual(reopened.wal.firstLsn, cut, 'reopened, it starts where compaction left it');
     expectEqual(await reopened.wal.append([event(121)]), { first: 121, last: 121 }, 'and goes on');
     await reopened.wal.close();
+  },
+
+  async 'snapshots are written through a temporary name, load back verified, and a damaged one is quarantined for the older'(fresh) {
+    const storage = await fresh();
+    const b3 = await loadBlake3();
+    const store = new SnapshotStore(storage, b3, { shard: 0, databaseId: databaseIdOf(b3, 'scenario'), chunkBytes: 1000 });
+    const body = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff);
+    await store.write({ lsn: 10, hlcHigh: 1n, body: body(5000) });
+    const newer = await store.write({ lsn: 20, hlcHigh: 2n, body: body(7000) });
+    expect(!(await storage.list()).some((n) => n.endsWith('.tmp')), 'no temporary file left');
+    const loaded = await store.loadNewest({ maxLsn: 20 });
+    expectEqual([loaded.snapshot?.lsn, loaded.snapshot?.body.length, loaded.issues.length], [20, 7000, 0], 'the newest loads');
+    const bytes = await fileBytes(storage, newer.name);
+    bytes[3000] = bytes[3000]! ^ 0x20;
+    await writeFile(storage, newer.name, bytes);
+    const fallback = await store.loadNewest({ maxLsn: 20 });
+    expectEqual(fallback.snapshot?.lsn, 10, 'the older one is used');
+    expectEqual(
+      fallback.issues.map((i) => i.code),
+      ['Corrupt'],
+      'the damaged one is reported',
+    );
+    expect((await storage.list()).includes(fallback.issues[0]!.quarantinedAs), 'and kept under its quarantine name');
   },
 };

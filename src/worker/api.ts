@@ -157,6 +157,12 @@ export interface ShardStats {
   readonly lag: { readonly lsns: number; readonly ms: number };
   /** Segments of the log (leader only; 0 on a follower). */
   readonly segments: number;
+  /** Bytes of log the shard's storage keeps, every segment included (leader only; 0 on a follower). */
+  readonly logBytes: number;
+  /** LSN of the shard's newest snapshot: opening replays only the log after it (leader only; 0 for none). */
+  readonly snapshotLsn: number;
+  /** Size of that snapshot in bytes (0 for none). */
+  readonly snapshotBytes: number;
   /**
    * Bytes of this shard's log that this tab's replicas verified with BLAKE3
    * since the database was opened here: its cross-tab follower (when
@@ -175,6 +181,14 @@ export interface ShardStats {
 export interface TidalStats {
   readonly tab: string;
   readonly storage: 'opfs' | 'memory';
+  /**
+   * The browser's answer to `navigator.storage.persist()`, asked when the
+   * database opened on OPFS: `true` when the origin's storage will not be
+   * evicted under storage pressure; `undefined` where it was not asked.
+   */
+  readonly persisted: boolean | undefined;
+  /** `navigator.storage.estimate()` now: bytes the origin uses and may use (`undefined` where unavailable). */
+  readonly estimate: { readonly usage: number; readonly quota: number } | undefined;
   readonly shards: readonly ShardStats[];
 }
 

@@ -65,6 +65,8 @@ export class Database implements TidalDb {
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly abort = new AbortController();
   private readonly tally = new VerificationTally();
+  /** The answer to `navigator.storage.persist()`, asked once on OPFS. */
+  private readonly persisted: Promise<boolean | undefined>;
   /** Each shard's last status, for `stats()` while its worker does not answer. */
   private readonly lastStatus: (ShardHostStatus | undefined)[] = [];
   private closed = false;
@@ -75,6 +77,7 @@ export class Database implements TidalDb {
     this.name = options.name;
     this.shards = options.shards;
     this.storage = options.storage;
+    this.persisted = this.storage === 'opfs' ? askPersistence() : Promise.resolve(undefined);
     this.router = new ShardRouter({ shards: options.shards });
     const closed = () => this.closed;
     this.lock = new LeaderLock({
@@ -388,12 +391,15 @@ export class Database implements TidalDb {
         appliedLsn: known?.appliedLsn ?? 0,
         lag: known?.lag ?? { lsns: 0, ms: 0 },
         segments: known?.segments ?? 0,
+        logBytes: known?.logBytes ?? 0,
+        snapshotLsn: known?.snapshotLsn ?? 0,
+        snapshotBytes: known?.snapshotBytes ?? 0,
         bytesVerified: this.tally.bytesVerified(slot.shard),
         payloadsRejected: this.tally.payloadsRejected(slot.shard),
         restarts: slot.restarts,
       };
     });
-    return { tab: this.tabId, storage: this.storage, shards };
+    return { tab: this.tabId, storage: this.storage, persisted: await this.persisted, estimate: await storageEstimate(), shards };
   }
 
   async close(): Promise<void> {
@@ -433,5 +439,25 @@ export class Database implements TidalDb {
         await withTimeout(this.clock, slot.host.corruptNextPayload(), CONTROL_TIMEOUT_MS, `shard ${shard}`);
       },
     };
+  }
+}
+
+/** Asks the browser to keep the origin's storage under pressure; `undefined` where it cannot be asked or the asking failed. */
+async function askPersistence(): Promise<boolean | undefined> {
+  try {
+    return typeof navigator.storage?.persist === 'function' ? await navigator.storage.persist() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `navigator.storage.estimate()`, or `undefined` where unavailable. */
+async function storageEstimate(): Promise<{ usage: number; quota: number } | undefined> {
+  try {
+    if (typeof navigator.storage?.estimate !== 'function') return undefined;
+    const { usage, quota } = await navigator.storage.estimate();
+    return usage === undefined || quota === undefined ? undefined : { usage, quota };
+  } catch {
+    return undefined;
   }
 }

@@ -39,6 +39,9 @@ export function hostStatus(
       lsn: role.wal.lastLsn,
       lag: { lsns: 0, ms: 0 },
       segments: role.wal.segments().length,
+      logBytes: role.wal.logBytes(),
+      snapshotLsn: role.snapshots.newest?.lsn ?? 0,
+      snapshotBytes: role.snapshots.newest?.bytes ?? 0,
       leaderSilentMs: 0,
     };
   }
@@ -49,6 +52,9 @@ export function hostStatus(
     lsn: replica ? replica.appliedLsn + replica.lag.lsns : 0,
     lag: replica?.lag ?? { lsns: 0, ms: 0 },
     segments: 0,
+    logBytes: 0,
+    snapshotLsn: 0,
+    snapshotBytes: 0,
     leaderSilentMs: leadership.leaderSilentMs,
   };
 }

@@ -21,10 +21,13 @@ import { sleep } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { FollowerDb } from '../replication/follower-db.js';
 import { WalShipper } from '../replication/wal-shipper.js';
+import { loadBlake3 } from '../common/blake3.js';
 import { ShardLeader } from '../session/shard-leader.js';
+import { restoreFromSnapshot, ShardSnapshots } from '../session/shard-snapshots.js';
 import { BroadcastChannelTransport } from '../transport/broadcast-channel.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
 import { OpfsStorage } from '../wal/opfs-storage.js';
+import { databaseIdOf, SnapshotStore, type SnapshotFileInfo } from '../wal/snapshot-store.js';
 import type { WalStorage } from '../wal/storage.js';
 import { Wal } from '../wal/wal.js';
 import type { ChangeFeed, ObservedState } from './change-feed.js';
@@ -51,6 +54,10 @@ export type ShardRole =
       readonly state: ObservedState;
       readonly wal: Wal;
       readonly leader: ShardLeader;
+      /** The leader's snapshots (the shard opens from the newest; new ones by the default policy). */
+      readonly snapshots: ShardSnapshots;
+      /** Stops calling the snapshot policy after each commit. */
+      readonly stopSnapshotting: () => void;
       /** The log shipped to the other tabs, on the shard's log channel. */
       readonly crossTab: LogShipping;
       /** The log shipped to this tab's in-tab follower, once it is wired. */
@@ -147,8 +154,10 @@ export class Leadership {
     this.stopAnnouncing?.();
     this.stopAnnouncing = this.clock.every(ANNOUNCE_MS, () => this.announce());
     let wal: Wal;
+    let storage: WalStorage;
     try {
-      wal = await this.openWal(await this.openStorage());
+      storage = await this.openStorage();
+      wal = await this.openWal(storage);
     } catch (error) {
       this.claiming = false;
       this.stopAnnouncing();
@@ -161,8 +170,18 @@ export class Leadership {
     }
     this.claiming = false;
     await this.stopFollowing();
-    // A fresh state replayed from the log (the follower's may lag what the old leader wrote).
-    const state = await this.replay(wal);
+    // A fresh state, from the newest snapshot and the log after it (the follower's may lag what the old leader wrote).
+    const b3 = await loadBlake3();
+    const store = new SnapshotStore(storage, b3, { shard: this.config.shard, databaseId: databaseIdOf(b3, this.config.db) });
+    const { state, snapshot } = await this.replay(wal, store);
+    const snapshots = new ShardSnapshots({
+      wal,
+      store,
+      state,
+      clock: this.clock,
+      ...(snapshot ? { latest: snapshot } : {}),
+    });
+    const stopSnapshotting = wal.onCommit(() => snapshots.afterCommit());
     const leader = await ShardLeader.open({ wal, replica: `${this.config.tabId}.${this.config.shard}`, state, clock: this.clock });
     const link = shippingLink(
       new BroadcastChannelTransport(new BroadcastChannel(shardChannels(this.config.db, this.config.shard).log), { local: this.address }),
@@ -170,7 +189,7 @@ export class Leadership {
     );
     const shipper = new WalShipper({ wal, transport: link, admit: () => true, scheduler: this.clock });
     shipper.start();
-    this.currentRole = { kind: 'leader', state, wal, leader, crossTab: { link, shipper }, inTab: undefined };
+    this.currentRole = { kind: 'leader', state, wal, leader, snapshots, stopSnapshotting, crossTab: { link, shipper }, inTab: undefined };
     this.heard.tab = this.config.tabId;
     this.announce();
     return { lastLsn: wal.lastLsn };
@@ -199,6 +218,8 @@ export class Leadership {
     stopShipping(role.crossTab);
     stopShipping(role.inTab);
     if (this.heard.tab === this.config.tabId) this.heard.tab = undefined;
+    role.stopSnapshotting();
+    await role.snapshots.close();
     await role.wal.close();
   }
 
@@ -286,21 +307,34 @@ export class Leadership {
     await replica?.close();
   }
 
-  /** A state replayed from `wal`, yielding now and then so the worker answers liveness checks meanwhile. */
-  private async replay(wal: Wal): Promise<ObservedState> {
+  /**
+   * A state from the newest verified snapshot and the log after it (the whole
+   * log without one), yielding now and then so the worker answers liveness
+   * checks meanwhile.
+   */
+  private async replay(wal: Wal, store: SnapshotStore): Promise<{ state: ObservedState; snapshot: SnapshotFileInfo | undefined }> {
     const state = this.feed.observedState();
+    let snapshot: SnapshotFileInfo | undefined;
     await this.feed.duringReplay(async () => {
-      let yieldedAt = this.clock.now();
-      // Wal.open has just verified every byte of the log: the replay checks structure only.
-      for await (const { lsn, event } of wal.read(1, { verify: false })) {
-        state.apply(lsn, event);
-        if (this.clock.now() - yieldedAt > REPLAY_SLICE_MS) {
-          await yieldToEventLoop();
-          yieldedAt = this.clock.now();
-        }
-      }
+      const restored = await restoreFromSnapshot({
+        wal,
+        store,
+        state,
+        replay: async (fromLsn) => {
+          let yieldedAt = this.clock.now();
+          // Wal.open has just verified every byte of the log: the replay checks structure only.
+          for await (const { lsn, event } of wal.read(fromLsn, { verify: false })) {
+            state.apply(lsn, event);
+            if (this.clock.now() - yieldedAt > REPLAY_SLICE_MS) {
+              await yieldToEventLoop();
+              yieldedAt = this.clock.now();
+            }
+          }
+        },
+      });
+      if (restored.snapshotLsn > 0) snapshot = { name: restored.snapshotFile, lsn: restored.snapshotLsn, bytes: restored.snapshotBytes };
     });
-    return state;
+    return { state, snapshot };
   }
 
   private async openStorage(): Promise<WalStorage> {
