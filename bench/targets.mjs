@@ -137,6 +137,7 @@ export const peerFigures = [
   'wire.bytes_per_event',
   'reader.memory_growth.mb',
   'writer.main_thread.us_per_write',
+  'cpu.us_per_event',
 ];
 
 /** @type {readonly Comparison[]} each peer's figure over each tidal's, e.g. peers.yjs_tx1000.replicated.events_per_s / peers.tidal_batched.replicated.events_per_s */

@@ -13,6 +13,7 @@ const PANELS = {
   'wire.bytes_per_event': { title: 'Bytes on the wire per event (lower is better)', log: false },
   'reader.memory_growth.mb': { title: 'Reader tab memory growth, MB (lower is better)', log: false },
   'writer.main_thread.us_per_write': { title: 'Writer tab main-thread time per write, µs (lower is better)', log: false },
+  'cpu.us_per_event': { title: "Both tabs' CPU time per event (renderer processes, workers included), µs (lower is better)", log: false },
 };
 
 export const LABELS = {

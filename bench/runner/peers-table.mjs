@@ -26,11 +26,11 @@ export function peersTable(results) {
     return a === undefined || b === undefined ? '—' : `${digits3(a / b)}×`;
   };
   const lines = [
-    '| system | written events/s | replicated events/s | replicated vs tidal per call | replicated vs tidal batched | bytes on the wire / event | reader memory growth (MB) | writer main thread µs / write |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| system | written events/s | replicated events/s | replicated vs tidal per call | replicated vs tidal batched | bytes on the wire / event | reader memory growth (MB) | writer main thread µs / write | both tabs’ CPU µs / event |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...systems.map(
       (s) =>
-        `| ${LABELS[s] ?? s} | ${cell(get(s, 'written.events_per_s'), whole)} | ${cell(get(s, 'replicated.events_per_s'), whole)} | ${ratio(s, 'tidal_per_call')} | ${ratio(s, 'tidal_batched')} | ${cell(get(s, 'wire.bytes_per_event'), digits3)} | ${cell(get(s, 'reader.memory_growth.mb'), digits3)} | ${cell(get(s, 'writer.main_thread.us_per_write'), digits3)} |`,
+        `| ${LABELS[s] ?? s} | ${cell(get(s, 'written.events_per_s'), whole)} | ${cell(get(s, 'replicated.events_per_s'), whole)} | ${ratio(s, 'tidal_per_call')} | ${ratio(s, 'tidal_batched')} | ${cell(get(s, 'wire.bytes_per_event'), digits3)} | ${cell(get(s, 'reader.memory_growth.mb'), digits3)} | ${cell(get(s, 'writer.main_thread.us_per_write'), digits3)} | ${cell(get(s, 'cpu.us_per_event'), digits3)} |`,
     ),
   ];
   const targets = (results.ratios ?? []).filter((r) => r.metric.startsWith('peers.'));

@@ -6,13 +6,15 @@
 //
 // The page calls `window.__tidalBenchTabs(request)` (a Playwright binding):
 //   { op: 'open', path }  → { tab }           path under /bench/ on the bench server
-//   { op: 'cpu', tab }    → { taskMs, scriptMs, threadMs }  main-thread time since the tab opened
+//   { op: 'cpu', tab }    → { taskMs, scriptMs, threadMs, processMs }  CPU time so far
 //   { op: 'memory', tab } → { bytes, targets: [{ type, url, bytes }] }  after a forced GC in each
 //   { op: 'close', tab }  → {}
 //
 // `cpu` is CDP Performance.getMetrics with thread-time ticks: TaskDuration
 // (all tasks on the tab's main thread), ScriptDuration (JavaScript among
-// them) and ThreadTime (the main thread's CPU time). `memory` forces a
+// them), ThreadTime (the main thread's CPU time) and ProcessTime (the CPU
+// time of the tab's renderer process: its main thread and its dedicated
+// workers, which run in that process). `memory` forces a
 // garbage collection (HeapProfiler.collectGarbage) in the page and in every
 // dedicated worker it started, then sums Runtime.getHeapUsage: the JS heap,
 // Blink's garbage-collected heap and ArrayBuffer backing stores. Workers
@@ -137,7 +139,12 @@ class ProbedTab {
       if (metric === undefined) throw new Error(`Performance.getMetrics has no ${name}`);
       return metric.value;
     };
-    return { taskMs: seconds('TaskDuration') * 1000, scriptMs: seconds('ScriptDuration') * 1000, threadMs: seconds('ThreadTime') * 1000 };
+    return {
+      taskMs: seconds('TaskDuration') * 1000,
+      scriptMs: seconds('ScriptDuration') * 1000,
+      threadMs: seconds('ThreadTime') * 1000,
+      processMs: seconds('ProcessTime') * 1000,
+    };
   }
 
   async memory() {

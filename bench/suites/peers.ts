@@ -42,6 +42,11 @@
  * - `writer.main_thread.us_per_write`: the writer tab's main-thread task
  *   time (CDP `Performance.getMetrics` TaskDuration, thread time) over the
  *   run / events.
+ * - `cpu.us_per_event`: the CPU time of both tabs' renderer processes (main
+ *   threads and workers; CDP ProcessTime) over the run / events: what the
+ *   job costs the machine, which a loaded machine does not inflate the way
+ *   it inflates wall time (it leaves out the browser process, which routes
+ *   every system's BroadcastChannel messages).
  */
 import { TidalError } from '../../src/common/errors.js';
 import { SYSTEMS, Unsupported, controlChannel, databaseName, nextMessage, type Role, type SystemName } from './peers/protocol.js';
@@ -59,6 +64,7 @@ interface CpuTimes {
   taskMs: number;
   scriptMs: number;
   threadMs: number;
+  processMs: number;
 }
 interface Memory {
   bytes: number;
@@ -89,6 +95,7 @@ interface RunFigures {
   wireBytesPerEvent: number;
   readerMemoryGrowthMb: number;
   writerUsPerWrite: number;
+  cpuUsPerEvent: number;
 }
 
 const median = (values: readonly number[]): number => {
@@ -124,12 +131,15 @@ async function runOnce(system: SystemName): Promise<RunFigures> {
 
     const memoryBefore = (await tabs({ op: 'memory', tab: readerTab })) as Memory;
     const cpuBefore = (await tabs({ op: 'cpu', tab: writerTab })) as CpuTimes;
+    const readerCpuBefore = (await tabs({ op: 'cpu', tab: readerTab })) as CpuTimes;
     const result = nextMessage(control, 'result', RUN_LIMIT_MS, 'writer');
     const wire = nextMessage(control, 'wire', RUN_LIMIT_MS, 'reader');
     control.postMessage({ type: 'go' });
     const { writtenMs, replicatedMs } = await result;
     const { bytes } = await wire;
     const cpuAfter = (await tabs({ op: 'cpu', tab: writerTab })) as CpuTimes;
+    const readerCpuAfter = (await tabs({ op: 'cpu', tab: readerTab })) as CpuTimes;
+    const processMs = cpuAfter.processMs - cpuBefore.processMs + (readerCpuAfter.processMs - readerCpuBefore.processMs);
     const memoryAfter = (await tabs({ op: 'memory', tab: readerTab })) as Memory;
 
     // The reader first: were it still open when the writer lets go, it would take the lead (tidal) for nothing.
@@ -142,6 +152,7 @@ async function runOnce(system: SystemName): Promise<RunFigures> {
       wireBytesPerEvent: bytes / EVENTS,
       readerMemoryGrowthMb: (memoryAfter.bytes - memoryBefore.bytes) / 1e6,
       writerUsPerWrite: ((cpuAfter.taskMs - cpuBefore.taskMs) * 1000) / EVENTS,
+      cpuUsPerEvent: (processMs * 1000) / EVENTS,
     };
     const perTarget = memoryAfter.targets.map(
       (t, i) => `${t.type} ${((t.bytes - (memoryBefore.targets[i]?.bytes ?? 0)) / 1e6).toFixed(1)}`,
@@ -149,7 +160,7 @@ async function runOnce(system: SystemName): Promise<RunFigures> {
     console.log(
       `peers: ${system}: written in ${Math.round(writtenMs)} ms, converged after ${Math.round(replicatedMs)} ms, ${bytes} bytes to the reader, ` +
         `reader memory +${figures.readerMemoryGrowthMb.toFixed(1)} MB (${perTarget.join(', ')}), ` +
-        `writer main thread ${(cpuAfter.taskMs - cpuBefore.taskMs).toFixed(0)} ms of tasks (${(cpuAfter.scriptMs - cpuBefore.scriptMs).toFixed(0)} ms script)`,
+        `writer main thread ${(cpuAfter.taskMs - cpuBefore.taskMs).toFixed(0)} ms of tasks (${(cpuAfter.scriptMs - cpuBefore.scriptMs).toFixed(0)} ms script), both tabs' processes ${processMs.toFixed(0)} ms of CPU`,
     );
     return figures;
   } finally {
@@ -246,6 +257,11 @@ export async function run(report: Report): Promise<void> {
       `peers.${system}.writer.main_thread.us_per_write`,
       m((f) => f.writerUsPerWrite),
       'µs/write',
+    );
+    report(
+      `peers.${system}.cpu.us_per_event`,
+      m((f) => f.cpuUsPerEvent),
+      'µs/event',
     );
   }
   if (failures.size > 0) {
