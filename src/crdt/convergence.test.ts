@@ -245,11 +245,6 @@ describe('convergence', () => {
   });
 
   it('replicas exchanging whole states as messages converge whatever is dropped, duplicated or reordered (seeded)', () => {
-    type Event =
-      | { t: 'op'; replica: number; intent: Intent }
-      | { t: 'send'; from: number; to: number; copies: number }
-      | { t: 'deliver'; pick: number }
-      | { t: 'partition'; on: boolean; side: number };
     const scenario = fc.integer({ min: 2, max: 6 }).chain((k) =>
       fc.record({
         k: fc.constant(k),

@@ -28,7 +28,7 @@ import { loadBlake3, type Blake3 } from '../common/blake3.js';
 import { TidalError, isTidalError, type TidalErrorCode } from '../common/errors.js';
 import { Encoder } from '../common/bytes.js';
 import { systemTimers, type ReconciliationChannel, type ReconciliationTimers } from './channel.js';
-import { ChildSummary, DigestIndex, EntityDigestCache, MAX_TREE_DEPTH, TREE_FANOUT } from './digest-index.js';
+import { ChildSummary, EntityDigestCache, type DigestIndex, MAX_TREE_DEPTH, TREE_FANOUT } from './digest-index.js';
 import {
   MESSAGE_HEADER_BOUND,
   MIN_MESSAGE_BYTES,

@@ -26,7 +26,7 @@ import { TidalError } from '../common/errors.js';
 import { GSet } from './g-set.js';
 import type { HLC, HlcTimestamp } from './hlc.js';
 import { LWWRegister } from './lww-register.js';
-import { MAX_ENTITY_KEY_LENGTH, MAX_NAME_LENGTH, validateOperation, type CrdtOperation } from './operation.js';
+import { validateOperation, type CrdtOperation } from './operation.js';
 import { PNCounter } from './pn-counter.js';
 import { SignalEntity, malformed, readEntityRecord, type DecodedEntity } from './signal-entity.js';
 import { canonicalValueBytes, compareStrings, ownedValue, readCount, type CrdtValue } from './value.js';

@@ -62,7 +62,7 @@ export class GroupCommit {
    * more than `maxBatchBytes` of encoded events.
    */
   append(events: readonly Value[]): Promise<LsnRange> {
-    let group = this.pending;
+    const group = this.pending;
     const encoder = group?.encoder ?? this.takeEncoder();
     const start = encoder.length;
     try {
@@ -96,7 +96,6 @@ export class GroupCommit {
       const moved = encoder.bytesView().slice(start);
       encoder.length = start;
       this.schedule(group, true);
-      group = undefined;
       const fresh = this.takeEncoder();
       fresh.writeRaw(moved);
       return this.join(undefined, fresh, events.length);

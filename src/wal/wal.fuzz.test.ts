@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { loadBlake3 } from '../common/blake3.js';
 import { MemoryStorage } from './memory-storage.js';
 import { scanSegment } from './segment-scan.js';
-import { WalSegmentId } from './segment-id.js';
+import type { WalSegmentId } from './segment-id.js';
 import { Wal } from './wal.js';
 import type { Value } from './payload.js';
 
@@ -102,7 +102,7 @@ describe('WAL reader under mutation (fast-check)', () => {
         try {
           opened = await Wal.open(storage, { shard: 5, segmentBytes: 1500 });
         } catch (error) {
-          throw new Error(`recovery threw instead of reporting: ${String(error)}`);
+          throw new Error(`recovery threw instead of reporting: ${String(error)}`, { cause: error });
         }
         const { wal, report } = opened;
         // Read every run of LSNs the log still holds; each event must be the one written there.

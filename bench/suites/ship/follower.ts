@@ -64,7 +64,6 @@ class IdleMeter extends TransportDecorator {
 
 let following:
   { db: FollowerDb; path: string[]; mark?: MarkStateMachine; times?: ApplyTimes; meter?: IdleMeter; openedAt?: number } | undefined;
-let segments: Uint8Array[] = [];
 
 /** Closes the follower and deletes its folder. */
 export async function closeFollowing(): Promise<void> {
