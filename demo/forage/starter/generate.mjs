@@ -22,7 +22,6 @@ function random() {
   t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
-const pick = (list) => list[Math.floor(random() * list.length)];
 const cap = (s) => s[0].toUpperCase() + s.slice(1);
 const slug = (s) =>
   s
