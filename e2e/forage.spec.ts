@@ -21,7 +21,8 @@ async function openForage(context: BrowserContext): Promise<Page> {
 
 const sources = (page: Page) => page.evaluate(() => window.forage.sources());
 const labels = (page: Page) => page.evaluate(() => window.forage.labels());
-const feedIds = (page: Page) => page.locator('#feed article.card').evaluateAll((cards) => cards.map((c) => (c as HTMLElement).dataset['item']));
+const feedIds = (page: Page) =>
+  page.locator('#feed article.card').evaluateAll((cards) => cards.map((c) => (c as HTMLElement).dataset['item']));
 
 async function downloaded(page: Page, button: string): Promise<{ name: string; text: string }> {
   const [download] = (await Promise.all([page.waitForEvent('download'), page.click(button)])) as [Download, void];
@@ -181,7 +182,11 @@ test('bad input in the page: a clear message where it happened, and nothing stor
   await expect(page.locator('#source-message.error')).toHaveText('not a feed: the document is an HTML page');
   await unchanged();
 
-  await page.setInputFiles('#file', { name: 'broken.opml', mimeType: 'text/x-opml', buffer: Buffer.from('<?xml version="1.0"?><opml version="2.0"><body><outline text="x"') });
+  await page.setInputFiles('#file', {
+    name: 'broken.opml',
+    mimeType: 'text/x-opml',
+    buffer: Buffer.from('<?xml version="1.0"?><opml version="2.0"><body><outline text="x"'),
+  });
   await expect(page.locator('#source-message.error')).toContainText('broken.opml: not an OPML file');
   await unchanged();
 
