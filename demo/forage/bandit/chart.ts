@@ -21,7 +21,7 @@ export interface ChartOptions {
   readonly width?: number;
   /** Height of one row in px. Default 22. */
   readonly rowHeight?: number;
-  /** Width of the label column in px. Default 120. */
+  /** Width of the label column in px. Default 140 (names past 20 characters are cut with an ellipsis). */
   readonly labelWidth?: number;
   /** Credible interval mass. Default 0.95. */
   readonly level?: number;
@@ -31,11 +31,11 @@ export interface ChartOptions {
 export function posteriorChartSvg(rows: readonly ChartRow[], options: ChartOptions = {}): string {
   const width = options.width ?? 360;
   const rowHeight = options.rowHeight ?? 22;
-  const labelWidth = options.labelWidth ?? 120;
+  const labelWidth = options.labelWidth ?? 140;
   const level = options.level ?? 0.95;
   const axisHeight = 18;
   const left = labelWidth + 8;
-  const right = width - 10;
+  const right = width - 18; // room for the "100%" tick label
   const x = (p: number) => (left + p * (right - left)).toFixed(1);
   const height = rows.length * rowHeight + axisHeight;
   const parts: string[] = [
@@ -54,7 +54,7 @@ export function posteriorChartSvg(rows: readonly ChartRow[], options: ChartOptio
       `${(summary.lower * 100).toFixed(1)}–${(summary.upper * 100).toFixed(1)}% (α ${row.posterior.alpha.toFixed(2)}, β ${row.posterior.beta.toFixed(2)})`;
     parts.push(`<g class="posterior"><title>${escapeXml(tooltip)}</title>`);
     parts.push(
-      `<text x="${labelWidth}" y="${(mid + 4).toFixed(1)}" text-anchor="end" fill="#222">${escapeXml(truncate(row.label, 22))}</text>`,
+      `<text x="${labelWidth}" y="${(mid + 4).toFixed(1)}" text-anchor="end" fill="#222">${escapeXml(truncate(row.label, 20))}</text>`,
     );
     parts.push(
       `<rect x="${x(summary.lower)}" y="${(mid - 3).toFixed(1)}" width="${(Number(x(summary.upper)) - Number(x(summary.lower))).toFixed(1)}" height="6" rx="3" fill="#8fb8de"/>`,
