@@ -36,6 +36,7 @@ export function ensureCephInstalled() {
   }
   console.log('tidal: installing Debian Ceph for the sync tests (apt-get)...');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...PACKAGES], { stdio: 'inherit', env });
 }
 

@@ -21,6 +21,7 @@
  * and sent unquoted.
  */
 import { AwsClient } from 'aws4fetch';
+import { sleep, systemClock, type Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import { DEFAULT_LIST_LIMIT, type ListOptions, type PutOutcome, type Remote, type RemoteListing, type RemoteObject } from './remote.js';
 
@@ -43,8 +44,9 @@ export interface S3RemoteOptions {
   readonly maxBackoffMs?: number;
   /** Largest listing response read. Default 4 MiB. */
   readonly maxListBytes?: number;
-  /** Injected for tests. Defaults: `setTimeout`, `Math.random`. */
-  readonly sleep?: (ms: number) => Promise<void>;
+  /** Timers for timeouts and backoff. Default `systemClock`. */
+  readonly clock?: Clock;
+  /** Jitter source in [0, 1). Default `Math.random`. */
   readonly random?: () => number;
 }
 
@@ -73,7 +75,7 @@ export class S3Remote implements Remote {
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly maxListBytes: number;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly clock: Clock;
   private readonly random: () => number;
   /** The endpoint that answered last: requests start there. */
   private current = 0;
@@ -104,7 +106,7 @@ export class S3Remote implements Remote {
     this.backoffMs = options.backoffMs ?? 100;
     this.maxBackoffMs = options.maxBackoffMs ?? 2000;
     this.maxListBytes = options.maxListBytes ?? 4 * 1024 * 1024;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
   }
 
@@ -167,7 +169,7 @@ export class S3Remote implements Remote {
       if (attempt > 0) {
         this.counters.retries++;
         const delay = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** (attempt - 1));
-        await this.sleep(delay / 2 + (delay / 2) * this.random());
+        await sleep(this.clock, delay / 2 + (delay / 2) * this.random());
       }
       const endpoint = this.current;
       last = await this.attempt(`${this.endpoints[endpoint]}${path}`, method, headers, body);
@@ -187,14 +189,14 @@ export class S3Remote implements Remote {
   private async attempt(url: string, method: string, headers: Record<string, string>, body?: Uint8Array): Promise<Attempt> {
     this.counters.requests++;
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    const timer = this.clock.setTimeout(() => controller.abort(), this.timeoutMs);
     try {
       const signed = await this.client.sign(url, { method, headers, ...(body ? { body: body as BodyInit } : {}) });
       return { response: await fetch(signed, { signal: controller.signal }) };
     } catch (error) {
       return { error };
     } finally {
-      clearTimeout(timer);
+      this.clock.clearTimeout(timer);
     }
   }
 
