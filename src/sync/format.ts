@@ -11,8 +11,10 @@ import { TidalError, isTidalError } from '../common/errors.js';
 import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import { decodeValue, encodeValue, type Value } from '../wal/payload.js';
 
-/** Largest chunk plaintext an uploader makes. */
+/** Chunk plaintext size an uploader cuts at (a chunk ends with the event that reaches it). */
 export const MAX_CHUNK_PLAINTEXT = 4 * 1024 * 1024;
+/** Largest chunk object a reader accepts, whatever an uploader's setting (one event may exceed the cut). */
+export const MAX_CHUNK_OBJECT = 64 * 1024 * 1024;
 /** Largest manifest or page read. */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 /** Entries a manifest lists before the oldest half moves to a page. */
@@ -69,15 +71,50 @@ const OBJECT_NAME = /^[0-9a-f]{64}$/;
 const malformed = (what: string, why: string) => new TidalError('MalformedMessage', `${what}: ${why}`);
 const isCount = (v: unknown, min: number): v is number => Number.isSafeInteger(v) && (v as number) >= min;
 
-/** Encodes a chunk's events (ascending LSNs, each within the chunk's range). */
-export function encodeChunk(events: readonly ChunkEvent[], encoder = new Encoder(4096)): Uint8Array {
-  encoder.reset();
-  encoder.writeVarUint(events.length);
-  for (const event of events) {
-    encoder.writeVarUint(event.lsn);
-    encodeValue(encoder, event.ops as unknown as Value);
+/**
+ * Builds a chunk's plaintext event by event, so that the uploader cuts
+ * chunks at their real encoded size: a count, then per event its LSN and
+ * its operations (one value of the log's codec).
+ */
+export class ChunkWriter {
+  private readonly body = new Encoder(64 * 1024);
+  private count = 0;
+  /** LSN of the last event added (0 if none). */
+  lastLsn = 0;
+
+  /** Encoded bytes so far. */
+  get size(): number {
+    return this.body.length;
   }
-  return encoder.toBytes();
+
+  get events(): number {
+    return this.count;
+  }
+
+  add(event: ChunkEvent): void {
+    this.body.writeVarUint(event.lsn);
+    encodeValue(this.body, event.ops as unknown as Value);
+    this.count++;
+    this.lastLsn = event.lsn;
+  }
+
+  /** The plaintext of the events added; the writer starts afresh. */
+  finish(): Uint8Array {
+    const out = new Encoder(this.body.length + 8);
+    out.writeVarUint(this.count);
+    out.writeRaw(this.body.bytesView());
+    this.body.reset();
+    this.count = 0;
+    this.lastLsn = 0;
+    return out.toBytes();
+  }
+}
+
+/** Encodes a chunk's events (ascending LSNs, each within the chunk's range). */
+export function encodeChunk(events: readonly ChunkEvent[]): Uint8Array {
+  const writer = new ChunkWriter();
+  for (const event of events) writer.add(event);
+  return writer.finish();
 }
 
 /** Decodes and validates a chunk that a manifest says covers `[from, to]`. */

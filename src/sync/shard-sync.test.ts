@@ -101,6 +101,20 @@ describe('ShardSync between devices of one user', () => {
     expect(encoded(late)).toBe(encoded(a));
   });
 
+  it('cuts chunks at their real encoded size', async () => {
+    const remote = new MemoryRemote();
+    const keys = await userKeys();
+    const a = new TestDevice(remote, keys, { maxChunkBytes: 16 * 1024 });
+    for (let i = 0; i < 200; i++) a.log.set(`item:${i}`, 'body', 'x'.repeat(1000));
+    await a.sync.sync();
+    const chunks = remote.keys().filter((k) => k.includes('/o/'));
+    expect(chunks.length).toBeGreaterThanOrEqual(12); // ~200 KB in 16 KiB chunks
+    for (const key of chunks) expect(remote.peek(key)!.byteLength).toBeLessThan(16 * 1024 + 1200);
+    const b = new TestDevice(remote, keys);
+    await b.sync.sync();
+    expect(b.log.state.keys()).toHaveLength(200);
+  });
+
   it('two databases of one user sync apart', async () => {
     const remote = new MemoryRemote();
     const keys = await userKeys();

@@ -16,16 +16,16 @@
  */
 import { TidalError, isTidalError, type TidalErrorCode } from '../common/errors.js';
 import type { CrdtOperation } from '../crdt/operation.js';
-import { Encoder } from '../common/bytes.js';
 import { ENVELOPE_OVERHEAD, open, seal } from './envelope.js';
 import {
+  ChunkWriter,
   MANIFEST_ENTRIES,
+  MAX_CHUNK_OBJECT,
   MAX_CHUNK_PLAINTEXT,
   MAX_MANIFEST_BYTES,
   decodeChunk,
   decodeManifest,
   decodePage,
-  encodeChunk,
   encodeManifest,
   encodePage,
   type ChunkEvent,
@@ -188,7 +188,7 @@ export class ShardSync {
   private writtenVersion = 0;
   /** The own manifest as this uploader last wrote it, with its ETag. */
   private own: { manifest: Manifest; etag: string } | undefined;
-  private readonly encoder = new Encoder(64 * 1024);
+  private readonly chunkWriter = new ChunkWriter();
   private running: Promise<SyncRoundReport> | undefined;
 
   constructor(options: ShardSyncOptions) {
@@ -325,28 +325,23 @@ export class ShardSync {
     let from = (manifest?.lsn ?? 0) + 1;
     let seq = (manifest?.head ?? 0) + 1;
     if (this.log.lastLocalLsn < from) return chunks;
-    let events: ChunkEvent[] = [];
-    let size = 0;
+    const writer = this.chunkWriter;
     const flush = async () => {
-      const to = events[events.length - 1]!.lsn;
-      const plaintext = encodeChunk(events, this.encoder);
+      const to = writer.lastLsn;
+      const plaintext = writer.finish();
       const sealed = await seal(this.keys, 'chunk', this.chunkContext(this.device, seq, from, to), plaintext);
       chunks.push({ entry: { seq, name: this.keys.objectName(sealed), size: sealed.byteLength, from, to }, sealed });
       seq++;
       from = to + 1;
-      events = [];
-      size = 0;
     };
     for await (const event of this.log.localEvents(from)) {
-      const estimate = 16 + event.ops.length * 64;
-      if (events.length > 0 && size + estimate > this.maxChunkBytes) {
+      writer.add(event);
+      if (writer.size >= this.maxChunkBytes) {
         await flush();
-        if (chunks.length >= this.maxChunksPerRound) break;
+        if (chunks.length >= this.maxChunksPerRound) return chunks;
       }
-      events.push(event);
-      size += estimate;
     }
-    if (events.length > 0 && chunks.length < this.maxChunksPerRound) await flush();
+    if (writer.events > 0) await flush();
     return chunks;
   }
 
