@@ -173,6 +173,22 @@ function printRun(run) {
   }
 }
 
+/** The sync suite measures against Ceph RGW: bring up a one-node cluster when it is selected, hand it to the page, stop it after. */
+async function startCephForSync(context, words, cleanups) {
+  if (words.length > 0 && !words.some((word) => 'sync'.includes(word))) return;
+  const { startCeph } = await import('../scripts/ceph.mjs');
+  const ceph = await startCeph({ nodes: 1, log: (m) => console.log(`bench: ceph ${m}`) });
+  cleanups.push(() => ceph.stop());
+  const handle = {
+    endpoints: ceph.endpoints,
+    bucket: ceph.bucket,
+    accessKeyId: ceph.accessKeyId,
+    secretAccessKey: ceph.secretAccessKey,
+    region: ceph.region,
+  };
+  await context.addInitScript((h) => (window.__tidalCeph = h), handle);
+}
+
 async function main() {
   const { help, words } = parseArgs(process.argv.slice(2));
   if (help) {
@@ -197,6 +213,7 @@ async function main() {
     const context = await launchBrowser(cleanups);
     run.browser = `Chromium ${context.browser()?.version() ?? '(unknown version)'} headless`;
     const origin = `http://127.0.0.1:${port}`;
+    await startCephForSync(context, words, cleanups);
     const query = new URLSearchParams({ suiteTimeoutMs: String(settings.suiteTimeoutMs) });
     if (words.length > 0) query.set('suites', words.join(','));
     if (settings.peers !== undefined) query.set('peers', settings.peers);

@@ -31,6 +31,8 @@
 
 /** @type {readonly Target[]} */
 export const targets = [
+  { name: 'sync.upload / limit.s3_put', metric: 'sync.upload.mb_per_s', limit: 'limit.s3_put.mb_per_s', atLeast: 0.7 },
+  { name: 'sync.download_apply / limit.s3_get', metric: 'sync.download_apply.mb_per_s', limit: 'limit.s3_get.mb_per_s', atLeast: 0.7 },
   {
     name: 'wal.append.opfs / limit.opfs_write',
     metric: 'wal.append.opfs.mb_per_s',

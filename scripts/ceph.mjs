@@ -139,7 +139,7 @@ export async function startCeph({ nodes = 1, bucket = 'tidal-sync', corsOrigins 
         'mon warn on pool no redundancy = false',
         'osd crush chooseleaf type = 1',
         'osd objectstore = memstore',
-        'memstore device bytes = 1073741824',
+        'memstore device bytes = 4294967296',
         'osd data = ' + join(dir, 'osd-$id'),
         'mon data = ' + join(dir, 'mon-$id'),
         `run dir = ${dir}`,
