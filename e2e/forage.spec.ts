@@ -161,6 +161,13 @@ test('a Forage session: starter feed, a feed and an OPML import, likes, a label 
   expect(sourcesOpml.name).toBe('sources.opml');
   expect(sourcesOpml.text).toContain('/e2e/fixtures/forage-atom.xml');
   expect(sourcesOpml.text.match(/xmlUrl=/g)).toHaveLength(11);
+
+  // GloVe word vectors for labels, chosen in one tab, loaded from the demo's own table, used in both.
+  await a.selectOption('#embedder', 'glove');
+  await expect(a.locator('#embedder-message')).toHaveText(/^Labels now use glove-/, { timeout: 30_000 });
+  await expect(b.locator('#embedder')).toHaveValue('glove');
+  await expect.poll(async () => (await labels(b))[0]!.positives).toEqual([first]);
+  expect(await labels(b)).toEqual(await labels(a));
 });
 
 test('bad input in the page: a clear message where it happened, and nothing stored', async ({ context, baseURL }) => {

@@ -8,6 +8,17 @@ import type { ForageDb } from '../store/index.js';
 import type { Progress } from './operations.js';
 import type { VectorCache } from './vectors.js';
 
+/** The embedders labels can use: built-in word hashing, or GloVe word vectors served by the demo. */
+export type EmbedderKind = 'hashing' | 'glove';
+export const EMBEDDER_KINDS: readonly EmbedderKind[] = ['hashing', 'glove'];
+
+/** An embedder with its cache of item vectors. */
+export interface Embedding {
+  readonly kind: EmbedderKind;
+  readonly embedder: Embedder;
+  readonly vectors: VectorCache;
+}
+
 export interface HandlerContext {
   readonly db: ForageDb;
   /** The tab the page runs in (`TidalDb.tabId`): slates and signals record it. */
@@ -19,8 +30,13 @@ export interface HandlerContext {
   readonly now: () => number;
   readonly random: () => number;
   readonly newId: () => string;
+  /** The embedder the settings name, for this request (word hashing when that one could not be loaded). */
   readonly embedder: Embedder;
   readonly vectors: VectorCache;
+  /** Why the embedder the settings name is not the one in use, `''` when it is. */
+  readonly embedderError: string;
+  /** Loads an embedder (to check that it loads before the settings name it). */
+  readonly loadEmbedding: (kind: EmbedderKind) => Promise<Embedding>;
   /** Injected in tests; default the global `fetch`. */
   readonly fetch?: typeof fetch;
   readonly progress: (progress: Progress) => void;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { isTidalError } from '../../../src/index.js';
 import { seededRandom } from '../bandit/index.js';
-import { createHashingEmbedder } from '../embeddings/index.js';
+import { WORD_VECTORS_URL, createGloveEmbedder, createHashingEmbedder, parseWordVectors } from '../embeddings/index.js';
 import { MemoryForageDb } from '../store/testing/memory-db.js';
 import { VectorCache, route, type ForageRequest, type ForageResponse, type HandlerContext, type OperationName } from './index.js';
 
@@ -44,6 +44,12 @@ beforeEach(() => {
     newId: () => `id-${++ids}`,
     embedder,
     vectors: new VectorCache(embedder),
+    embedderError: '',
+    loadEmbedding: async (kind) => {
+      if (kind !== 'glove') return { kind, embedder, vectors: new VectorCache(embedder) };
+      const glove = createGloveEmbedder(parseWordVectors(readFileSync(WORD_VECTORS_URL)));
+      return { kind, embedder: glove, vectors: new VectorCache(glove) };
+    },
     fetch: serve,
     progress: () => {},
   };
@@ -221,6 +227,27 @@ describe('slates, signals, labels, exports', () => {
       code: 'InvalidArgument',
       wrote: 0,
     });
+  });
+
+  it("the embedder labels use is a setting: checked, loaded before it is stored, GloVe from the demo's own table", async () => {
+    expect(await refusal({ op: 'setEmbedder', embedder: 'bert' as 'glove' })).toEqual({
+      code: 'InvalidArgument',
+      message: 'embedder must be one of hashing, glove, not "bert"',
+      wrote: 0,
+    });
+    expect((await call({ op: 'view' })).embedder).toMatchObject({ kind: 'hashing', id: expect.stringMatching(/^hashing-/), error: '' });
+    const set = await call({ op: 'setEmbedder', embedder: 'glove' });
+    expect(set.id).toMatch(/^glove-/);
+    expect((await call({ op: 'view' })).embedder.kind).toBe('glove');
+
+    // Labels scored with GloVe (as the worker does once the setting names it).
+    const glove = await ctx.loadEmbedding('glove');
+    ctx = { ...ctx, embedder: glove.embedder, vectors: glove.vectors };
+    const label = await call({ op: 'createLabel', name: 'Space' });
+    const space = (await call({ op: 'nextSlate', size: 50 })).items.filter((i) => i.sourceTitle === 'Orbit Notes');
+    for (const item of space.slice(0, 3)) await call({ op: 'addPositive', labelId: label.id, itemId: item.id });
+    const [view] = await call({ op: 'labels' });
+    expect(view!.items).toBeGreaterThan(3);
   });
 
   it('the signals export is, line for line, what was done', async () => {

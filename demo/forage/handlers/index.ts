@@ -1,5 +1,6 @@
 /** Forage's operations as request handlers, behind one typed router; they run in Forage's worker. */
-export type { HandlerContext } from './context.js';
+export { EMBEDDER_KINDS } from './context.js';
+export type { EmbedderKind, Embedding, HandlerContext } from './context.js';
 export { itemId } from './ingest.js';
 export type {
   ContextRequest,

@@ -7,8 +7,8 @@
  * what that means under union semantics).
  */
 import { parseLabelSettings, unmarkTombstones, newHardNegativeMark, type LabelSettings } from '../labels/index.js';
-import { addMember, labelKey, loadState, recordValue, setField, type ForageState } from '../store/index.js';
-import type { HandlerContext } from './context.js';
+import { SETTINGS_KEY, addMember, labelKey, loadState, recordValue, setField, type ForageState } from '../store/index.js';
+import { EMBEDDER_KINDS, type EmbedderKind, type HandlerContext } from './context.js';
 import type { LabelView } from './operations.js';
 import { fields, id, invalid } from './validate.js';
 import { assignLabels, labelViews } from './views.js';
@@ -45,6 +45,20 @@ function settingsFrom(input: Record<string, unknown>): LabelSettings {
   if (input['threshold'] !== undefined) raw['threshold'] = input['threshold'];
   if (input['margin'] !== undefined) raw['margin'] = input['margin'];
   return parseLabelSettings(raw);
+}
+
+/**
+ * Chooses the embedder labels use, in every tab. The embedder is loaded here first (GloVe's table is
+ * fetched): one that cannot be loaded is refused, and the setting stays as it was.
+ */
+export async function setEmbedder(ctx: HandlerContext, request: unknown): Promise<{ embedder: EmbedderKind; id: string }> {
+  const embedder = fields(request)['embedder'];
+  if (!EMBEDDER_KINDS.includes(embedder as EmbedderKind)) {
+    throw invalid('embedder', `must be one of ${EMBEDDER_KINDS.join(', ')}, not ${JSON.stringify(embedder)}`);
+  }
+  const loaded = await ctx.loadEmbedding(embedder as EmbedderKind);
+  await ctx.db.write([setField(SETTINGS_KEY, 'embedder', loaded.kind)]);
+  return { embedder: loaded.kind, id: loaded.embedder.id };
 }
 
 export async function createLabel(ctx: HandlerContext, request: unknown): Promise<LabelView> {

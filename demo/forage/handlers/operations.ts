@@ -11,6 +11,7 @@ import type { PosteriorSummary } from '../bandit/index.js';
 import type { SignalKind, SignalRecord, SlateContext } from '../export/index.js';
 import type { SourceKind } from '../sources/index.js';
 import type { SourceStatus } from '../store/index.js';
+import type { EmbedderKind } from './context.js';
 
 /** The context a slate is drawn in, as a request names it (the handler adds the names). */
 export type ContextRequest =
@@ -84,6 +85,8 @@ export interface ForageView {
   /** The posterior chart, SVG markup (names escaped). */
   readonly chart: string;
   readonly corsProxy: string;
+  /** The embedder labels use: the one the settings name, and why another is in use (`error`) if it could not be loaded. */
+  readonly embedder: { readonly kind: EmbedderKind; readonly id: string; readonly error: string };
   /** Stored entities skipped as malformed. */
   readonly malformed: number;
 }
@@ -142,6 +145,7 @@ export interface Operations {
   exportOpml: { request: NoFields; response: string };
   addFile: { request: { name: string; text: string }; response: IngestResult | OpmlImportResult };
   setCorsProxy: { request: { corsProxy: string }; response: { corsProxy: string } };
+  setEmbedder: { request: { embedder: EmbedderKind }; response: { embedder: EmbedderKind; id: string } };
   labels: { request: NoFields; response: LabelView[] };
   createLabel: { request: { name: string; threshold?: number; margin?: number }; response: LabelView };
   editLabel: { request: { labelId: string; name?: string; threshold?: number; margin?: number }; response: LabelView };

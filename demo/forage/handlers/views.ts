@@ -165,6 +165,7 @@ export function forageView(ctx: HandlerContext, state: ForageState, context: Con
       { width: 340, labelWidth: 130 },
     ),
     corsProxy: state.settings.corsProxy,
+    embedder: { kind: state.settings.embedder, id: ctx.embedder.id, error: ctx.embedderError },
     malformed: state.malformed,
   };
 }

@@ -16,5 +16,5 @@ export {
   slateKey,
   sourceKey,
 } from './keys.js';
-export { loadState, parseSourceSpec, parseStoredItem } from './state.js';
+export { loadState, parseSettings, parseSourceSpec, parseStoredItem } from './state.js';
 export type { ForageSettings, ForageState, ItemState, LabelState, SourceState, SourceStatus, StoredItem } from './state.js';

@@ -63,6 +63,14 @@ export interface LabelState {
 
 export interface ForageSettings {
   readonly corsProxy: string;
+  /** The embedder labels use in every tab. */
+  readonly embedder: 'hashing' | 'glove';
+}
+
+/** The settings entity's fields, checked (unknown values fall back to the defaults). */
+export function parseSettings(entity: Entity | undefined): ForageSettings {
+  const corsProxy = entity?.fields['corsProxy'];
+  return { corsProxy: isString(corsProxy) ? corsProxy : '', embedder: entity?.fields['embedder'] === 'glove' ? 'glove' : 'hashing' };
 }
 
 export interface ForageState {
@@ -195,6 +203,5 @@ export async function loadState(db: ForageDb): Promise<ForageState> {
   }
   labels.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
 
-  const corsProxy = settingsEntity?.fields['corsProxy'];
-  return { sources, items, slates, signals, labels, settings: { corsProxy: isString(corsProxy) ? corsProxy : '' }, malformed };
+  return { sources, items, slates, signals, labels, settings: parseSettings(settingsEntity), malformed };
 }

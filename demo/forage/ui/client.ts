@@ -10,6 +10,7 @@ import * as Comlink from 'comlink';
 import type { SignalKind } from '../export/index.js';
 import type {
   ContextRequest,
+  EmbedderKind,
   ForageRequest,
   ForageResponse,
   ForageView,
@@ -91,6 +92,11 @@ export class ForageClient {
 
   setCorsProxy(corsProxy: string): Promise<{ corsProxy: string }> {
     return this.request({ op: 'setCorsProxy', corsProxy });
+  }
+
+  /** Chooses the embedder labels use in every tab (`'glove'` loads its table first). */
+  setEmbedder(embedder: EmbedderKind): Promise<{ embedder: EmbedderKind; id: string }> {
+    return this.request({ op: 'setEmbedder', embedder });
   }
 
   createLabel(name: string, options: { threshold?: number; margin?: number } = {}): Promise<LabelView> {

@@ -12,7 +12,7 @@
 import * as Comlink from 'comlink';
 import { installTidalErrorHandler, openTidal, type TidalDb } from '../../../src/index.js';
 import { byId } from '../../dom.js';
-import type { ContextRequest, ForageView, ForageWorkerApi, IngestResult, OpmlImportResult } from '../handlers/index.js';
+import type { ContextRequest, EmbedderKind, ForageView, ForageWorkerApi, IngestResult, OpmlImportResult } from '../handlers/index.js';
 import { PREFIX, serveForageDb } from '../store/index.js';
 import { ForageClient } from './client.js';
 import { download, readFile } from './files.js';
@@ -54,6 +54,8 @@ const ui = {
   labelName: byId<HTMLInputElement>('label-name'),
   labelMessage: byId('label-message'),
   labels: byId('labels'),
+  embedder: byId<HTMLSelectElement>('embedder'),
+  embedderMessage: byId('embedder-message'),
   exportMessage: byId('export-message'),
 };
 
@@ -140,6 +142,9 @@ function render(view: ForageView): void {
   renderCounts(ui.counts, view);
   ui.sourcesCount.textContent = String(view.sources.length);
   if (document.activeElement !== ui.proxy) ui.proxy.value = view.corsProxy;
+  if (document.activeElement !== ui.embedder) ui.embedder.value = view.embedder.kind;
+  if (view.embedder.error) show(ui.embedderMessage, 'error', view.embedder.error);
+  else if (ui.embedderMessage.classList.contains('error')) clear(ui.embedderMessage);
   const context = page.context;
   ui.contextTitle.textContent =
     context.kind === 'feed'
@@ -355,6 +360,18 @@ ui.addLabel.addEventListener('submit', (event) => {
       ui.labelName.value = '';
     })
     .catch((error) => show(ui.labelMessage, 'error', errorText(error)));
+});
+
+ui.embedder.addEventListener('change', () => {
+  const kind = ui.embedder.value as EmbedderKind;
+  show(ui.embedderMessage, 'progress', kind === 'glove' ? 'Loading the word vectors…' : 'Switching…');
+  client
+    .setEmbedder(kind)
+    .then((r) => show(ui.embedderMessage, 'ok', `Labels now use ${r.id}, in every tab.`))
+    .catch((error) => {
+      show(ui.embedderMessage, 'error', errorText(error));
+      if (page.view) ui.embedder.value = page.view.embedder.kind;
+    });
 });
 
 ui.contextReset.addEventListener('click', () => setContext({ kind: 'feed' }));

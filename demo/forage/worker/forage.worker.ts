@@ -8,20 +8,38 @@
  */
 import * as Comlink from 'comlink';
 import { TidalError, installTidalErrorHandler } from '../../../src/index.js';
-import { createHashingEmbedder } from '../embeddings/index.js';
-import { VectorCache, route, type ForageWorkerApi, type HandlerContext } from '../handlers/index.js';
-import { forageDbOver } from '../store/index.js';
+import { route, type ForageWorkerApi, type HandlerContext } from '../handlers/index.js';
+import { SETTINGS_KEY, forageDbOver, parseSettings } from '../store/index.js';
+import { Embeddings } from './embeddings.js';
 
 installTidalErrorHandler();
 
 /** The starter bundle's folder, next to this module's folder (a variable, so that Vite does not try to bundle a directory). */
 const STARTER_FOLDER = '../starter/';
 
-let connected: Omit<HandlerContext, 'progress'> | undefined;
+type Connected = Omit<HandlerContext, 'progress' | 'embedder' | 'vectors' | 'embedderError'>;
+
+let connected: Connected | undefined;
+const embeddings = new Embeddings();
+
+/** The embedding the settings name, or word hashing (with the reason) when that one cannot be loaded here. */
+async function embeddingFor(base: Connected): Promise<Pick<HandlerContext, 'embedder' | 'vectors' | 'embedderError'>> {
+  const kind = parseSettings(await base.db.get(SETTINGS_KEY)).embedder;
+  try {
+    const { embedder, vectors } = await embeddings.get(kind);
+    return { embedder, vectors, embedderError: '' };
+  } catch (error) {
+    const { embedder, vectors } = await embeddings.get('hashing');
+    return {
+      embedder,
+      vectors,
+      embedderError: `${kind} could not be loaded here (${error instanceof Error ? error.message : String(error)}); labels use word hashing`,
+    };
+  }
+}
 
 const api: ForageWorkerApi = {
   connect(port, options) {
-    const embedder = createHashingEmbedder();
     connected = {
       db: forageDbOver(port),
       tab: options.tab,
@@ -30,13 +48,13 @@ const api: ForageWorkerApi = {
       now: () => Date.now(),
       random: () => Math.random(),
       newId: () => crypto.randomUUID(),
-      embedder,
-      vectors: new VectorCache(embedder),
+      loadEmbedding: (kind) => embeddings.get(kind),
     };
   },
-  handle(request, onProgress) {
-    if (!connected) return Promise.reject(new TidalError('Closed', 'Forage worker: connect() first, with the page database port'));
-    return route({ ...connected, progress: (progress) => void onProgress?.(progress) }, request);
+  async handle(request, onProgress) {
+    const base = connected;
+    if (!base) throw new TidalError('Closed', 'Forage worker: connect() first, with the page database port');
+    return route({ ...base, ...(await embeddingFor(base)), progress: (progress) => void onProgress?.(progress) }, request);
   },
 };
 
