@@ -47,13 +47,16 @@ const scratch = new Encoder(1 << 16);
 const MAX_RETAINED_SCRATCH = 1 << 22;
 
 /**
- * The logged (version 2) form of `event`. An event whose operations do not
- * share one replica, or whose HLCs go backwards, keeps the version-1 form
+ * The logged form of `event`: version 2 for two operations or more. An
+ * event of one operation, or whose operations do not share one replica,
+ * or whose HLCs go backwards, keeps the version-1 form
  * (the leader never writes such a one; the fallback keeps every event
  * loggable).
  */
 export function encodeWriteEvent(event: WriteEvent): Value {
   const ops = event.ops;
+  // One operation: version 2 saves about a tenth of the bytes and reads slower (table, block), so keep 1.
+  if (ops.length < 2) return event as unknown as Value;
   const replica = ops[0]?.replica;
   let previousHlc: bigint | undefined;
   for (const op of ops) {
@@ -153,14 +156,8 @@ export function decodeOpsBlock(block: Uint8Array, replica: string, baseHlc: bigi
     const shared = decoder.readVarUint();
     if (shared > previous.length)
       throw new TidalError('MalformedPayload', `string ${i} shares ${shared} characters of a string of ${previous.length}`);
-    let suffix: string;
-    try {
-      suffix = utf8Decoder.decode(decoder.readBytes());
-    } catch (cause) {
-      if (cause instanceof TidalError) throw cause;
-      throw new TidalError('MalformedPayload', `string ${i} of the table is not valid UTF-8`, { cause });
-    }
-    previous = previous.slice(0, shared) + suffix;
+    const suffix = readUtf8(decoder.readBytes(), i);
+    previous = shared === 0 ? suffix : previous.slice(0, shared) + suffix;
     strings.push(previous);
   }
   const string = (what: string): string => {
@@ -196,6 +193,21 @@ export function decodeOpsBlock(block: Uint8Array, replica: string, baseHlc: bigi
   }
   if (decoder.remaining !== 0) throw new TidalError('MalformedPayload', `${decoder.remaining} bytes after the last operation of the block`);
   return ops;
+}
+
+/** UTF-8 to a string; short ASCII (keys, names) without a TextDecoder call. */
+function readUtf8(bytes: Uint8Array, index: number): string {
+  if (bytes.length <= 32) {
+    let ascii = '';
+    let i = 0;
+    for (; i < bytes.length && bytes[i]! < 0x80; i++) ascii += String.fromCharCode(bytes[i]!);
+    if (i === bytes.length) return ascii;
+  }
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch (cause) {
+    throw new TidalError('MalformedPayload', `string ${index} of the table is not valid UTF-8`, { cause });
+  }
 }
 
 function nameOf(op: CrdtOperation): string {
