@@ -422,8 +422,21 @@ export class ShardSync {
     }
     this.seenVersion.set(manifest.device, manifest.version);
     let mergedEvents = 0;
-    for (const entry of await this.entriesAfter(manifest, cursor)) {
-      const events = await this.readChunk(manifest.device, entry);
+    const entries = await this.entriesAfter(manifest, cursor);
+    // The next chunk is fetched (and opened) while this one merges: the store's latency overlaps the work.
+    const reads = new Map<number, Promise<ChunkEvent[]>>();
+    const prefetch = (i: number) => {
+      if (i >= entries.length || reads.has(i)) return;
+      const read = this.readChunk(manifest.device, entries[i]!);
+      read.catch(() => undefined); // awaited in its turn; a failure ahead of it must not go unhandled
+      reads.set(i, read);
+    };
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      prefetch(i);
+      prefetch(i + 1);
+      const events = await reads.get(i)!;
+      reads.delete(i);
       const fresh = events.filter((e) => e.lsn > cursor);
       await this.log.merge(
         manifest.device,
