@@ -23,33 +23,22 @@
  *
  * Each side indexes a snapshot of its state when the session starts;
  * entities written during a session are picked up by the next one.
+ *
+ * The engine is the front: it checks options, receives and dispatches
+ * messages, counts and sends; `ReconciliationInitiator`
+ * (reconciliation-initiator.ts) runs its sessions and
+ * `ReconciliationResponder` (reconciliation-responder.ts) answers the
+ * peer's.
  */
 import { loadBlake3, type Blake3 } from '../common/blake3.js';
-import { TidalError, isTidalError, type TidalErrorCode } from '../common/errors.js';
 import { Encoder } from '../common/bytes.js';
+import { TidalError, isTidalError, type TidalErrorCode } from '../common/errors.js';
 import { systemTimers, type ReconciliationChannel, type ReconciliationTimers } from './channel.js';
-import { ChildSummary, EntityDigestCache, type DigestIndex, MAX_TREE_DEPTH, TREE_FANOUT } from './digest-index.js';
-import {
-  MESSAGE_HEADER_BOUND,
-  MIN_MESSAGE_BYTES,
-  RefusalReason,
-  decodeEntityRecords,
-  decodeReconcileMessage,
-  encodeReconcileMessage,
-  popcount16,
-  probeNodeSize,
-  probeResultSize,
-  pushSize,
-  recordSize,
-  type EntityPush,
-  type LeafListing,
-  type ProbeMessage,
-  type ProbeNode,
-  type ProbeResult,
-  type RefusedMessage,
-  type ReplyMessage,
-} from './reconciliation-messages.js';
-import type { DecodedEntity } from './signal-entity.js';
+import { EntityDigestCache } from './digest-index.js';
+import type { MutableStats, ReconciliationContext } from './reconciliation-context.js';
+import { ReconciliationInitiator, type ReconciliationReport } from './reconciliation-initiator.js';
+import { MIN_MESSAGE_BYTES, decodeReconcileMessage } from './reconciliation-messages.js';
+import { ReconciliationResponder } from './reconciliation-responder.js';
 import type { CrdtSignalState } from './signal-state.js';
 
 /** Default `maxMessageBytes`: 64 KiB, the default control-message bound of the project's transports. */
@@ -95,50 +84,7 @@ export interface ReconciliationEngineOptions {
   onRejected?: (error: TidalError) => void;
 }
 
-/** What one round of a session did, seen from the initiator. */
-export interface ReconciliationRoundReport {
-  /** 0-based round number. */
-  readonly round: number;
-  /** Child nodes whose digests the responder compared in this round. */
-  readonly nodesCompared: number;
-  /** Entries compared one by one at leaves (the initiator's plus the responder's). */
-  readonly keysCompared: number;
-  /** Entities the initiator sent. */
-  readonly keysSent: number;
-  /** Entities the initiator received. */
-  readonly keysReceived: number;
-  /** Bytes the initiator sent, retransmissions included. */
-  readonly bytesSent: number;
-  /** Bytes of the accepted reply. */
-  readonly bytesReceived: number;
-  /** Retransmissions of this round's message. */
-  readonly retransmissions: number;
-}
-
-/** The outcome of one `reconcile()` session, seen from the initiator. */
-export interface ReconciliationReport {
-  /** The session id. */
-  readonly session: number;
-  /** Message/reply exchanges. */
-  readonly rounds: number;
-  readonly nodesCompared: number;
-  readonly keysCompared: number;
-  /** Entities sent to the peer. */
-  readonly keysSent: number;
-  /** Entities received from the peer. */
-  readonly keysReceived: number;
-  /** Entities not exchanged because their record cannot fit in a message (both directions). */
-  readonly keysSkipped: number;
-  /** Local entities the merge changed. */
-  readonly keysChanged: number;
-  /** All bytes sent for the session (rounds, retransmissions, the closing message). */
-  readonly bytesSent: number;
-  /** All bytes of the session's accepted replies. */
-  readonly bytesReceived: number;
-  readonly retransmissions: number;
-  /** Per-round detail. */
-  readonly perRound: readonly ReconciliationRoundReport[];
-}
+export type { ReconciliationReport, ReconciliationRoundReport } from './reconciliation-initiator.js';
 
 /** Counters of everything an engine has seen since it was created. */
 export interface ReconciliationStats {
@@ -163,77 +109,6 @@ export interface ReconciliationStats {
   readonly sessionsExpired: number;
 }
 
-interface MutableStats {
-  messagesSent: number;
-  bytesSent: number;
-  sendFailures: number;
-  messagesReceived: number;
-  bytesReceived: number;
-  rejected: number;
-  rejectedByCode: Partial<Record<TidalErrorCode, number>>;
-  duplicates: number;
-  retransmissions: number;
-  sessionsInitiated: number;
-  sessionsServed: number;
-  sessionsExpired: number;
-}
-
-/** A probe the initiator sent, with its own children's ranges for resolving leaves. */
-interface SentProbe {
-  readonly depth: number;
-  readonly prefix: number;
-  readonly mask: number;
-  readonly starts: Int32Array;
-}
-
-interface PendingPush {
-  readonly key: string;
-  readonly counterpart: readonly [number, number] | undefined;
-}
-
-/** A reply that passed every check, with its records decoded. */
-interface AcceptedReply {
-  readonly reply: ReplyMessage;
-  readonly entities: DecodedEntity[];
-  readonly bytes: number;
-}
-
-interface Waiter {
-  readonly session: number;
-  readonly round: number;
-  readonly probes: readonly SentProbe[];
-  accept(reply: AcceptedReply): void;
-  fail(error: TidalError): void;
-}
-
-/** Responder-side state of one session. */
-interface ResponderSession {
-  readonly id: number;
-  readonly index: DigestIndex;
-  readonly maxBytes: number;
-  lastRound: number;
-  cachedReply: Uint8Array | undefined;
-  /** Digest (as `lo:hi`) → key, for every entry listed in this session. */
-  readonly listed: Map<string, string>;
-  /** Keys to send, in order, from `head`. */
-  readonly outbox: string[];
-  head: number;
-  readonly queued: Set<string>;
-  idleTimer: unknown;
-}
-
-const FINISHED_MEMORY = 64;
-
-function digestKey(lo: number, hi: number): string {
-  return `${lo}:${hi}`;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 function checkPositiveInteger(value: number, what: string, min = 1): number {
   if (!Number.isSafeInteger(value) || value < min) {
     throw new TidalError('InvalidArgument', `${what} must be an integer >= ${min}, got ${value}`);
@@ -246,18 +121,10 @@ export class ReconciliationEngine {
   private readonly state: CrdtSignalState;
   private readonly channel: ReconciliationChannel;
   private readonly timers: ReconciliationTimers;
-  private readonly random: () => number;
   private readonly maxMessageBytes: number;
-  private readonly leafSize: number;
-  private readonly retryTimeoutMs: number;
-  private readonly maxRetries: number;
-  private readonly sessionIdleMs: number;
-  private readonly maxSessions: number;
-  private readonly maxRounds: number;
   private readonly onRejected: ((error: TidalError) => void) | undefined;
   private readonly cache: EntityDigestCache;
   private readonly encoder = new Encoder(1024);
-  private readonly summary = new ChildSummary();
   private readonly counters: MutableStats = {
     messagesSent: 0,
     bytesSent: 0,
@@ -272,10 +139,8 @@ export class ReconciliationEngine {
     sessionsServed: 0,
     sessionsExpired: 0,
   };
-  private readonly responders = new Map<number, ResponderSession>();
-  private readonly finished: number[] = [];
-  private waiter: Waiter | undefined;
-  private retryTimer: unknown;
+  private readonly initiator: ReconciliationInitiator;
+  private readonly responder: ReconciliationResponder;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly unsubscribe: () => void;
   private closed = false;
@@ -285,16 +150,32 @@ export class ReconciliationEngine {
     this.state = options.state;
     this.channel = options.channel;
     this.timers = options.timers ?? systemTimers;
-    this.random = options.random ?? Math.random;
     this.maxMessageBytes = checkPositiveInteger(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes', MIN_MESSAGE_BYTES);
-    this.leafSize = checkPositiveInteger(options.leafSize ?? DEFAULT_LEAF_SIZE, 'leafSize');
-    this.retryTimeoutMs = checkPositiveInteger(options.retryTimeoutMs ?? DEFAULT_RETRY_TIMEOUT_MS, 'retryTimeoutMs');
-    this.maxRetries = checkPositiveInteger(options.maxRetries ?? DEFAULT_MAX_RETRIES, 'maxRetries', 0);
-    this.sessionIdleMs = checkPositiveInteger(options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS, 'sessionIdleMs');
-    this.maxSessions = checkPositiveInteger(options.maxSessions ?? DEFAULT_MAX_SESSIONS, 'maxSessions');
-    this.maxRounds = checkPositiveInteger(options.maxRounds ?? DEFAULT_MAX_ROUNDS, 'maxRounds');
+    const initiator = {
+      random: options.random ?? Math.random,
+      retryTimeoutMs: checkPositiveInteger(options.retryTimeoutMs ?? DEFAULT_RETRY_TIMEOUT_MS, 'retryTimeoutMs'),
+      maxRetries: checkPositiveInteger(options.maxRetries ?? DEFAULT_MAX_RETRIES, 'maxRetries', 0),
+      maxRounds: checkPositiveInteger(options.maxRounds ?? DEFAULT_MAX_ROUNDS, 'maxRounds'),
+    };
+    const responder = {
+      leafSize: checkPositiveInteger(options.leafSize ?? DEFAULT_LEAF_SIZE, 'leafSize'),
+      sessionIdleMs: checkPositiveInteger(options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS, 'sessionIdleMs'),
+      maxSessions: checkPositiveInteger(options.maxSessions ?? DEFAULT_MAX_SESSIONS, 'maxSessions'),
+    };
     this.onRejected = options.onRejected;
     this.cache = new EntityDigestCache(blake3);
+    const context: ReconciliationContext = {
+      state: this.state,
+      cache: this.cache,
+      timers: this.timers,
+      maxMessageBytes: this.maxMessageBytes,
+      counters: this.counters,
+      transmit: (bytes) => this.transmit(bytes),
+      refuse: (error) => this.refuse(error),
+      entityRecord: (key) => this.entityRecord(key),
+    };
+    this.initiator = new ReconciliationInitiator(context, initiator);
+    this.responder = new ReconciliationResponder(context, responder);
     this.unsubscribe = this.channel.onMessage((bytes) => this.receive(bytes));
   }
 
@@ -320,7 +201,10 @@ export class ReconciliationEngine {
    */
   reconcile(): Promise<ReconciliationReport> {
     if (this.closed) return Promise.reject(new TidalError('Closed', 'the reconciliation engine is closed'));
-    const run = this.chain.then(() => this.runSession());
+    const run = this.chain.then(() => {
+      if (this.closed) throw new TidalError('Closed', 'the reconciliation engine is closed');
+      return this.initiator.run();
+    });
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -330,9 +214,8 @@ export class ReconciliationEngine {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
-    for (const session of this.responders.values()) this.timers.clearTimeout(session.idleTimer);
-    this.responders.clear();
-    this.waiter?.fail(new TidalError('Closed', 'the reconciliation engine was closed during a session'));
+    this.responder.close();
+    this.initiator.fail(new TidalError('Closed', 'the reconciliation engine was closed during a session'));
   }
 
   // ---------------------------------------------------------------- sending
@@ -368,16 +251,16 @@ export class ReconciliationEngine {
       const message = decodeReconcileMessage(bytes);
       switch (message.type) {
         case 'probe':
-          this.answerProbe(message);
+          this.responder.answerProbe(message);
           break;
         case 'finish':
-          this.endResponder(message.session, false);
+          this.responder.finish(message.session);
           break;
         case 'reply':
-          this.takeReply(message, bytes.length);
+          this.initiator.takeReply(message, bytes.length);
           break;
         case 'refused':
-          this.takeRefusal(message);
+          this.initiator.takeRefusal(message);
           break;
       }
     } catch (error) {
@@ -398,134 +281,6 @@ export class ReconciliationEngine {
     }
   }
 
-  // -------------------------------------------------------------- initiator
-
-  private async runSession(): Promise<ReconciliationReport> {
-    if (this.closed) throw new TidalError('Closed', 'the reconciliation engine is closed');
-    this.counters.sessionsInitiated++;
-    const session = Math.floor(this.random() * 2 ** 32) >>> 0;
-    const index = this.cache.index(this.state);
-    let peerMax = this.maxMessageBytes;
-    let peerPending = 0;
-    const probeQueue: { depth: number; prefix: number }[] = [{ depth: 0, prefix: 0 }];
-    const requestQueue: [number, number][] = [];
-    const pushQueue: PendingPush[] = [];
-    const perRound: ReconciliationRoundReport[] = [];
-    const totals = {
-      nodesCompared: 0,
-      keysCompared: 0,
-      keysSent: 0,
-      keysReceived: 0,
-      keysSkipped: 0,
-      keysChanged: 0,
-      bytesSent: 0,
-      bytesReceived: 0,
-      retransmissions: 0,
-    };
-
-    for (let round = 0; ; round++) {
-      if (round > 0 && probeQueue.length === 0 && requestQueue.length === 0 && pushQueue.length === 0 && peerPending === 0) break;
-      if (round >= this.maxRounds) {
-        throw new TidalError('Timeout', `reconciliation session ${session} did not finish within ${this.maxRounds} rounds`);
-      }
-      const limit = Math.min(this.maxMessageBytes, peerMax) - MESSAGE_HEADER_BOUND;
-      let room = limit;
-
-      const probes: ProbeNode[] = [];
-      const sent: SentProbe[] = [];
-      let taken = 0;
-      for (; taken < probeQueue.length; taken++) {
-        const { depth, prefix } = probeQueue[taken]!;
-        index.summarizeChildren(depth, prefix, this.summary);
-        const mask = this.summary.nonEmptyMask();
-        const size = probeNodeSize(prefix, mask);
-        if (size > room) break;
-        room -= size;
-        const digests = new Uint32Array(2 * popcount16(mask));
-        for (let c = 0, j = 0; c < TREE_FANOUT; c++) {
-          if ((mask & (1 << c)) === 0) continue;
-          digests[j++] = this.summary.digestLo[c]!;
-          digests[j++] = this.summary.digestHi[c]!;
-        }
-        probes.push({ depth, prefix, mask, digests });
-        sent.push({ depth, prefix, mask, starts: this.summary.starts.slice() });
-      }
-      probeQueue.splice(0, taken);
-
-      const requestCount = Math.min(requestQueue.length, Math.floor(room / 8));
-      const requests = new Uint32Array(requestCount * 2);
-      for (let i = 0; i < requestCount; i++) {
-        requests[2 * i] = requestQueue[i]![0];
-        requests[2 * i + 1] = requestQueue[i]![1];
-      }
-      requestQueue.splice(0, requestCount);
-      room -= requestCount * 8;
-
-      const pushes: EntityPush[] = [];
-      let pushed = 0;
-      for (; pushed < pushQueue.length; pushed++) {
-        const { key, counterpart } = pushQueue[pushed]!;
-        const record = this.entityRecord(key);
-        const size = pushSize(record.length, counterpart !== undefined);
-        if (size > limit) {
-          totals.keysSkipped++;
-          continue;
-        }
-        if (size > room) break;
-        room -= size;
-        pushes.push({ counterpart, record });
-      }
-      pushQueue.splice(0, pushed);
-
-      const message: ProbeMessage = { type: 'probe', session, round, maxMessageBytes: this.maxMessageBytes, probes, requests, pushes };
-      const bytes = encodeReconcileMessage(message);
-      const exchange = await this.exchange(session, round, sent, bytes);
-      const { reply, entities } = exchange.accepted;
-
-      // Everything in the reply has been checked; now it takes effect, all of it or (clock drift) none.
-      let changed: string[];
-      try {
-        changed = this.state.mergeDecoded(entities);
-      } catch (error) {
-        this.refuse(error);
-        throw error;
-      }
-      peerMax = reply.maxMessageBytes;
-      peerPending = reply.pending;
-      totals.keysSkipped += reply.skipped;
-      const unprocessed = sent.slice(reply.results.length).map(({ depth, prefix }) => ({ depth, prefix }));
-      probeQueue.unshift(...unprocessed);
-      let keysCompared = 0;
-      for (let i = 0; i < reply.results.length; i++) {
-        keysCompared += this.resolve(index, sent[i]!, reply.results[i]!, probeQueue, pushQueue, requestQueue);
-      }
-      const roundReport: ReconciliationRoundReport = {
-        round,
-        nodesCompared: reply.results.length * TREE_FANOUT,
-        keysCompared,
-        keysSent: pushes.length,
-        keysReceived: entities.length,
-        bytesSent: bytes.length * (1 + exchange.retransmissions),
-        bytesReceived: exchange.accepted.bytes,
-        retransmissions: exchange.retransmissions,
-      };
-      perRound.push(roundReport);
-      totals.nodesCompared += roundReport.nodesCompared;
-      totals.keysCompared += keysCompared;
-      totals.keysSent += roundReport.keysSent;
-      totals.keysReceived += roundReport.keysReceived;
-      totals.keysChanged += changed.length;
-      totals.bytesSent += roundReport.bytesSent;
-      totals.bytesReceived += roundReport.bytesReceived;
-      totals.retransmissions += exchange.retransmissions;
-    }
-
-    const finish = encodeReconcileMessage({ type: 'finish', session });
-    totals.bytesSent += finish.length;
-    this.transmit(finish);
-    return { session, rounds: perRound.length, ...totals, perRound };
-  }
-
   /** The current record of `key` (a fresh copy: it is handed to the channel). */
   private entityRecord(key: string): Uint8Array {
     const entity = this.state.entityObject(key);
@@ -533,409 +288,5 @@ export class ReconciliationEngine {
     this.encoder.length = 0;
     entity.writeTo(this.encoder, key);
     return this.encoder.toBytes();
-  }
-
-  /**
-   * Applies the responder's verdict on one probe: queue the children to
-   * expand, and for each listed leaf, push what the responder lacks and
-   * request what we lack. Returns the entries compared.
-   */
-  private resolve(
-    index: DigestIndex,
-    probe: SentProbe,
-    result: ProbeResult,
-    probeQueue: { depth: number; prefix: number }[],
-    pushQueue: PendingPush[],
-    requestQueue: [number, number][],
-  ): number {
-    let compared = 0;
-    let listing = 0;
-    for (let c = 0; c < TREE_FANOUT; c++) {
-      const bit = 1 << c;
-      const childPrefix = probe.prefix * TREE_FANOUT + c;
-      if ((result.expandMask & bit) !== 0) {
-        probeQueue.push({ depth: probe.depth + 1, prefix: childPrefix });
-        continue;
-      }
-      if ((result.listMask & bit) === 0) continue;
-      const theirs = result.listings[listing++]!;
-      const start = probe.starts[c]!;
-      const end = probe.starts[c + 1]!;
-      compared += end - start + theirs.tags.length;
-      this.compareLeaf(index, start, end, theirs, pushQueue, requestQueue);
-    }
-    return compared;
-  }
-
-  private compareLeaf(
-    index: DigestIndex,
-    start: number,
-    end: number,
-    theirs: LeafListing,
-    pushQueue: PendingPush[],
-    requestQueue: [number, number][],
-  ): void {
-    const ours = new Set<string>();
-    for (let i = start; i < end; i++) ours.add(digestKey(index.digestLo[i]!, index.digestHi[i]!));
-    const theirDigests = new Set<string>();
-    // Their entries we do not hold, by tag, to pair with our version of the same key.
-    const unmatched = new Map<number, number[]>();
-    for (let j = 0; j < theirs.tags.length; j++) {
-      const key = digestKey(theirs.digests[2 * j]!, theirs.digests[2 * j + 1]!);
-      theirDigests.add(key);
-      if (ours.has(key)) continue;
-      const tag = theirs.tags[j]!;
-      const list = unmatched.get(tag);
-      if (list) list.push(j);
-      else unmatched.set(tag, [j]);
-    }
-    for (let i = start; i < end; i++) {
-      if (theirDigests.has(digestKey(index.digestLo[i]!, index.digestHi[i]!))) continue;
-      const partner = unmatched.get(index.tag(i))?.shift();
-      const counterpart: [number, number] | undefined =
-        partner === undefined ? undefined : [theirs.digests[2 * partner]!, theirs.digests[2 * partner + 1]!];
-      pushQueue.push({ key: index.keys[i]!, counterpart });
-    }
-    for (const list of unmatched.values()) {
-      for (const j of list) requestQueue.push([theirs.digests[2 * j]!, theirs.digests[2 * j + 1]!]);
-    }
-  }
-
-  /** Sends one round and waits for its accepted reply, retransmitting on timeout. */
-  private exchange(
-    session: number,
-    round: number,
-    probes: readonly SentProbe[],
-    bytes: Uint8Array,
-  ): Promise<{ accepted: AcceptedReply; retransmissions: number }> {
-    return new Promise((resolve, reject) => {
-      let retransmissions = 0;
-      // A copy per transmission: the channel may transfer (detach) what it is given.
-      const send = (): void => this.transmit(bytes.slice());
-      const arm = (): void => {
-        this.retryTimer = this.timers.setTimeout(onTimeout, this.retryTimeoutMs);
-      };
-      const settle = (): void => {
-        this.timers.clearTimeout(this.retryTimer);
-        this.waiter = undefined;
-      };
-      const onTimeout = (): void => {
-        if (this.waiter?.round !== round || this.waiter.session !== session) return;
-        if (retransmissions >= this.maxRetries) {
-          settle();
-          reject(
-            new TidalError(
-              'Timeout',
-              `round ${round} of reconciliation session ${session} went unanswered through ${this.maxRetries} retransmissions`,
-              {
-                details: { session, round },
-              },
-            ),
-          );
-          return;
-        }
-        retransmissions++;
-        this.counters.retransmissions++;
-        send();
-        arm();
-      };
-      this.waiter = {
-        session,
-        round,
-        probes,
-        accept: (accepted) => {
-          settle();
-          resolve({ accepted, retransmissions });
-        },
-        fail: (error) => {
-          settle();
-          reject(error);
-        },
-      };
-      send();
-      arm();
-    });
-  }
-
-  private takeReply(reply: ReplyMessage, size: number): void {
-    const waiter = this.waiter;
-    if (!waiter || waiter.session !== reply.session || waiter.round !== reply.round) {
-      this.counters.duplicates++;
-      return;
-    }
-    if (reply.results.length > waiter.probes.length) {
-      throw new TidalError('MalformedMessage', `reply answers ${reply.results.length} probes, but only ${waiter.probes.length} were sent`);
-    }
-    for (let i = 0; i < reply.results.length; i++) {
-      const { mask, depth } = waiter.probes[i]!;
-      const r = reply.results[i]!;
-      if ((r.expandMask & ~mask) !== 0) throw new TidalError('MalformedMessage', 'reply expands a child we have nothing under');
-      if (r.listMask !== (r.leafMask & mask))
-        throw new TidalError('MalformedMessage', 'reply lists a different set of leaves than it should');
-      if (depth + 1 === MAX_TREE_DEPTH && r.expandMask !== 0)
-        throw new TidalError('MalformedMessage', 'reply expands a node at the deepest level');
-    }
-    // All records decode, or the reply is refused whole.
-    const entities = decodeEntityRecords(reply.records);
-    waiter.accept({ reply, entities, bytes: size });
-  }
-
-  private takeRefusal(message: RefusedMessage): void {
-    const waiter = this.waiter;
-    if (!waiter || waiter.session !== message.session || waiter.round !== message.round) {
-      this.counters.duplicates++;
-      return;
-    }
-    switch (message.reason) {
-      case RefusalReason.UnknownSession:
-        waiter.fail(
-          new TidalError(
-            'Timeout',
-            `the peer no longer holds reconciliation session ${message.session} (it expired or was evicted); run reconcile() again`,
-          ),
-        );
-        return;
-      case RefusalReason.ClockDrift:
-        waiter.fail(new TidalError('ClockDrift', `the peer refused our entities: they hold an HLC too far ahead of its clock`));
-        return;
-      case RefusalReason.PayloadTooLarge:
-        waiter.fail(
-          new TidalError(
-            'PayloadTooLarge',
-            'the peer cannot fit its answer in one message (a leaf holds too many entities); raise maxMessageBytes',
-          ),
-        );
-        return;
-    }
-  }
-
-  // -------------------------------------------------------------- responder
-
-  private answerProbe(probe: ProbeMessage): void {
-    let session = this.responders.get(probe.session);
-    if (!session) {
-      if (this.finished.includes(probe.session)) {
-        this.counters.duplicates++;
-        return;
-      }
-      if (probe.round !== 0) {
-        this.transmit(
-          encodeReconcileMessage({ type: 'refused', session: probe.session, round: probe.round, reason: RefusalReason.UnknownSession }),
-        );
-        return;
-      }
-      session = this.startResponder(probe);
-    } else {
-      // Most recently active last, for eviction.
-      this.responders.delete(session.id);
-      this.responders.set(session.id, session);
-    }
-    this.touch(session);
-    if (probe.round === session.lastRound && session.cachedReply) {
-      this.counters.duplicates++;
-      // A copy: the cached reply may be needed again, and the channel may detach what it sends.
-      this.transmit(session.cachedReply.slice());
-      return;
-    }
-    if (probe.round <= session.lastRound) {
-      this.counters.duplicates++;
-      return;
-    }
-    if (probe.round !== session.lastRound + 1) {
-      throw new TidalError(
-        'MalformedMessage',
-        `round ${probe.round} of session ${probe.session} skips ahead of round ${session.lastRound}`,
-      );
-    }
-    const reply = this.answerRound(session, probe);
-    session.lastRound = probe.round;
-    session.cachedReply = reply;
-    this.transmit(reply.slice());
-  }
-
-  private startResponder(probe: ProbeMessage): ResponderSession {
-    while (this.responders.size >= this.maxSessions) {
-      const oldest = this.responders.keys().next().value as number;
-      this.endResponder(oldest, true);
-    }
-    const session: ResponderSession = {
-      id: probe.session,
-      index: this.cache.index(this.state),
-      maxBytes: Math.min(this.maxMessageBytes, probe.maxMessageBytes),
-      lastRound: -1,
-      cachedReply: undefined,
-      listed: new Map(),
-      outbox: [],
-      head: 0,
-      queued: new Set(),
-      idleTimer: undefined,
-    };
-    this.responders.set(session.id, session);
-    this.counters.sessionsServed++;
-    return session;
-  }
-
-  private touch(session: ResponderSession): void {
-    this.timers.clearTimeout(session.idleTimer);
-    session.idleTimer = this.timers.setTimeout(() => this.endResponder(session.id, true), this.sessionIdleMs);
-  }
-
-  /**
-   * Forgets a session. One the initiator finished is remembered for a
-   * while, so that late duplicates of its rounds are ignored; one that
-   * expired or was evicted is not, so that a later round of it is refused
-   * and its initiator learns at once.
-   */
-  private endResponder(id: number, expired: boolean): void {
-    const session = this.responders.get(id);
-    if (!session) return;
-    this.timers.clearTimeout(session.idleTimer);
-    this.responders.delete(id);
-    if (expired) {
-      this.counters.sessionsExpired++;
-      return;
-    }
-    this.finished.push(id);
-    if (this.finished.length > FINISHED_MEMORY) this.finished.shift();
-  }
-
-  private enqueue(session: ResponderSession, key: string): void {
-    if (session.queued.has(key)) return;
-    session.queued.add(key);
-    session.outbox.push(key);
-  }
-
-  /** Handles one new round: check it all, merge the pushes, answer the probes, send queued entities. */
-  private answerRound(session: ResponderSession, probe: ProbeMessage): Uint8Array {
-    const requested: string[] = [];
-    for (let i = 0; i < probe.requests.length; i += 2) {
-      const key = session.listed.get(digestKey(probe.requests[i]!, probe.requests[i + 1]!));
-      if (key === undefined) throw new TidalError('MalformedMessage', 'the probe requests an entity this session never listed');
-      requested.push(key);
-    }
-    const pushed = decodeEntityRecords(probe.pushes.map((p) => p.record));
-    try {
-      this.state.mergeDecoded(pushed);
-    } catch (error) {
-      if (!isTidalError(error, 'ClockDrift')) throw error;
-      this.refuse(error);
-      return encodeReconcileMessage({ type: 'refused', session: session.id, round: probe.round, reason: RefusalReason.ClockDrift });
-    }
-    // Send back our version wherever the merge shows we knew more.
-    for (let i = 0; i < pushed.length; i++) {
-      const key = pushed[i]!.key;
-      if (!sameBytes(this.entityRecord(key), probe.pushes[i]!.record)) this.enqueue(session, key);
-      const counterpart = probe.pushes[i]!.counterpart;
-      if (counterpart) {
-        const other = session.listed.get(digestKey(counterpart[0], counterpart[1]));
-        if (other !== undefined && other !== key) this.enqueue(session, other);
-      }
-    }
-    for (const key of requested) this.enqueue(session, key);
-
-    const limit = session.maxBytes - MESSAGE_HEADER_BOUND;
-    let room = limit;
-    const results: ProbeResult[] = [];
-    for (const node of probe.probes) {
-      const answer = this.compareChildren(session, node);
-      const size = probeResultSize(answer.result.listings.map((l) => l.tags.length));
-      if (size > room) {
-        if (results.length === 0) {
-          return encodeReconcileMessage({
-            type: 'refused',
-            session: session.id,
-            round: probe.round,
-            reason: RefusalReason.PayloadTooLarge,
-          });
-        }
-        break;
-      }
-      room -= size;
-      results.push(answer.result);
-      for (const [lo, hi, key] of answer.listed) session.listed.set(digestKey(lo, hi), key);
-      for (const [start, end] of answer.sendAll) for (let i = start; i < end; i++) this.enqueue(session, session.index.keys[i]!);
-    }
-
-    const records: Uint8Array[] = [];
-    let skipped = 0;
-    while (session.head < session.outbox.length) {
-      const key = session.outbox[session.head]!;
-      const record = this.entityRecord(key);
-      const size = recordSize(record.length);
-      if (size <= limit && size > room) break;
-      session.head++;
-      session.queued.delete(key);
-      if (size > limit) {
-        skipped++;
-        continue;
-      }
-      room -= size;
-      records.push(record);
-    }
-    if (session.head > 1024 && session.head * 2 > session.outbox.length) {
-      session.outbox.splice(0, session.head);
-      session.head = 0;
-    }
-    const reply: ReplyMessage = {
-      type: 'reply',
-      session: session.id,
-      round: probe.round,
-      maxMessageBytes: this.maxMessageBytes,
-      results,
-      records,
-      pending: session.outbox.length - session.head,
-      skipped,
-    };
-    return encodeReconcileMessage(reply);
-  }
-
-  /** Compares the initiator's digests of one node's children with ours. */
-  private compareChildren(
-    session: ResponderSession,
-    node: ProbeNode,
-  ): { result: ProbeResult; listed: [number, number, string][]; sendAll: [number, number][] } {
-    const index = session.index;
-    index.summarizeChildren(node.depth, node.prefix, this.summary);
-    const deepest = node.depth + 1 === MAX_TREE_DEPTH;
-    let expandMask = 0;
-    let leafMask = 0;
-    let listMask = 0;
-    const listings: LeafListing[] = [];
-    const listed: [number, number, string][] = [];
-    const sendAll: [number, number][] = [];
-    let j = 0;
-    for (let c = 0; c < TREE_FANOUT; c++) {
-      const bit = 1 << c;
-      const count = this.summary.count(c);
-      const start = this.summary.starts[c]!;
-      if ((node.mask & bit) === 0) {
-        // The initiator has nothing here: everything we have under it goes over.
-        if (count > 0) {
-          leafMask |= bit;
-          sendAll.push([start, start + count]);
-        }
-        continue;
-      }
-      const lo = node.digests[j++]!;
-      const hi = node.digests[j++]!;
-      if (lo === this.summary.digestLo[c] && hi === this.summary.digestHi[c]) continue;
-      if (count <= this.leafSize || deepest) {
-        leafMask |= bit;
-        listMask |= bit;
-        const tags = new Uint32Array(count);
-        const digests = new Uint32Array(2 * count);
-        for (let k = 0; k < count; k++) {
-          const i = start + k;
-          tags[k] = index.tag(i);
-          digests[2 * k] = index.digestLo[i]!;
-          digests[2 * k + 1] = index.digestHi[i]!;
-          listed.push([index.digestLo[i]!, index.digestHi[i]!, index.keys[i]!]);
-        }
-        listings.push({ tags, digests });
-      } else {
-        expandMask |= bit;
-      }
-    }
-    return { result: { expandMask, leafMask, listMask, listings }, listed, sendAll };
   }
 }
