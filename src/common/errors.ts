@@ -32,8 +32,10 @@ export type TidalErrorCode =
   | 'Corrupt'
   /** Two places that must agree do not (file name vs header, LSN sequence, counts). */
   | 'HeaderMismatch'
-  /** A value the event encoding cannot represent (function, cycle, undefined in an array...). */
+  /** A value the value codec cannot represent (function, cycle, undefined in an array, a lone surrogate...). */
   | 'Unencodable'
+  /** A counter write that would take a total or the counter's value past ±(2^53 - 1), the safe-integer range. */
+  | 'Overflow'
   /** Encoded event bytes that do not decode to a value. */
   | 'MalformedPayload'
   /** A write to a segment that is already sealed. */

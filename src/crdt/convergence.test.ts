@@ -18,7 +18,7 @@ import type { CrdtOperation } from './operation.js';
 import { ReconciliationEngine } from './reconciliation-engine.js';
 import { CrdtSignalState } from './signal-state.js';
 import { SimLink, VirtualTime, prng } from './sim.test-support.js';
-import { bytesKey, canonicalValueBytes, compareBytes, type CrdtValue } from './value.js';
+import { bytesKey, canonicalValueBytes, compareBytes, exactValueBytes, type CrdtValue } from '../common/value.js';
 
 const replay: fc.Parameters<unknown> = process.env['CRDT_SEED']
   ? { seed: Number(process.env['CRDT_SEED']), ...(process.env['CRDT_PATH'] ? { path: process.env['CRDT_PATH'] } : {}), endOnFailure: true }
@@ -71,7 +71,7 @@ function stepArb(k: number): fc.Arbitrary<Step> {
 /** What the operations issued anywhere say the state must be. */
 class Expected {
   readonly counters = new Map<string, number>();
-  readonly fields = new Map<string, { hlc: HlcTimestamp; replica: string; bytes: Uint8Array }>();
+  readonly fields = new Map<string, { hlc: HlcTimestamp; replica: string; bytes: Uint8Array; canonical: Uint8Array }>();
   readonly sets = new Map<string, Set<string>>();
   readonly keys = new Set<string>();
 
@@ -86,10 +86,16 @@ class Expected {
       }
       case 'set': {
         const id = `${op.key}\u0000${op.field}`;
-        const bytes = canonicalValueBytes(op.value);
+        // A register holds the exact form; equal stamps break on canonical bytes, then exact bytes (docs/CRDT.md).
+        const bytes = exactValueBytes(op.value);
+        const canonical = canonicalValueBytes(op.value);
         const best = this.fields.get(id);
-        const order = best ? compareStamps(op.hlc, op.replica, best.hlc, best.replica) || compareBytes(bytes, best.bytes) : 1;
-        if (order > 0) this.fields.set(id, { hlc: op.hlc, replica: op.replica, bytes });
+        const order = best
+          ? compareStamps(op.hlc, op.replica, best.hlc, best.replica) ||
+            compareBytes(canonical, best.canonical) ||
+            compareBytes(bytes, best.bytes)
+          : 1;
+        if (order > 0) this.fields.set(id, { hlc: op.hlc, replica: op.replica, bytes, canonical });
         return;
       }
       case 'add': {

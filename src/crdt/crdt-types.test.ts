@@ -1,12 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Decoder } from '../common/bytes.js';
 import { isTidalError } from '../common/errors.js';
 import { gSetArb, lwwRegisterArb, pnCounterArb } from './arbitraries.test-support.js';
 import { GSet } from './g-set.js';
 import { hlcFromParts } from './hlc.js';
 import { LWWRegister } from './lww-register.js';
 import { PNCounter } from './pn-counter.js';
-import type { CrdtValue } from './value.js';
+import type { CrdtValue } from '../common/value.js';
 
 const code = (c: string) => expect.objectContaining({ code: c });
 
@@ -93,14 +94,14 @@ describe('PNCounter', () => {
     expect([...c.encode()]).toEqual([2, 1, 0x61, 3, 0, 1, 0x62, 1, 2]);
   });
 
-  it('refuses bad steps with InvalidArgument and changes nothing', () => {
+  it('refuses bad steps with InvalidArgument, totals past 2^53-1 with Overflow, and changes nothing', () => {
     const c = new PNCounter();
     c.increment('a', Number.MAX_SAFE_INTEGER - 1);
     const before = c.encode();
     for (const by of [0, -1, 1.5, NaN, Infinity, 2 ** 53, '1', 1n]) {
       expect(() => c.increment('a', by as number)).toThrow(code('InvalidArgument'));
     }
-    expect(() => c.increment('a', 2)).toThrow(code('InvalidArgument'));
+    expect(() => c.increment('a', 2)).toThrow(code('Overflow'));
     expect(() => c.increment('', 1)).toThrow(code('InvalidArgument'));
     expect(() => c.decrement('a b', 1)).toThrow(code('InvalidArgument'));
     expect(c.encode()).toEqual(before);
@@ -108,11 +109,35 @@ describe('PNCounter', () => {
     expect(c.value()).toBe(Number.MAX_SAFE_INTEGER);
   });
 
-  it('reports sums past 2^53 exactly with bigValue', () => {
+  it('refuses a step that takes the value past ±(2^53-1) with Overflow, but not one back toward zero', () => {
     const c = new PNCounter();
-    c.increment('a', Number.MAX_SAFE_INTEGER);
-    c.increment('b', Number.MAX_SAFE_INTEGER);
-    expect(c.bigValue()).toBe(2n * BigInt(Number.MAX_SAFE_INTEGER));
+    c.increment('a', 2 ** 52);
+    expect(() => c.increment('b', 2 ** 52)).toThrow(code('Overflow'));
+    c.increment('b', 2 ** 52 - 1);
+    expect(c.exactValue()).toBe(Number.MAX_SAFE_INTEGER);
+    expect(() => c.increment('a', 1)).toThrow(code('Overflow'));
+    expect(c.totalsOf('a')).toEqual({ increments: 2 ** 52, decrements: 0 });
+    c.decrement('a', 2 ** 53 - 1);
+    c.decrement('b', 2 ** 53 - 1);
+    expect(c.exactValue()).toBe(-Number.MAX_SAFE_INTEGER);
+    expect(() => c.decrement('c', 1)).toThrow(code('Overflow'));
+  });
+
+  it('merges past 2^53 without refusing, and reports that value exactly as a bigint', () => {
+    const a = new PNCounter();
+    a.increment('a', Number.MAX_SAFE_INTEGER);
+    const b = new PNCounter();
+    b.increment('b', Number.MAX_SAFE_INTEGER);
+    expect(a.merge(b)).toBe(true);
+    expect(a.bigValue()).toBe(2n * BigInt(Number.MAX_SAFE_INTEGER));
+    expect(a.exactValue()).toBe(2n * BigInt(Number.MAX_SAFE_INTEGER));
+    expect(() => a.increment('c', 1)).toThrow(code('Overflow')); // further from zero
+    a.decrement('c', 1); // back toward it
+    expect(a.exactValue()).toBe(2n * BigInt(Number.MAX_SAFE_INTEGER) - 1n);
+    const back = new PNCounter();
+    back.decrement('d', Number.MAX_SAFE_INTEGER);
+    a.merge(back);
+    expect(a.exactValue()).toBe(Number.MAX_SAFE_INTEGER - 1); // a number again, once in range
   });
 
   it('refuses non-canonical encodings', () => {
@@ -150,6 +175,37 @@ describe('LWWRegister', () => {
     expect(ba.value).toBe('y');
   });
 
+  it('keeps its value exactly as written: -0, NaN, Infinity, key order', () => {
+    for (const value of [-0, NaN, -Infinity, { b: 1, a: -0 }, '\uFEFFx']) {
+      const r = LWWRegister.of(value, t(1), 'r');
+      const back = LWWRegister.decode(r.encode());
+      for (const held of [r.value, back.value]) {
+        if (typeof value === 'object') {
+          expect(Object.keys(held as object)).toEqual(['b', 'a']);
+          expect(Object.is((held as { a: number }).a, -0)).toBe(true);
+        } else expect(Object.is(held, value)).toBe(true);
+      }
+    }
+  });
+
+  it('breaks a stamp tie between equal values (0 and -0, key orders) on exact bytes, commutatively', () => {
+    for (const [x, y] of [
+      [0, -0],
+      [
+        { a: 1, b: 2 },
+        { b: 2, a: 1 },
+      ],
+    ] as const) {
+      const a = LWWRegister.of(x, t(1), 'r');
+      const b = LWWRegister.of(y, t(1), 'r');
+      const ab = a.clone();
+      ab.merge(b);
+      const ba = b.clone();
+      ba.merge(a);
+      expect(ab.encode()).toEqual(ba.encode());
+    }
+  });
+
   it('copies the value it is given', () => {
     const value = { tags: ['a'] };
     const r = LWWRegister.of(value, t(1), 'r');
@@ -167,7 +223,7 @@ describe('LWWRegister', () => {
     expect(() => LWWRegister.of('x', 1n, '')).toThrow(code('InvalidArgument'));
     expect(() => LWWRegister.of(undefined as unknown as CrdtValue, 1n, 'r')).toThrow(code('Unencodable'));
     const r = LWWRegister.of('x', 1n, 'r');
-    expect(() => r.set(NaN, 5n, 'r')).toThrow(code('Unencodable'));
+    expect(() => r.set('\ud800', 5n, 'r')).toThrow(code('Unencodable'));
     expect(r.value).toBe('x');
     expect(() => LWWRegister.decode(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 0]))).toThrow(code('MalformedPayload'));
   });
@@ -195,8 +251,38 @@ describe('GSet', () => {
     s.add('b');
     s.add(1);
     s.add('a');
-    expect([...s.encode()]).toEqual([3, 3, 1, 8, 1, 0x61, 8, 1, 0x62]);
-    expect(s.values()).toEqual([1, 'a', 'b']);
+    expect([...s.encode()]).toEqual([3, 8, 1, 0x61, 8, 1, 0x62, 0x81]);
+    expect(s.values()).toEqual(['a', 'b', 1]);
+  });
+
+  it('holds 0 and -0 as one member, NaN as one, and each member in canonical form (as Set holds -0 as 0)', () => {
+    const s = new GSet();
+    expect(s.add(-0)).toBe(true);
+    expect(s.add(0)).toBe(false);
+    expect(s.add(NaN)).toBe(true);
+    expect(s.add(0 / 0)).toBe(false);
+    expect(s.add({ b: [-0], a: 1 })).toBe(true);
+    expect(s.has({ a: 1, b: [0] })).toBe(true);
+    const members = GSet.decode(s.encode()).values();
+    expect(members).toHaveLength(3);
+    expect(
+      Object.is(
+        members.find((m) => m === 0),
+        0,
+      ),
+    ).toBe(true);
+    const object = members.find((m) => typeof m === 'object') as { b: number[] };
+    expect(Object.keys(object)).toEqual(['a', 'b']);
+    expect(Object.is(object.b[0], 0)).toBe(true);
+  });
+
+  it('reads the members of a version-1 state (old canonical form) and re-canonicalizes them', () => {
+    // 0 and -0 as two old members (tag 3, then the f64 of -0): one member now.
+    const old = new Uint8Array([2, 3, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0x80]);
+    const set = GSet.readFrom(new Decoder(old), true);
+    expect(set.size).toBe(1);
+    expect([...set.encode()]).toEqual([1, 0x80]);
+    expect(() => GSet.decode(old)).toThrow(code('MalformedPayload'));
   });
 
   it('refuses unsorted or repeated members', () => {

@@ -19,7 +19,7 @@
  */
 import { Encoder } from '../common/bytes.js';
 import type { Blake3 } from '../common/blake3.js';
-import { compareStrings } from './value.js';
+import { compareStrings } from '../common/value.js';
 import type { CrdtSignalState } from './signal-state.js';
 
 /** Children per tree node. */

@@ -1,9 +1,12 @@
 /**
- * GSet: a grow-only set. Members are `CrdtValue`s compared by their
- * canonical bytes (so `{a: 1, b: 2}` and `{b: 2, a: 1}` are one member);
- * merge is union, so a member added on any replica is never lost. Forage
- * keeps hard negatives in one: once a replica marks an item as a hard
- * negative, every replica that merges ends up with it.
+ * GSet: a grow-only set. Members are values compared by their canonical
+ * bytes (docs/PAYLOAD.md §3: `{a: 1, b: 2}` and `{b: 2, a: 1}` are one
+ * member, so are `0` and `-0`, and `NaN` is one member), and a set holds
+ * each member as its canonical representative (keys in code point order,
+ * `-0` as `0`), as JavaScript's own `Set` holds `-0` as `0`. Merge is
+ * union, so a member added on any replica is never lost. Forage keeps hard
+ * negatives in one: once a replica marks an item as a hard negative, every
+ * replica that merges ends up with it.
  *
  *     const negatives = new GSet();
  *     negatives.add('item-42');
@@ -12,10 +15,22 @@
  */
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
-import { bytesKey, canonicalValueBytes, compareBytes, decodeCanonicalValue, ownedValue, readCount, type CrdtValue } from './value.js';
+import {
+  bytesKey,
+  canonicalValue,
+  canonicalValueBytes,
+  compareBytes,
+  decodeCanonicalValue,
+  decodeValue,
+  MAX_VALUE_DEPTH,
+  readCount,
+  type CrdtValue,
+} from '../common/value.js';
 
 interface Member {
+  /** The canonical representative. */
   readonly value: CrdtValue;
+  /** Its canonical bytes. */
   readonly bytes: Uint8Array;
 }
 
@@ -24,17 +39,17 @@ export class GSet {
   /** Keyed by the member's canonical bytes (as a string). */
   private readonly members = new Map<string, Member>();
 
-  /** Adds `member` (copied). Returns whether it was new. Throws `Unencodable` for a value outside `CrdtValue`. */
+  /** Adds `member` (its canonical representative, a copy). Returns whether it was new. Throws `Unencodable` for a value outside `CrdtValue`. */
   add(member: CrdtValue): boolean {
     const bytes = canonicalValueBytes(member);
-    return this.addEncoded(member, bytes, true);
+    return this.addEncoded(member, bytes);
   }
 
-  /** @internal Adds a member whose canonical bytes are known; `copy` says whether the value must be copied first. */
-  addEncoded(member: CrdtValue, bytes: Uint8Array, copy: boolean): boolean {
+  /** @internal Adds a member whose canonical bytes are known. */
+  addEncoded(member: CrdtValue, bytes: Uint8Array): boolean {
     const key = bytesKey(bytes);
     if (this.members.has(key)) return false;
-    this.members.set(key, { value: copy ? ownedValue(member, bytes) : member, bytes });
+    this.members.set(key, { value: canonicalValue(member, bytes), bytes });
     return true;
   }
 
@@ -75,23 +90,30 @@ export class GSet {
     return [...this.members.values()].sort((a, b) => compareBytes(a.bytes, b.bytes));
   }
 
-  /** Writes the canonical encoding: count, then members sorted by their bytes (docs/CRDT.md, "GSet"). */
+  /** Writes the canonical encoding: count, then members sorted by their canonical bytes (docs/CRDT.md, "GSet"). */
   writeTo(enc: Encoder): void {
     const sorted = this.sorted();
     enc.writeVarUint(sorted.length);
     for (const member of sorted) enc.writeRaw(member.bytes);
   }
 
-  /** Reads what `writeTo` wrote; throws `MalformedPayload` for members out of order or repeated. */
-  static readFrom(dec: Decoder): GSet {
+  /**
+   * Reads what `writeTo` wrote; throws `MalformedPayload` for members out
+   * of order, repeated or not in canonical form. `legacy` reads a state of
+   * version 1, whose members were in another canonical form: each is read
+   * as a value and re-canonicalized (two old members may then become one).
+   */
+  static readFrom(dec: Decoder, legacy = false): GSet {
     const set = new GSet();
     const count = readCount(dec, 1, 'GSet');
     let previous: Uint8Array | undefined;
     for (let i = 0; i < count; i++) {
       const start = dec.offset;
-      const value = decodeCanonicalValue(dec);
-      // A copy: the set must not pin the decoder's buffer.
-      const bytes = dec.bytes.slice(start, dec.offset);
+      if (legacy) {
+        set.add(decodeValue(dec, MAX_VALUE_DEPTH));
+        continue;
+      }
+      const { value, bytes } = decodeCanonicalValue(dec);
       if (previous !== undefined && compareBytes(previous, bytes) >= 0) {
         throw new TidalError('MalformedPayload', `GSet members are not strictly increasing at offset ${start}`);
       }

@@ -21,15 +21,17 @@ export {
   type HlcTimestamp,
 } from './hlc.js';
 export { MAX_REPLICA_ID_LENGTH, assertReplicaId, isReplicaId, type ReplicaId } from './replica-id.js';
+// The values registers and sets hold are the one value codec's (src/common/value.ts).
 export {
-  MAX_BIGINT_BYTES,
+  MAX_BIGINT_BITS,
   MAX_VALUE_DEPTH,
   canonicalValueBytes,
   compareBytes,
   decodeCanonicalValue,
   encodeCanonicalValue,
+  valuesEqual,
   type CrdtValue,
-} from './value.js';
+} from '../common/value.js';
 export { PNCounter, type PNCounterTotals } from './pn-counter.js';
 export { LWWRegister } from './lww-register.js';
 export { GSet } from './g-set.js';

@@ -3,8 +3,12 @@
  * the (HLC, replica id) of the write that set it; a write or a merge keeps
  * whichever stamp is greater. Two writes with the same (HLC, replica) but
  * different values can only come from a misbehaving replica; the register
- * then keeps the value with the greater canonical bytes, so that merge
- * stays commutative whatever happens.
+ * then keeps the value with the greater canonical bytes (and of two equal
+ * values, say `0` and `-0`, the one with the greater exact bytes), so that
+ * merge stays commutative whatever happens.
+ *
+ * The value is kept exactly as written (docs/PAYLOAD.md, the exact form):
+ * `-0`, `NaN` and the order of an object's keys read back as they were.
  *
  *     const label = LWWRegister.of('spam', clock.now(), 'tab-a');
  *     label.set('ham', clock.now(), 'tab-a'); // true: a later stamp wins
@@ -14,12 +18,23 @@ import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
 import { assertHlcTimestamp, type HlcTimestamp } from './hlc.js';
 import { assertReplicaId, isReplicaId, type ReplicaId } from './replica-id.js';
-import { canonicalValueBytes, compareBytes, decodeCanonicalValue, ownedValue, readUtf8, writeUtf8, type CrdtValue } from './value.js';
+import {
+  canonicalValueBytes,
+  compareBytes,
+  decodeExactValue,
+  decodeValue,
+  MAX_VALUE_DEPTH,
+  exactValueBytes,
+  ownedValue,
+  readUtf8,
+  writeUtf8,
+  type CrdtValue,
+} from '../common/value.js';
 
 /** A value with the (HLC, replica) stamp of the write that set it. */
 export class LWWRegister {
   private current: CrdtValue;
-  /** Canonical bytes of `current`, kept for ties and for encoding. */
+  /** Exact-form bytes of `current`, kept for ties and for encoding. */
   private currentBytes: Uint8Array;
   private stamp: HlcTimestamp;
   private writer: ReplicaId;
@@ -35,11 +50,11 @@ export class LWWRegister {
   static of(value: CrdtValue, hlc: HlcTimestamp, replica: ReplicaId): LWWRegister {
     assertHlcTimestamp(hlc);
     assertReplicaId(replica);
-    const bytes = canonicalValueBytes(value);
+    const bytes = exactValueBytes(value);
     return new LWWRegister(ownedValue(value, bytes), bytes, hlc, replica);
   }
 
-  /** @internal A register from parts already validated (the value owned, `bytes` its canonical encoding). */
+  /** @internal A register from parts already validated (the value owned, `bytes` its exact form). */
   static fromTrusted(value: CrdtValue, bytes: Uint8Array, hlc: HlcTimestamp, replica: ReplicaId): LWWRegister {
     return new LWWRegister(value, bytes, hlc, replica);
   }
@@ -59,7 +74,7 @@ export class LWWRegister {
     return this.writer;
   }
 
-  /** The canonical bytes of the value (read-only view). */
+  /** The exact-form bytes of the value (read-only view). */
   get valueBytes(): Uint8Array {
     return this.currentBytes;
   }
@@ -68,7 +83,7 @@ export class LWWRegister {
   set(value: CrdtValue, hlc: HlcTimestamp, replica: ReplicaId): boolean {
     assertHlcTimestamp(hlc);
     assertReplicaId(replica);
-    const bytes = canonicalValueBytes(value);
+    const bytes = exactValueBytes(value);
     return this.offer(value, bytes, hlc, replica, true);
   }
 
@@ -79,7 +94,7 @@ export class LWWRegister {
 
   /** @internal Takes a validated write if it wins; `copy` says whether the value must be copied first. */
   offer(value: CrdtValue, bytes: Uint8Array, hlc: HlcTimestamp, replica: ReplicaId, copy: boolean): boolean {
-    if (!beats(hlc, replica, bytes, this.stamp, this.writer, this.currentBytes)) return false;
+    if (!beats(hlc, replica, value, bytes, this.stamp, this.writer, this.current, this.currentBytes)) return false;
     this.current = copy ? ownedValue(value, bytes) : value;
     this.currentBytes = bytes;
     this.stamp = hlc;
@@ -92,27 +107,33 @@ export class LWWRegister {
     return new LWWRegister(this.current, this.currentBytes, this.stamp, this.writer);
   }
 
-  /** Writes the canonical encoding: HLC (u64), replica id, value (docs/CRDT.md, "LWWRegister"). */
+  /** Writes the encoding: HLC (u64), replica id, value in the exact form (docs/CRDT.md, "LWWRegister"). */
   writeTo(enc: Encoder): void {
     enc.writeU64(this.stamp);
     writeUtf8(enc, this.writer);
     enc.writeRaw(this.currentBytes);
   }
 
-  /** Reads what `writeTo` wrote; throws `MalformedPayload` for a bad replica id or value. */
-  static readFrom(dec: Decoder): LWWRegister {
+  /**
+   * Reads what `writeTo` wrote; throws `MalformedPayload` for a bad replica
+   * id or a value not in the exact form. `legacy` reads a state of version
+   * 1, whose values were in the old canonical form (any well-formed value
+   * is taken, and held in the exact form).
+   */
+  static readFrom(dec: Decoder, legacy = false): LWWRegister {
     const hlc = dec.readU64();
     const at = dec.offset;
     const replica = readUtf8(dec);
     if (!isReplicaId(replica)) throw new TidalError('MalformedPayload', `LWWRegister replica id at offset ${at} is not a valid replica id`);
-    const start = dec.offset;
-    const value = decodeCanonicalValue(dec);
-    // A copy, for the same reason the value's byte strings are copied.
-    const bytes = dec.bytes.slice(start, dec.offset);
+    if (legacy) {
+      const value = decodeValue(dec, MAX_VALUE_DEPTH);
+      return new LWWRegister(value, exactValueBytes(value), hlc, replica);
+    }
+    const { value, bytes } = decodeExactValue(dec);
     return new LWWRegister(value, bytes, hlc, replica);
   }
 
-  /** The canonical bytes of this register alone. */
+  /** The encoding of this register alone. */
   encode(): Uint8Array {
     const enc = new Encoder(32 + this.currentBytes.length);
     this.writeTo(enc);
@@ -128,16 +149,22 @@ export class LWWRegister {
   }
 }
 
-/** True when write a = (hlc, replica, bytes) beats write b. */
+/** True when write a = (hlc, replica, value) beats write b: greater stamp, then greater canonical bytes, then greater exact bytes. */
 function beats(
   aHlc: HlcTimestamp,
   aReplica: ReplicaId,
+  aValue: CrdtValue,
   aBytes: Uint8Array,
   bHlc: HlcTimestamp,
   bReplica: ReplicaId,
+  bValue: CrdtValue,
   bBytes: Uint8Array,
 ): boolean {
   if (aHlc !== bHlc) return aHlc > bHlc;
   if (aReplica !== bReplica) return aReplica > bReplica;
-  return compareBytes(aBytes, bBytes) > 0;
+  // The same stamp twice: the same write again (most often), or a misbehaving replica.
+  const exact = compareBytes(aBytes, bBytes);
+  if (exact === 0) return false;
+  const canonical = compareBytes(canonicalValueBytes(aValue), canonicalValueBytes(bValue));
+  return canonical !== 0 ? canonical > 0 : exact > 0;
 }

@@ -8,13 +8,14 @@
  *
  * `validateOperation` checks everything except the value's encodability
  * (the state checks that when it encodes the value, before changing
- * anything) and throws `InvalidArgument` saying which field is wrong.
+ * anything) and throws `InvalidArgument` saying which field is wrong
+ * (`Unencodable` for a key or name holding a lone surrogate).
  */
 import { TidalError } from '../common/errors.js';
 import { assertHlcTimestamp, type HlcTimestamp } from './hlc.js';
 import { assertReplicaId, type ReplicaId } from './replica-id.js';
 import { assertCountStep } from './pn-counter.js';
-import { isWellFormedString, type CrdtValue } from './value.js';
+import { describeLoneSurrogate, isWellFormedString, type CrdtValue } from '../common/value.js';
 
 /** Longest entity key, in UTF-16 code units. */
 export const MAX_ENTITY_KEY_LENGTH = 1024;
@@ -60,12 +61,12 @@ export interface AddMemberOperation {
 /** An operation `CrdtSignalState.apply` accepts. */
 export type CrdtOperation = CounterOperation | SetFieldOperation | AddMemberOperation;
 
-/** Returns `key` if it is a valid entity key (1..1024 UTF-16 units, no unpaired surrogate), else throws `InvalidArgument`. */
+/** Returns `key` if it is a valid entity key (1..1024 UTF-16 units), else throws `InvalidArgument` (or `Unencodable` for a lone surrogate, which has no UTF-8 form). */
 export function assertEntityKey(key: unknown, what = 'key'): string {
   return assertText(key, MAX_ENTITY_KEY_LENGTH, what);
 }
 
-/** Returns `name` if it is a valid counter kind, field or set name (1..256 UTF-16 units, no unpaired surrogate), else throws `InvalidArgument`. */
+/** Returns `name` if it is a valid counter kind, field or set name (1..256 UTF-16 units), else throws `InvalidArgument` (or `Unencodable` for a lone surrogate). */
 export function assertName(name: unknown, what: string): string {
   return assertText(name, MAX_NAME_LENGTH, what);
 }
@@ -75,7 +76,7 @@ function assertText(text: unknown, max: number, what: string): string {
   if (text.length === 0 || text.length > max) {
     throw new TidalError('InvalidArgument', `${what} must be 1..${max} characters long, got ${text.length}`);
   }
-  if (!isWellFormedString(text)) throw new TidalError('InvalidArgument', `${what} holds an unpaired UTF-16 surrogate`);
+  if (!isWellFormedString(text)) throw new TidalError('Unencodable', `${what} holds ${describeLoneSurrogate(text)}`);
   return text;
 }
 

@@ -13,17 +13,31 @@
  *
  * A replica's totals only grow, and only that replica issues them: two
  * live replicas must never share an id (see replica-id.ts).
+ *
+ * Totals are safe integers, and a step that would take its replica's total,
+ * or the counter's value, past ±(2^53 - 1) is refused with `Overflow`
+ * (docs/CRDT.md, "PNCounter"). Merging never refuses: replicas that each
+ * stayed in range can together pass it, and `exactValue()` then gives the
+ * value as a `bigint`.
  */
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
 import { assertReplicaId, isReplicaId, type ReplicaId } from './replica-id.js';
-import { compareStrings, readCount, readUtf8, writeUtf8 } from './value.js';
+import { compareStrings, readCount, readUtf8, writeUtf8 } from '../common/value.js';
 
 /** One replica's totals in a `PNCounter`. */
 export interface PNCounterTotals {
   /** Sum of this replica's increments (a safe integer). */
   readonly increments: number;
   /** Sum of this replica's decrements (a safe integer). */
+  readonly decrements: number;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Steps admitted for a counter and not applied yet (a leader's batch on its way to the log). */
+export interface PendingSteps {
+  readonly increments: number;
   readonly decrements: number;
 }
 
@@ -47,7 +61,7 @@ export function assertCountStep(by: unknown, what = 'by'): number {
 export class PNCounter {
   private readonly totals = new Map<ReplicaId, MutableTotals>();
 
-  /** Adds `by` (default 1) to `replica`'s increments. Throws `InvalidArgument` (and changes nothing) for a bad replica, a `by` that is not a positive safe integer, or a total that would pass 2^53-1. */
+  /** Adds `by` (default 1) to `replica`'s increments. Throws `InvalidArgument` for a bad replica or a `by` that is not a positive safe integer, `Overflow` (changing nothing) as `checkStep` says. */
   increment(replica: ReplicaId, by = 1): void {
     this.add(replica, by, 'increments');
   }
@@ -58,8 +72,8 @@ export class PNCounter {
   }
 
   /**
-   * Throws `InvalidArgument` unless adding `by` to `replica`'s `which` total
-   * is allowed; changes nothing. Lets a caller validate before it commits.
+   * Throws unless adding `by` to `replica`'s `which` total is allowed;
+   * changes nothing. Lets a caller validate before it commits.
    */
   checkStep(replica: ReplicaId, by: number, which: 'increments' | 'decrements'): void {
     assertReplicaId(replica);
@@ -67,13 +81,34 @@ export class PNCounter {
     this.assertRoom(replica, by, which);
   }
 
-  /** @internal Throws `InvalidArgument` if `replica`'s `which` total plus `by` would pass 2^53-1 (replica and `by` already validated). */
-  assertRoom(replica: ReplicaId, by: number, which: 'increments' | 'decrements'): void {
-    const current = this.totals.get(replica)?.[which] ?? 0;
+  /**
+   * @internal Throws `Overflow` if adding `by` (plus `pending`, steps
+   * admitted and not yet applied, as a net change to the value and a
+   * growth of `replica`'s `which` total) would take `replica`'s total past
+   * 2^53 - 1, or (unless `checkValue` is false: a merged step) the value
+   * past ±(2^53 - 1) further from zero than it is. Replica and `by` are
+   * already validated.
+   */
+  assertRoom(replica: ReplicaId, by: number, which: 'increments' | 'decrements', pending?: PendingSteps, checkValue = true): void {
+    const current = (this.totals.get(replica)?.[which] ?? 0) + (pending ? pending[which] : 0);
     if (current + by > Number.MAX_SAFE_INTEGER) {
-      throw new TidalError('InvalidArgument', `replica ${replica}'s ${which} would reach ${current} + ${by}, past 2^53-1`, {
+      throw new TidalError('Overflow', `replica ${replica}'s ${which} would reach ${current} + ${by}, past 2^53-1`, {
         details: { replica, current, by },
       });
+    }
+    if (!checkValue) return;
+    const pendingNet = pending ? pending.increments - pending.decrements : 0;
+    // The common case, in numbers: one replica (its value exact), far from the bounds (sums of safe integers compare exactly with 2^53-1).
+    if (this.totals.size <= 1 && Math.abs(this.value()) + Math.abs(pendingNet) + by <= Number.MAX_SAFE_INTEGER) return;
+    const before = this.bigValue() + BigInt(pendingNet);
+    const after = which === 'increments' ? before + BigInt(by) : before - BigInt(by);
+    const magnitude = after < 0n ? -after : after;
+    if (magnitude > MAX_SAFE && magnitude > (before < 0n ? -before : before)) {
+      throw new TidalError(
+        'Overflow',
+        `${which === 'increments' ? 'incrementing' : 'decrementing'} by ${by} would take the counter from ${before} to ${after}, past ±(2^53-1)`,
+        { details: { value: before, by } },
+      );
     }
   }
 
@@ -89,15 +124,23 @@ export class PNCounter {
     this.addChecked(replica, by, which);
   }
 
-  /** Increments minus decrements over all replicas. Exact while it stays within ±(2^53-1); use `bigValue` beyond. */
+  /** Increments minus decrements over all replicas. Exact while it stays within ±(2^53-1) (always, but after a merge); use `exactValue` to be sure. */
   value(): number {
     let sum = 0;
     for (const t of this.totals.values()) sum += t.increments - t.decrements;
     return sum;
   }
 
-  /** Increments minus decrements over all replicas, exactly. */
+  /** Increments minus decrements over all replicas, exactly: a number within ±(2^53-1), else (only after merges) a bigint. */
+  exactValue(): number | bigint {
+    if (this.totals.size <= 1) return this.value(); // one difference of two safe integers: exact
+    const sum = this.bigValue();
+    return sum >= -MAX_SAFE && sum <= MAX_SAFE ? Number(sum) : sum;
+  }
+
+  /** Increments minus decrements over all replicas, exactly, as a bigint. */
   bigValue(): bigint {
+    if (this.totals.size === 1) return BigInt(this.value());
     let sum = 0n;
     for (const t of this.totals.values()) sum += BigInt(t.increments) - BigInt(t.decrements);
     return sum;

@@ -96,7 +96,7 @@ function popcount(mask: number): number {
 }
 
 function header(type: number, session = 0x01020304): number[] {
-  return [0x54, 0x44, 0x52, 0x43, 1, type, session & 0xff, (session >>> 8) & 0xff, (session >>> 16) & 0xff, session >>> 24];
+  return [0x54, 0x44, 0x52, 0x43, 2, type, session & 0xff, (session >>> 8) & 0xff, (session >>> 16) & 0xff, session >>> 24];
 }
 
 describe('reconciliation messages', () => {
@@ -240,7 +240,8 @@ describe('reconciliation messages', () => {
   it('refuse shapes the format does not allow', () => {
     const cases: [number[], string][] = [
       [[0x54, 0x44, 0x52, 0x44, 1, 3, 0, 0, 0, 0], 'MalformedMessage'], // magic
-      [[0x54, 0x44, 0x52, 0x43, 2, 3, 0, 0, 0, 0], 'UnsupportedVersion'],
+      [[0x54, 0x44, 0x52, 0x43, 1, 3, 0, 0, 0, 0], 'UnsupportedVersion'], // version 1 held records in the old value form
+      [[0x54, 0x44, 0x52, 0x43, 3, 3, 0, 0, 0, 0], 'UnsupportedVersion'],
       [header(9), 'MalformedMessage'], // type
       [[...header(4), 0, 9], 'MalformedMessage'], // refusal reason
       [[...header(1), 0, 0x80, 0x08, 0, 0, 0], 'MalformedMessage'], // bound 1024 < 4096

@@ -15,12 +15,12 @@ import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { MAX_TREE_DEPTH, TREE_FANOUT, prefixesAt } from './digest-index.js';
 import { readEntityRecord, type DecodedEntity } from './signal-entity.js';
-import { readCount } from './value.js';
+import { readCount } from '../common/value.js';
 
 /** Magic of every reconciliation message: `TDRC`. */
 export const RECONCILE_MAGIC = new Uint8Array([0x54, 0x44, 0x52, 0x43]);
 /** Version of the message format this build writes and reads. */
-export const RECONCILE_VERSION = 1;
+export const RECONCILE_VERSION = 2;
 /** Smallest message bound a peer may declare (a probe of one node must always fit). */
 export const MIN_MESSAGE_BYTES = 4096;
 /** Upper bound on the fixed part of any message (magic, version, type, session, round, bound, counts). */

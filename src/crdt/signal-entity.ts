@@ -15,7 +15,7 @@ import type { HlcTimestamp } from './hlc.js';
 import { LWWRegister } from './lww-register.js';
 import { MAX_ENTITY_KEY_LENGTH, MAX_NAME_LENGTH } from './operation.js';
 import { PNCounter } from './pn-counter.js';
-import { compareStrings, isWellFormedString, readCount, readUtf8, writeUtf8 } from './value.js';
+import { compareStrings, isWellFormedString, readCount, readUtf8, writeUtf8 } from '../common/value.js';
 
 /** @internal One entity's CRDTs. Components are created on first use, so an entity is never empty. */
 export class SignalEntity {
@@ -142,8 +142,14 @@ function readSorted<T>(dec: Decoder, what: string, read: () => T): Map<string, T
   return map;
 }
 
-/** @internal Reads one entity record, checking everything (`MalformedPayload`, `Truncated`, `LengthOutOfBounds`). */
-export function readEntityRecord(dec: Decoder): DecodedEntity {
+/**
+ * @internal Reads one entity record, checking everything (`MalformedPayload`,
+ * `Truncated`, `LengthOutOfBounds`). `stateVersion` is the state encoding's
+ * (docs/CRDT.md, "State"): 1 reads registers and sets written in the old
+ * value form.
+ */
+export function readEntityRecord(dec: Decoder, stateVersion = 2): DecodedEntity {
+  const legacy = stateVersion === 1;
   const at = dec.offset;
   const key = readText(dec, MAX_ENTITY_KEY_LENGTH, 'entity key');
   const entity = new SignalEntity();
@@ -153,10 +159,10 @@ export function readEntityRecord(dec: Decoder): DecodedEntity {
     if (counter.isEmpty) throw malformed('an entity counter has no entries', start);
     return counter;
   });
-  entity.fields = readSorted(dec, 'field', () => LWWRegister.readFrom(dec));
+  entity.fields = readSorted(dec, 'field', () => LWWRegister.readFrom(dec, legacy));
   entity.sets = readSorted(dec, 'set', () => {
     const start = dec.offset;
-    const set = GSet.readFrom(dec);
+    const set = GSet.readFrom(dec, legacy);
     if (set.size === 0) throw malformed('an entity set has no members', start);
     return set;
   });

@@ -56,8 +56,8 @@ describe('CrdtSignalState', () => {
       0x44,
       0x43,
       0x53,
-      1,
-      1, // TDCS, version 1, one entity
+      2,
+      1, // TDCS, version 2, one entity
       1,
       0x6b, // key "k"
       1,
@@ -86,10 +86,32 @@ describe('CrdtSignalState', () => {
       1,
       0x73,
       1,
-      3,
-      1, // sets: "s" → {1}
+      0x81, // sets: "s" → {1}
     ]);
-    expect([...new CrdtSignalState().encode()]).toEqual([0x54, 0x44, 0x43, 0x53, 1, 0]);
+    expect([...new CrdtSignalState().encode()]).toEqual([0x54, 0x44, 0x43, 0x53, 2, 0]);
+  });
+
+  it('applies the counter steps of another device as a merge: past ±(2^53-1) together, refused only past a replica total', () => {
+    const s = stateOf([{ op: 'increment', key: 'k', kind: 'c', by: 2 ** 52, replica: 'here' }]);
+    const theirs = { op: 'increment', key: 'k', kind: 'c', by: 2 ** 52, replica: 'there' } as const;
+    expect(() => s.apply(theirs)).toThrow(code('Overflow'));
+    expect(s.apply(theirs, { merged: true })).toBe(true);
+    expect(s.entity('k')!.counters.get('c')).toBe(2n ** 53n);
+    expect(() => s.apply({ ...theirs, by: 2 ** 52 }, { merged: true })).toThrow(code('Overflow')); // "there"'s total would pass 2^53-1
+    expect(s.entity('k')!.counters.get('c')).toBe(2n ** 53n);
+  });
+
+  it('still reads a version-1 state: values in the old canonical form', () => {
+    // The version-1 golden bytes of the test above: counter c {r: +2}, field f = true, set s = {1} (tag 3).
+    const v1 = [
+      0x54, 0x44, 0x43, 0x53, 1, 1, 1, 0x6b, 1, 1, 0x63, 1, 1, 0x72, 2, 0, 1, 1, 0x66, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0x72, 2, 1, 1, 0x73, 1, 3,
+      1,
+    ];
+    const s = CrdtSignalState.decode(new Uint8Array(v1));
+    expect(s.counterValue('k', 'c')).toBe(2);
+    expect(s.fieldValue('k', 'f')).toBe(true);
+    expect(s.setMembers('k', 's')).toEqual([1]);
+    expect(s.encode()[4]).toBe(2);
   });
 
   it('refuses every malformed operation before changing anything, and counts it', () => {
@@ -106,10 +128,11 @@ describe('CrdtSignalState', () => {
       [{ ...ok, by: 1.5 }, 'InvalidArgument'],
       [{ ...ok, by: '1' }, 'InvalidArgument'],
       [{ ...ok, by: 2 ** 53 }, 'InvalidArgument'],
-      [{ ...ok, by: 2 }, 'InvalidArgument'], // the total would pass 2^53-1
+      [{ ...ok, by: 2 }, 'Overflow'], // the total would pass 2^53-1
       [{ ...ok, key: '' }, 'InvalidArgument'],
       [{ ...ok, key: 'x'.repeat(1025) }, 'InvalidArgument'],
-      [{ ...ok, key: '\ud800' }, 'InvalidArgument'],
+      [{ ...ok, key: '\ud800' }, 'Unencodable'],
+      [{ ...ok, kind: 'a\udc00' }, 'Unencodable'],
       [{ ...ok, key: 7 }, 'InvalidArgument'],
       [{ ...ok, kind: '' }, 'InvalidArgument'],
       [{ ...ok, replica: 'no spaces' }, 'InvalidArgument'],
@@ -121,7 +144,7 @@ describe('CrdtSignalState', () => {
       [{ ...okSet, value: undefined }, 'Unencodable'],
       [{ ...okSet, value: new Date() }, 'Unencodable'],
       [{ op: 'add', key: 'k', set: 's', replica: 'r' }, 'InvalidArgument'],
-      [{ op: 'add', key: 'k', set: 's', member: NaN, replica: 'r' }, 'Unencodable'],
+      [{ op: 'add', key: 'k', set: 's', member: ['\ud800'], replica: 'r' }, 'Unencodable'],
     ];
     for (const [op, c] of bad) {
       expect(
@@ -230,7 +253,7 @@ describe('CrdtSignalState', () => {
     badMagic[0] = 0;
     expect(() => CrdtSignalState.decode(badMagic)).toThrow(code('BadMagic'));
     const newer = good.slice();
-    newer[4] = 2;
+    newer[4] = 3;
     expect(() => CrdtSignalState.decode(newer)).toThrow(code('UnsupportedVersion'));
     const manyEntities = good.slice();
     manyEntities[5] = 0x7f;

@@ -26,15 +26,17 @@ import { TidalError } from '../common/errors.js';
 import { GSet } from './g-set.js';
 import type { HLC, HlcTimestamp } from './hlc.js';
 import { LWWRegister } from './lww-register.js';
-import { validateOperation, type CrdtOperation } from './operation.js';
-import { PNCounter } from './pn-counter.js';
+import { validateOperation, type CounterOperation, type CrdtOperation } from './operation.js';
+import { PNCounter, type PendingSteps } from './pn-counter.js';
 import { SignalEntity, malformed, readEntityRecord, type DecodedEntity } from './signal-entity.js';
-import { canonicalValueBytes, compareStrings, ownedValue, readCount, type CrdtValue } from './value.js';
+import { canonicalValueBytes, compareStrings, exactValueBytes, ownedValue, readCount, type CrdtValue } from '../common/value.js';
 
 /** Magic of an encoded state: `TDCS`. */
 export const STATE_MAGIC = new Uint8Array([0x54, 0x44, 0x43, 0x53]);
-/** Version of the state encoding this build writes and reads. */
-export const STATE_VERSION = 1;
+/** Version of the state encoding this build writes. It also reads version 1 (docs/CRDT.md, "State"). */
+export const STATE_VERSION = 2;
+
+const EMPTY_COUNTER = new PNCounter();
 
 /** Options of `CrdtSignalState`. */
 export interface CrdtSignalStateOptions {
@@ -44,8 +46,8 @@ export interface CrdtSignalStateOptions {
 
 /** A read-only snapshot of one entity. */
 export interface SignalEntityView {
-  /** Counter kind → value. */
-  readonly counters: ReadonlyMap<string, number>;
+  /** Counter kind → value: a number, or a bigint past ±(2^53-1) (only merges of several replicas get there). */
+  readonly counters: ReadonlyMap<string, number | bigint>;
   /** Field name → value of the winning write. */
   readonly fields: ReadonlyMap<string, CrdtValue>;
   /** Set name → members, in canonical order. */
@@ -82,20 +84,38 @@ export class CrdtSignalState {
    * Applies one operation. Returns whether the state changed (a `set` that
    * loses to the field's current stamp, or an `add` of a member already
    * there, changes nothing). Throws, having changed nothing and counting
-   * the refusal: `InvalidArgument` for a malformed operation or a counter
-   * total that would pass 2^53-1, `Unencodable` for a value outside
+   * the refusal: `InvalidArgument` for a malformed operation, `Overflow`
+   * for a counter step that would take its replica's total or the
+   * counter's value past ±(2^53-1), `Unencodable` for a value outside
    * `CrdtValue`, `ClockDrift` for a stamp too far ahead of the clock.
+   *
+   * `merged: true` applies an operation of another device's log (device
+   * sync) as a merge would: a counter step is refused only for its
+   * replica's total, never for the sum, which concurrent devices can take
+   * past the range together (docs/CRDT.md, "PNCounter").
    */
-  apply(op: CrdtOperation): boolean {
+  apply(op: CrdtOperation, options: { readonly merged?: boolean } = {}): boolean {
     try {
-      return this.applyChecked(op);
+      return this.applyChecked(op, options.merged === true);
     } catch (error) {
       this.rejected++;
       throw error;
     }
   }
 
-  private applyChecked(op: CrdtOperation): boolean {
+  /**
+   * Throws `Overflow` (changing nothing) if the counter step `op` would
+   * take its replica's total or the counter's value past ±(2^53-1), with
+   * `pending` steps of the same replica on the same counter counted as if
+   * applied first. `op` must be valid. A leader calls it before it admits
+   * a write, so that no acknowledged step is refused when it is applied.
+   */
+  checkCounterStep(op: CounterOperation, pending?: PendingSteps): void {
+    const counter = this.entities.get(op.key)?.counters?.get(op.kind) ?? EMPTY_COUNTER;
+    counter.assertRoom(op.replica, op.by, op.op === 'increment' ? 'increments' : 'decrements', pending);
+  }
+
+  private applyChecked(op: CrdtOperation, merged: boolean): boolean {
     validateOperation(op);
     let entity = this.entities.get(op.key);
     switch (op.op) {
@@ -103,7 +123,7 @@ export class CrdtSignalState {
       case 'decrement': {
         const which = op.op === 'increment' ? 'increments' : 'decrements';
         let counter = entity?.counters?.get(op.kind);
-        counter?.assertRoom(op.replica, op.by, which);
+        counter?.assertRoom(op.replica, op.by, which, undefined, !merged);
         if (op.hlc !== undefined) this.clock?.receive(op.hlc);
         entity ??= this.createEntity(op.key);
         if (!counter) {
@@ -115,7 +135,7 @@ export class CrdtSignalState {
         return true;
       }
       case 'set': {
-        const bytes = canonicalValueBytes(op.value);
+        const bytes = exactValueBytes(op.value);
         this.clock?.receive(op.hlc);
         const register = entity?.fields?.get(op.field);
         if (register) {
@@ -131,11 +151,11 @@ export class CrdtSignalState {
         const bytes = canonicalValueBytes(op.member);
         if (op.hlc !== undefined) this.clock?.receive(op.hlc);
         let set = entity?.sets?.get(op.set);
-        if (set?.addEncoded(op.member, bytes, true) === false) return false;
+        if (set?.addEncoded(op.member, bytes) === false) return false;
         if (!set) {
           entity ??= this.createEntity(op.key);
           set = new GSet();
-          set.addEncoded(op.member, bytes, true);
+          set.addEncoded(op.member, bytes);
           (entity.sets ??= new Map()).set(op.set, set);
         }
         entity!.version = ++this.changes;
@@ -224,7 +244,7 @@ export class CrdtSignalState {
     const e = this.entities.get(key);
     if (!e) return undefined;
     return {
-      counters: new Map([...(e.counters ?? [])].map(([k, c]) => [k, c.value()])),
+      counters: new Map([...(e.counters ?? [])].map(([k, c]) => [k, c.exactValue()])),
       fields: new Map([...(e.fields ?? [])].map(([k, r]) => [k, r.value])),
       sets: new Map([...(e.sets ?? [])].map(([k, s]) => [k, s.values()])),
     };
@@ -302,10 +322,14 @@ export class CrdtSignalState {
       throw new TidalError('BadMagic', 'encoded CRDT state does not start with TDCS');
     }
     const version = dec.readU8();
-    if (version !== STATE_VERSION) {
-      throw new TidalError('UnsupportedVersion', `encoded CRDT state has version ${version}; this build reads version ${STATE_VERSION}`, {
-        details: { version },
-      });
+    if (version !== STATE_VERSION && version !== 1) {
+      throw new TidalError(
+        'UnsupportedVersion',
+        `encoded CRDT state has version ${version}; this build reads versions 1 and ${STATE_VERSION}`,
+        {
+          details: { version },
+        },
+      );
     }
     // An entity record is at least a 2-byte key and three counts.
     const count = readCount(dec, 5, 'state');
@@ -313,7 +337,7 @@ export class CrdtSignalState {
     let previous: string | undefined;
     for (let i = 0; i < count; i++) {
       const at = dec.offset;
-      const { key, entity } = readEntityRecord(dec);
+      const { key, entity } = readEntityRecord(dec, version);
       if (previous !== undefined && compareStrings(previous, key) >= 0) throw malformed('entity keys are not strictly increasing', at);
       previous = key;
       entity.version = ++state.changes;

@@ -28,7 +28,7 @@ import { integerOption } from '../common/options.js';
 import type { ShardId } from '../shard/shard-id.js';
 import {
   MAX_OPS_PER_WRITE,
-  validateClientOperation,
+  validateClientWrite,
   type ClientOperation,
   type SeqNo,
   type SessionId,
@@ -155,7 +155,7 @@ export class SessionWriter {
    */
   async write(ops: readonly ClientOperation[], options: { idempotencyKey?: string } = {}): Promise<WriteToken> {
     if (this.closed) throw new TidalError('Closed', `session writer for shard ${this.shard} is closed`);
-    ops.forEach((op, i) => validateClientOperation(op, `ops[${i}]`));
+    validateClientWrite(ops, options.idempotencyKey);
     return this.writeChecked(ops, options);
   }
 

@@ -259,6 +259,68 @@ describe('exactly-once writes through the session bridge', () => {
     expect(leader.state.crdt.counterValue('k', 'n')).toBe(1111);
   });
 
+  it('refuses with Overflow, before acknowledging, a counter step that would pass 2^53-1, counting steps still on their way to the log', async () => {
+    const storage = new MemoryStorage();
+    const { wal } = await Wal.open(storage, { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const s = (n: number) => n.toString(16).padStart(32, '0');
+    const step = (op: 'increment' | 'decrement', by: number) => [{ op, key: 'n1', kind: 'c', by }];
+    const req = (session: number, seq: number, ops: WriteRequest['ops']): WriteRequest => ({
+      session: s(session),
+      startedAt: Date.now(),
+      seq,
+      acked: 0,
+      ops,
+    });
+    const code = (o: { ok: boolean; error?: unknown }) => (o.ok ? 'ok' : (o.error as { code: string }).code);
+    // The case: 2^52 twice. In one tick, and in two ticks still in flight together.
+    const tick = await leader.writeBatch([req(1, 1, step('increment', 2 ** 52)), req(2, 1, step('increment', 2 ** 52))]);
+    expect(tick.map(code)).toEqual(['ok', 'Overflow']);
+    const [first, second] = await Promise.all([
+      leader.writeBatch([req(3, 1, step('increment', 2 ** 52 - 2))]),
+      leader.writeBatch([req(4, 1, step('increment', 2))]),
+    ]);
+    expect([code(first[0]!), code(second[0]!)]).toEqual(['ok', 'Overflow']);
+    expect(leader.state.crdt.counterValue('n1', 'c')).toBe(2 ** 53 - 2);
+    // Two steps of one write are checked together, and a refused write changes nothing.
+    const both = await leader.writeBatch([req(5, 1, [...step('decrement', 1), ...step('increment', 2)])]);
+    expect(both.map(code)).toEqual(['Overflow']);
+    const ok = await leader.writeBatch([req(5, 1, step('increment', 1)), req(6, 1, step('decrement', 2 ** 52))]);
+    expect(ok.map(code)).toEqual(['ok', 'ok']);
+    expect(leader.state.crdt.counterValue('n1', 'c')).toBe(2 ** 53 - 1 - 2 ** 52);
+    expect(leader.state.refusedOps).toBe(0); // nothing acknowledged was refused when applied
+    await wal.close();
+    // After a restart, the log replays to the same value.
+    const { wal: again } = await Wal.open(storage, { shard: 0 });
+    const recovered = await ShardLeader.open({ wal: again, replica: 'l2' });
+    expect(recovered.state.crdt.counterValue('n1', 'c')).toBe(2 ** 53 - 1 - 2 ** 52);
+    expect(recovered.state.refusedOps).toBe(0);
+    await again.close();
+  });
+
+  it('refuses before numbering: values past MAX_VALUE_BYTES, fields an operation does not take, ill-formed idempotency keys', async () => {
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const seen: number[] = [];
+    const writer = new SessionWriter({ shard: 0, link: { write: (r) => (seen.push(r.seq), leader.write(r)) } });
+    const refused = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e: { code: string }) => e.code,
+      );
+    expect(await refused(writer.write([{ op: 'set', key: 'k', field: 'f', value: new Uint8Array(1 << 20) }]))).toBe('PayloadTooLarge');
+    expect(await refused(writer.write([{ op: 'set', key: 'k', field: 'f', value: 1, extra: () => 1 } as never]))).toBe('InvalidArgument');
+    expect(await refused(writer.write([{ op: 'increment', key: 'k', kind: 'n', by: 1 }], { idempotencyKey: 'a\ud800' }))).toBe(
+      'Unencodable',
+    );
+    expect(await refused(writer.write([{ op: 'add', key: 'k\udc00', set: 's', member: 1 }]))).toBe('Unencodable');
+    expect(await refused(writer.write([{ op: 'set', key: 'k', field: 'f', value: [NaN, -0, Infinity, '\uFEFF'] }]))).toBe('ok');
+    expect(seen).toEqual([1]);
+    const held = leader.state.crdt.fieldValue('k', 'f') as number[];
+    expect([Number.isNaN(held[0]), Object.is(held[1], -0), held[2], held[3]]).toEqual([true, true, Infinity, '\uFEFF']);
+    await wal.close();
+  });
+
   it('a retry from a reloaded page (a new session) with the same idempotency key is not applied twice', async () => {
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
     const leader = await ShardLeader.open({ wal, replica: 'l' });

@@ -52,6 +52,8 @@ export class ShardLeader {
   private readonly inFlight = new Map<string, { committed: Promise<readonly (number | undefined)[]>; index: number }>();
   /** Imports from other devices on their way into the log: device → the cursor they advance it to. */
   private readonly merging = new Map<string, number>();
+  /** Counter steps admitted and not yet applied, per counter (key NUL kind), all of this leader's replica. */
+  private readonly pendingSteps = new Map<string, { increments: number; decrements: number }>();
 
   private constructor(options: ShardLeaderOptions, state: ShardState) {
     this.wal = options.wal;
@@ -140,7 +142,9 @@ export class ShardLeader {
           );
           continue;
         }
+        const steps = this.checkCounterSteps(request.ops);
         this.state.idempotency.admit(request, now);
+        if (steps) for (const [id, pending] of steps) this.pendingSteps.set(id, pending);
         const event = this.eventFor(request, now);
         const inBatch = { committed, index: admitted.length };
         this.inFlight.set(`${request.session}:${request.seq}`, inBatch);
@@ -156,6 +160,7 @@ export class ShardLeader {
       const lsns: (number | undefined)[] = [];
       admitted.forEach(({ index, event }, i) => {
         const result = results[i]!;
+        this.releaseCounterSteps(event.ops);
         this.inFlight.delete(`${event.session}:${event.seq}`);
         if (event.key !== undefined) this.inFlight.delete(`key:${event.key}`);
         if ('lsn' in result) {
@@ -205,6 +210,40 @@ export class ShardLeader {
       if (lsn === undefined) throw new TidalError('StorageError', 'the write this one duplicates was not appended; resend it');
       return { shard: this.shard, lsn };
     });
+  }
+
+  /**
+   * Refuses (`Overflow`) a write whose counter steps would take a counter
+   * past ±(2^53-1) once applied after the steps already admitted; else
+   * returns the pending steps per counter with this write's added, which
+   * the leader holds until the batch is applied, so that no acknowledged
+   * step is refused when it is applied.
+   */
+  private checkCounterSteps(ops: WriteRequest['ops']): Map<string, { increments: number; decrements: number }> | undefined {
+    let reserved: Map<string, { increments: number; decrements: number }> | undefined;
+    for (const op of ops) {
+      if (op.op !== 'increment' && op.op !== 'decrement') continue;
+      const id = `${op.key}\u0000${op.kind}`;
+      reserved ??= new Map();
+      const already = reserved.get(id) ?? this.pendingSteps.get(id);
+      const step = { ...op, replica: this.replica };
+      this.state.crdt.checkCounterStep(step, already);
+      const next = { increments: already?.increments ?? 0, decrements: already?.decrements ?? 0 };
+      next[op.op === 'increment' ? 'increments' : 'decrements'] += op.by;
+      reserved.set(id, next);
+    }
+    return reserved;
+  }
+
+  private releaseCounterSteps(ops: readonly CrdtOperation[]): void {
+    for (const op of ops) {
+      if (op.op !== 'increment' && op.op !== 'decrement') continue;
+      const id = `${op.key}\u0000${op.kind}`;
+      const steps = this.pendingSteps.get(id);
+      if (!steps) continue;
+      steps[op.op === 'increment' ? 'increments' : 'decrements'] -= op.by;
+      if (steps.increments === 0 && steps.decrements === 0) this.pendingSteps.delete(id);
+    }
   }
 
   /** The WAL event of an admitted request: its operations stamped by this leader, with what guards them. */

@@ -38,9 +38,10 @@ export class ShardState implements StateMachine {
       this.idempotency.record(lsn, write);
       this.lastLocalLsn = lsn;
     }
+    const merged = write.t === 'import';
     for (const op of write.ops) {
       try {
-        this.crdt.apply(op);
+        this.crdt.apply(op, { merged });
       } catch {
         this.refusedOps++;
       }

@@ -5,12 +5,12 @@
  * key that guard them, so that whoever replays the log, a recovered leader
  * or a promoted follower, knows what was applied).
  */
-import { Encoder } from '../common/bytes.js';
 import { TidalError, isTidalError } from '../common/errors.js';
+import { assertStorableValue, describeLoneSurrogate, isWellFormedString } from '../common/value.js';
 import { isHlcTimestamp } from '../crdt/hlc.js';
 import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import type { ShardId } from '../shard/shard-id.js';
-import { encodeValue, type Value } from '../wal/payload.js';
+import type { Value } from '../wal/payload.js';
 import { decodeOpsBlock } from './write-event-codec.js';
 
 /** A session id: 128 random bits as 32 lower-case hex digits. */
@@ -23,6 +23,14 @@ const SESSION_ID = /^[0-9a-f]{32}$/;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
 /** Most operations in one write. */
 export const MAX_OPS_PER_WRITE = 10_000;
+/**
+ * Largest write, in bytes of its operations' exact-form encoding (counted
+ * with room for the leader's stamps): 8 MiB, so that every write fits a
+ * WAL batch (16 MiB by default) as one event.
+ */
+export const MAX_WRITE_BYTES = 8 * 1024 * 1024;
+/** What the leader's stamp (`hlc`, `replica`) and an operation's own keys add to its encoding, at most. */
+const OP_OVERHEAD_BYTES = 128;
 
 /** Where an acknowledged write is: its shard and the LSN of the event that holds it. */
 export interface WriteToken {
@@ -72,31 +80,75 @@ export function assertSessionId(value: unknown): SessionId {
   return value;
 }
 
-/** Checks an operation a writer issues (before the leader stamps it). */
-export function validateClientOperation(op: unknown, what = 'operation'): asserts op is ClientOperation {
+const CLIENT_OP_FIELDS: Record<ClientOperation['op'], readonly string[]> = {
+  increment: ['op', 'key', 'kind', 'by'],
+  decrement: ['op', 'key', 'kind', 'by'],
+  set: ['op', 'key', 'field', 'value'],
+  add: ['op', 'key', 'set', 'member'],
+};
+
+/**
+ * Checks a write a writer issues, before it is numbered or sent: its
+ * operations (`validateClientOperation`), their count and size
+ * (`InvalidArgument`, `PayloadTooLarge`) and its idempotency key.
+ */
+export function validateClientWrite(ops: unknown, idempotencyKey?: unknown): asserts ops is readonly ClientOperation[] {
+  if (!Array.isArray(ops) || ops.length > MAX_OPS_PER_WRITE) {
+    throw new TidalError('InvalidArgument', `ops must be an array of at most ${MAX_OPS_PER_WRITE} operations`);
+  }
+  let bytes = 0;
+  for (let i = 0; i < ops.length; i++) bytes += validateClientOperation(ops[i], `ops[${i}]`);
+  if (bytes > MAX_WRITE_BYTES) {
+    throw new TidalError(
+      'PayloadTooLarge',
+      `a write of ${ops.length} operations encodes to about ${bytes} bytes, over ${MAX_WRITE_BYTES}; split it`,
+      {
+        details: { size: bytes, max: MAX_WRITE_BYTES },
+      },
+    );
+  }
+  if (idempotencyKey !== undefined) assertIdempotencyKey(idempotencyKey);
+}
+
+/**
+ * Checks an operation a writer issues (before the leader stamps it); returns
+ * a bound on the bytes it takes in its write event.
+ */
+export function validateClientOperation(op: unknown, what = 'operation'): number {
   if (typeof op !== 'object' || op === null) throw new TidalError('InvalidArgument', `${what} must be an object`);
   const o = op as Record<string, unknown>;
   if ('hlc' in o || 'replica' in o)
     throw new TidalError('InvalidArgument', `${what}: hlc and replica are stamped by the leader, not the writer`);
   // The stamped form is what the CRDT validates; a placeholder stamp checks everything else.
   validateOperation({ ...o, hlc: 0n, replica: 'writer' });
-  // A value the log cannot hold (a function, a cycle, undefined in an array...) is refused here,
-  // before it is numbered or sent anywhere (it could not even cross to a worker).
-  if (o['op'] === 'set' || o['op'] === 'add') {
-    try {
-      encodeValue(scratch, (o['op'] === 'set' ? o['value'] : o['member']) as Value);
-    } catch (error) {
-      if (isTidalError(error, 'Unencodable')) {
-        throw new TidalError('Unencodable', `${what}.${o['op'] === 'set' ? 'value' : 'member'}: ${error.message}`, { cause: error });
-      }
-      throw error;
-    } finally {
-      scratch.reset();
-    }
+  // The leader logs the operation as it is: a field of its own would be logged (or refused) with it.
+  const fields = CLIENT_OP_FIELDS[o['op'] as ClientOperation['op']];
+  for (const name of Object.keys(o)) {
+    if (!fields.includes(name))
+      throw new TidalError('InvalidArgument', `${what} has a field ${JSON.stringify(name)} that a ${String(o['op'])} does not take`);
+  }
+  // Strings take at most 3 bytes of UTF-8 per UTF-16 unit.
+  const names = 3 * ((o['key'] as string).length + ((o['kind'] ?? o['field'] ?? o['set']) as string).length);
+  if (o['op'] !== 'set' && o['op'] !== 'add') return OP_OVERHEAD_BYTES + names;
+  // A value the state cannot hold (a function, a cycle, undefined in an array, a lone surrogate,
+  // more than MAX_VALUE_BYTES...) is refused here, before it is numbered or sent anywhere.
+  const part = o['op'] === 'set' ? 'value' : 'member';
+  try {
+    return OP_OVERHEAD_BYTES + names + assertStorableValue(o[part], part);
+  } catch (error) {
+    if (isTidalError(error)) throw new TidalError(error.code, `${what}.${error.message.slice(error.code.length + 2)}`, { cause: error });
+    throw error;
   }
 }
 
-const scratch = new Encoder(256);
+/** Checks an application idempotency key: 1..256 UTF-16 units, well-formed (`InvalidArgument`, `Unencodable`). */
+export function assertIdempotencyKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw new TidalError('InvalidArgument', `idempotencyKey must be a string of 1..${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  }
+  if (!isWellFormedString(key)) throw new TidalError('Unencodable', `idempotencyKey holds ${describeLoneSurrogate(key)}`);
+  return key;
+}
 
 /** Checks everything a leader needs of a request before it touches any state. Throws `InvalidArgument`. */
 export function validateWriteRequest(request: unknown): asserts request is WriteRequest {
@@ -108,19 +160,7 @@ export function validateWriteRequest(request: unknown): asserts request is Write
   if (!isCount(r['acked'], 0) || (r['acked'] as number) >= (r['seq'] as number)) {
     throw new TidalError('InvalidArgument', `acked (${String(r['acked'])}) must be a non-negative integer below seq (${String(r['seq'])})`);
   }
-  if (!Array.isArray(r['ops']) || r['ops'].length > MAX_OPS_PER_WRITE) {
-    throw new TidalError('InvalidArgument', `ops must be an array of at most ${MAX_OPS_PER_WRITE} operations`);
-  }
-  r['ops'].forEach((op, i) => validateClientOperation(op, `ops[${i}]`));
-  if (r['idempotencyKey'] !== undefined) {
-    if (
-      typeof r['idempotencyKey'] !== 'string' ||
-      r['idempotencyKey'].length === 0 ||
-      r['idempotencyKey'].length > MAX_IDEMPOTENCY_KEY_LENGTH
-    ) {
-      throw new TidalError('InvalidArgument', `idempotencyKey must be a string of 1..${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
-    }
-  }
+  validateClientWrite(r['ops'], r['idempotencyKey']);
 }
 
 /**

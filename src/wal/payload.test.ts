@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Decoder, Encoder } from '../common/bytes.js';
 import { isTidalError, type TidalErrorCode } from '../common/errors.js';
-import { MAX_PAYLOAD_DEPTH, PAYLOAD_VERSION, decodePayload, decodeValue, encodePayload, encodeValue, type Value } from './payload.js';
+import { decodeValue, encodeValue } from '../common/value.js';
+import { MAX_PAYLOAD_DEPTH, PAYLOAD_VERSION, decodePayload, encodePayload, type Value } from './payload.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const fromHex = (text: string): Uint8Array => new Uint8Array(Buffer.from(text.replace(/\s+/g, ''), 'hex'));

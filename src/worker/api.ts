@@ -128,6 +128,11 @@ export interface ReadOptions {
 
 /** One entity as reads return it. */
 export interface Entity {
+  /**
+   * Counter values, exact: a write that would take a counter past ±(2^53-1) is refused with
+   * `Overflow`. Only merging concurrent writes of several devices can take one past it; it then
+   * reads as the nearest number while the state keeps it exactly (docs/CRDT.md, "PNCounter").
+   */
   readonly counters: Readonly<Record<string, number>>;
   readonly fields: Readonly<Record<string, Value>>;
   readonly sets: Readonly<Record<string, readonly Value[]>>;

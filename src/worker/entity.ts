@@ -10,7 +10,8 @@ export function toEntity(view: SignalEntityView | undefined): Entity | undefined
   if (!view) return undefined;
   // Object.fromEntries defines own properties, so a key like '__proto__' stays a plain key.
   return {
-    counters: Object.fromEntries(view.counters),
+    // A bigint only past ±(2^53-1), after merges of several devices: read as the nearest number.
+    counters: Object.fromEntries([...view.counters].map(([kind, value]) => [kind, Number(value)])),
     fields: Object.fromEntries(view.fields) as Record<string, Value>,
     sets: Object.fromEntries([...view.sets].map(([name, members]) => [name, [...members]])) as Record<string, Value[]>,
   };
