@@ -134,15 +134,19 @@ export interface Entity {
    * reads as the nearest number while the state keeps it exactly (docs/CRDT.md, "PNCounter").
    */
   readonly counters: Readonly<Record<string, number>>;
+  /** Field name → the value of its winning write. */
   readonly fields: Readonly<Record<string, Value>>;
+  /** Set name → its members, in canonical order. */
   readonly sets: Readonly<Record<string, readonly Value[]>>;
 }
 
 /** What a subscription callback receives. */
 export interface Change {
+  /** The key that changed. */
   readonly key: string;
   /** The entity after the change. */
   readonly entity: Entity | undefined;
+  /** The shard the key lives on. */
   readonly shard: ShardId;
   /** The LSN of the write that changed it. */
   readonly lsn: number;
@@ -150,6 +154,7 @@ export interface Change {
 
 /** A shard as this tab sees it. */
 export interface ShardStats {
+  /** The shard these figures are about. */
   readonly shard: ShardId;
   /** This tab's role for the shard. */
   readonly role: 'leader' | 'follower' | 'starting';
@@ -159,6 +164,7 @@ export interface ShardStats {
   readonly lsn: number;
   /** The last LSN this tab's replica applied. */
   readonly appliedLsn: number;
+  /** How far this tab's replica is behind the leader, in LSNs and in milliseconds. */
   readonly lag: { readonly lsns: number; readonly ms: number };
   /** Segments of the log (leader only; 0 on a follower). */
   readonly segments: number;
@@ -184,7 +190,9 @@ export interface ShardStats {
 
 /** What `stats()` returns. */
 export interface TidalStats {
+  /** This tab's id. */
   readonly tab: string;
+  /** Where this tab keeps the logs it leads. */
   readonly storage: 'opfs' | 'memory';
   /**
    * The browser's answer to `navigator.storage.persist()`, asked when the
@@ -194,15 +202,19 @@ export interface TidalStats {
   readonly persisted: boolean | undefined;
   /** `navigator.storage.estimate()` now: bytes the origin uses and may use (`undefined` where unavailable). */
   readonly estimate: { readonly usage: number; readonly quota: number } | undefined;
+  /** One entry per shard, in shard order. */
   readonly shards: readonly ShardStats[];
 }
 
 /** An open database. */
 export interface TidalDb {
+  /** The database's name, as given to `openTidal`. */
   readonly name: string;
+  /** The number of shards (one worker each). */
   readonly shards: number;
   /** This tab's id in the database (leader and follower addresses use it). */
   readonly tabId: string;
+  /** Where the logs live: `'opfs'`, or `'memory'` where OPFS is missing (nothing survives a reload). */
   readonly storage: 'opfs' | 'memory';
 
   /** Adds `by` (a positive integer, default 1) to counter `kind` of `key`. */
@@ -246,6 +258,7 @@ export interface TidalDb {
 
   /** Resolves once every write issued before it is acknowledged. */
   flush(): Promise<void>;
+  /** Per shard: role, leader tab, LSNs, lag, bytes verified, payloads rejected, restarts. */
   stats(): Promise<TidalStats>;
   /** Hands leadership over, stops the workers. Writes not yet acknowledged reject with `Closed`. */
   close(): Promise<void>;
