@@ -77,6 +77,48 @@ export type TidalErrorCode =
   /** A manifest older than one already seen (the store served a rolled-back version). */
   | 'RolledBack';
 
+/** Every code, so that a code from outside (a peer's answer) can be checked; the type makes it complete. */
+const TIDAL_ERROR_CODES: Readonly<Record<TidalErrorCode, true>> = {
+  InvalidArgument: true,
+  InvalidSegmentName: true,
+  BadMagic: true,
+  UnsupportedVersion: true,
+  UnsupportedFlags: true,
+  ReservedNotZero: true,
+  Truncated: true,
+  LengthOutOfBounds: true,
+  DigestMismatch: true,
+  Corrupt: true,
+  HeaderMismatch: true,
+  Unencodable: true,
+  MalformedPayload: true,
+  SegmentSealed: true,
+  StorageError: true,
+  StorageFull: true,
+  Compacted: true,
+  Closed: true,
+  UnknownPeer: true,
+  PayloadTooLarge: true,
+  MalformedMessage: true,
+  ClockDrift: true,
+  Timeout: true,
+  Unreachable: true,
+  SeqGap: true,
+  SessionExpired: true,
+  StaleWrite: true,
+  WrongShard: true,
+  WriterFenced: true,
+  DecryptionFailed: true,
+  ObjectMismatch: true,
+  RolledBack: true,
+  Overflow: true,
+};
+
+/** True when `value` is one of tidal's error codes. */
+export function isTidalErrorCode(value: unknown): value is TidalErrorCode {
+  return typeof value === 'string' && Object.hasOwn(TIDAL_ERROR_CODES, value);
+}
+
 /** The one error class of tidal. Branch on `code`. */
 export class TidalError extends Error {
   override readonly name = 'TidalError';

@@ -6,6 +6,7 @@
  * every message to every tab; each message names its sender and addressee
  * and is validated before use: anything malformed is counted and dropped.
  */
+import { isTidalErrorCode } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { WriteRequest, WriteToken } from '../session/write.js';
 
@@ -78,7 +79,8 @@ export function parseRpc(data: unknown, shard: ShardId): RpcMessage | undefined 
         if (outcome['ok'] === true) {
           const token = outcome['token'] as Record<string, unknown> | null;
           if (typeof token !== 'object' || token === null || token['shard'] !== shard || !isCount(token['lsn'])) return undefined;
-        } else if (outcome['ok'] !== false || typeof outcome['code'] !== 'string' || typeof outcome['message'] !== 'string') {
+        } else if (outcome['ok'] !== false || !isTidalErrorCode(outcome['code']) || typeof outcome['message'] !== 'string') {
+          // The code becomes the TidalError the forwarding tab's write is rejected with: only tidal's own codes.
           return undefined;
         }
       }
