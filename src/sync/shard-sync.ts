@@ -483,8 +483,7 @@ export class ShardSync {
 
   private async readChunk(device: string, entry: ManifestEntry): Promise<ChunkEvent[]> {
     const what = `chunk ${entry.seq} of device ${device}, shard ${this.shard}`;
-    if (entry.size > this.maxChunkBytes * 2 + ENVELOPE_OVERHEAD + 1024 * 1024)
-      throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
+    if (entry.size > MAX_CHUNK_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
     const found = await this.remote.get(`tidal/${this.space}/o/${entry.name}`, entry.size);
     if (!found) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
     this.checkName(entry.name, found.bytes);
