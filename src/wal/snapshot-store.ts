@@ -106,7 +106,14 @@ export class SnapshotStore {
     for (const name of await this.storage.list()) {
       const parsed = parseSnapshotFileName(name);
       if (!parsed || parsed.shard !== this.shard) continue;
-      const file = await this.storage.open(name);
+      let file;
+      try {
+        file = await this.storage.open(name);
+      } catch (error) {
+        // Pruned by a snapshot that finished meanwhile: it is no longer there to list.
+        if (!(await this.storage.list()).includes(name)) continue;
+        throw error;
+      }
       try {
         found.push({ name, lsn: parsed.lsn, bytes: file.size() });
       } finally {
