@@ -130,7 +130,7 @@ export class ShardSnapshots {
     this.intervalMs = positive(options.policy?.intervalMs, DEFAULT_SNAPSHOT_INTERVAL_MS, 'intervalMs');
     this.keep = positive(options.policy?.keep, DEFAULT_SNAPSHOTS_KEPT, 'keep');
     this.latest = options.latest;
-    this.baseLogBytes = this.wal.logBytes();
+    this.baseLogBytes = this.wal.bytesAppended;
     this.baseAt = this.clock.now();
   }
 
@@ -142,7 +142,7 @@ export class ShardSnapshots {
   /** Starts a snapshot if the policy says one is due (cheap to call after every commit). */
   afterCommit(): void {
     if (this.running || this.closed) return;
-    const grown = this.wal.logBytes() - this.baseLogBytes;
+    const grown = this.wal.bytesAppended - this.baseLogBytes;
     const due = grown >= this.logBytes || (grown > 0 && this.clock.now() - this.baseAt >= this.intervalMs);
     if (due) void this.snapshotNow().catch(() => undefined);
   }
@@ -161,7 +161,7 @@ export class ShardSnapshots {
     const body = encodeShardSnapshot(this.state);
     let hlcHigh = 0n;
     for (const [, entity] of this.state.crdt.entityEntries()) if (entity.maxHlc() > hlcHigh) hlcHigh = entity.maxHlc();
-    this.baseLogBytes = this.wal.logBytes();
+    this.baseLogBytes = this.wal.bytesAppended;
     this.baseAt = this.clock.now();
     try {
       const written = await this.store.write({ lsn, hlcHigh, body });

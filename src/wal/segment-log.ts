@@ -71,6 +71,8 @@ export class SegmentLog {
   nextLsn: number;
   /** The seq the next started segment gets. */
   nextSeq: bigint;
+  /** Bytes of batches (and whole imported segments) written since the log was opened; never decreases, compaction aside. */
+  bytesAppended = 0;
   /** Set when a storage operation failed: the log must be reopened. */
   failure: TidalError | undefined;
   private readonly segmentBytes: number;
@@ -133,6 +135,7 @@ export class SegmentLog {
   /** Takes a batch just written at the end of the open segment into its index and the running digest. */
   private index(active: Segment, batch: Uint8Array, firstLsn: number, eventCount: number): void {
     this.activeDigest.update(storedBatchDigest(batch, 0));
+    this.bytesAppended += batch.length;
     active.offsets.push(active.dataEnd);
     active.firstLsns.push(firstLsn);
     active.dataEnd += batch.length;
@@ -147,6 +150,7 @@ export class SegmentLog {
    */
   adoptSealed(segment: Segment): void {
     this.segments.push(segment);
+    this.bytesAppended += segment.dataEnd;
     this.nextSeq = segment.id.seq + 1n;
     this.nextLsn = segment.lastLsn + 1;
     this.activeDigest.reset();
@@ -179,6 +183,7 @@ export class SegmentLog {
       if (flush) file.flush();
       return active.id;
     } catch (error) {
+      if (active.offsets.length > before.batches) this.bytesAppended -= batch.length;
       active.offsets.length = before.batches;
       active.firstLsns.length = before.batches;
       active.dataEnd = before.dataEnd;

@@ -100,8 +100,21 @@ export class SnapshotStore {
     this.yieldToEvents = options.yieldToEvents ?? macrotask;
   }
 
+  /** The store's operations, one after another (OPFS handles are exclusive: two may not open one file at once). */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  private exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.chain.then(operation);
+    this.chain = result.catch(() => undefined);
+    return result;
+  }
+
   /** This shard's snapshot files, newest first. */
-  async list(): Promise<SnapshotFileInfo[]> {
+  list(): Promise<SnapshotFileInfo[]> {
+    return this.exclusive(() => this.listFiles());
+  }
+
+  private async listFiles(): Promise<SnapshotFileInfo[]> {
     const found: SnapshotFileInfo[] = [];
     for (const name of await this.storage.list()) {
       const parsed = parseSnapshotFileName(name);
@@ -127,7 +140,11 @@ export class SnapshotStore {
    * Writes a snapshot of this shard at `lsn`: to a temporary name, flushed,
    * then renamed. Resolves with its file's name and size once it is in place.
    */
-  async write(fields: { lsn: number; hlcHigh: bigint; body: Uint8Array }): Promise<SnapshotFileInfo> {
+  write(fields: { lsn: number; hlcHigh: bigint; body: Uint8Array }): Promise<SnapshotFileInfo> {
+    return this.exclusive(() => this.writeFile(fields));
+  }
+
+  private async writeFile(fields: { lsn: number; hlcHigh: bigint; body: Uint8Array }): Promise<SnapshotFileInfo> {
     const bytes = encodeSnapshot(this.b3, { shard: this.shard, databaseId: this.databaseId, ...fields });
     const name = snapshotFileName(this.shard, fields.lsn);
     const temp = name + TEMP_SUFFIX;
@@ -153,10 +170,14 @@ export class SnapshotStore {
    * last LSN: a snapshot newer than the log is refused). Refused snapshots
    * are quarantined and reported.
    */
-  async loadNewest(options: { maxLsn: number }): Promise<LoadedSnapshot> {
+  loadNewest(options: { maxLsn: number }): Promise<LoadedSnapshot> {
+    return this.exclusive(() => this.loadNewestFile(options));
+  }
+
+  private async loadNewestFile(options: { maxLsn: number }): Promise<LoadedSnapshot> {
     const issues: SnapshotIssue[] = [];
     const taken = new Set(await this.storage.list());
-    for (const info of await this.list()) {
+    for (const info of await this.listFiles()) {
       const file = await this.storage.open(info.name);
       const bytes = new Uint8Array(file.size());
       try {
@@ -208,9 +229,13 @@ export class SnapshotStore {
    * Removes every snapshot of this shard but the newest `keep`, and any
    * `.tmp` left by a crash mid-write. Returns the names removed.
    */
-  async prune(keep: number): Promise<string[]> {
+  prune(keep: number): Promise<string[]> {
+    return this.exclusive(() => this.pruneFiles(keep));
+  }
+
+  private async pruneFiles(keep: number): Promise<string[]> {
     const removed: string[] = [];
-    for (const info of (await this.list()).slice(keep)) {
+    for (const info of (await this.listFiles()).slice(keep)) {
       await this.storage.remove(info.name);
       removed.push(info.name);
     }

@@ -211,6 +211,11 @@ export class Wal {
     });
   }
 
+  /** Bytes of batches appended (or imported) since the log was opened: what a snapshot policy counts (compaction does not lower it). */
+  get bytesAppended(): number {
+    return this.log.bytesAppended;
+  }
+
   /** Bytes of log the storage holds for this shard (every segment, headers and footers included). */
   logBytes(): number {
     let bytes = 0;
