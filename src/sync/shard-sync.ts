@@ -20,6 +20,7 @@ import { ENVELOPE_OVERHEAD, open, seal } from './envelope.js';
 import {
   ChunkWriter,
   MANIFEST_ENTRIES,
+  MAX_CHUNK_OBJECT,
   MAX_CHUNK_PLAINTEXT,
   MAX_MANIFEST_BYTES,
   decodeChunk,
