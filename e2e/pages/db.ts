@@ -1,5 +1,5 @@
 // A bare page with an open database, for e2e tests that need several
-// databases or options the demo does not offer: `?name=<db>&shards=<n>`.
+// databases or options the demo does not offer: `?name=<db>&shards=<n>&leaderTimeoutMs=<ms>`.
 import { openTidal, type TidalDb } from '../../src/index.js';
 
 declare global {
@@ -11,7 +11,13 @@ declare global {
 }
 
 const params = new URLSearchParams(location.search);
-window.tidalReady = openTidal({ name: params.get('name') ?? 'e2e', shards: Number(params.get('shards') ?? 4), debug: true }).then(
+const leaderTimeoutMs = params.get('leaderTimeoutMs');
+window.tidalReady = openTidal({
+  name: params.get('name') ?? 'e2e',
+  shards: Number(params.get('shards') ?? 4),
+  debug: true,
+  ...(leaderTimeoutMs === null ? {} : { leaderTimeoutMs: Number(leaderTimeoutMs) }),
+}).then(
   (db) => (window.tidal = db),
   (error: unknown) => {
     window.tidalError = String(error);
