@@ -1,7 +1,7 @@
-import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { startCeph, type CephCluster } from '../scripts/ceph.mjs';
 import { generateUserKey } from '../src/sync/sync-key.js';
-import type { SyncOptions } from '../src/index.js';
+import { device, everything, openTab, syncOptions } from './sync-devices.js';
 
 // Sync through a three-node Ceph cluster (three monitors, three OSDs on three CRUSH hosts, three
 // copies with two needed, two gateways), started for this file and stopped after it, while parts
@@ -20,30 +20,6 @@ test.afterAll(async () => {
   await cluster?.stop();
 });
 
-async function device(browser: Browser): Promise<BrowserContext> {
-  const context = await browser.newContext();
-  const options: SyncOptions = {
-    endpoints: cluster.endpoints, // both gateways: the client moves to the next one when one fails
-    bucket: cluster.bucket,
-    accessKeyId: cluster.accessKeyId,
-    secretAccessKey: cluster.secretAccessKey,
-    key,
-    auto: false,
-  };
-  await context.addInitScript((o) => ((window as unknown as { tidalSyncOptions: SyncOptions }).tidalSyncOptions = o), options);
-  return context;
-}
-
-async function openTab(context: BrowserContext, name: string): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
-  await page.goto(`/e2e/pages/sync.html?name=${name}&shards=2`);
-  await page.waitForFunction(() => window.tidal !== undefined || window.tidalError !== undefined, null, { timeout: 30_000 });
-  expect(await page.evaluate(() => window.tidalError)).toBeUndefined();
-  return page;
-}
-
-const everything = (page: Page) => page.evaluate(() => window.tidal.scan('', { limit: 10_000 }));
 const write = (page: Page, prefix: string, n: number) =>
   page.evaluate(
     async ({ prefix, n }) => {
@@ -58,7 +34,7 @@ const total = (rows: { entity: { counters: Record<string, number> } }[]) => rows
 test('an OSD killed during sync: the sync completes, and every device gets everything', async ({ browser }) => {
   test.setTimeout(180_000);
   const name = `osd-${Date.now()}`;
-  const [laptop, phone] = [await device(browser), await device(browser)];
+  const [laptop, phone] = [await device(browser, syncOptions(cluster, key)), await device(browser, syncOptions(cluster, key))];
   const a = await openTab(laptop, name);
   const b = await openTab(phone, name);
   await write(a, 'a', 500);
@@ -78,7 +54,7 @@ test('an OSD killed during sync: the sync completes, and every device gets every
 test('a gateway killed: the client retries through the other', async ({ browser }) => {
   test.setTimeout(120_000);
   const name = `gw-${Date.now()}`;
-  const [laptop, phone] = [await device(browser), await device(browser)];
+  const [laptop, phone] = [await device(browser, syncOptions(cluster, key)), await device(browser, syncOptions(cluster, key))];
   const a = await openTab(laptop, name);
   const b = await openTab(phone, name);
   await write(a, 'a', 100);

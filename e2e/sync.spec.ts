@@ -1,7 +1,8 @@
-import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { startCeph, type CephCluster } from '../scripts/ceph.mjs';
 import { generateUserKey } from '../src/sync/sync-key.js';
-import type { SyncOptions, TidalSyncStats } from '../src/index.js';
+import type { TidalSyncStats } from '../src/index.js';
+import { device, everything, openTab, syncOptions } from './sync-devices.js';
 
 // Devices of one user syncing through Ceph's RADOS Gateway (one monitor, one OSD, one gateway,
 // started for this file on loopback and stopped after it). A device is a browser context: its own
@@ -20,43 +21,15 @@ test.afterAll(async () => {
   await cluster?.stop();
 });
 
-function syncOptions(overrides: Partial<SyncOptions> = {}): SyncOptions {
-  return {
-    endpoints: cluster.endpoints,
-    bucket: cluster.bucket,
-    accessKeyId: cluster.accessKeyId,
-    secretAccessKey: cluster.secretAccessKey,
-    key,
-    auto: false,
-    ...overrides,
-  };
-}
-
-async function device(browser: Browser, options: SyncOptions): Promise<BrowserContext> {
-  const context = await browser.newContext();
-  await context.addInitScript((o) => ((window as unknown as { tidalSyncOptions: SyncOptions }).tidalSyncOptions = o), options);
-  return context;
-}
-
-async function openTab(context: BrowserContext, name: string): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
-  await page.goto(`/e2e/pages/sync.html?name=${name}&shards=2`);
-  await page.waitForFunction(() => window.tidal !== undefined || window.tidalError !== undefined, null, { timeout: 30_000 });
-  expect(await page.evaluate(() => window.tidalError)).toBeUndefined();
-  return page;
-}
-
 const syncNow = (page: Page): Promise<TidalSyncStats> => page.evaluate(() => window.tidal.sync!.now());
-const everything = (page: Page) => page.evaluate(() => window.tidal.scan('', { limit: 10_000 }));
 
 test('two devices edit offline, sync, and hold equal state, in a second tab of each too; a third device joining later gets everything', async ({
   browser,
 }) => {
   test.setTimeout(120_000);
   const name = `sync-${Date.now()}`;
-  const laptop = await device(browser, syncOptions());
-  const phone = await device(browser, syncOptions());
+  const laptop = await device(browser, syncOptions(cluster, key));
+  const phone = await device(browser, syncOptions(cluster, key));
   const a = await openTab(laptop, name);
   const b = await openTab(phone, name);
 
@@ -105,7 +78,7 @@ test('two devices edit offline, sync, and hold equal state, in a second tab of e
   expect(after.objectsDown).toBe(before.objectsDown);
 
   // A third device, joining later, with background sync on: it gets everything, without a call.
-  const tablet = await device(browser, syncOptions({ auto: true, intervalMs: 500 }));
+  const tablet = await device(browser, syncOptions(cluster, key, { auto: true, intervalMs: 500 }));
   const c = await openTab(tablet, name);
   await expect.poll(() => everything(c), { timeout: 30_000 }).toEqual(onA);
   const stats = await c.evaluate(() => window.tidal.sync!.stats());
@@ -129,8 +102,8 @@ test('two devices edit offline, sync, and hold equal state, in a second tab of e
 test('a page reloaded mid-way resumes: nothing lost, nothing counted twice', async ({ browser }) => {
   test.setTimeout(90_000);
   const name = `resume-${Date.now()}`;
-  const laptop = await device(browser, syncOptions());
-  const phone = await device(browser, syncOptions());
+  const laptop = await device(browser, syncOptions(cluster, key));
+  const phone = await device(browser, syncOptions(cluster, key));
   const a = await openTab(laptop, name);
   await a.evaluate(async () => {
     const writes = [];
