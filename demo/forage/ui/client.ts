@@ -34,10 +34,24 @@ export class ForageClient {
     this.#worker = worker;
   }
 
-  /** Sends one request; `onProgress` hears about fetches. */
-  request<K extends OperationName>(request: ForageRequest<K>, onProgress?: ProgressListener): Promise<ForageResponse<K>> {
-    // Comlink's Remote type drops the method's type parameter; the request type above is what is checked.
-    return this.#worker.handle(request as ForageRequest, onProgress ? Comlink.proxy(onProgress) : undefined) as Promise<ForageResponse<K>>;
+  /**
+   * Sends one request; `onProgress` hears about fetches, and never after the request has settled:
+   * progress travels on the callback's own MessagePort and the answer on the worker's, so the last
+   * progress report can arrive after the answer (and would overwrite the error a page shows).
+   */
+  async request<K extends OperationName>(request: ForageRequest<K>, onProgress?: ProgressListener): Promise<ForageResponse<K>> {
+    let settled = false;
+    const listener = onProgress
+      ? Comlink.proxy((progress: Progress) => {
+          if (!settled) onProgress(progress);
+        })
+      : undefined;
+    try {
+      // Comlink's Remote type drops the method's type parameter; the request type above is what is checked.
+      return (await this.#worker.handle(request as ForageRequest, listener)) as ForageResponse<K>;
+    } finally {
+      settled = true;
+    }
   }
 
   /** Draws the next slate (and records it). Default: the whole feed, 10 items. */
