@@ -19,8 +19,11 @@ import type { WalFile, WalStorage } from './storage.js';
 
 /** A batch just committed, as `Wal.onCommit` listeners see it. */
 export interface CommittedBatch {
+  /** The segment the batch was written to. */
   readonly segment: WalSegmentId;
+  /** LSN of the batch's first event. */
   readonly firstLsn: number;
+  /** LSN of the batch's last event. */
   readonly lastLsn: number;
   /** The whole batch as written; a view valid only during the listener call. */
   readonly bytes: Uint8Array;

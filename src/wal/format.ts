@@ -165,13 +165,17 @@ export function decodeSegmentFooter(bytes: Uint8Array, offset: number): SegmentF
 
 /** A decoded batch header, v1 or v2. */
 export interface BatchHeader {
+  /** The header's format version (docs/FORMAT.md). */
   readonly version: 1 | 2;
   /** The shard in a v2 header; `undefined` in v1 (taken from the segment). */
   readonly shard: ShardId | undefined;
+  /** How many events the payload holds. */
   readonly eventCount: number;
+  /** LSN of the batch's first event; the rest follow consecutively. */
   readonly firstLsn: number;
   /** The batch's HLC (0 for v1, which has none). */
   readonly hlc: bigint;
+  /** Length in bytes of the payload that follows the header. */
   readonly payloadLength: number;
   /** 72 for v2, 56 for v1. */
   readonly headerBytes: number;

@@ -26,7 +26,9 @@ import type { WalFile, WalStorage } from './storage.js';
 
 /** One thing recovery found wrong and what it did about it. */
 export interface RecoveryIssue {
+  /** `Corrupt` when bytes failed their digest or did not parse, `HeaderMismatch` when a valid segment belongs elsewhere. */
   readonly code: 'Corrupt' | 'HeaderMismatch';
+  /** What was wrong and where, for a person reading logs. */
   readonly message: string;
   /** The segment file concerned, when there is one. */
   readonly segment?: string;
@@ -40,7 +42,9 @@ export interface RecoveryIssue {
 export interface RecoveryReport {
   /** Segments kept in the log. */
   readonly segments: number;
+  /** Batches kept in the log, each verified. */
   readonly batches: number;
+  /** Events kept in the log (the LSNs it now holds). */
   readonly events: number;
   /** Bytes read and verified. */
   readonly bytes: number;

@@ -16,9 +16,12 @@ const MAX_SEQ = (1n << 64n) - 1n;
 
 /** The identity of one WAL segment: its shard and its sequence number in that shard's log. */
 export class WalSegmentId {
+  /** The shard whose log the segment belongs to. */
   readonly shard: ShardId;
+  /** The segment's position in that log, from 0; a u64, so a `bigint`. */
   readonly seq: bigint;
 
+  /** Names segment `seq` of `shard`; refuses a bad shard or a `seq` outside u64 with `InvalidArgument`. */
   constructor(shard: ShardId, seq: bigint) {
     this.shard = assertShardId(shard);
     if (typeof seq !== 'bigint' || seq < 0n || seq > MAX_SEQ) {
@@ -44,18 +47,22 @@ export class WalSegmentId {
     return NAME.test(name);
   }
 
+  /** The segment's file name, e.g. `0003-000000000000002a.wal`; names sort in log order. */
   fileName(): string {
     return `${this.shard.toString(16).padStart(4, '0')}-${this.seq.toString(16).padStart(16, '0')}.wal`;
   }
 
+  /** The segment that follows this one in the same shard's log. */
   next(): WalSegmentId {
     return new WalSegmentId(this.shard, this.seq + 1n);
   }
 
+  /** True when both name the same segment (same shard and seq). */
   equals(other: WalSegmentId): boolean {
     return this.shard === other.shard && this.seq === other.seq;
   }
 
+  /** The file name, so that an id reads well in messages and logs. */
   toString(): string {
     return this.fileName();
   }

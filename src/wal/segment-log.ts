@@ -27,7 +27,9 @@ import type { WalFile, WalStorage } from './storage.js';
 
 /** A range of LSNs, inclusive at both ends. */
 export interface LsnRange {
+  /** The first LSN in the range. */
   readonly first: number;
+  /** The last LSN in the range (equal to `first` for a single event). */
   readonly last: number;
 }
 

@@ -12,6 +12,7 @@
 
 /** One open file. */
 export interface WalFile {
+  /** The file's name in its folder. */
   readonly name: string;
   /** Current size in bytes. */
   size(): number;
@@ -23,6 +24,7 @@ export interface WalFile {
   truncate(size: number): void;
   /** Makes every write so far durable. */
   flush(): void;
+  /** Releases the file (in OPFS, its sync access handle); the file stays. */
   close(): void;
 }
 

@@ -58,9 +58,13 @@ export interface WalOptions {
 
 /** A committed batch as read back from the log. */
 export interface WalBatch {
+  /** The segment the batch is stored in. */
   readonly segment: WalSegmentId;
+  /** The batch's decoded header. */
   readonly header: BatchHeader;
+  /** LSN of the batch's first event. */
   readonly firstLsn: number;
+  /** LSN of the batch's last event. */
   readonly lastLsn: number;
   /** The whole batch, header and payload, exactly as stored (already verified). */
   readonly bytes: Uint8Array;
@@ -76,11 +80,15 @@ export interface WalReadOptions {
 
 /** A segment of the log as the WAL tracks it. */
 export interface WalSegmentInfo {
+  /** The segment's identity (and file name). */
   readonly id: WalSegmentId;
+  /** LSN of the segment's first event (or of the next one, while empty). */
   readonly baseLsn: number;
   /** baseLsn − 1 when empty. */
   readonly lastLsn: number;
+  /** True once the segment has its footer and takes no more batches. */
   readonly sealed: boolean;
+  /** The segment file's size in bytes. */
   readonly bytes: number;
 }
 
@@ -104,7 +112,9 @@ function checkOptions(options: WalOptions): void {
 
 /** One shard's write-ahead log. */
 export class Wal {
+  /** The shard this log belongs to. */
   readonly shard: ShardId;
+  /** Whether a commit waits for the storage flush (`WalOptions.durable`, default `true`). */
   readonly durable: boolean;
   private readonly hlc: () => bigint;
   private readonly log: SegmentLog;
@@ -142,7 +152,15 @@ export class Wal {
    * verified, a torn tail is cut, damaged segments are quarantined. The
    * report says what was found.
    */
-  static async open(storage: WalStorage, options: WalOptions): Promise<{ wal: Wal; report: RecoveryReport }> {
+  static async open(
+    storage: WalStorage,
+    options: WalOptions,
+  ): Promise<{
+    /** The opened log, ready for appends. */
+    wal: Wal;
+    /** What recovery verified, cut and quarantined. */
+    report: RecoveryReport;
+  }> {
     checkOptions(options);
     const b3 = await loadBlake3();
     const { recovered, report } = await recoverSegments(storage, b3, options.shard);
@@ -333,6 +351,10 @@ export class Wal {
     this.assertUsable();
   }
 
+  /**
+   * Committed batches from the one holding `fromLsn` on, each verified unless `verify: false`.
+   * Below the log's first LSN (compacted into a snapshot) it throws `Compacted`.
+   */
   async *readBatches(fromLsn = 1, options: WalReadOptions = {}): AsyncGenerator<WalBatch> {
     this.assertUsable();
     if (!Number.isSafeInteger(fromLsn) || fromLsn < 1)
@@ -379,7 +401,15 @@ export class Wal {
   }
 
   /** Committed events from `fromLsn` on, decoded (options as `readBatches`). */
-  async *read(fromLsn = 1, options: WalReadOptions = {}): AsyncGenerator<{ lsn: number; event: Value }> {
+  async *read(
+    fromLsn = 1,
+    options: WalReadOptions = {},
+  ): AsyncGenerator<{
+    /** The event's log sequence number. */
+    lsn: number;
+    /** The event as it was appended. */
+    event: Value;
+  }> {
     for await (const batch of this.readBatches(fromLsn, options)) {
       const events = decodePayload(batch.payload, batch.header.eventCount);
       for (let i = Math.max(0, fromLsn - batch.firstLsn); i < events.length; i++) {
