@@ -48,7 +48,7 @@ export async function startShardSync(config: SyncConfig, target: ShardSyncTarget
     shards: target.shards,
     epoch: target.term,
     log: new LeaderSyncLog(target.wal, target.leader),
-    now: () => target.clock.now(),
+    clock: target.clock,
   });
   const runner = new SyncRunner({ sync, clock: target.clock, intervalMs: config.intervalMs });
   if (config.auto) runner.start();

@@ -11,7 +11,7 @@ import type { ShardLeader } from '../session/shard-leader.js';
 import { asLogEvent } from '../session/write.js';
 import type { Wal } from '../wal/wal.js';
 import type { ChunkEvent } from './format.js';
-import type { SyncLog } from './shard-sync.js';
+import type { SyncLog } from './sync-log.js';
 
 /** A shard leader's log, for sync. */
 export class LeaderSyncLog implements SyncLog {

@@ -4,6 +4,7 @@ import { mulberry32 } from '../common/random.js';
 import { MemoryRemote } from './memory-remote.js';
 import { ShardSync } from './shard-sync.js';
 import { TestDevice, userKeys } from './testing/devices.js';
+import { ManualClock } from './testing/manual-clock.js';
 
 const encoded = (d: TestDevice) => Buffer.from(d.log.state.encode()).toString('hex');
 
@@ -128,6 +129,26 @@ describe('ShardSync between devices of one user', () => {
     expect(remote.keys().some((k) => k.includes('feeds') || k.includes('notes'))).toBe(false); // names hide the database too
   });
 
+  it("reports the last sync and the last error in the injected clock's time", async () => {
+    const remote = new MemoryRemote();
+    const keys = await userKeys();
+    const clock = new ManualClock();
+    const a = new TestDevice(remote, keys, { clock });
+    a.log.increment('item:1', 'click');
+    expect(a.sync.stats.lastSyncAt).toBeUndefined();
+    expect(a.sync.stats.pendingLsns).toBe(1);
+    await a.sync.sync();
+    expect(a.sync.stats).toMatchObject({ lastSyncAt: clock.time, lastError: undefined, pendingLsns: 0, objectsUp: 2 });
+    clock.time += 60_000;
+    remote.offline = true;
+    a.log.increment('item:1', 'click');
+    await expect(a.sync.sync()).rejects.toMatchObject({ code: 'Unreachable' });
+    expect(a.sync.stats).toMatchObject({ lastSyncAt: clock.time - 60_000, lastError: { code: 'Unreachable' }, pendingLsns: 1 });
+    remote.offline = false;
+    await a.sync.sync();
+    expect(a.sync.stats).toMatchObject({ lastSyncAt: clock.time, lastError: undefined, pendingLsns: 0 });
+  });
+
   it('a stale uploader is fenced by a newer epoch of the same device', async () => {
     const remote = new MemoryRemote();
     const keys = await userKeys();
@@ -214,7 +235,7 @@ describe('ShardSync refuses what the store forges, and goes on with the good obj
 
   it('a manifest rolled back to an older version: RolledBack, nothing merged twice', async () => {
     const { remote, a, reader } = await setup();
-    const manifestKey = remote.keys().find((k) => k.includes('/m/') && remote.peek(k) && k.endsWith(a.sync['ownKey'].split('/').pop()!))!;
+    const manifestKey = remote.keys().find((k) => k.includes('/m/') && remote.peek(k) && k.endsWith(a.sync.ownKey.split('/').pop()!))!;
     const old = remote.peek(manifestKey)!;
     a.log.increment('a', 'click', 5);
     await a.sync.sync();
@@ -244,7 +265,7 @@ describe('ShardSync refuses what the store forges, and goes on with the good obj
 
   it('a flipped byte in a manifest: DecryptionFailed', async () => {
     const { remote, a, reader } = await setup();
-    const key = remote.keys().find((k) => k.endsWith(a.sync['ownKey'].split('/').pop()!))!;
+    const key = remote.keys().find((k) => k.endsWith(a.sync.ownKey.split('/').pop()!))!;
     remote.tamper(key, 30);
     const report = await reader.sync.sync();
     expect(report.refused.map((r) => r.code)).toEqual(['DecryptionFailed']);

@@ -1,37 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { Clock, TimerHandle } from '../common/clock.js';
 import { MemoryRemote } from './memory-remote.js';
 import { SyncRunner } from './sync-runner.js';
 import { TestDevice, userKeys } from './testing/devices.js';
-
-/** A clock that moves only when told to. */
-class ManualClock implements Clock {
-  time = 1_000_000;
-  private readonly timers = new Map<number, { at: number; callback: () => void }>();
-  private next = 1;
-
-  now(): number {
-    return this.time;
-  }
-  setTimeout(callback: () => void, ms: number): TimerHandle {
-    const id = this.next++;
-    this.timers.set(id, { at: this.time + ms, callback });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle | undefined): void {
-    this.timers.delete(handle as number);
-  }
-  every(): () => void {
-    throw new Error('not used');
-  }
-  /** Runs the next due timer (moving the time to it) and lets its promises settle. */
-  async fire(): Promise<void> {
-    const [id, timer] = [...this.timers].sort((a, b) => a[1].at - b[1].at)[0]!;
-    this.timers.delete(id);
-    this.time = timer.at;
-    timer.callback();
-  }
-}
+import { ManualClock } from './testing/manual-clock.js';
 
 /** Fires the next timer and waits for the round it starts to end (the next one scheduled). */
 async function round(clock: ManualClock, runner: SyncRunner): Promise<void> {

@@ -11,7 +11,8 @@
  *     runner.stop();
  */
 import type { Clock, TimerHandle } from '../common/clock.js';
-import type { ShardSync, ShardSyncStats } from './shard-sync.js';
+import type { ShardSync } from './shard-sync.js';
+import type { ShardSyncStats } from './sync-stats.js';
 
 /** Options of `SyncRunner`. */
 export interface SyncRunnerOptions {

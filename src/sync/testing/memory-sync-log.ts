@@ -10,7 +10,7 @@ import { HLC } from '../../crdt/hlc.js';
 import type { CrdtOperation } from '../../crdt/operation.js';
 import { CrdtSignalState } from '../../crdt/signal-state.js';
 import type { ChunkEvent } from '../format.js';
-import type { SyncLog } from '../shard-sync.js';
+import type { SyncLog } from '../sync-log.js';
 
 /** An event of the durable log: written here, or merged from another device. */
 export type MemoryLogEvent =

@@ -1,0 +1,180 @@
+/**
+ * `ShardUploader`: the upload half of a shard's sync (docs/SYNC.md §5, §6).
+ * It seals the events this device wrote past its manifest's LSN into
+ * chunks of at most `maxChunkBytes`, writes each with put-if-absent under
+ * its content name, and swaps the manifest with compare-and-swap on the
+ * ETag it read, carrying its writer epoch: a manifest of a higher epoch
+ * fences it (`WriterFenced`), one that went back is `RolledBack`.
+ */
+import { TidalError } from '../common/errors.js';
+import { ENVELOPE_OVERHEAD, seal } from './envelope.js';
+import { ChunkWriter, MANIFEST_ENTRIES, MAX_MANIFEST_BYTES, encodeManifest, encodePage, type Manifest, type ManifestEntry } from './format.js';
+import type { SyncLog } from './sync-log.js';
+import type { SyncSpace } from './sync-space.js';
+import type { CountingRemote } from './sync-stats.js';
+
+/** A chunk sealed for upload, with the entry the manifest will list it under. */
+interface SealedChunk {
+  readonly entry: ManifestEntry;
+  readonly sealed: Uint8Array;
+}
+
+/** Uploads one shard of this device. */
+export class ShardUploader {
+  private readonly at: SyncSpace;
+  private readonly remote: CountingRemote;
+  private readonly log: SyncLog;
+  private readonly epoch: number;
+  private readonly maxChunkBytes: number;
+  private readonly maxChunksPerRound: number;
+  private readonly chunkWriter = new ChunkWriter();
+  /** The version of the own manifest this uploader last wrote. */
+  private writtenVersion = 0;
+  /** The own manifest as this uploader last wrote it, with its ETag. */
+  private own: { manifest: Manifest; etag: string } | undefined;
+  /** The last LSN the own manifest covers, as last read or written. */
+  uploadedLsn = 0;
+
+  constructor(options: {
+    at: SyncSpace;
+    remote: CountingRemote;
+    log: SyncLog;
+    epoch: number;
+    maxChunkBytes: number;
+    maxChunksPerRound: number;
+  }) {
+    this.at = options.at;
+    this.remote = options.remote;
+    this.log = options.log;
+    this.epoch = options.epoch;
+    this.maxChunkBytes = options.maxChunkBytes;
+    this.maxChunksPerRound = options.maxChunksPerRound;
+  }
+
+  /** Uploads what this device wrote past its manifest. Returns the chunks uploaded. */
+  async upload(): Promise<number> {
+    let uploaded = 0;
+    // Nothing new since the manifest this uploader last wrote: no request at all.
+    if (this.own && this.log.lastLocalLsn <= this.own.manifest.lsn) return 0;
+    for (let attempt = 0; ; attempt++) {
+      // The manifest as last written here, if any (a swap on a stale ETag fails and reads it again).
+      const current = attempt === 0 && this.own ? this.own : await this.readOwnManifest();
+      const manifest = current?.manifest;
+      this.checkOwnManifest(manifest);
+      this.uploadedLsn = manifest?.lsn ?? 0;
+      const chunks = await this.sealChunks(manifest);
+      if (chunks.length === 0) return uploaded;
+      for (const chunk of chunks) {
+        // The name is the keyed hash of these bytes: if it exists, it holds exactly them.
+        await this.remote.putIfAbsent(this.at.objectKey(chunk.entry.name), chunk.sealed);
+      }
+      const next = await this.nextManifest(
+        manifest,
+        chunks.map((c) => c.entry),
+      );
+      const sealed = await seal(this.at.keys, 'manifest', this.at.manifestContext(this.at.ownKey), encodeManifest(next));
+      const outcome = current
+        ? await this.remote.putIfMatch(this.at.ownKey, sealed, current.etag)
+        : await this.remote.putIfAbsent(this.at.ownKey, sealed);
+      if (outcome.ok) {
+        this.own = { manifest: next, etag: outcome.etag };
+        this.writtenVersion = next.version;
+        this.uploadedLsn = next.lsn;
+        uploaded += chunks.length;
+        if (chunks.length < this.maxChunksPerRound) return uploaded;
+        attempt = -1; // a full round: go on with the rest
+        continue;
+      }
+      // Lost the race (or our own swap landed and its answer was lost): read again and see.
+      this.own = undefined;
+      if (attempt >= 8) throw new TidalError('Unreachable', `shard ${this.at.shard}'s manifest kept changing under this uploader`);
+    }
+  }
+
+  /** Refuses to go on under a newer uploader's manifest, a rolled-back one, or one past the local log. */
+  private checkOwnManifest(manifest: Manifest | undefined): void {
+    if (!manifest) return;
+    if (manifest.epoch > this.epoch) {
+      throw new TidalError(
+        'WriterFenced',
+        `shard ${this.at.shard}'s manifest is owned by a newer uploader (epoch ${manifest.epoch} > ${this.epoch}); this one stops`,
+      );
+    }
+    if (manifest.version < this.writtenVersion) {
+      throw new TidalError(
+        'RolledBack',
+        `the store serves version ${manifest.version} of this device's manifest, after ${this.writtenVersion} was written`,
+      );
+    }
+    if (manifest.lsn > this.log.lastLsn) {
+      throw new TidalError(
+        'HeaderMismatch',
+        `this device's manifest of shard ${this.at.shard} covers LSN ${manifest.lsn}, past the local log (${this.log.lastLsn}): the local data was reset; open the database under a new sync device id`,
+      );
+    }
+  }
+
+  private async readOwnManifest(): Promise<{ manifest: Manifest; etag: string } | undefined> {
+    const found = await this.remote.get(this.at.ownKey, MAX_MANIFEST_BYTES + ENVELOPE_OVERHEAD);
+    if (!found) return undefined;
+    const manifest = await this.at.openManifest(this.at.ownKey, found.bytes);
+    return { manifest, etag: found.etag };
+  }
+
+  /** Seals the local events after the manifest's LSN into chunks (at most `maxChunksPerRound`). */
+  private async sealChunks(manifest: Manifest | undefined): Promise<SealedChunk[]> {
+    const chunks: SealedChunk[] = [];
+    let from = (manifest?.lsn ?? 0) + 1;
+    let seq = (manifest?.head ?? 0) + 1;
+    if (this.log.lastLocalLsn < from) return chunks;
+    const writer = this.chunkWriter;
+    const flush = async () => {
+      const to = writer.lastLsn;
+      const plaintext = writer.finish();
+      const sealed = await seal(this.at.keys, 'chunk', this.at.chunkContext(this.at.device, seq, from, to), plaintext);
+      chunks.push({ entry: { seq, name: this.at.keys.objectName(sealed), size: sealed.byteLength, from, to }, sealed });
+      seq++;
+      from = to + 1;
+    };
+    for await (const event of this.log.localEvents(from)) {
+      writer.add(event);
+      if (writer.size >= this.maxChunkBytes) {
+        await flush();
+        if (chunks.length >= this.maxChunksPerRound) return chunks;
+      }
+    }
+    if (writer.events > 0) await flush();
+    return chunks;
+  }
+
+  /** The manifest after `added`: the newest entries kept, the oldest half moved to a page when it grows past the bound. */
+  private async nextManifest(current: Manifest | undefined, added: ManifestEntry[]): Promise<Manifest> {
+    let entries = [...(current?.entries ?? []), ...added];
+    let older = current?.older ?? null;
+    while (entries.length > MANIFEST_ENTRIES) {
+      const moved = entries.slice(0, MANIFEST_ENTRIES / 2);
+      entries = entries.slice(MANIFEST_ENTRIES / 2);
+      const sealed = await seal(
+        this.at.keys,
+        'page',
+        this.at.pageContext(this.at.device, moved[moved.length - 1]!.seq),
+        encodePage({ entries: moved, older }),
+      );
+      const name = this.at.keys.objectName(sealed);
+      await this.remote.putIfAbsent(this.at.objectKey(name), sealed);
+      older = name;
+    }
+    const newest = entries[entries.length - 1]!;
+    return {
+      device: this.at.device,
+      shard: this.at.shard,
+      shards: this.at.shards,
+      epoch: this.epoch,
+      version: (current?.version ?? 0) + 1,
+      lsn: newest.to,
+      head: newest.seq,
+      entries,
+      older,
+    };
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * What a shard's sync reports (`ShardSyncStats`, cumulative, and one
+ * round's `SyncRoundReport`), and `CountingRemote`, the `Remote` wrapper
+ * through which every request of a shard's sync goes, so that requests,
+ * objects and bytes are counted in one place.
+ */
+import type { TidalErrorCode } from '../common/errors.js';
+import { listAll, type Remote } from './remote.js';
+
+/** What a shard's sync has done, cumulatively. */
+export interface ShardSyncStats {
+  readonly shard: number;
+  /** When the last round completed (ms), or `undefined`. */
+  lastSyncAt: number | undefined;
+  /** Why the last round failed, if it did. */
+  lastError: { readonly code: string; readonly message: string } | undefined;
+  objectsUp: number;
+  bytesUp: number;
+  objectsDown: number;
+  bytesDown: number;
+  /** Remote operations issued. */
+  requests: number;
+  /** Events merged from other devices. */
+  eventsMerged: number;
+  /** LSNs of the local log up to its last local write that no upload covers yet. */
+  pendingLsns: number;
+  /** Objects refused, by code. */
+  refused: Record<string, number>;
+  /** Other devices seen for this shard. */
+  devices: number;
+  /** Set once a newer uploader took over this device's manifest: this one no longer uploads. */
+  fenced: boolean;
+}
+
+/** What one round did. */
+export interface SyncRoundReport {
+  readonly uploaded: number;
+  readonly merged: number;
+  readonly refused: readonly { readonly code: string; readonly message: string }[];
+}
+
+/** Stats of a shard's sync before its first round. */
+export function initialStats(shard: number, pendingLsns: number): ShardSyncStats {
+  return {
+    shard,
+    lastSyncAt: undefined,
+    lastError: undefined,
+    objectsUp: 0,
+    bytesUp: 0,
+    objectsDown: 0,
+    bytesDown: 0,
+    requests: 0,
+    eventsMerged: 0,
+    pendingLsns,
+    refused: {},
+    devices: 0,
+    fenced: false,
+  };
+}
+
+/** Codes that mean "this object is bad", as opposed to "the store is unreachable". */
+export const REFUSALS: ReadonlySet<TidalErrorCode> = new Set<TidalErrorCode>([
+  'DecryptionFailed',
+  'ObjectMismatch',
+  'RolledBack',
+  'MalformedMessage',
+  'HeaderMismatch',
+  'BadMagic',
+  'UnsupportedVersion',
+  'ReservedNotZero',
+  'Truncated',
+  'PayloadTooLarge',
+  'LengthOutOfBounds',
+]);
+
+/** A remote that counts requests and bytes into the stats. */
+export class CountingRemote {
+  private readonly remote: Remote;
+  private readonly stats: ShardSyncStats;
+
+  constructor(remote: Remote, stats: ShardSyncStats) {
+    this.remote = remote;
+    this.stats = stats;
+  }
+
+  async putIfAbsent(key: string, bytes: Uint8Array) {
+    this.stats.requests++;
+    const outcome = await this.remote.putIfAbsent(key, bytes);
+    if (outcome.ok) {
+      this.stats.objectsUp++;
+      this.stats.bytesUp += bytes.byteLength;
+    }
+    return outcome;
+  }
+
+  async putIfMatch(key: string, bytes: Uint8Array, etag: string) {
+    this.stats.requests++;
+    const outcome = await this.remote.putIfMatch(key, bytes, etag);
+    if (outcome.ok) {
+      this.stats.objectsUp++;
+      this.stats.bytesUp += bytes.byteLength;
+    }
+    return outcome;
+  }
+
+  async get(key: string, maxBytes: number) {
+    this.stats.requests++;
+    const found = await this.remote.get(key, { maxBytes });
+    if (found) {
+      this.stats.objectsDown++;
+      this.stats.bytesDown += found.bytes.byteLength;
+    }
+    return found;
+  }
+
+  async list(prefix: string) {
+    this.stats.requests++;
+    return listAll(this.remote, prefix, 10_000);
+  }
+}
