@@ -39,12 +39,20 @@ export interface IdempotencyStoreOptions {
 
 /** How a leader must treat an incoming write. */
 export type Admission =
-  /** Apply it: it is the session's next write. */
-  | { readonly kind: 'new' }
-  /** Applied before: answer with the original LSN, apply nothing. */
-  | { readonly kind: 'duplicate'; readonly lsn: number }
-  /** Admitted and on its way into the log: wait for that, apply nothing. */
-  | { readonly kind: 'in-flight' };
+  | {
+      /** Apply it: it is the session's next write. */
+      readonly kind: 'new';
+    }
+  | {
+      /** Applied before: answer with the original LSN, apply nothing. */
+      readonly kind: 'duplicate';
+      /** LSN of the event that applied it the first time. */
+      readonly lsn: number;
+    }
+  | {
+      /** Admitted and on its way into the log: wait for that, apply nothing. */
+      readonly kind: 'in-flight';
+    };
 
 interface SessionEntry {
   readonly startedAt: number;
@@ -79,6 +87,7 @@ export class IdempotencyStore {
   /** Writes refused because their session was forgotten. */
   expiredRefusals = 0;
 
+  /** An empty store with the given bounds (defaults above); refuses a bad bound with `InvalidArgument`. */
   constructor(options: IdempotencyStoreOptions = {}) {
     this.maxSessions = limit(options.maxSessions, 10_000, 'maxSessions');
     this.sessionIdleMs = limit(options.sessionIdleMs, 24 * 3600_000, 'sessionIdleMs');

@@ -11,8 +11,11 @@ import type { WriteToken } from './write.js';
 
 /** A replica that can be read after a given LSN: a `FollowerDb` or a `ShardLeader`. */
 export interface ReadableReplica {
+  /** The shard the replica holds. */
   readonly shard: ShardId;
+  /** The last LSN applied to the replica's state. */
   readonly appliedLsn: number;
+  /** Resolves once `lsn` is applied here; rejects with `Timeout` after `timeoutMs`. */
   whenApplied(lsn: number, timeoutMs: number): Promise<void>;
 }
 

@@ -38,12 +38,15 @@ import {
 
 /** How a writer reaches its shard's leader (a comlink proxy, a direct call in tests). */
 export interface SessionLink {
+  /** Sends one request to the leader and resolves with its token; rejects with a `TidalError` (retryable codes are resent). */
   write(request: WriteRequest): Promise<WriteToken>;
 }
 
 /** Options of a `SessionWriter`. */
 export interface SessionWriterOptions {
+  /** The shard this writer writes to. */
   readonly shard: ShardId;
+  /** How requests reach the shard's leader (replaced on failover with `setLink`). */
   readonly link: SessionLink;
   /** Fills a buffer with random bytes (the session id). Default `crypto.getRandomValues`. */
   readonly random?: (bytes: Uint8Array) => void;
@@ -53,7 +56,7 @@ export interface SessionWriterOptions {
   readonly maxUnacknowledged?: number;
   /** First delay before resending after a retryable failure; doubles up to `maxRetryDelayMs`. Default 20 ms. */
   readonly retryDelayMs?: number;
-  /** Default 2,000 ms. */
+  /** Longest delay between resends (the doubling stops there). Default 2,000 ms. */
   readonly maxRetryDelayMs?: number;
   /** Merge a tick's writes without an idempotency key into one write. Default `false` (`openTidal` merges). */
   readonly merge?: boolean;
@@ -81,6 +84,7 @@ function hex(bytes: Uint8Array): string {
 
 /** Exactly-once writes from one tab to one shard. */
 export class SessionWriter {
+  /** The shard this writer writes to. */
   readonly shard: ShardId;
   private sessionId: SessionId;
   private sessionStartedAt: number;
@@ -106,6 +110,7 @@ export class SessionWriter {
   /** This tick's writes without an idempotency key, merged into one write when the tick ends. */
   private forming: { ops: ClientOperation[]; parts: WritePart[] } | undefined;
 
+  /** Starts a new session (a fresh random id) for `options.shard`; nothing is sent until the first `write`. */
   constructor(options: SessionWriterOptions) {
     this.shard = options.shard;
     this.link = options.link;

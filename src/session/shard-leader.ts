@@ -38,11 +38,25 @@ export interface ShardLeaderOptions extends IdempotencyStoreOptions {
 }
 
 /** The outcome of one write of a batch: its token, or why it was refused. */
-export type WriteOutcome = { readonly ok: true; readonly token: WriteToken } | { readonly ok: false; readonly error: unknown };
+export type WriteOutcome =
+  | {
+      /** The write was admitted (now or before, for a duplicate). */
+      readonly ok: true;
+      /** Where the write is: its shard and LSN. */
+      readonly token: WriteToken;
+    }
+  | {
+      /** The write was refused; nothing of it was applied. */
+      readonly ok: false;
+      /** Why: a `TidalError` with a specific code. */
+      readonly error: unknown;
+    };
 
 /** Admits writes to one shard, exactly once per (session, SeqNo). */
 export class ShardLeader {
+  /** The shard this leader admits writes to (its WAL's shard). */
   readonly shard: ShardId;
+  /** The state the leader's log builds: CRDTs and the idempotency store. */
   readonly state: ShardState;
   private readonly wal: Wal;
   private readonly replica: string;
@@ -293,7 +307,14 @@ export class ShardLeader {
    * later local writes order after them. Refuses `StaleWrite` when
    * `device` is already merged up to `upTo` (nothing is merged twice).
    */
-  async merge(device: string, upTo: number, ops: readonly CrdtOperation[]): Promise<{ lsn: number }> {
+  async merge(
+    device: string,
+    upTo: number,
+    ops: readonly CrdtOperation[],
+  ): Promise<{
+    /** LSN of the import event that holds the operations. */
+    lsn: number;
+  }> {
     const merged = this.state.syncCursors.get(device) ?? 0;
     if (upTo <= merged || upTo <= (this.merging.get(device) ?? 0)) {
       throw new TidalError(

@@ -15,6 +15,7 @@ import { asLogEvent, type LogEvent } from './write.js';
 export class ShardState implements StateMachine {
   /** The CRDT state (replaced only when a snapshot is restored, before the state is in use: see shard-snapshot.ts). */
   crdt = new CrdtSignalState();
+  /** The session bridge's memory: per-session high-water marks, recent results, idempotency keys. */
   readonly idempotency: IdempotencyStore;
   /** The last LSN applied. */
   appliedLsn = 0;
@@ -25,10 +26,12 @@ export class ShardState implements StateMachine {
   /** LSN of the last write of this device (not an import); what device sync uploads ends there. */
   lastLocalLsn = 0;
 
+  /** An empty state (LSN 0) with an idempotency store bounded by `options`. */
   constructor(options: IdempotencyStoreOptions = {}) {
     this.idempotency = new IdempotencyStore(options);
   }
 
+  /** Applies the log event at `lsn`: records the write in the idempotency store and its operations in the CRDTs. */
   apply(lsn: number, event: Value): void {
     const write = asLogEvent(event);
     if (write.t === 'import') {

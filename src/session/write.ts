@@ -34,24 +34,56 @@ const OP_OVERHEAD_BYTES = 128;
 
 /** Where an acknowledged write is: its shard and the LSN of the event that holds it. */
 export interface WriteToken {
+  /** The shard that acknowledged the write. */
   readonly shard: ShardId;
+  /** LSN of the WAL event holding the write; pass the token to a read to see it (read-your-writes). */
   readonly lsn: number;
 }
 
 /** An operation as a writer issues it; the leader stamps `hlc` and `replica`. */
 export type ClientOperation =
-  | { readonly op: 'increment' | 'decrement'; readonly key: string; readonly kind: string; readonly by: number }
-  | { readonly op: 'set'; readonly key: string; readonly field: string; readonly value: Value }
-  | { readonly op: 'add'; readonly key: string; readonly set: string; readonly member: Value };
+  | {
+      /** Adds `by` to (or takes it from) the entity's counter `kind`. */
+      readonly op: 'increment' | 'decrement';
+      /** The entity the counter belongs to. */
+      readonly key: string;
+      /** Which of the entity's counters. */
+      readonly kind: string;
+      /** The step: a positive safe integer. */
+      readonly by: number;
+    }
+  | {
+      /** Sets the entity's register `field` to `value` (last writer wins, by HLC). */
+      readonly op: 'set';
+      /** The entity the register belongs to. */
+      readonly key: string;
+      /** Which of the entity's registers. */
+      readonly field: string;
+      /** The new value; read back exactly as written. */
+      readonly value: Value;
+    }
+  | {
+      /** Adds `member` to the entity's grow-only set `set`. */
+      readonly op: 'add';
+      /** The entity the set belongs to. */
+      readonly key: string;
+      /** Which of the entity's sets. */
+      readonly set: string;
+      /** The member to add; equal members (by canonical form) are one. */
+      readonly member: Value;
+    };
 
 /** One write of a session, as sent to the shard's leader (and re-sent, unchanged, until acknowledged). */
 export interface WriteRequest {
+  /** The writer's session, random per `SessionWriter` (and renewed after it is forgotten). */
   readonly session: SessionId;
   /** When the session started (writer's ms clock); lets a leader refuse late writes of sessions it forgot. */
   readonly startedAt: number;
+  /** This write's number in its session; the leader applies each (session, seq) once. */
   readonly seq: SeqNo;
   /** The writer's high-water mark: every SeqNo up to it is acknowledged (so the leader may forget their results). */
   readonly acked: SeqNo;
+  /** The operations, applied together or not at all. */
   readonly ops: readonly ClientOperation[];
   /** An application-level key: a retry carrying it (from any session) is not applied twice while the key lives. */
   readonly idempotencyKey?: string;
@@ -59,14 +91,21 @@ export interface WriteRequest {
 
 /** The WAL event of a write. */
 export interface WriteEvent {
+  /** Marks a session write (an `ImportEvent` has `'import'`). */
   readonly t: 'write';
+  /** The session that issued the write. */
   readonly session: SessionId;
+  /** When that session started (writer's ms clock), as in its request. */
   readonly startedAt: number;
+  /** The write's SeqNo in its session. */
   readonly seq: SeqNo;
+  /** The writer's acknowledged high-water mark when it sent the write. */
   readonly acked: SeqNo;
   /** Leader wall-clock ms when it was admitted (drives idle expiry, also after replay). */
   readonly at: number;
+  /** The write's application idempotency key, if it had one. */
   readonly key?: string;
+  /** The operations as the leader stamped them (HLC, replica). */
   readonly ops: readonly CrdtOperation[];
 }
 
@@ -171,12 +210,15 @@ export function validateWriteRequest(request: unknown): asserts request is Write
  * operations and the cursor land together or not at all.
  */
 export interface ImportEvent {
+  /** Marks operations merged from another device. */
   readonly t: 'import';
   /** The device the operations come from (32 hex digits). */
   readonly device: string;
+  /** The LSN of the other device's log up to which it is merged once this event applies. */
   readonly upTo: number;
   /** Wall-clock ms when it was merged. */
   readonly at: number;
+  /** The merged operations, with their original stamps. */
   readonly ops: readonly CrdtOperation[];
 }
 
