@@ -20,7 +20,9 @@ export const MAX_REPLICA_NAME_LENGTH = 64;
 
 /** One replica of one shard. `replica: ''` is the shard's default replica (what a bare `ShardId` names). */
 export interface PeerAddress {
+  /** The shard (0..65535). */
   readonly shard: ShardId;
+  /** The replica's name within the shard, at most 64 code units; `''` for the default replica. */
   readonly replica: string;
 }
 

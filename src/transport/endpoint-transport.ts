@@ -50,7 +50,9 @@ import {
 export interface TransportEndpoint {
   /** Posts one message; `transfer` lists buffers to hand over (carriers that cannot transfer are never given one). */
   postMessage(message: unknown, transfer?: Transferable[]): void;
+  /** Subscribes to incoming messages (and to `messageerror`, counted as malformed). */
   addEventListener(type: 'message' | 'messageerror', listener: (event: MessageEvent) => void): void;
+  /** Unsubscribes a listener given to `addEventListener` (on close). */
   removeEventListener(type: 'message' | 'messageerror', listener: (event: MessageEvent) => void): void;
   /** Called once after the listener is attached (a `MessagePort` needs it). */
   start?(): void;
@@ -139,6 +141,7 @@ export class EndpointTransport implements Transport {
     this.drop('malformed', 'the carrier could not deserialize a message (messageerror)');
   };
 
+  /** Starts listening on `options.endpoint` as `options.local`; incoming messages queue for `recvSegment`/`recvControl`. */
   constructor(options: EndpointTransportOptions) {
     this.localAddress = toPeerAddress(options.local, 'local address');
     this.endpoint = options.endpoint;

@@ -19,8 +19,10 @@ export type TransportErrorCode =
 
 /** A failure of a transport operation. */
 export class TransportError extends TidalError {
+  /** Why the operation failed: `UnknownPeer`, `Closed` or `PayloadTooLarge`. */
   declare readonly code: TransportErrorCode;
 
+  /** A transport failure with `code`, a message naming what was wrong, and optional `cause` and `details`. */
   constructor(code: TransportErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(code, message, options);
   }

@@ -40,6 +40,7 @@ export class InProcessNetwork {
   intercept: InProcessInterceptor | undefined;
   private readonly peers = new Map<string, InProcessTransport>();
 
+  /** An empty network; `intercept` (for tests) rewrites or drops messages in flight. */
   constructor(options: { intercept?: InProcessInterceptor } = {}) {
     this.intercept = options.intercept;
   }

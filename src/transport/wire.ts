@@ -24,22 +24,35 @@ export const WIRE_PROTOCOL = 'transport/1';
 
 /** A segment payload on the wire. */
 export interface SegmentWireMessage {
+  /** The protocol tag, `'transport/1'`; anything else is dropped as malformed. */
   readonly tidal: typeof WIRE_PROTOCOL;
+  /** Marks a segment payload. */
   readonly kind: 'segment';
+  /** The sending replica. */
   readonly from: PeerAddress;
+  /** The replica the message is for; others drop it. */
   readonly to: PeerAddress;
+  /** The segment's shard (the `WalSegmentId.shard`). */
   readonly shard: number;
+  /** The segment's sequence number (the `WalSegmentId.seq`). */
   readonly seq: bigint;
+  /** How many events the bytes hold, as the sender counts them. */
   readonly eventCount: number;
+  /** The WAL bytes, transferred where the carrier can (cloned on a BroadcastChannel). */
   readonly bytes: ArrayBuffer;
 }
 
 /** A control message on the wire. */
 export interface ControlWireMessage {
+  /** The protocol tag, `'transport/1'`; anything else is dropped as malformed. */
   readonly tidal: typeof WIRE_PROTOCOL;
+  /** Marks a control message (replication acks, reconciliation rounds). */
   readonly kind: 'control';
+  /** The sending replica. */
   readonly from: PeerAddress;
+  /** The replica the message is for; others drop it. */
   readonly to: PeerAddress;
+  /** The encoded control message; its meaning belongs to the layer that sent it. */
   readonly bytes: ArrayBuffer;
 }
 
