@@ -15,9 +15,11 @@ export const DIGEST_BYTES = 32;
 
 /** A BLAKE3-256 hasher that can be fed in parts. */
 export interface IncrementalBlake3 {
+  /** Feeds the next part of the input. */
   update(bytes: Uint8Array): void;
   /** The digest of everything fed since creation or the last `reset`. */
   digest(): Uint8Array;
+  /** Starts over with no input, reusing the hasher. */
   reset(): void;
 }
 

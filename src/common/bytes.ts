@@ -26,6 +26,7 @@ export class Encoder {
   /** Bytes written so far. Setting it lower drops what was written past it (`reset()` sets 0). */
   length = 0;
 
+  /** An empty encoder; the buffer starts at `initialCapacity` bytes (default 256) and doubles as needed. */
   constructor(initialCapacity = 256) {
     this.buffer = new Uint8Array(initialCapacity);
     this.view = new DataView(this.buffer.buffer);
@@ -48,29 +49,34 @@ export class Encoder {
     this.length = 0;
   }
 
+  /** Writes one byte (0..255). */
   writeU8(value: number): void {
     this.reserve(1);
     this.buffer[this.length++] = value;
   }
 
+  /** Writes a 16-bit unsigned integer, little-endian. */
   writeU16(value: number): void {
     this.reserve(2);
     this.view.setUint16(this.length, value, true);
     this.length += 2;
   }
 
+  /** Writes a 32-bit unsigned integer, little-endian. */
   writeU32(value: number): void {
     this.reserve(4);
     this.view.setUint32(this.length, value, true);
     this.length += 4;
   }
 
+  /** Writes a 64-bit unsigned integer, little-endian. */
   writeU64(value: bigint): void {
     this.reserve(8);
     this.view.setBigUint64(this.length, value, true);
     this.length += 8;
   }
 
+  /** Writes an IEEE 754 double, little-endian, bit for bit (NaN payloads and -0 kept). */
   writeF64(value: number): void {
     this.reserve(8);
     this.view.setFloat64(this.length, value, true);
@@ -140,11 +146,13 @@ export class Encoder {
 
 /** Reads what an `Encoder` wrote, never past the end of its bytes. */
 export class Decoder {
+  /** The bytes being read (a view; the decoder never copies them). */
   readonly bytes: Uint8Array;
   private readonly view: DataView;
   /** Next byte to read. */
   offset = 0;
 
+  /** A decoder reading `bytes` from offset 0. */
   constructor(bytes: Uint8Array) {
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -165,11 +173,13 @@ export class Decoder {
     }
   }
 
+  /** Reads one byte; `Truncated` at the end. */
   readU8(): number {
     this.need(1, 'u8');
     return this.bytes[this.offset++]!;
   }
 
+  /** Reads a 16-bit unsigned integer, little-endian; `Truncated` if fewer than 2 bytes remain. */
   readU16(): number {
     this.need(2, 'u16');
     const v = this.view.getUint16(this.offset, true);
@@ -177,6 +187,7 @@ export class Decoder {
     return v;
   }
 
+  /** Reads a 32-bit unsigned integer, little-endian; `Truncated` if fewer than 4 bytes remain. */
   readU32(): number {
     this.need(4, 'u32');
     const v = this.view.getUint32(this.offset, true);
@@ -184,6 +195,7 @@ export class Decoder {
     return v;
   }
 
+  /** Reads a 64-bit unsigned integer, little-endian; `Truncated` if fewer than 8 bytes remain. */
   readU64(): bigint {
     this.need(8, 'u64');
     const v = this.view.getBigUint64(this.offset, true);
@@ -191,6 +203,7 @@ export class Decoder {
     return v;
   }
 
+  /** Reads an IEEE 754 double, little-endian; `Truncated` if fewer than 8 bytes remain. */
   readF64(): number {
     this.need(8, 'f64');
     const v = this.view.getFloat64(this.offset, true);
@@ -198,6 +211,7 @@ export class Decoder {
     return v;
   }
 
+  /** Reads a LEB128 unsigned integer; `LengthOutOfBounds` above 2^53-1, `Truncated` if it runs off the end. */
   readVarUint(): number {
     let value = 0;
     let scale = 1;
@@ -244,6 +258,7 @@ export class Decoder {
     return this.readRaw(n);
   }
 
+  /** Reads a length-prefixed UTF-8 string; `MalformedPayload` if it is not valid UTF-8. */
   readString(): string {
     const at = this.offset;
     const bytes = this.readBytes();

@@ -121,11 +121,14 @@ export function isTidalErrorCode(value: unknown): value is TidalErrorCode {
 
 /** The one error class of tidal. Branch on `code`. */
 export class TidalError extends Error {
+  /** Always `'TidalError'`: what `String(error)` and stack traces show first. */
   override readonly name = 'TidalError';
+  /** What went wrong, from a closed set of codes: branch on this, not on the message. */
   readonly code: TidalErrorCode;
   /** Structured facts about the failure (a shard, a size, an offset...). */
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
+  /** An error with `code`; the message is prefixed with the code (`'Corrupt: ...'`); `cause` and `details` are optional. */
   constructor(code: TidalErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(`${code}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
