@@ -87,6 +87,10 @@ export class HLC {
   private lastIssued: HlcTimestamp;
   private refusals = 0;
 
+  /**
+   * A clock on `options.now` (default `Date.now`) refusing remote stamps more than `maxDriftMs` ahead;
+   * `InvalidArgument` for a bad option.
+   */
   constructor(options: HlcOptions = {}) {
     this.wallClock = options.now ?? Date.now;
     const drift = options.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS;

@@ -24,6 +24,7 @@ export const MAX_NAME_LENGTH = 256;
 
 /** Adds `by` to (`increment`) or subtracts it from (`decrement`) the counter `kind` of entity `key`, on behalf of `replica`. */
 export interface CounterOperation {
+  /** `increment` adds `by`, `decrement` subtracts it. */
   readonly op: 'increment' | 'decrement';
   /** The entity. */
   readonly key: string;
@@ -39,20 +40,31 @@ export interface CounterOperation {
 
 /** Writes `value` to field `field` of entity `key` if (`hlc`, `replica`) beats the field's current stamp. */
 export interface SetFieldOperation {
+  /** Marks a register write. */
   readonly op: 'set';
+  /** The entity. */
   readonly key: string;
+  /** Which of the entity's registers (e.g. `'title'`). */
   readonly field: string;
+  /** The value to write; kept exactly (`-0`, NaN, bigints, bytes, key order). */
   readonly value: CrdtValue;
+  /** The write's HLC: the later stamp wins the field. */
   readonly hlc: HlcTimestamp;
+  /** The replica that issued it; breaks a tie between equal HLCs. */
   readonly replica: ReplicaId;
 }
 
 /** Adds `member` to the grow-only set `set` of entity `key`. */
 export interface AddMemberOperation {
+  /** Marks a set insertion. */
   readonly op: 'add';
+  /** The entity. */
   readonly key: string;
+  /** Which of the entity's sets (e.g. `'tags'`). */
   readonly set: string;
+  /** The member to add; members equal in canonical form are one member. */
   readonly member: CrdtValue;
+  /** The replica that issued the operation. */
   readonly replica: ReplicaId;
   /** Optional, as for counters. */
   readonly hlc?: HlcTimestamp;

@@ -88,11 +88,15 @@ export type { ReconciliationReport, ReconciliationRoundReport } from './reconcil
 
 /** Counters of everything an engine has seen since it was created. */
 export interface ReconciliationStats {
+  /** Messages handed to the channel, both roles, retransmissions included. */
   readonly messagesSent: number;
+  /** Bytes of those messages. */
   readonly bytesSent: number;
   /** Sends the channel threw on (treated as lost messages). */
   readonly sendFailures: number;
+  /** Messages that arrived from the peer, accepted or not. */
   readonly messagesReceived: number;
+  /** Bytes of those messages. */
   readonly bytesReceived: number;
   /** Incoming messages refused (malformed, oversized, unexpected, clock drift...). */
   readonly rejected: number;
@@ -100,6 +104,7 @@ export interface ReconciliationStats {
   readonly rejectedByCode: Readonly<Partial<Record<TidalErrorCode, number>>>;
   /** Well-formed messages ignored as duplicates or stale (a normal result of retransmission). */
   readonly duplicates: number;
+  /** Rounds sent again because no reply came within `retryTimeoutMs`. */
   readonly retransmissions: number;
   /** Sessions this engine started (`reconcile` calls that ran). */
   readonly sessionsInitiated: number;

@@ -53,7 +53,9 @@ export interface ReconciliationReport {
   readonly session: number;
   /** Message/reply exchanges. */
   readonly rounds: number;
+  /** Digest-tree nodes compared over all rounds. */
   readonly nodesCompared: number;
+  /** Entities compared one by one at leaves over all rounds. */
   readonly keysCompared: number;
   /** Entities sent to the peer. */
   readonly keysSent: number;
@@ -67,6 +69,7 @@ export interface ReconciliationReport {
   readonly bytesSent: number;
   /** All bytes of the session's accepted replies. */
   readonly bytesReceived: number;
+  /** Rounds sent again because no reply came in time. */
   readonly retransmissions: number;
   /** Per-round detail. */
   readonly perRound: readonly ReconciliationRoundReport[];

@@ -61,6 +61,7 @@ export class CrdtSignalState {
   private changes = 0;
   private rejected = 0;
 
+  /** An empty state; with `options.clock`, every HLC entering it is checked and observed by that clock. */
   constructor(options: CrdtSignalStateOptions = {}) {
     this.clock = options.clock;
   }

@@ -31,6 +31,7 @@ import type { StateMachine } from './state-machine.js';
 export interface FollowerDbOptions {
   /** Where the follower keeps its copy of the log. */
   readonly storage: WalStorage;
+  /** The shard this follower replicates. */
   readonly shard: ShardId;
   /** The follower's link; the follower owns it from now on and closes it on `close` or `promote`. */
   readonly transport: Transport;
@@ -52,6 +53,7 @@ export interface FollowerDbOptions {
   readonly requestIntervalMs?: number;
   /** Payloads that arrive ahead of a gap and are held until it fills. Default 16. */
   readonly maxHeldPayloads?: number;
+  /** Clock and periodic timer (stall checks, request pacing). Default `systemScheduler`. */
   readonly scheduler?: Scheduler;
 }
 
@@ -89,7 +91,9 @@ interface VerifiedBatch extends VerifiedPayloadBatch {
 
 /** A read-only replica of one shard, kept up to date by the leader's shipper. */
 export class FollowerDb {
+  /** The shard this follower replicates. */
   readonly shard: ShardId;
+  /** What the follower has verified, applied and refused so far (live; read it, do not write it). */
   readonly counters: FollowerCounters = {
     bytesVerified: 0,
     payloadsApplied: 0,

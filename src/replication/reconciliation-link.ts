@@ -22,6 +22,10 @@ export interface TransportReconciliationChannel extends ReconciliationChannel {
   close(): void;
 }
 
+/**
+ * Carries a `ReconciliationEngine`'s messages to and from `peer` as control messages on `transport`; others' messages
+ * are counted as `foreign`.
+ */
 export function reconciliationChannel(transport: Transport, peer: TransportAddress): TransportReconciliationChannel {
   const remote = toPeerAddress(peer, 'peer');
   let handler: ((message: Uint8Array) => void) | undefined;

@@ -3,6 +3,7 @@
  * current time and a periodic callback. `systemScheduler` is the real one.
  */
 
+/** The clock and periodic timer replication runs on; `systemScheduler` is the real one, tests pass their own. */
 export interface Scheduler {
   /** Milliseconds, on the same clock as HLC wall time (`Date.now`). */
   now(): number;

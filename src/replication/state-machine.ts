@@ -9,13 +9,16 @@ import { encodeValue, type Value } from '../wal/payload.js';
 
 /** Receives a replica's events, each exactly once, in LSN order. */
 export interface StateMachine {
+  /** Applies the event at `lsn`; called once per LSN, in order, after the bytes are verified. */
   apply(lsn: number, event: Value): void;
 }
 
 /** The ordered events themselves, with a canonical encoding to compare replicas byte for byte. */
 export class EventLog implements StateMachine {
+  /** Every event applied, in LSN order. */
   readonly entries: { lsn: number; event: Value }[] = [];
 
+  /** Appends the event to `entries`. */
   apply(lsn: number, event: Value): void {
     this.entries.push({ lsn, event });
   }

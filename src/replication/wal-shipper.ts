@@ -25,7 +25,9 @@ import { systemScheduler, type Scheduler } from './scheduler.js';
 
 /** Options of a `WalShipper`. */
 export interface WalShipperOptions {
+  /** The leader's log; the shipper ships what it commits. */
   readonly wal: Wal;
+  /** The link to the followers; the shipper sends on it and reads their acks and requests. */
   readonly transport: Transport;
   /** Followers to ship to; more can be added with `addFollower`. */
   readonly followers?: readonly TransportAddress[];
@@ -48,18 +50,23 @@ export interface WalShipperOptions {
   readonly admit?: (follower: PeerAddress) => boolean;
   /** Most followers at once, however they were added. Default 64. */
   readonly maxFollowers?: number;
+  /** Clock and periodic timer (heartbeats, resend timeouts). Default `systemScheduler`. */
   readonly scheduler?: Scheduler;
 }
 
 /** One follower's cursor, as `stats()` reports it. */
 export interface FollowerCursor {
+  /** The follower's address. */
   readonly follower: PeerAddress;
   /** Next LSN to send. */
   readonly nextLsn: number;
   /** Highest LSN the follower acknowledged. */
   readonly ackedLsn: number;
+  /** Bytes sent and not yet acknowledged (bounded by `maxInFlightBytes`). */
   readonly inFlightBytes: number;
+  /** Payloads sent to this follower, resends included. */
   readonly payloadsSent: number;
+  /** Bytes sent to this follower, resends included. */
   readonly bytesSent: number;
   /** Times the cursor went back (request or timeout). */
   readonly resends: number;
@@ -67,6 +74,7 @@ export interface FollowerCursor {
 
 /** What the shipper has seen. */
 export interface WalShipperStats {
+  /** One cursor per follower being shipped to. */
   readonly followers: readonly FollowerCursor[];
   /** Control messages that did not decode, came from an unknown peer, or made no sense. */
   readonly badControl: number;
@@ -108,6 +116,7 @@ const ADMITTED_PATIENCE = 3;
 
 /** Ships a leader's committed WAL to its followers. */
 export class WalShipper {
+  /** The shard being shipped (the WAL's shard). */
   readonly shard: ShardId;
   private readonly wal: Wal;
   private readonly transport: Transport;
@@ -127,6 +136,7 @@ export class WalShipper {
   private stopListening: (() => void) | undefined;
   private running = false;
 
+  /** A shipper for `options.wal`; it sends nothing until `start`. Bad sizes are refused with `InvalidArgument`. */
   constructor(options: WalShipperOptions) {
     this.wal = options.wal;
     this.shard = options.wal.shard;
@@ -178,12 +188,14 @@ export class WalShipper {
     if (this.running) this.pump(cursor);
   }
 
+  /** Stops shipping to `address` and forgets its cursor (no-op for an unknown address). */
   removeFollower(address: TransportAddress): void {
     const follower = toPeerAddress(address, 'follower');
     const i = this.cursors.findIndex((c) => sameAddress(c.follower, follower));
     if (i >= 0) this.cursors.splice(i, 1);
   }
 
+  /** A snapshot of every follower's cursor and the count of bad control messages. */
   stats(): WalShipperStats {
     return {
       badControl: this.badControl,

@@ -34,6 +34,7 @@ export class ShardRouter {
   /** How many shards keys are spread over. */
   readonly shards: number;
 
+  /** A router over `options.shards` shards; `InvalidArgument` outside 1..65536. */
   constructor(options: ShardRouterOptions) {
     const shards: unknown = options?.shards;
     if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
