@@ -16,7 +16,12 @@ export interface StateMachine {
 /** The ordered events themselves, with a canonical encoding to compare replicas byte for byte. */
 export class EventLog implements StateMachine {
   /** Every event applied, in LSN order. */
-  readonly entries: { lsn: number; event: Value }[] = [];
+  readonly entries: {
+    /** The event's LSN. */
+    lsn: number;
+    /** The event as applied. */
+    event: Value;
+  }[] = [];
 
   /** Appends the event to `entries`. */
   apply(lsn: number, event: Value): void {

@@ -53,8 +53,10 @@ export class MemoryRemote implements Remote {
   private nextEtag = 1;
   /** Requests refused or dropped while `offline` is set. */
   offline = false;
+  /** Requests, bytes in and out, and requests or answers lost to injected faults, so far (live). */
   readonly counters: MemoryRemoteCounters = { requests: 0, bytesIn: 0, bytesOut: 0, lost: 0 };
 
+  /** An empty store; `options` add latency, loss and a seeded `random` for tests. */
   constructor(options: MemoryRemoteOptions = {}) {
     this.random = options.random ?? Math.random;
     this.latency = options.latencyMs ?? [0, 0];

@@ -18,13 +18,24 @@
 
 /** An object as read: its bytes and the ETag that a compare-and-swap must match. */
 export interface RemoteObject {
+  /** The object's content, untrusted until sync authenticates it. */
   readonly bytes: Uint8Array;
   /** Opaque version tag (S3's ETag without quotes). */
   readonly etag: string;
 }
 
 /** The outcome of a conditional write. `ok: false` means the condition failed (the name exists / the ETag moved on). */
-export type PutOutcome = { readonly ok: true; readonly etag: string } | { readonly ok: false };
+export type PutOutcome =
+  | {
+      /** The object was written. */
+      readonly ok: true;
+      /** Its new ETag (unquoted), for the next compare-and-swap. */
+      readonly etag: string;
+    }
+  | {
+      /** The condition failed; nothing was written. */
+      readonly ok: false;
+    };
 
 /** One key of a listing. */
 export interface RemoteEntry {

@@ -29,8 +29,11 @@ import { DEFAULT_LIST_LIMIT, type ListOptions, type PutOutcome, type Remote, typ
 export interface S3RemoteOptions {
   /** Base URLs of the store's gateways (path-style addressing: `<endpoint>/<bucket>/<key>`). At least one. */
   readonly endpoints: readonly string[];
+  /** The bucket holding the user's objects. */
   readonly bucket: string;
+  /** The S3 access key id requests are signed with (SigV4). */
   readonly accessKeyId: string;
+  /** The secret of that access key. */
   readonly secretAccessKey: string;
   /** SigV4 region. Default `'us-east-1'`. */
   readonly region?: string;
@@ -66,6 +69,7 @@ type Attempt = { readonly response: Response } | { readonly error: unknown };
 
 /** A `Remote` on an S3 store (Ceph RGW, MinIO, AWS S3 with conditional writes). */
 export class S3Remote implements Remote {
+  /** Requests, retries, failovers and bytes so far (live). */
   readonly counters: S3RemoteCounters = { requests: 0, retries: 0, failovers: 0, bytesUp: 0, bytesDown: 0 };
   private readonly client: AwsClient;
   private readonly endpoints: readonly string[];
@@ -80,6 +84,7 @@ export class S3Remote implements Remote {
   /** The endpoint that answered last: requests start there. */
   private current = 0;
 
+  /** A client of the store at `options.endpoints`; `InvalidArgument` for a missing or malformed endpoint or option. */
   constructor(options: S3RemoteOptions) {
     if (!Array.isArray(options?.endpoints) || options.endpoints.length === 0) {
       throw new TidalError('InvalidArgument', 'S3Remote needs at least one endpoint URL');

@@ -68,7 +68,8 @@ export class ShardPuller {
 
   /** Checks another device's manifest against what this one knows; returns its cursor here. */
   private checkManifest(manifest: Manifest): number {
-    if (manifest.device === this.at.device) throw new TidalError('ObjectMismatch', `a manifest under another name claims to be this device's`);
+    if (manifest.device === this.at.device)
+      throw new TidalError('ObjectMismatch', `a manifest under another name claims to be this device's`);
     if (manifest.shards !== this.at.shards) {
       throw new TidalError(
         'HeaderMismatch',

@@ -8,7 +8,15 @@
  */
 import { TidalError } from '../common/errors.js';
 import { ENVELOPE_OVERHEAD, seal } from './envelope.js';
-import { ChunkWriter, MANIFEST_ENTRIES, MAX_MANIFEST_BYTES, encodeManifest, encodePage, type Manifest, type ManifestEntry } from './format.js';
+import {
+  ChunkWriter,
+  MANIFEST_ENTRIES,
+  MAX_MANIFEST_BYTES,
+  encodeManifest,
+  encodePage,
+  type Manifest,
+  type ManifestEntry,
+} from './format.js';
 import type { SyncLog } from './sync-log.js';
 import type { SyncSpace } from './sync-space.js';
 import type { CountingRemote } from './sync-stats.js';

@@ -22,13 +22,23 @@ import { deriveUserKey, parseUserKey, toHex } from './sync-key.js';
 export interface SyncOptions {
   /** The store's gateway URLs (tried in turn when one fails). */
   readonly endpoints: readonly string[];
+  /** The bucket holding the user's objects. */
   readonly bucket: string;
+  /** The S3 access key id requests are signed with (SigV4). */
   readonly accessKeyId: string;
+  /** The secret of that access key. */
   readonly secretAccessKey: string;
   /** SigV4 region. Default `'us-east-1'`. */
   readonly region?: string;
   /** The user key: the text `generateUserKey()` gave, or a passphrase with the account name (Argon2id). */
-  readonly key: string | { readonly passphrase: string; readonly account: string };
+  readonly key:
+    | string
+    | {
+        /** The user's passphrase; the key is derived from it with Argon2id. */
+        readonly passphrase: string;
+        /** The account name, the salt of that derivation: the same on every device of the user. */
+        readonly account: string;
+      };
   /** Between background rounds. Default 5,000 ms. */
   readonly intervalMs?: number;
   /** Per-request timeout. Default 10,000 ms. */

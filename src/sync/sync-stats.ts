@@ -9,14 +9,26 @@ import { listAll, type Remote } from './remote.js';
 
 /** What a shard's sync has done, cumulatively. */
 export interface ShardSyncStats {
+  /** The shard this sync runs for. */
   readonly shard: number;
   /** When the last round completed (ms), or `undefined`. */
   lastSyncAt: number | undefined;
   /** Why the last round failed, if it did. */
-  lastError: { readonly code: string; readonly message: string } | undefined;
+  lastError:
+    | {
+        /** The failure's `TidalError` code (`Unreachable`, `Corrupt`, ...). */
+        readonly code: string;
+        /** What was wrong. */
+        readonly message: string;
+      }
+    | undefined;
+  /** Objects uploaded to the bucket. */
   objectsUp: number;
+  /** Bytes uploaded. */
   bytesUp: number;
+  /** Objects downloaded (other devices' logs and manifests). */
   objectsDown: number;
+  /** Bytes downloaded. */
   bytesDown: number;
   /** Remote operations issued. */
   requests: number;

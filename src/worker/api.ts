@@ -15,18 +15,33 @@ import type { SyncRunnerStats } from '../sync/sync-runner.js';
 import type { Value } from '../wal/payload.js';
 
 /** A shard's device sync as the tab that leads it reports it (`led: false`: another tab leads it, and syncs it). */
-export type ShardSyncStats = ({ readonly led: true } & SyncRunnerStats) | { readonly led: false; readonly shard: ShardId };
+export type ShardSyncStats =
+  | ({
+      /** This tab leads the shard and runs its sync: the runner's stats follow. */
+      readonly led: true;
+    } & SyncRunnerStats)
+  | {
+      /** Another tab leads the shard and syncs it. */
+      readonly led: false;
+      /** The shard. */
+      readonly shard: ShardId;
+    };
 
 /** What `db.sync.stats()` and `db.sync.now()` answer. */
 export interface TidalSyncStats {
   /** This device's id in the user's sync. */
   readonly device: string;
+  /** One entry per shard of the database, in shard order. */
   readonly shards: readonly ShardSyncStats[];
-  /** Sums over the shards this tab leads. */
+  /** Objects uploaded to the bucket, summed over the shards this tab leads. */
   readonly objectsUp: number;
+  /** Bytes uploaded, summed over the shards this tab leads. */
   readonly bytesUp: number;
+  /** Objects downloaded from the bucket (other devices' logs), summed over the shards this tab leads. */
   readonly objectsDown: number;
+  /** Bytes downloaded, summed over the shards this tab leads. */
   readonly bytesDown: number;
+  /** LSNs written here that no upload covers yet, summed over the shards this tab leads. */
   readonly pendingLsns: number;
   /** The oldest last round among the shards this tab leads (`undefined` until each had one). */
   readonly lastSyncAt: number | undefined;
@@ -36,6 +51,7 @@ export interface TidalSyncStats {
 export interface TidalSync {
   /** Runs a round now on every shard this tab leads; rejects with the first shard's error (`Unreachable`, ...). */
   now(): Promise<TidalSyncStats>;
+  /** What sync has done so far, without running a round. */
   stats(): Promise<TidalSyncStats>;
 }
 
@@ -165,7 +181,12 @@ export interface ShardStats {
   /** The last LSN this tab's replica applied. */
   readonly appliedLsn: number;
   /** How far this tab's replica is behind the leader, in LSNs and in milliseconds. */
-  readonly lag: { readonly lsns: number; readonly ms: number };
+  readonly lag: {
+    /** LSNs the leader has committed that this replica has not applied yet. */
+    readonly lsns: number;
+    /** From the leader's commit of the last applied batch to its apply here, in milliseconds. */
+    readonly ms: number;
+  };
   /** Segments of the log (leader only; 0 on a follower). */
   readonly segments: number;
   /** Bytes of log the shard's storage keeps, every segment included (leader only; 0 on a follower). */
@@ -201,7 +222,14 @@ export interface TidalStats {
    */
   readonly persisted: boolean | undefined;
   /** `navigator.storage.estimate()` now: bytes the origin uses and may use (`undefined` where unavailable). */
-  readonly estimate: { readonly usage: number; readonly quota: number } | undefined;
+  readonly estimate:
+    | {
+        /** Bytes the origin's storage uses now. */
+        readonly usage: number;
+        /** Bytes the browser lets the origin use. */
+        readonly quota: number;
+      }
+    | undefined;
   /** One entry per shard, in shard order. */
   readonly shards: readonly ShardStats[];
 }
@@ -252,7 +280,17 @@ export interface TidalDb {
   /** The entity at `key`, or `undefined`. */
   get(key: string, options?: ReadOptions): Promise<Entity | undefined>;
   /** Entities whose key starts with `prefix`, in key order, at most `limit` (default 100, max 10,000). */
-  scan(prefix: string, options?: ReadOptions & { limit?: number }): Promise<{ key: string; entity: Entity }[]>;
+  scan(
+    prefix: string,
+    options?: ReadOptions & { limit?: number },
+  ): Promise<
+    {
+      /** The entity's key. */
+      key: string;
+      /** The entity, as `get` would read it. */
+      entity: Entity;
+    }[]
+  >;
   /** Calls `callback` for every change to a key starting with `prefix`, from any tab or worker. Returns the unsubscribe function. */
   subscribe(prefix: string, callback: (change: Change) => void): () => void;
 
