@@ -9,6 +9,7 @@ export default tseslint.config(
   {
     ignores: [
       'dist/',
+      'dist-demo/',
       'docs/api/',
       'bench/results/',
       'test-results/',

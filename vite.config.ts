@@ -1,4 +1,24 @@
-import { defineConfig } from 'vite';
+import { readdirSync, readFileSync } from 'node:fs';
+import { defineConfig, type Plugin } from 'vite';
+
+const STARTER = 'demo/forage/starter';
+
+/**
+ * The production build of the demo (`npm run build:demo`, into dist-demo/, apart from the package's
+ * dist/) carries Forage's starter bundle at the path it has in development: the worker fetches the
+ * feeds by name, and a source's id is derived from its URL, so the files keep their names.
+ */
+function starterBundle(): Plugin {
+  return {
+    name: 'forage-starter-bundle',
+    apply: 'build',
+    generateBundle() {
+      for (const file of readdirSync(STARTER).filter((f) => /\.(xml|json)$/.test(f))) {
+        this.emitFile({ type: 'asset', fileName: `${STARTER}/${file}`, source: readFileSync(`${STARTER}/${file}`) });
+      }
+    },
+  };
+}
 
 // The demo page (demo/index.html) and the test pages that e2e and bench
 // drive. Workers are ES modules. No COOP/COEP headers: tidal needs no
@@ -24,5 +44,11 @@ export default defineConfig({
     ],
   },
   server: { port: 5173, strictPort: false },
-  build: { target: 'es2022' },
+  plugins: [starterBundle()],
+  build: {
+    target: 'es2022',
+    outDir: 'dist-demo',
+    // Forage at the root and its database inspector, one click away.
+    rollupOptions: { input: { forage: 'index.html', inspector: 'demo/inspector/index.html', demo: 'demo/index.html' } },
+  },
 });

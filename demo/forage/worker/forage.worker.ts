@@ -14,8 +14,8 @@ import { Embeddings } from './embeddings.js';
 
 installTidalErrorHandler();
 
-/** The starter bundle's folder, next to this module's folder (a variable, so that Vite does not try to bundle a directory). */
-const STARTER_FOLDER = '../starter/';
+/** The starter bundle, at the same path in development and in a build (vite.config.ts copies it there). */
+const STARTER_FOLDER = `${import.meta.env.BASE_URL}demo/forage/starter/`;
 
 type Connected = Omit<HandlerContext, 'progress' | 'embedder' | 'vectors' | 'embedderError'>;
 
@@ -44,7 +44,7 @@ const api: ForageWorkerApi = {
       db: forageDbOver(port),
       tab: options.tab,
       origin: options.origin,
-      starterBase: new URL(STARTER_FOLDER, import.meta.url).href,
+      starterBase: new URL(STARTER_FOLDER, self.location.origin).href,
       now: () => Date.now(),
       random: () => Math.random(),
       newId: () => crypto.randomUUID(),
