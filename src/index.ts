@@ -11,7 +11,7 @@
  * anti-entropy (`CrdtSignalState`, `ReconciliationEngine`), and the session
  * bridge for exactly-once writes (`SessionWriter`, `ShardLeader`).
  */
-export { installTidalErrorHandler, openTidal } from './worker/index.js';
+export { PROTOCOL_VERSION, installTidalErrorHandler, openTidal } from './worker/index.js';
 export type {
   Change,
   Entity,

@@ -18,6 +18,11 @@ export type TidalErrorCode =
   | 'BadMagic'
   /** A format version this build cannot read (usually: written by a newer tidal). */
   | 'UnsupportedVersion'
+  /**
+   * A tab running a newer tidal shares this database (its messages or files speak a newer protocol or
+   * format than this build): this tab stepped aside, neither writing nor leading. Ask the user to reload.
+   */
+  | 'VersionSkew'
   /** Flag bits this build does not know. */
   | 'UnsupportedFlags'
   /** A reserved field that must be zero is not. */
@@ -83,6 +88,7 @@ const TIDAL_ERROR_CODES: Readonly<Record<TidalErrorCode, true>> = {
   InvalidSegmentName: true,
   BadMagic: true,
   UnsupportedVersion: true,
+  VersionSkew: true,
   UnsupportedFlags: true,
   ReservedNotZero: true,
   Truncated: true,

@@ -104,6 +104,8 @@ export class SessionWriter {
   private retryDelay: number;
   private retryTimer: TimerHandle | undefined;
   private closed = false;
+  /** What `close` was given: writes after it, and those it cut short, reject with it. */
+  private closedReason: TidalError | undefined;
   /** Highest LSN this session has seen acknowledged or read, for monotonic reads. */
   private seenLsn = 0;
   private readonly merge: boolean;
@@ -159,7 +161,7 @@ export class SessionWriter {
    * before a SeqNo is spent.
    */
   async write(ops: readonly ClientOperation[], options: { idempotencyKey?: string } = {}): Promise<WriteToken> {
-    if (this.closed) throw new TidalError('Closed', `session writer for shard ${this.shard} is closed`);
+    if (this.closed) throw this.closedError();
     validateClientWrite(ops, options.idempotencyKey);
     return this.writeChecked(ops, options);
   }
@@ -170,7 +172,7 @@ export class SessionWriter {
    * they are added, and sends them without a second pass.
    */
   writeChecked(ops: readonly ClientOperation[], options: { idempotencyKey?: string } = {}): Promise<WriteToken> {
-    if (this.closed) return Promise.reject(new TidalError('Closed', `session writer for shard ${this.shard} is closed`));
+    if (this.closed) return Promise.reject(this.closedError());
     if (options.idempotencyKey === undefined && this.merge) {
       return new Promise<WriteToken>((resolve, reject) => {
         if (this.forming && this.forming.ops.length + ops.length > MAX_OPS_PER_WRITE) this.seal();
@@ -193,8 +195,7 @@ export class SessionWriter {
     const forming = this.forming;
     this.forming = undefined;
     if (forming && !this.closed) void this.submit(forming.ops, forming.parts, undefined);
-    else if (forming)
-      for (const part of forming.parts) part.reject(new TidalError('Closed', `session writer for shard ${this.shard} is closed`));
+    else if (forming) for (const part of forming.parts) part.reject(this.closedError());
   }
 
   /** Numbers a write (once there is room) and sends it. */
@@ -202,7 +203,7 @@ export class SessionWriter {
     while (this.pending.size >= this.maxUnacknowledged && !this.closed)
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     if (this.closed) {
-      for (const part of parts) part.reject(new TidalError('Closed', `session writer for shard ${this.shard} is closed`));
+      for (const part of parts) part.reject(this.closedError());
       return;
     }
     const seq = this.nextSeq++;
@@ -231,13 +232,22 @@ export class SessionWriter {
     for (const { request } of [...this.pending.values()]) this.send({ ...request, acked: this.hwm });
   }
 
-  /** Stops: unacknowledged writes reject with `Closed` (they may or may not have been applied). */
-  close(): void {
+  private closedError(): TidalError {
+    return this.closedReason ?? new TidalError('Closed', `session writer for shard ${this.shard} is closed`);
+  }
+
+  /**
+   * Stops: unacknowledged writes reject with `Closed`, or with `reason` when one is given (they may or
+   * may not have been applied).
+   */
+  close(reason?: TidalError): void {
     this.closed = true;
+    this.closedReason = reason;
     this.seal();
     this.clock.clearTimeout(this.retryTimer);
     for (const [, write] of this.pending) {
-      const error = new TidalError('Closed', `session writer closed before write ${write.request.seq} was acknowledged`);
+      const error =
+        this.closedReason ?? new TidalError('Closed', `session writer closed before write ${write.request.seq} was acknowledged`);
       for (const part of write.parts) part.reject(error);
     }
     this.pending.clear();

@@ -8,6 +8,7 @@
  *     const item = await db.get('item:42', { after: token }); // read your write, on any replica
  *     const stop = db.subscribe('item:', (change) => render(change.key, change.entity));
  */
+import type { TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { WriteToken } from '../session/write.js';
 import type { SyncOptions } from '../sync/sync-options.js';
@@ -300,6 +301,22 @@ export interface TidalDb {
   stats(): Promise<TidalStats>;
   /** Hands leadership over, stops the workers. Writes not yet acknowledged reject with `Closed`. */
   close(): Promise<void>;
+
+  /**
+   * `undefined` while this tab works. Once a tab running a newer tidal shares the database (after a
+   * deploy, next to this older tab), this tab steps aside and this is the `TidalError` (code
+   * `VersionSkew`) it stepped aside with: it no longer writes or leads, every acknowledged write is
+   * kept (the newer tab leads on from them), and every call rejects with this error. Ask the user to
+   * reload. See docs/ARCHITECTURE.md, "Version skew".
+   */
+  readonly superseded: TidalError | undefined;
+  /**
+   * Calls `callback` once this tab has stepped aside for a newer tidal (`superseded` is set, its locks
+   * are let go): at once (in a microtask) if it already has. Returns the unsubscribe function.
+   *
+   *     db.onSuperseded(() => showBanner('tidal was updated: reload this page to go on'));
+   */
+  onSuperseded(callback: (error: TidalError) => void): () => void;
 
   /** Device sync: present only when opened with `{ sync }`. */
   readonly sync: TidalSync | undefined;

@@ -70,6 +70,11 @@ export class Database implements TidalDb {
   /** Each shard's last status, for `stats()` while its worker does not answer. */
   private readonly lastStatus: (ShardHostStatus | undefined)[] = [];
   private closed = false;
+  /** Set when this tab stepped aside for a newer tidal (`VersionSkew`): see `supersede`. */
+  private supersededBy: TidalError | undefined;
+  private readonly supersededListeners = new Set<(error: TidalError) => void>();
+  /** Stopping the workers and letting go of the locks, once begun (by `close` or `supersede`). */
+  private stopping: Promise<void> | undefined;
 
   constructor(options: ResolvedOptions, clock: Clock) {
     this.options = options;
@@ -79,7 +84,7 @@ export class Database implements TidalDb {
     this.storage = options.storage;
     this.persisted = this.storage === 'opfs' ? askPersistence() : Promise.resolve(undefined);
     this.router = new ShardRouter({ shards: options.shards });
-    const closed = () => this.closed;
+    const closed = () => this.closed || this.supersededBy !== undefined;
     this.lock = new LeaderLock({
       db: this.name,
       tabId: this.tabId,
@@ -98,6 +103,7 @@ export class Database implements TidalDb {
       dispatch: (changes) => this.dispatch(changes),
       watchedPrefixes: () => this.watchedPrefixes(),
       closed,
+      superseded: (skew) => this.supersede(new TidalError('VersionSkew', skew.message, { details: skew.details })),
     });
     this.debug = options.debug ? this.faults() : undefined;
     this.sync = options.sync ? this.deviceSync(options.sync.device) : undefined;
@@ -161,10 +167,13 @@ export class Database implements TidalDb {
     // Ready once every shard is readable here: led by this tab (its log recovered and replayed),
     // or followed from the tab that leads it.
     const deadline = this.clock.now() + CONTROL_TIMEOUT_MS;
+    // A tab that steps aside meanwhile (a newer tidal leads) stops its workers: it waits no longer.
+    const steppedAside = new Promise<undefined>((resolve) => this.supersededListeners.add(() => resolve(undefined)));
     for (const slot of this.slots) {
       for (;;) {
-        const status = await withTimeout(this.clock, slot.host.status(), CONTROL_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined);
-        if (status?.ready || this.clock.now() > deadline) break;
+        const asked = withTimeout(this.clock, slot.host.status(), CONTROL_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined);
+        const status = await Promise.race([asked, steppedAside]);
+        if (status?.ready || this.supersededBy || this.clock.now() > deadline) break;
         await sleep(this.clock, READY_POLL_MS);
       }
     }
@@ -215,8 +224,15 @@ export class Database implements TidalDb {
     return promise;
   }
 
+  /** Why this tab no longer takes calls (closed, or stepped aside for a newer tidal), if it does not. */
+  private refusal(): TidalError | undefined {
+    if (this.closed) return new TidalError('Closed', `database ${this.name} is closed`);
+    return this.supersededBy;
+  }
+
   private writeOp(op: ClientOperation, options: WriteOptions | undefined): Promise<WriteToken> {
-    if (this.closed) return Promise.reject(new TidalError('Closed', `database ${this.name} is closed`));
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     if (typeof op.key !== 'string') return Promise.reject(new TidalError('InvalidArgument', 'key must be a string'));
     const slot = this.slots[this.router.route(op.key)]!;
     return this.track(slot.writer.write([op], options?.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}));
@@ -239,7 +255,8 @@ export class Database implements TidalDb {
   }
 
   transact(build: (tx: TidalTransaction) => void, options?: WriteOptions): Promise<TransactResult> {
-    if (this.closed) return Promise.reject(new TidalError('Closed', `database ${this.name} is closed`));
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     if (typeof build !== 'function') return Promise.reject(new TidalError('InvalidArgument', 'transact(build: (tx) => void)'));
     const parts: ClientOperation[][] = this.slots.map(() => []);
     let open = true;
@@ -322,6 +339,7 @@ export class Database implements TidalDb {
   }
 
   async get(key: string, options: ReadOptions = {}): Promise<Entity | undefined> {
+    if (this.supersededBy) throw this.supersededBy;
     if (typeof key !== 'string') throw new TidalError('InvalidArgument', 'key must be a string');
     if (options.after && options.after.shard !== this.router.route(key)) {
       throw new TidalError(
@@ -342,6 +360,7 @@ export class Database implements TidalDb {
   }
 
   async scan(prefix: string, options: ReadOptions & { limit?: number } = {}): Promise<{ key: string; entity: Entity }[]> {
+    if (this.supersededBy) throw this.supersededBy;
     if (typeof prefix !== 'string') throw new TidalError('InvalidArgument', 'prefix must be a string');
     const limit = options.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN)
@@ -405,16 +424,62 @@ export class Database implements TidalDb {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.supervisor.stop();
-    this.abort.abort();
-    for (const slot of this.slots) slot.writer.close();
-    await Promise.all(
-      this.slots.map(async (slot) => {
-        await withTimeout(this.clock, slot.host.close(), 5000, `shard ${slot.shard}`).catch(() => undefined);
-        slot.worker.terminate();
-        slot.releaseLock?.();
-      }),
-    );
+    await this.stop(undefined);
+  }
+
+  get superseded(): TidalError | undefined {
+    return this.supersededBy;
+  }
+
+  onSuperseded(callback: (error: TidalError) => void): () => void {
+    if (typeof callback !== 'function') throw new TidalError('InvalidArgument', 'onSuperseded(callback: function)');
+    const superseded = this.supersededBy;
+    if (superseded) {
+      queueMicrotask(() => callback(superseded));
+      return () => undefined;
+    }
+    this.supersededListeners.add(callback);
+    return () => void this.supersededListeners.delete(callback);
+  }
+
+  /**
+   * Steps aside for a newer tidal (a worker met a newer protocol or format, `VersionSkew`): every
+   * worker gives up its role (a leader closes its log, in which every acknowledged write already is)
+   * and stops, the locks are let go so that the newer tab leads, writes not yet acknowledged reject
+   * with `error` (they may or may not have landed, as with `close`), and so does every later call.
+   * Then the page is told (`onSuperseded`).
+   */
+  private supersede(error: TidalError): void {
+    if (this.closed || this.supersededBy) return;
+    this.supersededBy = error;
+    console.warn(`tidal: ${error.message}`);
+    void this.stop(error).then(() => {
+      for (const callback of this.supersededListeners) {
+        try {
+          callback(error);
+        } catch (thrown) {
+          console.error('tidal: an onSuperseded callback threw', thrown);
+        }
+      }
+      this.supersededListeners.clear();
+    });
+  }
+
+  /** Stops the workers and lets go of the locks, once; unacknowledged writes reject with `reason` (or `Closed`). */
+  private stop(reason: TidalError | undefined): Promise<void> {
+    this.stopping ??= (async () => {
+      this.supervisor.stop();
+      this.abort.abort();
+      for (const slot of this.slots) slot.writer.close(reason);
+      await Promise.all(
+        this.slots.map(async (slot) => {
+          await withTimeout(this.clock, slot.host.close(), 5000, `shard ${slot.shard}`).catch(() => undefined);
+          slot.worker.terminate();
+          slot.releaseLock?.();
+        }),
+      );
+    })();
+    return this.stopping;
   }
 
   private slotOf(shard: ShardId): ShardSlot {

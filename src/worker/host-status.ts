@@ -13,7 +13,7 @@ export function hostStatus(
   leadership: Leadership,
   inTabFollower: InTabFollower | undefined,
   ready: boolean,
-): ShardHostStatus {
+): Omit<ShardHostStatus, 'superseded'> {
   const role = leadership.role;
   const follower = role.kind === 'follower' ? role : undefined;
   const replica = follower?.replica;

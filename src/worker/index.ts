@@ -10,10 +10,12 @@
  * - worker: `shard-host.worker.ts` (comlink entry) → `shard-host.ts` (the front), with
  *   `leadership.ts` (the `ShardRole` union: starting | follower | leader, claims, announcements,
  *   log replay), `write-forwarding.ts`, `change-feed.ts`, `in-tab-follower.ts`, `host-status.ts`.
- * - both: `channels.ts` (every lock/channel name), `tab-rpc.ts` (messages between tabs),
+ * - both: `channels.ts` (every lock/channel name), `tab-rpc.ts` (messages between tabs), `protocol.ts`
+ *   (the version they carry),
  *   `shard-host-config.ts`, `api.ts` (public types). Time comes from `common/clock.ts`.
  */
 export { openTidal } from './open-tidal.js';
+export { PROTOCOL_VERSION } from './protocol.js';
 export type {
   Change,
   Entity,

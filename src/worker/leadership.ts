@@ -34,7 +34,7 @@ import type { ChangeFeed, ObservedState } from './change-feed.js';
 import { shardChannels } from './channels.js';
 import { shippingLink, stopShipping, type LogShipping } from './in-tab-follower.js';
 import type { ShardHostConfig } from './shard-host-config.js';
-import type { RpcMessage } from './tab-rpc.js';
+import { RPC_VERSION, type RpcMessage } from './tab-rpc.js';
 
 /** What a worker is for its shard, with what it owns in that role. */
 export type ShardRole =
@@ -201,7 +201,7 @@ export class Leadership {
     if (this.currentRole.kind !== 'follower') {
       this.currentRole = { kind: 'follower', state: this.currentRole.state, replica: undefined, replicaId: undefined, opening: undefined };
     }
-    this.post({ v: 1, t: 'who', shard: this.config.shard, tab: this.config.tabId });
+    this.post({ v: RPC_VERSION, t: 'who', shard: this.config.shard, tab: this.config.tabId });
     const tab = this.heard.tab;
     if (tab && tab !== this.config.tabId) await this.followLeader(tab);
   }
@@ -252,7 +252,14 @@ export class Leadership {
   /** Announces this worker as leader, while it leads or claims (also the answer to a `who`). */
   announce(): void {
     if (this.currentRole.kind === 'leader' || this.claiming) {
-      this.post({ v: 1, t: 'leader', shard: this.config.shard, tab: this.config.tabId, since: this.heard.term, host: this.hostId });
+      this.post({
+        v: RPC_VERSION,
+        t: 'leader',
+        shard: this.config.shard,
+        tab: this.config.tabId,
+        since: this.heard.term,
+        host: this.hostId,
+      });
     }
   }
 

@@ -27,5 +27,7 @@ export async function openTidal(options: OpenTidalOptions): Promise<TidalDb> {
   const sync = options.sync === undefined ? undefined : await resolveSyncOptions(options.sync, resolved.name);
   const db = new Database({ ...resolved, sync }, systemClock);
   await db.start();
+  // A newer tidal leads this database already: this tab stepped aside as it opened (`VersionSkew`).
+  if (db.superseded) throw db.superseded;
   return db;
 }

@@ -29,6 +29,11 @@ export interface ShardHostStatus extends Omit<ShardStats, 'restarts'> {
   readonly ready: boolean;
   /** Milliseconds since the leader tab was last heard (0 when this tab leads). */
   readonly leaderSilentMs: number;
+  /**
+   * Set once the worker met a newer protocol or format than it speaks and stepped aside for good: the
+   * message and details of its `VersionSkew` error (the main thread then lets go of the shard's lock).
+   */
+  readonly superseded: { readonly message: string; readonly details: Readonly<Record<string, unknown>> } | undefined;
   /** The in-tab follower this worker hosts for another shard led in this tab, if any. */
   readonly inTabFollower:
     { readonly id: string; readonly shard: ShardId; readonly bytesVerified: number; readonly payloadsRejected: number } | undefined;

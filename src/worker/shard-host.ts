@@ -34,6 +34,7 @@ import { hostStatus } from './host-status.js';
 import { InTabFollower, shipToInTabFollower, stopShipping } from './in-tab-follower.js';
 import { Leadership } from './leadership.js';
 import type { ShardHostConfig, ShardHostStatus } from './shard-host-config.js';
+import { newerProtocolOf, PROTOCOL_VERSION } from './protocol.js';
 import { parseRpc, type RpcMessage, type WriteOutcome } from './tab-rpc.js';
 import { WriteForwarding, serveForwarded } from './write-forwarding.js';
 
@@ -55,6 +56,11 @@ export class ShardHost {
   private inTabFollower: InTabFollower | undefined;
   private malformedRpc = 0;
   private closed = false;
+  /**
+   * Set once this worker met a newer protocol or format than it speaks (a tab of a newer tidal shares
+   * the database): it stepped aside for good, neither writing nor leading (`VersionSkew`).
+   */
+  private superseded: TidalError | undefined;
   /** Device sync of the shard, while this worker leads it (docs/SYNC.md). */
   private sync: { readonly runner: SyncRunner; readonly wal: Wal } | undefined;
 
@@ -98,14 +104,42 @@ export class ShardHost {
    * term is always higher): recovers the log and starts shipping.
    */
   async becomeLeader(term: number): Promise<{ lastLsn: number }> {
-    const led = await this.leadership.becomeLeader(term);
+    if (this.superseded) throw this.superseded;
+    let led: { lastLsn: number };
+    try {
+      led = await this.leadership.becomeLeader(term);
+    } catch (error) {
+      if (isTidalError(error, 'VersionSkew')) await this.stepAside(error); // the log holds a newer format
+      throw error;
+    }
+    if (this.superseded) {
+      // A newer tab spoke while the log was being opened.
+      await this.leadership.stepDown();
+      throw this.superseded;
+    }
     await this.startSync(term);
     return led;
   }
 
   /** Follows the shard's leader in another tab (the default role). */
-  becomeFollower(): Promise<void> {
+  async becomeFollower(): Promise<void> {
+    if (this.superseded) throw this.superseded;
     return this.leadership.becomeFollower();
+  }
+
+  /**
+   * Steps aside for a newer tidal, for good: stops syncing, gives up the lead (its log is closed, every
+   * acknowledged write already in it) and the follower, and from now on refuses writes and reads with
+   * `error`. The main thread learns of it from `status()` and lets go of the shard's lock.
+   */
+  private async stepAside(error: TidalError): Promise<void> {
+    if (this.superseded) return;
+    this.superseded = error;
+    this.stopSync();
+    this.forwarding.close();
+    await this.leadership
+      .close()
+      .catch((cause: unknown) => console.error(`tidal: shard ${this.config.shard} could not step aside cleanly`, cause));
   }
 
   /** Gives up the lead (the lock was lost or the tab is closing). */
@@ -185,9 +219,12 @@ export class ShardHost {
   }
 
   private onRpc(data: unknown): void {
+    if (this.superseded) return;
     const message = parseRpc(data, this.config.shard);
     if (!message) {
-      this.malformedRpc++;
+      const newer = newerProtocolOf(data);
+      if (newer === undefined) this.malformedRpc++;
+      else void this.stepAside(skewError(this.config.db, `a tab speaks protocol ${newer}`, { protocol: newer }));
       return;
     }
     switch (message.t) {
@@ -218,6 +255,7 @@ export class ShardHost {
    * here if this tab leads the shard, else forwarded to the leader tab.
    */
   async write(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
+    if (this.superseded) throw this.superseded;
     const role = this.leadership.role;
     if (role.kind === 'leader') return this.admit(requests);
     const leaderTab = this.leadership.leaderTab;
@@ -259,6 +297,7 @@ export class ShardHost {
    * or between roles, has no state worth reading); `Timeout` past `timeoutMs`.
    */
   private async readableReplica(timeoutMs: number): Promise<ShardLeader | FollowerDb> {
+    if (this.superseded) throw this.superseded;
     const deadline = this.clock.now() + timeoutMs;
     for (;;) {
       const replica = this.currentReplica();
@@ -304,7 +343,12 @@ export class ShardHost {
   // ---- Status and faults --------------------------------------------------
 
   status(): ShardHostStatus {
-    return hostStatus(this.config, this.leadership, this.inTabFollower, this.ready);
+    // The message without the `VersionSkew: ` prefix the error's constructor gave it (the main thread builds its own error).
+    const skew = this.superseded && {
+      message: this.superseded.message.replace(/^VersionSkew: /, ''),
+      details: { ...this.superseded.details },
+    };
+    return { ...hostStatus(this.config, this.leadership, this.inTabFollower, this.ready), superseded: skew };
   }
 
   /** Flips a byte of the next payload this leader ships, to every follower (debug only). */
@@ -341,4 +385,13 @@ export class ShardHost {
     this.closed = true;
     this.rpc.close();
   }
+}
+
+/** The `VersionSkew` error of a tab of database `db` that met a newer tidal (`what` says where). */
+export function skewError(db: string, what: string, details: Record<string, unknown>): TidalError {
+  return new TidalError(
+    'VersionSkew',
+    `${what} newer than this tab's tidal (protocol ${PROTOCOL_VERSION}) on database ${db}: this tab stepped aside, it neither writes nor leads; reload the page to run the newer tidal`,
+    { details: { ...details, speaks: PROTOCOL_VERSION } },
+  );
 }

@@ -9,8 +9,11 @@
 import { isTidalErrorCode } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { WriteRequest, WriteToken } from '../session/write.js';
+import { PROTOCOL_VERSION } from './protocol.js';
 
-export const RPC_VERSION = 1;
+/** The version every RPC message carries (`v`): the database's protocol version (`protocol.ts`). */
+export const RPC_VERSION = PROTOCOL_VERSION;
+type V = typeof RPC_VERSION;
 /** Most writes one forwarded message may carry. */
 export const MAX_FORWARDED_WRITES = 10_000;
 
@@ -22,10 +25,10 @@ export type RpcMessage =
    * `since` is the leader's term: it grows with every grant of the shard's lock, so the higher one
    * leads. `host` names the worker that leads (a restarted worker leads on in the same term).
    */
-  | { readonly v: 1; readonly t: 'leader'; readonly shard: ShardId; readonly tab: string; readonly since: number; readonly host: string }
-  | { readonly v: 1; readonly t: 'who'; readonly shard: ShardId; readonly tab: string }
+  | { readonly v: V; readonly t: 'leader'; readonly shard: ShardId; readonly tab: string; readonly since: number; readonly host: string }
+  | { readonly v: V; readonly t: 'who'; readonly shard: ShardId; readonly tab: string }
   | {
-      readonly v: 1;
+      readonly v: V;
       readonly t: 'write';
       readonly shard: ShardId;
       readonly from: string;
@@ -34,7 +37,7 @@ export type RpcMessage =
       readonly requests: readonly WriteRequest[];
     }
   | {
-      readonly v: 1;
+      readonly v: V;
       readonly t: 'result';
       readonly shard: ShardId;
       readonly from: string;

@@ -34,6 +34,8 @@ export interface WorkerSupervisorOptions {
   /** The prefixes subscribed to now. */
   readonly watchedPrefixes: () => string[];
   readonly closed: () => boolean;
+  /** A worker met a newer tidal and stepped aside (`ShardHostStatus.superseded`): the whole tab must. */
+  readonly superseded: (skew: NonNullable<ShardHostStatus['superseded']>) => void;
 }
 
 /** Keeps one live, answering worker per shard. */
@@ -124,6 +126,7 @@ export class WorkerSupervisor {
       const worker = slot.worker;
       withTimeout(clock, slot.host.status(), PING_TIMEOUT_MS, `shard ${slot.shard} worker`).then(
         (status: ShardHostStatus) => {
+          if (status.superseded) return this.setup.superseded(status.superseded);
           // A leader tab that stopped answering loses the lead after leaderTimeoutMs.
           if (!slot.lockHeld && !slot.stealing && status.role !== 'leader' && status.leaderSilentMs > options.leaderTimeoutMs) {
             slot.stealing = true;

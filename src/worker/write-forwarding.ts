@@ -14,7 +14,7 @@ import type { Clock, TimerHandle } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { WriteRequest } from '../session/write.js';
-import type { RpcMessage, WriteOutcome } from './tab-rpc.js';
+import { RPC_VERSION, type RpcMessage, type WriteOutcome } from './tab-rpc.js';
 
 /** How a `WriteForwarding` is set up. */
 export interface WriteForwardingOptions {
@@ -53,7 +53,7 @@ export class WriteForwarding {
         reject(new TidalError('Timeout', `the leader tab of shard ${shard} did not answer within ${requestTimeoutMs} ms`));
       }, requestTimeoutMs);
       this.waiting.set(id, { resolve: (outcomes) => resolve([...outcomes]), reject, timer });
-      this.options.post({ v: 1, t: 'write', shard, from: tabId, to: leaderTab, id, requests });
+      this.options.post({ v: RPC_VERSION, t: 'write', shard, from: tabId, to: leaderTab, id, requests });
     });
   }
 
@@ -89,5 +89,5 @@ export async function serveForwarded(
   const outcomes: WriteOutcome[] = admit
     ? await admit(message.requests) // each request is validated by ShardLeader.writeBatch
     : message.requests.map(() => ({ ok: false, code: 'Closed', message: `tab ${tabId} does not lead shard ${message.shard}` }));
-  return { v: 1, t: 'result', shard: message.shard, from: tabId, to: message.from, id: message.id, outcomes };
+  return { v: RPC_VERSION, t: 'result', shard: message.shard, from: tabId, to: message.from, id: message.id, outcomes };
 }
