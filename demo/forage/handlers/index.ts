@@ -10,6 +10,7 @@ export type {
   ForageWorkerApi,
   IngestResult,
   ItemView,
+  LabelRankingView,
   LabelView,
   OperationName,
   Operations,

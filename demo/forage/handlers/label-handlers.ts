@@ -9,9 +9,9 @@
 import { parseLabelSettings, unmarkTombstones, newHardNegativeMark, type LabelSettings } from '../labels/index.js';
 import { SETTINGS_KEY, addMember, labelKey, loadState, recordValue, setField, type ForageState } from '../store/index.js';
 import { EMBEDDER_KINDS, type EmbedderKind, type HandlerContext } from './context.js';
-import type { LabelView } from './operations.js';
+import type { LabelRankingView, LabelView } from './operations.js';
 import { fields, id, invalid } from './validate.js';
-import { assignLabels, labelViews } from './views.js';
+import { assignLabels, labelRanking as rankLabel, labelViews } from './views.js';
 
 function viewOf(ctx: HandlerContext, state: ForageState, labelId: string): LabelView {
   const view = labelViews(ctx, state, assignLabels(ctx, state)).find((l) => l.id === labelId);
@@ -112,4 +112,10 @@ export async function unmarkHardNegative(ctx: HandlerContext, request: unknown):
     unmarkTombstones(label.marks, label.tombstones, itemId).map((t) => addMember(labelKey(label.id), 'unmarked', recordValue(t))),
   );
   return viewOf(ctx, await loadState(ctx.db), label.id);
+}
+
+/** The items that carry a label, best first. */
+export async function labelRanking(ctx: HandlerContext, request: unknown): Promise<LabelRankingView> {
+  const state = await loadState(ctx.db);
+  return rankLabel(ctx, state, knownLabel(state, fields(request)['labelId']).id);
 }

@@ -69,6 +69,13 @@ export interface LabelView {
   readonly items: number;
 }
 
+/** The items that carry a label, best first (by s⁺, then id): the same in every tab that holds the same state. */
+export interface LabelRankingView {
+  readonly labelId: string;
+  readonly name: string;
+  readonly items: readonly { readonly id: string; readonly title: string; readonly positive: number; readonly negative: number }[];
+}
+
 /** Everything the page shows, from one read of the state. */
 export interface ForageView {
   readonly sources: readonly SourceView[];
@@ -147,6 +154,7 @@ export interface Operations {
   setCorsProxy: { request: { corsProxy: string }; response: { corsProxy: string } };
   setEmbedder: { request: { embedder: EmbedderKind }; response: { embedder: EmbedderKind; id: string } };
   labels: { request: NoFields; response: LabelView[] };
+  labelRanking: { request: { labelId: string }; response: LabelRankingView };
   createLabel: { request: { name: string; threshold?: number; margin?: number }; response: LabelView };
   editLabel: { request: { labelId: string; name?: string; threshold?: number; margin?: number }; response: LabelView };
   addPositive: { request: { labelId: string; itemId: string }; response: LabelView };

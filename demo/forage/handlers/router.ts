@@ -10,7 +10,7 @@
 import { loadState } from '../store/index.js';
 import type { HandlerContext } from './context.js';
 import { exportKto, exportPreferences, exportSignals } from './export-handlers.js';
-import { addHardNegative, addPositive, createLabel, editLabel, setEmbedder, unmarkHardNegative } from './label-handlers.js';
+import { addHardNegative, addPositive, createLabel, editLabel, labelRanking, setEmbedder, unmarkHardNegative } from './label-handlers.js';
 import type { ForageRequest, ForageResponse, OperationName } from './operations.js';
 import { nextSlate, resolveContext, signal } from './slate-handlers.js';
 import { addFile, addSource, addStarter, exportOpml, importOpml, refreshSource, removeSource, setCorsProxy } from './source-handlers.js';
@@ -49,6 +49,7 @@ const HANDLERS: { readonly [K in OperationName]: Handler<K> } = {
     const state = await loadState(ctx.db);
     return labelViews(ctx, state, assignLabels(ctx, state));
   },
+  labelRanking,
   createLabel,
   editLabel,
   addPositive,

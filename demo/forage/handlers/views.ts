@@ -14,10 +14,10 @@ import {
   type BetaPosterior,
 } from '../bandit/index.js';
 import type { SlateContext, SlateRecord } from '../export/index.js';
-import { labelRule, scoreLabel } from '../labels/index.js';
+import { labelRule, labelScorer, scoreLabel } from '../labels/index.js';
 import type { ForageState, ItemState } from '../store/index.js';
 import type { HandlerContext } from './context.js';
-import type { ContextRequest, ForageView, ItemView, LabelView, SlateView, SourceView } from './operations.js';
+import type { ContextRequest, ForageView, ItemView, LabelRankingView, LabelView, SlateView, SourceView } from './operations.js';
 
 /** Each item's labels, and the best s⁺ among the labels it carries (for ranking). */
 export interface LabelAssignment {
@@ -29,8 +29,9 @@ export function assignLabels(ctx: HandlerContext, state: ForageState): LabelAssi
   const byItem = new Map<string, { ids: string[]; names: string[]; best: number }>();
   const counts = new Map<string, number>();
   for (const label of state.labels) {
+    // In id order: a centroid's floating-point sum depends on the order, and every tab must score alike.
     const vectorsOf = (ids: ReadonlySet<string>) =>
-      [...ids].flatMap((id) => {
+      [...ids].sort().flatMap((id) => {
         const item = state.items.get(id);
         return item ? [ctx.vectors.vector(id, item.item)] : [];
       });
@@ -168,4 +169,27 @@ export function forageView(ctx: HandlerContext, state: ForageState, context: Con
     embedder: { kind: state.settings.embedder, id: ctx.embedder.id, error: ctx.embedderError },
     malformed: state.malformed,
   };
+}
+
+/**
+ * The items that carry `labelId`, best first: by s⁺ (similarity to the label's positives), then by id.
+ * A pure function of the replicated state and the embedder, so every tab ranks a label alike.
+ */
+export function labelRanking(ctx: HandlerContext, state: ForageState, labelId: string): LabelRankingView {
+  const label = state.labels.find((l) => l.id === labelId);
+  if (!label) throw new TypeError(`no label ${labelId}`);
+  const vectorsOf = (ids: ReadonlySet<string>) =>
+    [...ids].sort().flatMap((id) => {
+      const item = state.items.get(id);
+      return item ? [ctx.vectors.vector(id, item.item)] : [];
+    });
+  const examples = { positives: vectorsOf(label.positives), hardNegatives: vectorsOf(label.hardNegatives) };
+  const scorer = labelScorer(examples, labelRule(label.settings, ctx.embedder.id));
+  const items: LabelRankingView['items'][number][] = [];
+  for (const item of state.items.values()) {
+    const score = scorer(ctx.vectors.vector(item.id, item.item));
+    if (score.carries) items.push({ id: item.id, title: item.item.title, positive: score.positive, negative: score.negative });
+  }
+  items.sort((a, b) => b.positive - a.positive || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { labelId, name: label.settings.name, items };
 }

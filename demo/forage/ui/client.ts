@@ -16,6 +16,7 @@ import type {
   ForageView,
   ForageWorkerApi,
   IngestResult,
+  LabelRankingView,
   LabelView,
   OperationName,
   OpmlImportResult,
@@ -111,6 +112,11 @@ export class ForageClient {
   /** Chooses the embedder labels use in every tab (`'glove'` loads its table first). */
   setEmbedder(embedder: EmbedderKind): Promise<{ embedder: EmbedderKind; id: string }> {
     return this.request({ op: 'setEmbedder', embedder });
+  }
+
+  /** The items that carry the label, best first (the same in every tab holding the same state). */
+  labelRanking(labelId: string): Promise<LabelRankingView> {
+    return this.request({ op: 'labelRanking', labelId });
   }
 
   createLabel(name: string, options: { threshold?: number; margin?: number } = {}): Promise<LabelView> {
