@@ -30,10 +30,23 @@ export type {
 } from './worker/index.js';
 
 export { MemoryRemote, S3Remote, SyncKeys, deriveUserKey, generateUserKey, parseUserKey } from './sync/index.js';
-export type { Remote, RemoteObject, PutOutcome, S3RemoteOptions, SyncOptions, SyncRunnerStats } from './sync/index.js';
+export type {
+  ListOptions,
+  MemoryRemoteCounters,
+  MemoryRemoteOptions,
+  PutOutcome,
+  Remote,
+  RemoteEntry,
+  RemoteListing,
+  RemoteObject,
+  S3RemoteCounters,
+  S3RemoteOptions,
+  SyncOptions,
+  SyncRunnerStats,
+} from './sync/index.js';
 
 export { Decoder, Encoder, TidalError, isTidalError, loadBlake3 } from './common/index.js';
-export type { Blake3, IncrementalBlake3, TidalErrorCode } from './common/index.js';
+export type { Blake3, Clock, IncrementalBlake3, TidalErrorCode, TimerHandle } from './common/index.js';
 
 export { MAX_SHARDS, ShardRouter } from './shard/index.js';
 export type { ShardId, ShardRouterOptions } from './shard/index.js';
@@ -104,6 +117,7 @@ export type {
   CrdtValue,
   HlcOptions,
   HlcTimestamp,
+  PendingSteps,
   PNCounterTotals,
   ReconciliationChannel,
   ReconciliationEngineOptions,
@@ -121,6 +135,8 @@ export type {
   Admission,
   ClientOperation,
   IdempotencyStoreOptions,
+  ImportEvent,
+  LogEvent,
   ReadableReplica,
   SeqNo,
   SessionId,

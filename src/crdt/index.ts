@@ -32,7 +32,7 @@ export {
   valuesEqual,
   type CrdtValue,
 } from '../common/value.js';
-export { PNCounter, type PNCounterTotals } from './pn-counter.js';
+export { PNCounter, type PendingSteps, type PNCounterTotals } from './pn-counter.js';
 export { LWWRegister } from './lww-register.js';
 export { GSet } from './g-set.js';
 export {

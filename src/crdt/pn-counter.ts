@@ -37,7 +37,9 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Steps admitted for a counter and not applied yet (a leader's batch on its way to the log). */
 export interface PendingSteps {
+  /** Sum of the admitted increment steps not applied yet. */
   readonly increments: number;
+  /** Sum of the admitted decrement steps not applied yet. */
   readonly decrements: number;
 }
 

@@ -31,9 +31,13 @@ export interface MemoryRemoteOptions {
 
 /** Counters of what a `MemoryRemote` served. */
 export interface MemoryRemoteCounters {
+  /** Requests received, lost ones included. */
   requests: number;
+  /** Bytes of object content written by requests that reached the store. */
   bytesIn: number;
+  /** Bytes of object content read back. */
   bytesOut: number;
+  /** Requests, or their answers, dropped while `offline` or by the injected `loss` and `answerLoss`. */
   lost: number;
 }
 

@@ -39,7 +39,9 @@ export type PutOutcome =
 
 /** One key of a listing. */
 export interface RemoteEntry {
+  /** The object's key (name) in the bucket. */
   readonly key: string;
+  /** The object's size in bytes, as the store reports it (untrusted). */
   readonly size: number;
   /** The object's current ETag (unquoted): a reader skips what has not changed since it last read it. */
   readonly etag: string;
@@ -55,6 +57,7 @@ export interface ListOptions {
 
 /** A page of a listing, in key order. */
 export interface RemoteListing {
+  /** The keys of this page, in key order. */
   readonly entries: readonly RemoteEntry[];
   /** More keys follow the last entry. */
   readonly truncated: boolean;

@@ -55,10 +55,15 @@ export interface S3RemoteOptions {
 
 /** Counters of an `S3Remote`. */
 export interface S3RemoteCounters {
+  /** HTTP requests sent, every attempt counted. */
   requests: number;
+  /** Attempts after the first of an operation (after a network error, a timeout or a 429/5xx). */
   retries: number;
+  /** Times requests moved on to the next endpoint after one failed. */
   failovers: number;
+  /** Bytes of object content uploaded. */
   bytesUp: number;
+  /** Bytes of object content downloaded. */
   bytesDown: number;
 }
 
