@@ -4,20 +4,21 @@
  * `FORAGE_BANDIT_SEEDS=7,12 npx vitest run demo/forage/bandit/bandit.simulation.test.ts`
  * replays just those (the assertions on averages then cover only them).
  *
- * Time is the round (one impression), and the bandit runs with the window of
- * the product (W = 50 observations per source) and a half-life of 14
- * windows, H = 700 rounds: the ratio the product's defaults keep (see posterior.ts).
+ * Time is the round (one impression), and the bandit runs with the
+ * product's change test (threshold 12) and a half-life of H = 1,400 rounds
+ * (the product's 7 days at about 200 impressions a day; see posterior.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_WINDOW } from './posterior.js';
+import { DEFAULT_CHANGE_THRESHOLD } from './posterior.js';
 import { regretExponent, simulate, trackingDelay, type Policy } from './testing/simulate.js';
 
 const SEEDS = process.env['FORAGE_BANDIT_SEEDS']?.split(',').map(Number) ?? Array.from({ length: 40 }, (_, i) => 1 + i);
-const WINDOW = DEFAULT_WINDOW;
-const HALF_LIFE = 14 * WINDOW;
-const DISCOUNTED: Policy = { kind: 'discounted', halfLife: HALF_LIFE, window: WINDOW };
+const HALF_LIFE = 1400;
+const DISCOUNTED: Policy = { kind: 'discounted', halfLife: HALF_LIFE, window: Infinity, changeThreshold: DEFAULT_CHANGE_THRESHOLD };
 /** A time-only discount keeping the last ~50 rounds (γ = 0.98 per round): the textbook discounted TS. */
-const TIME_ONLY: Policy = { kind: 'discounted', halfLife: Math.LN2 / -Math.log(0.98), window: Infinity };
+const TIME_ONLY: Policy = { kind: 'discounted', halfLife: Math.LN2 / -Math.log(0.98), window: Infinity, changeThreshold: Infinity };
+/** The tracking bound, in rounds: the median change is followed within 60, 90% within 150, every one within 350. */
+const TRACKING = { median: 60, p90: 150, max: 350 };
 
 /** The share of rounds `from`..end in which `source` was chosen. */
 function share(choices: Int32Array, source: number, from: number): number {
@@ -51,7 +52,8 @@ describe('bandit simulation (stationary: rates 0.15, 0.30, 0.45, 0.60)', () => {
       `stationary: best source's share of the last 500 rounds, mean ${mean(shares).toFixed(3)}, min ${Math.min(...shares).toFixed(3)}; ` +
         `${seedsAbove} of ${shares.length} seeds at 80% or more; a time-only discount (γ = 0.98): mean ${mean(timeOnly).toFixed(3)}`,
     );
-    expect(mean(shares)).toBeGreaterThanOrEqual(0.8);
+    // On every seed, as the issue states it; and better than a time-only discount on average.
+    shares.forEach((s, i) => expect(s, `stationary seed ${SEEDS[i]}`).toBeGreaterThanOrEqual(0.8));
     expect(mean(shares)).toBeGreaterThan(mean(timeOnly));
   });
 
@@ -73,7 +75,7 @@ describe('bandit simulation (stationary: rates 0.15, 0.30, 0.45, 0.60)', () => {
   });
 
   it('the incremental posteriors the simulation keeps are the ones discountedPosteriors computes from all observations', () => {
-    for (const { run } of runs) expect(run.maxCheckError).toBeLessThan(1e-9);
+    for (const { run } of runs) expect(run.maxCheckError).toBeLessThan(1e-9); // relative
   });
 });
 
@@ -103,7 +105,7 @@ describe('bandit simulation (the best source changes every 1,000 rounds)', () =>
     ]),
   );
 
-  it('follows a change of the best source within a bound: median ≤ W rounds, 90% within 3W, all within H/2', () => {
+  it('follows a change of the best source within a bound: median ≤ 60 rounds, 90% within 150, all within 350', () => {
     const delays: number[] = [];
     for (const { seed, run } of results['discounted']!) {
       const these = changes.map((c) => trackingDelay(run.choices, c.round, c.best, c.round + 1000));
@@ -113,10 +115,10 @@ describe('bandit simulation (the best source changes every 1,000 rounds)', () =>
     const median = quantile(delays, 0.5);
     const p90 = quantile(delays, 0.9);
     const max = Math.max(...delays);
-    console.log(`changes: tracking delay median ${median}, 90th percentile ${p90}, max ${max} rounds (W = ${WINDOW}, H = ${HALF_LIFE})`);
-    expect(median).toBeLessThanOrEqual(WINDOW);
-    expect(p90).toBeLessThanOrEqual(3 * WINDOW);
-    expect(max).toBeLessThanOrEqual(HALF_LIFE / 2);
+    console.log(`changes: tracking delay median ${median}, 90th percentile ${p90}, max ${max} rounds (H = ${HALF_LIFE})`);
+    expect(median).toBeLessThanOrEqual(TRACKING.median);
+    expect(p90).toBeLessThanOrEqual(TRACKING.p90);
+    expect(max).toBeLessThanOrEqual(TRACKING.max);
   });
 
   it('has less regret than time-only discounting, plain Thompson sampling and uniform choice', () => {

@@ -1,9 +1,10 @@
 /**
  * Forage's bandit over sources: discounted Thompson sampling on Beta
  * posteriors. A click or like on an item rewards the source it was drawn
- * for; each source keeps about its last 50 impressions, and all evidence
- * halves every 3 days (see posterior.ts for why), so the posterior
- * is a pure function of the replicated slates and signals.
+ * for; all evidence halves every 7 days, and a source's evidence from
+ * before its last change (a likelihood-ratio test) is dropped (see
+ * posterior.ts for why), so the posterior is a pure function of the
+ * replicated slates and signals.
  *
  *     const observations = observationsFromRecords(slates, signals);
  *     const posteriors = discountedPosteriors(observations, { sources: sourceIds });
@@ -17,7 +18,15 @@ export { betaCdf, betaQuantile, sampleBeta } from './beta.js';
 export { posteriorChartSvg } from './chart.js';
 export type { ChartOptions, ChartRow } from './chart.js';
 export { observationsFromRecords } from './observations.js';
-export { DEFAULT_HALF_LIFE_MS, DEFAULT_WINDOW, UNIFORM_PRIOR, discountedPosteriors, summarizePosterior } from './posterior.js';
+export {
+  DEFAULT_CHANGE_THRESHOLD,
+  DEFAULT_HALF_LIFE_MS,
+  DEFAULT_WINDOW,
+  UNIFORM_PRIOR,
+  discountedPosteriors,
+  sourcePosterior,
+  summarizePosterior,
+} from './posterior.js';
 export type { BetaPosterior, DiscountOptions, Observation, PosteriorSummary } from './posterior.js';
 export { seededRandom } from './random.js';
 export type { Random } from './random.js';

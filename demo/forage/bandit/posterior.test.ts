@@ -39,10 +39,49 @@ describe('discountedPosteriors', () => {
     const posteriors = discountedPosteriors(observations, { halfLife: Infinity, window: 2 });
     expect(posteriors.get('a')).toEqual({ alpha: 1 + 0.125 + 1, beta: 1 + 0.25 + 1 });
     expect(posteriors.get('b')).toEqual({ alpha: 1, beta: 2 });
-    // With the defaults, a long run of one source keeps about W = 50 observations' worth of evidence.
+    // A long run of one source keeps about W = 50 observations' worth of evidence.
     const run: Observation[] = Array.from({ length: 2000 }, (_, i) => ({ sourceId: 'a', reward: 0, at: i }));
-    const steady = discountedPosteriors(run, { halfLife: Infinity }).get('a')!;
+    const steady = discountedPosteriors(run, { halfLife: Infinity, window: 50 }).get('a')!;
     expect(steady.beta - 1).toBeCloseTo(50, 6);
+  });
+
+  it('drops the evidence from before a change: a good source that turns bad is known for what it is now', () => {
+    const random = seededRandom(5);
+    // 400 impressions at a 60% reward rate, then 40 at 0% (the newest).
+    const history: Observation[] = Array.from({ length: 440 }, (_, i) => ({
+      sourceId: 'a',
+      reward: i < 400 && random() < 0.6 ? 1 : 0,
+      at: i,
+    }));
+    const cut = discountedPosteriors(history, { halfLife: Infinity }).get('a')!;
+    expect(cut.alpha).toBeLessThan(2); // (nearly) only the bad run is left: mean below 0.05
+    expect(cut.alpha / (cut.alpha + cut.beta)).toBeLessThan(0.05);
+    expect(cut.alpha + cut.beta - 2).toBeGreaterThanOrEqual(35); // the split lands within the grid's 5% steps of the change
+    expect(cut.alpha + cut.beta - 2).toBeLessThan(60);
+    // Without the change test, the old evidence outweighs it.
+    const kept = discountedPosteriors(history, { halfLife: Infinity, changeThreshold: Infinity }).get('a')!;
+    expect(kept.alpha + kept.beta - 2).toBe(440);
+    expect(kept.alpha / (kept.alpha + kept.beta)).toBeGreaterThan(0.45);
+  });
+
+  it('keeps all the evidence of a source that does not change, so its posterior narrows', () => {
+    const random = seededRandom(9);
+    const history: Observation[] = Array.from({ length: 2000 }, (_, i) => ({ sourceId: 'a', reward: random() < 0.6 ? 1 : 0, at: i }));
+    const posterior = discountedPosteriors(history, { halfLife: Infinity }).get('a')!;
+    expect(posterior.alpha + posterior.beta - 2).toBe(2000);
+  });
+
+  it('never splits the entries of one slate (observations made at the same time)', () => {
+    // 30 rewarded impressions, then one slate of 30 unrewarded ones at the same time: the split between them
+    // is the only one, and it holds.
+    const history: Observation[] = [
+      ...Array.from({ length: 30 }, (_, i) => ({ sourceId: 'a', reward: 1 as const, at: i })),
+      ...Array.from({ length: 30 }, () => ({ sourceId: 'a', reward: 0 as const, at: 100 })),
+    ];
+    expect(discountedPosteriors(history, { halfLife: Infinity }).get('a')).toEqual({ alpha: 1, beta: 31 });
+    // A single slate of 60 mixed entries is one group: nothing to split.
+    const slate: Observation[] = history.map((o) => ({ ...o, at: 7 }));
+    expect(discountedPosteriors(slate, { halfLife: Infinity }).get('a')).toEqual({ alpha: 31, beta: 31 });
   });
 
   it('is the same, bit for bit, whatever order the observations arrive in (every tab agrees)', () => {
