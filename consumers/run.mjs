@@ -24,12 +24,16 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const run = promisify(execFile);
 
-/** Each app: how it is built, and how its pages are served (a static build, or a dev server). */
+/**
+ * Each app: how it is built, how its pages are served (a static build, or a dev server), and the
+ * queries its page is opened with (`worker=create`: the app constructs the workers as the
+ * `createWorker` example of the API reference shows).
+ */
 const APPS = {
-  vite: { build: 'build', serve: 'static' },
-  'vite-dev': { from: 'vite', serve: 'vite-dev' },
+  vite: { build: 'build', serve: 'static', queries: ['', 'worker=create'] },
+  'vite-dev': { from: 'vite', serve: 'vite-dev', queries: ['', 'worker=create'] },
   esbuild: { build: 'build', serve: 'static' },
-  webpack: { build: 'build', serve: 'static' },
+  webpack: { build: 'build', serve: 'static', queries: ['', 'worker=create'] },
   typescript: { build: 'build' },
 };
 
@@ -99,7 +103,11 @@ try {
         browser ??= await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs, headless: true });
         const server = app.serve === 'static' ? await serveStatic(join(dir, 'dist')) : await serveViteDev(dir);
         try {
-          await twoTabs(browser, server.origin, name);
+          for (const query of app.queries ?? ['']) {
+            await twoTabs(browser, server.origin, name, query).catch((error) => {
+              throw new Error(`${query || 'default'}: ${describe(error)}`);
+            });
+          }
         } finally {
           await server.close();
         }
@@ -122,17 +130,17 @@ console.log(`consumers: ${failed ? 'FAILED' : 'all passed'} in ${elapsed()}`);
 process.exit(failed ? 1 : 0);
 
 /** Opens the app in two tabs of one browser context (one origin, one OPFS) and writes across them. */
-async function twoTabs(browser, origin, name) {
+async function twoTabs(browser, origin, name, query) {
   const context = await browser.newContext();
   const errors = [];
   try {
-    const db = `${name.replace(/[^a-z0-9]/gi, '')}${Date.now()}`;
+    const db = `${name.replace(/[^a-z0-9]/gi, '')}${query ? 'create' : ''}${Date.now()}`;
     const open = async () => {
       const page = await context.newPage();
       page.on('pageerror', (error) => errors.push(error.message));
       page.on('requestfailed', (request) => errors.push(`${request.url()}: ${request.failure()?.errorText}`));
       page.on('response', (response) => response.status() >= 400 && errors.push(`${response.url()}: HTTP ${response.status()}`));
-      await page.goto(`${origin}/?db=${db}`);
+      await page.goto(`${origin}/?db=${db}${query ? `&${query}` : ''}`);
       await page
         .waitForFunction(() => document.querySelector('#status')?.textContent === 'ready', null, { timeout: 30_000 })
         .catch(() => {
