@@ -38,6 +38,21 @@ export default tseslint.config(
     },
   },
   {
+    // package.json says `"sideEffects": false`: a bundler may drop a module imported for its side
+    // effects alone, so library code never imports one that way (README, "Using it").
+    files: ['src/**/*.ts'],
+    ignores: ['src/**/*.test.ts', 'src/**/testing/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ImportDeclaration[specifiers.length=0]',
+          message: 'package.json declares "sideEffects": false: import what you use by name, not a module for its side effects',
+        },
+      ],
+    },
+  },
+  {
     // Node scripts: the build, the runners of tests, benchmarks and consumer apps, and configs.
     files: ['**/*.mjs', 'scripts/**', 'consumers/*/build.mjs', '*.config.ts', '*.config.js'],
     languageOptions: { globals: { ...globals.node } },
