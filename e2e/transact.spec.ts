@@ -72,3 +72,27 @@ test('a transaction with a bad operation sends nothing; per-call writes of one t
   expect(outcome.events).toEqual([1, 1, 1, 1]);
   expect(outcome.total).toBe(1000);
 });
+
+test('a shard part over 8 MiB is split by its bytes before it is numbered, and every write of it commits', async ({ context }) => {
+  const name = `transact-big-${Date.now()}`;
+  const a = await openTab(context, name);
+  const outcome = await a.evaluate(async () => {
+    const before = (await window.tidal.stats()).shards.map((s) => s.lsn);
+    // Ten values of 1,000,000 bytes on one key (so one shard): about 9.5 MiB, over the 8 MiB a write may take.
+    const result = await window.tidal
+      .transact((tx) => {
+        for (let i = 0; i < 10; i++) tx.set('big', `part-${i}`, String(i).repeat(1_000_000));
+      })
+      .then(
+        (r) => ({ operations: r.operations, shards: r.tokens.map((t) => t.shard) }),
+        (error: { code?: string; message?: string }) => ({ error: `${error.code}: ${error.message}` }),
+      );
+    const after = (await window.tidal.stats()).shards.map((s) => s.lsn);
+    const entity = await window.tidal.get('big');
+    const lengths = Object.values(entity?.fields ?? {}).map((v) => (v as string).length);
+    return { result, events: after.reduce((n, lsn, i) => n + lsn - before[i]!, 0), lengths };
+  });
+  expect(outcome.result).toEqual({ operations: 10, shards: [expect.any(Number)] });
+  expect(outcome.events).toBe(2); // two writes of that shard's part: the first up to 8 MiB, the rest
+  expect(outcome.lengths).toEqual(new Array(10).fill(1_000_000));
+});

@@ -142,4 +142,18 @@ describe('HLC', () => {
       { seed: 0x41c, numRuns: 200 },
     );
   });
+  it('reserves consecutive stamps above everything issued, and carries a long run into the milliseconds', () => {
+    let wall = 1000;
+    const clock = new HLC({ now: () => wall });
+    const before = clock.now();
+    const first = clock.reserve(3);
+    expect(first).toBe(before + 1n);
+    expect(clock.last).toBe(first + 2n);
+    expect(clock.now()).toBe(first + 3n);
+    wall = 2000;
+    const run = clock.reserve(70_000); // more than 2^16 in one millisecond
+    expect(run).toBe(2000n << 16n);
+    expect(clock.now()).toBe(run + 70_000n);
+    expect(() => clock.reserve(0)).toThrow(/positive count/);
+  });
 });

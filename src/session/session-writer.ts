@@ -26,9 +26,11 @@ import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import { integerOption } from '../common/options.js';
 import type { ShardId } from '../shard/shard-id.js';
+import { EMPTY_OPS_BLOCK_V3, encodeOpsBlockV3 } from './ops-block-v3.js';
 import {
   MAX_OPS_PER_WRITE,
-  validateClientWrite,
+  MAX_WRITE_BYTES,
+  clientWriteBytes,
   type ClientOperation,
   type SeqNo,
   type SessionId,
@@ -110,7 +112,7 @@ export class SessionWriter {
   private seenLsn = 0;
   private readonly merge: boolean;
   /** This tick's writes without an idempotency key, merged into one write when the tick ends. */
-  private forming: { ops: ClientOperation[]; parts: WritePart[] } | undefined;
+  private forming: { ops: ClientOperation[]; parts: WritePart[]; bytes: number } | undefined;
 
   /** Starts a new session (a fresh random id) for `options.shard`; nothing is sent until the first `write`. */
   constructor(options: SessionWriterOptions) {
@@ -162,25 +164,31 @@ export class SessionWriter {
    */
   async write(ops: readonly ClientOperation[], options: { idempotencyKey?: string } = {}): Promise<WriteToken> {
     if (this.closed) throw this.closedError();
-    validateClientWrite(ops, options.idempotencyKey);
-    return this.writeChecked(ops, options);
+    const bytes = clientWriteBytes(ops, options.idempotencyKey);
+    return this.writeChecked(ops, { ...options, bytes });
   }
 
   /**
    * `write` for operations the caller has checked (`validateClientOperation`,
-   * at most `MAX_OPS_PER_WRITE`): a batch checks its operations once, as
-   * they are added, and sends them without a second pass.
+   * at most `MAX_OPS_PER_WRITE`, at most `MAX_WRITE_BYTES` by the bound those
+   * checks return, passed as `bytes`): a batch checks its operations once,
+   * as they are added, and sends them without a second pass. Writes merged
+   * in a tick stay within both bounds; without `bytes`, a write is merged
+   * with none other.
    */
-  writeChecked(ops: readonly ClientOperation[], options: { idempotencyKey?: string } = {}): Promise<WriteToken> {
+  writeChecked(ops: readonly ClientOperation[], options: { idempotencyKey?: string; bytes?: number } = {}): Promise<WriteToken> {
     if (this.closed) return Promise.reject(this.closedError());
     if (options.idempotencyKey === undefined && this.merge) {
+      const bytes = options.bytes ?? MAX_WRITE_BYTES;
       return new Promise<WriteToken>((resolve, reject) => {
-        if (this.forming && this.forming.ops.length + ops.length > MAX_OPS_PER_WRITE) this.seal();
+        if (this.forming && (this.forming.ops.length + ops.length > MAX_OPS_PER_WRITE || this.forming.bytes + bytes > MAX_WRITE_BYTES))
+          this.seal();
         if (!this.forming) {
-          this.forming = { ops: [], parts: [] };
+          this.forming = { ops: [], parts: [], bytes: 0 };
           queueMicrotask(() => this.seal());
         }
         for (const op of ops) this.forming.ops.push(op);
+        this.forming.bytes += bytes;
         this.forming.parts.push({ ops, resolve, reject });
       });
     }
@@ -214,6 +222,7 @@ export class SessionWriter {
       acked: this.hwm,
       ops,
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+      block: encodeOpsBlockV3(ops), // once per write: every resend carries it as it is
     };
     this.pending.set(seq, { request, parts });
     this.send(request);
@@ -296,7 +305,7 @@ export class SessionWriter {
     // Refused for what it is (e.g. InvalidArgument): the SeqNo is filled with an empty write so
     // that the session's later writes are not held behind a gap. A single write's caller learns
     // why; a merged write's parts are sent again one by one, so that only the refused one fails.
-    this.pending.set(request.seq, { request: { ...request, ops: [], acked: this.hwm }, parts: [] });
+    this.pending.set(request.seq, { request: { ...request, ops: [], block: EMPTY_OPS_BLOCK_V3, acked: this.hwm }, parts: [] });
     if (write.parts.length === 1) write.parts[0]!.reject(error);
     else for (const part of write.parts) void this.submit([...part.ops], [part], undefined);
     this.scheduleResend();

@@ -22,7 +22,8 @@ import type { Value } from '../wal/payload.js';
 import type { Wal } from '../wal/wal.js';
 import type { IdempotencyStoreOptions } from './idempotency-store.js';
 import { ShardState } from './shard-state.js';
-import { encodeWriteEvent } from './write-event-codec.js';
+import { EMPTY_OPS_BLOCK_V3, encodeOpsBlockV3 } from './ops-block-v3.js';
+import { writeEventWithBlock } from './write-event-codec.js';
 import { validateWriteRequest, type ImportEvent, type WriteEvent, type WriteRequest, type WriteToken } from './write.js';
 
 /** Options of `ShardLeader.open`. */
@@ -141,7 +142,7 @@ export class ShardLeader {
   async writeBatch(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
     const now = this.clock.now();
     const outcomes: (WriteOutcome | Promise<WriteOutcome>)[] = [];
-    const admitted: { index: number; event: WriteEvent }[] = [];
+    const admitted: { index: number; event: WriteEvent; logged: Value }[] = [];
     let settle!: (lsns: readonly (number | undefined)[]) => void;
     const committed = new Promise<readonly (number | undefined)[]>((resolve) => (settle = resolve));
     for (const request of requests) {
@@ -159,18 +160,18 @@ export class ShardLeader {
         const steps = this.checkCounterSteps(request.ops);
         this.state.idempotency.admit(request, now);
         if (steps) for (const [id, pending] of steps) this.pendingSteps.set(id, pending);
-        const event = this.eventFor(request, now);
+        const { event, logged } = this.eventFor(request, now);
         const inBatch = { committed, index: admitted.length };
         this.inFlight.set(`${request.session}:${request.seq}`, inBatch);
         if (request.idempotencyKey !== undefined) this.inFlight.set(`key:${request.idempotencyKey}`, inBatch);
         outcomes.push({ ok: false, error: undefined }); // replaced once committed
-        admitted.push({ index: outcomes.length - 1, event });
+        admitted.push({ index: outcomes.length - 1, event, logged });
       } catch (error) {
         outcomes.push({ ok: false, error });
       }
     }
     if (admitted.length > 0) {
-      const results = await this.appendEvents(admitted.map((a) => a.event));
+      const results = await this.appendEvents(admitted.map((a) => a.logged));
       const lsns: (number | undefined)[] = [];
       admitted.forEach(({ index, event }, i) => {
         const result = results[i]!;
@@ -178,7 +179,7 @@ export class ShardLeader {
         this.inFlight.delete(`${event.session}:${event.seq}`);
         if (event.key !== undefined) this.inFlight.delete(`key:${event.key}`);
         if ('lsn' in result) {
-          this.state.apply(result.lsn, event as unknown as Value); // LSNs ascend with i: applied in log order
+          this.state.applyEvent(result.lsn, event); // LSNs ascend with i: applied in log order; checked on admission
           outcomes[index] = { ok: true, token: { shard: this.shard, lsn: result.lsn } };
           lsns.push(result.lsn);
           this.wakeWaiters(result.lsn);
@@ -200,7 +201,7 @@ export class ShardLeader {
    * check refuses.
    */
   private lookUp(request: WriteRequest, now: number): Promise<WriteToken> | undefined {
-    validateWriteRequest(request);
+    if (request.block === undefined) validateWriteRequest(request); // a framed request was checked whole as its frame was read
     const store = this.state.idempotency;
     if (request.idempotencyKey !== undefined) {
       const lsn = store.lsnForKey(request.idempotencyKey, now);
@@ -260,37 +261,56 @@ export class ShardLeader {
     }
   }
 
-  /** The WAL event of an admitted request: its operations stamped by this leader, with what guards them. */
-  private eventFor(request: WriteRequest, now: number): WriteEvent {
-    const ops: CrdtOperation[] = request.ops.map((op) => ({ ...op, replica: this.replica, hlc: this.hlc.now() }) as CrdtOperation);
-    return {
-      t: 'write',
+  /**
+   * The WAL event of an admitted request: its operations stamped by this
+   * leader (consecutive HLCs from one `reserve`), with what guards them;
+   * and its logged form, which holds the writer's operations block as it
+   * came (encoded here only for a request that did not come in a frame).
+   */
+  private eventFor(request: WriteRequest, now: number): { event: WriteEvent; logged: Value } {
+    const replica = this.replica;
+    const count = request.ops.length;
+    const first = count > 0 ? this.hlc.reserve(count) : this.hlc.last;
+    const ops: CrdtOperation[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const op = request.ops[i]!;
+      const hlc = first + BigInt(i);
+      ops[i] =
+        op.op === 'set'
+          ? { op: 'set', key: op.key, field: op.field, value: op.value, replica, hlc }
+          : op.op === 'add'
+            ? { op: 'add', key: op.key, set: op.set, member: op.member, replica, hlc }
+            : { op: op.op, key: op.key, kind: op.kind, by: op.by, replica, hlc };
+    }
+    const fields = {
+      t: 'write' as const,
       session: request.session,
       startedAt: request.startedAt,
       seq: request.seq,
       acked: request.acked,
       at: now,
       ...(request.idempotencyKey !== undefined ? { key: request.idempotencyKey } : {}),
-      ops,
     };
+    const block = request.block ?? (count === 0 ? EMPTY_OPS_BLOCK_V3 : encodeOpsBlockV3(request.ops));
+    return { event: { ...fields, ops }, logged: writeEventWithBlock(fields, replica, first, block) };
   }
 
   /**
    * Appends events as one batch: each event's LSN, or why it was not
-   * appended. If one of them cannot be encoded (a writer that skipped its
-   * own check), the append refuses the lot before writing anything; the
-   * events are then appended one by one (still one batch: same tick), and
-   * only the bad one fails.
+   * appended. If one of them cannot be appended for what it holds, the
+   * append refuses the lot before writing anything; the events are then
+   * appended one by one (still one batch: same tick), and only the bad one
+   * fails.
    */
-  private async appendEvents(events: readonly WriteEvent[]): Promise<({ lsn: number } | { error: unknown })[]> {
+  private async appendEvents(events: readonly Value[]): Promise<({ lsn: number } | { error: unknown })[]> {
     try {
-      const { first } = await this.wal.append(events.map(encodeWriteEvent));
+      const { first } = await this.wal.append(events);
       return events.map((_, i) => ({ lsn: first + i }));
     } catch (error) {
       if (!isTidalError(error, 'Unencodable') || events.length === 1) return events.map(() => ({ error }));
       return Promise.all(
         events.map((event) =>
-          this.wal.append([encodeWriteEvent(event)]).then(
+          this.wal.append([event]).then(
             (range) => ({ lsn: range.first }),
             (single: unknown) => ({ error: single }),
           ),

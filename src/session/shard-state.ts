@@ -33,7 +33,11 @@ export class ShardState implements StateMachine {
 
   /** Applies the log event at `lsn`: records the write in the idempotency store and its operations in the CRDTs. */
   apply(lsn: number, event: Value): void {
-    const write = asLogEvent(event);
+    this.applyEvent(lsn, asLogEvent(event));
+  }
+
+  /** Applies an event already read and checked (`asLogEvent`), or one its leader built from checked requests. */
+  applyEvent(lsn: number, write: LogEvent): void {
     if (write.t === 'import') {
       // Merged from another device: no session of this one to remember, a cursor to advance.
       if (write.upTo > (this.syncCursors.get(write.device) ?? 0)) this.syncCursors.set(write.device, write.upTo);

@@ -150,7 +150,7 @@ describe('write events, version 2 (operations as one block)', () => {
       }
     }
     expect(refusals).toEqual(new Set(['MalformedPayload']));
-    expect(() => asWriteEvent({ ...logged, ops: new Uint8Array([3, 0, 0]) })).toThrow(/version 3/);
+    expect(() => asWriteEvent({ ...logged, ops: new Uint8Array([4, 0, 0]) })).toThrow(/version 4/);
     expect(() => asWriteEvent({ ...logged, v: 3 })).toThrow(/version 3/);
   });
 });

@@ -26,6 +26,7 @@ import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
 import type { CrdtOperation } from '../crdt/operation.js';
 import { decodeValue, encodeValue, type Value } from '../wal/payload.js';
+import { OPS_BLOCK_V3, decodeOpsBlockV3 } from './ops-block-v3.js';
 import type { WriteEvent } from './write.js';
 
 /** The version of the operations block a version-2 event carries (its first byte). */
@@ -80,6 +81,29 @@ export function encodeWriteEvent(event: WriteEvent): Value {
   logged['replica'] = replica ?? '';
   logged['hlc'] = baseHlc;
   logged['ops'] = encodeOpsBlock(ops, baseHlc);
+  return logged;
+}
+
+/**
+ * The logged form of a write whose operations are the version-3 `block`
+ * (as its writer encoded them), stamped `replica` and HLCs `hlc + i`: the
+ * leader logs the writer's block as it came, without decoding and
+ * encoding it again.
+ */
+export function writeEventWithBlock(event: Omit<WriteEvent, 'ops'>, replica: string, hlc: bigint, block: Uint8Array): Value {
+  const logged: Record<string, Value> = {
+    t: 'write',
+    v: 2,
+    session: event.session,
+    startedAt: event.startedAt,
+    seq: event.seq,
+    acked: event.acked,
+    at: event.at,
+  };
+  if (event.key !== undefined) logged['key'] = event.key;
+  logged['replica'] = replica;
+  logged['hlc'] = hlc;
+  logged['ops'] = block;
   return logged;
 }
 
@@ -142,10 +166,14 @@ function encodeOpsBlock(ops: readonly CrdtOperation[], baseHlc: bigint): Uint8Ar
  * well-formed block; operations are checked by the caller.
  */
 export function decodeOpsBlock(block: Uint8Array, replica: string, baseHlc: bigint): CrdtOperation[] {
+  if (block[0] === OPS_BLOCK_V3) return decodeOpsBlockV3(block, { replica, hlc: baseHlc });
   const decoder = new Decoder(block);
   const version = decoder.readU8();
   if (version !== OPS_BLOCK_VERSION) {
-    throw new TidalError('UnsupportedVersion', `write operations block version ${version}; this build reads ${OPS_BLOCK_VERSION}`);
+    throw new TidalError(
+      'UnsupportedVersion',
+      `write operations block version ${version}; this build reads ${OPS_BLOCK_VERSION} and ${OPS_BLOCK_V3}`,
+    );
   }
   const count = decoder.readVarUint();
   if (count > decoder.remaining)

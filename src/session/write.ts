@@ -11,6 +11,8 @@ import { isHlcTimestamp } from '../crdt/hlc.js';
 import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { Value } from '../wal/payload.js';
+import { assertReplicaId } from '../crdt/replica-id.js';
+import { OPS_BLOCK_V3 } from './ops-block-v3.js';
 import { decodeOpsBlock } from './write-event-codec.js';
 
 /** A session id: 128 random bits as 32 lower-case hex digits. */
@@ -87,6 +89,13 @@ export interface WriteRequest {
   readonly ops: readonly ClientOperation[];
   /** An application-level key: a retry carrying it (from any session) is not applied twice while the key lives. */
   readonly idempotencyKey?: string;
+  /**
+   * `ops` as their version-3 operations block (ops-block-v3.ts), encoded
+   * once by the writer. On a leader, present only on a request read from a
+   * write frame (`decodeWriteFrame`), which decoded `ops` from it and
+   * checked the request whole: the leader logs the block as it came.
+   */
+  readonly block?: Uint8Array;
 }
 
 /** The WAL event of a write. */
@@ -132,6 +141,11 @@ const CLIENT_OP_FIELDS: Record<ClientOperation['op'], readonly string[]> = {
  * (`InvalidArgument`, `PayloadTooLarge`) and its idempotency key.
  */
 export function validateClientWrite(ops: unknown, idempotencyKey?: unknown): asserts ops is readonly ClientOperation[] {
+  clientWriteBytes(ops, idempotencyKey);
+}
+
+/** `validateClientWrite`, returning a bound on the bytes the write's operations take (what its operations' checks say). */
+export function clientWriteBytes(ops: unknown, idempotencyKey?: unknown): number {
   if (!Array.isArray(ops) || ops.length > MAX_OPS_PER_WRITE) {
     throw new TidalError('InvalidArgument', `ops must be an array of at most ${MAX_OPS_PER_WRITE} operations`);
   }
@@ -147,6 +161,7 @@ export function validateClientWrite(ops: unknown, idempotencyKey?: unknown): ass
     );
   }
   if (idempotencyKey !== undefined) assertIdempotencyKey(idempotencyKey);
+  return bytes;
 }
 
 /**
@@ -280,8 +295,11 @@ export function asWriteEvent(event: Value): WriteEvent {
     }
     if (typeof e['replica'] !== 'string' || !isHlcTimestamp(e['hlc']))
       throw new TidalError('MalformedPayload', 'write event replica or hlc missing');
-    const ops = decodeOpsBlock(e['ops'] as Uint8Array, e['replica'], e['hlc']);
-    for (const op of ops) validateOperation(op);
+    const block = e['ops'] as Uint8Array;
+    const ops = decodeOpsBlock(block, e['replica'], e['hlc']);
+    if (block[0] === OPS_BLOCK_V3)
+      assertReplicaId(e['replica']); // the v3 decoder checked every operation but their shared stamp
+    else for (const op of ops) validateOperation(op);
     return {
       t: 'write',
       session: e['session'] as SessionId,

@@ -8,11 +8,11 @@
  */
 import * as Comlink from 'comlink';
 import { sleep, withTimeout, type Clock } from '../common/clock.js';
-import { TidalError, isTidalError } from '../common/errors.js';
+import { TidalError } from '../common/errors.js';
 import { ShardRouter } from '../shard/router.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { SessionWriter } from '../session/session-writer.js';
-import { MAX_OPS_PER_WRITE, validateClientOperation, type ClientOperation, type WriteToken } from '../session/write.js';
+import type { ClientOperation, WriteToken } from '../session/write.js';
 import type { Value } from '../wal/payload.js';
 import type {
   Change,
@@ -34,6 +34,7 @@ import type { ResolvedOptions } from './open-options.js';
 import type { ShardHostStatus } from './shard-host-config.js';
 import { CONTROL_TIMEOUT_MS, type ShardSlot } from './shard-slot.js';
 import { TickBatcher } from './tick-batcher.js';
+import { collectTransaction, settleTransaction } from './transaction.js';
 import { VerificationTally } from './verification-tally.js';
 import { PING_TIMEOUT_MS, WorkerSupervisor } from './worker-supervisor.js';
 
@@ -258,66 +259,23 @@ export class Database implements TidalDb {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
     if (typeof build !== 'function') return Promise.reject(new TidalError('InvalidArgument', 'transact(build: (tx) => void)'));
-    const parts: ClientOperation[][] = this.slots.map(() => []);
-    let open = true;
-    const add = (op: ClientOperation) => {
-      if (!open) throw new TidalError('InvalidArgument', 'a transaction takes operations only while its build function runs');
-      validateClientOperation(op, `operation ${parts.reduce((n, p) => n + p.length, 0)}`);
-      parts[this.router.route(op.key)]!.push(op);
-    };
-    const tx: TidalTransaction = {
-      increment: (key, kind, by = 1) => add({ op: 'increment', key, kind, by }),
-      decrement: (key, kind, by = 1) => add({ op: 'decrement', key, kind, by }),
-      set: (key, field, value) => add({ op: 'set', key, field, value }),
-      add: (key, set, member) => add({ op: 'add', key, set, member }),
-    };
+    let collected: ReturnType<typeof collectTransaction>;
     try {
-      const returned: unknown = build(tx);
-      if (returned instanceof Promise) {
-        returned.catch(() => undefined);
-        throw new TidalError('InvalidArgument', 'transact: build must add its operations synchronously (it returned a promise)');
-      }
+      collected = collectTransaction(build, (key) => this.router.route(key), this.slots.length);
     } catch (error) {
       return Promise.reject(error);
-    } finally {
-      open = false;
     }
     const key = options?.idempotencyKey;
     const writes: { shard: ShardId; written: Promise<WriteToken> }[] = [];
-    parts.forEach((ops, shard) => {
+    collected.parts.forEach((chunks, shard) => {
       const writer = this.slots[shard]!.writer;
-      for (let i = 0; i < ops.length; i += MAX_OPS_PER_WRITE) {
-        // A key guards one write per shard: a second chunk gets a derived key of its own.
-        const chunkKey = key === undefined ? undefined : i === 0 ? key : `${key}#${i / MAX_OPS_PER_WRITE}`;
-        const chunk = i === 0 && ops.length <= MAX_OPS_PER_WRITE ? ops : ops.slice(i, i + MAX_OPS_PER_WRITE);
-        writes.push({ shard, written: writer.writeChecked(chunk, chunkKey === undefined ? {} : { idempotencyKey: chunkKey }) });
-      }
+      chunks.forEach(({ ops, bytes }, i) => {
+        // A key guards one write per shard: a second write of the part gets a derived key of its own.
+        const writeOptions = key === undefined ? { bytes } : { idempotencyKey: i === 0 ? key : `${key}#${i}`, bytes };
+        writes.push({ shard, written: writer.writeChecked(ops, writeOptions) });
+      });
     });
-    const operations = parts.reduce((n, p) => n + p.length, 0);
-    return this.track(
-      Promise.allSettled(writes.map((w) => w.written)).then((settled) => {
-        const committed = new Map<ShardId, WriteToken>();
-        let failure: unknown;
-        settled.forEach((result, i) => {
-          if (result.status === 'rejected') failure ??= result.reason;
-          else {
-            const shard = writes[i]!.shard;
-            const seen = committed.get(shard);
-            if (!seen || seen.lsn < result.value.lsn) committed.set(shard, result.value);
-          }
-        });
-        const tokens = [...committed.values()].sort((a, b) => a.shard - b.shard);
-        if (failure !== undefined) {
-          const code = isTidalError(failure) ? failure.code : 'StorageError';
-          const message = failure instanceof Error ? failure.message : String(failure);
-          throw new TidalError(code, `transact: a shard's part was not written (${message}); parts committed: ${tokens.length}`, {
-            cause: failure,
-            details: { committed: tokens },
-          });
-        }
-        return { tokens, operations };
-      }),
-    );
+    return this.track(settleTransaction(writes, collected.operations));
   }
 
   async flush(): Promise<void> {

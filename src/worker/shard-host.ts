@@ -37,6 +37,7 @@ import type { ShardHostConfig, ShardHostStatus } from './shard-host-config.js';
 import { newerProtocolOf, PROTOCOL_VERSION } from './protocol.js';
 import { parseRpc, type RpcMessage, type WriteOutcome } from './tab-rpc.js';
 import { WriteForwarding, serveForwarded } from './write-forwarding.js';
+import { checkWriteFrame, decodeWriteFrame } from './write-frame.js';
 
 export type { ShardHostConfig, ShardHostStatus } from './shard-host-config.js';
 
@@ -244,26 +245,42 @@ export class ShardHost {
   }
 
   private async serveForwarded(message: Extract<RpcMessage, { t: 'write' }>): Promise<void> {
-    const leader = this.leadership.role.kind === 'leader' ? (requests: readonly WriteRequest[]) => this.admit(requests) : undefined;
-    this.post(await serveForwarded(message, this.config.tabId, leader));
+    const leader = this.leadership.role.kind === 'leader' ? (frame: Uint8Array) => this.admitFrame(frame) : undefined;
+    const answer = await serveForwarded(message, this.config.tabId, leader);
+    if (answer.outcomes.length === 0) this.malformedRpc++; // a frame refused whole
+    this.post(answer);
   }
 
   // ---- Writes -------------------------------------------------------------
 
   /**
-   * Admits a tick's writes for this shard (one message per shard per tick):
-   * here if this tab leads the shard, else forwarded to the leader tab.
+   * Admits a tick's writes for this shard, as one write frame
+   * (write-frame.ts, its buffer transferred from the main thread): here if
+   * this tab leads the shard, else forwarded to the leader tab. A frame
+   * refused whole rejects with `MalformedMessage`; a write refused within
+   * it has its own outcome.
    */
-  async write(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
+  async write(frame: Uint8Array): Promise<WriteOutcome[]> {
     if (this.superseded) throw this.superseded;
     const role = this.leadership.role;
-    if (role.kind === 'leader') return this.admit(requests);
+    if (role.kind === 'leader') return this.admitFrame(frame);
+    const count = checkWriteFrame(frame, this.config.shard);
     const leaderTab = this.leadership.leaderTab;
     if (!leaderTab || leaderTab === this.config.tabId || role.kind !== 'follower') {
       // No leader known, or this tab is still taking the lead: the session writer resends shortly.
       throw new TidalError('Closed', `shard ${this.config.shard} has no leader ready yet; the writes will be resent`);
     }
-    return this.forwarding.forward(leaderTab, requests);
+    return this.forwarding.forward(leaderTab, frame, count);
+  }
+
+  /** Reads a frame's writes, each checked on its own, and admits those that are well-formed; the outcomes in frame order. */
+  private async admitFrame(frame: Uint8Array): Promise<WriteOutcome[]> {
+    const entries = decodeWriteFrame(frame, this.config.shard);
+    const requests: WriteRequest[] = [];
+    for (const entry of entries) if (entry.ok) requests.push(entry.request);
+    const admitted = requests.length > 0 ? await this.admit(requests) : [];
+    let next = 0;
+    return entries.map((entry) => (entry.ok ? admitted[next++]! : outcomeOf(entry.error)));
   }
 
   private async admit(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
@@ -271,15 +288,7 @@ export class ShardHost {
     if (role.kind !== 'leader') throw new TidalError('Closed', `shard ${this.config.shard} is not led here`);
     // The tick's writes are checked one by one and appended as one WAL batch.
     const outcomes = await role.leader.writeBatch(requests);
-    return outcomes.map((outcome): WriteOutcome =>
-      outcome.ok
-        ? outcome
-        : {
-            ok: false,
-            code: isTidalError(outcome.error) ? outcome.error.code : 'StorageError',
-            message: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
-          },
-    );
+    return outcomes.map((outcome): WriteOutcome => (outcome.ok ? outcome : outcomeOf(outcome.error)));
   }
 
   // ---- Reads --------------------------------------------------------------
@@ -394,4 +403,13 @@ export function skewError(db: string, what: string, details: Record<string, unkn
     `${what} newer than this tab's tidal (protocol ${PROTOCOL_VERSION}) on database ${db}: this tab stepped aside, it neither writes nor leads; reload the page to run the newer tidal`,
     { details: { ...details, speaks: PROTOCOL_VERSION } },
   );
+}
+
+/** A refused write's outcome, as it crosses to the main thread (or another tab). */
+function outcomeOf(error: unknown): WriteOutcome {
+  return {
+    ok: false,
+    code: isTidalError(error) ? error.code : 'StorageError',
+    message: error instanceof Error ? error.message : String(error),
+  };
 }

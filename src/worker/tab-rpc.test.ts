@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isTidalErrorCode, type TidalErrorCode } from '../common/errors.js';
 import { MAX_FORWARDED_WRITES, parseRpc, type RpcMessage } from './tab-rpc.js';
+import { MAX_FRAME_BYTES } from './write-frame.js';
 
 // Hostile traffic on a shard's RPC BroadcastChannel: any same-origin script can post anything
 // there. Whatever arrives, parseRpc returns a well-formed message for this shard or `undefined`
 // (the host counts and drops it); it never throws and never lets through a message it checked
-// only in part. (The requests a 'write' carries are checked one by one by the leader.)
+// only in part. (The writes a 'write' frame carries are checked one by one by the leader: write-frame.test.ts.)
 
 const SHARD = 3;
 const CODES: readonly TidalErrorCode[] = ['InvalidArgument', 'Closed', 'StaleWrite', 'SeqGap', 'StorageFull', 'Timeout', 'WrongShard'];
@@ -27,7 +28,7 @@ const validRpc: fc.Arbitrary<RpcMessage> = fc.oneof(
     from: tab,
     to: tab,
     id: count,
-    requests: fc.array(fc.anything(), { maxLength: 4 }) as fc.Arbitrary<never[]>,
+    frame: fc.uint8Array({ maxLength: 64 }),
   }),
   fc.record({
     v: fc.constant(1 as const),
@@ -55,7 +56,7 @@ function expectWellFormed(m: RpcMessage): void {
       break;
     case 'write':
       expect(isTab(m.from) && isTab(m.to) && isCount(m.id)).toBe(true);
-      expect(Array.isArray(m.requests) && m.requests.length <= MAX_FORWARDED_WRITES).toBe(true);
+      expect(m.frame instanceof Uint8Array && m.frame.length <= MAX_FRAME_BYTES).toBe(true);
       break;
     case 'result':
       expect(isTab(m.from) && isTab(m.to) && isCount(m.id)).toBe(true);
@@ -96,7 +97,7 @@ function mutate(m: RpcMessage, path: readonly (string | number)[], value: unknow
 
 /** Every path to a field in `value` (object keys and array indices). */
 function pathsOf(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
-  if (typeof value !== 'object' || value === null) return [];
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return []; // a frame's bytes: write-frame.test.ts
   return Object.keys(value).flatMap((key) => {
     const path = [...prefix, Array.isArray(value) ? Number(key) : key];
     return [path, ...pathsOf((value as Record<string, unknown>)[key], path)];
@@ -125,7 +126,7 @@ describe('tab RPC messages under hostile traffic', () => {
         from: fc.anything(),
         to: fc.anything(),
         id: fc.anything(),
-        requests: fc.anything(),
+        frame: fc.oneof(fc.uint8Array({ maxLength: 32 }), fc.anything()),
         outcomes: fc.oneof(
           fc.array(fc.anything()),
           fc.array(fc.dictionary(fc.constantFrom('ok', 'token', 'code', 'message'), fc.anything())),
@@ -157,7 +158,9 @@ describe('tab RPC messages under hostile traffic', () => {
 
   it('drops oversized and foreign messages', () => {
     const base = { v: 1, shard: SHARD, from: 'a', to: 'b', id: 1 };
-    expect(parseOrDrop({ ...base, t: 'write', requests: new Array(MAX_FORWARDED_WRITES + 1).fill({}) })).toBeUndefined();
+    expect(parseOrDrop({ ...base, t: 'write', frame: new Uint8Array(MAX_FRAME_BYTES + 1) })).toBeUndefined();
+    expect(parseOrDrop({ ...base, t: 'write', frame: [1, 2, 3] })).toBeUndefined(); // bytes only
+    expect(parseOrDrop({ ...base, t: 'write', requests: [] })).toBeUndefined(); // the objects of before frames
     expect(
       parseOrDrop({ ...base, t: 'result', outcomes: new Array(MAX_FORWARDED_WRITES + 1).fill({ ok: false, code: 'Closed', message: '' }) }),
     ).toBeUndefined();
@@ -172,6 +175,6 @@ describe('tab RPC messages under hostile traffic', () => {
     // A sparse array's holes are not outcomes.
     expect(parseOrDrop({ ...base, t: 'result', outcomes: new Array(3) })).toBeUndefined();
     // At the bound exactly, accepted.
-    expect(parseOrDrop({ ...base, t: 'write', requests: new Array(MAX_FORWARDED_WRITES).fill({}) })?.t).toBe('write');
+    expect(parseOrDrop({ ...base, t: 'write', frame: new Uint8Array(MAX_FRAME_BYTES) })?.t).toBe('write');
   });
 });

@@ -8,8 +8,9 @@
  */
 import { isTidalErrorCode } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
-import type { WriteRequest, WriteToken } from '../session/write.js';
+import type { WriteToken } from '../session/write.js';
 import { PROTOCOL_VERSION } from './protocol.js';
+import { MAX_FRAME_BYTES } from './write-frame.js';
 
 /** The version every RPC message carries (`v`): the database's protocol version (`protocol.ts`). */
 export const RPC_VERSION = PROTOCOL_VERSION;
@@ -34,7 +35,8 @@ export type RpcMessage =
       readonly from: string;
       readonly to: string;
       readonly id: number;
-      readonly requests: readonly WriteRequest[];
+      /** The tick's writes as the forwarding tab's main thread framed them (write-frame.ts); the leader checks each. */
+      readonly frame: Uint8Array;
     }
   | {
       readonly v: V;
@@ -49,7 +51,7 @@ export type RpcMessage =
 const isTab = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 64;
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
-/** The message if it is a well-formed RPC message for `shard`, else `undefined`. (Requests inside are checked by the leader.) */
+/** The message if it is a well-formed RPC message for `shard`, else `undefined`. (The writes a frame holds are checked by the leader, each on its own.) */
 export function parseRpc(data: unknown, shard: ShardId): RpcMessage | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
   const m = data as Record<string, unknown>;
@@ -63,8 +65,8 @@ export function parseRpc(data: unknown, shard: ShardId): RpcMessage | undefined 
       return isTab(m['from']) &&
         isTab(m['to']) &&
         isCount(m['id']) &&
-        Array.isArray(m['requests']) &&
-        m['requests'].length <= MAX_FORWARDED_WRITES
+        m['frame'] instanceof Uint8Array &&
+        m['frame'].length <= MAX_FRAME_BYTES
         ? (m as RpcMessage)
         : undefined;
     case 'result': {

@@ -4,12 +4,14 @@
  * one message per shard per tick, one WAL batch on the leader; each write
  * settles with its own outcome.
  */
+import * as Comlink from 'comlink';
 import { withTimeout, type Clock } from '../common/clock.js';
 import { TidalError, type TidalErrorCode } from '../common/errors.js';
 import type { SessionLink } from '../session/session-writer.js';
 import type { WriteRequest, WriteToken } from '../session/write.js';
 import type { ShardSlot } from './shard-slot.js';
 import type { WriteOutcome } from './tab-rpc.js';
+import { encodeWriteFrame } from './write-frame.js';
 
 interface Queued {
   readonly request: WriteRequest;
@@ -40,7 +42,12 @@ export class TickBatcher implements SessionLink {
     const batch = this.queue;
     this.queue = [];
     const slot = this.slot();
-    withTimeout(this.clock, slot.host.write(batch.map((b) => b.request)), this.timeoutMs, `shard ${slot.shard}`).then(
+    // One frame per tick, its buffer transferred: no object graph for the structured clone to walk.
+    const frame = encodeWriteFrame(
+      slot.shard,
+      batch.map((b) => b.request),
+    );
+    withTimeout(this.clock, slot.host.write(Comlink.transfer(frame, [frame.buffer])), this.timeoutMs, `shard ${slot.shard}`).then(
       (outcomes: WriteOutcome[]) => {
         batch.forEach((b, i) => {
           const outcome = outcomes[i];

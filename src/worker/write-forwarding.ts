@@ -7,14 +7,14 @@
  * writer on the main thread, unchanged, so it is still applied once.
  *
  *     const forwarding = new WriteForwarding({ shard, tabId, requestTimeoutMs, clock, post });
- *     const outcomes = await forwarding.forward(leaderTab, requests); // follower side
+ *     const outcomes = await forwarding.forward(leaderTab, frame, count); // follower side
  *     forwarding.settle(resultMessage);                               // when the leader's answer arrives
  */
 import type { Clock, TimerHandle } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
-import type { WriteRequest } from '../session/write.js';
 import { RPC_VERSION, type RpcMessage, type WriteOutcome } from './tab-rpc.js';
+import { checkWriteFrame } from './write-frame.js';
 
 /** How a `WriteForwarding` is set up. */
 export interface WriteForwardingOptions {
@@ -43,8 +43,12 @@ export class WriteForwarding {
     this.options = options;
   }
 
-  /** Sends `requests` to `leaderTab`; its outcomes, or `Timeout` past `requestTimeoutMs`. */
-  forward(leaderTab: string, requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
+  /**
+   * Sends the `count` writes of `frame` (checked with `checkWriteFrame`) to
+   * `leaderTab`; their outcomes, `MalformedMessage` if the leader refused
+   * the frame whole, or `Timeout` past `requestTimeoutMs`.
+   */
+  forward(leaderTab: string, frame: Uint8Array, count: number): Promise<WriteOutcome[]> {
     const { shard, tabId, requestTimeoutMs, clock } = this.options;
     const id = this.nextId++;
     return new Promise<WriteOutcome[]>((resolve, reject) => {
@@ -52,8 +56,16 @@ export class WriteForwarding {
         this.waiting.delete(id);
         reject(new TidalError('Timeout', `the leader tab of shard ${shard} did not answer within ${requestTimeoutMs} ms`));
       }, requestTimeoutMs);
-      this.waiting.set(id, { resolve: (outcomes) => resolve([...outcomes]), reject, timer });
-      this.options.post({ v: RPC_VERSION, t: 'write', shard, from: tabId, to: leaderTab, id, requests });
+      const settle = (outcomes: readonly WriteOutcome[]) => {
+        if (outcomes.length === count) resolve([...outcomes]);
+        else
+          reject(
+            new TidalError('MalformedMessage', `the leader tab of shard ${shard} answered ${outcomes.length} outcomes for ${count} writes`),
+          );
+      };
+      this.waiting.set(id, { resolve: settle, reject, timer });
+      // BroadcastChannel clones the frame (one copy per tab): it cannot transfer.
+      this.options.post({ v: RPC_VERSION, t: 'write', shard, from: tabId, to: leaderTab, id, frame });
     });
   }
 
@@ -79,15 +91,27 @@ export class WriteForwarding {
 
 /**
  * The leader side: the answer to a forwarded `message`, with the outcomes
- * `admit` gives (or `Closed` for each request when this tab does not lead).
+ * `admit` gives for its frame (or `Closed` for each write when this tab
+ * does not lead). A frame refused whole (its header or framing is wrong:
+ * `admit` throws) is answered with no outcomes, which the forwarding tab
+ * takes as `MalformedMessage`.
  */
 export async function serveForwarded(
   message: Extract<RpcMessage, { t: 'write' }>,
   tabId: string,
-  admit: ((requests: readonly WriteRequest[]) => Promise<WriteOutcome[]>) | undefined,
+  admit: ((frame: Uint8Array) => Promise<WriteOutcome[]>) | undefined,
 ): Promise<Extract<RpcMessage, { t: 'result' }>> {
-  const outcomes: WriteOutcome[] = admit
-    ? await admit(message.requests) // each request is validated by ShardLeader.writeBatch
-    : message.requests.map(() => ({ ok: false, code: 'Closed', message: `tab ${tabId} does not lead shard ${message.shard}` }));
+  let outcomes: WriteOutcome[];
+  try {
+    outcomes = admit
+      ? await admit(message.frame) // each write of the frame is checked on its own (decodeWriteFrame)
+      : Array.from({ length: checkWriteFrame(message.frame, message.shard) }, () => ({
+          ok: false as const,
+          code: 'Closed',
+          message: `tab ${tabId} does not lead shard ${message.shard}`,
+        }));
+  } catch {
+    outcomes = [];
+  }
   return { v: RPC_VERSION, t: 'result', shard: message.shard, from: tabId, to: message.from, id: message.id, outcomes };
 }
