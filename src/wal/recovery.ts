@@ -19,7 +19,7 @@ import type { Blake3 } from '../common/blake3.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { decodeSegmentHeader, SEGMENT_HEADER_BYTES } from './format.js';
-import { scanSegment, type SegmentScan } from './segment-scan.js';
+import { isNewerSegmentHeader, newerFormat, scanSegment, type SegmentScan } from './segment-scan.js';
 import type { LsnRange, RecoveredSegments, Segment } from './segment-log.js';
 import { WalSegmentId } from './segment-id.js';
 import type { WalFile, WalStorage } from './storage.js';
@@ -189,6 +189,7 @@ class Recovery {
         }
       } catch (error) {
         if (!isTidalError(error)) throw error;
+        if (error.code === 'UnsupportedVersion' && isNewerSegmentHeader(this.b3, head)) throw newerFormat(error); // a newer tidal's: leave it be
         if (end === ids.length && size <= SEGMENT_HEADER_BYTES) {
           // A crash while creating the segment: nothing in it was ever written.
           file.close();

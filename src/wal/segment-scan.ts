@@ -17,6 +17,7 @@ import {
   isFooterAt,
   SEGMENT_FOOTER_BYTES,
   SEGMENT_HEADER_BYTES,
+  BATCH_HEADER_V2_BYTES,
   type DecodedBatch,
   type SegmentFooter,
   type SegmentHeader,
@@ -76,6 +77,7 @@ function walk(b3: Blake3, bytes: Uint8Array, header: SegmentHeader, end: number,
       batch = decodeBatch(b3, region, result.reached, { verify });
     } catch (error) {
       if (!isTidalError(error)) throw error;
+      if (error.code === 'UnsupportedVersion' && isNewerBatch(b3, region, result.reached)) throw newerFormat(error);
       result.failure = error;
       return result;
     }
@@ -202,6 +204,7 @@ export function scanSegment(
     header = decodeSegmentHeader(b3, bytes);
   } catch (error) {
     if (!isTidalError(error)) throw error;
+    if (error.code === 'UnsupportedVersion' && isNewerSegmentHeader(b3, bytes)) throw newerFormat(error);
     if (isLast && bytes.length <= SEGMENT_HEADER_BYTES) return { kind: 'unstarted', bytes: bytes.length };
     return { kind: 'damaged', code: 'Corrupt', message: `segment header: ${error.message}`, highestLsn: 0 };
   }
@@ -255,4 +258,34 @@ export function scanSegment(
     };
   }
   return good(header, false, w, bytes.length - w.reached);
+}
+
+/**
+ * A segment header or batch of a version this build does not read, whose own digest verifies, was
+ * written by a newer tidal: it is not damage to cut or quarantine. Scanning stops with `VersionSkew`,
+ * every file left as it is (docs/FORMAT.md, "Versions"), and the tab steps aside for the newer tidal.
+ */
+export function newerFormat(error: TidalError): TidalError {
+  return new TidalError('VersionSkew', `the log holds a format newer than this build reads (${error.message})`, { cause: error });
+}
+
+/**
+ * A segment header of an unknown version that verifies by the digest every version keeps (BLAKE3 of
+ * bytes 0..40, at 40): written by a newer tidal. A damaged version field fails it, and is damage.
+ */
+export function isNewerSegmentHeader(b3: Blake3, bytes: Uint8Array): boolean {
+  return bytes.length >= SEGMENT_HEADER_BYTES && equalBytes(b3.hash(bytes.subarray(0, 40)), bytes.subarray(40, SEGMENT_HEADER_BYTES));
+}
+
+/**
+ * A batch of an unknown version at `at` that verifies as every version from v2 on keeps it (payload
+ * length at 32, BLAKE3 of bytes 0..40 and the payload at 40): written by a newer tidal.
+ */
+function isNewerBatch(b3: Blake3, region: Uint8Array, at: number): boolean {
+  if (at + BATCH_HEADER_V2_BYTES > region.length) return false;
+  const payloadLength = new DataView(region.buffer, region.byteOffset + at + 32, 4).getUint32(0, true);
+  const end = at + BATCH_HEADER_V2_BYTES + payloadLength;
+  if (end > region.length) return false;
+  const digest = b3.hash(region.subarray(at, at + 40), region.subarray(at + BATCH_HEADER_V2_BYTES, end));
+  return equalBytes(digest, region.subarray(at + 40, at + BATCH_HEADER_V2_BYTES));
 }

@@ -23,6 +23,7 @@ import { equalBytes } from '../common/blake3.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { quarantineName } from './recovery.js';
+import { newerFormat } from './segment-scan.js';
 import { decodeSnapshot, encodeSnapshot, parseSnapshotFileName, snapshotFileName, type Snapshot } from './snapshot-file.js';
 import type { WalStorage } from './storage.js';
 
@@ -204,6 +205,8 @@ export class SnapshotStore {
     try {
       snapshot = decodeSnapshot(this.b3, bytes);
     } catch (error) {
+      // A newer tidal's snapshot (it verifies by the digest every version ends with): not quarantined.
+      if (isTidalError(error, 'UnsupportedVersion') && endsWithItsDigest(this.b3, bytes)) throw newerFormat(error);
       if (!isTidalError(error)) throw error;
       return { code: 'Corrupt', message: `${info.name}: ${error.message} (${error.code})` };
     }
@@ -248,4 +251,12 @@ export class SnapshotStore {
     }
     return removed;
   }
+}
+
+/** The file ends with the BLAKE3 of every byte before it, as every snapshot version does. */
+function endsWithItsDigest(b3: Blake3, bytes: Uint8Array): boolean {
+  return (
+    bytes.length >= DIGEST_BYTES &&
+    equalBytes(b3.hash(bytes.subarray(0, bytes.length - DIGEST_BYTES)), bytes.subarray(bytes.length - DIGEST_BYTES))
+  );
 }
