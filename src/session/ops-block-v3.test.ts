@@ -4,7 +4,7 @@ import { isTidalError } from '../common/errors.js';
 import { smallValueArb } from '../crdt/arbitraries.test-support.js';
 import { decodePayload, encodePayload } from '../wal/payload.js';
 import { decodeOpsBlockV3, encodeOpsBlockV3, EMPTY_OPS_BLOCK_V3 } from './ops-block-v3.js';
-import { asWriteEvent, validateClientOperation, type ClientOperation } from './write.js';
+import { asWriteEvent, validateBuiltOperation, validateClientOperation, type ClientOperation } from './write.js';
 import { writeEventWithBlock } from './write-event-codec.js';
 
 const SESSION = '0123456789abcdef0123456789abcdef';
@@ -117,5 +117,39 @@ describe('operations block, version 3 (as the writer encodes it)', () => {
     expect(() => decodeOpsBlockV3(Uint8Array.of(3, 1, 0x04, 0, 0, 1, 97, 0, 0, 1, 98, 1))).toThrow(/value flag/);
     // A lone surrogate spelled in UTF-8 (CESU) is not UTF-8.
     expect(() => decodeOpsBlockV3(Uint8Array.of(3, 1, 0x00, 0, 0, 3, 0xed, 0xa0, 0x80, 0, 0, 1, 98, 1))).toThrow(/not valid UTF-8/);
+  });
+
+  it('the check of operations the API builds refuses exactly what the general check refuses, with the same code', () => {
+    const str = fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('', '\uD800', 'x'.repeat(1025), 'n'.repeat(257), 'ok'));
+    const value = fc.oneof(
+      fc.anything(),
+      str,
+      fc.constant(() => 1),
+      fc.constant('\uDC00a'),
+    );
+    const built = fc.oneof(
+      fc.record({
+        op: fc.constantFrom('increment' as const, 'decrement' as const),
+        key: str,
+        kind: str,
+        by: fc.oneof(fc.integer(), fc.double(), fc.constant(2 ** 53)),
+      }),
+      fc.record({ op: fc.constant('set' as const), key: str, field: str, value }),
+      fc.record({ op: fc.constant('add' as const), key: str, set: str, member: value }),
+    ) as fc.Arbitrary<ClientOperation>;
+    const code = (check: () => number) => {
+      try {
+        check();
+        return 'ok';
+      } catch (error) {
+        return isTidalError(error) ? error.code : `not a TidalError: ${String(error)}`;
+      }
+    };
+    fc.assert(
+      fc.property(built, (op) => {
+        expect(code(() => validateBuiltOperation(op))).toBe(code(() => validateClientOperation(op)));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

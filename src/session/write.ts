@@ -8,7 +8,8 @@
 import { TidalError, isTidalError } from '../common/errors.js';
 import { assertStorableValue, describeLoneSurrogate, isWellFormedString } from '../common/value.js';
 import { isHlcTimestamp } from '../crdt/hlc.js';
-import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
+import { assertEntityKey, assertName, validateOperation, type CrdtOperation } from '../crdt/operation.js';
+import { assertCountStep } from '../crdt/pn-counter.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { Value } from '../wal/payload.js';
 import { assertReplicaId } from '../crdt/replica-id.js';
@@ -189,6 +190,38 @@ export function validateClientOperation(op: unknown, what = 'operation'): number
   const part = o['op'] === 'set' ? 'value' : 'member';
   try {
     return OP_OVERHEAD_BYTES + names + assertStorableValue(o[part], part);
+  } catch (error) {
+    if (isTidalError(error)) throw new TidalError(error.code, `${what}.${error.message.slice(error.code.length + 2)}`, { cause: error });
+    throw error;
+  }
+}
+
+/**
+ * `validateClientOperation` for an operation the database API built itself
+ * from a call's arguments (`{ op, key, kind, by }` and the like: the fields
+ * of its kind and no others, no stamps), without the general check's copy
+ * of the operation and its pass over the fields: the same refusals with the
+ * same codes, the same bound. About a tenth of the main thread's time per
+ * write went to the general check.
+ */
+export function validateBuiltOperation(op: ClientOperation, what = 'operation'): number {
+  assertEntityKey(op.key);
+  if (op.op === 'increment' || op.op === 'decrement') {
+    assertName(op.kind, 'kind');
+    assertCountStep(op.by);
+    return OP_OVERHEAD_BYTES + 3 * (op.key.length + op.kind.length);
+  }
+  const valued = op as Extract<ClientOperation, { op: 'set' | 'add' }>;
+  const name = valued.op === 'set' ? valued.field : valued.set;
+  assertName(name, valued.op === 'set' ? 'field' : 'set');
+  const part = valued.op === 'set' ? 'value' : 'member';
+  const value: unknown = valued.op === 'set' ? valued.value : valued.member;
+  const names = 3 * (op.key.length + name.length);
+  // A short well-formed string: its encoded size is bounded without encoding it.
+  if (typeof value === 'string' && value.length < 4096 && isWellFormedString(value))
+    return OP_OVERHEAD_BYTES + names + 3 * value.length + 8;
+  try {
+    return OP_OVERHEAD_BYTES + names + assertStorableValue(value, part);
   } catch (error) {
     if (isTidalError(error)) throw new TidalError(error.code, `${what}.${error.message.slice(error.code.length + 2)}`, { cause: error });
     throw error;

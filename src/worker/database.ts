@@ -12,7 +12,7 @@ import { TidalError } from '../common/errors.js';
 import { ShardRouter } from '../shard/router.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { SessionWriter } from '../session/session-writer.js';
-import type { ClientOperation, WriteToken } from '../session/write.js';
+import { assertIdempotencyKey, validateBuiltOperation, type ClientOperation, type WriteToken } from '../session/write.js';
 import type { Value } from '../wal/payload.js';
 import type {
   Change,
@@ -232,11 +232,18 @@ export class Database implements TidalDb {
   }
 
   private writeOp(op: ClientOperation, options: WriteOptions | undefined): Promise<WriteToken> {
-    const refused = this.refusal();
-    if (refused) return Promise.reject(refused);
+    if (this.closed) return Promise.reject(new TidalError('Closed', `database ${this.name} is closed`));
     if (typeof op.key !== 'string') return Promise.reject(new TidalError('InvalidArgument', 'key must be a string'));
     const slot = this.slots[this.router.route(op.key)]!;
-    return this.track(slot.writer.write([op], options?.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}));
+    const idempotencyKey = options?.idempotencyKey;
+    let bytes: number;
+    try {
+      bytes = validateBuiltOperation(op, 'ops[0]');
+      if (idempotencyKey !== undefined) assertIdempotencyKey(idempotencyKey);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.track(slot.writer.writeChecked([op], idempotencyKey !== undefined ? { idempotencyKey, bytes } : { bytes }));
   }
 
   increment(key: string, kind: string, by = 1, options?: WriteOptions): Promise<WriteToken> {

@@ -12,12 +12,12 @@
  */
 import { TidalError, isTidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
-import { MAX_OPS_PER_WRITE, MAX_WRITE_BYTES, validateClientOperation, type ClientOperation, type WriteToken } from '../session/write.js';
+import { MAX_OPS_PER_WRITE, MAX_WRITE_BYTES, validateBuiltOperation, type ClientOperation, type WriteToken } from '../session/write.js';
 import type { TidalTransaction, TransactResult } from './api.js';
 
 /** One shard's part of a transaction: its writes, the last one still filling. */
 interface ShardPart {
-  /** Each with a bound on its bytes (what `validateClientOperation` says of its operations). */
+  /** Each with a bound on its bytes (what `validateBuiltOperation` says of its operations). */
   readonly writes: { ops: ClientOperation[]; bytes: number }[];
 }
 
@@ -38,7 +38,7 @@ export function collectTransaction(
   let open = true;
   const add = (op: ClientOperation) => {
     if (!open) throw new TidalError('InvalidArgument', 'a transaction takes operations only while its build function runs');
-    const bytes = validateClientOperation(op, `operation ${operations}`);
+    const bytes = validateBuiltOperation(op, `operation ${operations}`);
     const part = parts[route(op.key)]!;
     let write = part.writes[part.writes.length - 1];
     if (!write || write.ops.length >= MAX_OPS_PER_WRITE || write.bytes + bytes > MAX_WRITE_BYTES) {
