@@ -1,0 +1,86 @@
+/**
+ * Strings in the value codec: the exact UTF-8 of a string (a lone
+ * surrogate has none, and is refused with a message saying where it is),
+ * written with an ASCII fast path and read back keeping a leading U+FEFF.
+ */
+import { type Decoder, type Encoder } from './bytes.js';
+import { TidalError } from './errors.js';
+import { readLength } from './value-bounds.js';
+
+// A fatal decoder that keeps a leading U+FEFF (the default strips it, which
+// would turn "\uFEFFa" into "a").
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const nativeIsWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+
+/** True when `text` has no lone surrogate, i.e. it has an exact UTF-8 form. */
+export const isWellFormedString: (text: string) => boolean =
+  typeof nativeIsWellFormed === 'function' ? (text) => nativeIsWellFormed.call(text) : (text) => !LONE_SURROGATE.test(text);
+
+/** Says where the first lone surrogate of `text` is, for an error message. */
+export function describeLoneSurrogate(text: string): string {
+  const at = LONE_SURROGATE.exec(text)?.index ?? -1;
+  return (
+    `a lone surrogate at index ${at} (${JSON.stringify(text.slice(Math.max(0, at - 8), at + 8))}), ` +
+    'which has no UTF-8 form; call text.toWellFormed() to replace it with U+FFFD, or store the code units as numbers'
+  );
+}
+
+/**
+ * Writes a string body: `VarUint` UTF-8 byte length, then the bytes (as
+ * `Encoder.writeString` does). Short ASCII strings (most keys and names)
+ * are written byte by byte: far cheaper than a call into `TextEncoder` per
+ * string. `text` must be well-formed (see `isWellFormedString`).
+ */
+export function writeUtf8(encoder: Encoder, text: string): void {
+  const length = text.length;
+  if (length < 0x80) {
+    const start = encoder.length;
+    encoder.writeU8(length);
+    let index = 0;
+    for (; index < length; index++) {
+      const code = text.charCodeAt(index);
+      if (code >= 0x80) break;
+      encoder.writeU8(code);
+    }
+    if (index === length) return;
+    // Not ASCII: rewind the write position and let TextEncoder do it.
+    encoder.length = start;
+  }
+  encoder.writeString(text);
+}
+
+/** Short ASCII strings are built in JS, straight from the buffer: cheaper than a view and a call into TextDecoder. */
+const ASCII_FAST_PATH_MAX = 32;
+
+/** Reads a string body written by `writeUtf8`, keeping a leading U+FEFF. Throws `MalformedPayload` for bytes that are not well-formed UTF-8. */
+export function readUtf8(decoder: Decoder): string {
+  const at = decoder.offset;
+  const length = readLength(decoder, 1, 'string', 'bytes');
+  if (length <= ASCII_FAST_PATH_MAX) {
+    const bytes = decoder.bytes;
+    const start = decoder.offset;
+    const end = start + length; // within bounds: readLength checked it
+    let text = '';
+    let index = start;
+    for (; index < end; index++) {
+      const byte = bytes[index]!;
+      if (byte >= 0x80) break;
+      text += String.fromCharCode(byte);
+    }
+    if (index === end) {
+      decoder.offset = end;
+      return text;
+    }
+  }
+  const bytes = decoder.readRaw(length);
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch (cause) {
+    throw new TidalError('MalformedPayload', `string at offset ${at} is not well-formed UTF-8`, {
+      cause,
+      details: { offset: at },
+    });
+  }
+}
