@@ -63,13 +63,17 @@ export class ShardUploader {
   async upload(): Promise<number> {
     let uploaded = 0;
     // Nothing new since the manifest this uploader last wrote: no request at all.
-    if (this.own && this.log.lastLocalLsn <= this.own.manifest.lsn) return 0;
+    if (this.own && this.log.lastLocalLsn <= this.own.manifest.lsn) {
+      this.log.uploaded?.(this.own.manifest.lsn);
+      return 0;
+    }
     for (let attempt = 0; ; attempt++) {
       // The manifest as last written here, if any (a swap on a stale ETag fails and reads it again).
       const current = attempt === 0 && this.own ? this.own : await this.readOwnManifest();
       const manifest = current?.manifest;
       this.checkOwnManifest(manifest);
       this.uploadedLsn = manifest?.lsn ?? 0;
+      this.log.uploaded?.(this.uploadedLsn);
       const chunks = await this.sealChunks(manifest);
       if (chunks.length === 0) return uploaded;
       for (const chunk of chunks) {
@@ -88,6 +92,7 @@ export class ShardUploader {
         this.own = { manifest: next, etag: outcome.etag };
         this.writtenVersion = next.version;
         this.uploadedLsn = next.lsn;
+        this.log.uploaded?.(this.uploadedLsn);
         uploaded += chunks.length;
         if (chunks.length < this.maxChunksPerRound) return uploaded;
         attempt = -1; // a full round: go on with the rest

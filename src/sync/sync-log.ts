@@ -21,4 +21,6 @@ export interface SyncLog {
   cursor(device: string): number;
   /** Appends `ops` of `device` (one atomic append) and advances its cursor to `lsn`. */
   merge(device: string, lsn: number, ops: readonly CrdtOperation[]): Promise<void>;
+  /** Everything this device wrote up to `lsn` is uploaded (the log before it may be compacted). Optional. */
+  uploaded?(lsn: number): void;
 }
