@@ -98,6 +98,12 @@ export interface TidalDebug {
   corruptNextPayload(shard: ShardId): Promise<void>;
   /** Makes a shard's worker stop answering for `ms` (a busy loop), as a hung worker would. */
   hangWorker(shard: ShardId, ms: number): void;
+  /**
+   * Has this tab's leader of `shard` snapshot its state now and compact its
+   * log (as its policy would, later); resolves with the snapshot's LSN and the
+   * log's first LSN after compaction.
+   */
+  snapshotNow(shard: ShardId): Promise<{ snapshotLsn: number; firstLsn: number }>;
 }
 
 /**

@@ -468,6 +468,10 @@ export class Database implements TidalDb {
         const slot = this.slotOf(shard);
         await withTimeout(this.clock, slot.host.corruptNextPayload(), CONTROL_TIMEOUT_MS, `shard ${shard}`);
       },
+      snapshotNow: async (shard) => {
+        const slot = this.slotOf(shard);
+        return withTimeout(this.clock, slot.host.snapshotNow(), CONTROL_TIMEOUT_MS, `shard ${shard}`);
+      },
     };
   }
 }

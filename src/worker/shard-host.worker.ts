@@ -40,6 +40,7 @@ const api = {
   syncNow: () => live().syncNow(),
   syncStats: () => live().syncStats(),
   corruptNextPayload: () => live().corruptNextPayload(),
+  snapshotNow: () => live().snapshotNow(),
   hang: (ms: number) => live().hang(ms),
   close: () => live().close(),
 };
