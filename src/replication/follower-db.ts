@@ -13,6 +13,13 @@
  * its own byte-for-byte copy of the leader's log on its own storage, so it
  * survives restarts (it replays its log into the state machine on open and
  * resumes from there) and can be promoted to leader.
+ *
+ * A follower the log alone cannot bring up to date (it is behind the
+ * oldest segment its leader kept, or it starts empty) is sent the leader's
+ * snapshot instead, in chunks (docs/FORMAT.md §7.3, `snapshot-receiver.ts`):
+ * verified whole before anything of it is installed, then installed as a
+ * fresh state machine (`snapshots.restore`) and a log that starts over
+ * after the snapshot's LSN, which the leader's log then continues.
  */
 import { loadBlake3, type Blake3 } from '../common/blake3.js';
 import { isTidalError, TidalError } from '../common/errors.js';
@@ -20,12 +27,35 @@ import type { ShardId } from '../shard/shard-id.js';
 import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
 import type { ReceivedSegment, Transport } from '../transport/transport.js';
 import { decodePayload, type Value } from '../wal/payload.js';
+import type { Snapshot } from '../wal/snapshot-file.js';
+import { SnapshotStore } from '../wal/snapshot-store.js';
 import type { WalStorage } from '../wal/storage.js';
 import { Wal, type RecoveryReport } from '../wal/wal.js';
+import { LsnWaiters } from './lsn-waiters.js';
 import { decodeControl, encodeControl, type RequestReason } from './messages.js';
 import { systemScheduler, type Scheduler } from './scheduler.js';
+import { isSnapshotChunk } from './snapshot-chunks.js';
+import { SnapshotReceiver } from './snapshot-receiver.js';
 import { isWholeSegment, verifyPayload, type VerifiedPayloadBatch } from './verify-payload.js';
 import type { StateMachine } from './state-machine.js';
+
+/** How a follower takes a snapshot its leader ships (see `FollowerDbOptions.snapshots`). */
+export interface FollowerSnapshotOptions {
+  /**
+   * BLAKE3-256 of the database's name (`databaseIdOf`): a snapshot of
+   * another database is refused. With it, an installed snapshot is also
+   * kept on the follower's storage, so that its copy reopens.
+   */
+  readonly databaseId?: Uint8Array;
+  /**
+   * Builds a fresh state machine holding a verified snapshot's state (throw
+   * a `TidalError` to refuse it: nothing is installed); the follower
+   * applies to it from then on. Required with a `stateMachine`.
+   */
+  readonly restore?: (snapshot: Snapshot) => StateMachine;
+  /** Largest snapshot file accepted. Default 1 GiB and the file's overhead. */
+  readonly maxBytes?: number;
+}
 
 /** Options of `FollowerDb.open`. */
 export interface FollowerDbOptions {
@@ -53,6 +83,8 @@ export interface FollowerDbOptions {
   readonly requestIntervalMs?: number;
   /** Payloads that arrive ahead of a gap and are held until it fills. Default 16. */
   readonly maxHeldPayloads?: number;
+  /** Takes snapshots the leader ships. Without it, snapshot chunks are refused (counted in `snapshotChunksRejected`). */
+  readonly snapshots?: FollowerSnapshotOptions;
   /** Clock and periodic timer (stall checks, request pacing). Default `systemScheduler`. */
   readonly scheduler?: Scheduler;
 }
@@ -75,6 +107,10 @@ export interface FollowerCounters {
   requests: number;
   /** Messages from someone other than the leader, and control messages that did not decode. */
   foreign: number;
+  /** Snapshots received whole, verified and installed. */
+  snapshotsInstalled: number;
+  /** Snapshot chunks refused (damaged, forged, out of order, of another shard or database), and whole snapshots refused. */
+  snapshotChunksRejected: number;
 }
 
 /** How far behind the leader the follower is. */
@@ -103,6 +139,8 @@ export class FollowerDb {
     gaps: 0,
     requests: 0,
     foreign: 0,
+    snapshotsInstalled: 0,
+    snapshotChunksRejected: 0,
   };
   /** What opening the follower's own log found. */
   readonly recovery: RecoveryReport;
@@ -118,7 +156,7 @@ export class FollowerDb {
   private lastRequest = { fromLsn: 0, at: -Infinity };
   /** Verified payloads that arrived ahead of a gap, by first LSN. */
   private readonly held = new Map<number, VerifiedBatch[]>();
-  private readonly waiters: { lsn: number; resolve(): void; reject(error: TidalError): void }[] = [];
+  private readonly waiters = new LsnWaiters(() => `follower of shard ${this.shard} (applied ${this.applied})`);
   private state: 'following' | 'promoted' | 'closed' = 'following';
   /** The payload being applied, so that `promote` and `close` wait for it. */
   private applying: Promise<void> = Promise.resolve();
@@ -126,7 +164,15 @@ export class FollowerDb {
   private readonly wal: Wal;
   private readonly b3: Blake3;
   private readonly transport: Transport;
-  private readonly stateMachine: StateMachine | undefined;
+  /** What the events are applied to (replaced when a shipped snapshot is installed). */
+  private machine: StateMachine | undefined;
+  private readonly snapshotOptions: FollowerSnapshotOptions | undefined;
+  private readonly snapshotReceiver: SnapshotReceiver;
+  /** Where installed snapshots are kept (with `snapshots.databaseId`). */
+  private readonly snapshotStore: SnapshotStore | undefined;
+  private failure: TidalError | undefined;
+  /** When the leader's last status heartbeat arrived. */
+  private lastStatusAt = -Infinity;
 
   private constructor(
     wal: Wal,
@@ -139,7 +185,15 @@ export class FollowerDb {
     this.wal = wal;
     this.b3 = b3;
     this.transport = transport;
-    this.stateMachine = stateMachine;
+    this.machine = stateMachine;
+    this.snapshotOptions = options.snapshots;
+    const databaseId = options.snapshots?.databaseId;
+    this.snapshotReceiver = new SnapshotReceiver(b3, {
+      shard: options.shard,
+      ...(databaseId ? { databaseId } : {}),
+      ...(options.snapshots?.maxBytes ? { maxFileBytes: options.snapshots.maxBytes } : {}),
+    });
+    this.snapshotStore = databaseId ? new SnapshotStore(options.storage, b3, { shard: options.shard, databaseId }) : undefined;
     this.shard = options.shard;
     this.recovery = recovery;
     this.leader = toPeerAddress(options.leader, 'leader');
@@ -173,10 +227,23 @@ export class FollowerDb {
         `follower copy of shard ${options.shard} has lost LSNs ${JSON.stringify(wal.missingRanges())}; remove it and let it be rebuilt from the leader`,
       );
     }
-    const stateMachine = options.stateMachine;
+    if (options.stateMachine && options.snapshots && !options.snapshots.restore) {
+      await wal.close();
+      throw new TidalError('InvalidArgument', 'a follower with a state machine takes snapshots only with snapshots.restore');
+    }
+    let stateMachine = options.stateMachine;
+    let from = 1;
+    if (wal.firstLsn > 1) {
+      // The copy starts after a snapshot the leader shipped: the state starts from that snapshot.
+      const restored = await restoreCopy(wal, b3, options);
+      stateMachine = restored.stateMachine;
+      from = restored.lsn + 1;
+    }
     // Wal.open has just verified every byte of the copy: the replay checks structure only.
-    if (stateMachine) for await (const { lsn, event } of wal.read(1, { verify: false })) stateMachine.apply(lsn, event);
-    const follower = new FollowerDb(wal, b3, options.transport, options.stateMachine, options, report);
+    if (stateMachine && from <= wal.lastLsn) {
+      for await (const { lsn, event } of wal.read(from, { verify: false })) stateMachine.apply(lsn, event);
+    }
+    const follower = new FollowerDb(wal, b3, options.transport, stateMachine, options, report);
     void follower.segmentLoop();
     void follower.controlLoop();
     follower.reintroduce();
@@ -192,6 +259,11 @@ export class FollowerDb {
   get lag(): FollowerLag {
     const lsns = Math.max(0, this.leaderLastLsn - this.applied);
     return { lsns, ms: lsns === 0 ? 0 : this.lagMs };
+  }
+
+  /** What the events are applied to now: the one given at open, or the one a shipped snapshot was installed into. */
+  get stateMachine(): StateMachine | undefined {
+    return this.machine;
   }
 
   /** The leader this follower follows. */
@@ -229,30 +301,7 @@ export class FollowerDb {
   whenApplied(lsn: number, timeoutMs = 10_000): Promise<void> {
     if (lsn <= this.applied) return Promise.resolve();
     if (this.state !== 'following') return Promise.reject(new TidalError('Closed', `follower of shard ${this.shard} is ${this.state}`));
-    return new Promise<void>((resolve, reject) => {
-      const waiter = {
-        lsn,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (error: TidalError) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
-      const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(
-          new TidalError(
-            'Timeout',
-            `follower of shard ${this.shard} did not reach LSN ${lsn} within ${timeoutMs} ms (applied ${this.applied})`,
-          ),
-        );
-      }, timeoutMs);
-      this.waiters.push(waiter);
-    });
+    return this.waiters.wait(lsn, this.applied, timeoutMs);
   }
 
   /**
@@ -292,7 +341,7 @@ export class FollowerDb {
           hlc: batch.header.hlc,
           bytes: batch.bytes,
           payload: batch.payload,
-          events: this.stateMachine ? decodePayload(batch.payload, eventCount) : [],
+          events: this.machine ? decodePayload(batch.payload, eventCount) : [],
         },
       ]);
     }
@@ -311,9 +360,7 @@ export class FollowerDb {
   private stop(): void {
     this.stopTimer();
     this.transport.close();
-    for (const waiter of this.waiters.splice(0)) {
-      waiter.reject(new TidalError('Closed', `follower of shard ${this.shard} stopped (${this.state}) before LSN ${waiter.lsn}`));
-    }
+    this.waiters.closeAll(this.state);
   }
 
   private async segmentLoop(): Promise<void> {
@@ -341,8 +388,6 @@ export class FollowerDb {
   get failed(): TidalError | undefined {
     return this.failure;
   }
-
-  private failure: TidalError | undefined;
 
   private async controlLoop(): Promise<void> {
     for (;;) {
@@ -377,14 +422,12 @@ export class FollowerDb {
     }
   }
 
-  /** When the leader's last status heartbeat arrived. */
-  private lastStatusAt = -Infinity;
-
   private async receive(segment: ReceivedSegment): Promise<void> {
     if (!sameAddress(segment.from, this.leader)) {
       this.counters.foreign++;
       return;
     }
+    if (isSnapshotChunk(new Uint8Array(segment.bytes))) return this.receiveSnapshotChunk(new Uint8Array(segment.bytes));
     let batches: VerifiedBatch[];
     try {
       batches = this.verify(segment);
@@ -435,7 +478,7 @@ export class FollowerDb {
     // With a state machine, every event is decoded now: nothing is applied unless all of it decodes.
     const batches = verified.map((batch) => ({
       ...batch,
-      events: this.stateMachine ? decodePayload(batch.payload, batch.eventCount) : [],
+      events: this.machine ? decodePayload(batch.payload, batch.eventCount) : [],
     }));
     this.counters.bytesVerified += segment.bytes.byteLength;
     return batches;
@@ -453,7 +496,7 @@ export class FollowerDb {
     }
     if (!stored) await this.wal.importBatches(batches.map((b) => b.bytes));
     for (const batch of batches) {
-      const stateMachine = this.stateMachine;
+      const stateMachine = this.machine;
       if (stateMachine) for (let i = 0; i < batch.events.length; i++) stateMachine.apply(batch.firstLsn + i, batch.events[i]!);
       this.counters.eventsApplied += batch.eventCount;
     }
@@ -463,9 +506,57 @@ export class FollowerDb {
     if (last.hlc > 0n) this.lagMs = Math.max(0, now - Number(last.hlc >> 16n));
     this.lastProgressAt = now;
     this.counters.payloadsApplied++;
-    for (let i = this.waiters.length - 1; i >= 0; i--) {
-      if (this.waiters[i]!.lsn <= this.applied) this.waiters.splice(i, 1)[0]!.resolve();
+    this.waiters.reached(this.applied);
+  }
+
+  /**
+   * One chunk of a snapshot the leader ships. Once the snapshot is whole and
+   * verified, and newer than what is applied, it is installed: restored into
+   * a fresh state machine first (a body that does not decode installs
+   * nothing), then the follower's log starts over after its LSN.
+   */
+  private async receiveSnapshotChunk(bytes: Uint8Array): Promise<void> {
+    let outcome;
+    try {
+      if (!this.snapshotOptions) throw new TidalError('InvalidArgument', `follower of shard ${this.shard} does not take snapshots`);
+      outcome = this.snapshotReceiver.accept(bytes);
+    } catch (error) {
+      if (!isTidalError(error)) throw error;
+      this.counters.snapshotChunksRejected++;
+      this.request('rejected');
+      return;
     }
+    this.lastProgressAt = this.scheduler.now();
+    this.counters.bytesVerified += bytes.byteLength;
+    if (outcome.kind === 'partial') return;
+    const { snapshot } = outcome;
+    this.leaderLastLsn = Math.max(this.leaderLastLsn, snapshot.lsn);
+    if (snapshot.lsn <= this.applied) {
+      this.counters.duplicates++;
+      this.ack();
+      return;
+    }
+    let machine: StateMachine | undefined;
+    try {
+      machine = this.snapshotOptions?.restore?.(snapshot);
+      if (this.machine && !machine) throw new TidalError('InvalidArgument', 'snapshots.restore returned no state machine');
+    } catch (error) {
+      if (!isTidalError(error)) throw error;
+      this.counters.snapshotChunksRejected++;
+      this.request('rejected');
+      return;
+    }
+    await this.wal.restartAfter(snapshot.lsn);
+    if (this.snapshotStore) {
+      await this.snapshotStore.write({ lsn: snapshot.lsn, hlcHigh: snapshot.hlcHigh, body: snapshot.body });
+      await this.snapshotStore.prune(1);
+    }
+    this.machine = machine;
+    this.held.clear();
+    this.applied = snapshot.lsn;
+    this.counters.snapshotsInstalled++;
+    this.waiters.reached(this.applied);
+    this.ack();
   }
 
   private ack(): void {
@@ -483,5 +574,34 @@ export class FollowerDb {
 
   private send(bytes: Uint8Array): void {
     this.transport.sendControl(this.leader, bytes).catch(() => undefined); // lost acks are recovered by timeouts
+  }
+}
+
+/**
+ * The state a follower's copy starts from when the copy starts after LSN 1
+ * (a snapshot the leader shipped was installed): the snapshot kept beside
+ * the copy, restored. `Corrupt` when there is none that reaches the copy.
+ */
+async function restoreCopy(
+  wal: Wal,
+  b3: Blake3,
+  options: FollowerDbOptions,
+): Promise<{ stateMachine: StateMachine | undefined; lsn: number }> {
+  const databaseId = options.snapshots?.databaseId;
+  const store = databaseId ? new SnapshotStore(options.storage, b3, { shard: options.shard, databaseId }) : undefined;
+  const { snapshot } = store ? await store.loadNewest({ maxLsn: wal.lastLsn }) : { snapshot: undefined };
+  if (!snapshot || snapshot.lsn < wal.firstLsn - 1) {
+    await wal.close();
+    throw new TidalError(
+      'Corrupt',
+      `follower copy of shard ${options.shard} starts at LSN ${wal.firstLsn} and no snapshot kept beside it reaches there; remove it and let it be rebuilt from the leader`,
+    );
+  }
+  try {
+    const stateMachine = options.stateMachine ? options.snapshots!.restore!(snapshot) : undefined;
+    return { stateMachine, lsn: snapshot.lsn };
+  } catch (error) {
+    await wal.close();
+    throw error;
   }
 }

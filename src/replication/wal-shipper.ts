@@ -13,15 +13,31 @@
  * unbounded memory here. A request from the follower (rejected payload,
  * gap, stall, restart) moves its cursor back; unacknowledged payloads are
  * resent after a timeout. Control messages are validated like data.
+ *
+ * A follower the log cannot serve (it needs LSNs compacted away, or it
+ * starts empty while a snapshot exists) is sent the newest snapshot from
+ * `snapshots`, in chunks within `maxPayloadBytes` (docs/FORMAT.md §7.3),
+ * then the log after it. What a follower has acknowledged is held back from
+ * compaction (`Wal.retain`) while it follows.
  */
 import { TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
 import type { Transport } from '../transport/transport.js';
 import type { CommittedBatch, Wal } from '../wal/wal.js';
-import type { WalSegmentId } from '../wal/segment-id.js';
+import { loadBlake3 } from '../common/blake3.js';
+import { WalSegmentId } from '../wal/segment-id.js';
 import { decodeControl, encodeControl } from './messages.js';
+import { encodeSnapshotChunks } from './snapshot-chunks.js';
 import { systemScheduler, type Scheduler } from './scheduler.js';
+
+/** Where a shipper gets the snapshot it sends to a follower that the log cannot serve. */
+export interface SnapshotSource {
+  /** The newest snapshot's LSN, 0 when there is none (cheap: asked before every send). */
+  newestLsn(): number;
+  /** The newest snapshot file's bytes as stored (docs/FORMAT.md §9.1), with its LSN; `undefined` when there is none. */
+  read(): Promise<{ readonly lsn: number; readonly file: Uint8Array } | undefined>;
+}
 
 /** Options of a `WalShipper`. */
 export interface WalShipperOptions {
@@ -50,6 +66,8 @@ export interface WalShipperOptions {
   readonly admit?: (follower: PeerAddress) => boolean;
   /** Most followers at once, however they were added. Default 64. */
   readonly maxFollowers?: number;
+  /** The leader's snapshots, for followers behind the log's first LSN (or empty). Without it, such a follower waits. */
+  readonly snapshots?: SnapshotSource;
   /** Clock and periodic timer (heartbeats, resend timeouts). Default `systemScheduler`. */
   readonly scheduler?: Scheduler;
 }
@@ -70,6 +88,8 @@ export interface FollowerCursor {
   readonly bytesSent: number;
   /** Times the cursor went back (request or timeout). */
   readonly resends: number;
+  /** Snapshots sent to it (each in chunks). */
+  readonly snapshotsSent: number;
 }
 
 /** What the shipper has seen. */
@@ -95,6 +115,7 @@ interface Cursor {
   payloadsSent: number;
   bytesSent: number;
   resends: number;
+  snapshotsSent: number;
   /** Added because it introduced itself (see `admit`); such a follower is dropped once it stops answering. */
   readonly admitted: boolean;
   /** Timeout resends since the follower last acknowledged or asked for anything. */
@@ -113,6 +134,9 @@ interface CachedBatch {
 
 /** Timeout resends an admitted follower may leave unanswered before it is dropped. */
 const ADMITTED_PATIENCE = 3;
+
+/** Numbers shippers, so that two on one log hold their retentions apart. */
+let shippersMade = 0;
 
 /** Ships a leader's committed WAL to its followers. */
 export class WalShipper {
@@ -135,6 +159,11 @@ export class WalShipper {
   private stopHeartbeat: (() => void) | undefined;
   private stopListening: (() => void) | undefined;
   private running = false;
+  private readonly snapshots: SnapshotSource | undefined;
+  /** The newest snapshot cut into chunks, kept while it stays the newest (each send hands over a copy). */
+  private snapshotChunks: { readonly lsn: number; readonly fileBytes: number; readonly chunks: readonly Uint8Array[] } | undefined;
+  /** Prefix of this shipper's retention holders (`Wal.retain`). */
+  private readonly holderPrefix = `shipper ${++shippersMade}`;
 
   /** A shipper for `options.wal`; it sends nothing until `start`. Bad sizes are refused with `InvalidArgument`. */
   constructor(options: WalShipperOptions) {
@@ -149,6 +178,7 @@ export class WalShipper {
     this.scheduler = options.scheduler ?? systemScheduler;
     this.admit = options.admit;
     this.maxFollowers = positive(options.maxFollowers, 64, 'maxFollowers');
+    this.snapshots = options.snapshots;
     for (const follower of options.followers ?? []) this.addFollower(follower);
   }
 
@@ -179,6 +209,7 @@ export class WalShipper {
       payloadsSent: 0,
       bytesSent: 0,
       resends: 0,
+      snapshotsSent: 0,
       admitted,
       unansweredResends: 0,
       pumping: false,
@@ -192,7 +223,28 @@ export class WalShipper {
   removeFollower(address: TransportAddress): void {
     const follower = toPeerAddress(address, 'follower');
     const i = this.cursors.findIndex((c) => sameAddress(c.follower, follower));
+    if (i >= 0) this.drop(this.cursors[i]!);
+  }
+
+  private drop(cursor: Cursor): void {
+    const i = this.cursors.indexOf(cursor);
     if (i >= 0) this.cursors.splice(i, 1);
+    this.wal.release(this.holder(cursor));
+  }
+
+  private holder(cursor: Cursor): string {
+    return `${this.holderPrefix} ${cursor.follower.shard}/${cursor.follower.replica}`;
+  }
+
+  /**
+   * Holds back compaction for what the follower still needs: the log after
+   * what it acknowledged. A follower behind the log's start holds nothing
+   * back (it is sent a snapshot).
+   */
+  private retainFor(cursor: Cursor): void {
+    const needs = cursor.ackedLsn + 1;
+    if (needs >= this.wal.firstLsn) this.wal.retain(this.holder(cursor), needs);
+    else this.wal.release(this.holder(cursor));
   }
 
   /** A snapshot of every follower's cursor and the count of bad control messages. */
@@ -207,6 +259,7 @@ export class WalShipper {
         payloadsSent: c.payloadsSent,
         bytesSent: c.bytesSent,
         resends: c.resends,
+        snapshotsSent: c.snapshotsSent,
       })),
     };
   }
@@ -216,6 +269,7 @@ export class WalShipper {
     this.running = false;
     this.stopListening?.();
     this.stopHeartbeat?.();
+    for (const cursor of this.cursors) this.wal.release(this.holder(cursor));
   }
 
   private committed(batch: CommittedBatch): void {
@@ -272,6 +326,7 @@ export class WalShipper {
           cursor.inFlightBytes -= cursor.inFlight.shift()!.bytes;
         }
         if (cursor.nextLsn <= cursor.ackedLsn) cursor.nextLsn = cursor.ackedLsn + 1;
+        this.retainFor(cursor);
         this.pump(cursor);
       } else if (body.type === 'request') {
         if (body.fromLsn > this.wal.lastLsn + 1) {
@@ -283,6 +338,7 @@ export class WalShipper {
         cursor.ackedLsn = body.fromLsn - 1;
         cursor.unansweredResends = 0;
         cursor.lastProgressAt = now;
+        this.retainFor(cursor);
         this.pump(cursor);
       } else {
         this.badControl++; // followers do not send status
@@ -302,10 +358,12 @@ export class WalShipper {
     const status = encodeControl({ type: 'status', shard: this.shard, lastLsn: this.wal.lastLsn });
     for (const cursor of [...this.cursors]) {
       this.transport.sendControl(cursor.follower, status).catch(() => undefined);
-      if (cursor.inFlight.length > 0 && now - cursor.lastProgressAt > this.resendTimeoutMs) {
+      // Waiting on the follower: for acknowledgements, or to reach it at all (a failed send leaves nothing in flight).
+      const waiting = cursor.inFlight.length > 0 || cursor.nextLsn <= this.wal.lastLsn;
+      if (waiting && now - cursor.lastProgressAt > this.resendTimeoutMs) {
         if (cursor.admitted && ++cursor.unansweredResends > ADMITTED_PATIENCE) {
           // A tab that left: stop resending to it (it can introduce itself again).
-          this.cursors.splice(this.cursors.indexOf(cursor), 1);
+          this.drop(cursor);
           continue;
         }
         this.rewind(cursor, cursor.ackedLsn + 1);
@@ -336,6 +394,10 @@ export class WalShipper {
     while (this.running && cursor.nextLsn <= this.wal.lastLsn && cursor.inFlightBytes < this.maxInFlightBytes) {
       if (!this.cursors.includes(cursor)) return;
       const from = cursor.nextLsn;
+      if (this.needsSnapshot(from)) {
+        if (!(await this.sendSnapshot(cursor, from))) return;
+        continue;
+      }
       let payload: Payload | undefined;
       try {
         payload = this.fromCache(from) ?? (await this.fromWal(from));
@@ -361,6 +423,59 @@ export class WalShipper {
       if (cursor.inFlight.length === 1) cursor.lastProgressAt = this.scheduler.now();
       cursor.nextLsn = payload.lastLsn + 1;
     }
+  }
+
+  /** True when a follower that needs `from` next is better sent the snapshot: the log no longer holds it, or it starts empty. */
+  private needsSnapshot(from: number): boolean {
+    if (!this.snapshots) return false;
+    return from < this.wal.firstLsn || (from === 1 && this.snapshots.newestLsn() > 0);
+  }
+
+  /**
+   * Sends the newest snapshot to `cursor` in chunks, then moves its cursor to
+   * the log after it. False when it cannot be sent now (none that reaches
+   * the log, or the follower is unreachable): a request or timeout retries.
+   */
+  private async sendSnapshot(cursor: Cursor, from: number): Promise<boolean> {
+    let snapshot;
+    try {
+      snapshot = await this.snapshotToSend();
+    } catch {
+      return false; // the store failed; a later request or timeout tries again
+    }
+    if (cursor.nextLsn !== from) return true; // rewound meanwhile: the loop looks again
+    if (!snapshot || snapshot.lsn + 1 < this.wal.firstLsn || snapshot.lsn < from - 1) return false;
+    const id = new WalSegmentId(this.shard, 0n);
+    for (const chunk of snapshot.chunks) {
+      try {
+        // Each send hands its buffer over: the kept chunks stay for the next follower.
+        await this.transport.sendSegment(cursor.follower, { id, bytes: chunk.slice().buffer, eventCount: 0 });
+      } catch (error) {
+        if (error instanceof TidalError && error.code === 'Closed') this.stop();
+        return false;
+      }
+      if (cursor.nextLsn !== from) return true;
+    }
+    cursor.inFlight.push({ lastLsn: snapshot.lsn, bytes: snapshot.fileBytes });
+    cursor.inFlightBytes += snapshot.fileBytes;
+    cursor.payloadsSent += snapshot.chunks.length;
+    cursor.bytesSent += snapshot.fileBytes;
+    cursor.snapshotsSent++;
+    if (cursor.inFlight.length === 1) cursor.lastProgressAt = this.scheduler.now();
+    cursor.nextLsn = snapshot.lsn + 1;
+    return true;
+  }
+
+  /** The newest snapshot in chunks, read and cut once per snapshot. */
+  private async snapshotToSend(): Promise<typeof this.snapshotChunks> {
+    const newest = this.snapshots!.newestLsn();
+    if (newest === 0) return undefined;
+    if (this.snapshotChunks?.lsn === newest) return this.snapshotChunks;
+    const [b3, read] = await Promise.all([loadBlake3(), this.snapshots!.read()]);
+    if (!read) return undefined;
+    const chunks = encodeSnapshotChunks(b3, { shard: this.shard, lsn: read.lsn, file: read.file }, this.maxPayloadBytes);
+    this.snapshotChunks = { lsn: read.lsn, fileBytes: read.file.length, chunks };
+    return this.snapshotChunks;
   }
 
   /** Consecutive cached batches of one segment from the one holding `from`, in a fresh buffer. */

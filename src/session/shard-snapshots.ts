@@ -14,6 +14,13 @@
  * that yield to the event loop, so writes keep being acknowledged while
  * the file is written. The two newest snapshots are kept.
  *
+ * Compacting (`compactLog`, after each snapshot and whenever the caller
+ * asks): sealed segments wholly below the older kept snapshot are deleted,
+ * unless a retention (`Wal.retain`: a follower, device sync) still needs
+ * them (docs/FORMAT.md §9.4). Keeping the log from the older snapshot on
+ * means that if the newest fails verification, the older one and the log
+ * after it still rebuild the state.
+ *
  *     const opened = await restoreFromSnapshot({ wal, store, state });
  *     const snapshots = new ShardSnapshots({ wal, store, state, clock });
  *     wal.onCommit(() => snapshots.afterCommit());
@@ -21,7 +28,7 @@
 import { type Clock, systemClock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import type { SnapshotFileInfo, SnapshotIssue, SnapshotStore } from '../wal/snapshot-store.js';
-import type { Wal } from '../wal/wal.js';
+import type { Wal, WalSegmentInfo } from '../wal/wal.js';
 import { encodeShardSnapshot, restoreShardSnapshot } from './shard-snapshot.js';
 import type { ShardState } from './shard-state.js';
 
@@ -107,6 +114,9 @@ export class ShardSnapshots {
   private readonly keep: number;
   private running: Promise<SnapshotFileInfo | undefined> | undefined;
   private latest: SnapshotFileInfo | undefined;
+  /** The snapshots kept, newest first, as last listed (after a write, or `listKept`). */
+  private kept: readonly SnapshotFileInfo[] = [];
+  private compacting: Promise<WalSegmentInfo[]> | undefined;
   /** Log bytes and time at the last snapshot (or at open). */
   private baseLogBytes: number;
   private baseAt: number;
@@ -168,6 +178,9 @@ export class ShardSnapshots {
       this.latest = written;
       this.lastError = undefined;
       await this.store.prune(this.keep);
+      this.kept = await this.store.list();
+      // A compaction that fails leaves the log longer, not wrong: the next one tries again.
+      await this.compactLog().catch(() => undefined);
       return written;
     } catch (error) {
       this.lastError = error;
@@ -175,10 +188,40 @@ export class ShardSnapshots {
     }
   }
 
+  /** Reads which snapshots are kept (a shard opened from its snapshots calls it once, so `compactLog` knows them). */
+  async listKept(): Promise<readonly SnapshotFileInfo[]> {
+    this.kept = await this.store.list();
+    return this.kept;
+  }
+
+  /**
+   * The first LSN the log must keep for the snapshots: just past the older
+   * of the kept snapshots (0 while fewer than `keep` exist: the whole log
+   * is still the fallback).
+   */
+  get compactionFloor(): number {
+    if (this.kept.length < this.keep) return 0;
+    return this.kept[this.kept.length - 1]!.lsn + 1;
+  }
+
+  /**
+   * Deletes the sealed segments below `compactionFloor` that no retention
+   * holds (`Wal.compact`); one compaction at a time. Resolves with the
+   * segments deleted.
+   */
+  compactLog(): Promise<WalSegmentInfo[]> {
+    const floor = this.compactionFloor;
+    const oldest = this.wal.segments()[0];
+    if (this.closed || !oldest?.sealed || oldest.lastLsn >= floor || this.compacting) return this.compacting ?? Promise.resolve([]);
+    this.compacting = this.wal.compact(floor).finally(() => (this.compacting = undefined));
+    return this.compacting;
+  }
+
   /** Waits for a snapshot being written, and takes no more. */
   async close(): Promise<void> {
     this.closed = true;
     await this.running?.catch(() => undefined);
+    await this.compacting?.catch(() => undefined);
   }
 }
 

@@ -277,6 +277,27 @@ export class SegmentLog {
   }
 
   /**
+   * Drops every segment and starts the log over after `lsn` (a follower
+   * that installed a snapshot at `lsn`): an empty open segment based at
+   * `lsn + 1` is written at once, so that recovery finds where the log
+   * starts. Returns the segments removed.
+   */
+  async restartAfter(lsn: number, release: (segment: Segment) => void, flush: boolean): Promise<Segment[]> {
+    const removed = this.segments.splice(0);
+    for (const segment of removed) {
+      release(segment);
+      segment.file?.close();
+      segment.file = undefined;
+      await this.storage.remove(segment.id.fileName());
+    }
+    this.gaps.length = 0;
+    this.nextLsn = lsn + 1;
+    const started = await this.startSegment();
+    if (flush) this.guard(() => started.file!.flush());
+    return removed;
+  }
+
+  /**
    * Feeds the running digest the recovered open segment's header and batch
    * digests, once, before it grows or is sealed (recovery verified them).
    */

@@ -229,6 +229,27 @@ export class Wal {
     });
   }
 
+  /**
+   * Starts the log over after `lsn`, deleting every segment: what a
+   * follower does when it installs a snapshot at `lsn` that its leader
+   * shipped (the log it held is older than the snapshot, or empty). The
+   * log then holds no LSN, and continues at `lsn + 1`. `lsn` must be past
+   * the log's last LSN. Runs after the appends issued before it.
+   */
+  restartAfter(lsn: number): Promise<void> {
+    return this.commits.afterPending(async () => {
+      this.assertUsable();
+      if (!Number.isSafeInteger(lsn) || lsn <= this.lastLsn || lsn > MAX_LSN) {
+        throw new TidalError('InvalidArgument', `restartAfter: LSN ${lsn} must be past the log's last LSN ${this.lastLsn}`);
+      }
+      try {
+        await this.log.restartAfter(lsn, (segment) => this.readHandles.release(segment), this.durable);
+      } catch (error) {
+        throw this.log.fail(error);
+      }
+    });
+  }
+
   /** Bytes of batches appended (or imported) since the log was opened: what a snapshot policy counts (compaction does not lower it). */
   get bytesAppended(): number {
     return this.log.bytesAppended;

@@ -10,7 +10,7 @@
  */
 import type { Clock } from '../common/clock.js';
 import { FollowerDb } from '../replication/follower-db.js';
-import { WalShipper } from '../replication/wal-shipper.js';
+import { WalShipper, type SnapshotSource } from '../replication/wal-shipper.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { FaultyTransport } from '../transport/faulty-transport.js';
 import { MessagePortTransport } from '../transport/message-port.js';
@@ -47,10 +47,18 @@ export function shipToInTabFollower(options: {
   readonly replica: string;
   readonly clock: Clock;
   readonly debug: boolean;
+  /** The leader's snapshots, for an in-tab follower that the log cannot serve (it starts empty, the log was compacted). */
+  readonly snapshots: SnapshotSource;
 }): LogShipping {
   const follower = { shard: options.leader.shard, replica: options.replica };
   const link = shippingLink(new MessagePortTransport(options.port, { local: options.leader, remote: follower }), options.debug);
-  const shipper = new WalShipper({ wal: options.wal, transport: link, followers: [follower], scheduler: options.clock });
+  const shipper = new WalShipper({
+    wal: options.wal,
+    transport: link,
+    followers: [follower],
+    snapshots: options.snapshots,
+    scheduler: options.clock,
+  });
   shipper.start();
   return { link, shipper };
 }
@@ -83,6 +91,7 @@ export class InTabFollower {
       transport: new MessagePortTransport(port, { local: { shard, replica }, remote: leader }),
       leader,
       durable: false, // a copy of the log and its applied LSN; its events are verified, not applied
+      snapshots: {}, // a snapshot shipped is verified, and its copy of the log starts over after it
       scheduler: options.clock,
     });
     return new InTabFollower(shard, follower);

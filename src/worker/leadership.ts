@@ -20,14 +20,16 @@ import type { Clock } from '../common/clock.js';
 import { sleep } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { FollowerDb } from '../replication/follower-db.js';
-import { WalShipper } from '../replication/wal-shipper.js';
+import { WalShipper, type SnapshotSource } from '../replication/wal-shipper.js';
 import { loadBlake3 } from '../common/blake3.js';
 import { ShardLeader } from '../session/shard-leader.js';
+import { restoreShardSnapshot } from '../session/shard-snapshot.js';
 import { restoreFromSnapshot, ShardSnapshots } from '../session/shard-snapshots.js';
 import { BroadcastChannelTransport } from '../transport/broadcast-channel.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
 import { OpfsStorage } from '../wal/opfs-storage.js';
 import { databaseIdOf, SnapshotStore, type SnapshotFileInfo } from '../wal/snapshot-store.js';
+import type { Snapshot } from '../wal/snapshot-file.js';
 import type { WalStorage } from '../wal/storage.js';
 import { Wal } from '../wal/wal.js';
 import type { ChangeFeed, ObservedState } from './change-feed.js';
@@ -56,7 +58,9 @@ export type ShardRole =
       readonly leader: ShardLeader;
       /** The leader's snapshots (the shard opens from the newest; new ones by the default policy). */
       readonly snapshots: ShardSnapshots;
-      /** Stops calling the snapshot policy after each commit. */
+      /** The newest snapshot, for the shippers to send to followers the log cannot serve. */
+      readonly snapshotSource: SnapshotSource;
+      /** Stops calling the snapshot policy after each commit, and the compaction timer. */
       readonly stopSnapshotting: () => void;
       /** The log shipped to the other tabs, on the shard's log channel. */
       readonly crossTab: LogShipping;
@@ -76,6 +80,8 @@ interface HeardLeader {
 }
 
 const ANNOUNCE_MS = 250;
+/** How often a leader compacts its log (followers acknowledge, and sync uploads, after a snapshot is taken). */
+const COMPACT_MS = 2000;
 /** Longest stretch a log replay runs without yielding to the worker's event loop. */
 const REPLAY_SLICE_MS = 50;
 const OPEN_RETRY_MS = 50;
@@ -181,15 +187,37 @@ export class Leadership {
       clock: this.clock,
       ...(snapshot ? { latest: snapshot } : {}),
     });
-    const stopSnapshotting = wal.onCommit(() => snapshots.afterCommit());
+    await snapshots.listKept();
+    const stopPolicy = wal.onCommit(() => snapshots.afterCommit());
+    const stopCompacting = this.clock.every(COMPACT_MS, () => void snapshots.compactLog().catch(() => undefined));
+    const stopSnapshotting = () => {
+      stopPolicy();
+      stopCompacting();
+    };
     const leader = await ShardLeader.open({ wal, replica: `${this.config.tabId}.${this.config.shard}`, state, clock: this.clock });
     const link = shippingLink(
       new BroadcastChannelTransport(new BroadcastChannel(shardChannels(this.config.db, this.config.shard).log), { local: this.address }),
       this.config.debug,
     );
-    const shipper = new WalShipper({ wal, transport: link, admit: () => true, scheduler: this.clock });
+    const shipper = new WalShipper({
+      wal,
+      transport: link,
+      admit: () => true,
+      snapshots: snapshotSource(snapshots, store),
+      scheduler: this.clock,
+    });
     shipper.start();
-    this.currentRole = { kind: 'leader', state, wal, leader, snapshots, stopSnapshotting, crossTab: { link, shipper }, inTab: undefined };
+    this.currentRole = {
+      kind: 'leader',
+      state,
+      wal,
+      leader,
+      snapshots,
+      snapshotSource: snapshotSource(snapshots, store),
+      stopSnapshotting,
+      crossTab: { link, shipper },
+      inTab: undefined,
+    };
     this.heard.tab = this.config.tabId;
     this.announce();
     return { lastLsn: wal.lastLsn };
@@ -285,6 +313,7 @@ export class Leadership {
     role.opening = (async () => {
       const state = this.feed.observedState();
       role.state = state;
+      const b3 = await loadBlake3();
       role.replica = await FollowerDb.open({
         storage: new MemoryStorage(),
         shard: this.config.shard,
@@ -294,6 +323,7 @@ export class Leadership {
         leader: { shard: this.config.shard, replica: this.heard.tab ?? tab },
         stateMachine: state,
         durable: false,
+        snapshots: { databaseId: databaseIdOf(b3, this.config.db), restore: (snapshot) => this.restoreFollower(role, snapshot) },
         scheduler: this.clock,
       });
       role.replicaId = crypto.randomUUID();
@@ -303,6 +333,20 @@ export class Leadership {
     } finally {
       role.opening = undefined;
     }
+  }
+
+  /**
+   * A fresh state from a snapshot the leader shipped (verified whole), which
+   * the follower applies to from now on; what it changed is reported to the
+   * change feed as changes at the snapshot's LSN (the events between are
+   * not in this tab's log).
+   */
+  private restoreFollower(role: Extract<ShardRole, { kind: 'follower' }>, snapshot: Snapshot): ObservedState {
+    const state = this.feed.observedState();
+    restoreShardSnapshot(state, snapshot.body, snapshot.lsn);
+    role.state = state;
+    if (this.feed.watching) for (const key of state.crdt.keys()) this.feed.changed(state, snapshot.lsn, key);
+    return state;
   }
 
   private async stopFollowing(): Promise<void> {
@@ -360,4 +404,9 @@ export class Leadership {
       }
     }
   }
+}
+
+/** The newest snapshot of a leader's shard, as its shippers send it. */
+function snapshotSource(snapshots: ShardSnapshots, store: SnapshotStore): SnapshotSource {
+  return { newestLsn: () => snapshots.newest?.lsn ?? 0, read: () => store.readNewest() };
 }

@@ -23,6 +23,7 @@ import { waitForToken } from '../session/read.js';
 import type { ShardLeader } from '../session/shard-leader.js';
 import type { WriteRequest, WriteToken } from '../session/write.js';
 import { startShardSync } from '../sync/device-sync.js';
+import { SYNC_RETENTION } from '../sync/leader-sync-log.js';
 import type { SyncRunner, SyncRunnerStats } from '../sync/sync-runner.js';
 import type { Wal } from '../wal/wal.js';
 import { FaultyTransport } from '../transport/faulty-transport.js';
@@ -170,6 +171,7 @@ export class ShardHost {
 
   private stopSync(): void {
     this.sync?.runner.stop();
+    this.sync?.wal.release(SYNC_RETENTION);
     this.sync = undefined;
   }
 
@@ -204,6 +206,7 @@ export class ShardHost {
       replica,
       clock: this.clock,
       debug: this.config.debug,
+      snapshots: role.snapshotSource,
     });
   }
 
@@ -371,6 +374,21 @@ export class ShardHost {
       );
     }
     for (const shipping of [role.crossTab, role.inTab]) if (shipping?.link instanceof FaultyTransport) shipping.link.injectNext('flip');
+  }
+
+  /** Snapshots this (leader) shard now and compacts its log (debug only): see `TidalDebug.snapshotNow`. */
+  async snapshotNow(): Promise<{ snapshotLsn: number; firstLsn: number }> {
+    this.requireDebug('snapshotNow');
+    const role = this.leadership.role;
+    if (role.kind !== 'leader') {
+      throw new TidalError(
+        'InvalidArgument',
+        `shard ${this.config.shard} is led by tab ${this.leadership.leaderTab ?? '(none yet)'}, not this one: snapshot it from the leader tab`,
+      );
+    }
+    const taken = await role.snapshots.snapshotNow();
+    await role.snapshots.compactLog();
+    return { snapshotLsn: taken?.lsn ?? 0, firstLsn: role.wal.firstLsn };
   }
 
   /** Blocks this worker for `ms` (debug only: a hung worker answers nothing, ships nothing). */
