@@ -173,6 +173,10 @@ export class FollowerDb {
   private failure: TidalError | undefined;
   /** When the leader's last status heartbeat arrived. */
   private lastStatusAt = -Infinity;
+  /** The leader's last LSN in the first status heard (what a fresh replica must reach before it answers reads). */
+  private firstHeardLsn: number | undefined;
+  private heardLeader!: () => void;
+  private readonly firstHeard = new Promise<void>((resolve) => (this.heardLeader = resolve));
 
   private constructor(
     wal: Wal,
@@ -305,6 +309,33 @@ export class FollowerDb {
   }
 
   /**
+   * Resolves once the follower has applied what its leader had when first
+   * heard (its first status heartbeat): a replica opened afresh (a reloaded
+   * tab) answers reads only from then on, so they never go back before what
+   * the tab read before. Rejects with `Timeout` after `timeoutMs`.
+   */
+  async whenCaughtUp(timeoutMs = 10_000): Promise<void> {
+    const started = this.scheduler.now();
+    if (this.firstHeardLsn === undefined) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        await Promise.race([
+          this.firstHeard,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new TidalError('Timeout', `follower of shard ${this.shard} has not heard its leader within ${timeoutMs} ms`)),
+              timeoutMs,
+            );
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    await this.whenApplied(this.firstHeardLsn!, Math.max(1, timeoutMs - (this.scheduler.now() - started)));
+  }
+
+  /**
    * Stops following and hands over the follower's log, which continues the
    * leader's LSN sequence: the caller makes it the shard's leader (with a
    * `WalShipper` of its own). The follower's transport is closed. With
@@ -406,6 +437,10 @@ export class FollowerDb {
       }
       this.leaderLastLsn = Math.max(this.leaderLastLsn, body.lastLsn);
       this.lastStatusAt = this.scheduler.now();
+      if (this.firstHeardLsn === undefined) {
+        this.firstHeardLsn = body.lastLsn;
+        this.heardLeader();
+      }
       if (body.lastLsn > this.applied && this.lastProgressAt < this.scheduler.now() - this.stallTimeoutMs) this.request('stalled');
     }
   }

@@ -17,7 +17,7 @@
  */
 import { sleep, systemClock, type Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
-import type { FollowerDb } from '../replication/follower-db.js';
+import { FollowerDb } from '../replication/follower-db.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { waitForToken } from '../session/read.js';
 import type { ShardLeader } from '../session/shard-leader.js';
@@ -326,6 +326,7 @@ export class ShardHost {
    */
   async get(key: string, after: WriteToken | undefined, timeoutMs: number): Promise<{ entity: Entity | undefined; lsn: number }> {
     const replica = await this.readableReplica(timeoutMs);
+    if (replica instanceof FollowerDb) await replica.whenCaughtUp(timeoutMs);
     if (after) await waitForToken(replica, after, timeoutMs);
     return { entity: toEntity(this.leadership.role.state.crdt.entity(key)), lsn: replica.appliedLsn };
   }
@@ -338,6 +339,7 @@ export class ShardHost {
     timeoutMs: number,
   ): Promise<{ rows: { key: string; entity: Entity }[]; lsn: number }> {
     const replica = await this.readableReplica(timeoutMs);
+    if (replica instanceof FollowerDb) await replica.whenCaughtUp(timeoutMs);
     if (after) await waitForToken(replica, after, timeoutMs);
     const crdt = this.leadership.role.state.crdt;
     const keys = crdt
