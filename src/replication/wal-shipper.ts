@@ -36,7 +36,15 @@ export interface SnapshotSource {
   /** The newest snapshot's LSN, 0 when there is none (cheap: asked before every send). */
   newestLsn(): number;
   /** The newest snapshot file's bytes as stored (docs/FORMAT.md §9.1), with its LSN; `undefined` when there is none. */
-  read(): Promise<{ readonly lsn: number; readonly file: Uint8Array } | undefined>;
+  read(): Promise<SnapshotFileBytes | undefined>;
+}
+
+/** A snapshot file as stored, as a `SnapshotSource` reads it. */
+export interface SnapshotFileBytes {
+  /** The snapshot's LSN. */
+  readonly lsn: number;
+  /** The whole file: header, body and digest. */
+  readonly file: Uint8Array;
 }
 
 /** Options of a `WalShipper`. */

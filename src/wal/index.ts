@@ -33,3 +33,4 @@ export {
 export type { BatchHeader, DecodedBatch, SegmentFooter, SegmentHeader } from './format.js';
 export { scanSegment } from './segment-scan.js';
 export type { SegmentScan } from './segment-scan.js';
+export type { Snapshot } from './snapshot-file.js';

@@ -28,6 +28,7 @@ const NAME = /^([0-9a-f]{4})-([0-9a-f]{16})\.snap$/;
 
 /** A shard's state at an LSN, as a snapshot file holds it. */
 export interface Snapshot {
+  /** The shard whose state this is. */
   readonly shard: ShardId;
   /** BLAKE3-256 of the database's name (UTF-8): a snapshot of another database is refused. */
   readonly databaseId: Uint8Array;

@@ -90,6 +90,14 @@ export interface OpenTidalOptions {
   readonly sync?: SyncOptions;
 }
 
+/** What `TidalDebug.snapshotNow` did. */
+export interface SnapshotTaken {
+  /** The snapshot's LSN (0: the shard holds no write yet). */
+  readonly snapshotLsn: number;
+  /** The first LSN the shard's log holds after compaction. */
+  readonly firstLsn: number;
+}
+
 /** Fault injection, present on a database opened with `{ debug: true }`. */
 export interface TidalDebug {
   /** Terminates a shard's worker (as a crash would); the database restarts and recovers it. */
@@ -103,7 +111,7 @@ export interface TidalDebug {
    * log (as its policy would, later); resolves with the snapshot's LSN and the
    * log's first LSN after compaction.
    */
-  snapshotNow(shard: ShardId): Promise<{ snapshotLsn: number; firstLsn: number }>;
+  snapshotNow(shard: ShardId): Promise<SnapshotTaken>;
 }
 
 /**

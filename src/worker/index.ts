@@ -23,6 +23,7 @@ export type {
   ReadOptions,
   ShardStats,
   ShardSyncStats,
+  SnapshotTaken,
   TidalDb,
   TidalDebug,
   TidalStats,
