@@ -19,6 +19,7 @@ import { HLC } from '../crdt/hlc.js';
 import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { Value } from '../wal/payload.js';
+import type { LsnRange } from '../wal/segment-log.js';
 import type { Wal } from '../wal/wal.js';
 import type { IdempotencyStoreOptions } from './idempotency-store.js';
 import { ShardState } from './shard-state.js';
@@ -335,32 +336,48 @@ export class ShardLeader {
     /** LSN of the import event that holds the operations. */
     lsn: number;
   }> {
-    const merged = this.state.syncCursors.get(device) ?? 0;
-    if (upTo <= merged || upTo <= (this.merging.get(device) ?? 0)) {
-      throw new TidalError(
-        'StaleWrite',
-        `device ${device} is merged up to LSN ${Math.max(merged, this.merging.get(device) ?? 0)} already, not again up to ${upTo}`,
-      );
+    const { first } = await this.mergeAll([{ device, upTo, ops }]);
+    return { lsn: first };
+  }
+
+  /**
+   * `merge` of several devices at once, as one batch: the operations and
+   * every cursor land together or not at all (a snapshot of another device
+   * covers several devices' logs, docs/SYNC.md §9). Each device at most
+   * once; `StaleWrite` if any is already merged up to its `upTo`.
+   */
+  async mergeAll(imports: readonly { device: string; upTo: number; ops: readonly CrdtOperation[] }[]): Promise<LsnRange> {
+    if (imports.length === 0) throw new TidalError('InvalidArgument', 'mergeAll takes at least one device');
+    const devices = new Set<string>();
+    for (const { device, upTo } of imports) {
+      const merged = Math.max(this.state.syncCursors.get(device) ?? 0, this.merging.get(device) ?? 0);
+      if (upTo <= merged || devices.has(device)) {
+        throw new TidalError('StaleWrite', `device ${device} is merged up to LSN ${merged} already, not again up to ${upTo}`);
+      }
+      devices.add(device);
     }
-    for (const op of ops) {
-      validateOperation(op);
-      if (op.hlc !== undefined) {
-        try {
-          this.hlc.receive(op.hlc);
-        } catch {
-          // A remote clock too far ahead: the operation is merged as stamped, our clock does not follow it.
+    for (const { ops } of imports) {
+      for (const op of ops) {
+        validateOperation(op);
+        if (op.hlc !== undefined) {
+          try {
+            this.hlc.receive(op.hlc);
+          } catch {
+            // A remote clock too far ahead: the operation is merged as stamped, our clock does not follow it.
+          }
         }
       }
     }
-    const event: ImportEvent = { t: 'import', device, upTo, at: this.clock.now(), ops };
-    this.merging.set(device, upTo);
+    const at = this.clock.now();
+    const events: ImportEvent[] = imports.map(({ device, upTo, ops }) => ({ t: 'import', device, upTo, at, ops }));
+    for (const { device, upTo } of imports) this.merging.set(device, upTo);
     try {
-      const { first } = await this.wal.append([event as unknown as Value]);
-      this.state.apply(first, event as unknown as Value);
-      this.wakeWaiters(first);
-      return { lsn: first };
+      const range = await this.wal.append(events as unknown as Value[]);
+      events.forEach((event, i) => this.state.apply(range.first + i, event as unknown as Value));
+      this.wakeWaiters(range.last);
+      return range;
     } finally {
-      this.merging.delete(device);
+      for (const { device } of imports) this.merging.delete(device);
     }
   }
 
