@@ -15,11 +15,11 @@ import { encodeValue, type Value } from '../wal/payload.js';
 import type { SyncKeys } from './sync-key.js';
 
 /** Kinds of sync object. */
-export type ObjectKind = 'chunk' | 'manifest' | 'page';
+export type ObjectKind = 'chunk' | 'manifest' | 'page' | 'snapshot';
 
 const MAGIC = [0x54, 0x44, 0x53, 0x45]; // TDSE
 export const ENVELOPE_VERSION = 1;
-const KIND_CODES: Record<ObjectKind, number> = { chunk: 1, manifest: 2, page: 3 };
+const KIND_CODES: Record<ObjectKind, number> = { chunk: 1, manifest: 2, page: 3, snapshot: 4 };
 const HEADER_BYTES = 8;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;

@@ -21,6 +21,10 @@ export const MAX_MANIFEST_BYTES = 1024 * 1024;
 export const MANIFEST_ENTRIES = 64;
 /** Most operations in one event of a chunk. */
 export const MAX_OPS_PER_EVENT = 10_000;
+/** Largest snapshot object a reader accepts (a shard's whole CRDT state, sealed). */
+export const MAX_SNAPSHOT_OBJECT = 256 * 1024 * 1024;
+/** Most import cursors one snapshot carries (devices of one user). */
+export const MAX_SNAPSHOT_CURSORS = 4096;
 
 /** One event of a device's log, as a chunk carries it. */
 export interface ChunkEvent {
@@ -41,6 +45,25 @@ export interface ManifestEntry {
   readonly to: number;
 }
 
+/** A device's snapshot of one shard, as its manifest lists it. */
+export interface SnapshotEntry {
+  /** The object's name (64 hex digits). */
+  readonly name: string;
+  /** Bytes as stored (sealed). */
+  readonly size: number;
+  /** The LSN of the device's log the snapshot's state is at. */
+  readonly lsn: number;
+}
+
+/** A snapshot's plaintext: a shard's CRDT state at `lsn` of its device's log, and how far it merged each other device. */
+export interface SnapshotBody {
+  readonly lsn: number;
+  /** Other device → the LSN of its log merged into `state`. */
+  readonly cursors: ReadonlyMap<string, number>;
+  /** `CrdtSignalState.encode()` of the shard. */
+  readonly state: Uint8Array;
+}
+
 /** A device's manifest of one shard: the only object sync replaces. */
 export interface Manifest {
   readonly device: string;
@@ -50,13 +73,22 @@ export interface Manifest {
   readonly epoch: number;
   /** Grows by one with every swap. */
   readonly version: number;
-  /** Last LSN of the device's log that the chunks cover. */
+  /** Last LSN of the device's log that the chunks cover (`base` when none is listed). */
   readonly lsn: number;
   /** The newest chunk's seq (0: none). */
   readonly head: number;
   readonly entries: readonly ManifestEntry[];
   /** The page that holds the entries before `entries[0]`. */
   readonly older: string | null;
+  /** The chunks listed start after this LSN: what is before it is only in the snapshot (0: from the first). */
+  readonly base: number;
+  /** The device's newest snapshot of the shard, if it uploaded one. */
+  readonly snapshot: SnapshotEntry | null;
+}
+
+/** The last LSN of its device's log a manifest covers, by chunks or by its snapshot. */
+export function coveredLsn(m: Manifest): number {
+  return Math.max(m.lsn, m.snapshot?.lsn ?? 0);
 }
 
 /** Entries moved out of a manifest. */
@@ -200,7 +232,7 @@ function parseOlder(value: Value | undefined, what: string): string | null {
 
 export function encodeManifest(m: Manifest): Uint8Array {
   return toBytes({
-    v: 1,
+    v: 2,
     device: m.device,
     shard: m.shard,
     shards: m.shards,
@@ -210,23 +242,77 @@ export function encodeManifest(m: Manifest): Uint8Array {
     head: m.head,
     entries: m.entries.map(entryValue),
     older: m.older,
+    base: m.base,
+    snapshot: m.snapshot ? { name: m.snapshot.name, size: m.snapshot.size, lsn: m.snapshot.lsn } : null,
   });
+}
+
+function parseSnapshot(value: Value | undefined, what: string): SnapshotEntry | null {
+  if (value === null) return null;
+  const { name, size, lsn } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  if (typeof name !== 'string' || !OBJECT_NAME.test(name) || !isCount(size, 1) || !isCount(lsn, 1))
+    throw malformed(what, 'snapshot must be { name, size, lsn } or null');
+  return { name, size, lsn };
 }
 
 export function decodeManifest(bytes: Uint8Array, what: string): Manifest {
   const r = fromBytes(bytes, what);
-  if (r['v'] !== 1) throw new TidalError('UnsupportedVersion', `${what} has manifest version ${String(r['v'])}; this build reads 1`);
+  const v = r['v'];
+  if (v !== 1 && v !== 2) throw new TidalError('UnsupportedVersion', `${what} has manifest version ${String(v)}; this build reads 1 and 2`);
   const { device, shard, shards, epoch, version, lsn, head } = r as Record<string, unknown>;
   if (typeof device !== 'string' || !DEVICE.test(device)) throw malformed(what, 'device must be 32 hex digits');
   if (!isCount(shard, 0) || !isCount(shards, 1) || shard >= shards || shards > 64) throw malformed(what, 'shard out of range');
   if (!isCount(epoch, 0) || !isCount(version, 1) || !isCount(lsn, 0) || !isCount(head, 0)) throw malformed(what, 'counters out of range');
+  const base = v === 1 ? 0 : r['base'];
+  const snapshot = v === 1 ? null : parseSnapshot(r['snapshot'], what);
+  if (!isCount(base, 0) || base > lsn) throw malformed(what, 'base out of range');
+  // What is before the chunks listed must be in the snapshot.
+  if (base > 0 && (snapshot === null || snapshot.lsn < base)) throw malformed(what, `chunks start after LSN ${base}, and no snapshot covers it`);
   const entries = parseEntries(r['entries'], what);
   const newest = entries[entries.length - 1];
-  if (newest ? newest.seq !== head || newest.to !== lsn : head !== 0 || lsn !== 0)
-    throw malformed(what, 'head and lsn do not match the entries');
+  if (newest ? newest.seq !== head || newest.to !== lsn : lsn !== base) throw malformed(what, 'head and lsn do not match the entries');
   const older = parseOlder(r['older'], what);
-  if (older !== null && entries[0]?.seq === 1) throw malformed(what, 'an older page before the first chunk');
-  return { device, shard, shards, epoch, version, lsn, head, entries, older };
+  const first = entries[0];
+  if (first && first.from <= base) throw malformed(what, 'an entry before the base');
+  if (older !== null && (!first || first.from === base + 1)) throw malformed(what, 'an older page before the first chunk');
+  if (older === null && first && first.from !== base + 1) throw malformed(what, `chunks start at LSN ${first.from}, but nothing before it is listed`);
+  return { device, shard, shards, epoch, version, lsn, head, entries, older, base, snapshot };
+}
+
+/** Encodes a snapshot's plaintext: its LSN, its cursors (LEB128, devices in order), then the state's bytes. */
+export function encodeSnapshotBody(body: SnapshotBody): Uint8Array {
+  const out = new Encoder(body.state.byteLength + 64 + body.cursors.size * 48);
+  out.writeVarUint(body.lsn);
+  const devices = [...body.cursors.keys()].sort();
+  out.writeVarUint(devices.length);
+  for (const device of devices) {
+    out.writeString(device);
+    out.writeVarUint(body.cursors.get(device)!);
+  }
+  out.writeRaw(body.state);
+  return out.toBytes();
+}
+
+/** Decodes a snapshot's plaintext that its manifest says is at `lsn` (the state's bytes are a view; `CrdtSignalState.decode` checks them). */
+export function decodeSnapshotBody(bytes: Uint8Array, lsn: number, what: string): SnapshotBody {
+  try {
+    const decoder = new Decoder(bytes);
+    const at = decoder.readVarUint();
+    if (at !== lsn) throw malformed(what, `at LSN ${at}, listed at ${lsn}`);
+    const count = decoder.readVarUint();
+    if (count > MAX_SNAPSHOT_CURSORS) throw malformed(what, `${count} cursors, over ${MAX_SNAPSHOT_CURSORS}`);
+    const cursors = new Map<string, number>();
+    for (let i = 0; i < count; i++) {
+      const device = decoder.readString();
+      const upTo = decoder.readVarUint();
+      if (!DEVICE.test(device) || cursors.has(device) || !isCount(upTo, 1)) throw malformed(what, 'a cursor out of shape');
+      cursors.set(device, upTo);
+    }
+    return { lsn, cursors, state: bytes.subarray(bytes.byteLength - decoder.remaining) };
+  } catch (error) {
+    if (isTidalError(error, 'MalformedMessage')) throw error;
+    throw malformed(what, error instanceof Error ? error.message : String(error));
+  }
 }
 
 export function encodePage(page: ManifestPage): Uint8Array {

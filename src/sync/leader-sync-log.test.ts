@@ -3,7 +3,7 @@ import { ShardLeader } from '../session/shard-leader.js';
 import type { WriteRequest } from '../session/write.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
 import { Wal } from '../wal/wal.js';
-import { LeaderSyncLog } from './leader-sync-log.js';
+import { LeaderSyncLog, SYNC_RETENTION } from './leader-sync-log.js';
 import { MemoryRemote } from './memory-remote.js';
 import { ShardSync } from './shard-sync.js';
 import { randomDevice, userKeys } from './testing/devices.js';
@@ -14,6 +14,7 @@ async function device(
   keys: Awaited<ReturnType<typeof userKeys>>,
   storage = new MemoryStorage(),
   id = randomDevice(),
+  options: { maxChunkBytes?: number; snapshotMinBytes?: number } = {},
 ) {
   const { wal } = await Wal.open(storage, { shard: 0 });
   const leader = await ShardLeader.open({ wal, replica: `${id.slice(0, 6)}.0` });
@@ -26,6 +27,7 @@ async function device(
     shards: 1,
     epoch: 1,
     log: new LeaderSyncLog(wal, leader),
+    ...options,
   });
   const session = randomDevice(); // 32 hex digits, as a session id is
   const startedAt = Date.now();
@@ -66,6 +68,45 @@ describe('ShardSync on a shard leader’s WAL', () => {
     await again.sync.sync();
     await a.sync.sync();
     expect(a.leader.state.crdt.fieldValue('item:1', 'title')).toBe('Tide tables, revised');
+  });
+
+  it('a device joining late merges a snapshot as logged import events (replayed after a restart); the WAL keeps what is not uploaded', async () => {
+    const remote = new MemoryRemote();
+    const keys = await userKeys();
+    const small = { maxChunkBytes: 2000, snapshotMinBytes: 4000 };
+    const a = await device(remote, keys, undefined, undefined, small);
+    const b = await device(remote, keys, undefined, undefined, small);
+    expect(a.wal.retained().get(SYNC_RETENTION)).toBe(1); // before any upload: everything
+    for (let round = 0; round < 12; round++) {
+      for (let i = 0; i < 40; i++) await a.write([{ op: 'increment', key: `item:${i % 4}`, kind: 'click', by: 1 }]);
+      await b.write([{ op: 'add', key: 'item:0', set: 'labels', member: `l${round}` }]);
+      await a.sync.sync();
+      await b.sync.sync();
+    }
+    expect(a.sync.stats.snapshotsUp).toBeGreaterThan(1);
+    // Sync holds the log from the first LSN its manifest does not cover.
+    const uploaded = a.leader.state.lastLocalLsn;
+    expect(a.wal.retained().get(SYNC_RETENTION)).toBe(uploaded + 1);
+    await a.write([{ op: 'increment', key: 'item:0', kind: 'click', by: 1 }]);
+    await a.wal.compact(Infinity);
+    expect(a.wal.firstLsn).toBeLessThanOrEqual(uploaded + 1); // the write not uploaded yet stays
+
+    const late = await device(remote, keys, undefined, undefined, small);
+    await late.sync.sync();
+    expect(late.sync.stats.snapshotsMerged).toBeGreaterThanOrEqual(1);
+    await a.sync.sync();
+    await late.sync.sync();
+    expect(late.leader.state.crdt.counterValue('item:0', 'click')).toBe(121);
+    expect(late.leader.state.crdt.setMembers('item:0', 'labels')).toHaveLength(12);
+    await b.sync.sync();
+    expect(late.leader.state.crdt.encode()).toEqual(a.leader.state.crdt.encode());
+    expect(late.leader.state.crdt.encode()).toEqual(b.leader.state.crdt.encode());
+    // Its log holds the merge: a restart replays it, cursors and all, and the next pull merges nothing.
+    await late.wal.close();
+    const again = await device(remote, keys, late.storage, late.id, small);
+    expect(again.leader.state.crdt.encode()).toEqual(a.leader.state.crdt.encode());
+    expect(again.leader.state.syncCursors).toEqual(late.leader.state.syncCursors);
+    expect((await again.sync.sync()).merged).toBe(0);
   });
 
   it('refuses to merge a device up to a cursor already passed (StaleWrite)', async () => {

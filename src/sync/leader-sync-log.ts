@@ -2,23 +2,24 @@
  * `LeaderSyncLog`: the `SyncLog` of a shard as its leader holds it: the
  * WAL for reading what this device wrote, the `ShardLeader` for merging
  * what other devices wrote (as import events, which carry the cursors, so
- * they survive restarts and reach every replica through replication).
- *
- * While it syncs, the log after what was uploaded is held back from
- * compaction (`Wal.retain`, holder `SYNC_RETENTION`): until the first
- * upload round says where that is, from where the log starts; once this
- * device's writes are all uploaded, only what comes next.
+ * they survive restarts and reach every replica through replication). A
+ * snapshot of another device is merged as the operations that take this
+ * shard's state to the merge (`operationsToMerge`), in one batch with the
+ * cursors it advances. The WAL keeps what sync has not uploaded: its
+ * retention `sync` (`Wal.retain`) follows the manifest.
  *
  *     const sync = new ShardSync({ ..., log: new LeaderSyncLog(wal, leader) });
  */
 import type { CrdtOperation } from '../crdt/operation.js';
+import type { CrdtSignalState } from '../crdt/signal-state.js';
 import type { ShardLeader } from '../session/shard-leader.js';
 import { asLogEvent } from '../session/write.js';
 import type { Wal } from '../wal/wal.js';
-import type { ChunkEvent } from './format.js';
+import type { ChunkEvent, SnapshotBody } from './format.js';
+import { operationsToMerge } from './state-merge.js';
 import type { SyncLog } from './sync-log.js';
 
-/** The `Wal.retain` holder of device sync: the log it has not uploaded yet. */
+/** The `Wal.retain` holder of device sync: the log it has not uploaded yet (the shard host releases it when sync stops). */
 export const SYNC_RETENTION = 'device sync';
 
 /** A shard leader's log, for sync. */
@@ -29,7 +30,28 @@ export class LeaderSyncLog implements SyncLog {
   constructor(wal: Wal, leader: ShardLeader) {
     this.wal = wal;
     this.leader = leader;
-    wal.retain(SYNC_RETENTION, wal.firstLsn);
+    // Until the first upload round reads the manifest, nothing the log holds may go.
+    wal.retain(SYNC_RETENTION, Math.max(1, wal.firstLsn));
+  }
+
+  get firstLsn(): number {
+    return this.wal.firstLsn;
+  }
+
+  retain(fromLsn: number): void {
+    this.wal.retain(SYNC_RETENTION, Math.max(1, fromLsn));
+  }
+
+  snapshot(): SnapshotBody {
+    const state = this.leader.state;
+    return { lsn: state.appliedLsn, cursors: new Map(state.syncCursors), state: state.crdt.encode() };
+  }
+
+  async mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState): Promise<void> {
+    const advancing = [...cursors].filter(([device, upTo]) => upTo > this.cursor(device)).sort(([a], [b]) => (a < b ? -1 : 1));
+    if (advancing.length === 0) return;
+    const ops = operationsToMerge(this.leader.state.crdt, state);
+    await this.leader.mergeAll(advancing.map(([device, upTo], i) => ({ device, upTo, ops: i === 0 ? ops : [] })));
   }
 
   get lastLsn(): number {
@@ -47,12 +69,6 @@ export class LeaderSyncLog implements SyncLog {
       const logged = asLogEvent(event);
       if (logged.t === 'write') yield { lsn, ops: logged.ops };
     }
-  }
-
-  uploaded(lsn: number): void {
-    // Past this device's last write, the log holds only other devices' events (theirs to upload).
-    const needs = lsn >= this.leader.state.lastLocalLsn ? this.wal.nextLsn : lsn + 1;
-    this.wal.retain(SYNC_RETENTION, Math.max(1, needs));
   }
 
   cursor(device: string): number {

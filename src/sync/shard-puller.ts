@@ -5,15 +5,41 @@
  * merges the chunks past each device's cursor into the local log, once: a
  * chunk's events and the cursor they advance are one atomic append.
  *
+ * A device behind the chunks a manifest still lists (joining late, or back
+ * from a long absence) starts from that device's snapshot, and so does one
+ * for which the snapshot and the chunks after it are fewer bytes than the
+ * chunks from its cursor (docs/SYNC.md §9): the snapshot's state is merged
+ * (idempotent) with every cursor it covers, then the chunks after it.
+ *
  * A refused object stops that device's stream where it is (counted by
  * code, nothing of it merged); the other devices' streams go on.
  */
 import { TidalError, isTidalError } from '../common/errors.js';
 import { ENVELOPE_OVERHEAD, open } from './envelope.js';
-import { MAX_CHUNK_OBJECT, MAX_MANIFEST_BYTES, decodeChunk, type ChunkEvent, type Manifest, type ManifestEntry } from './format.js';
+import { CrdtSignalState } from '../crdt/signal-state.js';
+import {
+  MAX_CHUNK_OBJECT,
+  MAX_MANIFEST_BYTES,
+  MAX_SNAPSHOT_OBJECT,
+  coveredLsn,
+  decodeChunk,
+  decodeSnapshotBody,
+  type ChunkEvent,
+  type Manifest,
+  type ManifestEntry,
+  type SnapshotEntry,
+} from './format.js';
 import type { SyncLog } from './sync-log.js';
 import type { SyncSpace } from './sync-space.js';
 import { REFUSALS, type CountingRemote, type ShardSyncStats } from './sync-stats.js';
+
+/** How a device's stream is read: from the cursor by chunks, or from a snapshot and the chunks after it. */
+interface PullPlan {
+  readonly snapshot: SnapshotEntry | undefined;
+  readonly entries: readonly ManifestEntry[];
+}
+
+const sizeOf = (entries: readonly ManifestEntry[]) => entries.reduce((sum, e) => sum + e.size, 0);
 
 /** Pulls one shard from the user's other devices. */
 export class ShardPuller {
@@ -55,13 +81,19 @@ export class ShardPuller {
     return { merged, refused };
   }
 
-  /** Merges one device's chunks past its cursor; returns the events merged. */
+  /** Merges one device's stream past its cursor; returns the events merged. */
   private async pullManifest(key: string): Promise<number> {
     const found = await this.remote.get(key, MAX_MANIFEST_BYTES + ENVELOPE_OVERHEAD);
     if (!found) return 0;
     const manifest = await this.at.openManifest(key, found.bytes);
-    const cursor = this.checkManifest(manifest);
-    const merged = await this.mergeChunks(manifest, await this.entriesAfter(manifest, cursor), cursor);
+    let cursor = this.checkManifest(manifest);
+    const plan = await this.plan(manifest, cursor);
+    if (plan.snapshot) {
+      await this.mergeSnapshot(manifest.device, plan.snapshot);
+      cursor = this.log.cursor(manifest.device);
+    }
+    const entries = plan.entries.filter((e) => e.to > cursor);
+    const merged = await this.mergeChunks(manifest, entries, cursor);
     this.mergedEtag.set(key, found.etag);
     return merged;
   }
@@ -78,10 +110,10 @@ export class ShardPuller {
     }
     const seen = this.seenVersion.get(manifest.device) ?? 0;
     const cursor = this.log.cursor(manifest.device);
-    if (manifest.version < seen || manifest.lsn < cursor) {
+    if (manifest.version < seen || coveredLsn(manifest) < cursor) {
       throw new TidalError(
         'RolledBack',
-        `device ${manifest.device}'s manifest of shard ${this.at.shard} went back (version ${manifest.version} after ${seen}, LSN ${manifest.lsn} below the ${cursor} merged here)`,
+        `device ${manifest.device}'s manifest of shard ${this.at.shard} went back (version ${manifest.version} after ${seen}, LSN ${coveredLsn(manifest)} below the ${cursor} merged here)`,
       );
     }
     this.seenVersion.set(manifest.device, manifest.version);
@@ -118,18 +150,27 @@ export class ShardPuller {
     return mergedEvents;
   }
 
-  /** The entries covering LSNs after `cursor`, walking back through pages as far as needed. */
-  private async entriesAfter(manifest: Manifest, cursor: number): Promise<ManifestEntry[]> {
+  /**
+   * How to read `manifest`'s device from `cursor`: the chunks after it
+   * (walking back through pages as far as needed), or the snapshot and the
+   * chunks after the snapshot, when the chunks no longer reach back to the
+   * cursor or would cost more bytes. Walking stops as soon as the snapshot
+   * is known to be cheaper, so a reader far behind reads few pages.
+   */
+  private async plan(manifest: Manifest, cursor: number): Promise<PullPlan> {
+    const snapshot = manifest.snapshot !== null && manifest.snapshot.lsn > cursor ? manifest.snapshot : undefined;
     let needed = manifest.entries.filter((e) => e.to > cursor);
+    const fromSnapshot = (): PullPlan => ({ snapshot, entries: needed.filter((e) => e.to > snapshot!.lsn) });
+    const snapshotCheaper = () => snapshot !== undefined && snapshot.size + sizeOf(fromSnapshot().entries) < sizeOf(needed);
     let first = manifest.entries[0];
     let older = manifest.older;
     let pages = 0;
-    while (first && first.from > cursor + 1) {
+    const start = Math.max(cursor, manifest.base);
+    while (first && first.from > start + 1) {
+      // The entries walked so far reach back past the snapshot: if it is already cheaper, stop here.
+      if (snapshot && snapshot.lsn >= first.from - 1 && snapshotCheaper()) return fromSnapshot();
       if (older === null) {
-        throw new TidalError(
-          'MalformedMessage',
-          `device ${manifest.device}'s chunks start at LSN ${first.from}, but nothing before it is listed`,
-        );
+        throw new TidalError('MalformedMessage', `device ${manifest.device}'s chunks start at LSN ${first.from}, but nothing before it is listed`);
       }
       if (++pages > 100_000) throw new TidalError('LengthOutOfBounds', 'too many manifest pages');
       const name = older;
@@ -143,8 +184,36 @@ export class ShardPuller {
       first = page.entries[0];
       older = page.older;
     }
-    if (first === undefined && manifest.lsn > cursor) throw new TidalError('MalformedMessage', 'a manifest with an LSN but no entries');
-    return needed;
+    const reaches = first ? first.from <= cursor + 1 : manifest.lsn <= cursor;
+    if (!reaches) {
+      // What is between the cursor and the chunks listed is only in the snapshot (the manifest's decoder checked one covers it).
+      if (!snapshot) throw new TidalError('MalformedMessage', `device ${manifest.device}'s stream after LSN ${cursor} is in no chunk and no snapshot`);
+      return fromSnapshot();
+    }
+    return snapshotCheaper() ? fromSnapshot() : { snapshot: undefined, entries: needed };
+  }
+
+  /** Reads, checks and merges another device's snapshot (its state and every cursor it covers, one atomic append). */
+  private async mergeSnapshot(device: string, entry: SnapshotEntry): Promise<void> {
+    const what = `snapshot at LSN ${entry.lsn} of device ${device}, shard ${this.at.shard}`;
+    if (entry.size > MAX_SNAPSHOT_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
+    const found = await this.remote.get(this.at.objectKey(entry.name), entry.size);
+    if (!found) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
+    this.at.checkName(entry.name, found.bytes);
+    const plaintext = await open(this.at.keys, 'snapshot', this.at.snapshotContext(device, entry.lsn), found.bytes, what);
+    const body = decodeSnapshotBody(plaintext, entry.lsn, what);
+    let state: CrdtSignalState;
+    try {
+      state = CrdtSignalState.decode(body.state);
+    } catch (error) {
+      throw new TidalError('MalformedMessage', `${what}: its state does not decode: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    }
+    const cursors = new Map([...body.cursors].filter(([other]) => other !== this.at.device && other !== device));
+    cursors.set(device, entry.lsn);
+    await this.log.mergeState(cursors, state);
+    this.stats.snapshotsMerged++;
   }
 
   private async readChunk(device: string, entry: ManifestEntry): Promise<ChunkEvent[]> {

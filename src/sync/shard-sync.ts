@@ -45,6 +45,8 @@ export interface ShardSyncOptions {
   readonly maxChunkBytes?: number;
   /** Most chunks uploaded per round (bounds what one round holds in memory). Default 16. */
   readonly maxChunksPerRound?: number;
+  /** A snapshot is uploaded once the chunks since the last one weigh this much and more than it. Default 4 MiB. */
+  readonly snapshotMinBytes?: number;
   /** The wall clock (`stats.lastSyncAt`). Default `systemClock`. */
   readonly clock?: Clock;
 }
@@ -72,6 +74,7 @@ export class ShardSync {
       epoch: options.epoch,
       maxChunkBytes: options.maxChunkBytes ?? MAX_CHUNK_PLAINTEXT,
       maxChunksPerRound: options.maxChunksPerRound ?? 16,
+      snapshotMinBytes: options.snapshotMinBytes ?? MAX_CHUNK_PLAINTEXT,
     });
     this.puller = new ShardPuller({ at: this.at, remote, log: options.log, stats: this.counters });
   }
@@ -79,6 +82,7 @@ export class ShardSync {
   /** What this shard's sync has done so far; `pendingLsns` as of now (writes since the last round count). */
   get stats(): ShardSyncStats {
     this.counters.pendingLsns = Math.max(0, this.log.lastLocalLsn - this.uploader.uploadedLsn);
+    this.counters.snapshotsUp = this.uploader.snapshotsUp;
     return this.counters;
   }
 

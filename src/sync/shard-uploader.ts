@@ -1,10 +1,17 @@
 /**
- * `ShardUploader`: the upload half of a shard's sync (docs/SYNC.md §5, §6).
- * It seals the events this device wrote past its manifest's LSN into
+ * `ShardUploader`: the upload half of a shard's sync (docs/SYNC.md §5, §6,
+ * §9). It seals the events this device wrote past its manifest's LSN into
  * chunks of at most `maxChunkBytes`, writes each with put-if-absent under
  * its content name, and swaps the manifest with compare-and-swap on the
  * ETag it read, carrying its writer epoch: a manifest of a higher epoch
  * fences it (`WriterFenced`), one that went back is `RolledBack`.
+ *
+ * Snapshots: once the chunks listed since the last snapshot outweigh it
+ * (and `snapshotMinBytes`), the round also uploads the shard's state and
+ * drops from the manifest the chunks the previous snapshot covers; when
+ * the local log was compacted past what the manifest covers (sync enabled
+ * late, say), the chain restarts from a snapshot. The log is told to keep
+ * everything the manifest does not cover yet (`SyncLog.retain`).
  */
 import { TidalError } from '../common/errors.js';
 import { ENVELOPE_OVERHEAD, seal } from './envelope.js';
@@ -12,10 +19,13 @@ import {
   ChunkWriter,
   MANIFEST_ENTRIES,
   MAX_MANIFEST_BYTES,
+  coveredLsn,
   encodeManifest,
   encodePage,
+  encodeSnapshotBody,
   type Manifest,
   type ManifestEntry,
+  type SnapshotEntry,
 } from './format.js';
 import type { SyncLog } from './sync-log.js';
 import type { SyncSpace } from './sync-space.js';
@@ -35,6 +45,7 @@ export class ShardUploader {
   private readonly epoch: number;
   private readonly maxChunkBytes: number;
   private readonly maxChunksPerRound: number;
+  private readonly snapshotMinBytes: number;
   private readonly chunkWriter = new ChunkWriter();
   /** The version of the own manifest this uploader last wrote. */
   private writtenVersion = 0;
@@ -42,6 +53,8 @@ export class ShardUploader {
   private own: { manifest: Manifest; etag: string } | undefined;
   /** The last LSN the own manifest covers, as last read or written. */
   uploadedLsn = 0;
+  /** Snapshots this uploader stored. */
+  snapshotsUp = 0;
 
   constructor(options: {
     at: SyncSpace;
@@ -50,6 +63,7 @@ export class ShardUploader {
     epoch: number;
     maxChunkBytes: number;
     maxChunksPerRound: number;
+    snapshotMinBytes: number;
   }) {
     this.at = options.at;
     this.remote = options.remote;
@@ -57,33 +71,40 @@ export class ShardUploader {
     this.epoch = options.epoch;
     this.maxChunkBytes = options.maxChunkBytes;
     this.maxChunksPerRound = options.maxChunksPerRound;
+    this.snapshotMinBytes = options.snapshotMinBytes;
   }
 
   /** Uploads what this device wrote past its manifest. Returns the chunks uploaded. */
   async upload(): Promise<number> {
     let uploaded = 0;
     // Nothing new since the manifest this uploader last wrote: no request at all.
-    if (this.own && this.log.lastLocalLsn <= this.own.manifest.lsn) {
-      this.log.uploaded?.(this.own.manifest.lsn);
-      return 0;
-    }
+    if (this.own && this.log.lastLocalLsn <= coveredLsn(this.own.manifest)) return 0;
     for (let attempt = 0; ; attempt++) {
       // The manifest as last written here, if any (a swap on a stale ETag fails and reads it again).
       const current = attempt === 0 && this.own ? this.own : await this.readOwnManifest();
       const manifest = current?.manifest;
       this.checkOwnManifest(manifest);
-      this.uploadedLsn = manifest?.lsn ?? 0;
-      this.log.uploaded?.(this.uploadedLsn);
-      const chunks = await this.sealChunks(manifest);
-      if (chunks.length === 0) return uploaded;
-      for (const chunk of chunks) {
-        // The name is the keyed hash of these bytes: if it exists, it holds exactly them.
-        await this.remote.putIfAbsent(this.at.objectKey(chunk.entry.name), chunk.sealed);
+      this.uploadedLsn = manifest ? coveredLsn(manifest) : 0;
+      const chainEnd = manifest?.lsn ?? 0;
+      this.log.retain(chainEnd + 1);
+      let next: Manifest;
+      let chunks: SealedChunk[] = [];
+      if (this.log.lastLocalLsn > chainEnd && this.log.firstLsn > chainEnd + 1) {
+        // The log no longer holds what follows the chunks (compacted): the chain restarts from the state.
+        next = this.restartedManifest(manifest, await this.putSnapshot());
+      } else {
+        chunks = await this.sealChunks(manifest);
+        if (chunks.length === 0) return uploaded;
+        for (const chunk of chunks) {
+          // The name is the keyed hash of these bytes: if it exists, it holds exactly them.
+          await this.remote.putIfAbsent(this.at.objectKey(chunk.entry.name), chunk.sealed);
+        }
+        next = await this.nextManifest(
+          manifest,
+          chunks.map((c) => c.entry),
+        );
+        if (this.snapshotDue(next)) next = this.withSnapshot(next, await this.putSnapshot());
       }
-      const next = await this.nextManifest(
-        manifest,
-        chunks.map((c) => c.entry),
-      );
       const sealed = await seal(this.at.keys, 'manifest', this.at.manifestContext(this.at.ownKey), encodeManifest(next));
       const outcome = current
         ? await this.remote.putIfMatch(this.at.ownKey, sealed, current.etag)
@@ -91,17 +112,68 @@ export class ShardUploader {
       if (outcome.ok) {
         this.own = { manifest: next, etag: outcome.etag };
         this.writtenVersion = next.version;
-        this.uploadedLsn = next.lsn;
-        this.log.uploaded?.(this.uploadedLsn);
+        this.uploadedLsn = coveredLsn(next);
+        this.log.retain(next.lsn + 1);
         uploaded += chunks.length;
-        if (chunks.length < this.maxChunksPerRound) return uploaded;
-        attempt = -1; // a full round: go on with the rest
+        if (chunks.length > 0 && chunks.length < this.maxChunksPerRound) return uploaded;
+        attempt = -1; // a full round, or a restart from a snapshot: go on with the rest
         continue;
       }
       // Lost the race (or our own swap landed and its answer was lost): read again and see.
       this.own = undefined;
       if (attempt >= 8) throw new TidalError('Unreachable', `shard ${this.at.shard}'s manifest kept changing under this uploader`);
     }
+  }
+
+  /** A snapshot is due once the chunks listed after the last one weigh more than it (and at least `snapshotMinBytes`). */
+  private snapshotDue(manifest: Manifest): boolean {
+    const since = manifest.snapshot?.lsn ?? 0;
+    let bytes = 0;
+    for (const entry of manifest.entries) if (entry.from > since) bytes += entry.size;
+    return bytes >= Math.max(this.snapshotMinBytes, manifest.snapshot?.size ?? 0);
+  }
+
+  /** Seals the shard's state now and stores it; returns its manifest entry. */
+  private async putSnapshot(): Promise<SnapshotEntry> {
+    const body = this.log.snapshot();
+    const cursors = new Map([...body.cursors].filter(([device]) => device !== this.at.device));
+    const plaintext = encodeSnapshotBody({ lsn: body.lsn, cursors, state: body.state });
+    const sealed = await seal(this.at.keys, 'snapshot', this.at.snapshotContext(this.at.device, body.lsn), plaintext);
+    const name = this.at.keys.objectName(sealed);
+    await this.remote.putIfAbsent(this.at.objectKey(name), sealed);
+    this.snapshotsUp++;
+    return { name, size: sealed.byteLength, lsn: body.lsn };
+  }
+
+  /**
+   * `manifest` with the new `snapshot`; the chunks the previous snapshot
+   * covers are dropped from it (a reader that far behind starts from the
+   * new one), so the chain a reader may walk spans two snapshots at most.
+   */
+  private withSnapshot(manifest: Manifest, snapshot: SnapshotEntry): Manifest {
+    let base = manifest.base;
+    const previous = manifest.snapshot;
+    if (previous) for (const entry of manifest.entries) if (entry.from - 1 <= previous.lsn) base = Math.max(base, entry.from - 1);
+    const entries = manifest.entries.filter((e) => e.to > base);
+    const older = entries[0]?.from === base + 1 ? null : manifest.older;
+    return { ...manifest, base, entries, older, snapshot };
+  }
+
+  /** The manifest after a restart from `snapshot`: no chunks listed, the next one starts after the snapshot. */
+  private restartedManifest(current: Manifest | undefined, snapshot: SnapshotEntry): Manifest {
+    return {
+      device: this.at.device,
+      shard: this.at.shard,
+      shards: this.at.shards,
+      epoch: this.epoch,
+      version: (current?.version ?? 0) + 1,
+      lsn: snapshot.lsn,
+      head: current?.head ?? 0,
+      entries: [],
+      older: null,
+      base: snapshot.lsn,
+      snapshot,
+    };
   }
 
   /** Refuses to go on under a newer uploader's manifest, a rolled-back one, or one past the local log. */
@@ -119,10 +191,10 @@ export class ShardUploader {
         `the store serves version ${manifest.version} of this device's manifest, after ${this.writtenVersion} was written`,
       );
     }
-    if (manifest.lsn > this.log.lastLsn) {
+    if (coveredLsn(manifest) > this.log.lastLsn) {
       throw new TidalError(
         'HeaderMismatch',
-        `this device's manifest of shard ${this.at.shard} covers LSN ${manifest.lsn}, past the local log (${this.log.lastLsn}): the local data was reset; open the database under a new sync device id`,
+        `this device's manifest of shard ${this.at.shard} covers LSN ${coveredLsn(manifest)}, past the local log (${this.log.lastLsn}): the local data was reset; open the database under a new sync device id`,
       );
     }
   }
@@ -164,6 +236,7 @@ export class ShardUploader {
   private async nextManifest(current: Manifest | undefined, added: ManifestEntry[]): Promise<Manifest> {
     let entries = [...(current?.entries ?? []), ...added];
     let older = current?.older ?? null;
+    const base = current?.base ?? 0;
     while (entries.length > MANIFEST_ENTRIES) {
       const moved = entries.slice(0, MANIFEST_ENTRIES / 2);
       entries = entries.slice(MANIFEST_ENTRIES / 2);
@@ -175,7 +248,7 @@ export class ShardUploader {
       );
       const name = this.at.keys.objectName(sealed);
       await this.remote.putIfAbsent(this.at.objectKey(name), sealed);
-      older = name;
+      older = moved[moved.length - 1]!.to > base ? name : null; // a page wholly before the base is not listed
     }
     const newest = entries[entries.length - 1]!;
     return {
@@ -188,6 +261,8 @@ export class ShardUploader {
       head: newest.seq,
       entries,
       older,
+      base,
+      snapshot: current?.snapshot ?? null,
     };
   }
 }

@@ -7,7 +7,8 @@
  * test's.
  */
 import type { CrdtOperation } from '../crdt/operation.js';
-import type { ChunkEvent } from './format.js';
+import type { CrdtSignalState } from '../crdt/signal-state.js';
+import type { ChunkEvent, SnapshotBody } from './format.js';
 
 /** What sync needs of the local shard log. */
 export interface SyncLog {
@@ -21,6 +22,17 @@ export interface SyncLog {
   cursor(device: string): number;
   /** Appends `ops` of `device` (one atomic append) and advances its cursor to `lsn`. */
   merge(device: string, lsn: number, ops: readonly CrdtOperation[]): Promise<void>;
-  /** Everything this device wrote up to `lsn` is uploaded (the log before it may be compacted). Optional. */
-  uploaded?(lsn: number): void;
+  /** The first LSN the local log still holds (compaction drops the segments a local snapshot covers). */
+  readonly firstLsn: number;
+  /** Holds back compaction of the log from `fromLsn` on: what this device's uploads do not cover yet. */
+  retain(fromLsn: number): void;
+  /** The shard's CRDT state now, at the last LSN applied, with how far it merged each other device. */
+  snapshot(): SnapshotBody;
+  /**
+   * Merges another device's snapshot `state` and advances each device's
+   * cursor to `cursors` (those not merged that far yet), as one atomic
+   * append. Merging state is idempotent: what was merged already counts
+   * nothing twice.
+   */
+  mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState): Promise<void>;
 }

@@ -51,6 +51,10 @@ export class SyncSpace {
     return { kind: 'page', space: this.space, device, shard: this.shard, seq };
   }
 
+  snapshotContext(device: string, lsn: number) {
+    return { kind: 'snapshot', space: this.space, device, shard: this.shard, lsn };
+  }
+
   /** Refuses (`ObjectMismatch`) bytes that are not the object `name` names. */
   checkName(name: string, bytes: Uint8Array): void {
     if (this.keys.objectName(bytes) !== name) {

@@ -34,6 +34,10 @@ export interface ShardSyncStats {
   requests: number;
   /** Events merged from other devices. */
   eventsMerged: number;
+  /** Snapshots of this shard's state this device uploaded. */
+  snapshotsUp: number;
+  /** Other devices' snapshots merged (joining late, or after a long absence). */
+  snapshotsMerged: number;
   /** LSNs of the local log up to its last local write that no upload covers yet. */
   pendingLsns: number;
   /** Objects refused, by code. */
@@ -63,6 +67,8 @@ export function initialStats(shard: number, pendingLsns: number): ShardSyncStats
     bytesDown: 0,
     requests: 0,
     eventsMerged: 0,
+    snapshotsUp: 0,
+    snapshotsMerged: 0,
     pendingLsns,
     refused: {},
     devices: 0,

@@ -2,9 +2,11 @@
  * Sync at scale, in Node, on the memory store with injected latency, lost
  * requests, lost answers and reordering: many users, each with several
  * devices writing and syncing under random schedules, some crashing
- * mid-way. Checks convergence (equal encoded state on every device of a
- * user), exactly-once counts, and isolation between users; then measures
- * what one sync round costs as devices and change grow, against history.
+ * mid-way, compacting their logs, uploading and joining from snapshots.
+ * Checks convergence (equal encoded state on every device of a user),
+ * exactly-once counts, and isolation between users; then measures what one
+ * sync round costs as devices and change grow, against history, and what a
+ * device joining late costs as the history grows.
  *
  * SYNC_SIM_SEEDS=1,2,3 replays seeds (CI runs two).
  */
@@ -23,14 +25,16 @@ describe('sync simulation', () => {
     it(`many users, several devices each, random schedules, faults and crashes converge exactly once (seed ${seed})`, async () => {
       const random = mulberry32(seed);
       const remote = new MemoryRemote({ random, latencyMs: [0, 2], loss: 0.05, answerLoss: 0.05 });
+      const options = { maxChunkBytes: 300, snapshotMinBytes: 300 }; // small: many chunks, snapshots and trimmed chains
       const users = await Promise.all(
         Array.from({ length: 12 }, async () => {
           const keys = await userKeys();
-          const devices = Array.from({ length: 2 + Math.floor(random() * 3) }, () => new TestDevice(remote, keys, { maxChunkBytes: 2000 }));
+          const devices = Array.from({ length: 2 + Math.floor(random() * 3) }, () => new TestDevice(remote, keys, options));
           return { keys, devices, clicks: new Map<string, number>() };
         }),
       );
       for (let step = 0; step < 400; step++) {
+        if (step === 250) for (const u of users) u.devices.push(new TestDevice(remote, u.keys, options)); // joins late
         const user = users[Math.floor(random() * users.length)]!;
         const device = user.devices[Math.floor(random() * user.devices.length)]!;
         const roll = random();
@@ -43,7 +47,9 @@ describe('sync simulation', () => {
           device.log.set(`item:${Math.floor(random() * 20)}`, 'title', `t${step}`);
         } else if (roll < 0.75) {
           device.log.add(`item:${Math.floor(random() * 20)}`, 'labels', `l${Math.floor(random() * 5)}`);
-        } else if (roll < 0.77) {
+        } else if (roll < 0.76) {
+          device.log.compact(Infinity); // as far as sync's retention lets it
+        } else if (roll < 0.775) {
           device.log.crashAfterMerges = Math.floor(random() * 3); // dies during its next pull
           await device.sync.sync().catch(tolerant);
           device.reopen();
@@ -67,6 +73,9 @@ describe('sync simulation', () => {
       // Users share the bucket, never state.
       expect(new Set(users.map((u) => encoded(u.devices[0]!))).size).toBe(users.length);
       expect(remote.counters.lost).toBeGreaterThan(0);
+      const all = users.flatMap((u) => u.devices);
+      expect(all.reduce((n, d) => n + d.sync.stats.snapshotsUp, 0)).toBeGreaterThan(0);
+      expect(all.reduce((n, d) => n + d.sync.stats.snapshotsMerged, 0)).toBeGreaterThan(0);
     });
   }
 
@@ -110,5 +119,34 @@ describe('sync simulation', () => {
       // Ten times the change: bytes grow with it.
       expect(row(devices, 1000, 100).bytesDown).toBeGreaterThan(row(devices, 1000, 10).bytesDown * 3);
     }
+  });
+
+  it('a device joining late costs the state and the recent chunks, not the history', async () => {
+    const rows: { history: number; requests: number; bytesDown: number; historyBytes: number }[] = [];
+    for (const history of [1000, 4000, 16000]) {
+      const remote = new MemoryRemote();
+      const keys = await userKeys();
+      const options = { maxChunkBytes: 4000, snapshotMinBytes: 16_000 };
+      const fleet = [0, 1].map(() => new TestDevice(remote, keys, options));
+      for (let i = 0; i < history; i++) {
+        fleet[i % 2]!.log.increment(`item:${i % 50}`, 'click');
+        if (i % 200 === 199) for (const d of fleet) await d.sync.sync();
+      }
+      for (const d of fleet) await d.sync.sync();
+      const late = new TestDevice(remote, keys, options);
+      await late.sync.sync();
+      expect(Buffer.from(late.log.state.encode())).toEqual(Buffer.from(fleet[1]!.log.state.encode()));
+      rows.push({
+        history,
+        requests: late.sync.stats.requests,
+        bytesDown: late.sync.stats.bytesDown,
+        historyBytes: fleet.reduce((sum, d) => sum + d.sync.stats.bytesUp, 0),
+      });
+    }
+    console.table(rows);
+    // Sixteen times the history: about the same cost (the state of 50 entities, and at most two snapshot intervals of chunks).
+    expect(rows[2]!.bytesDown).toBeLessThan(rows[0]!.bytesDown * 2);
+    expect(rows[2]!.requests).toBeLessThan(rows[0]!.requests * 2);
+    expect(rows[2]!.bytesDown).toBeLessThan(rows[2]!.historyBytes / 8);
   });
 });

@@ -9,7 +9,8 @@ import { TidalError } from '../../common/errors.js';
 import { HLC } from '../../crdt/hlc.js';
 import type { CrdtOperation } from '../../crdt/operation.js';
 import { CrdtSignalState } from '../../crdt/signal-state.js';
-import type { ChunkEvent } from '../format.js';
+import type { ChunkEvent, SnapshotBody } from '../format.js';
+import { operationsToMerge } from '../state-merge.js';
 import type { SyncLog } from '../sync-log.js';
 
 /** An event of the durable log: written here, or merged from another device. */
@@ -27,6 +28,12 @@ export class MemorySyncLog implements SyncLog {
   lastLocalLsn = 0;
   /** Merges left before `merge` fails as a crash would (nothing appended); `Infinity`: never. */
   crashAfterMerges = Infinity;
+  /** The first LSN still readable (`compact` moves it; the events before it stay, as a local snapshot would keep their effect). */
+  firstLsn = 1;
+  /** The lowest LSN sync asked to keep. */
+  retained = 1;
+  /** Snapshots merged (`mergeState` calls that advanced a cursor). */
+  statesMerged = 0;
 
   constructor(replica: string, events: MemoryLogEvent[] = [], now: () => number = Date.now) {
     this.replica = replica;
@@ -41,7 +48,9 @@ export class MemorySyncLog implements SyncLog {
 
   /** The same log after a crash: rebuilt from what was durable. */
   reopen(): MemorySyncLog {
-    return new MemorySyncLog(this.replica, this.events);
+    const log = new MemorySyncLog(this.replica, this.events);
+    log.firstLsn = this.firstLsn;
+    return log;
   }
 
   /** A local write (its operations stamped here). */
@@ -61,7 +70,31 @@ export class MemorySyncLog implements SyncLog {
     this.append({ t: 'write', lsn: this.events.length + 1, ops });
   }
 
+  /** Compaction: events before `beforeLsn` (and before what sync retains) are no longer readable. */
+  compact(beforeLsn: number): void {
+    this.firstLsn = Math.max(this.firstLsn, Math.min(beforeLsn, this.retained, this.events.length + 1));
+  }
+
+  retain(fromLsn: number): void {
+    this.retained = fromLsn;
+  }
+
+  snapshot(): SnapshotBody {
+    return { lsn: this.events.length, cursors: new Map(this.cursors), state: this.state.encode() };
+  }
+
+  async mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState): Promise<void> {
+    const advancing = [...cursors].filter(([device, upTo]) => upTo > this.cursor(device)).sort(([a], [b]) => (a < b ? -1 : 1));
+    if (advancing.length === 0) return;
+    if (this.crashAfterMerges-- <= 0) throw new TidalError('StorageError', 'simulated crash before the merge was appended');
+    const ops = operationsToMerge(this.state, state);
+    // One atomic append of several import events, as ShardLeader.mergeAll writes one batch.
+    advancing.forEach(([device, upTo], i) => this.append({ t: 'import', lsn: this.events.length + 1, device, upTo, ops: i === 0 ? ops : [] }));
+    this.statesMerged++;
+  }
+
   async *localEvents(from: number): AsyncIterable<ChunkEvent> {
+    if (from < this.firstLsn) throw new TidalError('Corrupt', `LSNs from ${from} were compacted; the log starts at ${this.firstLsn}`);
     for (let i = Math.max(0, from - 1); i < this.events.length; i++) {
       const event = this.events[i]!;
       if (event.t === 'write') yield { lsn: event.lsn, ops: event.ops };
