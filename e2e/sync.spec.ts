@@ -99,6 +99,61 @@ test('two devices edit offline, sync, and hold equal state, in a second tab of e
   for (const context of [laptop, phone, tablet]) await context.close();
 });
 
+test('a device joining after a long history starts from the others\' snapshots: it reads the state, not the history', async ({ browser }) => {
+  test.setTimeout(120_000);
+  const name = `late-${Date.now()}`;
+  const small = { snapshotMinBytes: 4096 };
+  const laptop = await device(browser, syncOptions(cluster, key, small));
+  const phone = await device(browser, syncOptions(cluster, key, small));
+  const a = await openTab(laptop, name);
+  const b = await openTab(phone, name);
+  for (let round = 0; round < 12; round++) {
+    await a.evaluate(async (r) => {
+      const writes = [];
+      for (let i = 0; i < 200; i++) writes.push(window.tidal.increment(`item:${i % 20}`, 'click'));
+      writes.push(window.tidal.set('item:0', 'title', `laptop ${r}`));
+      await Promise.all(writes);
+    }, round);
+    await b.evaluate(() => window.tidal.add('item:1', 'labels', `phone-${Math.random()}`));
+    await syncNow(a);
+    await syncNow(b);
+  }
+  const history = (await syncNow(a)).bytesUp + (await syncNow(b)).bytesUp;
+  const onA = await everything(a);
+  expect(await everything(b)).toEqual(onA);
+
+  const tablet = await device(browser, syncOptions(cluster, key, small));
+  const c = await openTab(tablet, name);
+  const joined = await syncNow(c);
+  expect(await everything(c)).toEqual(onA);
+  expect(onA.find((r) => r.key === 'item:3')?.entity.counters).toEqual({ click: 120 });
+  const merged = joined.shards.reduce((n, s) => n + (s.led ? s.snapshotsMerged : 0), 0);
+  expect(merged).toBeGreaterThan(0);
+  expect(joined.bytesDown).toBeLessThan(history / 3);
+  // A second tab of the joiner has it too (the snapshot's merge is in the log), and a reload replays it.
+  const c2 = await openTab(tablet, name);
+  await expect.poll(() => everything(c2), { timeout: 20_000 }).toEqual(onA);
+  await c.reload();
+  await c.waitForFunction(() => window.tidal !== undefined, null, { timeout: 30_000 });
+  expect(await everything(c)).toEqual(onA);
+  for (const context of [laptop, phone, tablet]) await context.close();
+});
+
+test('what a sync panel shows: pending writes, the last error while the store is out of reach, then the last sync', async ({ browser }) => {
+  test.setTimeout(90_000);
+  const name = `panel-${Date.now()}`;
+  const offline = await device(browser, syncOptions(cluster, key, { endpoints: ['http://127.0.0.1:9'], timeoutMs: 500 }));
+  const a = await openTab(offline, name);
+  await a.evaluate(() => Promise.all([window.tidal.increment('item:1', 'click'), window.tidal.increment('item:2', 'click')]));
+  const before = await a.evaluate(() => window.tidal.sync!.stats());
+  expect(before).toMatchObject({ pendingLsns: 2, lastSyncAt: undefined, lastError: undefined });
+  expect(await a.evaluate(() => window.tidal.sync!.now().then(() => 'synced', (e: { code?: string }) => e.code))).toBe('Unreachable');
+  const failed = await a.evaluate(() => window.tidal.sync!.stats());
+  expect(failed.lastError?.code).toBe('Unreachable');
+  expect(failed).toMatchObject({ pendingLsns: 2, lastSyncAt: undefined, objectsUp: 0 });
+  await offline.close();
+});
+
 test('a page reloaded mid-way resumes: nothing lost, nothing counted twice', async ({ browser }) => {
   test.setTimeout(90_000);
   const name = `resume-${Date.now()}`;

@@ -49,6 +49,7 @@ export async function startShardSync(config: SyncConfig, target: ShardSyncTarget
     epoch: target.term,
     log: new LeaderSyncLog(target.wal, target.leader),
     clock: target.clock,
+    snapshotMinBytes: config.snapshotMinBytes,
   });
   const runner = new SyncRunner({ sync, clock: target.clock, intervalMs: config.intervalMs });
   if (config.auto) runner.start();

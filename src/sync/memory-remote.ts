@@ -112,6 +112,12 @@ export class MemoryRemote implements Remote {
     });
   }
 
+  async delete(key: string): Promise<void> {
+    return this.request(0, () => {
+      this.objects.delete(key);
+    });
+  }
+
   // ---- What tests do to the store behind the clients' backs ---------------
 
   /** The stored bytes of `key` (a copy), or `undefined`. */

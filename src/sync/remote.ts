@@ -73,6 +73,8 @@ export interface Remote {
   get(key: string, options: { readonly maxBytes: number }): Promise<RemoteObject | undefined>;
   /** Keys starting with `prefix`, in key order, one page at a time. */
   list(prefix: string, options?: ListOptions): Promise<RemoteListing>;
+  /** Deletes `key` (S3 `DELETE`); deleting a missing key is no error. Only the garbage collector deletes (docs/SYNC.md §10). */
+  delete(key: string): Promise<void>;
 }
 
 /** Default page size of `list`. */

@@ -151,6 +151,12 @@ export class S3Remote implements Remote {
     return parseListing(xml);
   }
 
+  async delete(key: string): Promise<void> {
+    const response = await this.send('DELETE', this.objectPath(key), {});
+    await response.body?.cancel();
+    if (!response.ok && response.status !== 404) throw await this.failure('DELETE', key, response);
+  }
+
   private async put(key: string, bytes: Uint8Array, headers: Record<string, string>): Promise<PutOutcome> {
     const response = await this.send('PUT', this.objectPath(key), headers, bytes);
     if (response.status === 412) {

@@ -14,6 +14,7 @@
  * A refused object stops that device's stream where it is (counted by
  * code, nothing of it merged); the other devices' streams go on.
  */
+import type { Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { ENVELOPE_OVERHEAD, open } from './envelope.js';
 import { CrdtSignalState } from '../crdt/signal-state.js';
@@ -29,6 +30,7 @@ import {
   type ManifestEntry,
   type SnapshotEntry,
 } from './format.js';
+import { MAX_READ_MS } from './garbage-collector.js';
 import type { SyncLog } from './sync-log.js';
 import type { SyncSpace } from './sync-space.js';
 import { REFUSALS, type CountingRemote, type ShardSyncStats } from './sync-stats.js';
@@ -47,12 +49,16 @@ export class ShardPuller {
   private readonly remote: CountingRemote;
   private readonly log: SyncLog;
   private readonly stats: ShardSyncStats;
+  private readonly clock: Clock;
+  /** When the manifest being merged was read: its objects are read within `MAX_READ_MS` of it, or the rest waits for the next round. */
+  private readAt = 0;
   /** ETag of each manifest when it was last fully merged: unchanged ones are not read again. */
   private readonly mergedEtag = new Map<string, string>();
   /** Highest manifest version seen per device (a lower one is a rollback). */
   private readonly seenVersion = new Map<string, number>();
 
-  constructor(options: { at: SyncSpace; remote: CountingRemote; log: SyncLog; stats: ShardSyncStats }) {
+  constructor(options: { at: SyncSpace; remote: CountingRemote; log: SyncLog; stats: ShardSyncStats; clock: Clock }) {
+    this.clock = options.clock;
     this.at = options.at;
     this.remote = options.remote;
     this.log = options.log;
@@ -85,6 +91,7 @@ export class ShardPuller {
   private async pullManifest(key: string): Promise<number> {
     const found = await this.remote.get(key, MAX_MANIFEST_BYTES + ENVELOPE_OVERHEAD);
     if (!found) return 0;
+    this.readAt = this.clock.now();
     const manifest = await this.at.openManifest(key, found.bytes);
     let cursor = this.checkManifest(manifest);
     const plan = await this.plan(manifest, cursor);
@@ -93,8 +100,8 @@ export class ShardPuller {
       cursor = this.log.cursor(manifest.device);
     }
     const entries = plan.entries.filter((e) => e.to > cursor);
-    const merged = await this.mergeChunks(manifest, entries, cursor);
-    this.mergedEtag.set(key, found.etag);
+    const { merged, complete } = await this.mergeChunks(manifest, entries, cursor);
+    if (complete) this.mergedEtag.set(key, found.etag);
     return merged;
   }
 
@@ -121,7 +128,7 @@ export class ShardPuller {
   }
 
   /** Merges the chunks `entries` of `manifest`'s device, each as one atomic append with its cursor; returns the events merged. */
-  private async mergeChunks(manifest: Manifest, entries: ManifestEntry[], cursor: number): Promise<number> {
+  private async mergeChunks(manifest: Manifest, entries: ManifestEntry[], cursor: number): Promise<{ merged: number; complete: boolean }> {
     let mergedEvents = 0;
     // The next chunk is fetched (and opened) while this one merges: the store's latency overlaps the work.
     const reads = new Map<number, Promise<ChunkEvent[]>>();
@@ -132,6 +139,8 @@ export class ShardPuller {
       reads.set(i, read);
     };
     for (let i = 0; i < entries.length; i++) {
+      // Past the read bound, an object this manifest lists may be collected (§10): the rest waits for a fresh read.
+      if (this.clock.now() - this.readAt > MAX_READ_MS) return { merged: mergedEvents, complete: false };
       const entry = entries[i]!;
       prefetch(i);
       prefetch(i + 1);
@@ -147,7 +156,7 @@ export class ShardPuller {
       mergedEvents += fresh.length;
       this.stats.eventsMerged += fresh.length;
     }
-    return mergedEvents;
+    return { merged: mergedEvents, complete: true };
   }
 
   /**

@@ -4,7 +4,9 @@
  * manifest's LSN (`ShardUploader`), then merges the other devices' new
  * chunks of the shard into the local log, once (`ShardPuller`). Where the
  * shard lives in the bucket and how its objects are checked is its
- * `SyncSpace`; what it needs of the local log, its `SyncLog`.
+ * `SyncSpace`; what it needs of the local log, its `SyncLog`. Shard 0's
+ * sync also collects the database's unreferenced objects now and then
+ * (`GarbageCollector`).
  *
  *     const sync = new ShardSync({ remote, keys, database, device, shard: 0, shards: 4, epoch: term, log, clock });
  *     const report = await sync.sync(); // upload, then pull
@@ -17,6 +19,7 @@
 import { systemClock, type Clock } from '../common/clock.js';
 import { isTidalError } from '../common/errors.js';
 import { MAX_CHUNK_PLAINTEXT } from './format.js';
+import { GarbageCollector, MAX_READ_MS } from './garbage-collector.js';
 import type { Remote } from './remote.js';
 import { ShardPuller } from './shard-puller.js';
 import { ShardUploader } from './shard-uploader.js';
@@ -47,8 +50,10 @@ export interface ShardSyncOptions {
   readonly maxChunksPerRound?: number;
   /** A snapshot is uploaded once the chunks since the last one weigh this much and more than it. Default 4 MiB. */
   readonly snapshotMinBytes?: number;
-  /** The wall clock (`stats.lastSyncAt`). Default `systemClock`. */
+  /** The wall clock (`stats.lastSyncAt`, the upload and read bounds, garbage collection). Default `systemClock`. */
   readonly clock?: Clock;
+  /** Shard 0's sync sweeps the database's unreferenced objects at most this often (docs/SYNC.md §10); 0: never. Default 10 minutes. */
+  readonly collectEveryMs?: number;
 }
 
 /** One shard of one device, synced through a store. */
@@ -59,6 +64,9 @@ export class ShardSync {
   private readonly clock: Clock;
   private readonly uploader: ShardUploader;
   private readonly puller: ShardPuller;
+  private readonly collector: GarbageCollector | undefined;
+  private readonly collectEveryMs: number;
+  private nextSweepAt = 0;
   private running: Promise<SyncRoundReport> | undefined;
 
   constructor(options: ShardSyncOptions) {
@@ -75,8 +83,14 @@ export class ShardSync {
       maxChunkBytes: options.maxChunkBytes ?? MAX_CHUNK_PLAINTEXT,
       maxChunksPerRound: options.maxChunksPerRound ?? 16,
       snapshotMinBytes: options.snapshotMinBytes ?? MAX_CHUNK_PLAINTEXT,
+      clock: this.clock,
     });
-    this.puller = new ShardPuller({ at: this.at, remote, log: options.log, stats: this.counters });
+    this.puller = new ShardPuller({ at: this.at, remote, log: options.log, stats: this.counters, clock: this.clock });
+    this.collectEveryMs = options.collectEveryMs ?? MAX_READ_MS;
+    this.collector =
+      options.shard === 0 && this.collectEveryMs > 0
+        ? new GarbageCollector({ remote, keys: options.keys, database: options.database, device: options.device, shards: options.shards, clock: this.clock })
+        : undefined;
   }
 
   /** What this shard's sync has done so far; `pendingLsns` as of now (writes since the last round count). */
@@ -111,6 +125,10 @@ export class ShardSync {
     try {
       const uploaded = this.stats.fenced ? 0 : await this.uploader.upload();
       const { merged, refused } = await this.puller.pull();
+      if (this.collector && refused.length === 0 && this.clock.now() >= this.nextSweepAt) {
+        this.nextSweepAt = this.clock.now() + this.collectEveryMs;
+        await this.collector.sweep();
+      }
       this.stats.lastSyncAt = this.clock.now();
       this.stats.lastError = refused[0];
       return { uploaded, merged, refused };

@@ -13,6 +13,7 @@
  * late, say), the chain restarts from a snapshot. The log is told to keep
  * everything the manifest does not cover yet (`SyncLog.retain`).
  */
+import type { Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import { ENVELOPE_OVERHEAD, seal } from './envelope.js';
 import {
@@ -27,6 +28,7 @@ import {
   type ManifestEntry,
   type SnapshotEntry,
 } from './format.js';
+import { MAX_UPLOAD_MS } from './garbage-collector.js';
 import type { SyncLog } from './sync-log.js';
 import type { SyncSpace } from './sync-space.js';
 import type { CountingRemote } from './sync-stats.js';
@@ -46,6 +48,7 @@ export class ShardUploader {
   private readonly maxChunkBytes: number;
   private readonly maxChunksPerRound: number;
   private readonly snapshotMinBytes: number;
+  private readonly clock: Clock;
   private readonly chunkWriter = new ChunkWriter();
   /** The version of the own manifest this uploader last wrote. */
   private writtenVersion = 0;
@@ -64,6 +67,7 @@ export class ShardUploader {
     maxChunkBytes: number;
     maxChunksPerRound: number;
     snapshotMinBytes: number;
+    clock: Clock;
   }) {
     this.at = options.at;
     this.remote = options.remote;
@@ -72,6 +76,7 @@ export class ShardUploader {
     this.maxChunkBytes = options.maxChunkBytes;
     this.maxChunksPerRound = options.maxChunksPerRound;
     this.snapshotMinBytes = options.snapshotMinBytes;
+    this.clock = options.clock;
   }
 
   /** Uploads what this device wrote past its manifest. Returns the chunks uploaded. */
@@ -89,6 +94,7 @@ export class ShardUploader {
       this.log.retain(chainEnd + 1);
       let next: Manifest;
       let chunks: SealedChunk[] = [];
+      const firstPutAt = this.clock.now();
       if (this.log.lastLocalLsn > chainEnd && this.log.firstLsn > chainEnd + 1) {
         // The log no longer holds what follows the chunks (compacted): the chain restarts from the state.
         next = this.restartedManifest(manifest, await this.putSnapshot());
@@ -104,6 +110,10 @@ export class ShardUploader {
           chunks.map((c) => c.entry),
         );
         if (this.snapshotDue(next)) next = this.withSnapshot(next, await this.putSnapshot());
+      }
+      if (this.clock.now() - firstPutAt > MAX_UPLOAD_MS) {
+        // The garbage collector may take objects this old and unreferenced for orphans (§10): give up, the next round puts anew.
+        throw new TidalError('Timeout', `shard ${this.at.shard}'s upload took over ${MAX_UPLOAD_MS} ms from its first put to its manifest swap`);
       }
       const sealed = await seal(this.at.keys, 'manifest', this.at.manifestContext(this.at.ownKey), encodeManifest(next));
       const outcome = current

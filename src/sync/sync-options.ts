@@ -45,6 +45,8 @@ export interface SyncOptions {
   readonly timeoutMs?: number;
   /** Start the background rounds at open. Default `true`; with `false` sync runs only on `db.sync.now()`. */
   readonly auto?: boolean;
+  /** A snapshot of a shard is uploaded once its chunks since the last one weigh this much and more than it (docs/SYNC.md §9). Default 4 MiB. */
+  readonly snapshotMinBytes?: number;
 }
 
 /** `SyncOptions` resolved for the shard workers. */
@@ -60,6 +62,7 @@ export interface SyncConfig {
   readonly intervalMs: number;
   readonly timeoutMs: number;
   readonly auto: boolean;
+  readonly snapshotMinBytes: number;
 }
 
 /** Checks `options`, derives the user key, and finds (or makes) this device's id. */
@@ -92,6 +95,7 @@ export async function resolveSyncOptions(options: SyncOptions, db: string): Prom
     intervalMs: integerOption('sync.intervalMs', options.intervalMs, { min: 100, default: 5000 }),
     timeoutMs: integerOption('sync.timeoutMs', options.timeoutMs, { min: 100, default: 10_000 }),
     auto: options.auto ?? true,
+    snapshotMinBytes: integerOption('sync.snapshotMinBytes', options.snapshotMinBytes, { min: 1024, default: 4 * 1024 * 1024 }),
   };
 }
 

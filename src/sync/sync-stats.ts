@@ -42,6 +42,8 @@ export interface ShardSyncStats {
   pendingLsns: number;
   /** Objects refused, by code. */
   refused: Record<string, number>;
+  /** Unreferenced objects the garbage collector deleted (docs/SYNC.md §10; the shard-0 sync of each device collects). */
+  objectsDeleted: number;
   /** Other devices seen for this shard. */
   devices: number;
   /** Set once a newer uploader took over this device's manifest: this one no longer uploads. */
@@ -71,6 +73,7 @@ export function initialStats(shard: number, pendingLsns: number): ShardSyncStats
     snapshotsMerged: 0,
     pendingLsns,
     refused: {},
+    objectsDeleted: 0,
     devices: 0,
     fenced: false,
   };
@@ -129,6 +132,12 @@ export class CountingRemote {
       this.stats.bytesDown += found.bytes.byteLength;
     }
     return found;
+  }
+
+  async delete(key: string) {
+    this.stats.requests++;
+    await this.remote.delete(key);
+    this.stats.objectsDeleted++;
   }
 
   async list(prefix: string) {

@@ -46,6 +46,8 @@ export interface TidalSyncStats {
   readonly pendingLsns: number;
   /** The oldest last round among the shards this tab leads (`undefined` until each had one). */
   readonly lastSyncAt: number | undefined;
+  /** Why a shard's last round failed or refused an object (the first such shard this tab leads), or `undefined`. */
+  readonly lastError: { readonly shard: ShardId; readonly code: string; readonly message: string } | undefined;
 }
 
 /** Device sync of an open database. */

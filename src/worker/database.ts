@@ -124,6 +124,7 @@ export class Database implements TidalDb {
       const led = perShard.filter((s): s is Extract<ShardSyncStats, { led: true }> => s.led);
       const sum = (field: 'objectsUp' | 'bytesUp' | 'objectsDown' | 'bytesDown' | 'pendingLsns') => led.reduce((n, s) => n + s[field], 0);
       const lastSyncAt = led.some((s) => s.lastSyncAt === undefined) ? undefined : Math.min(...led.map((s) => s.lastSyncAt!));
+      const failed = led.find((s) => s.lastError !== undefined);
       return {
         device,
         shards: perShard,
@@ -133,6 +134,7 @@ export class Database implements TidalDb {
         bytesDown: sum('bytesDown'),
         pendingLsns: sum('pendingLsns'),
         lastSyncAt: led.length === 0 ? undefined : lastSyncAt,
+        lastError: failed?.lastError && { shard: failed.shard, code: failed.lastError.code, message: failed.lastError.message },
       };
     };
     return { now: () => collect(true), stats: () => collect(false) };

@@ -53,6 +53,16 @@ export function remoteContract(name: string, remote: () => Remote): void {
       expect((await remote().get(key, { maxBytes: 4096 }))?.bytes.byteLength).toBe(4096);
     });
 
+    it('delete removes an object (and a missing one is no error); the name can be created again', async () => {
+      const key = `${prefix()}gone`;
+      await remote().putIfAbsent(key, bytes('v1'));
+      await remote().delete(key);
+      expect(await remote().get(key, { maxBytes: 1024 })).toBeUndefined();
+      await remote().delete(key);
+      expect((await remote().putIfAbsent(key, bytes('v2'))).ok).toBe(true);
+      expect(text((await remote().get(key, { maxBytes: 1024 }))?.bytes)).toBe('v2');
+    });
+
     it('lists by prefix, in key order, page by page', async () => {
       const p = prefix();
       const keys = ['b', 'a', 'c/1', 'c/2', 'd'].map((k) => `${p}${k}`);
