@@ -16,8 +16,11 @@ const shard = (shard: number, fields: Partial<Led> = {}): Led => ({
   bytesDown: 0,
   requests: 0,
   eventsMerged: 0,
+  snapshotsUp: 0,
+  snapshotsMerged: 0,
   pendingLsns: 0,
   refused: {},
+  objectsDeleted: 0,
   devices: 1,
   fenced: false,
   failures: 0,
@@ -37,6 +40,7 @@ function stats(shards: TidalSyncStats['shards']): TidalSyncStats {
     bytesDown: sum('bytesDown'),
     pendingLsns: sum('pendingLsns'),
     lastSyncAt: led.some((s) => s.lastSyncAt === undefined) || led.length === 0 ? undefined : Math.min(...led.map((s) => s.lastSyncAt!)),
+    lastError: undefined,
   };
 }
 
