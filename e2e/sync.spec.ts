@@ -99,7 +99,9 @@ test('two devices edit offline, sync, and hold equal state, in a second tab of e
   for (const context of [laptop, phone, tablet]) await context.close();
 });
 
-test('a device joining after a long history starts from the others\' snapshots: it reads the state, not the history', async ({ browser }) => {
+test("a device joining after a long history starts from the others' snapshots: it reads the state, not the history", async ({
+  browser,
+}) => {
   test.setTimeout(120_000);
   const name = `late-${Date.now()}`;
   const small = { snapshotMinBytes: 4096 };
@@ -147,7 +149,14 @@ test('what a sync panel shows: pending writes, the last error while the store is
   await a.evaluate(() => Promise.all([window.tidal.increment('item:1', 'click'), window.tidal.increment('item:2', 'click')]));
   const before = await a.evaluate(() => window.tidal.sync!.stats());
   expect(before).toMatchObject({ pendingLsns: 2, lastSyncAt: undefined, lastError: undefined });
-  expect(await a.evaluate(() => window.tidal.sync!.now().then(() => 'synced', (e: { code?: string }) => e.code))).toBe('Unreachable');
+  expect(
+    await a.evaluate(() =>
+      window.tidal.sync!.now().then(
+        () => 'synced',
+        (e: { code?: string }) => e.code,
+      ),
+    ),
+  ).toBe('Unreachable');
   const failed = await a.evaluate(() => window.tidal.sync!.stats());
   expect(failed.lastError?.code).toBe('Unreachable');
   expect(failed).toMatchObject({ pendingLsns: 2, lastSyncAt: undefined, objectsUp: 0 });

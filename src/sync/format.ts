@@ -267,7 +267,8 @@ export function decodeManifest(bytes: Uint8Array, what: string): Manifest {
   const snapshot = v === 1 ? null : parseSnapshot(r['snapshot'], what);
   if (!isCount(base, 0) || base > lsn) throw malformed(what, 'base out of range');
   // What is before the chunks listed must be in the snapshot.
-  if (base > 0 && (snapshot === null || snapshot.lsn < base)) throw malformed(what, `chunks start after LSN ${base}, and no snapshot covers it`);
+  if (base > 0 && (snapshot === null || snapshot.lsn < base))
+    throw malformed(what, `chunks start after LSN ${base}, and no snapshot covers it`);
   const entries = parseEntries(r['entries'], what);
   const newest = entries[entries.length - 1];
   if (newest ? newest.seq !== head || newest.to !== lsn : lsn !== base) throw malformed(what, 'head and lsn do not match the entries');
@@ -275,7 +276,8 @@ export function decodeManifest(bytes: Uint8Array, what: string): Manifest {
   const first = entries[0];
   if (first && first.from <= base) throw malformed(what, 'an entry before the base');
   if (older !== null && (!first || first.from === base + 1)) throw malformed(what, 'an older page before the first chunk');
-  if (older === null && first && first.from !== base + 1) throw malformed(what, `chunks start at LSN ${first.from}, but nothing before it is listed`);
+  if (older === null && first && first.from !== base + 1)
+    throw malformed(what, `chunks start at LSN ${first.from}, but nothing before it is listed`);
   return { device, shard, shards, epoch, version, lsn, head, entries, older, base, snapshot };
 }
 

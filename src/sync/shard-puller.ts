@@ -179,7 +179,10 @@ export class ShardPuller {
       // The entries walked so far reach back past the snapshot: if it is already cheaper, stop here.
       if (snapshot && snapshot.lsn >= first.from - 1 && snapshotCheaper()) return fromSnapshot();
       if (older === null) {
-        throw new TidalError('MalformedMessage', `device ${manifest.device}'s chunks start at LSN ${first.from}, but nothing before it is listed`);
+        throw new TidalError(
+          'MalformedMessage',
+          `device ${manifest.device}'s chunks start at LSN ${first.from}, but nothing before it is listed`,
+        );
       }
       if (++pages > 100_000) throw new TidalError('LengthOutOfBounds', 'too many manifest pages');
       const name = older;
@@ -196,7 +199,8 @@ export class ShardPuller {
     const reaches = first ? first.from <= cursor + 1 : manifest.lsn <= cursor;
     if (!reaches) {
       // What is between the cursor and the chunks listed is only in the snapshot (the manifest's decoder checked one covers it).
-      if (!snapshot) throw new TidalError('MalformedMessage', `device ${manifest.device}'s stream after LSN ${cursor} is in no chunk and no snapshot`);
+      if (!snapshot)
+        throw new TidalError('MalformedMessage', `device ${manifest.device}'s stream after LSN ${cursor} is in no chunk and no snapshot`);
       return fromSnapshot();
     }
     return snapshotCheaper() ? fromSnapshot() : { snapshot: undefined, entries: needed };
@@ -215,9 +219,13 @@ export class ShardPuller {
     try {
       state = CrdtSignalState.decode(body.state);
     } catch (error) {
-      throw new TidalError('MalformedMessage', `${what}: its state does not decode: ${error instanceof Error ? error.message : String(error)}`, {
-        cause: error,
-      });
+      throw new TidalError(
+        'MalformedMessage',
+        `${what}: its state does not decode: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
     const cursors = new Map([...body.cursors].filter(([other]) => other !== this.at.device && other !== device));
     cursors.set(device, entry.lsn);

@@ -89,7 +89,14 @@ export class ShardSync {
     this.collectEveryMs = options.collectEveryMs ?? MAX_READ_MS;
     this.collector =
       options.shard === 0 && this.collectEveryMs > 0
-        ? new GarbageCollector({ remote, keys: options.keys, database: options.database, device: options.device, shards: options.shards, clock: this.clock })
+        ? new GarbageCollector({
+            remote,
+            keys: options.keys,
+            database: options.database,
+            device: options.device,
+            shards: options.shards,
+            clock: this.clock,
+          })
         : undefined;
   }
 

@@ -113,7 +113,10 @@ export class ShardUploader {
       }
       if (this.clock.now() - firstPutAt > MAX_UPLOAD_MS) {
         // The garbage collector may take objects this old and unreferenced for orphans (§10): give up, the next round puts anew.
-        throw new TidalError('Timeout', `shard ${this.at.shard}'s upload took over ${MAX_UPLOAD_MS} ms from its first put to its manifest swap`);
+        throw new TidalError(
+          'Timeout',
+          `shard ${this.at.shard}'s upload took over ${MAX_UPLOAD_MS} ms from its first put to its manifest swap`,
+        );
       }
       const sealed = await seal(this.at.keys, 'manifest', this.at.manifestContext(this.at.ownKey), encodeManifest(next));
       const outcome = current

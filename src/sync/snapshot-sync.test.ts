@@ -60,7 +60,7 @@ describe('sync with snapshots', () => {
     expect(late.log.state.counterValue('item:x', 'click')).toBe(155);
   });
 
-  it("a snapshot covers the devices its device merged: the joiner advances their cursors too and counts nothing twice", async () => {
+  it('a snapshot covers the devices its device merged: the joiner advances their cursors too and counts nothing twice', async () => {
     const remote = new MemoryRemote();
     const keys = await userKeys();
     const [a, b] = [new TestDevice(remote, keys, small), new TestDevice(remote, keys, small)];

@@ -48,4 +48,3 @@ export function operationsToMerge(mine: CrdtSignalState, theirs: CrdtSignalState
   }
   return ops;
 }
-

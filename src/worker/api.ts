@@ -47,7 +47,16 @@ export interface TidalSyncStats {
   /** The oldest last round among the shards this tab leads (`undefined` until each had one). */
   readonly lastSyncAt: number | undefined;
   /** Why a shard's last round failed or refused an object (the first such shard this tab leads), or `undefined`. */
-  readonly lastError: { readonly shard: ShardId; readonly code: string; readonly message: string } | undefined;
+  readonly lastError:
+    | {
+        /** The shard whose round it was. */
+        readonly shard: ShardId;
+        /** The `TidalError` code (`Unreachable`, `DecryptionFailed`, ...). */
+        readonly code: string;
+        /** What went wrong, in words. */
+        readonly message: string;
+      }
+    | undefined;
 }
 
 /** Device sync of an open database. */

@@ -89,7 +89,9 @@ export class MemorySyncLog implements SyncLog {
     if (this.crashAfterMerges-- <= 0) throw new TidalError('StorageError', 'simulated crash before the merge was appended');
     const ops = operationsToMerge(this.state, state);
     // One atomic append of several import events, as ShardLeader.mergeAll writes one batch.
-    advancing.forEach(([device, upTo], i) => this.append({ t: 'import', lsn: this.events.length + 1, device, upTo, ops: i === 0 ? ops : [] }));
+    advancing.forEach(([device, upTo], i) =>
+      this.append({ t: 'import', lsn: this.events.length + 1, device, upTo, ops: i === 0 ? ops : [] }),
+    );
     this.statesMerged++;
   }
 
