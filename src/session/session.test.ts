@@ -332,6 +332,33 @@ describe('exactly-once writes through the session bridge', () => {
     expect(leader.state.crdt.counterValue('form', 'submits')).toBe(1);
   });
 
+  it('a session that sends one idempotency key twice (at once, or later) keeps writing, across a failover too', async () => {
+    const storage = new MemoryStorage();
+    const { wal } = await Wal.open(storage, { shard: 0 });
+    let leader = await ShardLeader.open({ wal, replica: 'l' });
+    const link = { write: (r: WriteRequest) => leader.write(r) };
+    const writer = new SessionWriter({ shard: 0, link, retryDelayMs: 1, maxRetryDelayMs: 2 });
+    cleanups.push(() => writer.close());
+    const op = [{ op: 'increment' as const, key: 'k', kind: 'n', by: 1 }];
+    const [first, twin] = await Promise.all([writer.write(op, { idempotencyKey: 'a' }), writer.write(op, { idempotencyKey: 'a' })]);
+    expect(twin).toEqual(first);
+    expect(await writer.write(op, { idempotencyKey: 'a' })).toEqual(first); // later, in the same session
+    const within = (written: Promise<WriteToken>) =>
+      Promise.race([written, new Promise((_, reject) => setTimeout(() => reject(new Error('the write was held back')), 2000))]);
+    // The session's later writes are not held behind the SeqNos its repeats took.
+    await within(writer.write(op));
+    expect(leader.state.crdt.counterValue('k', 'n')).toBe(2);
+    // A new leader, recovered from the log, knows those SeqNos were taken.
+    await wal.close();
+    const reopened = await Wal.open(storage, { shard: 0 });
+    leader = await ShardLeader.open({ wal: reopened.wal, replica: 'l2' });
+    await within(writer.write(op));
+    expect(await writer.write(op, { idempotencyKey: 'a' })).toEqual(first);
+    await within(writer.write(op));
+    expect(leader.state.crdt.counterValue('k', 'n')).toBe(4);
+    await reopened.wal.close();
+  });
+
   it('refuses a late duplicate from an expired session, and the writer moves keyed writes to a new session', async () => {
     let now = 1_000_000;
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });

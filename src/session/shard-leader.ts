@@ -146,18 +146,20 @@ export class ShardLeader {
     const admitted: { index: number; event: WriteEvent; logged: Value }[] = [];
     let settle!: (lsns: readonly (number | undefined)[]) => void;
     const committed = new Promise<readonly (number | undefined)[]>((resolve) => (settle = resolve));
-    for (const request of requests) {
+    /** The writes that repeat an earlier write's idempotency key: their outcome is that write's token. */
+    const repeats = new Map<number, Promise<WriteToken>>();
+    for (const given of requests) {
       try {
-        const found = this.lookUp(request, now);
-        if (found) {
-          outcomes.push(
-            found.then(
-              (token): WriteOutcome => ({ ok: true, token }),
-              (error: unknown): WriteOutcome => ({ ok: false, error }),
-            ),
-          );
+        const found = this.lookUp(given, now);
+        if (found?.kind === 'known') {
+          outcomes.push(answer(found.token));
           continue;
         }
+        // A new SeqNo whose key an earlier write carried: nothing of it is applied again, but its SeqNo
+        // is used up in the log, as an empty write, or the session's next writes would wait behind a
+        // gap that nothing fills (on this leader and on any that recovers the log).
+        const request = found ? withoutEffect(given) : given;
+        if (found) repeats.set(outcomes.length, found.token);
         const steps = this.checkCounterSteps(request.ops);
         this.state.idempotency.admit(request, now);
         if (steps) for (const [id, pending] of steps) this.pendingSteps.set(id, pending);
@@ -181,7 +183,8 @@ export class ShardLeader {
         if (event.key !== undefined) this.inFlight.delete(`key:${event.key}`);
         if ('lsn' in result) {
           this.state.applyEvent(result.lsn, event); // LSNs ascend with i: applied in log order; checked on admission
-          outcomes[index] = { ok: true, token: { shard: this.shard, lsn: result.lsn } };
+          const repeated = repeats.get(index);
+          outcomes[index] = repeated ? answer(repeated) : { ok: true, token: { shard: this.shard, lsn: result.lsn } };
           lsns.push(result.lsn);
           this.wakeWaiters(result.lsn);
         } else {
@@ -201,23 +204,39 @@ export class ShardLeader {
    * it again), `undefined` when it is new. Throws what the idempotency
    * check refuses.
    */
-  private lookUp(request: WriteRequest, now: number): Promise<WriteToken> | undefined {
+  private lookUp(request: WriteRequest, now: number): { kind: 'known' | 'repeat'; token: Promise<WriteToken> } | undefined {
     if (request.block === undefined) validateWriteRequest(request); // a framed request was checked whole as its frame was read
     const store = this.state.idempotency;
     if (request.idempotencyKey !== undefined) {
       const lsn = store.lsnForKey(request.idempotencyKey, now);
-      if (lsn !== undefined) return Promise.resolve({ shard: this.shard, lsn });
-      const pending = this.inFlight.get(`key:${request.idempotencyKey}`);
-      if (pending) return this.tokenOf(pending);
+      const pending = lsn === undefined ? this.inFlight.get(`key:${request.idempotencyKey}`) : undefined;
+      if (lsn !== undefined || pending) {
+        const token = pending ? this.tokenOf(pending) : Promise.resolve({ shard: this.shard, lsn: lsn! });
+        return { kind: this.seqIsNew(request, now) ? 'repeat' : 'known', token };
+      }
     }
     const admission = store.classify(request, now);
-    if (admission.kind === 'duplicate') return Promise.resolve({ shard: this.shard, lsn: admission.lsn });
+    if (admission.kind === 'duplicate') return { kind: 'known', token: Promise.resolve({ shard: this.shard, lsn: admission.lsn }) };
     if (admission.kind === 'in-flight') {
       const pending = this.inFlight.get(`${request.session}:${request.seq}`);
-      if (pending) return this.tokenOf(pending);
+      if (pending) return { kind: 'known', token: this.tokenOf(pending) };
       throw new TidalError('SeqGap', `write ${request.seq} of session ${request.session} is in flight on another path; resend later`);
     }
     return undefined;
+  }
+
+  /**
+   * Whether `request`'s SeqNo is the session's next, not yet taken. A gap
+   * before it throws `SeqGap` (the writer resends in order); a session the
+   * store refuses (stale, expired) takes no SeqNo here: its key's token answers.
+   */
+  private seqIsNew(request: WriteRequest, now: number): boolean {
+    try {
+      return this.state.idempotency.classify(request, now).kind === 'new';
+    } catch (error) {
+      if (isTidalError(error, 'SeqGap')) throw error;
+      return false;
+    }
   }
 
   private tokenOf(pending: { committed: Promise<readonly (number | undefined)[]>; index: number }): Promise<WriteToken> {
@@ -389,4 +408,18 @@ export class ShardLeader {
       }
     }
   }
+}
+
+/** The outcome of a write answered with another write's token. */
+function answer(token: Promise<WriteToken>): Promise<WriteOutcome> {
+  return token.then(
+    (t): WriteOutcome => ({ ok: true, token: t }),
+    (error: unknown): WriteOutcome => ({ ok: false, error }),
+  );
+}
+
+/** `request` as the empty write that only takes its SeqNo (its key stays with the write that carried it first). */
+function withoutEffect(request: WriteRequest): WriteRequest {
+  const { idempotencyKey: _key, block: _block, ...rest } = request;
+  return { ...rest, ops: [] };
 }

@@ -73,7 +73,11 @@ describe('shard snapshots', () => {
     expect(promoted.state.appliedLsn).toBe(300);
     const [keyed] = await promoted.writeBatch([{ ...request(9, 1), ops: request(9, 1).ops, idempotencyKey: 'k-1-35' }]);
     expect(keyed).toMatchObject({ ok: true, token: { lsn: 34 * 5 + 2 } });
-    expect(promoted.state.appliedLsn).toBe(300);
+    // Nothing of it applied again; only its SeqNo is taken, as an empty write, so that session 9 writes on.
+    expect(promoted.state.appliedLsn).toBe(301);
+    expect(promoted.state.crdt.equals(leader.state.crdt)).toBe(true);
+    const [next] = await promoted.writeBatch([request(9, 2)]);
+    expect(next).toMatchObject({ ok: true, token: { lsn: 302 } });
     await wal.close();
   });
 
