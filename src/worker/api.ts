@@ -115,6 +115,8 @@ export interface TidalDebug {
   killWorker(shard: ShardId): void;
   /** Flips a byte in the next payload this tab's leader of `shard` ships (to every follower). */
   corruptNextPayload(shard: ShardId): Promise<void>;
+  /** Loses the next payload this tab's leader of `shard` ships (to every follower), as a dropped message would. */
+  dropNextPayload(shard: ShardId): Promise<void>;
   /** Makes a shard's worker stop answering for `ms` (a busy loop), as a hung worker would. */
   hangWorker(shard: ShardId, ms: number): void;
   /**

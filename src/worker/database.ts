@@ -474,6 +474,10 @@ export class Database implements TidalDb {
         const slot = this.slotOf(shard);
         return withTimeout(this.clock, slot.host.snapshotNow(), CONTROL_TIMEOUT_MS, `shard ${shard}`);
       },
+      dropNextPayload: async (shard) => {
+        const slot = this.slotOf(shard);
+        await withTimeout(this.clock, slot.host.dropNextPayload(), CONTROL_TIMEOUT_MS, `shard ${shard}`);
+      },
     };
   }
 }

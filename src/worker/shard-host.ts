@@ -367,15 +367,24 @@ export class ShardHost {
 
   /** Flips a byte of the next payload this leader ships, to every follower (debug only). */
   corruptNextPayload(): void {
-    this.requireDebug('corruptNextPayload');
+    this.injectNext('flip', 'corruptNextPayload');
+  }
+
+  /** Loses the next payload this leader ships, to every follower (debug only): they catch up on the next one. */
+  dropNextPayload(): void {
+    this.injectNext('drop', 'dropNextPayload');
+  }
+
+  private injectNext(fault: 'flip' | 'drop', what: string): void {
+    this.requireDebug(what);
     const role = this.leadership.role;
     if (role.kind !== 'leader') {
       throw new TidalError(
         'InvalidArgument',
-        `shard ${this.config.shard} is led by tab ${this.leadership.leaderTab ?? '(none yet)'}, not this one: corrupt its payloads from the leader tab`,
+        `shard ${this.config.shard} is led by tab ${this.leadership.leaderTab ?? '(none yet)'}, not this one: call ${what} in the leader tab`,
       );
     }
-    for (const shipping of [role.crossTab, role.inTab]) if (shipping?.link instanceof FaultyTransport) shipping.link.injectNext('flip');
+    for (const shipping of [role.crossTab, role.inTab]) if (shipping?.link instanceof FaultyTransport) shipping.link.injectNext(fault);
   }
 
   /** Snapshots this (leader) shard now and compacts its log (debug only): see `TidalDebug.snapshotNow`. */

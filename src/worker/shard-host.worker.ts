@@ -41,6 +41,7 @@ const api = {
   syncStats: () => live().syncStats(),
   corruptNextPayload: () => live().corruptNextPayload(),
   snapshotNow: () => live().snapshotNow(),
+  dropNextPayload: () => live().dropNextPayload(),
   hang: (ms: number) => live().hang(ms),
   close: () => live().close(),
 };
