@@ -233,6 +233,12 @@ export interface ShardStats {
   readonly bytesVerified: number;
   /** Payloads of this shard that this tab's replicas refused (failed verification); never decreases. */
   readonly payloadsRejected: number;
+  /**
+   * Messages on the shard's `BroadcastChannel`s (its log and its RPC) that this tab refused unread:
+   * malformed, oversized, or past a receive queue's bound (another script of the origin, or a
+   * broken tab, posted them). Never decreases.
+   */
+  readonly messagesRefused: number;
   /** Times this tab restarted the shard's worker. */
   readonly restarts: number;
 }

@@ -66,6 +66,8 @@ export class Database implements TidalDb {
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly abort = new AbortController();
   private readonly tally = new VerificationTally();
+  /** Per worker incarnation: its shard and the channel messages it refused (each counts from 0). */
+  private readonly refused = new Map<string, { shard: ShardId; count: number }>();
   /** The answer to `navigator.storage.persist()`, asked once on OPFS. */
   private readonly persisted: Promise<boolean | undefined>;
   /** Each shard's last status, for `stats()` while its worker does not answer. */
@@ -361,6 +363,7 @@ export class Database implements TidalDb {
     // replica is replaced; the tally here keeps them cumulative, and credits each to its own shard.
     for (const status of statuses) {
       if (!status) continue;
+      this.refused.set(status.refused.host, { shard: status.shard, count: status.refused.count });
       if (status.followerId) this.tally.observe(status.followerId, status.shard, status.bytesVerified, status.payloadsRejected);
       const inTab = status.inTabFollower;
       if (inTab) this.tally.observe(inTab.id, inTab.shard, inTab.bytesVerified, inTab.payloadsRejected);
@@ -382,6 +385,7 @@ export class Database implements TidalDb {
         snapshotBytes: known?.snapshotBytes ?? 0,
         bytesVerified: this.tally.bytesVerified(slot.shard),
         payloadsRejected: this.tally.payloadsRejected(slot.shard),
+        messagesRefused: [...this.refused.values()].reduce((n, r) => (r.shard === slot.shard ? n + r.count : n), 0),
         restarts: slot.restarts,
       };
     });

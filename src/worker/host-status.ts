@@ -13,6 +13,7 @@ export function hostStatus(
   leadership: Leadership,
   inTabFollower: InTabFollower | undefined,
   ready: boolean,
+  refused: ShardHostStatus['refused'],
 ): Omit<ShardHostStatus, 'superseded'> {
   const role = leadership.role;
   const follower = role.kind === 'follower' ? role : undefined;
@@ -24,6 +25,7 @@ export function hostStatus(
     payloadsRejected: replica?.counters.payloadsRejected ?? 0,
     followerId: replica ? follower.replicaId : undefined,
     ready,
+    refused,
     inTabFollower: inTabFollower && {
       id: inTabFollower.id,
       shard: inTabFollower.shard,

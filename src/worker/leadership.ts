@@ -105,6 +105,8 @@ export interface LeadershipOptions {
   readonly feed: ChangeFeed;
   /** Posts on the shard's RPC channel. */
   readonly post: (message: RpcMessage) => void;
+  /** Told of every message the shard's log channel brought that its link refused (malformed, oversized, over a queue's bound). */
+  readonly onRefused?: () => void;
 }
 
 /** One worker's leadership of its shard: its role, claims and announcements. */
@@ -114,6 +116,7 @@ export class Leadership {
   private readonly hostId: string;
   private readonly feed: ChangeFeed;
   private readonly post: (message: RpcMessage) => void;
+  private readonly onRefused: () => void;
   private currentRole: ShardRole;
   private readonly heard: HeardLeader;
   /** Stops the announcements, sent while claiming or leading. */
@@ -129,6 +132,7 @@ export class Leadership {
     this.hostId = options.hostId;
     this.feed = options.feed;
     this.post = options.post;
+    this.onRefused = () => options.onRefused?.();
     this.currentRole = { kind: 'starting', state: this.feed.observedState() };
     this.heard = { tab: undefined, term: -1, host: undefined, heardAt: this.clock.now() };
   }
@@ -196,7 +200,10 @@ export class Leadership {
     };
     const leader = await ShardLeader.open({ wal, replica: `${this.config.tabId}.${this.config.shard}`, state, clock: this.clock });
     const link = shippingLink(
-      new BroadcastChannelTransport(new BroadcastChannel(shardChannels(this.config.db, this.config.shard).log), { local: this.address }),
+      new BroadcastChannelTransport(new BroadcastChannel(shardChannels(this.config.db, this.config.shard).log), {
+        local: this.address,
+        onDrop: this.onRefused,
+      }),
       this.config.debug,
     );
     const shipper = new WalShipper({
@@ -319,6 +326,7 @@ export class Leadership {
         shard: this.config.shard,
         transport: new BroadcastChannelTransport(new BroadcastChannel(shardChannels(this.config.db, this.config.shard).log), {
           local: this.address,
+          onDrop: this.onRefused,
         }),
         leader: { shard: this.config.shard, replica: this.heard.tab ?? tab },
         stateMachine: state,

@@ -22,7 +22,9 @@ export interface ShardHostConfig {
 }
 
 /** What the main thread learns from `status()`: a shard's `ShardStats` as this worker sees it, and more. */
-export interface ShardHostStatus extends Omit<ShardStats, 'restarts'> {
+export interface ShardHostStatus extends Omit<ShardStats, 'restarts' | 'messagesRefused'> {
+  /** Messages this worker (`host`, one incarnation) refused on the shard's channels so far. */
+  readonly refused: { readonly host: string; readonly count: number };
   /** Identifies the follower whose counters `bytesVerified` and `payloadsRejected` are (a new one starts from 0). */
   readonly followerId: string | undefined;
   /** The host answers reads: it leads the shard, or follows its leader. */

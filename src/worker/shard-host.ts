@@ -56,7 +56,10 @@ export class ShardHost {
   private readonly forwarding: WriteForwarding;
   /** The in-tab follower this worker hosts for the previous shard, when this tab leads it. */
   private inTabFollower: InTabFollower | undefined;
-  private malformedRpc = 0;
+  /** This worker incarnation (announcements name it; the main thread keeps its counters apart by it). */
+  private readonly hostId = crypto.randomUUID();
+  /** Messages on the shard's channels (RPC and log) this worker refused unread. */
+  private refused = 0;
   private closed = false;
   /**
    * Set once this worker met a newer protocol or format than it speaks (a tab of a newer tidal shares
@@ -73,7 +76,14 @@ export class ShardHost {
     this.rpc.onmessage = (event: MessageEvent) => this.onRpc(event.data);
     const post = (message: RpcMessage) => this.post(message);
     this.feed = new ChangeFeed(config.shard, clock);
-    this.leadership = new Leadership({ config, clock, hostId: crypto.randomUUID(), feed: this.feed, post });
+    this.leadership = new Leadership({
+      config,
+      clock,
+      hostId: this.hostId,
+      feed: this.feed,
+      post,
+      onRefused: () => this.refused++,
+    });
     this.forwarding = new WriteForwarding({
       shard: config.shard,
       tabId: config.tabId,
@@ -227,7 +237,7 @@ export class ShardHost {
     const message = parseRpc(data, this.config.shard);
     if (!message) {
       const newer = newerProtocolOf(data);
-      if (newer === undefined) this.malformedRpc++;
+      if (newer === undefined) this.refused++;
       else void this.stepAside(skewError(this.config.db, `a tab speaks protocol ${newer}`, { protocol: newer }));
       return;
     }
@@ -362,7 +372,8 @@ export class ShardHost {
       message: this.superseded.message.replace(/^VersionSkew: /, ''),
       details: { ...this.superseded.details },
     };
-    return { ...hostStatus(this.config, this.leadership, this.inTabFollower, this.ready), superseded: skew };
+    const refused = { host: this.hostId, count: this.refused };
+    return { ...hostStatus(this.config, this.leadership, this.inTabFollower, this.ready, refused), superseded: skew };
   }
 
   /** Flips a byte of the next payload this leader ships, to every follower (debug only). */
