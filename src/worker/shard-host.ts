@@ -260,7 +260,7 @@ export class ShardHost {
   private async serveForwarded(message: Extract<RpcMessage, { t: 'write' }>): Promise<void> {
     const leader = this.leadership.role.kind === 'leader' ? (frame: Uint8Array) => this.admitFrame(frame) : undefined;
     const answer = await serveForwarded(message, this.config.tabId, leader);
-    if (answer.outcomes.length === 0) this.malformedRpc++; // a frame refused whole
+    if (answer.outcomes.length === 0) this.refused++; // a frame refused whole
     this.post(answer);
   }
 

@@ -28,6 +28,9 @@ export interface WriteForwardingOptions {
 }
 
 interface Forwarded {
+  /** The tab asked, and how many writes it was asked for: only its answer of that many outcomes settles them. */
+  readonly leaderTab: string;
+  readonly count: number;
   resolve(outcomes: readonly WriteOutcome[]): void;
   reject(error: unknown): void;
   timer: TimerHandle;
@@ -37,7 +40,12 @@ interface Forwarded {
 export class WriteForwarding {
   private readonly options: WriteForwardingOptions;
   private readonly waiting = new Map<number, Forwarded>();
-  private nextId = 1;
+  /**
+   * Request ids start at a random point, per worker: a restarted worker (same tab, same shard) must
+   * not take a late or replayed answer to its predecessor's request for an answer to its own, which
+   * would acknowledge writes that were never applied.
+   */
+  private nextId = randomStart();
 
   constructor(options: WriteForwardingOptions) {
     this.options = options;
@@ -63,7 +71,7 @@ export class WriteForwarding {
             new TidalError('MalformedMessage', `the leader tab of shard ${shard} answered ${outcomes.length} outcomes for ${count} writes`),
           );
       };
-      this.waiting.set(id, { resolve: settle, reject, timer });
+      this.waiting.set(id, { leaderTab, count, resolve: settle, reject, timer });
       // BroadcastChannel clones the frame (one copy per tab): it cannot transfer.
       this.options.post({ v: RPC_VERSION, t: 'write', shard, from: tabId, to: leaderTab, id, frame });
     });
@@ -73,7 +81,7 @@ export class WriteForwarding {
   settle(message: Extract<RpcMessage, { t: 'result' }>): void {
     if (message.to !== this.options.tabId) return;
     const forwarded = this.waiting.get(message.id);
-    if (!forwarded) return;
+    if (!forwarded || message.from !== forwarded.leaderTab) return;
     this.waiting.delete(message.id);
     this.options.clock.clearTimeout(forwarded.timer);
     forwarded.resolve(message.outcomes);
@@ -114,4 +122,10 @@ export async function serveForwarded(
     outcomes = [];
   }
   return { v: RPC_VERSION, t: 'result', shard: message.shard, from: tabId, to: message.from, id: message.id, outcomes };
+}
+
+/** A random request id to count up from: below 2^52, so that ids stay safe integers for as long as a worker lives. */
+function randomStart(): number {
+  const [high, low] = crypto.getRandomValues(new Uint32Array(2));
+  return (high! % 0x100000) * 0x100000000 + low!;
 }
