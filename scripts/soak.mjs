@@ -1,0 +1,376 @@
+#!/usr/bin/env node
+// `npm run soak -- --seeds N` (seeds 1..N), `--seed S` (replay one), `--from F`
+// (with --seeds: seeds F..F+N-1), `--parallel P` (seeds run at once, default 2), `--minutes M`
+// (start no seed after M minutes: the run ends on time, and says how many seeds it ran),
+// `--verbose` (print what happened in every seed, not only in failing ones).
+//
+// Each seed is one run of a seeded schedule (scripts/soak-schedule.mjs) in
+// real Chromium: real tabs of e2e/pages/soak.html, real shard workers, the
+// database in OPFS on disk (a persistent profile: incognito would keep OPFS
+// in memory). Every tab writes continuously (some writes with idempotency
+// keys, some of those sent twice) while the schedule opens, closes and
+// reloads tabs, kills and hangs workers, corrupts and drops payloads. At the
+// end every write without a key must have settled and every keyed write that
+// may have been lost with its tab is sent again from a live tab; then every
+// tab must hold exactly what the ledgers of all tabs say, and all the same.
+//
+// One browser, one context; each seed has a database of its own (its name
+// carries the seed), removed from OPFS once the seed passed. No fixed sleeps
+// but the schedule's own write periods: everything else waits on a condition
+// with a bound. A failing seed is printed with its schedule and what
+// happened, and replays with `--seed S` (the schedule and each tab's writes
+// are the same; the browser's interleaving is not).
+//
+// Environment: TIDAL_SOAK_PORT (Vite's port, default a free one),
+// TIDAL_CHROMIUM (browser binary, see scripts/chromium.mjs).
+// Exit status: 0 every seed passed, 1 a seed failed, 2 the run could not happen.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright';
+import { build, preview } from 'vite';
+import { chromiumArgs, chromiumPath } from './chromium.mjs';
+import { describeSchedule, soakSchedule } from './soak-schedule.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+/** Bounds of the waits of one seed (none is expected to be reached). */
+const OPEN_TIMEOUT_MS = 30_000;
+const SETTLE_TIMEOUT_MS = 30_000;
+const CONVERGE_TIMEOUT_MS = 30_000;
+const SEED_TIMEOUT_MS = 180_000;
+const LEADER_TIMEOUT_MS = 1500;
+
+function parseArgs(argv) {
+  const args = { seeds: undefined, seed: undefined, from: 1, parallel: 2, verbose: false, minutes: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    if (flag === '--verbose') {
+      args.verbose = true;
+      continue;
+    }
+    const value = Number(argv[++i]);
+    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${flag} takes a positive integer`);
+    if (flag === '--seeds') args.seeds = value;
+    else if (flag === '--seed') args.seed = value;
+    else if (flag === '--from') args.from = value;
+    else if (flag === '--parallel') args.parallel = value;
+    else if (flag === '--minutes') args.minutes = value;
+    else throw new Error(`unknown option ${flag}`);
+  }
+  if ((args.seeds === undefined) === (args.seed === undefined)) throw new Error('give --seeds N or --seed S');
+  return args;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Builds the soak page (one module per page and per worker, as an app ships them: a tab opens in
+ * a fraction of the time the dev server's hundreds of modules take) and serves the build.
+ */
+async function startServer(port, outDir) {
+  await build({
+    root,
+    configFile: join(root, 'vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir, emptyOutDir: true, minify: false, sourcemap: true, rollupOptions: { input: join(root, 'e2e/pages/soak.html') } },
+  });
+  return preview({
+    root,
+    configFile: join(root, 'vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir },
+    preview: { host: '127.0.0.1', port, strictPort: true },
+  });
+}
+
+/** Resolves when `condition()` is truthy (polled), rejects with `what` past `timeoutMs`. */
+async function waitFor(condition, timeoutMs, what, intervalMs = 25) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs seed `seed` in `context`; resolves with its figures, rejects with what went wrong (`error.log` says what happened). */
+async function runSeed(context, origin, seed, runId) {
+  const schedule = soakSchedule(seed);
+  const db = `soak-${runId}-${seed}`;
+  const url = `${origin}/e2e/pages/soak.html?name=${db}&shards=${schedule.shards}&leaderTimeoutMs=${LEADER_TIMEOUT_MS}`;
+  const started = Date.now();
+  const log = [];
+  const note = (line) => log.push(`${String(Date.now() - started).padStart(6)} ms  ${line}`);
+  const pageErrors = [];
+  const tabs = []; // live, in opening order: { page, writer }
+  const gone = []; // the ledgers of tabs closed or reloaded
+  let instance = 0;
+  const figures = { writes: 0, keyedResent: 0 };
+
+  const startWriter = async (tab) => {
+    tab.writer = `${seed}.${instance++}`;
+    await tab.page.waitForFunction(() => window.tidal !== undefined || window.tidalError !== undefined, null, { timeout: OPEN_TIMEOUT_MS });
+    const error = await tab.page.evaluate(() => window.tidalError);
+    if (error) throw new Error(`tab ${tab.writer} could not open the database: ${error}`);
+    await tab.page.evaluate((plan) => window.soak.start(plan), { writer: tab.writer, seed: seed * 1000 + instance, keys: schedule.keys });
+    note(`tab ${tab.writer} writing`);
+  };
+  const open = async () => {
+    const tab = { page: await context.newPage(), writer: '' };
+    tabs.push(tab); // in opening order (and closed with the seed, whatever happens)
+    tab.page.on('pageerror', (e) => pageErrors.push(`tab ${tab.writer}: ${e.message}`));
+    await tab.page.goto(url);
+    await startWriter(tab);
+  };
+  /** Stops a tab's writes without a key (they must settle); its keyed writes stay in flight, to be lost with it. */
+  const retire = async (tab) => {
+    const { writes, unsettled } = await tab.page.evaluate((ms) => window.soak.quiesce('plain', ms), SETTLE_TIMEOUT_MS);
+    if (unsettled > 0)
+      throw new Error(`tab ${tab.writer}: ${unsettled} writes without an idempotency key did not settle within ${SETTLE_TIMEOUT_MS} ms`);
+    gone.push(writes);
+    note(
+      `tab ${tab.writer} stopped: ${writes.length} writes, ${writes.filter((w) => w.state === 'pending').length} keyed ones left in flight`,
+    );
+  };
+  /** Damages the next payload of the shard's leader: in the tab that leads it, once one does (a takeover may be under way). */
+  const leaderFault = async (step) => {
+    const method = step.action === 'corrupt' ? 'corruptNextPayload' : 'dropNextPayload';
+    return waitFor(
+      async () => {
+        for (const tab of tabs) {
+          const done = await tab.page.evaluate(
+            async ([m, shard]) =>
+              window.tidal.debug[m](shard).then(
+                () => true,
+                (e) => (e.code === 'InvalidArgument' || e.code === 'Timeout' ? false : Promise.reject(e)),
+              ),
+            [method, step.shard],
+          );
+          if (done) return `by tab ${tab.writer}`;
+        }
+        return undefined;
+      },
+      CONVERGE_TIMEOUT_MS,
+      `a tab leading shard ${step.shard}`,
+    );
+  };
+
+  const run = async () => {
+    await Promise.all(Array.from({ length: schedule.tabs }, open)); // at once: they race for the leads
+    for (const [i, step] of schedule.steps.entries()) {
+      await sleep(step.gapMs); // the tabs write meanwhile
+      const tab = step.tab === undefined ? undefined : tabs[step.tab];
+      note(`step ${i + 1}: ${step.action}${tab ? ` tab ${tab.writer}` : ''}${step.shard === undefined ? '' : ` shard ${step.shard}`}`);
+      switch (step.action) {
+        case 'open':
+          await open();
+          break;
+        case 'close':
+          await retire(tab);
+          await tab.page.close();
+          tabs.splice(step.tab, 1);
+          break;
+        case 'reload':
+          await retire(tab);
+          await tab.page.reload();
+          await startWriter(tab);
+          break;
+        case 'kill':
+          await tab.page.evaluate((shard) => window.tidal.debug.killWorker(shard), step.shard);
+          break;
+        case 'hang':
+          await tab.page.evaluate(([shard, ms]) => window.tidal.debug.hangWorker(shard, ms), [step.shard, step.ms]);
+          break;
+        case 'corrupt':
+        case 'drop':
+          note(`  ${await leaderFault(step)}`);
+          break;
+      }
+    }
+    // The end: every write settles in the live tabs.
+    note('quiescing');
+    const final = [];
+    for (const tab of tabs) {
+      const { writes, unsettled } = await tab.page.evaluate((ms) => window.soak.quiesce('all', ms), SETTLE_TIMEOUT_MS);
+      if (unsettled > 0) throw new Error(`tab ${tab.writer}: ${unsettled} writes did not settle within ${SETTLE_TIMEOUT_MS} ms`);
+      final.push(writes);
+    }
+    const all = [...gone, ...final].flat();
+    figures.writes = all.length;
+    const plainRejected = all.filter((w) => w.idempotencyKey === undefined && w.state === 'rejected');
+    if (plainRejected.length > 0)
+      throw new Error(`${plainRejected.length} writes without a key were rejected, e.g. ${JSON.stringify(plainRejected.slice(0, 3))}`);
+    // Keyed writes that no tab saw acknowledged (lost in flight with their tab, or rejected): sent again.
+    const byKey = new Map();
+    for (const w of all) if (w.idempotencyKey !== undefined) byKey.set(w.idempotencyKey, [...(byKey.get(w.idempotencyKey) ?? []), w]);
+    const uncertain = [...byKey.values()].filter((ws) => !ws.some((w) => w.state === 'acked')).map((ws) => ws[0]);
+    // ... and a few that were acknowledged, which must not count twice.
+    const again = [
+      ...uncertain,
+      ...[...byKey.values()]
+        .filter((ws) => ws.some((w) => w.state === 'acked'))
+        .slice(0, 3)
+        .map((ws) => ws[0]),
+    ];
+    figures.keyedResent = uncertain.length;
+    if (again.length > 0) {
+      const outcomes = await tabs[0].page.evaluate((writes) => window.soak.resend(writes), again);
+      const failed = outcomes.filter((o) => o !== 'acked');
+      if (failed.length > 0)
+        throw new Error(`${failed.length} keyed writes sent again were not acknowledged: ${failed.slice(0, 3).join('; ')}`);
+    }
+    note(`${all.length} writes; ${uncertain.length} keyed ones sent again`);
+    // What every tab must hold: each acknowledged write without a key, each idempotency key once.
+    const expected = new Map();
+    const entry = (key) => expected.get(key) ?? expected.set(key, { n: 0, s: new Set() }).get(key);
+    const counted = [...all.filter((w) => w.idempotencyKey === undefined), ...[...byKey.values()].map((ws) => ws[0])];
+    for (const w of counted) {
+      if (w.op === 'increment') entry(w.key).n += w.by;
+      else entry(w.key).s.add(w.member);
+    }
+    const want = [...expected.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([key, { n, s }]) => ({
+        key,
+        entity: { counters: n > 0 ? { n } : {}, fields: {}, sets: s.size > 0 ? { s: [...s].sort() } : {} },
+      }));
+    // Every tab caught up with the shards' leaders (one per shard, among the live tabs)...
+    await waitFor(
+      async () => {
+        const stats = await Promise.all(tabs.map((tab) => tab.page.evaluate(() => window.tidal.stats())));
+        for (let shard = 0; shard < schedule.shards; shard++) {
+          const leaders = stats.filter((s) => s.shards[shard].role === 'leader');
+          if (leaders.length !== 1) return false;
+          const lsn = leaders[0].shards[shard].lsn;
+          if (!stats.every((s) => s.shards[shard].appliedLsn === lsn)) return false;
+        }
+        return true;
+      },
+      CONVERGE_TIMEOUT_MS,
+      'every tab caught up with one leader per shard',
+    );
+    // ... and holds exactly that.
+    for (const tab of tabs) {
+      const rows = await tab.page.evaluate(() => window.tidal.scan('k:', { limit: 1000 }));
+      for (const row of rows) if (row.entity.sets.s) row.entity.sets.s = [...row.entity.sets.s].sort();
+      const got = JSON.stringify(rows);
+      if (got !== JSON.stringify(want))
+        throw new Error(`tab ${tab.writer} holds\n    ${got}\n  where the ledgers say\n    ${JSON.stringify(want)}`);
+    }
+    if (pageErrors.length > 0) throw new Error(`uncaught in a page: ${pageErrors.join(' | ')}`);
+    note('every tab holds exactly what was written');
+  };
+
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`seed ${seed} did not finish within ${SEED_TIMEOUT_MS} ms`)), SEED_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([run(), timeout]);
+    return { seed, ms: Date.now() - started, ...figures, steps: schedule.steps.length, log };
+  } catch (error) {
+    error.log = log;
+    error.schedule = schedule;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(tabs.map((tab) => tab.page.close().catch(() => undefined)));
+  }
+}
+
+/** Removes a passed seed's database from OPFS (and its lock terms from localStorage). */
+async function cleanUp(context, origin, runId, seed) {
+  const page = await context.newPage();
+  try {
+    await page.goto(`${origin}/e2e/pages/soak.html?janitor`);
+    await page.evaluate(async (name) => {
+      for (const key of Object.keys(localStorage)) if (key.startsWith(`tidal:${name}:`)) localStorage.removeItem(key);
+      const tidal = await (await navigator.storage.getDirectory()).getDirectoryHandle('tidal', { create: true });
+      await tidal.removeEntry(name, { recursive: true }).catch(() => undefined);
+    }, `soak-${runId}-${seed}`);
+  } finally {
+    await page.close();
+  }
+}
+
+async function main() {
+  let args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error(`soak: ${error.message}\nusage: npm run soak -- --seeds N [--from F] [--parallel P] | --seed S`);
+    process.exit(2);
+  }
+  const seeds = args.seed !== undefined ? [args.seed] : Array.from({ length: args.seeds }, (_, i) => args.from + i);
+  const port = Number(process.env.TIDAL_SOAK_PORT ?? (await freePort()));
+  const profile = await mkdtemp(join(tmpdir(), 'tidal-soak-'));
+  const server = await startServer(port, join(profile, 'build'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: chromiumPath, args: chromiumArgs, headless: true });
+  const origin = `http://127.0.0.1:${port}`;
+  const runId = Date.now().toString(36);
+  const started = Date.now();
+  const passed = [];
+  const failed = [];
+  let next = 0;
+  console.log(`soak: ${seeds.length} seed(s) from ${seeds[0]}, ${args.parallel} at a time, on ${origin}`);
+  const stopAt = args.minutes === undefined ? Infinity : started + args.minutes * 60_000;
+  const lane = async () => {
+    while (next < seeds.length && Date.now() < stopAt) {
+      const seed = seeds[next++];
+      try {
+        const result = await runSeed(context, origin, seed, runId);
+        passed.push(result);
+        if (args.verbose) console.log(`${describeSchedule(soakSchedule(seed))}\n${result.log.map((line) => `  ${line}`).join('\n')}`);
+        await cleanUp(context, origin, runId, seed);
+        const done = passed.length + failed.length;
+        if (seeds.length <= 20 || done % 25 === 0)
+          console.log(
+            `soak: seed ${seed} ok in ${(result.ms / 1000).toFixed(1)} s (${result.writes} writes, ${result.keyedResent} keyed resent); ${done}/${seeds.length} done, ${failed.length} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`,
+          );
+      } catch (error) {
+        failed.push(seed);
+        console.log(`\nsoak: seed ${seed} FAILED: ${error.message}`);
+        if (error.schedule) console.log(describeSchedule(error.schedule));
+        if (error.log) console.log(`what happened:\n${error.log.map((line) => `  ${line}`).join('\n')}`);
+        console.log(`replay: npm run soak -- --seed ${seed}\n`);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(args.parallel, seeds.length) }, lane));
+  } finally {
+    await context.close().catch(() => undefined);
+    await server.close();
+    await rm(profile, { recursive: true, force: true });
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const writes = passed.reduce((n, r) => n + r.writes, 0);
+  const mean = passed.length ? passed.reduce((n, r) => n + r.ms, 0) / passed.length / 1000 : 0;
+  const ran = passed.length + failed.length;
+  if (ran < seeds.length)
+    console.log(
+      `soak: stopped after ${args.minutes} minutes: ran ${ran} of the ${seeds.length} seeds (${seeds[0]}..${seeds[0] + ran - 1})`,
+    );
+  console.log(
+    `soak: ${passed.length} passed, ${failed.length} failed${failed.length ? ` (seeds ${failed.join(', ')})` : ''} in ${seconds.toFixed(0)} s; ` +
+      `${writes} writes checked; ${mean.toFixed(1)} s per seed (${args.parallel} at a time)`,
+  );
+  process.exit(failed.length > 0 ? 1 : 0);
+}
+
+await main();
