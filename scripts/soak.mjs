@@ -131,8 +131,9 @@ async function runSeed(context, origin, seed, runId) {
     note(`tab ${tab.writer} writing`);
   };
   const open = async () => {
-    const tab = { page: await context.newPage(), writer: '' };
-    tabs.push(tab); // in opening order (and closed with the seed, whatever happens)
+    const tab = { page: undefined, writer: '' };
+    tabs.push(tab); // in the schedule's order (and closed with the seed, whatever happens)
+    tab.page = await context.newPage();
     tab.page.on('pageerror', (e) => pageErrors.push(`tab ${tab.writer}: ${e.message}`));
     await tab.page.goto(url);
     await startWriter(tab);
@@ -289,7 +290,7 @@ async function runSeed(context, origin, seed, runId) {
     throw error;
   } finally {
     clearTimeout(timer);
-    await Promise.all(tabs.map((tab) => tab.page.close().catch(() => undefined)));
+    await Promise.all(tabs.map((tab) => tab.page?.close().catch(() => undefined)));
   }
 }
 
