@@ -102,7 +102,7 @@ test('garbage, truncated, oversized and replayed messages on every channel, at a
       { tidal: 'transport/1', kind: 'segment', from: { shard: 0, replica: 'x' }, to: { shard: 0, replica: 'y' }, bytes: 'not bytes' },
       { v: 1, t: 'leader', shard: 0, tab: '', since: -1, host: 'h' },
       { v: 1, t: 'leader', shard: 1, tab: 'x'.repeat(65), since: 1, host: 'h' },
-      { v: 2, t: 'write', shard: 0 },
+      { v: 0, t: 'write', shard: 0 },
       { v: 1, t: 'write', shard: 0, from: 'evil', to: 'nobody', id: i, requests: 'all of them' },
       { v: 1, t: 'result', shard: 0, from: 'evil', to: 'b', id: i, outcomes: [{ ok: false, code: 'NotACode', message: '' }] },
       { v: 1, t: 'result', shard: 1, from: 'evil', to: 'b', id: i, outcomes: [{ ok: true, token: { shard: 0, lsn: -1 } }] },
