@@ -66,7 +66,7 @@ export class ShardSync {
   private readonly puller: ShardPuller;
   private readonly collector: GarbageCollector | undefined;
   private readonly collectEveryMs: number;
-  private nextSweepAt = 0;
+  private nextSweepAt: number;
   private running: Promise<SyncRoundReport> | undefined;
 
   constructor(options: ShardSyncOptions) {
@@ -87,6 +87,7 @@ export class ShardSync {
     });
     this.puller = new ShardPuller({ at: this.at, remote, log: options.log, stats: this.counters, clock: this.clock });
     this.collectEveryMs = options.collectEveryMs ?? MAX_READ_MS;
+    this.nextSweepAt = this.clock.now() + this.collectEveryMs; // not in the first rounds: they are the user's first sync
     this.collector =
       options.shard === 0 && this.collectEveryMs > 0
         ? new GarbageCollector({
