@@ -44,3 +44,19 @@ describe('SyncRunner', () => {
     expect(runner.stats().nextAt).toBeUndefined();
   });
 });
+
+describe('ManualClock.every', () => {
+  it('fires at each period of manual time until stopped', async () => {
+    const clock = new ManualClock();
+    const start = clock.now();
+    const at: number[] = [];
+    const stop = clock.every(100, () => at.push(clock.now() - start));
+    await clock.fire();
+    await clock.fire();
+    expect(at).toEqual([100, 200]);
+    stop();
+    clock.setTimeout(() => at.push(-1), 1_000);
+    await clock.fire();
+    expect(at).toEqual([100, 200, -1]);
+  });
+});

@@ -17,8 +17,22 @@ export class ManualClock implements Clock {
   clearTimeout(handle: TimerHandle | undefined): void {
     this.timers.delete(handle as number);
   }
-  every(): () => void {
-    throw new Error('ManualClock.every is not implemented');
+  /** Calls `callback` every `ms` of manual time: each firing re-arms it, until the returned stop. */
+  every(ms: number, callback: () => void): () => void {
+    let handle: TimerHandle | undefined;
+    let stopped = false;
+    const arm = () => {
+      handle = this.setTimeout(() => {
+        if (stopped) return;
+        arm();
+        callback();
+      }, ms);
+    };
+    arm();
+    return () => {
+      stopped = true;
+      this.clearTimeout(handle);
+    };
   }
   /** Runs the next due timer (moving the time to it). */
   async fire(): Promise<void> {
