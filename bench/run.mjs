@@ -60,7 +60,7 @@ async function launchBrowser(cleanups) {
  * Uncaught errors in the page (or in a tab a suite opened) fail the suite
  * running at the time.
  */
-async function runSuites(context, { url, origin, words, runTimeoutMs, verbose }, run, cleanups) {
+async function runSuites(context, { url, origin, words, runTimeoutMs, verbose, profiles }, run, cleanups) {
   const page = context.pages()[0] ?? (await context.newPage());
   let current; // the suite running now
   let finish;
@@ -76,7 +76,7 @@ async function runSuites(context, { url, origin, words, runTimeoutMs, verbose },
     pageErrors.push(message);
   };
 
-  const tabs = new TabService(context, origin, uncaught);
+  const tabs = new TabService(context, origin, uncaught, profiles);
   cleanups.push(() => tabs.closeAll());
   await page.exposeFunction('__tidalBenchTabs', (request) => tabs.handle(request));
   await page.exposeFunction('__tidalBenchEvent', (event) => {
@@ -190,7 +190,7 @@ async function startCephForSync(context, words, cleanups) {
 }
 
 async function main() {
-  const { help, words } = parseArgs(process.argv.slice(2));
+  const { help, profile, words } = parseArgs(process.argv.slice(2));
   if (help) {
     console.log(USAGE);
     return 0;
@@ -200,6 +200,9 @@ async function main() {
   const settings = runSettings();
   const port = settings.port ?? (await freePort());
 
+  const profiles = profile
+    ? { dir: join(root, 'bench', 'profiles', new Date().toISOString().replace(/[:.]/g, '-')), intervalUs: settings.profileIntervalUs }
+    : undefined;
   const run = { words, date: new Date().toISOString(), browser: '', machine: describeMachine(), metrics: {}, suites: [] };
   const cleanups = [];
   const cleanup = async () => {
@@ -217,12 +220,17 @@ async function main() {
     const query = new URLSearchParams({ suiteTimeoutMs: String(settings.suiteTimeoutMs) });
     if (words.length > 0) query.set('suites', words.join(','));
     if (settings.peers !== undefined) query.set('peers', settings.peers);
-    await runSuites(context, { ...settings, url: `${origin}/bench/index.html?${query}`, origin, words }, run, cleanups);
+    if (profiles !== undefined) query.set('profile', '1');
+    await runSuites(context, { ...settings, url: `${origin}/bench/index.html?${query}`, origin, words, profiles }, run, cleanups);
   } finally {
     await cleanup();
   }
 
   printRun(run);
+  if (profiles !== undefined) {
+    console.log(`\nbench: CPU profiles and their summary.txt in ${profiles.dir}; latest.json left as it was (a profiled run is slower)`);
+    return run.suites.some((s) => !s.ok) ? 1 : 0;
+  }
   const results = mergeResults(await readPrevious(latestPath), run, { targets, comparisons });
   await writeLatest(latestPath, results);
   console.log(`\nbench: wrote ${latestPath}${words.length > 0 ? ' (merged)' : ''}`);

@@ -2,9 +2,13 @@
 // A SetupError is a run that could not happen (exit status 2), as opposed to
 // a suite that failed (1).
 
-export const USAGE = `usage: npm run bench [-- <word> ...]
+export const USAGE = `usage: npm run bench [-- [--profile] <word> ...]
   Runs every suite in bench/suites/, or only those whose file name contains
-  one of the words. Results: bench/results/latest.json (see bench/README.md).`;
+  one of the words. Results: bench/results/latest.json (see bench/README.md).
+  --profile  records CPU profiles of the tabs a suite opens and their workers
+             (the peers suite) into bench/profiles/<date>/, prints a summary
+             per thread, and leaves latest.json as it was (a profiled run is
+             slower: its figures are not results).`;
 
 /** The run could not happen: bad arguments, no such suite, the browser or server did not start. */
 export class SetupError extends Error {}
@@ -18,17 +22,31 @@ export function envMs(name, fallback) {
   return ms;
 }
 
-/** `argv` (without node and the script) → `{ help, words }`; words select suites by file name. */
+/** `argv` (without node and the script) → `{ help, profile, words }`; words select suites by file name. */
 export function parseArgs(argv) {
   const words = [];
+  let profile = false;
   for (const arg of argv) {
-    if (arg === '-h' || arg === '--help') return { help: true, words };
+    if (arg === '-h' || arg === '--help') return { help: true, profile, words };
+    if (arg === '--profile') {
+      profile = true;
+      continue;
+    }
     if (arg.startsWith('-')) throw new SetupError(`unknown option ${arg}\n${USAGE}`);
     if (!/^[A-Za-z0-9_.-]+$/.test(arg))
       throw new SetupError(`suite filter ${JSON.stringify(arg)} may only hold letters, digits, '.', '_' and '-'`);
     words.push(arg.toLowerCase());
   }
-  return { help: false, words };
+  return { help: false, profile, words };
+}
+
+/** A positive whole number from the environment, or `fallback` when unset. */
+function positiveInteger(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new SetupError(`${name}=${raw} is not a positive whole number`);
+  return n;
 }
 
 /** TIDAL_BENCH_PEERS: the peers suite's systems, comma-separated (the suite checks the names), or undefined for all. */
@@ -49,6 +67,7 @@ export function runSettings() {
     suiteTimeoutMs: envMs('TIDAL_BENCH_SUITE_TIMEOUT_MS', 20 * 60_000),
     verbose: process.env.TIDAL_BENCH_VERBOSE === '1',
     peers: peerSelection(),
+    profileIntervalUs: positiveInteger('TIDAL_BENCH_PROFILE_INTERVAL_US', 200),
     port,
   };
 }

@@ -9,6 +9,8 @@
 //   { op: 'cpu', tab }    → { taskMs, scriptMs, threadMs, processMs }  CPU time so far
 //   { op: 'memory', tab } → { bytes, targets: [{ type, url, bytes }] }  after a forced GC in each
 //   { op: 'close', tab }  → {}
+//   { op: 'profile-start', tab }         → {}  CPU profiles start in the tab's page and every worker
+//   { op: 'profile-stop', tab, label }   → { summary }  profiles stopped, written, summarized
 //
 // `cpu` is CDP Performance.getMetrics with thread-time ticks: TaskDuration
 // (all tasks on the tab's main thread), ScriptDuration (JavaScript among
@@ -21,8 +23,22 @@
 // are reached by auto-attaching to the page target without flattening
 // (Target.sendMessageToTarget): Playwright's CDPSession cannot address a
 // child session, and workers have no performance.memory.
+//
+// Profiles (only when the runner was started with `--profile`): CDP
+// Profiler.start in the page and in each of its dedicated workers (the
+// shard workers), at the sampling interval the runner chose;
+// `profile-stop` writes one `<label>-<thread>.cpuprofile` per thread
+// (loadable in DevTools' Performance panel) into the run's profile folder,
+// appends the per-thread summary (bench/runner/cpu-profile.mjs) to its
+// summary.txt and returns that text.
+
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { formatSummary, summarizeProfile } from './cpu-profile.mjs';
 
 const CALL_TIMEOUT_MS = 15_000;
+/** Profiler.stop hands back megabytes of JSON from a busy worker. */
+const PROFILE_TIMEOUT_MS = 60_000;
 const MAX_TABS = 8;
 
 /** The tabs one run opened, by id. */
@@ -32,16 +48,19 @@ export class TabService {
   #onError;
   #tabs = new Map();
   #nextTab = 1;
+  #profiles;
 
   /**
    * @param context the Playwright BrowserContext of the bench page
    * @param origin the bench server's origin, `http://127.0.0.1:<port>`
    * @param onError called with a message for every uncaught error in a tab (it fails the running suite)
+   * @param profiles `{ dir, intervalUs }` to allow CPU profiles (written into `dir`), or undefined (the default) to refuse them
    */
-  constructor(context, origin, onError) {
+  constructor(context, origin, onError, profiles) {
     this.#context = context;
     this.#origin = origin;
     this.#onError = onError;
+    this.#profiles = profiles;
   }
 
   /** Answers one request of the page (see the module comment); throws, so the page's promise rejects, on a bad one. */
@@ -54,6 +73,25 @@ export class TabService {
         return this.#tab(request.tab).cpu();
       case 'memory':
         return this.#tab(request.tab).memory();
+      case 'profile-start':
+        return this.#tab(request.tab).profileStart(this.#profileSettings().intervalUs);
+      case 'profile-stop': {
+        const { dir } = this.#profileSettings();
+        if (typeof request.label !== 'string' || !/^[A-Za-z0-9_.-]{1,80}$/.test(request.label))
+          throw new Error(`profile label ${JSON.stringify(request.label)} must be 1..80 of A-Z a-z 0-9 _ . -`);
+        const threads = await this.#tab(request.tab).profileStop();
+        await mkdir(dir, { recursive: true });
+        const parts = [];
+        for (const { thread, profile } of threads) {
+          const name = `${request.label}-${thread.replace(/[^A-Za-z0-9_.-]+/g, '_')}`;
+          await writeFile(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+          parts.push(formatSummary(`${request.label} ${thread}`, summarizeProfile(profile)));
+        }
+        const summary = parts.join('\n\n');
+        await appendFile(join(dir, 'summary.txt'), `${summary}\n\n`);
+        console.log(summary);
+        return { summary };
+      }
       case 'close': {
         const tab = this.#tab(request.tab);
         this.#tabs.delete(request.tab);
@@ -70,6 +108,11 @@ export class TabService {
     const tabs = [...this.#tabs.values()];
     this.#tabs.clear();
     await Promise.all(tabs.map((tab) => tab.close().catch(() => {})));
+  }
+
+  #profileSettings() {
+    if (this.#profiles === undefined) throw new Error('CPU profiles need `npm run bench -- <suite> --profile`');
+    return this.#profiles;
   }
 
   #tab(id) {
@@ -109,10 +152,12 @@ export class TabService {
 class ProbedTab {
   #page;
   #cdp;
-  /** sessionId → the worker's URL, while attached. */
+  /** sessionId → the worker's `{ url, title }` (title: the name it was started with), while attached. */
   #workers = new Map();
   #pending = new Map();
   #nextCall = 1;
+  /** The worker sessions profiling now. */
+  #profiled = [];
 
   constructor(page, cdp) {
     this.#page = page;
@@ -123,7 +168,7 @@ class ProbedTab {
     const cdp = await context.newCDPSession(page);
     const tab = new ProbedTab(page, cdp);
     cdp.on('Target.attachedToTarget', (e) => {
-      if (e.targetInfo.type === 'worker') tab.#workers.set(e.sessionId, e.targetInfo.url);
+      if (e.targetInfo.type === 'worker') tab.#workers.set(e.sessionId, { url: e.targetInfo.url, title: e.targetInfo.title });
     });
     cdp.on('Target.detachedFromTarget', (e) => tab.#workers.delete(e.sessionId));
     cdp.on('Target.receivedMessageFromTarget', (e) => tab.#receive(e.message));
@@ -151,11 +196,40 @@ class ProbedTab {
     const targets = [];
     await this.#cdp.send('HeapProfiler.collectGarbage');
     targets.push({ type: 'page', url: this.#page.url(), bytes: heapBytes(await this.#cdp.send('Runtime.getHeapUsage')) });
-    for (const [session, url] of [...this.#workers]) {
+    for (const [session, { url }] of [...this.#workers]) {
       await this.#call(session, 'HeapProfiler.collectGarbage');
       targets.push({ type: 'worker', url, bytes: heapBytes(await this.#call(session, 'Runtime.getHeapUsage')) });
     }
     return { bytes: targets.reduce((sum, t) => sum + t.bytes, 0), targets };
+  }
+
+  /** Starts a CPU profile, sampling every `intervalUs`, in the page and in every worker attached now. */
+  async profileStart(intervalUs) {
+    this.#profiled = [...this.#workers.keys()];
+    const start = async (send) => {
+      await send('Profiler.enable');
+      await send('Profiler.setSamplingInterval', { interval: intervalUs });
+      await send('Profiler.start');
+    };
+    await start((method, params) => this.#cdp.send(method, params));
+    for (const session of this.#profiled) await start((method, params) => this.#call(session, method, params));
+    return {};
+  }
+
+  /** Stops the profiles `profileStart` started: `[{ thread, profile }]`, the page's first (`main`), then each worker by name. */
+  async profileStop() {
+    const threads = [{ thread: 'main', profile: (await this.#cdp.send('Profiler.stop')).profile }];
+    const seen = new Map();
+    for (const session of this.#profiled.splice(0)) {
+      const worker = this.#workers.get(session);
+      if (worker === undefined) continue; // it ended while profiled: its samples went with it
+      const { profile } = await this.#call(session, 'Profiler.stop', {}, PROFILE_TIMEOUT_MS);
+      const base = worker.title || worker.url.split('/').pop() || 'worker';
+      const n = (seen.get(base) ?? 0) + 1;
+      seen.set(base, n);
+      threads.push({ thread: n === 1 ? base : `${base}#${n}`, profile });
+    }
+    return threads;
   }
 
   async close() {
@@ -165,13 +239,13 @@ class ProbedTab {
   }
 
   /** One CDP command to a worker's session, through its page's session. */
-  #call(sessionId, method, params = {}) {
+  #call(sessionId, method, params = {}, timeoutMs = CALL_TIMEOUT_MS) {
     const id = this.#nextCall++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new Error(`${method} in worker ${this.#workers.get(sessionId)} got no answer within ${CALL_TIMEOUT_MS} ms`));
-      }, CALL_TIMEOUT_MS);
+        reject(new Error(`${method} in worker ${this.#workers.get(sessionId)?.url} got no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.#pending.set(id, {
         resolve: (v) => (clearTimeout(timer), resolve(v)),
         reject: (e) => (clearTimeout(timer), reject(e)),

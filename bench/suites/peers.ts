@@ -54,12 +54,20 @@ import { EVENTS } from './peers/workload.js';
 
 type Report = (metric: string, value: number, unit: string) => void;
 
-const ROUNDS = 3;
+/** `npm run bench -- peers --profile`: CPU profiles of both tabs (page and workers) from `go` until the result, one round. */
+const profiling = new URLSearchParams(location.search).get('profile') === '1';
+const ROUNDS = profiling ? 1 : 3;
 const OPEN_LIMIT_MS = 60_000;
 const RUN_LIMIT_MS = 300_000;
 
 /** What the runner's tab service answers (bench/runner/tabs.mjs). */
-type TabRequest = { op: 'open'; path: string } | { op: 'cpu'; tab: number } | { op: 'memory'; tab: number } | { op: 'close'; tab: number };
+type TabRequest =
+  | { op: 'open'; path: string }
+  | { op: 'cpu'; tab: number }
+  | { op: 'memory'; tab: number }
+  | { op: 'close'; tab: number }
+  | { op: 'profile-start'; tab: number }
+  | { op: 'profile-stop'; tab: number; label: string };
 interface CpuTimes {
   taskMs: number;
   scriptMs: number;
@@ -105,8 +113,8 @@ const median = (values: readonly number[]): number => {
 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** One run of `system` in two fresh tabs. */
-async function runOnce(system: SystemName): Promise<RunFigures> {
+/** One run of `system` in two fresh tabs (`round` names its profiles). */
+async function runOnce(system: SystemName, round: number): Promise<RunFigures> {
   const tabs = tabService();
   const run = crypto.randomUUID();
   const control = new BroadcastChannel(controlChannel(run));
@@ -134,8 +142,16 @@ async function runOnce(system: SystemName): Promise<RunFigures> {
     const readerCpuBefore = (await tabs({ op: 'cpu', tab: readerTab })) as CpuTimes;
     const result = nextMessage(control, 'result', RUN_LIMIT_MS, 'writer');
     const wire = nextMessage(control, 'wire', RUN_LIMIT_MS, 'reader');
+    if (profiling) {
+      await tabs({ op: 'profile-start', tab: writerTab });
+      await tabs({ op: 'profile-start', tab: readerTab });
+    }
     control.postMessage({ type: 'go' });
     const { writtenMs, replicatedMs } = await result;
+    if (profiling) {
+      await tabs({ op: 'profile-stop', tab: writerTab, label: `${system}-r${round}-writer` });
+      await tabs({ op: 'profile-stop', tab: readerTab, label: `${system}-r${round}-reader` });
+    }
     const { bytes } = await wire;
     const cpuAfter = (await tabs({ op: 'cpu', tab: writerTab })) as CpuTimes;
     const readerCpuAfter = (await tabs({ op: 'cpu', tab: readerTab })) as CpuTimes;
@@ -216,7 +232,7 @@ export async function run(report: Report): Promise<void> {
     for (const system of systems) {
       if (failures.has(system) || skipped.has(system)) continue;
       try {
-        const run = await runOnce(system);
+        const run = await runOnce(system, round);
         figures.set(system, [...(figures.get(system) ?? []), run]);
       } catch (error) {
         if (error instanceof Unsupported) {
