@@ -15,11 +15,10 @@
  * Either way it holds the shard's state, so reads are answered locally,
  * after waiting for a token when one is given (read-your-writes).
  */
-import { sleep, systemClock, type Clock } from '../common/clock.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
-import { FollowerDb } from '../replication/follower-db.js';
+import type { FollowerDb } from '../replication/follower-db.js';
 import type { ShardId } from '../shard/shard-id.js';
-import { waitForToken } from '../session/read.js';
 import type { ShardLeader } from '../session/shard-leader.js';
 import type { WriteRequest, WriteToken } from '../session/write.js';
 import { startShardSync } from '../sync/device-sync.js';
@@ -36,6 +35,7 @@ import { InTabFollower, shipToInTabFollower, stopShipping } from './in-tab-follo
 import { Leadership } from './leadership.js';
 import type { ShardHostConfig, ShardHostStatus } from './shard-host-config.js';
 import { newerProtocolOf, PROTOCOL_VERSION } from './protocol.js';
+import { whenReadable } from './replica-read.js';
 import { parseRpc, type RpcMessage, type WriteOutcome } from './tab-rpc.js';
 import { WriteForwarding, serveForwarded } from './write-forwarding.js';
 import { checkWriteFrame, decodeWriteFrame } from './write-frame.js';
@@ -315,18 +315,21 @@ export class ShardHost {
   }
 
   /**
-   * The replica to read from, once there is one (a host that is starting,
-   * or between roles, has no state worth reading); `Timeout` past `timeoutMs`.
+   * The replica to read from, once it has caught up with its leader (a fresh
+   * follower) and applied `after`: a read waiting on a replica that is
+   * replaced meanwhile (the role changed) moves to the next one
+   * (replica-read.ts); `Timeout` past `timeoutMs`.
    */
-  private async readableReplica(timeoutMs: number): Promise<ShardLeader | FollowerDb> {
-    if (this.superseded) throw this.superseded;
-    const deadline = this.clock.now() + timeoutMs;
-    for (;;) {
-      const replica = this.currentReplica();
-      if (replica) return replica;
-      if (this.clock.now() >= deadline) throw new TidalError('Timeout', `shard ${this.config.shard} has no replica in this tab yet`);
-      await sleep(this.clock, READ_POLL_MS);
-    }
+  private readableReplica(after: WriteToken | undefined, timeoutMs: number): Promise<ShardLeader | FollowerDb> {
+    return whenReadable({
+      current: () => this.currentReplica(),
+      refusal: () => this.superseded ?? (this.closed ? new TidalError('Closed', `shard ${this.config.shard}'s worker closed`) : undefined),
+      clock: this.clock,
+      after,
+      timeoutMs,
+      describe: `shard ${this.config.shard}`,
+      pollMs: READ_POLL_MS,
+    });
   }
 
   /**
@@ -335,9 +338,7 @@ export class ShardHost {
    * that its later reads never go back in time.
    */
   async get(key: string, after: WriteToken | undefined, timeoutMs: number): Promise<{ entity: Entity | undefined; lsn: number }> {
-    const replica = await this.readableReplica(timeoutMs);
-    if (replica instanceof FollowerDb) await replica.whenCaughtUp(timeoutMs);
-    if (after) await waitForToken(replica, after, timeoutMs);
+    const replica = await this.readableReplica(after, timeoutMs);
     return { entity: toEntity(this.leadership.role.state.crdt.entity(key)), lsn: replica.appliedLsn };
   }
 
@@ -348,9 +349,7 @@ export class ShardHost {
     after: WriteToken | undefined,
     timeoutMs: number,
   ): Promise<{ rows: { key: string; entity: Entity }[]; lsn: number }> {
-    const replica = await this.readableReplica(timeoutMs);
-    if (replica instanceof FollowerDb) await replica.whenCaughtUp(timeoutMs);
-    if (after) await waitForToken(replica, after, timeoutMs);
+    const replica = await this.readableReplica(after, timeoutMs);
     const crdt = this.leadership.role.state.crdt;
     const keys = crdt
       .keys()
