@@ -16,8 +16,11 @@
 //
 // One browser, one context; each seed has a database of its own (its name
 // carries the seed), removed from OPFS once the seed passed. No fixed sleeps
-// but the schedule's own write periods: everything else waits on a condition
-// with a bound. A failing seed is printed with its schedule and what
+// but the schedule's own write periods: everything else waits on a condition,
+// judged on progress (see STALL_MS), not on a fixed wall-clock bound, so a
+// loaded machine is slow, not failed, and a stall still fails. A failure has a
+// class (lost, rejected, stall, slow, load, page), counted in the summary,
+// with the machine's load over the run. A failing seed is printed with its schedule and what
 // happened, and replays with `--seed S` (the schedule and each tab's writes
 // are the same; the browser's interleaving is not).
 //
@@ -27,7 +30,7 @@
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright';
@@ -36,12 +39,41 @@ import { chromiumArgs, chromiumPath } from './chromium.mjs';
 import { describeSchedule, soakSchedule } from './soak-schedule.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-/** Bounds of the waits of one seed (none is expected to be reached). */
-const OPEN_TIMEOUT_MS = 30_000;
-const SETTLE_TIMEOUT_MS = 30_000;
-const CONVERGE_TIMEOUT_MS = 30_000;
-const SEED_TIMEOUT_MS = 180_000;
+/**
+ * Verdicts on progress, not on the wall clock: a wait for writes to settle, or for the tabs to
+ * converge, fails when nothing moved (no write settled, no shard's log, replica or role changed)
+ * for STALL_MS, which is a stall whatever the load; it goes on as long as things move, up to a cap
+ * that only a machine many times oversubscribed reaches (then the failure says it was slow, not
+ * stuck). Waits that have no progress to watch (a page loading, a tab taking a lead) are bounded
+ * by a base scaled with the machine's load per core at the time.
+ */
+const STALL_MS = 60_000;
+const SETTLE_CAP_MS = 300_000;
+const OPEN_BASE_MS = 30_000;
+const SEED_TIMEOUT_MS = 900_000;
 const LEADER_TIMEOUT_MS = 1500;
+const cores = availableParallelism();
+
+/** How much slower than an idle machine this one is now (1-min load per core, 1..8). */
+function loadFactor() {
+  return Math.min(8, Math.max(1, loadavg()[0] / cores));
+}
+
+/** A bound for a wait without progress to watch: `baseMs` on an idle machine, longer under load. */
+const loadAware = (baseMs) => Math.round(baseMs * loadFactor());
+
+/** A seed's failure, with its class (for the run's summary): what kind of thing went wrong. */
+class SoakFailure extends Error {
+  /**
+   * `kind`: 'lost' (a tab holds other than the ledgers say: a real bug), 'rejected' (a write
+   * refused that must not be), 'stall' (nothing moved for STALL_MS), 'slow' (still moving at a cap:
+   * load), 'load' (a page or lead not there in a load-scaled bound), 'page' (uncaught in a page).
+   */
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind;
+  }
+}
 
 function parseArgs(argv) {
   const args = { seeds: undefined, seed: undefined, from: 1, parallel: 2, verbose: false, minutes: undefined };
@@ -95,15 +127,47 @@ async function startServer(port, outDir) {
   });
 }
 
-/** Resolves when `condition()` is truthy (polled), rejects with `what` past `timeoutMs`. */
+/** Resolves when `condition()` is truthy (polled), rejects with `what` past `timeoutMs` (a 'load' failure). */
 async function waitFor(condition, timeoutMs, what, intervalMs = 25) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await condition();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new SoakFailure('load', `${what}: not reached within ${timeoutMs} ms (load ${loadavg()[0].toFixed(1)} on ${cores} cores)`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/**
+ * Resolves when `condition()` is truthy; `position()` says where things are (a string that changes
+ * while anything moves). Rejects with a 'stall' after STALL_MS without a change, a 'slow' at the cap.
+ */
+async function waitForProgress(condition, position, what) {
+  const started = Date.now();
+  let movedAt = started;
+  let last = await position();
+  for (;;) {
+    if (await condition()) return;
+    const now = Date.now();
+    if (now - movedAt >= STALL_MS) throw new SoakFailure('stall', `${what}: nothing moved for ${STALL_MS} ms (at ${last})`);
+    if (now - started >= SETTLE_CAP_MS)
+      throw new SoakFailure('slow', `${what}: still moving but not there after ${SETTLE_CAP_MS} ms (load ${loadavg()[0].toFixed(1)})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const at = await position();
+    if (at !== last) movedAt = Date.now();
+    last = at;
+  }
+}
+
+/** A quiesce that left writes unsettled, as a failure: stalled, or slow at the cap. */
+function unsettledFailure(tab, unsettled, stalledMs, what) {
+  return stalledMs >= STALL_MS
+    ? new SoakFailure('stall', `tab ${tab.writer}: ${unsettled} ${what} did not settle: nothing moved in the tab for ${stalledMs} ms`)
+    : new SoakFailure(
+        'slow',
+        `tab ${tab.writer}: ${unsettled} ${what} did not settle within ${SETTLE_CAP_MS} ms, still moving (load ${loadavg()[0].toFixed(1)})`,
+      );
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -124,9 +188,14 @@ async function runSeed(context, origin, seed, runId) {
 
   const startWriter = async (tab) => {
     tab.writer = `${seed}.${instance++}`;
-    await tab.page.waitForFunction(() => window.tidal !== undefined || window.tidalError !== undefined, null, { timeout: OPEN_TIMEOUT_MS });
+    const bound = loadAware(OPEN_BASE_MS);
+    await tab.page
+      .waitForFunction(() => window.tidal !== undefined || window.tidalError !== undefined, null, { timeout: bound })
+      .catch(() => {
+        throw new SoakFailure('load', `tab ${tab.writer} did not open the database within ${bound} ms (load ${loadavg()[0].toFixed(1)})`);
+      });
     const error = await tab.page.evaluate(() => window.tidalError);
-    if (error) throw new Error(`tab ${tab.writer} could not open the database: ${error}`);
+    if (error) throw new SoakFailure('rejected', `tab ${tab.writer} could not open the database: ${error}`);
     await tab.page.evaluate((plan) => window.soak.start(plan), { writer: tab.writer, seed: seed * 1000 + instance, keys: schedule.keys });
     note(`tab ${tab.writer} writing`);
   };
@@ -135,14 +204,19 @@ async function runSeed(context, origin, seed, runId) {
     tabs.push(tab); // in the schedule's order (and closed with the seed, whatever happens)
     tab.page = await context.newPage();
     tab.page.on('pageerror', (e) => pageErrors.push(`tab ${tab.writer}: ${e.message}`));
-    await tab.page.goto(url);
+    const bound = loadAware(OPEN_BASE_MS);
+    await tab.page.goto(url, { timeout: bound }).catch((e) => {
+      throw new SoakFailure('load', `tab ${tab.writer || '(new)'} did not load within ${bound} ms: ${e.message.split('\n')[0]}`);
+    });
     await startWriter(tab);
   };
   /** Stops a tab's writes without a key (they must settle); its keyed writes stay in flight, to be lost with it. */
   const retire = async (tab) => {
-    const { writes, unsettled } = await tab.page.evaluate((ms) => window.soak.quiesce('plain', ms), SETTLE_TIMEOUT_MS);
-    if (unsettled > 0)
-      throw new Error(`tab ${tab.writer}: ${unsettled} writes without an idempotency key did not settle within ${SETTLE_TIMEOUT_MS} ms`);
+    const { writes, unsettled, stalledMs } = await tab.page.evaluate(
+      ([stall, cap]) => window.soak.quiesce('plain', stall, cap),
+      [STALL_MS, SETTLE_CAP_MS],
+    );
+    if (unsettled > 0) throw unsettledFailure(tab, unsettled, stalledMs, 'writes without an idempotency key');
     gone.push(writes);
     note(
       `tab ${tab.writer} stopped: ${writes.length} writes, ${writes.filter((w) => w.state === 'pending').length} keyed ones left in flight`,
@@ -166,7 +240,7 @@ async function runSeed(context, origin, seed, runId) {
         }
         return undefined;
       },
-      CONVERGE_TIMEOUT_MS,
+      loadAware(OPEN_BASE_MS),
       `a tab leading shard ${step.shard}`,
     );
   };
@@ -203,19 +277,27 @@ async function runSeed(context, origin, seed, runId) {
           break;
       }
     }
-    // The end: every write settles in the live tabs.
+    // The end: every tab stops writing, then every write settles in the live tabs (one tab's
+    // progress is then its own: no other tab's new writes move the logs meanwhile).
     note('quiescing');
+    await Promise.all(tabs.map((tab) => tab.page.evaluate(() => window.soak.stop())));
     const final = [];
     for (const tab of tabs) {
-      const { writes, unsettled } = await tab.page.evaluate((ms) => window.soak.quiesce('all', ms), SETTLE_TIMEOUT_MS);
-      if (unsettled > 0) throw new Error(`tab ${tab.writer}: ${unsettled} writes did not settle within ${SETTLE_TIMEOUT_MS} ms`);
+      const { writes, unsettled, stalledMs } = await tab.page.evaluate(
+        ([stall, cap]) => window.soak.quiesce('all', stall, cap),
+        [STALL_MS, SETTLE_CAP_MS],
+      );
+      if (unsettled > 0) throw unsettledFailure(tab, unsettled, stalledMs, 'writes');
       final.push(writes);
     }
     const all = [...gone, ...final].flat();
     figures.writes = all.length;
     const plainRejected = all.filter((w) => w.idempotencyKey === undefined && w.state === 'rejected');
     if (plainRejected.length > 0)
-      throw new Error(`${plainRejected.length} writes without a key were rejected, e.g. ${JSON.stringify(plainRejected.slice(0, 3))}`);
+      throw new SoakFailure(
+        'rejected',
+        `${plainRejected.length} writes without a key were rejected, e.g. ${JSON.stringify(plainRejected.slice(0, 3))}`,
+      );
     // Keyed writes that no tab saw acknowledged (lost in flight with their tab, or rejected): sent again.
     const byKey = new Map();
     for (const w of all) if (w.idempotencyKey !== undefined) byKey.set(w.idempotencyKey, [...(byKey.get(w.idempotencyKey) ?? []), w]);
@@ -233,7 +315,10 @@ async function runSeed(context, origin, seed, runId) {
       const outcomes = await tabs[0].page.evaluate((writes) => window.soak.resend(writes), again);
       const failed = outcomes.filter((o) => o !== 'acked');
       if (failed.length > 0)
-        throw new Error(`${failed.length} keyed writes sent again were not acknowledged: ${failed.slice(0, 3).join('; ')}`);
+        throw new SoakFailure(
+          'rejected',
+          `${failed.length} keyed writes sent again were not acknowledged: ${failed.slice(0, 3).join('; ')}`,
+        );
     }
     note(`${all.length} writes; ${uncertain.length} keyed ones sent again`);
     // What every tab must hold: each acknowledged write without a key, each idempotency key once.
@@ -251,9 +336,10 @@ async function runSeed(context, origin, seed, runId) {
         entity: { counters: n > 0 ? { n } : {}, fields: {}, sets: s.size > 0 ? { s: [...s].sort() } : {} },
       }));
     // Every tab caught up with the shards' leaders (one per shard, among the live tabs)...
-    await waitFor(
+    let stats = [];
+    await waitForProgress(
       async () => {
-        const stats = await Promise.all(tabs.map((tab) => tab.page.evaluate(() => window.tidal.stats())));
+        stats = await Promise.all(tabs.map((tab) => tab.page.evaluate(() => window.tidal.stats())));
         for (let shard = 0; shard < schedule.shards; shard++) {
           const leaders = stats.filter((s) => s.shards[shard].role === 'leader');
           if (leaders.length !== 1) return false;
@@ -262,7 +348,7 @@ async function runSeed(context, origin, seed, runId) {
         }
         return true;
       },
-      CONVERGE_TIMEOUT_MS,
+      () => stats.map((s) => s.shards.map((h) => `${h.role}:${h.lsn}:${h.appliedLsn}:${h.restarts}`).join(' ')).join(' | '),
       'every tab caught up with one leader per shard',
     );
     // ... and holds exactly that.
@@ -271,15 +357,15 @@ async function runSeed(context, origin, seed, runId) {
       for (const row of rows) if (row.entity.sets.s) row.entity.sets.s = [...row.entity.sets.s].sort();
       const got = JSON.stringify(rows);
       if (got !== JSON.stringify(want))
-        throw new Error(`tab ${tab.writer} holds\n    ${got}\n  where the ledgers say\n    ${JSON.stringify(want)}`);
+        throw new SoakFailure('lost', `tab ${tab.writer} holds\n    ${got}\n  where the ledgers say\n    ${JSON.stringify(want)}`);
     }
-    if (pageErrors.length > 0) throw new Error(`uncaught in a page: ${pageErrors.join(' | ')}`);
+    if (pageErrors.length > 0) throw new SoakFailure('page', `uncaught in a page: ${pageErrors.join(' | ')}`);
     note('every tab holds exactly what was written');
   };
 
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`seed ${seed} did not finish within ${SEED_TIMEOUT_MS} ms`)), SEED_TIMEOUT_MS);
+    timer = setTimeout(() => reject(new SoakFailure('slow', `seed ${seed} did not finish within ${SEED_TIMEOUT_MS} ms`)), SEED_TIMEOUT_MS);
   });
   try {
     await Promise.race([run(), timeout]);
@@ -326,7 +412,9 @@ async function main() {
   const runId = Date.now().toString(36);
   const started = Date.now();
   const passed = [];
-  const failed = [];
+  const failed = []; // { seed, kind }
+  const loads = [];
+  const sampleLoad = setInterval(() => loads.push(loadavg()[0]), 10_000);
   let next = 0;
   console.log(`soak: ${seeds.length} seed(s) from ${seeds[0]}, ${args.parallel} at a time, on ${origin}`);
   const stopAt = args.minutes === undefined ? Infinity : started + args.minutes * 60_000;
@@ -341,11 +429,12 @@ async function main() {
         const done = passed.length + failed.length;
         if (seeds.length <= 20 || done % 25 === 0)
           console.log(
-            `soak: seed ${seed} ok in ${(result.ms / 1000).toFixed(1)} s (${result.writes} writes, ${result.keyedResent} keyed resent); ${done}/${seeds.length} done, ${failed.length} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`,
+            `soak: seed ${seed} ok in ${(result.ms / 1000).toFixed(1)} s (${result.writes} writes, ${result.keyedResent} keyed resent); ${done}/${seeds.length} done, ${failed.length} failed, ${((Date.now() - started) / 1000).toFixed(0)} s, load ${loadavg()[0].toFixed(1)}`,
           );
       } catch (error) {
-        failed.push(seed);
-        console.log(`\nsoak: seed ${seed} FAILED: ${error.message}`);
+        const kind = error instanceof SoakFailure ? error.kind : 'other';
+        failed.push({ seed, kind });
+        console.log(`\nsoak: seed ${seed} FAILED (${kind}): ${error.message}`);
         if (error.schedule) console.log(describeSchedule(error.schedule));
         if (error.log) console.log(`what happened:\n${error.log.map((line) => `  ${line}`).join('\n')}`);
         console.log(`replay: npm run soak -- --seed ${seed}\n`);
@@ -355,6 +444,7 @@ async function main() {
   try {
     await Promise.all(Array.from({ length: Math.min(args.parallel, seeds.length) }, lane));
   } finally {
+    clearInterval(sampleLoad);
     await context.close().catch(() => undefined);
     await server.close();
     await rm(profile, { recursive: true, force: true });
@@ -367,9 +457,15 @@ async function main() {
     console.log(
       `soak: stopped after ${args.minutes} minutes: ran ${ran} of the ${seeds.length} seeds (${seeds[0]}..${seeds[0] + ran - 1})`,
     );
+  const kinds = [...new Set(failed.map((f) => f.kind))].map((kind) => {
+    const of = failed.filter((f) => f.kind === kind).map((f) => f.seed);
+    return `${of.length} ${kind} (seeds ${of.join(', ')})`;
+  });
+  loads.push(loadavg()[0]);
+  const load = `load ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}, mean ${(loads.reduce((a, b) => a + b, 0) / loads.length).toFixed(1)}, on ${cores} cores`;
   console.log(
-    `soak: ${passed.length} passed, ${failed.length} failed${failed.length ? ` (seeds ${failed.join(', ')})` : ''} in ${seconds.toFixed(0)} s; ` +
-      `${writes} writes checked; ${mean.toFixed(1)} s per seed (${args.parallel} at a time)`,
+    `soak: ${passed.length} passed, ${failed.length} failed${kinds.length ? `: ${kinds.join('; ')}` : ''} in ${seconds.toFixed(0)} s; ` +
+      `${writes} writes checked; ${mean.toFixed(1)} s per passed seed, ${ran ? (seconds / ran).toFixed(1) : '-'} s of run per seed (${args.parallel} at a time); ${load}`,
   );
   process.exit(failed.length > 0 ? 1 : 0);
 }

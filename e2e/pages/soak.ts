@@ -6,7 +6,7 @@
 // against them, exactly.
 //
 //     await soak.start({ writer: '17.3', seed: 17, keys: 12 });
-//     const { writes } = await soak.quiesce('plain'); // before this tab is closed or reloaded
+//     const { writes } = await soak.quiesce('plain', 60_000, 300_000); // before this tab is closed or reloaded
 import { mulberry32 } from '../../src/common/random.js';
 import { openTidal, type TidalDb, type WriteToken } from '../../src/index.js';
 
@@ -46,11 +46,16 @@ export interface SoakTab {
   progress(): { pending: number; acked: number; rejected: number };
   start(plan: WriterPlan): void;
   /**
-   * Stops writing and waits (at most `timeoutMs`) for the writes in flight to settle: only those
-   * without an idempotency key (`'plain'`, before the tab is closed or reloaded: the keyed ones are
-   * left in flight on purpose, and retried later from another tab), or all of them (`'all'`).
+   * Stops writing and waits for the writes in flight to settle: only those without an idempotency
+   * key (`'plain'`, before the tab is closed or reloaded: the keyed ones are left in flight on
+   * purpose, and retried later from another tab), or all of them (`'all'`). It waits as long as
+   * the tab makes progress (a write of this tab settles, or a shard's log or replica in this tab
+   * moves on) and gives up after `stallMs` without any, or `capMs` in all: `unsettled` then says
+   * how many did not settle, `stalledMs` how long nothing moved.
    */
-  quiesce(which: 'plain' | 'all', timeoutMs: number): Promise<{ writes: SoakWrite[]; unsettled: number }>;
+  quiesce(which: 'plain' | 'all', stallMs: number, capMs: number): Promise<{ writes: SoakWrite[]; unsettled: number; stalledMs: number }>;
+  /** Stops writing (no new writes; those in flight go on). */
+  stop(): Promise<void>;
   /** Sends `writes` again, same operations and idempotency keys; resolves with each outcome. */
   resend(writes: readonly SoakWrite[]): Promise<(string | 'acked')[]>;
 }
@@ -90,6 +95,13 @@ let loop: Promise<void> | undefined;
 let lastPlan: WriterPlan | undefined;
 /** Wakes the write loop when a write settles (it waits while `maxInFlight` are in flight). */
 let wake: (() => void) | undefined;
+
+/** Where this tab's shards are (each one's log end, applied LSN and role): it changes while anything moves. */
+async function logPosition(): Promise<string> {
+  const db = await window.tidalReady;
+  const stats = await db.stats();
+  return stats.shards.map((s) => `${s.role}:${s.lsn}:${s.appliedLsn}:${s.restarts}`).join(' ');
+}
 
 function send(db: TidalDb, write: SoakWrite): Promise<void> {
   const options = write.idempotencyKey === undefined ? undefined : { idempotencyKey: write.idempotencyKey };
@@ -146,6 +158,12 @@ async function writeLoop(db: TidalDb, plan: WriterPlan): Promise<void> {
   }
 }
 
+async function stopWriting(): Promise<void> {
+  stopping = true;
+  wake?.();
+  await loop;
+}
+
 window.soak = {
   progress() {
     const count = (state: SoakWrite['state']) => writes.filter((w) => w.state === state).length;
@@ -156,10 +174,9 @@ window.soak = {
     lastPlan = plan;
     loop = window.tidalReady.then((db) => writeLoop(db, plan));
   },
-  async quiesce(which, timeoutMs) {
-    stopping = true;
-    wake?.();
-    await loop;
+  stop: stopWriting,
+  async quiesce(which, stallMs, capMs) {
+    await stopWriting();
     // Before a close or reload, a last burst of keyed writes, sent and not waited for: in flight
     // when the tab goes, they may or may not land, and are retried from another tab.
     if (which === 'plain' && lastPlan) {
@@ -179,12 +196,22 @@ window.soak = {
       }
     }
     const waited = writes.filter((w) => w.state === 'pending' && (which === 'all' || w.idempotencyKey === undefined));
-    const deadline = Date.now() + timeoutMs;
+    const started = Date.now();
+    let movedAt = started;
+    let settled = writes.filter((w) => w.state !== 'pending').length;
+    let position = await logPosition();
     for (;;) {
       const unsettled = waited.filter((w) => w.state === 'pending').length;
+      const stalledMs = Date.now() - movedAt;
       // A copy: the writes still in flight settle after this answer, in this tab only.
-      if (unsettled === 0 || Date.now() >= deadline) return { writes: writes.map((w) => ({ ...w })), unsettled };
-      await Promise.race([Promise.race(inFlight), new Promise((resolve) => setTimeout(resolve, deadline - Date.now()))]);
+      if (unsettled === 0 || stalledMs >= stallMs || Date.now() - started >= capMs)
+        return { writes: writes.map((w) => ({ ...w })), unsettled, stalledMs };
+      await Promise.race([Promise.race(inFlight), new Promise((resolve) => setTimeout(resolve, 250))]);
+      const settledNow = writes.filter((w) => w.state !== 'pending').length;
+      const positionNow = await logPosition();
+      if (settledNow > settled || positionNow !== position) movedAt = Date.now();
+      settled = settledNow;
+      position = positionNow;
     }
   },
   async resend(again) {
