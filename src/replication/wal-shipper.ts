@@ -18,7 +18,11 @@
  * starts empty while a snapshot exists) is sent the newest snapshot from
  * `snapshots`, in chunks within `maxPayloadBytes` (docs/FORMAT.md §7.3),
  * then the log after it. What a follower has acknowledged is held back from
- * compaction (`Wal.retain`) while it follows.
+ * compaction (`Wal.retain`) while it follows. Sending each chunk counts as
+ * progress, and once the last is sent the shipper waits for the install's
+ * acknowledgement longer in proportion to the file's size
+ * (`snapshotInstallBytesPerS`): a follower verifying and installing a large
+ * snapshot is not sent it again from the start before it could answer.
  */
 import { TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
@@ -63,6 +67,13 @@ export interface WalShipperOptions {
   readonly cacheBytes?: number;
   /** Resend what is unacknowledged after this long without progress. Default 2000 ms. */
   readonly resendTimeoutMs?: number;
+  /**
+   * The slowest rate, in bytes per second, at which a follower is expected
+   * to receive, verify and install a snapshot: once a snapshot's last chunk
+   * is sent, its acknowledgement is awaited `resendTimeoutMs` plus its size
+   * at this rate before it is sent again. Default 1 MiB/s.
+   */
+  readonly snapshotInstallBytesPerS?: number;
   /** Status heartbeat period (also how often timeouts are checked). Default 250 ms. */
   readonly heartbeatMs?: number;
   /**
@@ -111,6 +122,8 @@ export interface WalShipperStats {
 interface InFlight {
   readonly lastLsn: number;
   readonly bytes: number;
+  /** Extra wait for its acknowledgement beyond `resendTimeoutMs` (a snapshot's install time). */
+  readonly patienceMs: number;
 }
 
 interface Cursor {
@@ -156,6 +169,7 @@ export class WalShipper {
   private readonly maxPayloadBytes: number;
   private readonly cacheBytes: number;
   private readonly resendTimeoutMs: number;
+  private readonly snapshotInstallBytesPerS: number;
   private readonly heartbeatMs: number;
   private readonly scheduler: Scheduler;
   private readonly admit: ((follower: PeerAddress) => boolean) | undefined;
@@ -182,6 +196,7 @@ export class WalShipper {
     this.maxPayloadBytes = positive(options.maxPayloadBytes, 1024 * 1024, 'maxPayloadBytes');
     this.cacheBytes = positive(options.cacheBytes, 16 * 1024 * 1024, 'cacheBytes');
     this.resendTimeoutMs = positive(options.resendTimeoutMs, 2000, 'resendTimeoutMs');
+    this.snapshotInstallBytesPerS = positive(options.snapshotInstallBytesPerS, 1024 * 1024, 'snapshotInstallBytesPerS');
     this.heartbeatMs = positive(options.heartbeatMs, 250, 'heartbeatMs');
     this.scheduler = options.scheduler ?? systemScheduler;
     this.admit = options.admit;
@@ -368,7 +383,8 @@ export class WalShipper {
       this.transport.sendControl(cursor.follower, status).catch(() => undefined);
       // Waiting on the follower: for acknowledgements, or to reach it at all (a failed send leaves nothing in flight).
       const waiting = cursor.inFlight.length > 0 || cursor.nextLsn <= this.wal.lastLsn;
-      if (waiting && now - cursor.lastProgressAt > this.resendTimeoutMs) {
+      const patienceMs = this.resendTimeoutMs + cursor.inFlight.reduce((sum, sent) => sum + sent.patienceMs, 0);
+      if (waiting && now - cursor.lastProgressAt > patienceMs) {
         if (cursor.admitted && ++cursor.unansweredResends > ADMITTED_PATIENCE) {
           // A tab that left: stop resending to it (it can introduce itself again).
           this.drop(cursor);
@@ -424,7 +440,7 @@ export class WalShipper {
         if (error instanceof TidalError && error.code === 'Closed') this.stop();
         return; // the follower is unreachable now; its request or the timeout will resume it
       }
-      cursor.inFlight.push({ lastLsn: payload.lastLsn, bytes: payload.size });
+      cursor.inFlight.push({ lastLsn: payload.lastLsn, bytes: payload.size, patienceMs: 0 });
       cursor.inFlightBytes += payload.size;
       cursor.payloadsSent++;
       cursor.bytesSent += payload.size;
@@ -454,6 +470,8 @@ export class WalShipper {
     if (cursor.nextLsn !== from) return true; // rewound meanwhile: the loop looks again
     if (!snapshot || snapshot.lsn + 1 < this.wal.firstLsn || snapshot.lsn < from - 1) return false;
     const id = new WalSegmentId(this.shard, 0n);
+    // Every rewind counts a resend: one while the chunks go out (a request, a timeout) ends this send.
+    const resends = cursor.resends;
     for (const chunk of snapshot.chunks) {
       try {
         // Each send hands its buffer over: the kept chunks stay for the next follower.
@@ -462,14 +480,16 @@ export class WalShipper {
         if (error instanceof TidalError && error.code === 'Closed') this.stop();
         return false;
       }
-      if (cursor.nextLsn !== from) return true;
+      if (cursor.resends !== resends) return true;
+      cursor.lastProgressAt = this.scheduler.now();
     }
-    cursor.inFlight.push({ lastLsn: snapshot.lsn, bytes: snapshot.fileBytes });
+    const patienceMs = (snapshot.fileBytes / this.snapshotInstallBytesPerS) * 1000;
+    cursor.inFlight.push({ lastLsn: snapshot.lsn, bytes: snapshot.fileBytes, patienceMs });
     cursor.inFlightBytes += snapshot.fileBytes;
     cursor.payloadsSent += snapshot.chunks.length;
     cursor.bytesSent += snapshot.fileBytes;
     cursor.snapshotsSent++;
-    if (cursor.inFlight.length === 1) cursor.lastProgressAt = this.scheduler.now();
+    cursor.lastProgressAt = this.scheduler.now();
     cursor.nextLsn = snapshot.lsn + 1;
     return true;
   }

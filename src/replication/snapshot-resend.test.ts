@@ -1,0 +1,139 @@
+/**
+ * A large snapshot takes a follower a while to receive, verify and install
+ * before it can acknowledge it. The shipper must wait for that (longer in
+ * proportion to the file's size) and not send the whole file again after
+ * the ordinary resend timeout; and it must still send it again once even
+ * that patience is spent (a follower that lost it).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadBlake3 } from '../common/blake3.js';
+import { InProcessNetwork } from '../transport/index.js';
+import type { Transport } from '../transport/transport.js';
+import { MemoryStorage } from '../wal/memory-storage.js';
+import { encodeSnapshot } from '../wal/snapshot-file.js';
+import { Wal } from '../wal/wal.js';
+import { encodeControl } from './messages.js';
+import type { Scheduler } from './scheduler.js';
+import { decodeSnapshotChunk } from './snapshot-chunks.js';
+import { WalShipper } from './wal-shipper.js';
+
+const b3 = await loadBlake3();
+const SHARD = 2;
+const LEADER = { shard: SHARD, replica: 'leader' };
+const FOLLOWER = { shard: SHARD, replica: 'follower' };
+const RESEND_MS = 2000;
+const HEARTBEAT_MS = 250;
+/** 4 MiB of body: at the default 1 MiB/s install rate, about 4 s of patience beyond the resend timeout. */
+const BODY_BYTES = 4 * 1024 * 1024;
+
+/** Time that moves only when the test says so; `every` callbacks run as it passes them. */
+class ManualScheduler implements Scheduler {
+  time = 1_000_000;
+  private readonly timers: { every: number; next: number; callback: () => void }[] = [];
+  now(): number {
+    return this.time;
+  }
+  every(ms: number, callback: () => void): () => void {
+    const timer = { every: ms, next: this.time + ms, callback };
+    this.timers.push(timer);
+    return () => this.timers.splice(this.timers.indexOf(timer), 1);
+  }
+  /** Moves the time on by `ms`, firing each timer as its turn comes, and lets the callbacks' promises settle. */
+  async advance(ms: number): Promise<void> {
+    const until = this.time + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.next <= until).sort((a, b) => a.next - b.next)[0];
+      if (!due) break;
+      this.time = due.next;
+      due.next += due.every;
+      due.callback();
+      await settle();
+    }
+    this.time = until;
+  }
+}
+
+const settle = async () => {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+};
+
+/** Records the offset of every snapshot chunk that reaches the follower (each decoded and checked), until it closes. */
+async function receiveChunks(transport: Transport, into: number[]): Promise<void> {
+  for (let segment; (segment = await transport.recvSegment()) !== null;) {
+    into.push(decodeSnapshotChunk(b3, new Uint8Array(segment.bytes), SHARD).offset);
+  }
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setUp() {
+  const { wal } = await Wal.open(new MemoryStorage(), { shard: SHARD });
+  await wal.append(Array.from({ length: 10 }, (_, i) => ({ i })));
+  const body = new Uint8Array(BODY_BYTES).map((_, i) => (i * 31) & 0xff);
+  const file = encodeSnapshot(b3, { shard: SHARD, databaseId: b3.hash(new Uint8Array([1])), lsn: 10, hlcHigh: 0n, body });
+  const net = new InProcessNetwork();
+  const scheduler = new ManualScheduler();
+  const leaderTransport = net.connect(LEADER);
+  const followerTransport = net.connect(FOLLOWER);
+  const shipper = new WalShipper({
+    wal,
+    transport: leaderTransport,
+    admit: () => true,
+    resendTimeoutMs: RESEND_MS,
+    heartbeatMs: HEARTBEAT_MS,
+    scheduler,
+    snapshots: { newestLsn: () => 10, read: async () => ({ lsn: 10, file }) },
+  });
+  shipper.start();
+  cleanups.push(async () => {
+    shipper.stop();
+    leaderTransport.close();
+    followerTransport.close();
+    await wal.close();
+  });
+  // A new follower says hello: it holds nothing, so it is sent the snapshot.
+  await followerTransport.sendControl(LEADER, encodeControl({ type: 'request', shard: SHARD, fromLsn: 1, reason: 'hello' }));
+  const offsets: number[] = [];
+  const receiving = receiveChunks(followerTransport, offsets);
+  void receiving; // ends when the follower's transport closes
+  await settle();
+  return { shipper, scheduler, followerTransport, offsets, fileBytes: file.length };
+}
+
+describe('WalShipper sending a large snapshot', () => {
+  it('waits for the install acknowledgement longer than the resend timeout, in proportion to the size, and resends once that is spent', async () => {
+    const { shipper, scheduler, offsets, fileBytes } = await setUp();
+    const sentOnce = offsets.length;
+    expect(sentOnce).toBeGreaterThan(3); // 1 MiB chunks
+    expect(offsets.filter((o) => o === 0)).toHaveLength(1);
+
+    // Twice the resend timeout passes while the follower installs it: nothing is sent again.
+    await scheduler.advance(2 * RESEND_MS);
+    await settle();
+    expect(offsets).toHaveLength(sentOnce);
+    expect(shipper.stats().followers[0]!.snapshotsSent).toBe(1);
+
+    // The follower never answers: once the size's patience is spent too, the snapshot goes again from its start.
+    const patienceMs = RESEND_MS + (fileBytes / (1024 * 1024)) * 1000;
+    await scheduler.advance(patienceMs - 2 * RESEND_MS + 2 * HEARTBEAT_MS);
+    await settle();
+    expect(offsets.length).toBe(2 * sentOnce);
+    expect(offsets[sentOnce]).toBe(0);
+    expect(shipper.stats().followers[0]!.snapshotsSent).toBe(2);
+  });
+
+  it('the follower acknowledging the install within that patience ends the snapshot: it is never sent again', async () => {
+    const { shipper, scheduler, followerTransport, offsets } = await setUp();
+    const sentOnce = offsets.length;
+    await scheduler.advance(3 * RESEND_MS);
+    await followerTransport.sendControl(LEADER, encodeControl({ type: 'ack', shard: SHARD, appliedLsn: 10 }));
+    await settle();
+    await scheduler.advance(10 * RESEND_MS);
+    await settle();
+    expect(offsets).toHaveLength(sentOnce);
+    expect(shipper.stats().followers[0]).toMatchObject({ ackedLsn: 10, snapshotsSent: 1 });
+  });
+});
