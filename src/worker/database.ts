@@ -1,44 +1,49 @@
 /**
  * `Database`: the `TidalDb` that `openTidal` returns, the public API over
- * the shard workers. Writes go through each shard's `SessionWriter`
- * (exactly once, resent across restarts and failover) and its
- * `TickBatcher` (one message per shard per tick); reads go to the shard's
- * worker, ordered after what this tab's session has seen; subscriptions
- * are dispatched from the workers' change feeds.
+ * the shard workers, and their lifecycle in this tab (start, close, and
+ * stepping aside for a newer tidal). Each idea behind the API has its own
+ * module:
+ *
+ * - `write-submission.ts`: writes checked, routed and handed to each
+ *   shard's `SessionWriter` (exactly once, resent across restarts and
+ *   failover) and its `TickBatcher` (one message per shard per tick);
+ * - `read-routing.ts`: reads sent to the shard's worker, ordered after
+ *   what this tab's session has seen;
+ * - `subscriptions.ts`: listeners, dispatched from the workers' change feeds;
+ * - `database-stats.ts`, `database-sync.ts`, `database-debug.ts`: `stats()`,
+ *   `db.sync` and `db.debug`.
  */
 import * as Comlink from 'comlink';
 import { sleep, withTimeout, type Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import { ShardRouter } from '../shard/router.js';
-import type { ShardId } from '../shard/shard-id.js';
 import { SessionWriter } from '../session/session-writer.js';
-import { assertIdempotencyKey, validateBuiltOperation, type ClientOperation, type WriteToken } from '../session/write.js';
+import type { WriteToken } from '../session/write.js';
 import type { Value } from '../wal/payload.js';
 import type {
   Change,
   Entity,
   ReadOptions,
-  ShardStats,
-  ShardSyncStats,
   TidalDb,
   TidalDebug,
   TidalStats,
   TidalSync,
-  TidalSyncStats,
   TidalTransaction,
   TransactResult,
   WriteOptions,
 } from './api.js';
+import { databaseDebug } from './database-debug.js';
+import { DatabaseStats } from './database-stats.js';
+import { databaseSync } from './database-sync.js';
 import { LeaderLock } from './leader-lock.js';
 import type { ResolvedOptions } from './open-options.js';
-import type { ShardHostStatus } from './shard-host-config.js';
+import { readEntity, scanShards, type ReadRoute } from './read-routing.js';
 import { CONTROL_TIMEOUT_MS, type ShardSlot } from './shard-slot.js';
+import { Subscriptions } from './subscriptions.js';
 import { TickBatcher } from './tick-batcher.js';
-import { collectTransaction, settleTransaction } from './transaction.js';
-import { VerificationTally } from './verification-tally.js';
-import { PING_TIMEOUT_MS, WorkerSupervisor } from './worker-supervisor.js';
+import { WorkerSupervisor } from './worker-supervisor.js';
+import { WriteSubmission } from './write-submission.js';
 
-const MAX_SCAN = 10_000;
 /** How often `start` looks whether every shard is readable yet. */
 const READY_POLL_MS = 20;
 
@@ -62,16 +67,11 @@ export class Database implements TidalDb {
   private readonly router: ShardRouter;
   private readonly lock: LeaderLock;
   private readonly supervisor: WorkerSupervisor;
-  private readonly subscriptions = new Set<{ prefix: string; callback: (change: Change) => void }>();
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly subscriptions: Subscriptions;
+  private readonly writes: WriteSubmission;
+  private readonly reads: ReadRoute;
+  private readonly statistics: DatabaseStats;
   private readonly abort = new AbortController();
-  private readonly tally = new VerificationTally();
-  /** Per worker incarnation: its shard and the channel messages it refused (each counts from 0). */
-  private readonly refused = new Map<string, { shard: ShardId; count: number }>();
-  /** The answer to `navigator.storage.persist()`, asked once on OPFS. */
-  private readonly persisted: Promise<boolean | undefined>;
-  /** Each shard's last status, for `stats()` while its worker does not answer. */
-  private readonly lastStatus: (ShardHostStatus | undefined)[] = [];
   private closed = false;
   /** Set when this tab stepped aside for a newer tidal (`VersionSkew`): see `supersede`. */
   private supersededBy: TidalError | undefined;
@@ -85,8 +85,11 @@ export class Database implements TidalDb {
     this.name = options.name;
     this.shards = options.shards;
     this.storage = options.storage;
-    this.persisted = this.storage === 'opfs' ? askPersistence() : Promise.resolve(undefined);
+    this.statistics = new DatabaseStats({ tabId: this.tabId, storage: this.storage, slots: this.slots, clock });
     this.router = new ShardRouter({ shards: options.shards });
+    this.subscriptions = new Subscriptions(this.slots);
+    this.writes = new WriteSubmission({ slots: this.slots, router: this.router, refusal: () => this.refusal() });
+    this.reads = { slots: this.slots, router: this.router, clock, requestTimeoutMs: options.requestTimeoutMs };
     const closed = () => this.closed || this.supersededBy !== undefined;
     this.lock = new LeaderLock({
       db: this.name,
@@ -103,43 +106,13 @@ export class Database implements TidalDb {
       slots: this.slots,
       clock,
       lock: this.lock,
-      dispatch: (changes) => this.dispatch(changes),
-      watchedPrefixes: () => this.watchedPrefixes(),
+      dispatch: (changes) => this.subscriptions.dispatch(changes),
+      watchedPrefixes: () => this.subscriptions.watchedPrefixes(),
       closed,
       superseded: (skew) => this.supersede(new TidalError('VersionSkew', skew.message, { details: skew.details })),
     });
-    this.debug = options.debug ? this.faults() : undefined;
-    this.sync = options.sync ? this.deviceSync(options.sync.device) : undefined;
-  }
-
-  /** `db.sync`: asks each shard's worker (the one leading it in this tab syncs it). */
-  private deviceSync(device: string): TidalSync {
-    const collect = async (now: boolean): Promise<TidalSyncStats> => {
-      const perShard = await Promise.all(
-        this.slots.map(async (slot): Promise<ShardSyncStats> => {
-          const stats = now
-            ? await withTimeout(this.clock, slot.host.syncNow(), 120_000, `shard ${slot.shard} sync`)
-            : await withTimeout(this.clock, slot.host.syncStats(), PING_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined);
-          return stats ? { led: true, ...stats } : { led: false, shard: slot.shard };
-        }),
-      );
-      const led = perShard.filter((s): s is Extract<ShardSyncStats, { led: true }> => s.led);
-      const sum = (field: 'objectsUp' | 'bytesUp' | 'objectsDown' | 'bytesDown' | 'pendingLsns') => led.reduce((n, s) => n + s[field], 0);
-      const lastSyncAt = led.some((s) => s.lastSyncAt === undefined) ? undefined : Math.min(...led.map((s) => s.lastSyncAt!));
-      const failed = led.find((s) => s.lastError !== undefined);
-      return {
-        device,
-        shards: perShard,
-        objectsUp: sum('objectsUp'),
-        bytesUp: sum('bytesUp'),
-        objectsDown: sum('objectsDown'),
-        bytesDown: sum('bytesDown'),
-        pendingLsns: sum('pendingLsns'),
-        lastSyncAt: led.length === 0 ? undefined : lastSyncAt,
-        lastError: failed?.lastError && { shard: failed.shard, code: failed.lastError.code, message: failed.lastError.message },
-      };
-    };
-    return { now: () => collect(true), stats: () => collect(false) };
+    this.debug = options.debug ? databaseDebug(this.slots, clock) : undefined;
+    this.sync = options.sync ? databaseSync(this.slots, clock, options.sync.device) : undefined;
   }
 
   /** Starts the workers, queues for the locks; resolves once every shard is readable here (or 15 s passed). */
@@ -184,212 +157,52 @@ export class Database implements TidalDb {
     }
   }
 
-  // ---- Subscriptions ------------------------------------------------------
-
-  /** The prefixes the workers must report changes for (none: they build no change reports at all). */
-  private watchedPrefixes(): string[] {
-    return [...new Set([...this.subscriptions].map((s) => s.prefix))];
-  }
-
-  private updateWatches(): void {
-    const prefixes = this.watchedPrefixes();
-    for (const slot of this.slots) void slot.host.watch(prefixes).catch(() => undefined); // a restarting worker gets them on spawn
-  }
-
-  private dispatch(changes: Change[]): void {
-    for (const change of changes) {
-      for (const subscription of this.subscriptions) {
-        if (!change.key.startsWith(subscription.prefix)) continue;
-        try {
-          subscription.callback(change);
-        } catch (error) {
-          console.error('tidal: a subscription callback threw', error);
-        }
-      }
-    }
-  }
-
   subscribe(prefix: string, callback: (change: Change) => void): () => void {
-    if (typeof prefix !== 'string' || typeof callback !== 'function')
-      throw new TidalError('InvalidArgument', 'subscribe(prefix: string, callback: function)');
-    const subscription = { prefix, callback };
-    this.subscriptions.add(subscription);
-    this.updateWatches();
-    return () => {
-      if (this.subscriptions.delete(subscription)) this.updateWatches();
-    };
+    return this.subscriptions.subscribe(prefix, callback);
   }
 
-  // ---- Writes -------------------------------------------------------------
-
-  private track<T>(promise: Promise<T>): Promise<T> {
-    this.inFlight.add(promise);
-    const done = () => this.inFlight.delete(promise);
-    promise.then(done, done);
-    return promise;
-  }
-
-  /** Why this tab no longer takes calls (closed, or stepped aside for a newer tidal), if it does not. */
-  private refusal(): TidalError | undefined {
-    if (this.closed) return new TidalError('Closed', `database ${this.name} is closed`);
-    return this.supersededBy;
-  }
-
-  private writeOp(op: ClientOperation, options: WriteOptions | undefined): Promise<WriteToken> {
-    if (this.closed) return Promise.reject(new TidalError('Closed', `database ${this.name} is closed`));
-    if (typeof op.key !== 'string') return Promise.reject(new TidalError('InvalidArgument', 'key must be a string'));
-    const slot = this.slots[this.router.route(op.key)]!;
-    const idempotencyKey = options?.idempotencyKey;
-    let bytes: number;
-    try {
-      bytes = validateBuiltOperation(op, 'ops[0]');
-      if (idempotencyKey !== undefined) assertIdempotencyKey(idempotencyKey);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.track(slot.writer.writeChecked([op], idempotencyKey !== undefined ? { idempotencyKey, bytes } : { bytes }));
-  }
+  // ---- Writes (write-submission.ts) ---------------------------------------
 
   increment(key: string, kind: string, by = 1, options?: WriteOptions): Promise<WriteToken> {
-    return this.writeOp({ op: 'increment', key, kind, by }, options);
+    return this.writes.write({ op: 'increment', key, kind, by }, options);
   }
 
   decrement(key: string, kind: string, by = 1, options?: WriteOptions): Promise<WriteToken> {
-    return this.writeOp({ op: 'decrement', key, kind, by }, options);
+    return this.writes.write({ op: 'decrement', key, kind, by }, options);
   }
 
   set(key: string, field: string, value: Value, options?: WriteOptions): Promise<WriteToken> {
-    return this.writeOp({ op: 'set', key, field, value }, options);
+    return this.writes.write({ op: 'set', key, field, value }, options);
   }
 
   add(key: string, setName: string, member: Value, options?: WriteOptions): Promise<WriteToken> {
-    return this.writeOp({ op: 'add', key, set: setName, member }, options);
+    return this.writes.write({ op: 'add', key, set: setName, member }, options);
   }
 
   transact(build: (tx: TidalTransaction) => void, options?: WriteOptions): Promise<TransactResult> {
-    const refused = this.refusal();
-    if (refused) return Promise.reject(refused);
-    if (typeof build !== 'function') return Promise.reject(new TidalError('InvalidArgument', 'transact(build: (tx) => void)'));
-    let collected: ReturnType<typeof collectTransaction>;
-    try {
-      collected = collectTransaction(build, (key) => this.router.route(key), this.slots.length);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const key = options?.idempotencyKey;
-    const writes: { shard: ShardId; written: Promise<WriteToken> }[] = [];
-    collected.parts.forEach((chunks, shard) => {
-      const writer = this.slots[shard]!.writer;
-      chunks.forEach(({ ops, bytes }, i) => {
-        // A key guards one write per shard: a second write of the part gets a derived key of its own.
-        const writeOptions = key === undefined ? { bytes } : { idempotencyKey: i === 0 ? key : `${key}#${i}`, bytes };
-        writes.push({ shard, written: writer.writeChecked(ops, writeOptions) });
-      });
-    });
-    return this.track(settleTransaction(writes, collected.operations));
+    return this.writes.transact(build, options);
   }
 
-  async flush(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+  flush(): Promise<void> {
+    return this.writes.flush();
   }
 
-  // ---- Reads --------------------------------------------------------------
-
-  /**
-   * What a read must wait for on `slot`'s replica: the caller's token, or
-   * else the highest LSN this tab's session has seen on that shard (its
-   * own writes, and what its earlier reads saw), so that reads in a tab
-   * see its writes and never go back in time, across leader changes too.
-   */
-  private readAfter(slot: ShardSlot, after: WriteToken | undefined): WriteToken | undefined {
-    const given = after && after.shard === slot.shard ? after.lsn : 0;
-    const lsn = Math.max(slot.writer.lastSeenLsn, given);
-    return lsn > 0 ? { shard: slot.shard, lsn } : undefined;
-  }
+  // ---- Reads (read-routing.ts) --------------------------------------------
 
   async get(key: string, options: ReadOptions = {}): Promise<Entity | undefined> {
     if (this.supersededBy) throw this.supersededBy;
-    if (typeof key !== 'string') throw new TidalError('InvalidArgument', 'key must be a string');
-    if (options.after && options.after.shard !== this.router.route(key)) {
-      throw new TidalError(
-        'WrongShard',
-        `the token is of shard ${options.after.shard}; key ${JSON.stringify(key)} is on shard ${this.router.route(key)}`,
-      );
-    }
-    const slot = this.slots[this.router.route(key)]!;
-    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
-    const { entity, lsn } = await withTimeout(
-      this.clock,
-      slot.host.get(key, this.readAfter(slot, options.after), timeoutMs),
-      timeoutMs + 1000,
-      `shard ${slot.shard}`,
-    );
-    slot.writer.observe(lsn);
-    return entity;
+    return readEntity(this.reads, key, options);
   }
 
   async scan(prefix: string, options: ReadOptions & { limit?: number } = {}): Promise<{ key: string; entity: Entity }[]> {
     if (this.supersededBy) throw this.supersededBy;
-    if (typeof prefix !== 'string') throw new TidalError('InvalidArgument', 'prefix must be a string');
-    const limit = options.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN)
-      throw new TidalError('InvalidArgument', `limit must be an integer in 1..${MAX_SCAN}`);
-    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
-    const parts = await Promise.all(
-      this.slots.map(async (slot) => {
-        const part = await withTimeout(
-          this.clock,
-          slot.host.scan(prefix, limit, this.readAfter(slot, options.after), timeoutMs),
-          timeoutMs + 1000,
-          `shard ${slot.shard}`,
-        );
-        slot.writer.observe(part.lsn);
-        return part.rows;
-      }),
-    );
-    return parts
-      .flat()
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .slice(0, limit);
+    return scanShards(this.reads, prefix, options);
   }
 
-  // ---- Status, close, faults ----------------------------------------------
+  // ---- Status and lifecycle -----------------------------------------------
 
-  async stats(): Promise<TidalStats> {
-    const statuses = await Promise.all(
-      this.slots.map((slot) => withTimeout(this.clock, slot.host.status(), PING_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined)),
-    );
-    // Verification counters live in the workers and start again at 0 when a worker restarts or a
-    // replica is replaced; the tally here keeps them cumulative, and credits each to its own shard.
-    for (const status of statuses) {
-      if (!status) continue;
-      this.refused.set(status.refused.host, { shard: status.shard, count: status.refused.count });
-      if (status.followerId) this.tally.observe(status.followerId, status.shard, status.bytesVerified, status.payloadsRejected);
-      const inTab = status.inTabFollower;
-      if (inTab) this.tally.observe(inTab.id, inTab.shard, inTab.bytesVerified, inTab.payloadsRejected);
-    }
-    const shards = this.slots.map((slot, i): ShardStats => {
-      const status = statuses[i];
-      if (status) this.lastStatus[i] = status;
-      const known = status ?? this.lastStatus[i];
-      return {
-        shard: slot.shard,
-        role: status?.role ?? 'starting', // a worker that does not answer now is being restarted
-        leaderTab: known?.leaderTab,
-        lsn: known?.lsn ?? 0,
-        appliedLsn: known?.appliedLsn ?? 0,
-        lag: known?.lag ?? { lsns: 0, ms: 0 },
-        segments: known?.segments ?? 0,
-        logBytes: known?.logBytes ?? 0,
-        snapshotLsn: known?.snapshotLsn ?? 0,
-        snapshotBytes: known?.snapshotBytes ?? 0,
-        bytesVerified: this.tally.bytesVerified(slot.shard),
-        payloadsRejected: this.tally.payloadsRejected(slot.shard),
-        messagesRefused: [...this.refused.values()].reduce((n, r) => (r.shard === slot.shard ? n + r.count : n), 0),
-        restarts: slot.restarts,
-      };
-    });
-    return { tab: this.tabId, storage: this.storage, persisted: await this.persisted, estimate: await storageEstimate(), shards };
+  stats(): Promise<TidalStats> {
+    return this.statistics.collect();
   }
 
   async close(): Promise<void> {
@@ -411,6 +224,12 @@ export class Database implements TidalDb {
     }
     this.supersededListeners.add(callback);
     return () => void this.supersededListeners.delete(callback);
+  }
+
+  /** Why this tab no longer takes calls (closed, or stepped aside for a newer tidal), if it does not. */
+  private refusal(): TidalError | undefined {
+    if (this.closed) return new TidalError('Closed', `database ${this.name} is closed`);
+    return this.supersededBy;
   }
 
   /**
@@ -451,57 +270,5 @@ export class Database implements TidalDb {
       );
     })();
     return this.stopping;
-  }
-
-  private slotOf(shard: ShardId): ShardSlot {
-    const slot = this.slots[shard];
-    if (!slot) throw new TidalError('InvalidArgument', `no shard ${shard}`);
-    return slot;
-  }
-
-  /** `db.debug`, when opened with `{ debug: true }`. */
-  private faults(): TidalDebug {
-    return {
-      killWorker: (shard) => {
-        this.slotOf(shard).worker.terminate(); // the supervisor finds it silent and restarts it
-      },
-      hangWorker: (shard, ms) => {
-        const slot = this.slotOf(shard);
-        if (!Number.isFinite(ms) || ms < 0 || ms > 60_000) throw new TidalError('InvalidArgument', 'hangWorker takes 0..60000 ms');
-        void slot.host.hang(ms).catch(() => undefined); // not awaited: the worker answers nothing until it is over
-      },
-      corruptNextPayload: async (shard) => {
-        const slot = this.slotOf(shard);
-        await withTimeout(this.clock, slot.host.corruptNextPayload(), CONTROL_TIMEOUT_MS, `shard ${shard}`);
-      },
-      snapshotNow: async (shard) => {
-        const slot = this.slotOf(shard);
-        return withTimeout(this.clock, slot.host.snapshotNow(), CONTROL_TIMEOUT_MS, `shard ${shard}`);
-      },
-      dropNextPayload: async (shard) => {
-        const slot = this.slotOf(shard);
-        await withTimeout(this.clock, slot.host.dropNextPayload(), CONTROL_TIMEOUT_MS, `shard ${shard}`);
-      },
-    };
-  }
-}
-
-/** Asks the browser to keep the origin's storage under pressure; `undefined` where it cannot be asked or the asking failed. */
-async function askPersistence(): Promise<boolean | undefined> {
-  try {
-    return typeof navigator.storage?.persist === 'function' ? await navigator.storage.persist() : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** `navigator.storage.estimate()`, or `undefined` where unavailable. */
-async function storageEstimate(): Promise<{ usage: number; quota: number } | undefined> {
-  try {
-    if (typeof navigator.storage?.estimate !== 'function') return undefined;
-    const { usage, quota } = await navigator.storage.estimate();
-    return usage === undefined || quota === undefined ? undefined : { usage, quota };
-  } catch {
-    return undefined;
   }
 }

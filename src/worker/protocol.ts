@@ -1,3 +1,5 @@
+import { TidalError } from '../common/errors.js';
+
 /**
  * The version of the protocol the tabs of one database speak to each other,
  * carried by every message on the shard's RPC channel (`v`, `tab-rpc.ts`).
@@ -19,4 +21,13 @@ export function newerProtocolOf(data: unknown): number | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
   const v = (data as Record<string, unknown>)['v']; // a structured clone: plain data, no getters
   return Number.isSafeInteger(v) && (v as number) > PROTOCOL_VERSION ? (v as number) : undefined;
+}
+
+/** The `VersionSkew` error of a tab of database `db` that met a newer tidal (`what` says where). */
+export function skewError(db: string, what: string, details: Record<string, unknown>): TidalError {
+  return new TidalError(
+    'VersionSkew',
+    `${what} newer than this tab's tidal (protocol ${PROTOCOL_VERSION}) on database ${db}: this tab stepped aside, it neither writes nor leads; reload the page to run the newer tidal`,
+    { details: { ...details, speaks: PROTOCOL_VERSION } },
+  );
 }

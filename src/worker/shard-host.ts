@@ -2,48 +2,48 @@
  * `ShardHost`: what runs in a shard's Web Worker, one per shard per tab,
  * exposed to the tab's main thread with comlink (shard-host.worker.ts).
  *
- * It puts together the ideas of the worker layer, one module each:
+ * It is the front of the worker layer's ideas, one module each:
  *
  * - `leadership.ts`: the role (`leader | follower | starting`, one union
  *   holding what each role owns), claims and announcements by lock term;
+ * - `write-admission.ts`: a tick's write frame admitted by the leader;
  * - `write-forwarding.ts`: a follower tab's writes sent to the leader tab;
+ * - `host-reads.ts` (with `replica-read.ts`): reads answered from the
+ *   replica, after a token;
  * - `change-feed.ts`: changed entities reported to the main thread;
  * - `in-tab-follower.ts`: the verified copy of a neighbouring shard's log
  *   led in this tab;
- * - `host-status.ts`: what `status()` tells the main thread.
+ * - `host-sync.ts`: device sync of the shard while this worker leads it;
+ * - `host-status.ts`: what `status()` tells the main thread;
+ * - `host-faults.ts`: the `{ debug: true }` fault hooks.
  *
- * Either way it holds the shard's state, so reads are answered locally,
- * after waiting for a token when one is given (read-your-writes).
+ * What it keeps itself: the shard's RPC channel between tabs (each
+ * message handed to the module it is for), and stepping aside for good
+ * when a newer tidal shares the database (`VersionSkew`).
  */
 import { systemClock, type Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
-import type { FollowerDb } from '../replication/follower-db.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { ShardLeader } from '../session/shard-leader.js';
-import type { WriteRequest, WriteToken } from '../session/write.js';
-import { startShardSync } from '../sync/device-sync.js';
-import { SYNC_RETENTION } from '../sync/leader-sync-log.js';
-import type { SyncRunner, SyncRunnerStats } from '../sync/sync-runner.js';
-import type { Wal } from '../wal/wal.js';
-import { FaultyTransport } from '../transport/faulty-transport.js';
+import type { WriteToken } from '../session/write.js';
+import type { SyncRunnerStats } from '../sync/sync-runner.js';
 import type { Change, Entity } from './api.js';
 import { ChangeFeed } from './change-feed.js';
 import { shardChannels } from './channels.js';
-import { toEntity } from './entity.js';
+import { HostFaults } from './host-faults.js';
+import { HostReads, currentReplica } from './host-reads.js';
 import { hostStatus } from './host-status.js';
+import { HostSync } from './host-sync.js';
 import { InTabFollower, shipToInTabFollower, stopShipping } from './in-tab-follower.js';
 import { Leadership } from './leadership.js';
 import type { ShardHostConfig, ShardHostStatus } from './shard-host-config.js';
-import { newerProtocolOf, PROTOCOL_VERSION } from './protocol.js';
-import { whenReadable } from './replica-read.js';
+import { newerProtocolOf, skewError } from './protocol.js';
 import { parseRpc, type RpcMessage, type WriteOutcome } from './tab-rpc.js';
+import { admitFrame } from './write-admission.js';
 import { WriteForwarding, serveForwarded } from './write-forwarding.js';
-import { checkWriteFrame, decodeWriteFrame } from './write-frame.js';
+import { checkWriteFrame } from './write-frame.js';
 
 export type { ShardHostConfig, ShardHostStatus } from './shard-host-config.js';
-
-/** How often a read waiting for a replica looks again. */
-const READ_POLL_MS = 10;
 
 /** The part of a shard in one tab's worker. */
 export class ShardHost {
@@ -54,6 +54,9 @@ export class ShardHost {
   private readonly feed: ChangeFeed;
   private readonly leadership: Leadership;
   private readonly forwarding: WriteForwarding;
+  private readonly reads: HostReads;
+  private readonly sync: HostSync;
+  private readonly faults: HostFaults;
   /** The in-tab follower this worker hosts for the previous shard, when this tab leads it. */
   private inTabFollower: InTabFollower | undefined;
   /** This worker incarnation (announcements name it; the main thread keeps its counters apart by it). */
@@ -66,8 +69,6 @@ export class ShardHost {
    * the database): it stepped aside for good, neither writing nor leading (`VersionSkew`).
    */
   private superseded: TidalError | undefined;
-  /** Device sync of the shard, while this worker leads it (docs/SYNC.md). */
-  private sync: { readonly runner: SyncRunner; readonly wal: Wal } | undefined;
 
   constructor(config: ShardHostConfig, clock: Clock = systemClock) {
     this.config = config;
@@ -91,6 +92,14 @@ export class ShardHost {
       clock,
       post,
     });
+    this.reads = new HostReads({
+      shard: config.shard,
+      leadership: this.leadership,
+      clock,
+      refusal: () => this.superseded ?? (this.closed ? new TidalError('Closed', `shard ${this.config.shard}'s worker closed`) : undefined),
+    });
+    this.sync = new HostSync(config, clock);
+    this.faults = new HostFaults(config, this.leadership, clock);
   }
 
   /** Answers (for the main thread's liveness check). */
@@ -108,7 +117,7 @@ export class ShardHost {
     this.feed.watch(prefixes);
   }
 
-  // ---- Leadership ---------------------------------------------------------
+  // ---- Leadership (leadership.ts) -----------------------------------------
 
   /**
    * Takes the shard's lead (the main thread holds its Web Lock, granted as
@@ -129,7 +138,7 @@ export class ShardHost {
       await this.leadership.stepDown();
       throw this.superseded;
     }
-    await this.startSync(term);
+    await this.sync.start(this.leadership.role, term);
     return led;
   }
 
@@ -147,7 +156,7 @@ export class ShardHost {
   private async stepAside(error: TidalError): Promise<void> {
     if (this.superseded) return;
     this.superseded = error;
-    this.stopSync();
+    this.sync.stop();
     this.forwarding.close();
     await this.leadership
       .close()
@@ -156,53 +165,23 @@ export class ShardHost {
 
   /** Gives up the lead (the lock was lost or the tab is closing). */
   stepDown(): Promise<void> {
-    this.stopSync();
+    this.sync.stop();
     return this.leadership.stepDown();
   }
 
-  // ---- Device sync --------------------------------------------------------
-
-  /** Starts syncing the shard this worker now leads (when the database syncs), with the lead's term as writer epoch. */
-  private async startSync(term: number): Promise<void> {
-    const role = this.leadership.role;
-    if (!this.config.sync || role.kind !== 'leader') return;
-    this.stopSync();
-    const runner = await startShardSync(this.config.sync, {
-      database: this.config.db,
-      wal: role.wal,
-      leader: role.leader,
-      shard: this.config.shard,
-      shards: this.config.shards,
-      term,
-      clock: this.clock,
-    });
-    this.sync = { runner, wal: role.wal };
-  }
-
-  private stopSync(): void {
-    this.sync?.runner.stop();
-    this.sync?.wal.release(SYNC_RETENTION);
-    this.sync = undefined;
-  }
-
-  /** The sync of this shard, while this worker still leads it with the log it started with. */
-  private currentSync(): SyncRunner | undefined {
-    const role = this.leadership.role;
-    if (this.sync && (role.kind !== 'leader' || role.wal !== this.sync.wal)) this.stopSync(); // stepped down meanwhile
-    return this.sync?.runner;
-  }
+  // ---- Device sync (host-sync.ts) -----------------------------------------
 
   /** Runs a sync round of this shard now; `undefined` if this worker does not lead it (or the database does not sync). */
   async syncNow(): Promise<SyncRunnerStats | undefined> {
-    return this.currentSync()?.now();
+    return this.sync.runner(this.leadership.role)?.now();
   }
 
   /** This shard's sync stats, if this worker leads it and the database syncs. */
   syncStats(): SyncRunnerStats | undefined {
-    return this.currentSync()?.stats();
+    return this.sync.runner(this.leadership.role)?.stats();
   }
 
-  // ---- The in-tab follower ------------------------------------------------
+  // ---- The in-tab follower (in-tab-follower.ts) ---------------------------
 
   /** Ships this (leader) shard's log to its in-tab follower at the other end of `port`, in worker `replica`. */
   shipToInTabFollower(port: MessagePort, replica: string): void {
@@ -226,7 +205,7 @@ export class ShardHost {
     this.inTabFollower = await InTabFollower.open({ shard, port, replica, tabId: this.config.tabId, clock: this.clock });
   }
 
-  // ---- The tab RPC channel ------------------------------------------------
+  // ---- The tab RPC channel (tab-rpc.ts) -----------------------------------
 
   private post(message: RpcMessage): void {
     if (!this.closed) this.rpc.postMessage(message); // BroadcastChannel clones the message for every tab
@@ -258,13 +237,13 @@ export class ShardHost {
   }
 
   private async serveForwarded(message: Extract<RpcMessage, { t: 'write' }>): Promise<void> {
-    const leader = this.leadership.role.kind === 'leader' ? (frame: Uint8Array) => this.admitFrame(frame) : undefined;
+    const leader = this.leadership.role.kind === 'leader' ? (frame: Uint8Array) => this.admitHere(frame) : undefined;
     const answer = await serveForwarded(message, this.config.tabId, leader);
     if (answer.outcomes.length === 0) this.refused++; // a frame refused whole
     this.post(answer);
   }
 
-  // ---- Writes -------------------------------------------------------------
+  // ---- Writes (write-admission.ts, write-forwarding.ts) -------------------
 
   /**
    * Admits a tick's writes for this shard, as one write frame
@@ -276,7 +255,7 @@ export class ShardHost {
   async write(frame: Uint8Array): Promise<WriteOutcome[]> {
     if (this.superseded) throw this.superseded;
     const role = this.leadership.role;
-    if (role.kind === 'leader') return this.admitFrame(frame);
+    if (role.kind === 'leader') return this.admitHere(frame);
     const count = checkWriteFrame(frame, this.config.shard);
     const leaderTab = this.leadership.leaderTab;
     if (!leaderTab || leaderTab === this.config.tabId || role.kind !== 'follower') {
@@ -286,51 +265,17 @@ export class ShardHost {
     return this.forwarding.forward(leaderTab, frame, count);
   }
 
-  /** Reads a frame's writes, each checked on its own, and admits those that are well-formed; the outcomes in frame order. */
-  private async admitFrame(frame: Uint8Array): Promise<WriteOutcome[]> {
-    const entries = decodeWriteFrame(frame, this.config.shard);
-    const requests: WriteRequest[] = [];
-    for (const entry of entries) if (entry.ok) requests.push(entry.request);
-    const admitted = requests.length > 0 ? await this.admit(requests) : [];
-    let next = 0;
-    return entries.map((entry) => (entry.ok ? admitted[next++]! : outcomeOf(entry.error)));
+  /** Admits a frame's writes to this worker's leader (`Closed` if it no longer leads when they are admitted). */
+  private admitHere(frame: Uint8Array): Promise<WriteOutcome[]> {
+    const leader = (): ShardLeader => {
+      const role = this.leadership.role;
+      if (role.kind !== 'leader') throw new TidalError('Closed', `shard ${this.config.shard} is not led here`);
+      return role.leader;
+    };
+    return admitFrame(leader, this.config.shard, frame);
   }
 
-  private async admit(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
-    const role = this.leadership.role;
-    if (role.kind !== 'leader') throw new TidalError('Closed', `shard ${this.config.shard} is not led here`);
-    // The tick's writes are checked one by one and appended as one WAL batch.
-    const outcomes = await role.leader.writeBatch(requests);
-    return outcomes.map((outcome): WriteOutcome => (outcome.ok ? outcome : outcomeOf(outcome.error)));
-  }
-
-  // ---- Reads --------------------------------------------------------------
-
-  /** The replica reads are answered from: the leader, or the follower of another tab's leader. */
-  private currentReplica(): ShardLeader | FollowerDb | undefined {
-    const role = this.leadership.role;
-    if (role.kind === 'leader') return role.leader;
-    if (role.kind === 'follower') return role.replica;
-    return undefined;
-  }
-
-  /**
-   * The replica to read from, once it has caught up with its leader (a fresh
-   * follower) and applied `after`: a read waiting on a replica that is
-   * replaced meanwhile (the role changed) moves to the next one
-   * (replica-read.ts); `Timeout` past `timeoutMs`.
-   */
-  private readableReplica(after: WriteToken | undefined, timeoutMs: number): Promise<ShardLeader | FollowerDb> {
-    return whenReadable({
-      current: () => this.currentReplica(),
-      refusal: () => this.superseded ?? (this.closed ? new TidalError('Closed', `shard ${this.config.shard}'s worker closed`) : undefined),
-      clock: this.clock,
-      after,
-      timeoutMs,
-      describe: `shard ${this.config.shard}`,
-      pollMs: READ_POLL_MS,
-    });
-  }
+  // ---- Reads (host-reads.ts) ----------------------------------------------
 
   /**
    * The entity at `key`, once the replica has applied `after`; with the
@@ -338,8 +283,7 @@ export class ShardHost {
    * that its later reads never go back in time.
    */
   async get(key: string, after: WriteToken | undefined, timeoutMs: number): Promise<{ entity: Entity | undefined; lsn: number }> {
-    const replica = await this.readableReplica(after, timeoutMs);
-    return { entity: toEntity(this.leadership.role.state.crdt.entity(key)), lsn: replica.appliedLsn };
+    return this.reads.get(key, after, timeoutMs);
   }
 
   /** Entities under `prefix` (at most `limit`, in key order), like `get`. */
@@ -349,21 +293,15 @@ export class ShardHost {
     after: WriteToken | undefined,
     timeoutMs: number,
   ): Promise<{ rows: { key: string; entity: Entity }[]; lsn: number }> {
-    const replica = await this.readableReplica(after, timeoutMs);
-    const crdt = this.leadership.role.state.crdt;
-    const keys = crdt
-      .keys()
-      .filter((k) => k.startsWith(prefix))
-      .sort();
-    return { rows: keys.slice(0, limit).map((key) => ({ key, entity: toEntity(crdt.entity(key))! })), lsn: replica.appliedLsn };
+    return this.reads.scan(prefix, limit, after, timeoutMs);
   }
 
   /** True once this host answers reads for its shard: it leads it, or follows its leader. */
   get ready(): boolean {
-    return this.currentReplica() !== undefined;
+    return currentReplica(this.leadership.role) !== undefined;
   }
 
-  // ---- Status and faults --------------------------------------------------
+  // ---- Status (host-status.ts) and faults (host-faults.ts) ----------------
 
   status(): ShardHostStatus {
     // The message without the `VersionSkew: ` prefix the error's constructor gave it (the main thread builds its own error).
@@ -377,78 +315,30 @@ export class ShardHost {
 
   /** Flips a byte of the next payload this leader ships, to every follower (debug only). */
   corruptNextPayload(): void {
-    this.injectNext('flip', 'corruptNextPayload');
+    this.faults.injectNext('flip', 'corruptNextPayload');
   }
 
   /** Loses the next payload this leader ships, to every follower (debug only): they catch up on the next one. */
   dropNextPayload(): void {
-    this.injectNext('drop', 'dropNextPayload');
-  }
-
-  private injectNext(fault: 'flip' | 'drop', what: string): void {
-    this.requireDebug(what);
-    const role = this.leadership.role;
-    if (role.kind !== 'leader') {
-      throw new TidalError(
-        'InvalidArgument',
-        `shard ${this.config.shard} is led by tab ${this.leadership.leaderTab ?? '(none yet)'}, not this one: call ${what} in the leader tab`,
-      );
-    }
-    for (const shipping of [role.crossTab, role.inTab]) if (shipping?.link instanceof FaultyTransport) shipping.link.injectNext(fault);
+    this.faults.injectNext('drop', 'dropNextPayload');
   }
 
   /** Snapshots this (leader) shard now and compacts its log (debug only): see `TidalDebug.snapshotNow`. */
-  async snapshotNow(): Promise<{ snapshotLsn: number; firstLsn: number }> {
-    this.requireDebug('snapshotNow');
-    const role = this.leadership.role;
-    if (role.kind !== 'leader') {
-      throw new TidalError(
-        'InvalidArgument',
-        `shard ${this.config.shard} is led by tab ${this.leadership.leaderTab ?? '(none yet)'}, not this one: snapshot it from the leader tab`,
-      );
-    }
-    const taken = await role.snapshots.snapshotNow();
-    await role.snapshots.compactLog();
-    return { snapshotLsn: taken?.lsn ?? 0, firstLsn: role.wal.firstLsn };
+  snapshotNow(): Promise<{ snapshotLsn: number; firstLsn: number }> {
+    return this.faults.snapshotNow();
   }
 
   /** Blocks this worker for `ms` (debug only: a hung worker answers nothing, ships nothing). */
   hang(ms: number): void {
-    this.requireDebug('hang');
-    const until = this.clock.now() + Math.min(Math.max(0, ms), 60_000);
-    while (this.clock.now() < until) {
-      // spin
-    }
-  }
-
-  private requireDebug(what: string): void {
-    if (!this.config.debug) throw new TidalError('InvalidArgument', `${what} is fault injection: open the database with { debug: true }`);
+    this.faults.hang(ms);
   }
 
   async close(): Promise<void> {
-    this.stopSync();
+    this.sync.stop();
     await this.leadership.close();
     await this.inTabFollower?.close();
     this.forwarding.close();
     this.closed = true;
     this.rpc.close();
   }
-}
-
-/** The `VersionSkew` error of a tab of database `db` that met a newer tidal (`what` says where). */
-export function skewError(db: string, what: string, details: Record<string, unknown>): TidalError {
-  return new TidalError(
-    'VersionSkew',
-    `${what} newer than this tab's tidal (protocol ${PROTOCOL_VERSION}) on database ${db}: this tab stepped aside, it neither writes nor leads; reload the page to run the newer tidal`,
-    { details: { ...details, speaks: PROTOCOL_VERSION } },
-  );
-}
-
-/** A refused write's outcome, as it crosses to the main thread (or another tab). */
-function outcomeOf(error: unknown): WriteOutcome {
-  return {
-    ok: false,
-    code: isTidalError(error) ? error.code : 'StorageError',
-    message: error instanceof Error ? error.message : String(error),
-  };
 }

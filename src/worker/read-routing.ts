@@ -1,0 +1,83 @@
+/**
+ * Read routing on the main thread: `db.get` goes to the worker of the
+ * key's shard, `db.scan` to every shard's worker, each read ordered after
+ * what this tab's session has seen on that shard (read-your-writes, and
+ * reads that never go back in time, across leader changes too). The LSN a
+ * replica answered at is remembered by the shard's `SessionWriter`.
+ */
+import { withTimeout, type Clock } from '../common/clock.js';
+import { TidalError } from '../common/errors.js';
+import type { ShardRouter } from '../shard/router.js';
+import type { WriteToken } from '../session/write.js';
+import type { Entity, ReadOptions } from './api.js';
+import type { ShardSlot } from './shard-slot.js';
+
+/** The most rows one `scan` may ask for. */
+export const MAX_SCAN = 10_000;
+
+/** What reads need of the database: its shards, how keys route, the clock and the default timeout. */
+export interface ReadRoute {
+  readonly slots: readonly ShardSlot[];
+  readonly router: ShardRouter;
+  readonly clock: Clock;
+  readonly requestTimeoutMs: number;
+}
+
+/**
+ * What a read must wait for on `slot`'s replica: the caller's token, or
+ * else the highest LSN this tab's session has seen on that shard (its
+ * own writes, and what its earlier reads saw).
+ */
+function readAfter(slot: ShardSlot, after: WriteToken | undefined): WriteToken | undefined {
+  const given = after && after.shard === slot.shard ? after.lsn : 0;
+  const lsn = Math.max(slot.writer.lastSeenLsn, given);
+  return lsn > 0 ? { shard: slot.shard, lsn } : undefined;
+}
+
+/** `db.get`: the entity at `key`, read from its shard's replica in this tab. */
+export async function readEntity(route: ReadRoute, key: string, options: ReadOptions): Promise<Entity | undefined> {
+  if (typeof key !== 'string') throw new TidalError('InvalidArgument', 'key must be a string');
+  const shard = route.router.route(key);
+  if (options.after && options.after.shard !== shard) {
+    throw new TidalError('WrongShard', `the token is of shard ${options.after.shard}; key ${JSON.stringify(key)} is on shard ${shard}`);
+  }
+  const slot = route.slots[shard]!;
+  const timeoutMs = options.timeoutMs ?? route.requestTimeoutMs;
+  const { entity, lsn } = await withTimeout(
+    route.clock,
+    slot.host.get(key, readAfter(slot, options.after), timeoutMs),
+    timeoutMs + 1000,
+    `shard ${slot.shard}`,
+  );
+  slot.writer.observe(lsn);
+  return entity;
+}
+
+/** `db.scan`: entities under `prefix` across every shard, in key order, at most `limit`. */
+export async function scanShards(
+  route: ReadRoute,
+  prefix: string,
+  options: ReadOptions & { limit?: number },
+): Promise<{ key: string; entity: Entity }[]> {
+  if (typeof prefix !== 'string') throw new TidalError('InvalidArgument', 'prefix must be a string');
+  const limit = options.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN)
+    throw new TidalError('InvalidArgument', `limit must be an integer in 1..${MAX_SCAN}`);
+  const timeoutMs = options.timeoutMs ?? route.requestTimeoutMs;
+  const parts = await Promise.all(
+    route.slots.map(async (slot) => {
+      const part = await withTimeout(
+        route.clock,
+        slot.host.scan(prefix, limit, readAfter(slot, options.after), timeoutMs),
+        timeoutMs + 1000,
+        `shard ${slot.shard}`,
+      );
+      slot.writer.observe(part.lsn);
+      return part.rows;
+    }),
+  );
+  return parts
+    .flat()
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .slice(0, limit);
+}
