@@ -9,6 +9,10 @@
  *
  * The value is kept exactly as written (docs/PAYLOAD.md, the exact form):
  * `-0`, `NaN` and the order of an object's keys read back as they were.
+ * A register keeps the value's exact-form bytes only for a structured
+ * value (object, array, bytes), which it copies and compares by; for a
+ * primitive (a label, a number), the bulk of what a shard holds, the bytes
+ * are made again when a tie or an encoding needs them.
  *
  *     const label = LWWRegister.of('spam', clock.now(), 'tab-a');
  *     label.set('ham', clock.now(), 'tab-a'); // true: a later stamp wins
@@ -26,20 +30,23 @@ import {
   MAX_VALUE_DEPTH,
   exactValueBytes,
   ownedValue,
+  encodeValue,
+  isWellFormedString,
   readUtf8,
   writeUtf8,
   type CrdtValue,
+  type Value,
 } from '../common/value.js';
 
 /** A value with the (HLC, replica) stamp of the write that set it. */
 export class LWWRegister {
   private current: CrdtValue;
-  /** Exact-form bytes of `current`, kept for ties and for encoding. */
-  private currentBytes: Uint8Array;
+  /** Exact-form bytes of `current` when it is structured (see `retainedValueBytes`), else `undefined`. */
+  private currentBytes: Uint8Array | undefined;
   private stamp: HlcTimestamp;
   private writer: ReplicaId;
 
-  private constructor(value: CrdtValue, bytes: Uint8Array, hlc: HlcTimestamp, replica: ReplicaId) {
+  private constructor(value: CrdtValue, bytes: Uint8Array | undefined, hlc: HlcTimestamp, replica: ReplicaId) {
     this.current = value;
     this.currentBytes = bytes;
     this.stamp = hlc;
@@ -50,12 +57,12 @@ export class LWWRegister {
   static of(value: CrdtValue, hlc: HlcTimestamp, replica: ReplicaId): LWWRegister {
     assertHlcTimestamp(hlc);
     assertReplicaId(replica);
-    const bytes = exactValueBytes(value);
-    return new LWWRegister(ownedValue(value, bytes), bytes, hlc, replica);
+    const bytes = retainedValueBytes(value);
+    return new LWWRegister(bytes ? ownedValue(value, bytes) : value, bytes, hlc, replica);
   }
 
-  /** @internal A register from parts already validated (the value owned, `bytes` its exact form). */
-  static fromTrusted(value: CrdtValue, bytes: Uint8Array, hlc: HlcTimestamp, replica: ReplicaId): LWWRegister {
+  /** @internal A register from parts already validated (the value owned, `bytes` what `retainedValueBytes` gave for it). */
+  static fromTrusted(value: CrdtValue, bytes: Uint8Array | undefined, hlc: HlcTimestamp, replica: ReplicaId): LWWRegister {
     return new LWWRegister(value, bytes, hlc, replica);
   }
 
@@ -76,15 +83,14 @@ export class LWWRegister {
 
   /** The exact-form bytes of the value (read-only view). */
   get valueBytes(): Uint8Array {
-    return this.currentBytes;
+    return this.currentBytes ?? exactValueBytes(this.current);
   }
 
   /** Writes `value` at (`hlc`, `replica`) if that stamp beats the current one. Returns whether the register changed. Same checks as `of`. */
   set(value: CrdtValue, hlc: HlcTimestamp, replica: ReplicaId): boolean {
     assertHlcTimestamp(hlc);
     assertReplicaId(replica);
-    const bytes = exactValueBytes(value);
-    return this.offer(value, bytes, hlc, replica, true);
+    return this.offer(value, retainedValueBytes(value), hlc, replica, true);
   }
 
   /** Keeps the greater of the two writes. Returns whether this register changed. */
@@ -92,10 +98,14 @@ export class LWWRegister {
     return this.offer(other.current, other.currentBytes, other.stamp, other.writer, false);
   }
 
-  /** @internal Takes a validated write if it wins; `copy` says whether the value must be copied first. */
-  offer(value: CrdtValue, bytes: Uint8Array, hlc: HlcTimestamp, replica: ReplicaId, copy: boolean): boolean {
+  /**
+   * @internal Takes a validated write if it wins; `bytes` is what
+   * `retainedValueBytes` gave for `value`, `copy` says whether a
+   * structured value must be copied first.
+   */
+  offer(value: CrdtValue, bytes: Uint8Array | undefined, hlc: HlcTimestamp, replica: ReplicaId, copy: boolean): boolean {
     if (!beats(hlc, replica, value, bytes, this.stamp, this.writer, this.current, this.currentBytes)) return false;
-    this.current = copy ? ownedValue(value, bytes) : value;
+    this.current = copy && bytes ? ownedValue(value, bytes) : value;
     this.currentBytes = bytes;
     this.stamp = hlc;
     this.writer = replica;
@@ -111,7 +121,8 @@ export class LWWRegister {
   writeTo(enc: Encoder): void {
     enc.writeU64(this.stamp);
     writeUtf8(enc, this.writer);
-    enc.writeRaw(this.currentBytes);
+    if (this.currentBytes) enc.writeRaw(this.currentBytes);
+    else encodeValue(enc, this.current as Value, MAX_VALUE_DEPTH); // the exact form, as exactValueBytes writes it
   }
 
   /**
@@ -127,15 +138,15 @@ export class LWWRegister {
     if (!isReplicaId(replica)) throw new TidalError('MalformedPayload', `LWWRegister replica id at offset ${at} is not a valid replica id`);
     if (legacy) {
       const value = decodeValue(dec, MAX_VALUE_DEPTH);
-      return new LWWRegister(value, exactValueBytes(value), hlc, replica);
+      return new LWWRegister(value, retainedValueBytes(value), hlc, replica);
     }
     const { value, bytes } = decodeExactValue(dec);
-    return new LWWRegister(value, bytes, hlc, replica);
+    return new LWWRegister(value, isStructured(value) ? bytes : undefined, hlc, replica);
   }
 
   /** The encoding of this register alone. */
   encode(): Uint8Array {
-    const enc = new Encoder(32 + this.currentBytes.length);
+    const enc = new Encoder(32 + (this.currentBytes?.length ?? 16));
     this.writeTo(enc);
     return enc.toBytes();
   }
@@ -154,17 +165,43 @@ function beats(
   aHlc: HlcTimestamp,
   aReplica: ReplicaId,
   aValue: CrdtValue,
-  aBytes: Uint8Array,
+  aBytes: Uint8Array | undefined,
   bHlc: HlcTimestamp,
   bReplica: ReplicaId,
   bValue: CrdtValue,
-  bBytes: Uint8Array,
+  bBytes: Uint8Array | undefined,
 ): boolean {
   if (aHlc !== bHlc) return aHlc > bHlc;
   if (aReplica !== bReplica) return aReplica > bReplica;
   // The same stamp twice: the same write again (most often), or a misbehaving replica.
-  const exact = compareBytes(aBytes, bBytes);
+  const exact = compareBytes(aBytes ?? exactValueBytes(aValue), bBytes ?? exactValueBytes(bValue));
   if (exact === 0) return false;
   const canonical = compareBytes(canonicalValueBytes(aValue), canonicalValueBytes(bValue));
   return canonical !== 0 ? canonical > 0 : exact > 0;
+}
+
+function isStructured(value: CrdtValue): boolean {
+  return typeof value === 'object' && value !== null;
+}
+
+/**
+ * @internal The exact-form bytes a register keeps with `value`: those of a
+ * structured value (object, array, bytes), `undefined` for a primitive.
+ * Throws `Unencodable` for a value outside `CrdtValue`, as
+ * `exactValueBytes` does, in either case.
+ */
+export function retainedValueBytes(value: CrdtValue): Uint8Array | undefined {
+  switch (typeof value) {
+    case 'number':
+    case 'boolean':
+      return undefined;
+    case 'string':
+      if (isWellFormedString(value)) return undefined;
+      break;
+    case 'object':
+      if (value === null) return undefined;
+      break;
+  }
+  const bytes = exactValueBytes(value); // refuses what cannot be stored (a lone surrogate, a bigint too large, ...)
+  return isStructured(value) ? bytes : undefined;
 }

@@ -43,11 +43,6 @@ export interface PendingSteps {
   readonly decrements: number;
 }
 
-interface MutableTotals {
-  increments: number;
-  decrements: number;
-}
-
 /** Returns `by` if it is a positive safe integer, else throws `InvalidArgument`. */
 export function assertCountStep(by: unknown, what = 'by'): number {
   if (typeof by !== 'number' || !Number.isSafeInteger(by) || by <= 0) {
@@ -59,9 +54,22 @@ export function assertCountStep(by: unknown, what = 'by'): number {
   return by;
 }
 
-/** A grow-only pair of per-replica totals: increments and decrements. */
+/**
+ * A grow-only pair of per-replica totals: increments and decrements.
+ *
+ * Held flat, because a shard holds one per entity and counter kind and
+ * nearly all of them are only ever counted by one replica (a follower tab
+ * holds tens of thousands): the first replica's totals are fields of the
+ * counter itself, any further replica's a triple `[replica, increments,
+ * decrements]` in `more`. No `Map` per counter, no object per replica.
+ */
 export class PNCounter {
-  private readonly totals = new Map<ReplicaId, MutableTotals>();
+  /** The first replica to count here (`undefined` while none has). */
+  private replica0: ReplicaId | undefined = undefined;
+  private increments0 = 0;
+  private decrements0 = 0;
+  /** Every further replica, as triples `replica, increments, decrements`, in order of arrival. */
+  private more: (ReplicaId | number)[] | undefined = undefined;
 
   /** Adds `by` (default 1) to `replica`'s increments. Throws `InvalidArgument` for a bad replica or a `by` that is not a positive safe integer, `Overflow` (changing nothing) as `checkStep` says. */
   increment(replica: ReplicaId, by = 1): void {
@@ -92,7 +100,7 @@ export class PNCounter {
    * already validated.
    */
   assertRoom(replica: ReplicaId, by: number, which: 'increments' | 'decrements', pending?: PendingSteps, checkValue = true): void {
-    const current = (this.totals.get(replica)?.[which] ?? 0) + (pending ? pending[which] : 0);
+    const current = this.totalOf(replica, which) + (pending ? pending[which] : 0);
     if (current + by > Number.MAX_SAFE_INTEGER) {
       throw new TidalError('Overflow', `replica ${replica}'s ${which} would reach ${current} + ${by}, past 2^53-1`, {
         details: { replica, current, by },
@@ -101,7 +109,8 @@ export class PNCounter {
     if (!checkValue) return;
     const pendingNet = pending ? pending.increments - pending.decrements : 0;
     // The common case, in numbers: one replica (its value exact), far from the bounds (sums of safe integers compare exactly with 2^53-1).
-    if (this.totals.size <= 1 && Math.abs(this.value()) + Math.abs(pendingNet) + by <= Number.MAX_SAFE_INTEGER) return;
+    if (this.more === undefined && Math.abs(this.increments0 - this.decrements0) + Math.abs(pendingNet) + by <= Number.MAX_SAFE_INTEGER)
+      return;
     const before = this.bigValue() + BigInt(pendingNet);
     const after = which === 'increments' ? before + BigInt(by) : before - BigInt(by);
     const magnitude = after < 0n ? -after : after;
@@ -116,9 +125,28 @@ export class PNCounter {
 
   /** @internal Adds a step already checked with `checkStep` (or validated and `assertRoom`ed). */
   addChecked(replica: ReplicaId, by: number, which: 'increments' | 'decrements'): void {
-    const entry = this.totals.get(replica);
-    if (entry) entry[which] += by;
-    else this.totals.set(replica, which === 'increments' ? { increments: by, decrements: 0 } : { increments: 0, decrements: by });
+    const increments = which === 'increments';
+    if (this.replica0 === replica) {
+      if (increments) this.increments0 += by;
+      else this.decrements0 += by;
+      return;
+    }
+    if (this.replica0 === undefined) {
+      this.replica0 = replica;
+      if (increments) this.increments0 = by;
+      else this.decrements0 = by;
+      return;
+    }
+    const more = this.more;
+    if (more) {
+      for (let i = 0; i < more.length; i += 3) {
+        if (more[i] !== replica) continue;
+        const at = increments ? i + 1 : i + 2;
+        more[at] = (more[at] as number) + by;
+        return;
+      }
+    }
+    (this.more ??= []).push(replica, increments ? by : 0, increments ? 0 : by);
   }
 
   private add(replica: ReplicaId, by: number, which: 'increments' | 'decrements'): void {
@@ -126,82 +154,127 @@ export class PNCounter {
     this.addChecked(replica, by, which);
   }
 
+  /** `replica`'s `which` total (0 if it never counted here). */
+  private totalOf(replica: ReplicaId, which: 'increments' | 'decrements'): number {
+    if (this.replica0 === replica) return which === 'increments' ? this.increments0 : this.decrements0;
+    const more = this.more;
+    if (more)
+      for (let i = 0; i < more.length; i += 3) if (more[i] === replica) return more[which === 'increments' ? i + 1 : i + 2] as number;
+    return 0;
+  }
+
+  /** How many replicas have counted here. */
+  private get replicaCount(): number {
+    return this.replica0 === undefined ? 0 : 1 + (this.more ? this.more.length / 3 : 0);
+  }
+
+  /** Sets `replica`'s totals (a replica not yet here: reading and copying). */
+  private put(replica: ReplicaId, increments: number, decrements: number): void {
+    if (this.replica0 === undefined) {
+      this.replica0 = replica;
+      this.increments0 = increments;
+      this.decrements0 = decrements;
+    } else (this.more ??= []).push(replica, increments, decrements);
+  }
+
   /** Increments minus decrements over all replicas. Exact while it stays within ±(2^53-1) (always, but after a merge); use `exactValue` to be sure. */
   value(): number {
-    let sum = 0;
-    for (const t of this.totals.values()) sum += t.increments - t.decrements;
+    let sum = this.increments0 - this.decrements0;
+    const more = this.more;
+    if (more) for (let i = 0; i < more.length; i += 3) sum += (more[i + 1] as number) - (more[i + 2] as number);
     return sum;
   }
 
   /** Increments minus decrements over all replicas, exactly: a number within ±(2^53-1), else (only after merges) a bigint. */
   exactValue(): number | bigint {
-    if (this.totals.size <= 1) return this.value(); // one difference of two safe integers: exact
+    if (this.more === undefined) return this.value(); // one difference of two safe integers: exact
     const sum = this.bigValue();
     return sum >= -MAX_SAFE && sum <= MAX_SAFE ? Number(sum) : sum;
   }
 
   /** Increments minus decrements over all replicas, exactly, as a bigint. */
   bigValue(): bigint {
-    if (this.totals.size === 1) return BigInt(this.value());
-    let sum = 0n;
-    for (const t of this.totals.values()) sum += BigInt(t.increments) - BigInt(t.decrements);
+    if (this.more === undefined) return BigInt(this.value());
+    let sum = BigInt(this.increments0) - BigInt(this.decrements0);
+    const more = this.more;
+    for (let i = 0; i < more.length; i += 3) sum += BigInt(more[i + 1] as number) - BigInt(more[i + 2] as number);
     return sum;
   }
 
   /** The totals of one replica (zeros if it never counted here). */
   totalsOf(replica: ReplicaId): PNCounterTotals {
-    const t = this.totals.get(replica);
-    return { increments: t?.increments ?? 0, decrements: t?.decrements ?? 0 };
+    return { increments: this.totalOf(replica, 'increments'), decrements: this.totalOf(replica, 'decrements') };
   }
 
   /** The replicas that have counted here, in id order. */
   replicas(): ReplicaId[] {
-    return [...this.totals.keys()].sort(compareStrings);
+    if (this.replica0 === undefined) return [];
+    const replicas = [this.replica0];
+    const more = this.more;
+    if (more) for (let i = 0; i < more.length; i += 3) replicas.push(more[i] as ReplicaId);
+    return replicas.sort(compareStrings);
   }
 
   /** True when no replica has counted here. */
   get isEmpty(): boolean {
-    return this.totals.size === 0;
+    return this.replica0 === undefined;
   }
 
   /** Takes, per replica, the larger of each total. Returns whether anything changed. */
   merge(other: PNCounter): boolean {
-    let changed = false;
-    for (const [replica, theirs] of other.totals) {
-      const mine = this.totals.get(replica);
-      if (!mine) {
-        this.totals.set(replica, { increments: theirs.increments, decrements: theirs.decrements });
-        changed = true;
-        continue;
-      }
-      if (theirs.increments > mine.increments) {
-        mine.increments = theirs.increments;
-        changed = true;
-      }
-      if (theirs.decrements > mine.decrements) {
-        mine.decrements = theirs.decrements;
-        changed = true;
+    if (other.replica0 === undefined) return false;
+    let changed = this.mergeTotals(other.replica0, other.increments0, other.decrements0);
+    const more = other.more;
+    if (more) {
+      for (let i = 0; i < more.length; i += 3) {
+        changed = this.mergeTotals(more[i] as ReplicaId, more[i + 1] as number, more[i + 2] as number) || changed;
       }
     }
     return changed;
   }
 
+  private mergeTotals(replica: ReplicaId, increments: number, decrements: number): boolean {
+    if (this.replica0 === replica) {
+      const changed = increments > this.increments0 || decrements > this.decrements0;
+      if (increments > this.increments0) this.increments0 = increments;
+      if (decrements > this.decrements0) this.decrements0 = decrements;
+      return changed;
+    }
+    const more = this.more;
+    if (more) {
+      for (let i = 0; i < more.length; i += 3) {
+        if (more[i] !== replica) continue;
+        const changed = increments > (more[i + 1] as number) || decrements > (more[i + 2] as number);
+        if (increments > (more[i + 1] as number)) more[i + 1] = increments;
+        if (decrements > (more[i + 2] as number)) more[i + 2] = decrements;
+        return changed;
+      }
+    }
+    this.put(replica, increments, decrements);
+    return true;
+  }
+
   /** An independent copy. */
   clone(): PNCounter {
     const copy = new PNCounter();
-    for (const [replica, t] of this.totals) copy.totals.set(replica, { increments: t.increments, decrements: t.decrements });
+    copy.replica0 = this.replica0;
+    copy.increments0 = this.increments0;
+    copy.decrements0 = this.decrements0;
+    if (this.more) copy.more = this.more.slice();
     return copy;
   }
 
   /** Writes the canonical encoding (docs/CRDT.md, "PNCounter"). */
   writeTo(enc: Encoder): void {
-    enc.writeVarUint(this.totals.size);
-    if (this.totals.size === 1) {
+    enc.writeVarUint(this.replicaCount);
+    if (this.replica0 === undefined) return;
+    if (this.more === undefined) {
       // The common case needs no sorting (and no array).
-      for (const [replica, t] of this.totals) writeEntry(enc, replica, t);
+      writeEntry(enc, this.replica0, this.increments0, this.decrements0);
       return;
     }
-    for (const replica of this.replicas()) writeEntry(enc, replica, this.totals.get(replica)!);
+    for (const replica of this.replicas())
+      writeEntry(enc, replica, this.totalOf(replica, 'increments'), this.totalOf(replica, 'decrements'));
   }
 
   /** Reads what `writeTo` wrote; throws `MalformedPayload` for a bad replica id, unsorted replicas or an all-zero entry. */
@@ -222,14 +295,14 @@ export class PNCounter {
       if (increments === 0 && decrements === 0) {
         throw new TidalError('MalformedPayload', `PNCounter entry for ${replica} at offset ${at} is all zero (not canonical)`);
       }
-      counter.totals.set(replica, { increments, decrements });
+      counter.put(replica, increments, decrements);
     }
     return counter;
   }
 
   /** The canonical bytes of this counter alone. */
   encode(): Uint8Array {
-    const enc = new Encoder(16 + this.totals.size * 16);
+    const enc = new Encoder(16 + this.replicaCount * 16);
     this.writeTo(enc);
     return enc.toBytes();
   }
@@ -243,8 +316,8 @@ export class PNCounter {
   }
 }
 
-function writeEntry(enc: Encoder, replica: ReplicaId, t: MutableTotals): void {
+function writeEntry(enc: Encoder, replica: ReplicaId, increments: number, decrements: number): void {
   writeUtf8(enc, replica);
-  enc.writeVarUint(t.increments);
-  enc.writeVarUint(t.decrements);
+  enc.writeVarUint(increments);
+  enc.writeVarUint(decrements);
 }

@@ -25,11 +25,11 @@ import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
 import { GSet } from './g-set.js';
 import type { HLC, HlcTimestamp } from './hlc.js';
-import { LWWRegister } from './lww-register.js';
+import { LWWRegister, retainedValueBytes } from './lww-register.js';
 import { validateOperation, type CounterOperation, type CrdtOperation } from './operation.js';
 import { PNCounter, type PendingSteps } from './pn-counter.js';
 import { SignalEntity, malformed, readEntityRecord, type DecodedEntity } from './signal-entity.js';
-import { canonicalValueBytes, compareStrings, exactValueBytes, ownedValue, readCount, type CrdtValue } from '../common/value.js';
+import { canonicalValueBytes, compareStrings, ownedValue, readCount, type CrdtValue } from '../common/value.js';
 
 /** Magic of an encoded state: `TDCS`. */
 export const STATE_MAGIC = new Uint8Array([0x54, 0x44, 0x43, 0x53]);
@@ -136,14 +136,15 @@ export class CrdtSignalState {
         return true;
       }
       case 'set': {
-        const bytes = exactValueBytes(op.value);
+        const bytes = retainedValueBytes(op.value); // checks the value; kept only for a structured one
         this.clock?.receive(op.hlc);
         const register = entity?.fields?.get(op.field);
         if (register) {
           if (!register.offer(op.value, bytes, op.hlc, op.replica, true)) return false;
         } else {
           entity ??= this.createEntity(op.key);
-          (entity.fields ??= new Map()).set(op.field, LWWRegister.fromTrusted(ownedValue(op.value, bytes), bytes, op.hlc, op.replica));
+          const value = bytes ? ownedValue(op.value, bytes) : op.value;
+          (entity.fields ??= new Map()).set(op.field, LWWRegister.fromTrusted(value, bytes, op.hlc, op.replica));
         }
         entity!.version = ++this.changes;
         return true;
