@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ShardLeader } from '../session/shard-leader.js';
-import type { WriteRequest } from '../session/write.js';
+import { asLogEvent, type WriteRequest } from '../session/write.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
 import { Wal } from '../wal/wal.js';
 import { LeaderSyncLog, SYNC_RETENTION } from './leader-sync-log.js';
@@ -15,8 +15,9 @@ async function device(
   storage = new MemoryStorage(),
   id = randomDevice(),
   options: { maxChunkBytes?: number; snapshotMinBytes?: number } = {},
+  segmentBytes?: number,
 ) {
-  const { wal } = await Wal.open(storage, { shard: 0 });
+  const { wal } = await Wal.open(storage, segmentBytes === undefined ? { shard: 0 } : { shard: 0, segmentBytes });
   const leader = await ShardLeader.open({ wal, replica: `${id.slice(0, 6)}.0` });
   const sync = new ShardSync({
     remote,
@@ -107,6 +108,42 @@ describe('ShardSync on a shard leader’s WAL', () => {
     expect(again.leader.state.crdt.encode()).toEqual(a.leader.state.crdt.encode());
     expect(again.leader.state.syncCursors).toEqual(late.leader.state.syncCursors);
     expect((await again.sync.sync()).merged).toBe(0);
+  });
+
+  it('compaction keeps every write not uploaded yet, between import events, across small segments; each reaches the others once', async () => {
+    const remote = new MemoryRemote();
+    const keys = await userKeys();
+    // Segments of ~600 bytes: a few batches each, so compaction has sealed segments to delete everywhere.
+    const a = await device(remote, keys, undefined, undefined, {}, 600);
+    const b = await device(remote, keys);
+    const click = (key: string) => [{ op: 'increment' as const, key, kind: 'click', by: 1 }];
+    for (let i = 0; i < 20; i++) await a.write(click('item:a'));
+    await a.sync.sync(); // a's first 20 uploaded
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 10; i++) await b.write(click('item:b'));
+      await b.sync.sync();
+      await a.sync.pull(); // b's writes land in a's log as import events
+      for (let i = 0; i < 10; i++) await a.write(click('item:a')); // not uploaded: no upload since
+    }
+    const notUploaded = 30;
+    const firstNotUploaded = a.wal.retained().get(SYNC_RETENTION)!;
+    expect(a.wal.lastLsn - firstNotUploaded + 1).toBeGreaterThan(notUploaded); // imports sit between them
+    expect(a.wal.segments().length).toBeGreaterThan(3);
+    const removed = await a.wal.compact(Infinity);
+    expect(removed.length).toBeGreaterThan(0); // what was uploaded goes
+    expect(a.wal.firstLsn).toBeLessThanOrEqual(firstNotUploaded); // what was not stays
+    let localLeft = 0;
+    for await (const { event } of a.wal.read(firstNotUploaded)) if (asLogEvent(event).t === 'write') localLeft++;
+    expect(localLeft).toBe(notUploaded);
+
+    await a.sync.sync();
+    await b.sync.sync();
+    expect(b.leader.state.crdt.counterValue('item:a', 'click')).toBe(50);
+    const late = await device(remote, keys);
+    await late.sync.sync();
+    expect(late.leader.state.crdt.counterValue('item:a', 'click')).toBe(50);
+    expect(late.leader.state.crdt.counterValue('item:b', 'click')).toBe(30);
+    expect(late.leader.state.crdt.encode()).toEqual(a.leader.state.crdt.encode());
   });
 
   it('refuses to merge a device up to a cursor already passed (StaleWrite)', async () => {
