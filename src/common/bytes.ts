@@ -121,16 +121,43 @@ export class Encoder {
 
   /** Length-prefixed (VarUint, in bytes) UTF-8 string. */
   writeString(text: string): void {
-    // UTF-8 takes at most 3 bytes per UTF-16 code unit, so short strings
-    // fit a 1-byte length and are encoded straight into the buffer.
-    if (text.length * 3 < 0x80) {
-      this.reserve(1 + text.length * 3);
-      const { written } = textEncoder.encodeInto(text, this.buffer.subarray(this.length + 1));
-      this.buffer[this.length] = written;
-      this.length += 1 + written;
-      return;
+    this.writeStringFrom(text, 0);
+  }
+
+  /**
+   * `writeString(text.slice(from))`, without making the slice: the
+   * length-prefixed UTF-8 of `text` from UTF-16 unit `from` on (`from`
+   * must not split a surrogate pair).
+   */
+  writeStringFrom(text: string, from: number): void {
+    const units = text.length - from;
+    // Short ASCII (keys, names, labels: most strings a write carries) is
+    // copied unit by unit: a TextEncoder call and the subarray it writes
+    // into cost more than the copy.
+    if (units < 0x80) {
+      this.reserve(1 + units * 3);
+      const buffer = this.buffer;
+      const at = this.length + 1;
+      let i = 0;
+      for (; i < units; i++) {
+        const code = text.charCodeAt(from + i);
+        if (code >= 0x80) break;
+        buffer[at + i] = code;
+      }
+      if (i === units) {
+        buffer[at - 1] = units;
+        this.length = at + units;
+        return;
+      }
+      // UTF-8 takes at most 3 bytes per UTF-16 unit, so a string of fewer than 43 units fits a 1-byte length.
+      if (units * 3 < 0x80) {
+        const { written } = textEncoder.encodeInto(from === 0 ? text : text.slice(from), buffer.subarray(at));
+        buffer[at - 1] = written;
+        this.length = at + written;
+        return;
+      }
     }
-    this.writeBytes(textEncoder.encode(text));
+    this.writeBytes(textEncoder.encode(from === 0 ? text : text.slice(from)));
   }
 
   /** A view of the bytes written so far (valid until the next write). */

@@ -69,7 +69,7 @@ export function encodeOpsBlockV3(ops: readonly ClientOperation[]): Uint8Array {
     if (shared > 0 && isHighSurrogate(text.charCodeAt(shared - 1))) shared--; // never split a surrogate pair
     encoder.writeU8(0);
     encoder.writeVarUint(shared);
-    encoder.writeString(shared === 0 ? text : text.slice(shared));
+    encoder.writeStringFrom(text, shared);
     previous = text;
   };
   try {
