@@ -143,6 +143,17 @@ describe('ShardRouter: distribution', () => {
   });
 });
 
+describe('ShardRouter: remembered keys', () => {
+  it('routes a key it has routed before (and after it forgot the keys it remembered) to the same shard as a fresh router', () => {
+    const router = new ShardRouter({ shards: 16 });
+    const keys = Array.from({ length: 40_000 }, (_, i) => (i % 3 === 0 ? `item-${i}` : `k${i % 97}-${'x'.repeat(i % 200)}`));
+    for (let pass = 0; pass < 2; pass++) {
+      for (const key of keys) expect(router.route(key)).toBe(referenceJump(hashKey(key), 16));
+    }
+    expect(() => router.route(42 as unknown as string)).toThrow(/InvalidArgument/);
+  });
+});
+
 describe('ShardRouter: refusals', () => {
   it('refuses shard counts outside 1..65536', () => {
     for (const shards of [0, -1, 65537, 1.5, NaN, Infinity, '4', undefined, null]) {

@@ -23,6 +23,11 @@ import type { ShardId } from './shard-id.js';
 /** Most shards a router spreads keys over (shard ids are u16). */
 export const MAX_SHARDS = 65536;
 
+/** Most keys a router remembers the shard of (then it forgets them all and starts again): at most a few MB. */
+const MAX_REMEMBERED_KEYS = 16_384;
+/** Longer keys are hashed every time (they are rare, and would make the remembered keys large). */
+const MAX_REMEMBERED_KEY_LENGTH = 128;
+
 /** Options of a `ShardRouter`. */
 export interface ShardRouterOptions {
   /** How many shards keys are spread over: an integer 1..65536 (no default). */
@@ -33,6 +38,13 @@ export interface ShardRouterOptions {
 export class ShardRouter {
   /** How many shards keys are spread over. */
   readonly shards: number;
+  /**
+   * Keys routed lately and their shards. A write routes every operation's
+   * key on the main thread, and hashing one (xxHash64 in 32-bit halves,
+   * then the jump hash) costs about three times the map lookup: applications
+   * write the same keys again and again.
+   */
+  private readonly routed = new Map<string, ShardId>();
 
   /** A router over `options.shards` shards; `InvalidArgument` outside 1..65536. */
   constructor(options: ShardRouterOptions) {
@@ -45,12 +57,19 @@ export class ShardRouter {
 
   /** The shard that owns `key`: the same for the same key and shard count, in every run and engine. */
   route(key: string): ShardId {
+    const known = this.routed.get(key);
+    if (known !== undefined) return known;
     if (typeof key !== 'string') {
       throw new TidalError('InvalidArgument', `a shard key must be a string, got ${key === null ? 'null' : typeof key}`);
     }
     const length = utf8Into(key);
     xxHash64Halves(keyBuffer, length);
-    return jumpHalves(resultHigh, resultLow, this.shards);
+    const shard = jumpHalves(resultHigh, resultLow, this.shards);
+    if (key.length <= MAX_REMEMBERED_KEY_LENGTH) {
+      if (this.routed.size >= MAX_REMEMBERED_KEYS) this.routed.clear();
+      this.routed.set(key, shard);
+    }
+    return shard;
   }
 }
 
