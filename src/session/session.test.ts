@@ -298,6 +298,39 @@ describe('exactly-once writes through the session bridge', () => {
     await again.close();
   });
 
+  it('near 2^53-1 counts only the steps pending on the same counter, whatever other counters have in flight', async () => {
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const s = (n: number) => n.toString(16).padStart(32, '0');
+    const req = (session: number, ops: WriteRequest['ops']): WriteRequest => ({
+      session: s(session),
+      startedAt: Date.now(),
+      seq: 1,
+      acked: 0,
+      ops,
+    });
+    const inc = (key: string, by: number) => ({ op: 'increment' as const, key, kind: 'c', by });
+    const dec = (key: string, by: number) => ({ op: 'decrement' as const, key, kind: 'c', by });
+    const code = (o: { ok: boolean; error?: unknown }) => (o.ok ? 'ok' : (o.error as { code: string }).code);
+    expect((await leader.writeBatch([req(1, [inc('near', 2 ** 53 - 12)])])).map(code)).toEqual(['ok']);
+    // In flight together: big steps on other counters, then steps on `near` that fit by themselves (5 + 6 = 11) and one that does not.
+    const outcomes = await Promise.all([
+      leader.writeBatch([req(2, [inc('far', 2 ** 52), dec('other', 2 ** 52)])]),
+      leader.writeBatch([req(3, [inc('near', 5)])]),
+      leader.writeBatch([req(4, [inc('far', 1), inc('near', 6)])]),
+      leader.writeBatch([req(5, [inc('near', 1)])]),
+    ]);
+    expect(outcomes.map((o) => code(o[0]!))).toEqual(['ok', 'ok', 'ok', 'Overflow']);
+    expect(leader.state.crdt.counterValue('near', 'c')).toBe(2 ** 53 - 1);
+    expect(leader.state.crdt.counterValue('far', 'c')).toBe(2 ** 52 + 1);
+    // Nothing pending any more: steps elsewhere go through, and `near`'s increments are full (a replica's total only grows).
+    const after = await leader.writeBatch([req(6, [dec('near', 1)]), req(7, [inc('far', 3)]), req(8, [inc('near', 1)])]);
+    expect(after.map(code)).toEqual(['ok', 'ok', 'Overflow']);
+    expect(leader.state.crdt.counterValue('near', 'c')).toBe(2 ** 53 - 2);
+    expect(leader.state.refusedOps).toBe(0);
+    await wal.close();
+  });
+
   it('refuses before numbering: values past MAX_VALUE_BYTES, fields an operation does not take, ill-formed idempotency keys', async () => {
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
     const leader = await ShardLeader.open({ wal, replica: 'l' });
