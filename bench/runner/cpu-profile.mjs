@@ -6,8 +6,12 @@
 //
 //   const text = formatSummary('writer page', summarizeProfile(profile));
 //
-// A sample's duration is the gap to the next sample (`timeDeltas[i + 1]`),
-// the last one the mean gap: the profiler stamps a sample when it is taken.
+// Every sample counts as one sampling interval (the median gap between
+// samples), not as the gap to the next sample: on a loaded machine a thread
+// that is descheduled takes no samples, and the one it takes on resuming
+// would otherwise carry the whole wait, charged to whatever it was doing
+// when the scheduler took the core away (often a postMessage or a timer
+// call, which wake other threads). Counting samples measures CPU time.
 
 const IDLE = '(idle)';
 
@@ -28,7 +32,7 @@ function frameName({ functionName, url, lineNumber }) {
 /**
  * The time a profile spent per function.
  * @returns {{ ms: number, busyMs: number, samples: number, self: [string, number][], total: [string, number][] }}
- *   `ms` the profile's span, `busyMs` the non-idle part, `self`/`total` [function, ms] by time, largest first
+ *   `ms` the profile's span, `busyMs` its non-idle samples times the sampling interval, `self`/`total` [function, ms] by time, largest first
  */
 export function summarizeProfile(profile) {
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
@@ -37,7 +41,8 @@ export function summarizeProfile(profile) {
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   const span = (profile.endTime - profile.startTime) / 1000;
-  const meanMs = samples.length > 0 ? span / samples.length : 0;
+  const gaps = deltas.slice(1).sort((a, b) => a - b);
+  const intervalMs = gaps.length > 0 ? gaps[gaps.length >> 1] / 1000 : 0;
 
   const self = new Map();
   const total = new Map();
@@ -54,7 +59,7 @@ export function summarizeProfile(profile) {
   };
   let idleMs = 0;
   for (let i = 0; i < samples.length; i++) {
-    const ms = i + 1 < deltas.length ? deltas[i + 1] / 1000 : meanMs;
+    const ms = intervalMs;
     const name = frameName(nodes.get(samples[i]).callFrame);
     if (name === IDLE) {
       idleMs += ms;
@@ -64,7 +69,8 @@ export function summarizeProfile(profile) {
     for (const f of stackOf(samples[i])) total.set(f, (total.get(f) ?? 0) + ms);
   }
   const byTime = (map) => [...map].sort((a, b) => b[1] - a[1]);
-  return { ms: span, busyMs: span - idleMs, samples: samples.length, self: byTime(self), total: byTime(total) };
+  const busyMs = samples.length * intervalMs - idleMs;
+  return { ms: span, busyMs, samples: samples.length, self: byTime(self), total: byTime(total) };
 }
 
 /** A thread's summary as text: its busy time, then the top `top` functions by self and by total time. */
