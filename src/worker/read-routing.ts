@@ -5,8 +5,8 @@
  * reads that never go back in time, across leader changes too). The LSN a
  * replica answered at is remembered by the shard's `SessionWriter`.
  */
-import { withTimeout, type Clock } from '../common/clock.js';
-import { TidalError } from '../common/errors.js';
+import { sleep, type Clock } from '../common/clock.js';
+import { TidalError, isTidalError } from '../common/errors.js';
 import type { ShardRouter } from '../shard/router.js';
 import type { WriteToken } from '../session/write.js';
 import type { Entity, ReadOptions } from './api.js';
@@ -14,6 +14,10 @@ import type { ShardSlot } from './shard-slot.js';
 
 /** The most rows one `scan` may ask for. */
 export const MAX_SCAN = 10_000;
+/** How often a read waiting on a worker looks whether the worker was replaced. */
+const REPLACED_POLL_MS = 50;
+/** What the main thread allows beyond a read's own bound for the answer to cross from the worker. */
+const ANSWER_MARGIN_MS = 1000;
 
 /** What reads need of the database: its shards, how keys route, the clock and the default timeout. */
 export interface ReadRoute {
@@ -34,6 +38,52 @@ function readAfter(slot: ShardSlot, after: WriteToken | undefined): WriteToken |
   return lsn > 0 ? { shard: slot.shard, lsn } : undefined;
 }
 
+/**
+ * Asks `slot`'s worker (`ask(host, timeoutMs)`), and asks again the worker
+ * that replaces it when it is replaced before it answers (killed or hung,
+ * see `WorkerSupervisor`; a new worker refuses with `Closed` until it is
+ * set up): a read outlives the worker it was sent to, within its bound.
+ * `Timeout` past `timeoutMs` (and the margin for the answer to cross).
+ */
+async function askShard<T>(
+  route: ReadRoute,
+  slot: ShardSlot,
+  ask: (host: ShardSlot['host'], timeoutMs: number) => Promise<T>,
+  timeoutMs: number,
+): Promise<T> {
+  const { clock } = route;
+  const deadline = clock.now() + timeoutMs;
+  let replaced = 0;
+  for (;;) {
+    const worker = slot.worker;
+    const left = Math.max(1, deadline - clock.now());
+    let settled = false;
+    const answer = ask(slot.host, left).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    // Resolves when the worker asked is replaced (or `left` and the margin ran out), unless it answered first.
+    const watch = (async () => {
+      const until = clock.now() + left + ANSWER_MARGIN_MS;
+      while (!settled && slot.worker === worker && clock.now() < until) await sleep(clock, REPLACED_POLL_MS);
+      return slot.worker === worker ? 'timeout' : 'replaced';
+    })();
+    const outcome = await Promise.race([answer, watch]);
+    settled = true;
+    if (typeof outcome === 'object') {
+      if (!('error' in outcome)) return outcome.value;
+      // A worker that is being set up (or one replaced meanwhile) refuses with Closed: the next one answers.
+      const restarting = slot.restarting !== undefined || slot.worker !== worker;
+      if (!isTidalError(outcome.error, 'Closed') || !restarting || clock.now() >= deadline) throw outcome.error;
+      await sleep(clock, REPLACED_POLL_MS);
+    } else if (outcome === 'timeout' || clock.now() >= deadline) {
+      const why = replaced > 0 ? ` (its worker was replaced ${replaced} time(s) meanwhile)` : '';
+      throw new TidalError('Timeout', `shard ${slot.shard} did not answer within ${timeoutMs + ANSWER_MARGIN_MS} ms${why}`);
+    }
+    replaced += slot.worker === worker ? 0 : 1;
+  }
+}
+
 /** `db.get`: the entity at `key`, read from its shard's replica in this tab. */
 export async function readEntity(route: ReadRoute, key: string, options: ReadOptions): Promise<Entity | undefined> {
   if (typeof key !== 'string') throw new TidalError('InvalidArgument', 'key must be a string');
@@ -43,12 +93,7 @@ export async function readEntity(route: ReadRoute, key: string, options: ReadOpt
   }
   const slot = route.slots[shard]!;
   const timeoutMs = options.timeoutMs ?? route.requestTimeoutMs;
-  const { entity, lsn } = await withTimeout(
-    route.clock,
-    slot.host.get(key, readAfter(slot, options.after), timeoutMs),
-    timeoutMs + 1000,
-    `shard ${slot.shard}`,
-  );
+  const { entity, lsn } = await askShard(route, slot, (host, left) => host.get(key, readAfter(slot, options.after), left), timeoutMs);
   slot.writer.observe(lsn);
   return entity;
 }
@@ -66,12 +111,7 @@ export async function scanShards(
   const timeoutMs = options.timeoutMs ?? route.requestTimeoutMs;
   const parts = await Promise.all(
     route.slots.map(async (slot) => {
-      const part = await withTimeout(
-        route.clock,
-        slot.host.scan(prefix, limit, readAfter(slot, options.after), timeoutMs),
-        timeoutMs + 1000,
-        `shard ${slot.shard}`,
-      );
+      const part = await askShard(route, slot, (host, left) => host.scan(prefix, limit, readAfter(slot, options.after), left), timeoutMs);
       slot.writer.observe(part.lsn);
       return part.rows;
     }),
