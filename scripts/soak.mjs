@@ -181,6 +181,7 @@ async function runSeed(context, origin, seed, runId) {
   const log = [];
   const note = (line) => log.push(`${String(Date.now() - started).padStart(6)} ms  ${line}`);
   const pageErrors = [];
+  let consoleLines = 0;
   const tabs = []; // live, in opening order: { page, writer }
   const gone = []; // the ledgers of tabs closed or reloaded
   let instance = 0;
@@ -204,6 +205,11 @@ async function runSeed(context, origin, seed, runId) {
     tabs.push(tab); // in the schedule's order (and closed with the seed, whatever happens)
     tab.page = await context.newPage();
     tab.page.on('pageerror', (e) => pageErrors.push(`tab ${tab.writer}: ${e.message}`));
+    // tidal's own warnings and errors (a lead not taken yet, a restart that failed): the log of a failing seed.
+    tab.page.on('console', (message) => {
+      if ((message.type() === 'warning' || message.type() === 'error') && consoleLines++ < 200)
+        note(`  [tab ${tab.writer} ${message.type()}] ${message.text().replace(/\s+/g, ' ').slice(0, 300)}`);
+    });
     const bound = loadAware(OPEN_BASE_MS);
     await tab.page.goto(url, { timeout: bound }).catch((e) => {
       throw new SoakFailure('load', `tab ${tab.writer || '(new)'} did not load within ${bound} ms: ${e.message.split('\n')[0]}`);
@@ -373,11 +379,34 @@ async function runSeed(context, origin, seed, runId) {
   } catch (error) {
     error.log = log;
     error.schedule = schedule;
+    error.state = await describeTabs(tabs);
     throw error;
   } finally {
     clearTimeout(timer);
     await Promise.all(tabs.map((tab) => tab.page?.close().catch(() => undefined)));
   }
+}
+
+/** Where each live tab's shards are and what it still waits for, for a failure report (bounded: a tab may not answer). */
+async function describeTabs(tabs) {
+  const lines = await Promise.all(
+    tabs.map(async (tab) => {
+      const asked = tab.page.evaluate(async () => {
+        const stats = await window.tidal.stats();
+        const pending = window.soak.pendingWrites();
+        const shards = stats.shards.map(
+          (s) =>
+            `shard ${s.shard}: ${s.role}, leader tab ${s.leaderTab?.slice(0, 6) ?? '-'}, lsn ${s.lsn}, applied ${s.appliedLsn}, restarts ${s.restarts}`,
+        );
+        return `tab ${stats.tab.slice(0, 6)}: ${shards.join('; ')}; pending ${pending.length} (${pending.slice(0, 8).join(', ')})`;
+      });
+      const answer = await Promise.race([asked, sleep(5000).then(() => 'did not answer within 5 s')]).catch(
+        (e) => `no answer: ${e.message}`,
+      );
+      return `  ${tab.writer}: ${answer}`;
+    }),
+  );
+  return lines.join('\n');
 }
 
 /** Removes a passed seed's database from OPFS (and its lock terms from localStorage). */
@@ -437,6 +466,7 @@ async function main() {
         console.log(`\nsoak: seed ${seed} FAILED (${kind}): ${error.message}`);
         if (error.schedule) console.log(describeSchedule(error.schedule));
         if (error.log) console.log(`what happened:\n${error.log.map((line) => `  ${line}`).join('\n')}`);
+        if (error.state) console.log(`the tabs then:\n${error.state}`);
         console.log(`replay: npm run soak -- --seed ${seed}\n`);
       }
     }

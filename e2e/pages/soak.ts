@@ -56,6 +56,8 @@ export interface SoakTab {
   quiesce(which: 'plain' | 'all', stallMs: number, capMs: number): Promise<{ writes: SoakWrite[]; unsettled: number; stalledMs: number }>;
   /** Stops writing (no new writes; those in flight go on). */
   stop(): Promise<void>;
+  /** The writes still pending, as `<id> <op> <key>` (a failure report's). */
+  pendingWrites(): string[];
   /** Sends `writes` again, same operations and idempotency keys; resolves with each outcome. */
   resend(writes: readonly SoakWrite[]): Promise<(string | 'acked')[]>;
 }
@@ -175,6 +177,9 @@ window.soak = {
     loop = window.tidalReady.then((db) => writeLoop(db, plan));
   },
   stop: stopWriting,
+  pendingWrites() {
+    return writes.filter((w) => w.state === 'pending').map((w) => `${w.id} ${w.op} ${w.key}${w.idempotencyKey ? ' keyed' : ''}`);
+  },
   async quiesce(which, stallMs, capMs) {
     await stopWriting();
     // Before a close or reload, a last burst of keyed writes, sent and not waited for: in flight
