@@ -392,6 +392,30 @@ describe('exactly-once writes through the session bridge', () => {
     await reopened.wal.close();
   });
 
+  it('a batch whose append fails fails a write and its repeat of the same key, and leaves no promise rejected unhandled', async () => {
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    cleanups.push(() => void process.off('unhandledRejection', onUnhandled));
+    await wal.close(); // every append fails from now on
+    const op = [{ op: 'increment' as const, key: 'k', kind: 'n', by: 1 }];
+    const request = (seq: number): WriteRequest => ({
+      session: 'ab'.repeat(16),
+      startedAt: Date.now(),
+      seq,
+      acked: 0,
+      ops: op,
+      idempotencyKey: 'twice',
+    });
+    // The second repeats the first's key in the same tick: its outcome would be the first's token.
+    const outcomes = await leader.writeBatch([request(1), request(2)]);
+    expect(outcomes.map((o) => o.ok)).toEqual([false, false]);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // unhandled rejections are reported after a macrotask
+    expect(unhandled).toEqual([]);
+  });
+
   it('refuses a late duplicate from an expired session, and the writer moves keyed writes to a new session', async () => {
     let now = 1_000_000;
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });

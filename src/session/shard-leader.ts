@@ -163,8 +163,12 @@ export class ShardLeader {
     const admitted: { index: number; event: WriteEvent; logged: Value; steps: number; pending: number }[] = [];
     let settle!: (lsns: readonly (number | undefined)[]) => void;
     const committed = new Promise<readonly (number | undefined)[]>((resolve) => (settle = resolve));
-    /** The writes that repeat an earlier write's idempotency key: their outcome is that write's token. */
-    const repeats = new Map<number, Promise<WriteToken>>();
+    /**
+     * The writes that repeat an earlier write's idempotency key: their outcome is that write's
+     * (handled at once: it goes unused when the repeat's own append fails, and it rejects when the
+     * earlier write's append failed).
+     */
+    const repeats = new Map<number, Promise<WriteOutcome>>();
     for (const given of requests) {
       try {
         const found = this.lookUp(given, now);
@@ -176,7 +180,7 @@ export class ShardLeader {
         // is used up in the log, as an empty write, or the session's next writes would wait behind a
         // gap that nothing fills (on this leader and on any that recovers the log).
         const request = found ? withoutEffect(given) : given;
-        if (found) repeats.set(outcomes.length, found.token);
+        if (found) repeats.set(outcomes.length, answer(found.token));
         const steps = this.checkCounterSteps(request.ops);
         this.state.idempotency.admit(request, now);
         const pending = this.reserveCounterSteps(request.ops, steps);
@@ -201,7 +205,7 @@ export class ShardLeader {
         if ('lsn' in result) {
           this.state.applyEvent(result.lsn, event); // LSNs ascend with i: applied in log order; checked on admission
           const repeated = repeats.get(index);
-          outcomes[index] = repeated ? answer(repeated) : { ok: true, token: { shard: this.shard, lsn: result.lsn } };
+          outcomes[index] = repeated ?? { ok: true, token: { shard: this.shard, lsn: result.lsn } };
           lsns.push(result.lsn);
           this.wakeWaiters(result.lsn);
         } else {
