@@ -104,7 +104,6 @@ export type {
   FollowerDbOptions,
   FollowerLag,
   FollowerSnapshotOptions,
-  Scheduler,
   SnapshotFileBytes,
   SnapshotSource,
   StateMachine,

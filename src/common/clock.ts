@@ -9,9 +9,8 @@
  *     clock.clearTimeout(handle);
  *     await withTimeout(clock, host.status(), 2000, 'shard 3 worker'); // `Timeout` after 2 s
  *
- * A `Clock` is also a replication `Scheduler` (`now`, `every`) and a set of
- * `ReconciliationTimers` (`setTimeout`, `clearTimeout`): one object serves
- * every layer.
+ * One `Clock` serves every layer: replication (`FollowerDb`, `WalShipper`:
+ * the `clock` option) and reconciliation (`ReconciliationTimers`) take it.
  */
 import { TidalError } from './errors.js';
 

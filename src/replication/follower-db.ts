@@ -22,6 +22,7 @@
  * after the snapshot's LSN, which the leader's log then continues.
  */
 import { loadBlake3, type Blake3 } from '../common/blake3.js';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
@@ -33,7 +34,6 @@ import type { WalStorage } from '../wal/storage.js';
 import { Wal, type RecoveryReport } from '../wal/wal.js';
 import { LsnWaiters } from './lsn-waiters.js';
 import { decodeControl, encodeControl, type RequestReason } from './messages.js';
-import { systemScheduler, type Scheduler } from './scheduler.js';
 import { isSnapshotChunk } from './snapshot-chunks.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
 import { isWholeSegment, verifyPayload, type VerifiedPayloadBatch } from './verify-payload.js';
@@ -85,8 +85,8 @@ export interface FollowerDbOptions {
   readonly maxHeldPayloads?: number;
   /** Takes snapshots the leader ships. Without it, snapshot chunks are refused (counted in `snapshotChunksRejected`). */
   readonly snapshots?: FollowerSnapshotOptions;
-  /** Clock and periodic timer (stall checks, request pacing). Default `systemScheduler`. */
-  readonly scheduler?: Scheduler;
+  /** Time: stall checks, request pacing, the timeouts of `whenApplied` and `whenCaughtUp`. Default `systemClock`. */
+  readonly clock?: Clock;
 }
 
 /** What a follower has seen since it was opened. */
@@ -148,7 +148,7 @@ export class FollowerDb {
   private readonly stallTimeoutMs: number;
   private readonly requestIntervalMs: number;
   private readonly maxHeldPayloads: number;
-  private readonly scheduler: Scheduler;
+  private readonly clock: Clock;
   private applied: number;
   private leaderLastLsn = 0;
   private lagMs = 0;
@@ -156,7 +156,7 @@ export class FollowerDb {
   private lastRequest = { fromLsn: 0, at: -Infinity };
   /** Verified payloads that arrived ahead of a gap, by first LSN. */
   private readonly held = new Map<number, VerifiedBatch[]>();
-  private readonly waiters = new LsnWaiters(() => `follower of shard ${this.shard} (applied ${this.applied})`);
+  private readonly waiters: LsnWaiters;
   private state: 'following' | 'promoted' | 'closed' = 'following';
   /** The payload being applied, so that `promote` and `close` wait for it. */
   private applying: Promise<void> = Promise.resolve();
@@ -204,10 +204,11 @@ export class FollowerDb {
     this.stallTimeoutMs = options.stallTimeoutMs ?? 1000;
     this.requestIntervalMs = options.requestIntervalMs ?? 100;
     this.maxHeldPayloads = options.maxHeldPayloads ?? 16;
-    this.scheduler = options.scheduler ?? systemScheduler;
+    this.clock = options.clock ?? systemClock;
+    this.waiters = new LsnWaiters(() => `follower of shard ${this.shard} (applied ${this.applied})`, this.clock);
     this.applied = wal.lastLsn;
-    this.lastProgressAt = this.scheduler.now();
-    this.stopTimer = this.scheduler.every(Math.max(10, this.stallTimeoutMs / 2), () => this.checkStall());
+    this.lastProgressAt = this.clock.now();
+    this.stopTimer = this.clock.every(Math.max(10, this.stallTimeoutMs / 2), () => this.checkStall());
   }
 
   /**
@@ -295,7 +296,7 @@ export class FollowerDb {
   reintroduce(): void {
     this.lastRequest = { fromLsn: 0, at: -Infinity };
     this.request('hello');
-    this.lastStatusAt = this.scheduler.now(); // give the leader a stall timeout to answer before asking again
+    this.lastStatusAt = this.clock.now(); // give the leader a stall timeout to answer before asking again
   }
 
   /**
@@ -315,24 +316,24 @@ export class FollowerDb {
    * the tab read before. Rejects with `Timeout` after `timeoutMs`.
    */
   async whenCaughtUp(timeoutMs = 10_000): Promise<void> {
-    const started = this.scheduler.now();
+    const started = this.clock.now();
     if (this.firstHeardLsn === undefined) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timer: TimerHandle | undefined;
       try {
         await Promise.race([
           this.firstHeard,
           new Promise<never>((_, reject) => {
-            timer = setTimeout(
+            timer = this.clock.setTimeout(
               () => reject(new TidalError('Timeout', `follower of shard ${this.shard} has not heard its leader within ${timeoutMs} ms`)),
               timeoutMs,
             );
           }),
         ]);
       } finally {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
       }
     }
-    await this.whenApplied(this.firstHeardLsn!, Math.max(1, timeoutMs - (this.scheduler.now() - started)));
+    await this.whenApplied(this.firstHeardLsn!, Math.max(1, timeoutMs - (this.clock.now() - started)));
   }
 
   /**
@@ -436,18 +437,18 @@ export class FollowerDb {
         continue;
       }
       this.leaderLastLsn = Math.max(this.leaderLastLsn, body.lastLsn);
-      this.lastStatusAt = this.scheduler.now();
+      this.lastStatusAt = this.clock.now();
       if (this.firstHeardLsn === undefined) {
         this.firstHeardLsn = body.lastLsn;
         this.heardLeader();
       }
-      if (body.lastLsn > this.applied && this.lastProgressAt < this.scheduler.now() - this.stallTimeoutMs) this.request('stalled');
+      if (body.lastLsn > this.applied && this.lastProgressAt < this.clock.now() - this.stallTimeoutMs) this.request('stalled');
     }
   }
 
   private checkStall(): void {
     if (this.state !== 'following') return;
-    const now = this.scheduler.now();
+    const now = this.clock.now();
     if (now - this.lastStatusAt > this.stallTimeoutMs) {
       // The leader's heartbeats do not reach us: it does not know of us (our hello was lost, or it
       // restarted, or it only now took the lead). Introduce ourselves again.
@@ -537,7 +538,7 @@ export class FollowerDb {
     }
     const last = batches[batches.length - 1]!;
     this.applied = last.lastLsn;
-    const now = this.scheduler.now();
+    const now = this.clock.now();
     if (last.hlc > 0n) this.lagMs = Math.max(0, now - Number(last.hlc >> 16n));
     this.lastProgressAt = now;
     this.counters.payloadsApplied++;
@@ -561,7 +562,7 @@ export class FollowerDb {
       this.request('rejected');
       return;
     }
-    this.lastProgressAt = this.scheduler.now();
+    this.lastProgressAt = this.clock.now();
     this.counters.bytesVerified += bytes.byteLength;
     if (outcome.kind === 'partial') return;
     const { snapshot } = outcome;
@@ -600,7 +601,7 @@ export class FollowerDb {
 
   private request(reason: RequestReason): void {
     const fromLsn = this.applied + 1;
-    const now = this.scheduler.now();
+    const now = this.clock.now();
     if (this.lastRequest.fromLsn === fromLsn && now - this.lastRequest.at < this.requestIntervalMs) return;
     this.lastRequest = { fromLsn, at: now };
     this.counters.requests++;

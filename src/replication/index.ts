@@ -12,7 +12,5 @@ export { EventLog } from './state-machine.js';
 export type { StateMachine } from './state-machine.js';
 export { CONTROL_VERSION, decodeControl, encodeControl } from './messages.js';
 export type { AckMessage, ControlMessageBody, RequestMessage, RequestReason, StatusMessage } from './messages.js';
-export { systemScheduler } from './scheduler.js';
-export type { Scheduler } from './scheduler.js';
 export { reconciliationChannel } from './reconciliation-link.js';
 export type { TransportReconciliationChannel } from './reconciliation-link.js';

@@ -2,9 +2,10 @@
  * `LsnWaiters`: callers waiting for a replica to reach an LSN (a reader
  * holding the token of its own write), each with its own timeout.
  *
- *     const waiters = new LsnWaiters(() => `follower of shard ${shard}`);
+ *     const waiters = new LsnWaiters(() => `follower of shard ${shard}`, clock);
  *     await waiters.wait(lsn, applied, 10_000);  // elsewhere: waiters.reached(applied)
  */
+import type { Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 
 interface Waiter {
@@ -17,17 +18,19 @@ interface Waiter {
 export class LsnWaiters {
   private readonly waiters: Waiter[] = [];
   private readonly describe: () => string;
+  private readonly clock: Clock;
 
-  /** `describe` names the replica in error messages. */
-  constructor(describe: () => string) {
+  /** `describe` names the replica in error messages; the timeouts run on `clock`. */
+  constructor(describe: () => string, clock: Clock) {
     this.describe = describe;
+    this.clock = clock;
   }
 
   /** Resolves once `reached(n)` is called with `n >= lsn`; `Timeout` after `timeoutMs`. `applied` is where the replica is now. */
   wait(lsn: number, applied: number, timeoutMs: number): Promise<void> {
     if (lsn <= applied) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
         reject(new TidalError('Timeout', `${this.describe()} did not reach LSN ${lsn} within ${timeoutMs} ms`));
@@ -35,11 +38,11 @@ export class LsnWaiters {
       const waiter: Waiter = {
         lsn,
         resolve: () => {
-          clearTimeout(timer);
+          this.clock.clearTimeout(timer);
           resolve();
         },
         reject: (error) => {
-          clearTimeout(timer);
+          this.clock.clearTimeout(timer);
           reject(error);
         },
       };

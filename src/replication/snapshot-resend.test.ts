@@ -13,9 +13,9 @@ import { MemoryStorage } from '../wal/memory-storage.js';
 import { encodeSnapshot } from '../wal/snapshot-file.js';
 import { Wal } from '../wal/wal.js';
 import { encodeControl } from './messages.js';
-import type { Scheduler } from './scheduler.js';
 import { decodeSnapshotChunk } from './snapshot-chunks.js';
 import { WalShipper } from './wal-shipper.js';
+import { ManualClock, settle } from './testing/manual-clock.js';
 
 const b3 = await loadBlake3();
 const SHARD = 2;
@@ -25,37 +25,6 @@ const RESEND_MS = 2000;
 const HEARTBEAT_MS = 250;
 /** 4 MiB of body: at the default 1 MiB/s install rate, about 4 s of patience beyond the resend timeout. */
 const BODY_BYTES = 4 * 1024 * 1024;
-
-/** Time that moves only when the test says so; `every` callbacks run as it passes them. */
-class ManualScheduler implements Scheduler {
-  time = 1_000_000;
-  private readonly timers: { every: number; next: number; callback: () => void }[] = [];
-  now(): number {
-    return this.time;
-  }
-  every(ms: number, callback: () => void): () => void {
-    const timer = { every: ms, next: this.time + ms, callback };
-    this.timers.push(timer);
-    return () => this.timers.splice(this.timers.indexOf(timer), 1);
-  }
-  /** Moves the time on by `ms`, firing each timer as its turn comes, and lets the callbacks' promises settle. */
-  async advance(ms: number): Promise<void> {
-    const until = this.time + ms;
-    for (;;) {
-      const due = this.timers.filter((t) => t.next <= until).sort((a, b) => a.next - b.next)[0];
-      if (!due) break;
-      this.time = due.next;
-      due.next += due.every;
-      due.callback();
-      await settle();
-    }
-    this.time = until;
-  }
-}
-
-const settle = async () => {
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 0));
-};
 
 /** Records the offset of every snapshot chunk that reaches the follower (each decoded and checked), until it closes. */
 async function receiveChunks(transport: Transport, into: number[]): Promise<void> {
@@ -75,7 +44,7 @@ async function setUp() {
   const body = new Uint8Array(BODY_BYTES).map((_, i) => (i * 31) & 0xff);
   const file = encodeSnapshot(b3, { shard: SHARD, databaseId: b3.hash(new Uint8Array([1])), lsn: 10, hlcHigh: 0n, body });
   const net = new InProcessNetwork();
-  const scheduler = new ManualScheduler();
+  const scheduler = new ManualClock();
   const leaderTransport = net.connect(LEADER);
   const followerTransport = net.connect(FOLLOWER);
   const shipper = new WalShipper({
@@ -84,7 +53,7 @@ async function setUp() {
     admit: () => true,
     resendTimeoutMs: RESEND_MS,
     heartbeatMs: HEARTBEAT_MS,
-    scheduler,
+    clock: scheduler,
     snapshots: { newestLsn: () => 10, read: async () => ({ lsn: 10, file }) },
   });
   shipper.start();

@@ -24,6 +24,7 @@
  * (`snapshotInstallBytesPerS`): a follower verifying and installing a large
  * snapshot is not sent it again from the start before it could answer.
  */
+import { systemClock, type Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
@@ -33,7 +34,6 @@ import { loadBlake3 } from '../common/blake3.js';
 import { WalSegmentId } from '../wal/segment-id.js';
 import { decodeControl, encodeControl } from './messages.js';
 import { encodeSnapshotChunks } from './snapshot-chunks.js';
-import { systemScheduler, type Scheduler } from './scheduler.js';
 
 /** Where a shipper gets the snapshot it sends to a follower that the log cannot serve. */
 export interface SnapshotSource {
@@ -87,8 +87,8 @@ export interface WalShipperOptions {
   readonly maxFollowers?: number;
   /** The leader's snapshots, for followers behind the log's first LSN (or empty). Without it, such a follower waits. */
   readonly snapshots?: SnapshotSource;
-  /** Clock and periodic timer (heartbeats, resend timeouts). Default `systemScheduler`. */
-  readonly scheduler?: Scheduler;
+  /** Time: heartbeats, resend timeouts. Default `systemClock`. */
+  readonly clock?: Clock;
 }
 
 /** One follower's cursor, as `stats()` reports it. */
@@ -171,7 +171,7 @@ export class WalShipper {
   private readonly resendTimeoutMs: number;
   private readonly snapshotInstallBytesPerS: number;
   private readonly heartbeatMs: number;
-  private readonly scheduler: Scheduler;
+  private readonly clock: Clock;
   private readonly admit: ((follower: PeerAddress) => boolean) | undefined;
   private readonly maxFollowers: number;
   private readonly cursors: Cursor[] = [];
@@ -198,7 +198,7 @@ export class WalShipper {
     this.resendTimeoutMs = positive(options.resendTimeoutMs, 2000, 'resendTimeoutMs');
     this.snapshotInstallBytesPerS = positive(options.snapshotInstallBytesPerS, 1024 * 1024, 'snapshotInstallBytesPerS');
     this.heartbeatMs = positive(options.heartbeatMs, 250, 'heartbeatMs');
-    this.scheduler = options.scheduler ?? systemScheduler;
+    this.clock = options.clock ?? systemClock;
     this.admit = options.admit;
     this.maxFollowers = positive(options.maxFollowers, 64, 'maxFollowers');
     this.snapshots = options.snapshots;
@@ -210,7 +210,7 @@ export class WalShipper {
     if (this.running) return;
     this.running = true;
     this.stopListening = this.wal.onCommit((batch) => this.committed(batch));
-    this.stopHeartbeat = this.scheduler.every(this.heartbeatMs, () => this.tick());
+    this.stopHeartbeat = this.clock.every(this.heartbeatMs, () => this.tick());
     void this.controlLoop();
     for (const cursor of this.cursors) this.pump(cursor);
   }
@@ -228,7 +228,7 @@ export class WalShipper {
       ackedLsn: fromLsn - 1,
       inFlight: [],
       inFlightBytes: 0,
-      lastProgressAt: this.scheduler.now(),
+      lastProgressAt: this.clock.now(),
       payloadsSent: 0,
       bytesSent: 0,
       resends: 0,
@@ -334,7 +334,7 @@ export class WalShipper {
         this.badControl++;
         continue;
       }
-      const now = this.scheduler.now();
+      const now = this.clock.now();
       if (body.type === 'ack') {
         if (body.appliedLsn > this.wal.lastLsn) {
           this.badControl++; // acknowledges what was never written
@@ -377,7 +377,7 @@ export class WalShipper {
   }
 
   private tick(): void {
-    const now = this.scheduler.now();
+    const now = this.clock.now();
     const status = encodeControl({ type: 'status', shard: this.shard, lastLsn: this.wal.lastLsn });
     for (const cursor of [...this.cursors]) {
       this.transport.sendControl(cursor.follower, status).catch(() => undefined);
@@ -444,7 +444,7 @@ export class WalShipper {
       cursor.inFlightBytes += payload.size;
       cursor.payloadsSent++;
       cursor.bytesSent += payload.size;
-      if (cursor.inFlight.length === 1) cursor.lastProgressAt = this.scheduler.now();
+      if (cursor.inFlight.length === 1) cursor.lastProgressAt = this.clock.now();
       cursor.nextLsn = payload.lastLsn + 1;
     }
   }
@@ -481,7 +481,7 @@ export class WalShipper {
         return false;
       }
       if (cursor.resends !== resends) return true;
-      cursor.lastProgressAt = this.scheduler.now();
+      cursor.lastProgressAt = this.clock.now();
     }
     const patienceMs = (snapshot.fileBytes / this.snapshotInstallBytesPerS) * 1000;
     cursor.inFlight.push({ lastLsn: snapshot.lsn, bytes: snapshot.fileBytes, patienceMs });
@@ -489,7 +489,7 @@ export class WalShipper {
     cursor.payloadsSent += snapshot.chunks.length;
     cursor.bytesSent += snapshot.fileBytes;
     cursor.snapshotsSent++;
-    cursor.lastProgressAt = this.scheduler.now();
+    cursor.lastProgressAt = this.clock.now();
     cursor.nextLsn = snapshot.lsn + 1;
     return true;
   }

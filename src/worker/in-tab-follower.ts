@@ -57,7 +57,7 @@ export function shipToInTabFollower(options: {
     transport: link,
     followers: [follower],
     snapshots: options.snapshots,
-    scheduler: options.clock,
+    clock: options.clock,
   });
   shipper.start();
   return { link, shipper };
@@ -92,7 +92,7 @@ export class InTabFollower {
       leader,
       durable: false, // a copy of the log and its applied LSN; its events are verified, not applied
       snapshots: {}, // a snapshot shipped is verified, and its copy of the log starts over after it
-      scheduler: options.clock,
+      clock: options.clock,
     });
     return new InTabFollower(shard, follower);
   }

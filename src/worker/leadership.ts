@@ -211,7 +211,7 @@ export class Leadership {
       transport: link,
       admit: () => true,
       snapshots: snapshotSource(snapshots, store),
-      scheduler: this.clock,
+      clock: this.clock,
     });
     shipper.start();
     this.currentRole = {
@@ -332,7 +332,7 @@ export class Leadership {
         stateMachine: state,
         durable: false,
         snapshots: { databaseId: databaseIdOf(b3, this.config.db), restore: (snapshot) => this.restoreFollower(role, snapshot) },
-        scheduler: this.clock,
+        clock: this.clock,
       });
       role.replicaId = crypto.randomUUID();
     })();

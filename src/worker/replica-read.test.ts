@@ -6,7 +6,7 @@ import { whenReadable, type ReadReplica } from './replica-read.js';
 
 /** A replica of shard 0 at `applied`; once `close()`d it refuses its waiters and later waits with `Closed`, as a `FollowerDb` does. */
 function replica(applied: number) {
-  const waiters = new LsnWaiters(() => 'follower of shard 0');
+  const waiters = new LsnWaiters(() => 'follower of shard 0', systemClock);
   let closed = false;
   const r = {
     shard: 0,
