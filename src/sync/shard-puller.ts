@@ -95,12 +95,14 @@ export class ShardPuller {
     const manifest = await this.at.openManifest(key, found.bytes);
     let cursor = this.checkManifest(manifest);
     const plan = await this.plan(manifest, cursor);
+    // The chunks are read ahead, a few at a time, while the snapshot (and each chunk before them) merges.
+    const reads = new ChunkReads(plan.entries, (entry) => this.readChunk(manifest.device, entry));
     if (plan.snapshot) {
+      reads.ahead(0);
       await this.mergeSnapshot(manifest.device, plan.snapshot);
       cursor = this.log.cursor(manifest.device);
     }
-    const entries = plan.entries.filter((e) => e.to > cursor);
-    const { merged, complete } = await this.mergeChunks(manifest, entries, cursor);
+    const { merged, complete } = await this.mergeChunks(manifest, reads, cursor);
     if (complete) this.mergedEtag.set(key, found.etag);
     return merged;
   }
@@ -127,25 +129,18 @@ export class ShardPuller {
     return cursor;
   }
 
-  /** Merges the chunks `entries` of `manifest`'s device, each as one atomic append with its cursor; returns the events merged. */
-  private async mergeChunks(manifest: Manifest, entries: ManifestEntry[], cursor: number): Promise<{ merged: number; complete: boolean }> {
+  /** Merges the chunks of `manifest`'s device past `cursor`, each as one atomic append with its cursor; returns the events merged. */
+  private async mergeChunks(manifest: Manifest, reads: ChunkReads, cursor: number): Promise<{ merged: number; complete: boolean }> {
     let mergedEvents = 0;
-    // The next chunk is fetched (and opened) while this one merges: the store's latency overlaps the work.
-    const reads = new Map<number, Promise<ChunkEvent[]>>();
-    const prefetch = (i: number) => {
-      if (i >= entries.length || reads.has(i)) return;
-      const read = this.readChunk(manifest.device, entries[i]!);
-      read.catch(() => undefined); // awaited in its turn; a failure ahead of it must not go unhandled
-      reads.set(i, read);
-    };
+    const entries = reads.entries;
     for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (entry.to <= cursor) continue; // merged already (by the snapshot)
       // Past the read bound, an object this manifest lists may be collected (§10): the rest waits for a fresh read.
       if (this.clock.now() - this.readAt > MAX_READ_MS) return { merged: mergedEvents, complete: false };
-      const entry = entries[i]!;
-      prefetch(i);
-      prefetch(i + 1);
-      const events = await reads.get(i)!;
-      reads.delete(i);
+      // The next chunks are fetched (and opened) while this one merges: the store's latency overlaps the work.
+      reads.ahead(i);
+      const events = await reads.take(i);
       const fresh = events.filter((e) => e.lsn > cursor);
       await this.log.merge(
         manifest.device,
@@ -241,5 +236,37 @@ export class ShardPuller {
     this.at.checkName(entry.name, found.bytes);
     const plaintext = await open(this.at.keys, 'chunk', this.at.chunkContext(device, entry.seq, entry.from, entry.to), found.bytes, what);
     return decodeChunk(plaintext, entry.from, entry.to, what);
+  }
+}
+
+/** How many chunks of a device's stream may be being read (fetched, checked, opened) at once, ahead of the merge. */
+export const DOWNLOAD_REQUESTS = 3;
+
+/** A device's chunks, read ahead of the merge, at most `DOWNLOAD_REQUESTS` at a time. */
+class ChunkReads {
+  readonly entries: readonly ManifestEntry[];
+  private readonly read: (entry: ManifestEntry) => Promise<ChunkEvent[]>;
+  private readonly started = new Map<number, Promise<ChunkEvent[]>>();
+
+  constructor(entries: readonly ManifestEntry[], read: (entry: ManifestEntry) => Promise<ChunkEvent[]>) {
+    this.entries = entries;
+    this.read = read;
+  }
+
+  /** Starts reading chunk `i` and the next ones, up to the bound. */
+  ahead(i: number): void {
+    for (let j = i; j < Math.min(i + DOWNLOAD_REQUESTS, this.entries.length); j++) {
+      if (this.started.has(j)) continue;
+      const read = this.read(this.entries[j]!);
+      read.catch(() => undefined); // awaited in its turn; a failure ahead of it must not go unhandled
+      this.started.set(j, read);
+    }
+  }
+
+  /** Chunk `i`'s events (read now if it was not read ahead), and lets go of it. */
+  take(i: number): Promise<ChunkEvent[]> {
+    const read = this.started.get(i) ?? this.read(this.entries[i]!);
+    this.started.delete(i);
+    return read;
   }
 }

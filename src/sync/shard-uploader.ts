@@ -29,9 +29,13 @@ import {
   type SnapshotEntry,
 } from './format.js';
 import { MAX_UPLOAD_MS } from './garbage-collector.js';
+import { RequestPool } from './request-pool.js';
 import type { SyncLog } from './sync-log.js';
 import type { SyncSpace } from './sync-space.js';
 import type { CountingRemote } from './sync-stats.js';
+
+/** How many of a round's objects may be being put at once. */
+export const UPLOAD_REQUESTS = 3;
 
 /** A chunk sealed for upload, with the entry the manifest will list it under. */
 interface SealedChunk {
@@ -99,17 +103,24 @@ export class ShardUploader {
         // The log no longer holds what follows the chunks (compacted): the chain restarts from the state.
         next = this.restartedManifest(manifest, await this.putSnapshot());
       } else {
-        chunks = await this.sealChunks(manifest);
-        if (chunks.length === 0) return uploaded;
-        for (const chunk of chunks) {
-          // The name is the keyed hash of these bytes: if it exists, it holds exactly them.
-          await this.remote.putIfAbsent(this.at.objectKey(chunk.entry.name), chunk.sealed);
+        // Each chunk is put as soon as it is sealed, a few at a time, so sealing the next (and the
+        // snapshot) overlaps the store's writes; the manifest is swapped only once every put is done.
+        const puts = new RequestPool(UPLOAD_REQUESTS);
+        try {
+          chunks = await this.sealChunks(manifest, (chunk) =>
+            // The name is the keyed hash of these bytes: if it exists, it holds exactly them.
+            puts.start(() => this.remote.putIfAbsent(this.at.objectKey(chunk.entry.name), chunk.sealed)),
+          );
+          if (chunks.length === 0) return uploaded;
+          next = await this.nextManifest(
+            manifest,
+            chunks.map((c) => c.entry),
+          );
+          if (this.snapshotDue(next)) next = this.withSnapshot(next, await this.putSnapshot(puts));
+          await puts.drain();
+        } finally {
+          await puts.settled(); // after a failure too: no put of this round outlives it
         }
-        next = await this.nextManifest(
-          manifest,
-          chunks.map((c) => c.entry),
-        );
-        if (this.snapshotDue(next)) next = this.withSnapshot(next, await this.putSnapshot());
       }
       if (this.clock.now() - firstPutAt > MAX_UPLOAD_MS) {
         // The garbage collector may take objects this old and unreferenced for orphans (§10): give up, the next round puts anew.
@@ -146,14 +157,19 @@ export class ShardUploader {
     return bytes >= Math.max(this.snapshotMinBytes, manifest.snapshot?.size ?? 0);
   }
 
-  /** Seals the shard's state now and stores it; returns its manifest entry. */
-  private async putSnapshot(): Promise<SnapshotEntry> {
+  /**
+   * Seals the shard's state now and stores it; returns its manifest entry. With `puts`, the put is
+   * started there (done once the pool drains), else awaited here.
+   */
+  private async putSnapshot(puts?: RequestPool): Promise<SnapshotEntry> {
     const body = this.log.snapshot();
     const cursors = new Map([...body.cursors].filter(([device]) => device !== this.at.device));
     const plaintext = encodeSnapshotBody({ lsn: body.lsn, cursors, state: body.state });
     const sealed = await seal(this.at.keys, 'snapshot', this.at.snapshotContext(this.at.device, body.lsn), plaintext);
     const name = this.at.keys.objectName(sealed);
-    await this.remote.putIfAbsent(this.at.objectKey(name), sealed);
+    const put = () => this.remote.putIfAbsent(this.at.objectKey(name), sealed);
+    if (puts) await puts.start(put);
+    else await put();
     this.snapshotsUp++;
     return { name, size: sealed.byteLength, lsn: body.lsn };
   }
@@ -219,8 +235,8 @@ export class ShardUploader {
     return { manifest, etag: found.etag };
   }
 
-  /** Seals the local events after the manifest's LSN into chunks (at most `maxChunksPerRound`). */
-  private async sealChunks(manifest: Manifest | undefined): Promise<SealedChunk[]> {
+  /** Seals the local events after the manifest's LSN into chunks (at most `maxChunksPerRound`), handing each to `onSealed` (awaited: its backpressure). */
+  private async sealChunks(manifest: Manifest | undefined, onSealed: (chunk: SealedChunk) => Promise<void>): Promise<SealedChunk[]> {
     const chunks: SealedChunk[] = [];
     let from = (manifest?.lsn ?? 0) + 1;
     let seq = (manifest?.head ?? 0) + 1;
@@ -229,8 +245,10 @@ export class ShardUploader {
     const flush = async () => {
       const to = writer.lastLsn;
       const plaintext = writer.finish();
-      const sealed = await seal(this.at.keys, 'chunk', this.at.chunkContext(this.at.device, seq, from, to), plaintext);
-      chunks.push({ entry: { seq, name: this.at.keys.objectName(sealed), size: sealed.byteLength, from, to }, sealed });
+      const bytes = await seal(this.at.keys, 'chunk', this.at.chunkContext(this.at.device, seq, from, to), plaintext);
+      const chunk = { entry: { seq, name: this.at.keys.objectName(bytes), size: bytes.byteLength, from, to }, sealed: bytes };
+      chunks.push(chunk);
+      await onSealed(chunk);
       seq++;
       from = to + 1;
     };
