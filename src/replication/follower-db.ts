@@ -36,6 +36,7 @@ import { LsnWaiters } from './lsn-waiters.js';
 import { decodeControl, encodeControl, type RequestReason } from './messages.js';
 import { isSnapshotChunk } from './snapshot-chunks.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
+import { newerFormat } from '../wal/segment-scan.js';
 import { isWholeSegment, verifyPayload, type VerifiedPayloadBatch } from './verify-payload.js';
 import type { StateMachine } from './state-machine.js';
 
@@ -87,6 +88,14 @@ export interface FollowerDbOptions {
   readonly snapshots?: FollowerSnapshotOptions;
   /** Time: stall checks, request pacing, the timeouts of `whenApplied` and `whenCaughtUp`. Default `systemClock`. */
   readonly clock?: Clock;
+  /**
+   * Told once if the leader's log turns out to be of a newer format than
+   * this build reads (a batch or segment that verifies, of a version it
+   * does not know: `VersionSkew`). The follower has applied none of it and
+   * stopped following (`failed` says why); the tab should step aside for
+   * the newer tidal. Default: nothing but `failed`.
+   */
+  readonly onVersionSkew?: (error: TidalError) => void;
 }
 
 /** What a follower has seen since it was opened. */
@@ -171,6 +180,7 @@ export class FollowerDb {
   /** Where installed snapshots are kept (with `snapshots.databaseId`). */
   private readonly snapshotStore: SnapshotStore | undefined;
   private failure: TidalError | undefined;
+  private readonly onVersionSkew: ((error: TidalError) => void) | undefined;
   /** When the leader's last status heartbeat arrived. */
   private lastStatusAt = -Infinity;
   /** The leader's last LSN in the first status heard (what a fresh replica must reach before it answers reads). */
@@ -205,6 +215,7 @@ export class FollowerDb {
     this.requestIntervalMs = options.requestIntervalMs ?? 100;
     this.maxHeldPayloads = options.maxHeldPayloads ?? 16;
     this.clock = options.clock ?? systemClock;
+    this.onVersionSkew = options.onVersionSkew;
     this.waiters = new LsnWaiters(() => `follower of shard ${this.shard} (applied ${this.applied})`, this.clock);
     this.applied = wal.lastLsn;
     this.lastProgressAt = this.clock.now();
@@ -416,7 +427,7 @@ export class FollowerDb {
     }
   }
 
-  /** Why the follower stopped on its own, if it did (its log failed). */
+  /** Why the follower stopped on its own, if it did: its log failed, or its leader's log is of a newer format (`VersionSkew`). */
   get failed(): TidalError | undefined {
     return this.failure;
   }
@@ -469,6 +480,7 @@ export class FollowerDb {
       batches = this.verify(segment);
     } catch (error) {
       if (!isTidalError(error)) throw error;
+      if (error.code === 'VersionSkew') return this.meetNewerTidal(error);
       this.counters.payloadsRejected++;
       this.request('rejected');
       return;
@@ -514,10 +526,29 @@ export class FollowerDb {
     // With a state machine, every event is decoded now: nothing is applied unless all of it decodes.
     const batches = verified.map((batch) => ({
       ...batch,
-      events: this.machine ? decodePayload(batch.payload, batch.eventCount) : [],
+      events: this.machine ? decodeVerifiedPayload(batch.payload, batch.eventCount) : [],
     }));
     this.counters.bytesVerified += segment.bytes.byteLength;
     return batches;
+  }
+
+  /**
+   * The leader writes a format this build does not read: a newer tidal
+   * leads. Nothing of it is applied or stored; the follower stops (its
+   * log closed as it was) and says so, rather than asking for the same
+   * bytes again and again as if they were damaged.
+   */
+  private async meetNewerTidal(error: TidalError): Promise<void> {
+    if (this.state !== 'following') return;
+    this.failure = error;
+    this.state = 'closed';
+    this.stop();
+    await this.wal.close();
+    try {
+      this.onVersionSkew?.(error);
+    } catch {
+      // The report must not break the follower's loop.
+    }
   }
 
   private async apply(batches: VerifiedBatch[], whole?: ReceivedSegment): Promise<void> {
@@ -638,6 +669,19 @@ async function restoreCopy(
     return { stateMachine, lsn: snapshot.lsn };
   } catch (error) {
     await wal.close();
+    throw error;
+  }
+}
+
+/**
+ * The events of a batch whose digest verified. A payload version this
+ * build does not read is then a newer tidal's (`VersionSkew`), not damage.
+ */
+function decodeVerifiedPayload(payload: Uint8Array, eventCount: number): Value[] {
+  try {
+    return decodePayload(payload, eventCount);
+  } catch (error) {
+    if (isTidalError(error, 'UnsupportedVersion')) throw newerFormat(error);
     throw error;
   }
 }

@@ -6,11 +6,11 @@
  * copied. The result holds views of the verified batches, in LSN order.
  */
 import type { Blake3 } from '../common/blake3.js';
-import { TidalError } from '../common/errors.js';
+import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { WalSegmentPayload } from '../transport/transport.js';
 import { decodeBatch, type DecodedBatch } from '../wal/format.js';
-import { scanSegment } from '../wal/segment-scan.js';
+import { isNewerBatch, newerFormat, scanSegment } from '../wal/segment-scan.js';
 
 /** One verified batch of a payload. */
 export interface VerifiedPayloadBatch {
@@ -33,7 +33,9 @@ export function isWholeSegment(payload: WalSegmentPayload): boolean {
 /**
  * Verifies `payload` as a part of shard `shard`'s log. Throws a
  * `TidalError` (`Corrupt`, `DigestMismatch`, `Truncated`, `HeaderMismatch`,
- * `MalformedMessage`...) saying what is wrong.
+ * `MalformedMessage`...) saying what is wrong; `VersionSkew` for a segment
+ * or batch of a newer format whose digest verifies (a newer tidal's log,
+ * not damage: see `newerFormat`).
  */
 export function verifyPayload(b3: Blake3, payload: WalSegmentPayload, shard: ShardId): VerifiedPayloadBatch[] {
   if (payload.id.shard !== shard) {
@@ -52,7 +54,14 @@ export function verifyPayload(b3: Blake3, payload: WalSegmentPayload, shard: Sha
     }
     for (const start of scan.index.offsets) found.push(decodeBatch(b3, bytes, start, { verify: false }));
   } else {
-    for (let at = 0; at < bytes.length; at = found[found.length - 1]!.end) found.push(decodeBatch(b3, bytes, at));
+    for (let at = 0; at < bytes.length; at = found[found.length - 1]!.end) {
+      try {
+        found.push(decodeBatch(b3, bytes, at));
+      } catch (error) {
+        if (isTidalError(error, 'UnsupportedVersion') && isNewerBatch(b3, bytes, at)) throw newerFormat(error);
+        throw error;
+      }
+    }
   }
   if (found.length === 0) throw new TidalError('MalformedMessage', 'payload holds no batch');
   const batches: VerifiedPayloadBatch[] = [];

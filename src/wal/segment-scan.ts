@@ -281,7 +281,7 @@ export function isNewerSegmentHeader(b3: Blake3, bytes: Uint8Array): boolean {
  * A batch of an unknown version at `at` that verifies as every version from v2 on keeps it (payload
  * length at 32, BLAKE3 of bytes 0..40 and the payload at 40): written by a newer tidal.
  */
-function isNewerBatch(b3: Blake3, region: Uint8Array, at: number): boolean {
+export function isNewerBatch(b3: Blake3, region: Uint8Array, at: number): boolean {
   if (at + BATCH_HEADER_V2_BYTES > region.length) return false;
   const payloadLength = new DataView(region.buffer, region.byteOffset + at + 32, 4).getUint32(0, true);
   const end = at + BATCH_HEADER_V2_BYTES + payloadLength;

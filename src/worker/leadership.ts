@@ -107,6 +107,8 @@ export interface LeadershipOptions {
   readonly post: (message: RpcMessage) => void;
   /** Told of every message the shard's log channel brought that its link refused (malformed, oversized, over a queue's bound). */
   readonly onRefused?: () => void;
+  /** Told when the leader tab's log is of a newer format than this build reads (`VersionSkew`): the follower applied none of it. */
+  readonly onVersionSkew?: (error: TidalError) => void;
 }
 
 /** One worker's leadership of its shard: its role, claims and announcements. */
@@ -117,6 +119,7 @@ export class Leadership {
   private readonly feed: ChangeFeed;
   private readonly post: (message: RpcMessage) => void;
   private readonly onRefused: () => void;
+  private readonly onVersionSkew: (error: TidalError) => void;
   private currentRole: ShardRole;
   private readonly heard: HeardLeader;
   /** Stops the announcements, sent while claiming or leading. */
@@ -133,6 +136,7 @@ export class Leadership {
     this.feed = options.feed;
     this.post = options.post;
     this.onRefused = () => options.onRefused?.();
+    this.onVersionSkew = (error) => options.onVersionSkew?.(error);
     this.currentRole = { kind: 'starting', state: this.feed.observedState() };
     this.heard = { tab: undefined, term: -1, host: undefined, heardAt: this.clock.now() };
   }
@@ -333,6 +337,7 @@ export class Leadership {
         durable: false,
         snapshots: { databaseId: databaseIdOf(b3, this.config.db), restore: (snapshot) => this.restoreFollower(role, snapshot) },
         clock: this.clock,
+        onVersionSkew: this.onVersionSkew,
       });
       role.replicaId = crypto.randomUUID();
     })();

@@ -84,6 +84,7 @@ export class ShardHost {
       feed: this.feed,
       post,
       onRefused: () => this.refused++,
+      onVersionSkew: (error) => void this.stepAside(error), // the leader tab writes a newer format
     });
     this.forwarding = new WriteForwarding({
       shard: config.shard,
