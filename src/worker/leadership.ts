@@ -178,9 +178,10 @@ export class Leadership {
       throw error;
     }
     if (!this.claiming) {
-      // A newer leader appeared while the log was being opened: it is theirs.
+      // A newer leader appeared while the log was being opened, or this tab lost the lock meanwhile
+      // (told to follow): the log is not this worker's to lead.
       await wal.close();
-      throw new TidalError('Closed', `shard ${this.config.shard} is led by tab ${this.heard.tab} (a newer term)`);
+      throw new TidalError('Closed', `shard ${this.config.shard}: the claim of term ${term} was given up while the log opened`);
     }
     this.claiming = false;
     await this.stopFollowing();
@@ -234,8 +235,19 @@ export class Leadership {
     return { lastLsn: wal.lastLsn };
   }
 
-  /** Follows the shard's leader in another tab (the default role). */
+  /**
+   * Follows the shard's leader in another tab (the default role). A claim
+   * under way is given up: the tab no longer holds the lock it was made for
+   * (taken by another tab while this one was still opening the log), and a
+   * worker that went on to lead would be a second leader, one the lock
+   * holder's claims of an equal term do not make step down.
+   */
   async becomeFollower(): Promise<void> {
+    if (this.claiming) {
+      this.claiming = false;
+      this.stopAnnouncing?.();
+      if (this.heard.tab === this.config.tabId) this.heard.tab = undefined;
+    }
     if (this.currentRole.kind === 'leader') await this.stepDown();
     if (this.currentRole.kind !== 'follower') {
       this.currentRole = { kind: 'follower', state: this.currentRole.state, replica: undefined, replicaId: undefined, opening: undefined };
