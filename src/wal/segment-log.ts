@@ -337,6 +337,14 @@ export class SegmentLog {
     const header = encodeSegmentHeader(this.b3, { shard: this.shard, seq: id.seq, baseLsn: this.nextLsn, createdHlc: this.hlc() });
     const file = await this.storage.open(id.fileName(), { create: true });
     try {
+      // A segment this log has not started yet that already holds batches was written by another
+      // leader since this one recovered the log (a stale leader of the same term): never overwrite it.
+      if (file.size() > SEGMENT_HEADER_BYTES) {
+        throw new TidalError(
+          'StorageError',
+          `${id.fileName()} already holds ${file.size()} bytes that this log did not write: another leader wrote it; this one must not append`,
+        );
+      }
       file.truncate(0);
       file.write(header, 0);
     } catch (error) {

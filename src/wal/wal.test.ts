@@ -24,6 +24,20 @@ describe('Wal on MemoryStorage', () => {
     expect(recovered.lastLsn).toBeGreaterThanOrEqual(acked[acked.length - 1]!);
   });
 
+  it("a stale leader that opened the log before another wrote it never overwrites the other leader's segment", async () => {
+    const storage = new MemoryStorage();
+    // Two leaders of one term (one of them stale) open the empty log, then one writes and lets go.
+    const { wal: stale } = await Wal.open(storage, { shard: 0 });
+    const { wal: leader } = await Wal.open(storage, { shard: 0 });
+    for (let i = 0; i < 5; i++) await leader.append([`acked ${i}`]);
+    await leader.close();
+    await expect(stale.append(['stale'])).rejects.toMatchObject({ code: 'StorageError' });
+    const { wal: reopened } = await Wal.open(storage, { shard: 0 });
+    const events: unknown[] = [];
+    for await (const { event } of reopened.read(1)) events.push(event);
+    expect(events).toEqual(Array.from({ length: 5 }, (_, i) => `acked ${i}`));
+  });
+
   it('in relaxed mode a crash may lose unflushed appends but never corrupts the log', async () => {
     const storage = new MemoryStorage();
     const { wal } = await Wal.open(storage, { shard: 0, durable: false });
