@@ -196,7 +196,9 @@ async function runSeed(context, origin, seed, runId) {
         throw new SoakFailure('load', `tab ${tab.writer} did not open the database within ${bound} ms (load ${loadavg()[0].toFixed(1)})`);
       });
     const error = await tab.page.evaluate(() => window.tidalError);
-    if (error) throw new SoakFailure('rejected', `tab ${tab.writer} could not open the database: ${error}`);
+    // A worker that did not answer its setup in time is the machine's load; any other refusal is tidal's.
+    if (error)
+      throw new SoakFailure(/Timeout/.test(error) ? 'load' : 'rejected', `tab ${tab.writer} could not open the database: ${error}`);
     await tab.page.evaluate((plan) => window.soak.start(plan), { writer: tab.writer, seed: seed * 1000 + instance, keys: schedule.keys });
     note(`tab ${tab.writer} writing`);
   };
