@@ -5,7 +5,7 @@ import { databaseIdOf, SnapshotStore } from '../wal/snapshot-store.js';
 import { Wal } from '../wal/wal.js';
 import { ShardLeader } from './shard-leader.js';
 import { encodeShardSnapshot } from './shard-snapshot.js';
-import { restoreFromSnapshot, ShardSnapshots } from './shard-snapshots.js';
+import { MIN_SNAPSHOT_LOG_BYTES, restoreFromSnapshot, ShardSnapshots } from './shard-snapshots.js';
 import { ShardState } from './shard-state.js';
 import type { WriteRequest } from './write.js';
 
@@ -135,6 +135,33 @@ describe('shard snapshots', () => {
     const [written] = await store.list();
     expect(written!.lsn).toBeGreaterThan(0);
     expect(written!.lsn).toBeLessThan(105);
+    await wal.close();
+  });
+
+  it('by default the next snapshot is due after as many log bytes as the newest snapshot holds, and at least 1 MiB', async () => {
+    const storage = new MemoryStorage();
+    const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, yieldToEvents: noYield });
+    const { wal } = await Wal.open(storage, { shard: 0, durable: false });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const snapshots = new ShardSnapshots({ wal, store, state: leader.state });
+    wal.onCommit(() => snapshots.afterCommit());
+    expect(snapshots.logBytesDue()).toBe(MIN_SNAPSHOT_LOG_BYTES);
+    // Small state, much log: a snapshot after each MiB of log, not before.
+    let seq = 0;
+    while (wal.bytesAppended < MIN_SNAPSHOT_LOG_BYTES * 0.9) await writeAll(leader, 40, ++seq, seq);
+    await snapshots.close();
+    expect(await store.list()).toEqual([]);
+    const again = new ShardSnapshots({ wal, store, state: leader.state });
+    wal.onCommit(() => again.afterCommit());
+    while (wal.bytesAppended < MIN_SNAPSHOT_LOG_BYTES * 3.2) await writeAll(leader, 40, ++seq, seq);
+    await again.close();
+    const kept = await store.list();
+    expect(kept).toHaveLength(2);
+    expect(again.logBytesDue()).toBe(MIN_SNAPSHOT_LOG_BYTES); // the state is far under 1 MiB
+    // A state larger than 1 MiB sets the pace itself.
+    const big = new ShardSnapshots({ wal, store, state: leader.state, latest: { name: 'x', lsn: kept[0]!.lsn, bytes: 3 << 20 } });
+    expect(big.logBytesDue()).toBe(3 << 20);
+    await big.close();
     await wal.close();
   });
 });

@@ -9,7 +9,12 @@
  *
  * Taking snapshots (`ShardSnapshots`): after commits, when the policy says
  * so (`logBytes` of log since the last snapshot, or `intervalMs` since it
- * with anything new), at most one at a time. The state is encoded at once
+ * with anything new), at most one at a time. By default `logBytes` follows
+ * the state: the newest snapshot's size, at least 1 MiB. So the log an open
+ * replays after the snapshot it loads is about as large as that snapshot
+ * (an open costs about twice the snapshot, however long the shard lived),
+ * snapshots write at most about as many bytes as the log does, and the
+ * shard keeps two snapshots and a few MiB of log (docs/FORMAT.md §9.4). The state is encoded at once
  * (a pause proportional to its size, at one LSN), then written in chunks
  * that yield to the event loop, so writes keep being acknowledged while
  * the file is written. The two newest snapshots are kept.
@@ -34,7 +39,11 @@ import type { ShardState } from './shard-state.js';
 
 /** When a leader snapshots its shard. */
 export interface SnapshotPolicy {
-  /** Snapshot once this many bytes of log were written since the last snapshot. Default 8 MiB. */
+  /**
+   * Snapshot once this many bytes of log were written since the last
+   * snapshot. Default: the newest snapshot's size, and at least
+   * `MIN_SNAPSHOT_LOG_BYTES` (1 MiB).
+   */
   readonly logBytes?: number;
   /** Snapshot once this long passed since the last one, if anything was written. Default 10 minutes. */
   readonly intervalMs?: number;
@@ -42,7 +51,8 @@ export interface SnapshotPolicy {
   readonly keep?: number;
 }
 
-export const DEFAULT_SNAPSHOT_LOG_BYTES = 8 * 1024 * 1024;
+/** The least log between two snapshots under the default policy (see `SnapshotPolicy.logBytes`). */
+export const MIN_SNAPSHOT_LOG_BYTES = 1024 * 1024;
 export const DEFAULT_SNAPSHOT_INTERVAL_MS = 10 * 60_000;
 export const DEFAULT_SNAPSHOTS_KEPT = 2;
 
@@ -109,7 +119,8 @@ export class ShardSnapshots {
   private readonly store: SnapshotStore;
   private readonly state: ShardState;
   private readonly clock: Clock;
-  private readonly logBytes: number;
+  /** `SnapshotPolicy.logBytes`, when given; otherwise the threshold follows the newest snapshot's size. */
+  private readonly fixedLogBytes: number | undefined;
   private readonly intervalMs: number;
   private readonly keep: number;
   private running: Promise<SnapshotFileInfo | undefined> | undefined;
@@ -136,7 +147,7 @@ export class ShardSnapshots {
     this.store = options.store;
     this.state = options.state;
     this.clock = options.clock ?? systemClock;
-    this.logBytes = positive(options.policy?.logBytes, DEFAULT_SNAPSHOT_LOG_BYTES, 'logBytes');
+    this.fixedLogBytes = options.policy?.logBytes === undefined ? undefined : positive(options.policy.logBytes, 0, 'logBytes');
     this.intervalMs = positive(options.policy?.intervalMs, DEFAULT_SNAPSHOT_INTERVAL_MS, 'intervalMs');
     this.keep = positive(options.policy?.keep, DEFAULT_SNAPSHOTS_KEPT, 'keep');
     this.latest = options.latest;
@@ -153,8 +164,13 @@ export class ShardSnapshots {
   afterCommit(): void {
     if (this.running || this.closed) return;
     const grown = this.wal.bytesAppended - this.baseLogBytes;
-    const due = grown >= this.logBytes || (grown > 0 && this.clock.now() - this.baseAt >= this.intervalMs);
+    const due = grown >= this.logBytesDue() || (grown > 0 && this.clock.now() - this.baseAt >= this.intervalMs);
     if (due) void this.snapshotNow().catch(() => undefined);
+  }
+
+  /** Bytes of log after which the next snapshot is due (see `SnapshotPolicy.logBytes`). */
+  logBytesDue(): number {
+    return this.fixedLogBytes ?? Math.max(MIN_SNAPSHOT_LOG_BYTES, this.latest?.bytes ?? 0);
   }
 
   /** Takes a snapshot at the state's current LSN now (or joins the one being taken). */
