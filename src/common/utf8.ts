@@ -52,25 +52,29 @@ export function writeUtf8(encoder: Encoder, text: string): void {
 }
 
 /** Short ASCII strings are built in JS, straight from the buffer: cheaper than a view and a call into TextDecoder. */
-const ASCII_FAST_PATH_MAX = 32;
+export const ASCII_FAST_PATH_MAX = 32;
+
+/**
+ * `bytes[start..end)` as a string if every byte is ASCII, else `undefined`.
+ * Built in one call, so the string is flat: appending a character at a time
+ * makes a chain of cons strings, which every later regex test, comparison
+ * or Map lookup of it must first flatten (on replay that was one of the
+ * costliest steps per event: session ids, keys and names are decoded this way).
+ */
+export function asciiString(bytes: Uint8Array, start: number, end: number): string | undefined {
+  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return undefined;
+  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+}
 
 /** Reads a string body written by `writeUtf8`, keeping a leading U+FEFF. Throws `MalformedPayload` for bytes that are not well-formed UTF-8. */
 export function readUtf8(decoder: Decoder): string {
   const at = decoder.offset;
   const length = readLength(decoder, 1, 'string', 'bytes');
   if (length <= ASCII_FAST_PATH_MAX) {
-    const bytes = decoder.bytes;
     const start = decoder.offset;
-    const end = start + length; // within bounds: readLength checked it
-    let text = '';
-    let index = start;
-    for (; index < end; index++) {
-      const byte = bytes[index]!;
-      if (byte >= 0x80) break;
-      text += String.fromCharCode(byte);
-    }
-    if (index === end) {
-      decoder.offset = end;
+    const text = asciiString(decoder.bytes, start, start + length); // within bounds: readLength checked it
+    if (text !== undefined) {
+      decoder.offset = start + length;
       return text;
     }
   }

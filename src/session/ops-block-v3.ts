@@ -23,6 +23,7 @@
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH, decodeValue, encodeValue, isWellFormedString } from '../common/value.js';
+import { ASCII_FAST_PATH_MAX, asciiString } from '../common/utf8.js';
 import { HLC_MAX, type HlcTimestamp } from '../crdt/hlc.js';
 import { MAX_ENTITY_KEY_LENGTH, MAX_NAME_LENGTH, type CrdtOperation } from '../crdt/operation.js';
 import type { Value } from '../wal/payload.js';
@@ -195,11 +196,9 @@ function readBlock(block: Uint8Array, stamp: OpsStamp | undefined): (ClientOpera
 
 /** UTF-8 to a well-formed string; short ASCII (keys, names) without a TextDecoder call. */
 function readUtf8(bytes: Uint8Array, what: string): string {
-  if (bytes.length <= 32) {
-    let ascii = '';
-    let i = 0;
-    for (; i < bytes.length && bytes[i]! < 0x80; i++) ascii += String.fromCharCode(bytes[i]!);
-    if (i === bytes.length) return ascii;
+  if (bytes.length <= ASCII_FAST_PATH_MAX) {
+    const ascii = asciiString(bytes, 0, bytes.length);
+    if (ascii !== undefined) return ascii;
   }
   let text: string;
   try {

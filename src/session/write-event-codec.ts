@@ -24,6 +24,7 @@
  */
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
+import { ASCII_FAST_PATH_MAX, asciiString } from '../common/utf8.js';
 import type { CrdtOperation } from '../crdt/operation.js';
 import { decodeValue, encodeValue, type Value } from '../wal/payload.js';
 import { OPS_BLOCK_V3, decodeOpsBlockV3 } from './ops-block-v3.js';
@@ -225,11 +226,9 @@ export function decodeOpsBlock(block: Uint8Array, replica: string, baseHlc: bigi
 
 /** UTF-8 to a string; short ASCII (keys, names) without a TextDecoder call. */
 function readUtf8(bytes: Uint8Array, index: number): string {
-  if (bytes.length <= 32) {
-    let ascii = '';
-    let i = 0;
-    for (; i < bytes.length && bytes[i]! < 0x80; i++) ascii += String.fromCharCode(bytes[i]!);
-    if (i === bytes.length) return ascii;
+  if (bytes.length <= ASCII_FAST_PATH_MAX) {
+    const ascii = asciiString(bytes, 0, bytes.length);
+    if (ascii !== undefined) return ascii;
   }
   try {
     return utf8Decoder.decode(bytes);
