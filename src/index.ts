@@ -17,6 +17,7 @@ export type {
   Entity,
   OpenTidalOptions,
   ReadOptions,
+  ShardOpenTimes,
   ShardStats,
   ShardSyncStats,
   SnapshotTaken,

@@ -196,6 +196,18 @@ export interface Change {
   readonly lsn: number;
 }
 
+/** How long a leader's open of its shard took, step by step, in milliseconds. */
+export interface ShardOpenTimes {
+  /** Opening the log: scanning the segments kept and verifying every byte (BLAKE3), cutting a torn tail. */
+  readonly tailMs: number;
+  /** Loading the newest snapshot, verifying every byte and decoding it into the state (0 without one). */
+  readonly snapshotMs: number;
+  /** Replaying the log after the snapshot into the state. */
+  readonly rebuildMs: number;
+  /** Events replayed from the log after the snapshot. */
+  readonly replayedEvents: number;
+}
+
 /** A shard as this tab sees it. */
 export interface ShardStats {
   /** The shard these figures are about. */
@@ -223,6 +235,8 @@ export interface ShardStats {
   readonly snapshotLsn: number;
   /** Size of that snapshot in bytes (0 for none). */
   readonly snapshotBytes: number;
+  /** How this tab's leader opened the shard: the time each step took (leader only; `undefined` on a follower). */
+  readonly opened: ShardOpenTimes | undefined;
   /**
    * Bytes of this shard's log that this tab's replicas verified with BLAKE3
    * since the database was opened here: its cross-tab follower (when

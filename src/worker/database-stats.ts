@@ -63,6 +63,7 @@ export class DatabaseStats {
         logBytes: known?.logBytes ?? 0,
         snapshotLsn: known?.snapshotLsn ?? 0,
         snapshotBytes: known?.snapshotBytes ?? 0,
+        opened: known?.opened,
         bytesVerified: this.tally.bytesVerified(slot.shard),
         payloadsRejected: this.tally.payloadsRejected(slot.shard),
         messagesRefused: [...this.refused.values()].reduce((n, r) => (r.shard === slot.shard ? n + r.count : n), 0),

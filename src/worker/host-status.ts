@@ -44,6 +44,7 @@ export function hostStatus(
       logBytes: role.wal.logBytes(),
       snapshotLsn: role.snapshots.newest?.lsn ?? 0,
       snapshotBytes: role.snapshots.newest?.bytes ?? 0,
+      opened: role.opened,
       leaderSilentMs: 0,
     };
   }
@@ -57,6 +58,7 @@ export function hostStatus(
     logBytes: 0,
     snapshotLsn: 0,
     snapshotBytes: 0,
+    opened: undefined,
     leaderSilentMs: leadership.leaderSilentMs,
   };
 }

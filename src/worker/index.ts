@@ -26,6 +26,7 @@ export type {
   Entity,
   OpenTidalOptions,
   ReadOptions,
+  ShardOpenTimes,
   ShardStats,
   ShardSyncStats,
   SnapshotTaken,

@@ -32,6 +32,7 @@ import { databaseIdOf, SnapshotStore, type SnapshotFileInfo } from '../wal/snaps
 import type { Snapshot } from '../wal/snapshot-file.js';
 import type { WalStorage } from '../wal/storage.js';
 import { Wal } from '../wal/wal.js';
+import type { ShardOpenTimes } from './api.js';
 import type { ChangeFeed, ObservedState } from './change-feed.js';
 import { shardChannels } from './channels.js';
 import { shippingLink, stopShipping, type LogShipping } from './in-tab-follower.js';
@@ -60,6 +61,8 @@ export type ShardRole =
       readonly snapshots: ShardSnapshots;
       /** The newest snapshot, for the shippers to send to followers the log cannot serve. */
       readonly snapshotSource: SnapshotSource;
+      /** How long opening the shard took, step by step (`stats()`). */
+      readonly opened: ShardOpenTimes;
       /** Stops calling the snapshot policy after each commit, and the compaction timer. */
       readonly stopSnapshotting: () => void;
       /** The log shipped to the other tabs, on the shard's log channel. */
@@ -169,9 +172,10 @@ export class Leadership {
     this.stopAnnouncing = this.clock.every(ANNOUNCE_MS, () => this.announce());
     let wal: Wal;
     let storage: WalStorage;
+    let tailMs: number;
     try {
       storage = await this.openStorage();
-      wal = await this.openWal(storage);
+      ({ wal, ms: tailMs } = await this.openWal(storage));
     } catch (error) {
       this.claiming = false;
       this.stopAnnouncing();
@@ -188,7 +192,7 @@ export class Leadership {
     // A fresh state, from the newest snapshot and the log after it (the follower's may lag what the old leader wrote).
     const b3 = await loadBlake3();
     const store = new SnapshotStore(storage, b3, { shard: this.config.shard, databaseId: databaseIdOf(b3, this.config.db) });
-    const { state, snapshot } = await this.replay(wal, store);
+    const { state, snapshot, snapshotMs, rebuildMs, replayedEvents } = await this.replay(wal, store);
     const snapshots = new ShardSnapshots({
       wal,
       store,
@@ -226,6 +230,7 @@ export class Leadership {
       leader,
       snapshots,
       snapshotSource: snapshotSource(snapshots, store),
+      opened: { tailMs, snapshotMs, rebuildMs, replayedEvents },
       stopSnapshotting,
       crossTab: { link, shipper },
       inTab: undefined,
@@ -388,9 +393,13 @@ export class Leadership {
    * log without one), yielding now and then so the worker answers liveness
    * checks meanwhile.
    */
-  private async replay(wal: Wal, store: SnapshotStore): Promise<{ state: ObservedState; snapshot: SnapshotFileInfo | undefined }> {
+  private async replay(
+    wal: Wal,
+    store: SnapshotStore,
+  ): Promise<{ state: ObservedState; snapshot: SnapshotFileInfo | undefined } & Omit<ShardOpenTimes, 'tailMs'>> {
     const state = this.feed.observedState();
     let snapshot: SnapshotFileInfo | undefined;
+    let times: Omit<ShardOpenTimes, 'tailMs'> = { snapshotMs: 0, rebuildMs: 0, replayedEvents: 0 };
     await this.feed.duringReplay(async () => {
       const restored = await restoreFromSnapshot({
         wal,
@@ -409,8 +418,9 @@ export class Leadership {
         },
       });
       if (restored.snapshotLsn > 0) snapshot = { name: restored.snapshotFile, lsn: restored.snapshotLsn, bytes: restored.snapshotBytes };
+      times = { snapshotMs: restored.snapshotMs, rebuildMs: restored.replayMs, replayedEvents: restored.replayedEvents };
     });
-    return { state, snapshot };
+    return { state, snapshot, ...times };
   }
 
   private async openStorage(): Promise<WalStorage> {
@@ -418,10 +428,13 @@ export class Leadership {
     return OpfsStorage.open(['tidal', this.config.db]);
   }
 
-  private async openWal(storage: WalStorage): Promise<Wal> {
+  /** The shard's log, recovered; `ms`: how long the attempt that opened it took (without waits for a previous holder). */
+  private async openWal(storage: WalStorage): Promise<{ wal: Wal; ms: number }> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await Wal.open(storage, { shard: this.config.shard, durable: this.config.durability === 'flush' })).wal;
+        const started = performance.now();
+        const { wal } = await Wal.open(storage, { shard: this.config.shard, durable: this.config.durability === 'flush' });
+        return { wal, ms: performance.now() - started };
       } catch (error) {
         // The previous leader's worker may still be letting go of its exclusive handles.
         if (!isTidalError(error, 'StorageError') || attempt >= OPEN_ATTEMPTS) throw error;
