@@ -63,9 +63,9 @@ export const targets = [
     limit: 'session.append.baseline.events_per_s',
     atLeast: 0.9,
   },
-  // One shard opened from its newest snapshot and the log after it (the open suite; page cache warm).
-  { metric: 'shard.open.ms_per_1m_events', atMost: 300 },
-  { metric: 'shard.open.ms_per_5m_events', atMost: 1000 },
+  // openTidal on a database whose OPFS holds the events (the open suite; page cache warm).
+  { metric: 'db.open.ms_per_1m_events', atMost: 300 },
+  { metric: 'db.open.ms_per_5m_events', atMost: 1000 },
   { metric: 'reconcile.bytes_ratio', atMost: 0.05 },
   { metric: 'lag.message_channel.p99_ms', atMost: 5 },
   { metric: 'lag.broadcast_channel.p99_ms', atMost: 20 },

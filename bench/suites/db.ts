@@ -29,16 +29,8 @@
  *   end.
  * - `db.replicate.log_bytes_per_event`: log bytes the second tab verified
  *   in the timed replicate rounds, per write (operation) issued.
- * - `db.open.ms_per_1m_events`: `openTidal` on a database whose log holds
- *   1M events (the signal workload, 1M writes), until it resolves and a
- *   `get` of a key answers correctly: recovery (every digest verified) and
- *   the state rebuilt on each shard's leader. The log is written
- *   beforehand by `db-build.worker.ts`: real `ShardLeader`s on `Wal`s in
- *   the database's OPFS folder, 4,000 writes per tick, the same events
- *   the database writes. The OS page cache is warm (the files were just
- *   written). One untimed open first, then 3 timed opens (each closed
- *   before the next); the median is reported. 1M events are measured
- *   directly, not scaled.
+ * (`db.open.*`, opening a database whose OPFS holds 1M and 5M events, is
+ * the open suite's: `open.ts`.)
  *
  * After every timed round the whole state (all 10k entities, by `scan`)
  * is compared with the state the writes must produce, and the shards'
@@ -47,15 +39,12 @@
  * they happened in (they are part of what was measured); the checks wait
  * until every shard has its role again (a restarted worker recovers
  * first), and a verification scan lost to a restart is asked again once.
- * The `get` of the open metric is not: a wrong answer there fails.
  * Each database has a unique name (`bench-db-...`); its OPFS folder
  * `tidal/<name>` is deleted after it is closed, pass or fail.
  */
-import * as Comlink from 'comlink';
 import { TidalError, isTidalError } from '../../src/common/errors.js';
 import { mulberry32 } from '../../src/common/random.js';
 import { ShardRouter, openTidal, type Entity, type TidalDb } from '../../src/index.js';
-import type { DbBuildWorker } from './db-build.worker.js';
 
 type Report = (metric: string, value: number, unit: string) => void;
 
@@ -65,11 +54,7 @@ const EVENTS = 100_000;
 const BATCH = 1_000;
 const WARMUP_EVENTS = 20_000;
 const ROUNDS = 5;
-const OPEN_ROUNDS = 3;
-const OPEN_EVENTS = 1_000_000;
-const OPEN_BUILD_PER_TICK = 4_000;
 const SEED = 0x5eed;
-const OPEN_SEED = 0x0be11;
 const POLL_MS = 2;
 const SCAN_TIMEOUT_MS = 30_000;
 /** Longest the second tab may take to catch up, or a build, before the suite gives up. */
@@ -82,16 +67,24 @@ export type SignalWrite =
   | { readonly op: 'increment'; readonly key: string; readonly kind: string }
   | { readonly op: 'set'; readonly key: string; readonly label: string };
 
-/** `events` writes of the signal workload over 10k entities (also used by db-build.worker.ts). */
+/** `events` writes of the signal workload over 10k entities (also used by the open suite). */
 export function signalWorkload(events: number, seed: number): SignalWrite[] {
-  const random = mulberry32(seed);
   const writes: SignalWrite[] = [];
-  for (let i = 0; i < events; i++) {
-    const key = `item-${Math.floor(random() * ENTITIES)}`;
-    if (random() < 0.8) writes.push({ op: 'increment', key, kind: KINDS[Math.floor(random() * KINDS.length)]! });
-    else writes.push({ op: 'set', key, label: LABELS[Math.floor(random() * LABELS.length)]! });
+  for (const write of signalWrites(seed)) {
+    if (writes.length === events) break;
+    writes.push(write);
   }
   return writes;
+}
+
+/** The signal workload as an endless stream: its first `n` writes are `signalWorkload(n, seed)`. */
+export function* signalWrites(seed: number): Generator<SignalWrite, never> {
+  const random = mulberry32(seed);
+  for (;;) {
+    const key = `item-${Math.floor(random() * ENTITIES)}`;
+    if (random() < 0.8) yield { op: 'increment', key, kind: KINDS[Math.floor(random() * KINDS.length)]! };
+    else yield { op: 'set', key, label: LABELS[Math.floor(random() * LABELS.length)]! };
+  }
 }
 
 /** What an entity must hold after some writes. */
@@ -101,10 +94,10 @@ interface ExpectedEntity {
 }
 
 /** The state `writes` must leave, issued in order (one tab: the last label set wins). */
-class ExpectedState {
+export class ExpectedState {
   readonly entities = new Map<string, ExpectedEntity>();
 
-  add(writes: readonly SignalWrite[]): this {
+  add(writes: Iterable<SignalWrite>): this {
     for (const write of writes) {
       let entity = this.entities.get(write.key);
       if (!entity) this.entities.set(write.key, (entity = { counters: new Map(), label: undefined }));
@@ -198,7 +191,7 @@ async function shardLsns(db: TidalDb): Promise<number[]> {
 }
 
 /** Throws unless the shards' LSNs add up to `events` (nothing lost, nothing doubled). */
-async function checkEventCount(db: TidalDb, events: number, where: string): Promise<void> {
+export async function checkEventCount(db: TidalDb, events: number, where: string): Promise<void> {
   const lsns = await shardLsns(db);
   const total = lsns.reduce((a, b) => a + b, 0);
   if (total !== events)
@@ -211,7 +204,7 @@ async function checkEventCount(db: TidalDb, events: number, where: string): Prom
  * checks after a timed round see the database as a user would once it is
  * up, not a worker halfway through its recovery.
  */
-async function whenSettled(db: TidalDb, role: 'leader' | 'follower'): Promise<void> {
+export async function whenSettled(db: TidalDb, role: 'leader' | 'follower'): Promise<void> {
   const deadline = now() + WAIT_LIMIT_MS;
   for (;;) {
     const { shards } = await db.stats();
@@ -223,7 +216,7 @@ async function whenSettled(db: TidalDb, role: 'leader' | 'follower'): Promise<vo
 }
 
 /** Each shard's role, LSNs and restarts, for error messages. */
-async function describeShards(db: TidalDb): Promise<string> {
+export async function describeShards(db: TidalDb): Promise<string> {
   const { shards } = await db.stats();
   return (
     `tab ${db.tabId}: ` +
@@ -239,7 +232,7 @@ async function restarts(db: TidalDb): Promise<number> {
 }
 
 /** `''`, or a note that workers were restarted (logged with each round: it is part of what was measured). */
-async function restartNote(db: TidalDb): Promise<string> {
+export async function restartNote(db: TidalDb): Promise<string> {
   const count = await restarts(db);
   return count === 0 ? '' : ` (the supervisor restarted ${count} worker(s) meanwhile)`;
 }
@@ -248,7 +241,7 @@ async function restartNote(db: TidalDb): Promise<string> {
  * Compares every entity `db` holds (by `scan`) with `expected`. A scan
  * lost to a worker restart (it times out) is asked again, once.
  */
-async function checkState(db: TidalDb, expected: ExpectedState, where: string): Promise<void> {
+export async function checkState(db: TidalDb, expected: ExpectedState, where: string): Promise<void> {
   const scan = () => db.scan('item-', { limit: ENTITIES, timeoutMs: SCAN_TIMEOUT_MS });
   let rows: Awaited<ReturnType<typeof scan>>;
   try {
@@ -265,7 +258,7 @@ async function checkState(db: TidalDb, expected: ExpectedState, where: string): 
 }
 
 /** Deletes the database's OPFS folder `tidal/<name>` (after it is closed); retries while handles are let go. */
-async function deleteDatabase(name: string): Promise<void> {
+export async function deleteDatabase(name: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       const tidal = await (await navigator.storage.getDirectory()).getDirectoryHandle('tidal');
@@ -420,82 +413,10 @@ async function measureReplicate(report: Report, workload: readonly SignalWrite[]
   }
 }
 
-// ------------------------------------------------------------------ open
-
-async function buildLog(name: string): Promise<void> {
-  const worker = new Worker(new URL('./db-build.worker.ts', import.meta.url), { type: 'module', name: 'bench db log builder' });
-  const failed = new Promise<never>((_, reject) => {
-    worker.onerror = (event) => reject(new TidalError('Closed', `the log builder failed: ${event.message}`));
-  });
-  failed.catch(() => {}); // may reject while nothing awaits it
-  const remote = Comlink.wrap<DbBuildWorker>(worker);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new TidalError('Timeout', `building the ${OPEN_EVENTS}-event log took longer than ${WAIT_LIMIT_MS} ms`)),
-      WAIT_LIMIT_MS,
-    );
-  });
-  try {
-    const log = await Promise.race([remote.build(name, SHARDS, OPEN_EVENTS, OPEN_SEED, OPEN_BUILD_PER_TICK), failed, timedOut]);
-    console.log(
-      `db: built a log of ${OPEN_EVENTS} events (${log.lsns.join(' + ')}), ${log.segments} segments, ${(log.bytes / 1e6).toFixed(1)} MB, in ${round0(log.ms)} ms`,
-    );
-  } finally {
-    clearTimeout(timer);
-    remote[Comlink.releaseProxy]();
-    worker.terminate();
-  }
-}
-
-async function measureOpen(report: Report): Promise<void> {
-  const name = uniqueName('open');
-  try {
-    await buildLog(name);
-    const expected = new ExpectedState().add(signalWorkload(OPEN_EVENTS, OPEN_SEED));
-    // The key asked for: the most written one, so a wrong count cannot pass by chance.
-    let probe = '';
-    let most = -1;
-    for (const [key, entity] of expected.entities) {
-      const writes = [...entity.counters.values()].reduce((a, b) => a + b, 0);
-      if (writes > most) [probe, most] = [key, writes];
-    }
-    const times: number[] = [];
-    for (let round = 0; round <= OPEN_ROUNDS; round++) {
-      const started = now();
-      const db = await openTidal({ name, shards: SHARDS, storage: 'opfs', durability: 'flush' });
-      try {
-        const entity = await db.get(probe);
-        const ms = now() - started;
-        try {
-          expected.check(probe, entity, `open round ${round}`);
-          await whenSettled(db, 'leader');
-          await checkEventCount(db, OPEN_EVENTS, `open round ${round}`);
-          await checkState(db, expected, `open round ${round}`);
-        } catch (error) {
-          throw new TidalError(
-            'Corrupt',
-            `${error instanceof Error ? error.message : String(error)}; the shards now: ${await describeShards(db)}`,
-            { cause: error },
-          );
-        }
-        if (round > 0) times.push(ms);
-        console.log(`db: open round ${round}${round === 0 ? ' (warm-up)' : ''}: ${round0(ms)} ms${await restartNote(db)}`);
-      } finally {
-        await db.close();
-      }
-    }
-    report('db.open.ms_per_1m_events', median(times) * (1_000_000 / OPEN_EVENTS), 'ms');
-  } finally {
-    await deleteDatabase(name);
-  }
-}
-
 /** Measures the db metrics; see the module comment for each. */
 export async function run(report: Report): Promise<void> {
   const workload = signalWorkload(EVENTS, SEED);
   await measureWrite(report, workload, 'call');
   await measureWrite(report, workload, 'transact');
   await measureReplicate(report, workload);
-  await measureOpen(report);
 }

@@ -1,55 +1,67 @@
 /**
- * The OPFS side of the `open` bench suite (`open.ts`): in a dedicated
- * worker, builds one shard's log of the signal workload as a shard leader
- * does (a `ShardLeader` on a durable `Wal`, fed by a `SessionWriter`, 4,000
- * writes a tick), with snapshots taken by the default policy
- * (`ShardSnapshots`: 8 MiB of log) and the log compacted below the older
- * of the two kept snapshots (FORMAT.md §9.4); then opens it as a new
- * leader does and times each step.
+ * The OPFS side of the open suites (`open.ts`, `open-storage.ts`): in a
+ * dedicated worker, writes the signal workload into a database's OPFS
+ * folder through the shard API, exactly as a database's shard leader
+ * writes it, only without the page: per shard a durable `Wal` (default
+ * segment bound), a `ShardLeader` that admits each tick's writes as one
+ * `writeBatch` (each write its own event, one LSN), its snapshots taken by
+ * the default policy (`ShardSnapshots`) and the log compacted after each
+ * one, as the shard host does (docs/FORMAT.md §9.4). What it leaves is what
+ * `openTidal` would have left for the same writes; `extend` continues a
+ * database it built before (from its snapshot and log, as a new leader
+ * opens it), so the 5M-event database is the 1M one written on.
+ *
+ * `soak` writes one shard's log of many events the same way and checks,
+ * every 100k events and at the end, that what the shard keeps on OPFS
+ * stays within the bound of issue 13: two snapshots (twice the newest),
+ * the open segment and the segment bound. A run that breaks the bound
+ * fails; it reports no figure.
  */
 import * as Comlink from 'comlink';
 import { loadBlake3 } from '../../src/common/blake3.js';
 import { TidalError } from '../../src/common/errors.js';
-import { SessionWriter } from '../../src/session/session-writer.js';
+import { ShardRouter } from '../../src/shard/router.js';
 import { ShardLeader } from '../../src/session/shard-leader.js';
-import { encodeShardSnapshot, restoreShardSnapshot } from '../../src/session/shard-snapshot.js';
-import { ShardSnapshots } from '../../src/session/shard-snapshots.js';
+import { restoreFromSnapshot, ShardSnapshots } from '../../src/session/shard-snapshots.js';
 import { ShardState } from '../../src/session/shard-state.js';
-import type { ClientOperation, WriteToken } from '../../src/session/write.js';
+import type { ClientOperation, WriteRequest } from '../../src/session/write.js';
 import { OpfsStorage } from '../../src/wal/opfs-storage.js';
 import { databaseIdOf, SnapshotStore } from '../../src/wal/snapshot-store.js';
+import type { WalStorage } from '../../src/wal/storage.js';
 import { Wal } from '../../src/wal/wal.js';
-import { signalWorkload, type SignalWrite } from './db.js';
+import { signalWrites, type SignalWrite } from './db.js';
 
-/** What `build` left on OPFS. */
-export interface BuiltShard {
-  readonly events: number;
-  readonly snapshotLsn: number;
-  readonly snapshotBytes: number;
-  /** Bytes of every file the shard keeps: segments and snapshots. */
-  readonly storageBytes: number;
-  readonly logBytes: number;
-  readonly segments: number;
+/** Writes issued together, as a tick of a busy tab: one `writeBatch` per shard. */
+const PER_TICK = 4_000;
+/** The WAL's default segment bound (`WalOptions.segmentBytes`). */
+const SEGMENT_BOUND_BYTES = 4 * 1024 * 1024;
+const SOAK_CHECK_EVERY = 100_000;
+
+/** What `extend` left on OPFS. */
+export interface BuiltDatabase {
+  /** Last LSN of each shard (one write is one event). */
+  readonly lsns: number[];
+  /** Per shard: its newest snapshot's LSN and size, and the bytes of log it keeps. */
+  readonly shards: { readonly snapshotLsn: number; readonly snapshotBytes: number; readonly logBytes: number }[];
   readonly ms: number;
 }
 
-/** One timed open. */
-export interface OpenRound {
-  /** Loading the newest snapshot, verifying every byte, decoding it into the state. */
-  readonly snapshotMs: number;
-  /** `Wal.open`: scanning and verifying every byte of the log kept after compaction. */
-  readonly tailMs: number;
-  /** Replaying the log after the snapshot into the state. */
-  readonly rebuildMs: number;
-  readonly totalMs: number;
+/** What `soak` measured. */
+export interface SoakResult {
+  readonly events: number;
+  /** Every byte the shard keeps at the end: segments and snapshots. */
+  readonly storageBytes: number;
+  readonly snapshotBytes: number;
+  readonly snapshots: number;
+  readonly segments: number;
+  readonly openSegmentBytes: number;
+  /** The bound at the end: twice the newest snapshot, the open segment and the segment bound. */
+  readonly boundBytes: number;
+  /** The largest share of its bound the footprint reached at any check. */
+  readonly worstShareOfBound: number;
+  readonly checks: number;
+  readonly ms: number;
 }
-
-const ROOT = 'tidal-bench';
-const runFolder = `open-${crypto.randomUUID()}`;
-const DATABASE = 'bench-open';
-const SHARD = 0;
-const PER_TICK = 4_000;
-let expected: { events: number; state: Uint8Array } | undefined;
 
 function toOperation(write: SignalWrite): ClientOperation {
   return write.op === 'increment'
@@ -57,83 +69,215 @@ function toOperation(write: SignalWrite): ClientOperation {
     : { op: 'set', key: write.key, field: 'label', value: write.label };
 }
 
-async function folder(events: number): Promise<{ storage: OpfsStorage; store: SnapshotStore }> {
-  const storage = await OpfsStorage.open([ROOT, runFolder, `e${events}`]);
-  const b3 = await loadBlake3();
-  return { storage, store: new SnapshotStore(storage, b3, { shard: SHARD, databaseId: databaseIdOf(b3, DATABASE) }) };
+function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** One shard written as its leader writes it: log, state, snapshots, one writer session. */
+class ShardWriter {
+  private readonly session = randomHex(16);
+  private readonly startedAt = Date.now();
+  private seq = 0;
+  private acked = 0;
+  private readonly wal: Wal;
+  private readonly leader: ShardLeader;
+  readonly snapshots: ShardSnapshots;
+  readonly store: SnapshotStore;
+
+  private constructor(wal: Wal, leader: ShardLeader, snapshots: ShardSnapshots, store: SnapshotStore) {
+    this.wal = wal;
+    this.leader = leader;
+    this.snapshots = snapshots;
+    this.store = store;
+  }
+
+  /** Opens shard `shard` of database `db` on `storage` as a new leader does: the newest snapshot and the log after it. */
+  static async open(storage: WalStorage, db: string, shard: number, replica: string): Promise<ShardWriter> {
+    const b3 = await loadBlake3();
+    const { wal } = await Wal.open(storage, { shard, durable: true });
+    const store = new SnapshotStore(storage, b3, { shard, databaseId: databaseIdOf(b3, db) });
+    const state = new ShardState();
+    const restored = await restoreFromSnapshot({ wal, store, state });
+    const snapshots = new ShardSnapshots({
+      wal,
+      store,
+      state,
+      ...(restored.snapshotLsn > 0
+        ? { latest: { name: restored.snapshotFile, lsn: restored.snapshotLsn, bytes: restored.snapshotBytes } }
+        : {}),
+    });
+    await snapshots.listKept();
+    wal.onCommit(() => snapshots.afterCommit());
+    const leader = await ShardLeader.open({ wal, replica, state });
+    return new ShardWriter(wal, leader, snapshots, store);
+  }
+
+  get lastLsn(): number {
+    return this.wal.lastLsn;
+  }
+
+  /** The tick's writes to this shard, admitted together; throws if any is refused. */
+  async write(writes: readonly SignalWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const requests: WriteRequest[] = writes.map((write) => ({
+      session: this.session,
+      startedAt: this.startedAt,
+      seq: ++this.seq,
+      acked: this.acked,
+      ops: [toOperation(write)],
+    }));
+    for (const outcome of await this.leader.writeBatch(requests)) if (!outcome.ok) throw outcome.error;
+    this.acked = this.seq;
+  }
+
+  /** Every byte this shard keeps (segments, snapshots), after any snapshot under way; throws on a file it cannot account for. */
+  async footprint(
+    storage: WalStorage,
+  ): Promise<{ bytes: number; snapshotBytes: number; snapshots: number; segments: number; openSegmentBytes: number }> {
+    await this.snapshots.settled();
+    const segments = this.wal.segments();
+    const kept = await this.store.list();
+    const known = new Set([...segments.map((s) => s.id.fileName()), ...kept.map((s) => s.name)]);
+    // Every file of this shard (segments, snapshots, and anything else named after it: a .tmp, a quarantined file) is counted.
+    const prefix = `${this.wal.shard.toString(16).padStart(4, '0')}-`;
+    for (const name of await storage.list()) {
+      if (name.startsWith(prefix) && !known.has(name))
+        throw new TidalError('Corrupt', `the shard keeps a file the footprint does not count: ${name}`);
+    }
+    const open = segments[segments.length - 1];
+    return {
+      bytes: segments.reduce((sum, s) => sum + s.bytes, 0) + kept.reduce((sum, s) => sum + s.bytes, 0),
+      snapshotBytes: kept[0]?.bytes ?? 0,
+      snapshots: kept.length,
+      segments: segments.length,
+      openSegmentBytes: open && !open.sealed ? open.bytes : 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.snapshots.close();
+    await this.wal.close();
+  }
+}
+
+/**
+ * Lets the worker's queued tasks run between ticks, as a shard host's do
+ * between the messages that bring its writes. Without it the write loop
+ * runs on microtasks alone, and the snapshot being written (its OPFS calls
+ * resolve as tasks) waits until the loop ends: the log then grows without
+ * a snapshot to compact it to.
+ */
+const tickPort = new MessageChannel();
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => {
+    tickPort.port1.onmessage = () => resolve();
+    tickPort.port2.postMessage(null);
+  });
+}
+
+/** Writes of the workload `seed` from the `from`-th on, `PER_TICK` at a time. */
+function* ticks(seed: number, from: number, to: number): Generator<SignalWrite[]> {
+  const writes = signalWrites(seed);
+  for (let i = 0; i < from; i++) writes.next();
+  for (let at = from; at < to; at += PER_TICK) {
+    const tick: SignalWrite[] = [];
+    for (let i = at; i < Math.min(to, at + PER_TICK); i++) tick.push(writes.next().value);
+    yield tick;
+  }
 }
 
 const api = {
-  async build(events: number, seed: number): Promise<BuiltShard> {
+  /**
+   * Writes the workload `seed` into database `name` (OPFS `tidal/<name>`,
+   * `shards` shards placed by `ShardRouter`, as `openTidal` places them)
+   * until it holds `events` events, continuing what it holds.
+   */
+  async extend(name: string, shards: number, events: number, seed: number): Promise<BuiltDatabase> {
     const started = performance.now();
-    const { storage, store } = await folder(events);
-    const { wal } = await Wal.open(storage, { shard: SHARD });
-    const leader = await ShardLeader.open({ wal, replica: 'bench.0' });
-    const snapshots = new ShardSnapshots({ wal, store, state: leader.state });
-    const writer = new SessionWriter({ shard: SHARD, link: { write: (request) => leader.write(request) }, maxUnacknowledged: PER_TICK });
-    let compactedBelow = 0;
+    const router = new ShardRouter({ shards });
+    const storage = await OpfsStorage.open(['tidal', name]);
+    const tab = randomHex(8);
+    const writers: ShardWriter[] = [];
     try {
-      const writes = signalWorkload(events, seed);
-      for (let i = 0; i < writes.length; i += PER_TICK) {
-        const tick: Promise<WriteToken>[] = [];
-        for (let j = i; j < Math.min(i + PER_TICK, writes.length); j++) tick.push(writer.write([toOperation(writes[j]!)]));
-        await Promise.all(tick);
-        snapshots.afterCommit();
-        // Retention as FORMAT.md §9.4 says: the log below the older of the two kept snapshots goes.
-        const kept = await store.list();
-        const older = kept[1];
-        if (older && older.lsn > compactedBelow) {
-          await wal.compact(older.lsn + 1);
-          compactedBelow = older.lsn;
-        }
+      for (let shard = 0; shard < shards; shard++) writers.push(await ShardWriter.open(storage, name, shard, `${tab}.${shard}`));
+      const held = writers.reduce((sum, w) => sum + w.lastLsn, 0);
+      for (const tick of ticks(seed, held, events)) {
+        const perShard: SignalWrite[][] = writers.map(() => []);
+        for (const write of tick) perShard[router.route(write.key)]!.push(write);
+        await Promise.all(writers.map((writer, shard) => writer.write(perShard[shard]!)));
+        await nextTask();
       }
-      await snapshots.close();
-      if (wal.lastLsn !== events) throw new TidalError('HeaderMismatch', `built ${wal.lastLsn} events, expected ${events}`);
-      expected = { events, state: encodeShardSnapshot(leader.state) };
-      const kept = await store.list();
+      const lsns = writers.map((w) => w.lastLsn);
+      if (lsns.reduce((a, b) => a + b, 0) !== events)
+        throw new TidalError('HeaderMismatch', `built ${lsns.join(' + ')} events, expected ${events}`);
+      const footprints = await Promise.all(writers.map((w) => w.footprint(storage)));
+      const kept = await Promise.all(writers.map((w) => w.store.list()));
       return {
-        events,
-        snapshotLsn: kept[0]?.lsn ?? 0,
-        snapshotBytes: kept[0]?.bytes ?? 0,
-        storageBytes: wal.logBytes() + kept.reduce((sum, s) => sum + s.bytes, 0),
-        logBytes: wal.logBytes(),
-        segments: wal.segments().length,
+        lsns,
+        shards: footprints.map((f, i) => ({
+          snapshotLsn: kept[i]![0]?.lsn ?? 0,
+          snapshotBytes: f.snapshotBytes,
+          logBytes: f.bytes - kept[i]!.reduce((sum, s) => sum + s.bytes, 0),
+        })),
         ms: performance.now() - started,
       };
     } finally {
-      writer.close();
-      await wal.close();
+      for (const writer of writers) await writer.close();
     }
   },
 
-  /** Opens the shard built last as a new leader would, times each step, and checks the state it rebuilt. */
-  async open(events: number): Promise<OpenRound> {
-    if (!expected || expected.events !== events) throw new TidalError('InvalidArgument', `no shard of ${events} events was built`);
-    const { storage, store } = await folder(events);
+  /**
+   * Writes `events` events of the workload `seed` to one shard in OPFS
+   * folder `path`, checking the storage bound every 100k events and at the
+   * end (see the module comment); deletes the folder afterwards.
+   */
+  async soak(path: string[], events: number, seed: number): Promise<SoakResult> {
     const started = performance.now();
-    const { wal } = await Wal.open(storage, { shard: SHARD });
-    const tailDone = performance.now();
-    try {
-      const state = new ShardState();
-      const { snapshot, issues } = await store.loadNewest({ maxLsn: wal.lastLsn });
-      if (!snapshot || issues.length > 0)
-        throw new TidalError('Corrupt', `no snapshot loaded (${issues.map((i) => i.message).join('; ')})`);
-      restoreShardSnapshot(state, snapshot.body, snapshot.lsn);
-      const snapshotDone = performance.now();
-      for await (const { lsn, event } of wal.read(snapshot.lsn + 1, { verify: false })) state.apply(lsn, event);
-      const done = performance.now();
-      const rebuilt = encodeShardSnapshot(state);
-      if (state.appliedLsn !== events || rebuilt.length !== expected.state.length || !rebuilt.every((b, i) => b === expected!.state[i])) {
-        throw new TidalError('Corrupt', `the opened shard's state differs from the built one (applied ${state.appliedLsn} of ${events})`);
+    const storage = await OpfsStorage.open(path);
+    const writer = await ShardWriter.open(storage, 'bench-storage', 0, `${randomHex(8)}.0`);
+    let worst = 0;
+    let checks = 0;
+    const check = async () => {
+      const f = await writer.footprint(storage);
+      const bound = 2 * f.snapshotBytes + f.openSegmentBytes + SEGMENT_BOUND_BYTES;
+      checks++;
+      worst = Math.max(worst, f.bytes / bound);
+      if (f.bytes > bound) {
+        throw new TidalError(
+          'LengthOutOfBounds',
+          `after ${writer.lastLsn} events the shard keeps ${f.bytes} bytes (${f.snapshots} snapshots, newest ${f.snapshotBytes} bytes; ${f.segments} segments, the open one ${f.openSegmentBytes} bytes): over its bound of ${bound} bytes${writer.snapshots.lastError ? ` (the last snapshot failed: ${String(writer.snapshots.lastError)})` : ''}`,
+        );
       }
-      return { tailMs: tailDone - started, snapshotMs: snapshotDone - tailDone, rebuildMs: done - snapshotDone, totalMs: done - started };
+      return { ...f, bound };
+    };
+    try {
+      let nextCheck = SOAK_CHECK_EVERY;
+      for (const tick of ticks(seed, 0, events)) {
+        await writer.write(tick);
+        await nextTask();
+        if (writer.lastLsn >= nextCheck) {
+          await check();
+          nextCheck += SOAK_CHECK_EVERY;
+        }
+      }
+      if (writer.lastLsn !== events) throw new TidalError('HeaderMismatch', `wrote ${writer.lastLsn} events, expected ${events}`);
+      const end = await check();
+      return {
+        events,
+        storageBytes: end.bytes,
+        snapshotBytes: end.snapshotBytes,
+        snapshots: end.snapshots,
+        segments: end.segments,
+        openSegmentBytes: end.openSegmentBytes,
+        boundBytes: end.bound,
+        worstShareOfBound: worst,
+        checks,
+        ms: performance.now() - started,
+      };
     } finally {
-      await wal.close();
+      await writer.close();
+      await OpfsStorage.destroy(path).catch(() => undefined);
     }
-  },
-
-  async cleanup(): Promise<void> {
-    await OpfsStorage.destroy([ROOT, runFolder]);
   },
 };
 

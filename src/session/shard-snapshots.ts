@@ -233,6 +233,12 @@ export class ShardSnapshots {
     return this.compacting;
   }
 
+  /** Resolves once the snapshot being written (if any) and the compaction after it are done; it never rejects. */
+  async settled(): Promise<void> {
+    await this.running?.catch(() => undefined);
+    await this.compacting?.catch(() => undefined);
+  }
+
   /** Waits for a snapshot being written, and takes no more. */
   async close(): Promise<void> {
     this.closed = true;
