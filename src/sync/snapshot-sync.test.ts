@@ -11,6 +11,18 @@ import { TestDevice, userKeys } from './testing/devices.js';
 const encoded = (d: TestDevice) => Buffer.from(d.log.state.encode()).toString('hex');
 const small = { maxChunkBytes: 1000, snapshotMinBytes: 3000 };
 
+/** A device that synced 10 rounds of 50 increments each (so the store holds snapshots and chunks), on a fresh store. */
+async function tenRoundsOfHistory() {
+  const remote = new MemoryRemote();
+  const keys = await userKeys();
+  const a = new TestDevice(remote, keys, small);
+  for (let round = 0; round < 10; round++) {
+    for (let i = 0; i < 50; i++) a.log.increment('item:x', 'click');
+    await a.sync.sync();
+  }
+  return { remote, keys, a };
+}
+
 describe('sync with snapshots', () => {
   it('a device joining late pulls a snapshot and the chunks after it: bytes follow the state, not the history', async () => {
     const remote = new MemoryRemote();
@@ -85,13 +97,7 @@ describe('sync with snapshots', () => {
   });
 
   it('a crash while merging a snapshot merges nothing of it; the retry merges it once', async () => {
-    const remote = new MemoryRemote();
-    const keys = await userKeys();
-    const a = new TestDevice(remote, keys, small);
-    for (let round = 0; round < 10; round++) {
-      for (let i = 0; i < 50; i++) a.log.increment('item:x', 'click');
-      await a.sync.sync();
-    }
+    const { remote, keys, a } = await tenRoundsOfHistory();
     const late = new TestDevice(remote, keys, small);
     late.log.crashAfterMerges = 0;
     await expect(late.sync.sync()).rejects.toMatchObject({ code: 'StorageError' });
@@ -103,13 +109,7 @@ describe('sync with snapshots', () => {
   });
 
   it('a tampered snapshot is refused with nothing of it merged, and the stream after it waits', async () => {
-    const remote = new MemoryRemote();
-    const keys = await userKeys();
-    const a = new TestDevice(remote, keys, small);
-    for (let round = 0; round < 10; round++) {
-      for (let i = 0; i < 50; i++) a.log.increment('item:x', 'click');
-      await a.sync.sync();
-    }
+    const { remote, keys } = await tenRoundsOfHistory();
     const objects = remote.keys().filter((k) => k.includes('/o/'));
     const late = new TestDevice(remote, keys, small);
     // Flip a byte in every object: whichever is the snapshot, it no longer matches its name.
