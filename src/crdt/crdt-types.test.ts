@@ -7,6 +7,7 @@ import { GSet } from './g-set.js';
 import { hlcFromParts } from './hlc.js';
 import { LWWRegister } from './lww-register.js';
 import { PNCounter } from './pn-counter.js';
+import { isReplicaId } from './replica-id.js';
 import type { CrdtValue } from '../common/value.js';
 
 const code = (c: string) => expect.objectContaining({ code: c });
@@ -61,6 +62,15 @@ function mergeLaws<T extends Mergeable<T>>(name: string, arb: fc.Arbitrary<T>, d
     );
   });
 }
+
+describe('isReplicaId', () => {
+  it('refuses a bad id also right after a valid one was checked (the last valid id is remembered)', () => {
+    expect(isReplicaId('tab-a')).toBe(true);
+    expect(isReplicaId('tab-a')).toBe(true);
+    for (const bad of ['', 'tab a', 'x'.repeat(65), undefined, null, 7]) expect(isReplicaId(bad)).toBe(false);
+    expect(isReplicaId('tab-b')).toBe(true);
+  });
+});
 
 describe('PNCounter', () => {
   it('counts increments minus decrements over all replicas', () => {
