@@ -8,7 +8,7 @@ import { MemoryStorage } from '../wal/memory-storage.js';
 import { decodeControl } from './messages.js';
 import { FollowerDb } from './follower-db.js';
 import { EventLog } from './state-machine.js';
-import { ManualClock, settle } from './testing/manual-clock.js';
+import { ManualClock, settle } from '../common/testing/manual-clock.js';
 
 const LEADER = { shard: 1, replica: 'leader' };
 const FOLLOWER = { shard: 1, replica: 'follower' };

@@ -15,7 +15,7 @@ import { Wal } from '../wal/wal.js';
 import { decodeControl } from './messages.js';
 import { FollowerDb } from './follower-db.js';
 import { EventLog } from './state-machine.js';
-import { settle } from './testing/manual-clock.js';
+import { settle } from '../common/testing/manual-clock.js';
 
 const b3 = await loadBlake3();
 const LEADER = { shard: 4, replica: 'leader' };

@@ -15,7 +15,7 @@ import { Wal } from '../wal/wal.js';
 import { encodeControl } from './messages.js';
 import { decodeSnapshotChunk } from './snapshot-chunks.js';
 import { WalShipper } from './wal-shipper.js';
-import { ManualClock, settle } from './testing/manual-clock.js';
+import { ManualClock, settle } from '../common/testing/manual-clock.js';
 
 const b3 = await loadBlake3();
 const SHARD = 2;

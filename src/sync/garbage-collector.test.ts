@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_READ_MS, MAX_UPLOAD_MS } from './garbage-collector.js';
 import { MemoryRemote } from './memory-remote.js';
 import { TestDevice, userKeys } from './testing/devices.js';
-import { ManualClock } from './testing/manual-clock.js';
+import { ManualClock } from '../common/testing/manual-clock.js';
 
 const encoded = (d: TestDevice) => Buffer.from(d.log.state.encode()).toString('hex');
 

@@ -4,7 +4,7 @@ import { mulberry32 } from '../common/random.js';
 import { MemoryRemote } from './memory-remote.js';
 import { ShardSync } from './shard-sync.js';
 import { TestDevice, userKeys } from './testing/devices.js';
-import { ManualClock } from './testing/manual-clock.js';
+import { ManualClock } from '../common/testing/manual-clock.js';
 
 const encoded = (d: TestDevice) => Buffer.from(d.log.state.encode()).toString('hex');
 

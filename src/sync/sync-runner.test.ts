@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { MemoryRemote } from './memory-remote.js';
 import { SyncRunner } from './sync-runner.js';
 import { TestDevice, userKeys } from './testing/devices.js';
-import { ManualClock } from './testing/manual-clock.js';
+import { ManualClock } from '../common/testing/manual-clock.js';
 
 /** Fires the next timer and waits for the round it starts to end (the next one scheduled). */
 async function round(clock: ManualClock, runner: SyncRunner): Promise<void> {

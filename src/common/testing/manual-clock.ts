@@ -6,6 +6,7 @@
  *     const clock = new ManualClock();
  *     const follower = await FollowerDb.open({ ..., clock });
  *     await clock.advance(10_000); // every timer due in those 10 s fires, in order
+ *     await clock.fire(); // or: only the next timer fires, the time moving to it
  */
 import type { Clock, TimerHandle } from '../../common/clock.js';
 
@@ -55,6 +56,17 @@ export class ManualClock implements Clock {
     }
     this.time = until;
     await settle();
+  }
+
+  /** Fires the next due timer alone (a repeating one is re-armed), moving the time to it; throws when no timer is set. */
+  async fire(): Promise<void> {
+    let due: Timer | undefined;
+    for (const timer of this.timers) if (!due || timer.at < due.at) due = timer;
+    if (!due) throw new Error('ManualClock.fire: no timer is set');
+    this.time = due.at;
+    if (due.every === undefined) this.timers.delete(due);
+    else due.at += due.every;
+    due.callback();
   }
 }
 
