@@ -175,17 +175,23 @@ export class SnapshotStore {
     return this.exclusive(() => this.loadNewestFile(options));
   }
 
+  /** The whole of the file `name`, read at once and closed. */
+  private async readWhole(name: string): Promise<Uint8Array> {
+    const file = await this.storage.open(name);
+    const bytes = new Uint8Array(file.size());
+    try {
+      file.read(bytes, 0);
+    } finally {
+      file.close();
+    }
+    return bytes;
+  }
+
   private async loadNewestFile(options: { maxLsn: number }): Promise<LoadedSnapshot> {
     const issues: SnapshotIssue[] = [];
     const taken = new Set(await this.storage.list());
     for (const info of await this.listFiles()) {
-      const file = await this.storage.open(info.name);
-      const bytes = new Uint8Array(file.size());
-      try {
-        file.read(bytes, 0);
-      } finally {
-        file.close();
-      }
+      const bytes = await this.readWhole(info.name);
       const refusal = this.check(bytes, info, options.maxLsn);
       if ('snapshot' in refusal) return { snapshot: { ...refusal.snapshot, file: info.name, bytes: bytes.length }, issues };
       const quarantinedAs = quarantineName(info.name, taken);
@@ -236,13 +242,7 @@ export class SnapshotStore {
   readNewest(): Promise<{ lsn: number; file: Uint8Array } | undefined> {
     return this.exclusive(async () => {
       for (const info of await this.listFiles()) {
-        const file = await this.storage.open(info.name);
-        const bytes = new Uint8Array(file.size());
-        try {
-          file.read(bytes, 0);
-        } finally {
-          file.close();
-        }
+        const bytes = await this.readWhole(info.name);
         if ('snapshot' in this.check(bytes, info, Number.MAX_SAFE_INTEGER)) return { lsn: info.lsn, file: bytes };
       }
       return undefined;
