@@ -16,24 +16,18 @@
 import { systemClock, type Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { HLC } from '../crdt/hlc.js';
-import { validateOperation, type CounterOperation, type CrdtOperation } from '../crdt/operation.js';
-import type { PendingSteps } from '../crdt/pn-counter.js';
+import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { Value } from '../wal/payload.js';
 import type { LsnRange } from '../wal/segment-log.js';
 import type { Wal } from '../wal/wal.js';
+import { AppliedWaiters } from './applied-waiters.js';
 import type { IdempotencyStoreOptions } from './idempotency-store.js';
+import { InFlightWrites } from './in-flight-writes.js';
+import { PendingCounterSteps } from './pending-counter-steps.js';
 import { ShardState } from './shard-state.js';
-import { EMPTY_OPS_BLOCK_V3, encodeOpsBlockV3 } from './ops-block-v3.js';
-import { writeEventWithBlock } from './write-event-codec.js';
-import {
-  validateWriteRequest,
-  type ClientOperation,
-  type ImportEvent,
-  type WriteEvent,
-  type WriteRequest,
-  type WriteToken,
-} from './write.js';
+import { stampWrite, withoutEffect } from './stamp-write.js';
+import type { ImportEvent, WriteEvent, WriteRequest, WriteToken } from './write.js';
 
 /** Options of `ShardLeader.open`. */
 export interface ShardLeaderOptions extends IdempotencyStoreOptions {
@@ -72,21 +66,14 @@ export class ShardLeader {
   private readonly replica: string;
   private readonly hlc: HLC;
   private readonly clock: Clock;
-  /** Writes admitted and not yet committed, by session/SeqNo and by idempotency key: their batch and place in it. */
-  private readonly inFlight = new Map<string, { committed: Promise<readonly (number | undefined)[]>; index: number }>();
+  /** Writes admitted and not yet committed: their batch and place in it. */
+  private readonly inFlight: InFlightWrites;
+  /** Counter steps admitted and not yet applied. */
+  private readonly pendingSteps: PendingCounterSteps;
+  /** Readers waiting for an LSN to be applied here. */
+  private readonly waiters: AppliedWaiters;
   /** Imports from other devices on their way into the log: device → the cursor they advance it to. */
   private readonly merging = new Map<string, number>();
-  /**
-   * Counter steps admitted and not yet applied (all of this leader's
-   * replica): their sum over every counter and both directions, a bound on
-   * what any one counter has pending (exact while `pendingStepSumExact`),
-   * and the operations of the writes that hold them, by admission, for the
-   * exact count of one counter's steps near ±(2^53-1).
-   */
-  private pendingStepSum = 0;
-  private pendingStepSumExact = true;
-  private readonly pendingWrites = new Map<number, readonly ClientOperation[]>();
-  private nextPendingWrite = 0;
 
   private constructor(options: ShardLeaderOptions, state: ShardState) {
     this.wal = options.wal;
@@ -98,6 +85,9 @@ export class ShardLeader {
     for (const [, entity] of state.crdt.entityEntries()) if (entity.maxHlc() > initial) initial = entity.maxHlc();
     this.hlc = new HLC({ now: () => this.clock.now(), initial });
     this.state = state;
+    this.inFlight = new InFlightWrites(this.shard, state);
+    this.pendingSteps = new PendingCounterSteps(state, this.replica);
+    this.waiters = new AppliedWaiters(this.shard, this.clock, () => state.appliedLsn);
   }
 
   /** Takes over a shard's log: replays it (unless given a state that holds it) and starts admitting writes. */
@@ -120,23 +110,8 @@ export class ShardLeader {
 
   /** Resolves once `lsn` is applied here; rejects with `Timeout` after `timeoutMs`. */
   whenApplied(lsn: number, timeoutMs = 10_000): Promise<void> {
-    if (lsn <= this.state.appliedLsn) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
-        this.waiters.delete(waiter);
-        reject(
-          new TidalError(
-            'Timeout',
-            `shard ${this.shard} leader did not reach LSN ${lsn} within ${timeoutMs} ms (applied ${this.state.appliedLsn})`,
-          ),
-        );
-      }, timeoutMs);
-      const waiter = { lsn, resolve: () => (this.clock.clearTimeout(timer), resolve()) };
-      this.waiters.add(waiter);
-    });
+    return this.waiters.whenApplied(lsn, timeoutMs);
   }
-
-  private readonly waiters = new Set<{ lsn: number; resolve(): void }>();
 
   /**
    * Admits a write, or recognises it as a duplicate. Resolves with its
@@ -171,7 +146,7 @@ export class ShardLeader {
     const repeats = new Map<number, Promise<WriteOutcome>>();
     for (const given of requests) {
       try {
-        const found = this.lookUp(given, now);
+        const found = this.inFlight.lookUp(given, now);
         if (found?.kind === 'known') {
           outcomes.push(answer(found.token));
           continue;
@@ -181,13 +156,11 @@ export class ShardLeader {
         // gap that nothing fills (on this leader and on any that recovers the log).
         const request = found ? withoutEffect(given) : given;
         if (found) repeats.set(outcomes.length, answer(found.token));
-        const steps = this.checkCounterSteps(request.ops);
+        const steps = this.pendingSteps.check(request.ops);
         this.state.idempotency.admit(request, now);
-        const pending = this.reserveCounterSteps(request.ops, steps);
-        const { event, logged } = this.eventFor(request, now);
-        const inBatch = { committed, index: admitted.length };
-        this.inFlight.set(`${request.session}:${request.seq}`, inBatch);
-        if (request.idempotencyKey !== undefined) this.inFlight.set(`key:${request.idempotencyKey}`, inBatch);
+        const pending = this.pendingSteps.reserve(request.ops, steps);
+        const { event, logged } = stampWrite(request, { replica: this.replica, hlc: this.hlc, at: now });
+        this.inFlight.add(request, { committed, index: admitted.length });
         outcomes.push({ ok: false, error: undefined }); // replaced once committed
         admitted.push({ index: outcomes.length - 1, event, logged, steps, pending });
       } catch (error) {
@@ -199,15 +172,14 @@ export class ShardLeader {
       const lsns: (number | undefined)[] = [];
       admitted.forEach(({ index, event, steps, pending }, i) => {
         const result = results[i]!;
-        this.releaseCounterSteps(steps, pending);
-        this.inFlight.delete(`${event.session}:${event.seq}`);
-        if (event.key !== undefined) this.inFlight.delete(`key:${event.key}`);
+        this.pendingSteps.release(steps, pending);
+        this.inFlight.remove(event);
         if ('lsn' in result) {
           this.state.applyEvent(result.lsn, event); // LSNs ascend with i: applied in log order; checked on admission
           const repeated = repeats.get(index);
           outcomes[index] = repeated ?? { ok: true, token: { shard: this.shard, lsn: result.lsn } };
           lsns.push(result.lsn);
-          this.wakeWaiters(result.lsn);
+          this.waiters.wake(result.lsn);
         } else {
           this.state.idempotency.abandon(event.session, event.seq);
           outcomes[index] = { ok: false, error: result.error };
@@ -217,167 +189,6 @@ export class ShardLeader {
       settle(lsns);
     }
     return Promise.all(outcomes);
-  }
-
-  /**
-   * What is already known of `request`: a promise of its token when it was
-   * applied before or is on its way into the log (nothing is appended for
-   * it again), `undefined` when it is new. Throws what the idempotency
-   * check refuses.
-   */
-  private lookUp(request: WriteRequest, now: number): { kind: 'known' | 'repeat'; token: Promise<WriteToken> } | undefined {
-    if (request.block === undefined) validateWriteRequest(request); // a framed request was checked whole as its frame was read
-    const store = this.state.idempotency;
-    if (request.idempotencyKey !== undefined) {
-      const lsn = store.lsnForKey(request.idempotencyKey, now);
-      const pending = lsn === undefined ? this.inFlight.get(`key:${request.idempotencyKey}`) : undefined;
-      if (lsn !== undefined || pending) {
-        const token = pending ? this.tokenOf(pending) : Promise.resolve({ shard: this.shard, lsn: lsn! });
-        return { kind: this.seqIsNew(request, now) ? 'repeat' : 'known', token };
-      }
-    }
-    const admission = store.classify(request, now);
-    if (admission.kind === 'duplicate') return { kind: 'known', token: Promise.resolve({ shard: this.shard, lsn: admission.lsn }) };
-    if (admission.kind === 'in-flight') {
-      const pending = this.inFlight.get(`${request.session}:${request.seq}`);
-      if (pending) return { kind: 'known', token: this.tokenOf(pending) };
-      throw new TidalError('SeqGap', `write ${request.seq} of session ${request.session} is in flight on another path; resend later`);
-    }
-    return undefined;
-  }
-
-  /**
-   * Whether `request`'s SeqNo is the session's next, not yet taken. A gap
-   * before it throws `SeqGap` (the writer resends in order); a session the
-   * store refuses (stale, expired) takes no SeqNo here: its key's token answers.
-   */
-  private seqIsNew(request: WriteRequest, now: number): boolean {
-    try {
-      return this.state.idempotency.classify(request, now).kind === 'new';
-    } catch (error) {
-      if (isTidalError(error, 'SeqGap')) throw error;
-      return false;
-    }
-  }
-
-  private tokenOf(pending: { committed: Promise<readonly (number | undefined)[]>; index: number }): Promise<WriteToken> {
-    return pending.committed.then((lsns) => {
-      const lsn = lsns[pending.index];
-      if (lsn === undefined) throw new TidalError('StorageError', 'the write this one duplicates was not appended; resend it');
-      return { shard: this.shard, lsn };
-    });
-  }
-
-  /**
-   * Refuses (`Overflow`) a write whose counter steps would take a counter
-   * past ±(2^53-1) once applied after the steps already admitted (and the
-   * write's own earlier steps); else returns the sum of its steps, which
-   * the leader holds as pending until the write is applied, so that no
-   * acknowledged step is refused when it is applied.
-   *
-   * Each step is first checked as if every pending step of the leader were
-   * on its counter, in its direction: one lookup of the counter, no
-   * bookkeeping per counter (this check was an eighth of a leader worker's
-   * CPU with a map of pending steps per counter). Only a counter that close
-   * to the bound is checked again with its own pending steps, counted
-   * from the pending writes.
-   */
-  private checkCounterSteps(ops: WriteRequest['ops']): number {
-    let steps = 0;
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      if (op.op !== 'increment' && op.op !== 'decrement') continue;
-      const step = { op: op.op, key: op.key, kind: op.kind, by: op.by, replica: this.replica };
-      const bound = this.pendingStepSum + steps;
-      if (this.pendingStepSumExact && bound + op.by <= Number.MAX_SAFE_INTEGER && this.fitsWithin(step, bound)) {
-        steps += op.by;
-        continue;
-      }
-      this.state.crdt.checkCounterStep(step, this.pendingStepsOf(op.key, op.kind, ops, i));
-      steps += op.by;
-    }
-    return steps;
-  }
-
-  /** Whether `step` fits with `bound` pending steps on its counter in its direction (what could be pending at most). */
-  private fitsWithin(step: CounterOperation, bound: number): boolean {
-    try {
-      this.state.crdt.checkCounterStep(
-        step,
-        step.op === 'increment' ? { increments: bound, decrements: 0 } : { increments: 0, decrements: bound },
-      );
-      return true;
-    } catch (error) {
-      if (isTidalError(error, 'Overflow')) return false;
-      throw error;
-    }
-  }
-
-  /** The steps pending on counter (`key`, `kind`): those of the writes admitted and not applied, and `ops[0..end)`. */
-  private pendingStepsOf(key: string, kind: string, ops: WriteRequest['ops'], end: number): PendingSteps {
-    const pending = { increments: 0, decrements: 0 };
-    const count = (op: ClientOperation) => {
-      if ((op.op === 'increment' || op.op === 'decrement') && op.key === key && op.kind === kind)
-        pending[op.op === 'increment' ? 'increments' : 'decrements'] += op.by;
-    };
-    for (const written of this.pendingWrites.values()) for (const op of written) count(op);
-    for (let i = 0; i < end; i++) count(ops[i]!);
-    return pending;
-  }
-
-  /** Holds an admitted write's `steps` (its operations `ops`) as pending; returns what `releaseCounterSteps` takes back. */
-  private reserveCounterSteps(ops: readonly ClientOperation[], steps: number): number {
-    if (steps === 0) return -1;
-    const id = this.nextPendingWrite++;
-    this.pendingWrites.set(id, ops);
-    this.pendingStepSum += steps;
-    if (this.pendingStepSum > Number.MAX_SAFE_INTEGER) this.pendingStepSumExact = false; // a double no longer holds it exactly
-    return id;
-  }
-
-  /** The write's steps are applied (or will never be): no longer pending. */
-  private releaseCounterSteps(steps: number, pending: number): void {
-    if (pending < 0) return;
-    this.pendingWrites.delete(pending);
-    this.pendingStepSum -= steps;
-    if (this.pendingWrites.size === 0) {
-      this.pendingStepSum = 0;
-      this.pendingStepSumExact = true;
-    }
-  }
-
-  /**
-   * The WAL event of an admitted request: its operations stamped by this
-   * leader (consecutive HLCs from one `reserve`), with what guards them;
-   * and its logged form, which holds the writer's operations block as it
-   * came (encoded here only for a request that did not come in a frame).
-   */
-  private eventFor(request: WriteRequest, now: number): { event: WriteEvent; logged: Value } {
-    const replica = this.replica;
-    const count = request.ops.length;
-    const first = count > 0 ? this.hlc.reserve(count) : this.hlc.last;
-    const ops: CrdtOperation[] = new Array(count);
-    for (let i = 0; i < count; i++) {
-      const op = request.ops[i]!;
-      const hlc = first + BigInt(i);
-      ops[i] =
-        op.op === 'set'
-          ? { op: 'set', key: op.key, field: op.field, value: op.value, replica, hlc }
-          : op.op === 'add'
-            ? { op: 'add', key: op.key, set: op.set, member: op.member, replica, hlc }
-            : { op: op.op, key: op.key, kind: op.kind, by: op.by, replica, hlc };
-    }
-    const fields = {
-      t: 'write' as const,
-      session: request.session,
-      startedAt: request.startedAt,
-      seq: request.seq,
-      acked: request.acked,
-      at: now,
-      ...(request.idempotencyKey !== undefined ? { key: request.idempotencyKey } : {}),
-    };
-    const block = request.block ?? (count === 0 ? EMPTY_OPS_BLOCK_V3 : encodeOpsBlockV3(request.ops));
-    return { event: { ...fields, ops }, logged: writeEventWithBlock(fields, replica, first, block) };
   }
 
   /**
@@ -458,19 +269,10 @@ export class ShardLeader {
     try {
       const range = await this.wal.append(events as unknown as Value[]);
       events.forEach((event, i) => this.state.apply(range.first + i, event as unknown as Value));
-      this.wakeWaiters(range.last);
+      this.waiters.wake(range.last);
       return range;
     } finally {
       for (const { device } of imports) this.merging.delete(device);
-    }
-  }
-
-  private wakeWaiters(lsn: number): void {
-    for (const waiter of this.waiters) {
-      if (waiter.lsn <= lsn) {
-        this.waiters.delete(waiter);
-        waiter.resolve();
-      }
     }
   }
 }
@@ -481,10 +283,4 @@ function answer(token: Promise<WriteToken>): Promise<WriteOutcome> {
     (t): WriteOutcome => ({ ok: true, token: t }),
     (error: unknown): WriteOutcome => ({ ok: false, error }),
   );
-}
-
-/** `request` as the empty write that only takes its SeqNo (its key stays with the write that carried it first). */
-function withoutEffect(request: WriteRequest): WriteRequest {
-  const { idempotencyKey: _key, block: _block, ...rest } = request;
-  return { ...rest, ops: [] };
 }

@@ -1,0 +1,61 @@
+/**
+ * How a shard's leader turns an admitted `WriteRequest` into its WAL
+ * event: the operations stamped with consecutive HLCs of the leader's
+ * clock and its replica id, with the (session, SeqNo) and key that guard
+ * them; and the event's logged form, which holds the writer's operations
+ * block as it came (encoded here only for a request that did not come in
+ * a frame).
+ *
+ *     const { event, logged } = stampWrite(request, { replica, hlc, at: clock.now() });
+ *     await wal.append([logged]);  // then state.applyEvent(lsn, event)
+ */
+import type { HLC } from '../crdt/hlc.js';
+import type { CrdtOperation } from '../crdt/operation.js';
+import type { Value } from '../wal/payload.js';
+import { EMPTY_OPS_BLOCK_V3, encodeOpsBlockV3 } from './ops-block-v3.js';
+import { writeEventWithBlock } from './write-event-codec.js';
+import type { WriteEvent, WriteRequest } from './write.js';
+
+/** Who stamps a write, and when. */
+export interface Stamper {
+  /** The leader's replica id. */
+  readonly replica: string;
+  /** The leader's clock: the write's operations take `ops.length` consecutive stamps of it. */
+  readonly hlc: HLC;
+  /** Wall-clock milliseconds of the admission (the event's `at`). */
+  readonly at: number;
+}
+
+/** The WAL event of an admitted request (as applied) and its logged form (as appended). */
+export function stampWrite(request: WriteRequest, { replica, hlc, at }: Stamper): { event: WriteEvent; logged: Value } {
+  const count = request.ops.length;
+  const first = count > 0 ? hlc.reserve(count) : hlc.last;
+  const ops: CrdtOperation[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const op = request.ops[i]!;
+    const stamp = first + BigInt(i);
+    ops[i] =
+      op.op === 'set'
+        ? { op: 'set', key: op.key, field: op.field, value: op.value, replica, hlc: stamp }
+        : op.op === 'add'
+          ? { op: 'add', key: op.key, set: op.set, member: op.member, replica, hlc: stamp }
+          : { op: op.op, key: op.key, kind: op.kind, by: op.by, replica, hlc: stamp };
+  }
+  const fields = {
+    t: 'write' as const,
+    session: request.session,
+    startedAt: request.startedAt,
+    seq: request.seq,
+    acked: request.acked,
+    at,
+    ...(request.idempotencyKey !== undefined ? { key: request.idempotencyKey } : {}),
+  };
+  const block = request.block ?? (count === 0 ? EMPTY_OPS_BLOCK_V3 : encodeOpsBlockV3(request.ops));
+  return { event: { ...fields, ops }, logged: writeEventWithBlock(fields, replica, first, block) };
+}
+
+/** `request` as the empty write that only takes its SeqNo (its key stays with the write that carried it first). */
+export function withoutEffect(request: WriteRequest): WriteRequest {
+  const { idempotencyKey: _key, block: _block, ...rest } = request;
+  return { ...rest, ops: [] };
+}
