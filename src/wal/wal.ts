@@ -15,25 +15,21 @@
  * - segment-log.ts: the segments, and writing at their end (segments roll
  *   at a size bound; a sealed segment is never written again);
  * - follower-import.ts: a follower's copy of its leader's log, byte for byte;
- * - read-handles.ts: the cache of handles of sealed segments being read.
+ * - log-reader.ts: reading committed batches and sealed segments back;
+ * - read-handles.ts: the cache of handles of sealed segments being read;
+ * - retention.ts: who still needs which LSNs, which compaction respects.
  */
 import { loadBlake3, type Blake3, type IncrementalBlake3 } from '../common/blake3.js';
 import { TidalError } from '../common/errors.js';
 import { assertShardId, type ShardId } from '../shard/shard-id.js';
-import {
-  BATCH_HEADER_V2_BYTES,
-  decodeBatch,
-  fillBatchHeaderV2,
-  MAX_LSN,
-  SEGMENT_FOOTER_BYTES,
-  SEGMENT_HEADER_BYTES,
-  type BatchHeader,
-} from './format.js';
+import { BATCH_HEADER_V2_BYTES, fillBatchHeaderV2, MAX_LSN, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } from './format.js';
 import { importBatches, importSealedSegment, type CommittedBatch, type ImportContext } from './follower-import.js';
 import { GroupCommit } from './group-commit.js';
+import { LogReader, type WalBatch } from './log-reader.js';
 import { decodePayload, type Value } from './payload.js';
 import { ReadHandleCache } from './read-handles.js';
 import { recoverSegments, type RecoveryReport } from './recovery.js';
+import { Retentions } from './retention.js';
 import { SegmentLog, type LsnRange, type RecoveredSegments } from './segment-log.js';
 import type { WalSegmentId } from './segment-id.js';
 import type { WalStorage } from './storage.js';
@@ -41,6 +37,7 @@ import type { WalStorage } from './storage.js';
 export type { CommittedBatch } from './follower-import.js';
 export type { RecoveryIssue, RecoveryReport } from './recovery.js';
 export type { LsnRange } from './segment-log.js';
+export type { WalBatch } from './log-reader.js';
 
 /** Options of `Wal.open`. */
 export interface WalOptions {
@@ -54,22 +51,6 @@ export interface WalOptions {
   readonly maxBatchBytes?: number;
   /** Stamps batches and segments with an HLC (see docs/FORMAT.md §4). Default: wall-clock ms << 16. */
   readonly hlc?: () => bigint;
-}
-
-/** A committed batch as read back from the log. */
-export interface WalBatch {
-  /** The segment the batch is stored in. */
-  readonly segment: WalSegmentId;
-  /** The batch's decoded header. */
-  readonly header: BatchHeader;
-  /** LSN of the batch's first event. */
-  readonly firstLsn: number;
-  /** LSN of the batch's last event. */
-  readonly lastLsn: number;
-  /** The whole batch, header and payload, exactly as stored (already verified). */
-  readonly bytes: Uint8Array;
-  /** The payload part of `bytes`. */
-  readonly payload: Uint8Array;
 }
 
 /** Options of `Wal.read` and `Wal.readBatches`. */
@@ -120,16 +101,14 @@ export class Wal {
   private readonly log: SegmentLog;
   private readonly commits: GroupCommit;
   private readonly readHandles: ReadHandleCache;
+  private readonly reader: LogReader;
   private readonly importContext: ImportContext;
   private readonly commitListeners = new Set<(batch: CommittedBatch) => void>();
-  /** Holder → the first LSN it still needs (compaction keeps it). */
-  private readonly retentions = new Map<string, number>();
+  private readonly retentions = new Retentions();
   private closed = false;
-  private readonly storage: WalStorage;
   private readonly b3: Blake3;
 
   private constructor(storage: WalStorage, b3: Blake3, options: WalOptions, recovered: RecoveredSegments, activeDigest: IncrementalBlake3) {
-    this.storage = storage;
     this.b3 = b3;
     this.shard = options.shard;
     this.durable = options.durable ?? true;
@@ -144,6 +123,7 @@ export class Wal {
       options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
     );
     this.readHandles = new ReadHandleCache(storage);
+    this.reader = new LogReader(this.log, this.readHandles, b3);
     this.importContext = { storage, b3, log: this.log, durable: this.durable, notify: (batch) => this.notify(batch) };
   }
 
@@ -192,19 +172,17 @@ export class Wal {
    * forward or releases it. The lowest retention wins.
    */
   retain(holder: string, fromLsn: number): void {
-    if (!Number.isSafeInteger(fromLsn) || fromLsn < 1)
-      throw new TidalError('InvalidArgument', `retain: fromLsn must be a positive integer, got ${fromLsn}`);
-    this.retentions.set(holder, fromLsn);
+    this.retentions.retain(holder, fromLsn);
   }
 
   /** Drops `holder`'s retention (see `retain`). */
   release(holder: string): void {
-    this.retentions.delete(holder);
+    this.retentions.release(holder);
   }
 
   /** The retentions in force: holder → the first LSN it still needs. */
   retained(): ReadonlyMap<string, number> {
-    return this.retentions;
+    return this.retentions.all;
   }
 
   /**
@@ -216,9 +194,7 @@ export class Wal {
   compact(beforeLsn: number): Promise<WalSegmentInfo[]> {
     return this.commits.afterPending(async () => {
       this.assertUsable();
-      let floor = beforeLsn;
-      for (const lsn of this.retentions.values()) floor = Math.min(floor, lsn);
-      const removed = await this.log.removeBefore(floor, (segment) => this.readHandles.release(segment));
+      const removed = await this.log.removeBefore(this.retentions.floor(beforeLsn), (segment) => this.readHandles.release(segment));
       return removed.map((s) => ({
         id: s.id,
         baseLsn: s.baseLsn,
@@ -387,38 +363,7 @@ export class Wal {
         { details: { firstLsn: this.firstLsn } },
       );
     }
-    let expected = fromLsn;
-    for (const segment of [...this.log.segments]) {
-      if (segment.lastLsn < expected) continue;
-      if (segment.baseLsn > expected) {
-        throw new TidalError(
-          'Corrupt',
-          `shard ${this.shard}: LSNs ${expected}..${segment.baseLsn - 1} are missing from the log (see the recovery report)`,
-        );
-      }
-      let i = upperBound(segment.firstLsns, expected) - 1;
-      for (; i < segment.offsets.length; i++) {
-        const start = segment.offsets[i]!;
-        const end = segment.offsets[i + 1] ?? segment.dataEnd;
-        const bytes = new Uint8Array(end - start);
-        const file = await this.readHandles.open(segment);
-        file.read(bytes, start);
-        const decoded = decodeBatch(this.b3, bytes, 0, { verify: options.verify !== false });
-        if (decoded.end !== bytes.length || decoded.header.firstLsn !== segment.firstLsns[i]) {
-          throw new TidalError('Corrupt', `${segment.id.fileName()}: batch at offset ${start} changed on storage since it was verified`);
-        }
-        const lastLsn = decoded.header.firstLsn + decoded.header.eventCount - 1;
-        yield {
-          segment: segment.id,
-          header: decoded.header,
-          firstLsn: decoded.header.firstLsn,
-          lastLsn,
-          bytes,
-          payload: bytes.subarray(decoded.payloadStart),
-        };
-        expected = lastLsn + 1;
-      }
-    }
+    yield* this.reader.batches(fromLsn, options.verify !== false);
   }
 
   /** Committed events from `fromLsn` on, decoded (options as `readBatches`). */
@@ -442,14 +387,7 @@ export class Wal {
   /** The whole bytes of a sealed segment (for shipping it to a replica that must catch up). */
   async readSealedSegment(id: WalSegmentId): Promise<Uint8Array> {
     this.assertUsable();
-    const segment = this.log.segments.find((s) => s.id.equals(id));
-    if (!segment || !segment.sealed) {
-      throw new TidalError('InvalidArgument', `shard ${this.shard} has no sealed segment ${id.fileName()}`);
-    }
-    const file = await this.readHandles.open(segment);
-    const bytes = new Uint8Array(segment.dataEnd + SEGMENT_FOOTER_BYTES);
-    file.read(bytes, 0);
-    return bytes;
+    return this.reader.sealedSegment(id);
   }
 
   /** Commits what is pending, then closes every handle. Idempotent. */
@@ -463,16 +401,4 @@ export class Wal {
     this.closed = true;
     this.log.close();
   }
-}
-
-/** Index of the first element greater than `value` in an ascending array. */
-function upperBound(sorted: readonly number[], value: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! <= value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
