@@ -5,9 +5,9 @@
  * for what they lack.
  */
 export { WalShipper } from './wal-shipper.js';
-export type { FollowerCursor, SnapshotFileBytes, SnapshotSource, WalShipperOptions, WalShipperStats } from './wal-shipper.js';
+export type { FollowerCursor, SnapshotFileBytes, SnapshotSource, WalShipperOptions, WalShipperStats } from './wal-shipper-options.js';
 export { FollowerDb } from './follower-db.js';
-export type { FollowerCounters, FollowerDbOptions, FollowerLag, FollowerSnapshotOptions } from './follower-db.js';
+export type { FollowerCounters, FollowerDbOptions, FollowerLag, FollowerSnapshotOptions } from './follower-options.js';
 export { EventLog } from './state-machine.js';
 export type { StateMachine } from './state-machine.js';
 export { CONTROL_VERSION, decodeControl, encodeControl } from './messages.js';

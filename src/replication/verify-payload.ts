@@ -10,6 +10,7 @@ import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { WalSegmentPayload } from '../transport/transport.js';
 import { decodeBatch, type DecodedBatch } from '../wal/format.js';
+import { decodePayload, type Value } from '../wal/payload.js';
 import { isNewerBatch, newerFormat, scanSegment } from '../wal/segment-scan.js';
 
 /** One verified batch of a payload. */
@@ -88,4 +89,17 @@ export function verifyPayload(b3: Blake3, payload: WalSegmentPayload, shard: Sha
     throw new TidalError('HeaderMismatch', `payload says ${payload.eventCount} events, its batches hold ${events}`);
   }
   return batches;
+}
+
+/**
+ * The events of a batch whose digest verified. A payload version this
+ * build does not read is then a newer tidal's (`VersionSkew`), not damage.
+ */
+export function decodeVerifiedEvents(payload: Uint8Array, eventCount: number): Value[] {
+  try {
+    return decodePayload(payload, eventCount);
+  } catch (error) {
+    if (isTidalError(error, 'UnsupportedVersion')) throw newerFormat(error);
+    throw error;
+  }
 }

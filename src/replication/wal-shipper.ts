@@ -29,129 +29,15 @@ import { TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
 import type { Transport } from '../transport/transport.js';
-import type { CommittedBatch, Wal } from '../wal/wal.js';
-import { loadBlake3 } from '../common/blake3.js';
 import { WalSegmentId } from '../wal/segment-id.js';
+import type { CommittedBatch, Wal } from '../wal/wal.js';
 import { decodeControl, encodeControl } from './messages.js';
-import { encodeSnapshotChunks } from './snapshot-chunks.js';
+import { acknowledged, cursorStats, newCursor, patience, rewind, sent, type Cursor } from './shipping-cursor.js';
+import { readPayload, RecentBatches, type Payload } from './shipping-payloads.js';
+import { SnapshotChunksCache } from './snapshot-sending.js';
+import { positive, type WalShipperOptions, type WalShipperStats } from './wal-shipper-options.js';
 
-/** Where a shipper gets the snapshot it sends to a follower that the log cannot serve. */
-export interface SnapshotSource {
-  /** The newest snapshot's LSN, 0 when there is none (cheap: asked before every send). */
-  newestLsn(): number;
-  /** The newest snapshot file's bytes as stored (docs/FORMAT.md §9.1), with its LSN; `undefined` when there is none. */
-  read(): Promise<SnapshotFileBytes | undefined>;
-}
-
-/** A snapshot file as stored, as a `SnapshotSource` reads it. */
-export interface SnapshotFileBytes {
-  /** The snapshot's LSN. */
-  readonly lsn: number;
-  /** The whole file: header, body and digest. */
-  readonly file: Uint8Array;
-}
-
-/** Options of a `WalShipper`. */
-export interface WalShipperOptions {
-  /** The leader's log; the shipper ships what it commits. */
-  readonly wal: Wal;
-  /** The link to the followers; the shipper sends on it and reads their acks and requests. */
-  readonly transport: Transport;
-  /** Followers to ship to; more can be added with `addFollower`. */
-  readonly followers?: readonly TransportAddress[];
-  /** Bytes sent and not yet acknowledged, per follower. Default 8 MiB. */
-  readonly maxInFlightBytes?: number;
-  /** Largest payload of batches assembled for one send. Default 1 MiB (whole sealed segments may be larger). */
-  readonly maxPayloadBytes?: number;
-  /** Recent committed batches kept in memory for live shipping. Default 16 MiB. */
-  readonly cacheBytes?: number;
-  /** Resend what is unacknowledged after this long without progress. Default 2000 ms. */
-  readonly resendTimeoutMs?: number;
-  /**
-   * The slowest rate, in bytes per second, at which a follower is expected
-   * to receive, verify and install a snapshot: once a snapshot's last chunk
-   * is sent, its acknowledgement is awaited `resendTimeoutMs` plus its size
-   * at this rate before it is sent again. Default 1 MiB/s.
-   */
-  readonly snapshotInstallBytesPerS?: number;
-  /** Status heartbeat period (also how often timeouts are checked). Default 250 ms. */
-  readonly heartbeatMs?: number;
-  /**
-   * Followers that make themselves known (a request or an acknowledgement
-   * from an address not yet followed) and pass this check are added. Default: none are
-   * (only `followers` and `addFollower`). Use it where followers come and
-   * go, like tabs on a `BroadcastChannel`.
-   */
-  readonly admit?: (follower: PeerAddress) => boolean;
-  /** Most followers at once, however they were added. Default 64. */
-  readonly maxFollowers?: number;
-  /** The leader's snapshots, for followers behind the log's first LSN (or empty). Without it, such a follower waits. */
-  readonly snapshots?: SnapshotSource;
-  /** Time: heartbeats, resend timeouts. Default `systemClock`. */
-  readonly clock?: Clock;
-}
-
-/** One follower's cursor, as `stats()` reports it. */
-export interface FollowerCursor {
-  /** The follower's address. */
-  readonly follower: PeerAddress;
-  /** Next LSN to send. */
-  readonly nextLsn: number;
-  /** Highest LSN the follower acknowledged. */
-  readonly ackedLsn: number;
-  /** Bytes sent and not yet acknowledged (bounded by `maxInFlightBytes`). */
-  readonly inFlightBytes: number;
-  /** Payloads sent to this follower, resends included. */
-  readonly payloadsSent: number;
-  /** Bytes sent to this follower, resends included. */
-  readonly bytesSent: number;
-  /** Times the cursor went back (request or timeout). */
-  readonly resends: number;
-  /** Snapshots sent to it (each in chunks). */
-  readonly snapshotsSent: number;
-}
-
-/** What the shipper has seen. */
-export interface WalShipperStats {
-  /** One cursor per follower being shipped to. */
-  readonly followers: readonly FollowerCursor[];
-  /** Control messages that did not decode, came from an unknown peer, or made no sense. */
-  readonly badControl: number;
-}
-
-interface InFlight {
-  readonly lastLsn: number;
-  readonly bytes: number;
-  /** Extra wait for its acknowledgement beyond `resendTimeoutMs` (a snapshot's install time). */
-  readonly patienceMs: number;
-}
-
-interface Cursor {
-  readonly follower: PeerAddress;
-  nextLsn: number;
-  ackedLsn: number;
-  inFlight: InFlight[];
-  inFlightBytes: number;
-  lastProgressAt: number;
-  payloadsSent: number;
-  bytesSent: number;
-  resends: number;
-  snapshotsSent: number;
-  /** Added because it introduced itself (see `admit`); such a follower is dropped once it stops answering. */
-  readonly admitted: boolean;
-  /** Timeout resends since the follower last acknowledged or asked for anything. */
-  unansweredResends: number;
-  /** A pump is running (it may await storage); another waits for it. */
-  pumping: boolean;
-  pumpAgain: boolean;
-}
-
-interface CachedBatch {
-  readonly segment: WalSegmentId;
-  readonly firstLsn: number;
-  readonly lastLsn: number;
-  readonly bytes: Uint8Array;
-}
+export type { FollowerCursor, SnapshotFileBytes, SnapshotSource, WalShipperOptions, WalShipperStats } from './wal-shipper-options.js';
 
 /** Timeout resends an admitted follower may leave unanswered before it is dropped. */
 const ADMITTED_PATIENCE = 3;
@@ -167,7 +53,6 @@ export class WalShipper {
   private readonly transport: Transport;
   private readonly maxInFlightBytes: number;
   private readonly maxPayloadBytes: number;
-  private readonly cacheBytes: number;
   private readonly resendTimeoutMs: number;
   private readonly snapshotInstallBytesPerS: number;
   private readonly heartbeatMs: number;
@@ -175,15 +60,13 @@ export class WalShipper {
   private readonly admit: ((follower: PeerAddress) => boolean) | undefined;
   private readonly maxFollowers: number;
   private readonly cursors: Cursor[] = [];
-  private readonly cache: CachedBatch[] = [];
-  private cachedBytes = 0;
+  private readonly recent: RecentBatches;
   private badControl = 0;
   private stopHeartbeat: (() => void) | undefined;
   private stopListening: (() => void) | undefined;
   private running = false;
-  private readonly snapshots: SnapshotSource | undefined;
-  /** The newest snapshot cut into chunks, kept while it stays the newest (each send hands over a copy). */
-  private snapshotChunks: { readonly lsn: number; readonly fileBytes: number; readonly chunks: readonly Uint8Array[] } | undefined;
+  /** The leader's newest snapshot in chunks, for followers the log cannot serve (with `options.snapshots`). */
+  private readonly snapshots: SnapshotChunksCache | undefined;
   /** Prefix of this shipper's retention holders (`Wal.retain`). */
   private readonly holderPrefix = `shipper ${++shippersMade}`;
 
@@ -194,14 +77,14 @@ export class WalShipper {
     this.transport = options.transport;
     this.maxInFlightBytes = positive(options.maxInFlightBytes, 8 * 1024 * 1024, 'maxInFlightBytes');
     this.maxPayloadBytes = positive(options.maxPayloadBytes, 1024 * 1024, 'maxPayloadBytes');
-    this.cacheBytes = positive(options.cacheBytes, 16 * 1024 * 1024, 'cacheBytes');
+    this.recent = new RecentBatches(positive(options.cacheBytes, 16 * 1024 * 1024, 'cacheBytes'));
     this.resendTimeoutMs = positive(options.resendTimeoutMs, 2000, 'resendTimeoutMs');
     this.snapshotInstallBytesPerS = positive(options.snapshotInstallBytesPerS, 1024 * 1024, 'snapshotInstallBytesPerS');
     this.heartbeatMs = positive(options.heartbeatMs, 250, 'heartbeatMs');
     this.clock = options.clock ?? systemClock;
     this.admit = options.admit;
     this.maxFollowers = positive(options.maxFollowers, 64, 'maxFollowers');
-    this.snapshots = options.snapshots;
+    this.snapshots = options.snapshots ? new SnapshotChunksCache(options.snapshots, this.shard, this.maxPayloadBytes) : undefined;
     for (const follower of options.followers ?? []) this.addFollower(follower);
   }
 
@@ -222,22 +105,7 @@ export class WalShipper {
     if (this.cursors.length >= this.maxFollowers) {
       throw new TidalError('InvalidArgument', `shard ${this.shard} already ships to ${this.maxFollowers} followers (maxFollowers)`);
     }
-    const cursor: Cursor = {
-      follower,
-      nextLsn: fromLsn,
-      ackedLsn: fromLsn - 1,
-      inFlight: [],
-      inFlightBytes: 0,
-      lastProgressAt: this.clock.now(),
-      payloadsSent: 0,
-      bytesSent: 0,
-      resends: 0,
-      snapshotsSent: 0,
-      admitted,
-      unansweredResends: 0,
-      pumping: false,
-      pumpAgain: false,
-    };
+    const cursor = newCursor(follower, fromLsn, this.clock.now(), admitted);
     this.cursors.push(cursor);
     if (this.running) this.pump(cursor);
   }
@@ -247,6 +115,19 @@ export class WalShipper {
     const follower = toPeerAddress(address, 'follower');
     const i = this.cursors.findIndex((c) => sameAddress(c.follower, follower));
     if (i >= 0) this.drop(this.cursors[i]!);
+  }
+
+  /** A snapshot of every follower's cursor and the count of bad control messages. */
+  stats(): WalShipperStats {
+    return { badControl: this.badControl, followers: this.cursors.map(cursorStats) };
+  }
+
+  /** Stops shipping (the WAL and the transport stay open: they belong to the caller). */
+  stop(): void {
+    this.running = false;
+    this.stopListening?.();
+    this.stopHeartbeat?.();
+    for (const cursor of this.cursors) this.wal.release(this.holder(cursor));
   }
 
   private drop(cursor: Cursor): void {
@@ -270,36 +151,8 @@ export class WalShipper {
     else this.wal.release(this.holder(cursor));
   }
 
-  /** A snapshot of every follower's cursor and the count of bad control messages. */
-  stats(): WalShipperStats {
-    return {
-      badControl: this.badControl,
-      followers: this.cursors.map((c) => ({
-        follower: c.follower,
-        nextLsn: c.nextLsn,
-        ackedLsn: c.ackedLsn,
-        inFlightBytes: c.inFlightBytes,
-        payloadsSent: c.payloadsSent,
-        bytesSent: c.bytesSent,
-        resends: c.resends,
-        snapshotsSent: c.snapshotsSent,
-      })),
-    };
-  }
-
-  /** Stops shipping (the WAL and the transport stay open: they belong to the caller). */
-  stop(): void {
-    this.running = false;
-    this.stopListening?.();
-    this.stopHeartbeat?.();
-    for (const cursor of this.cursors) this.wal.release(this.holder(cursor));
-  }
-
   private committed(batch: CommittedBatch): void {
-    // The view is valid only now: keep a copy (it is also what gets transferred).
-    this.cache.push({ segment: batch.segment, firstLsn: batch.firstLsn, lastLsn: batch.lastLsn, bytes: batch.bytes.slice() });
-    this.cachedBytes += batch.bytes.length;
-    while (this.cachedBytes > this.cacheBytes && this.cache.length > 1) this.cachedBytes -= this.cache.shift()!.bytes.length;
+    this.recent.add(batch);
     for (const cursor of this.cursors) this.pump(cursor);
   }
 
@@ -340,15 +193,7 @@ export class WalShipper {
           this.badControl++; // acknowledges what was never written
           continue;
         }
-        if (body.appliedLsn > cursor.ackedLsn) {
-          cursor.ackedLsn = body.appliedLsn;
-          cursor.lastProgressAt = now;
-        }
-        cursor.unansweredResends = 0;
-        while (cursor.inFlight.length > 0 && cursor.inFlight[0]!.lastLsn <= cursor.ackedLsn) {
-          cursor.inFlightBytes -= cursor.inFlight.shift()!.bytes;
-        }
-        if (cursor.nextLsn <= cursor.ackedLsn) cursor.nextLsn = cursor.ackedLsn + 1;
+        acknowledged(cursor, body.appliedLsn, now);
         this.retainFor(cursor);
         this.pump(cursor);
       } else if (body.type === 'request') {
@@ -356,7 +201,7 @@ export class WalShipper {
           this.badControl++; // asks for the future
           continue;
         }
-        this.rewind(cursor, body.fromLsn);
+        rewind(cursor, body.fromLsn);
         // A request says what the follower holds now (a restarted follower may hold less than it acknowledged).
         cursor.ackedLsn = body.fromLsn - 1;
         cursor.unansweredResends = 0;
@@ -369,13 +214,6 @@ export class WalShipper {
     }
   }
 
-  private rewind(cursor: Cursor, fromLsn: number): void {
-    cursor.nextLsn = fromLsn;
-    cursor.inFlight = [];
-    cursor.inFlightBytes = 0;
-    cursor.resends++;
-  }
-
   private tick(): void {
     const now = this.clock.now();
     const status = encodeControl({ type: 'status', shard: this.shard, lastLsn: this.wal.lastLsn });
@@ -383,14 +221,13 @@ export class WalShipper {
       this.transport.sendControl(cursor.follower, status).catch(() => undefined);
       // Waiting on the follower: for acknowledgements, or to reach it at all (a failed send leaves nothing in flight).
       const waiting = cursor.inFlight.length > 0 || cursor.nextLsn <= this.wal.lastLsn;
-      const patienceMs = this.resendTimeoutMs + cursor.inFlight.reduce((sum, sent) => sum + sent.patienceMs, 0);
-      if (waiting && now - cursor.lastProgressAt > patienceMs) {
+      if (waiting && now - cursor.lastProgressAt > patience(cursor, this.resendTimeoutMs)) {
         if (cursor.admitted && ++cursor.unansweredResends > ADMITTED_PATIENCE) {
           // A tab that left: stop resending to it (it can introduce itself again).
           this.drop(cursor);
           continue;
         }
-        this.rewind(cursor, cursor.ackedLsn + 1);
+        rewind(cursor, cursor.ackedLsn + 1);
         cursor.lastProgressAt = now;
         this.pump(cursor);
       }
@@ -424,7 +261,7 @@ export class WalShipper {
       }
       let payload: Payload | undefined;
       try {
-        payload = this.fromCache(from) ?? (await this.fromWal(from));
+        payload = this.recent.payloadFrom(from, this.maxPayloadBytes) ?? (await readPayload(this.wal, from, this.maxPayloadBytes));
       } catch {
         return; // the WAL is closing or failed; a later commit, request or timeout pumps again
       }
@@ -440,12 +277,8 @@ export class WalShipper {
         if (error instanceof TidalError && error.code === 'Closed') this.stop();
         return; // the follower is unreachable now; its request or the timeout will resume it
       }
-      cursor.inFlight.push({ lastLsn: payload.lastLsn, bytes: payload.size, patienceMs: 0 });
-      cursor.inFlightBytes += payload.size;
       cursor.payloadsSent++;
-      cursor.bytesSent += payload.size;
-      if (cursor.inFlight.length === 1) cursor.lastProgressAt = this.clock.now();
-      cursor.nextLsn = payload.lastLsn + 1;
+      sent(cursor, payload.lastLsn, payload.size, 0, this.clock.now());
     }
   }
 
@@ -463,7 +296,7 @@ export class WalShipper {
   private async sendSnapshot(cursor: Cursor, from: number): Promise<boolean> {
     let snapshot;
     try {
-      snapshot = await this.snapshotToSend();
+      snapshot = await this.snapshots!.newest();
     } catch {
       return false; // the store failed; a later request or timeout tries again
     }
@@ -484,101 +317,11 @@ export class WalShipper {
       cursor.lastProgressAt = this.clock.now();
     }
     const patienceMs = (snapshot.fileBytes / this.snapshotInstallBytesPerS) * 1000;
-    cursor.inFlight.push({ lastLsn: snapshot.lsn, bytes: snapshot.fileBytes, patienceMs });
-    cursor.inFlightBytes += snapshot.fileBytes;
+    const now = this.clock.now();
     cursor.payloadsSent += snapshot.chunks.length;
-    cursor.bytesSent += snapshot.fileBytes;
     cursor.snapshotsSent++;
-    cursor.lastProgressAt = this.clock.now();
-    cursor.nextLsn = snapshot.lsn + 1;
+    sent(cursor, snapshot.lsn, snapshot.fileBytes, patienceMs, now);
+    cursor.lastProgressAt = now;
     return true;
   }
-
-  /** The newest snapshot in chunks, read and cut once per snapshot. */
-  private async snapshotToSend(): Promise<typeof this.snapshotChunks> {
-    const newest = this.snapshots!.newestLsn();
-    if (newest === 0) return undefined;
-    if (this.snapshotChunks?.lsn === newest) return this.snapshotChunks;
-    const [b3, read] = await Promise.all([loadBlake3(), this.snapshots!.read()]);
-    if (!read) return undefined;
-    const chunks = encodeSnapshotChunks(b3, { shard: this.shard, lsn: read.lsn, file: read.file }, this.maxPayloadBytes);
-    this.snapshotChunks = { lsn: read.lsn, fileBytes: read.file.length, chunks };
-    return this.snapshotChunks;
-  }
-
-  /** Consecutive cached batches of one segment from the one holding `from`, in a fresh buffer. */
-  private fromCache(from: number): Payload | undefined {
-    const first = this.cache.findIndex((b) => b.firstLsn <= from && from <= b.lastLsn);
-    if (first < 0) return undefined;
-    const segment = this.cache[first]!.segment;
-    let end = first;
-    let size = this.cache[first]!.bytes.length;
-    while (
-      end + 1 < this.cache.length &&
-      this.cache[end + 1]!.segment.equals(segment) &&
-      size + this.cache[end + 1]!.bytes.length <= this.maxPayloadBytes
-    ) {
-      end++;
-      size += this.cache[end]!.bytes.length;
-    }
-    return concat(segment, this.cache.slice(first, end + 1));
-  }
-
-  /** What a follower that fell out of the cache needs, read back from storage. */
-  private async fromWal(from: number): Promise<Payload | undefined> {
-    const segment = this.wal.segments().find((s) => s.baseLsn <= from && from <= s.lastLsn);
-    if (!segment) return undefined;
-    if (segment.sealed && segment.baseLsn === from) {
-      const bytes = await this.wal.readSealedSegment(segment.id);
-      return {
-        segment: segment.id,
-        bytes,
-        size: bytes.length,
-        eventCount: segment.lastLsn - segment.baseLsn + 1,
-        lastLsn: segment.lastLsn,
-      };
-    }
-    const batches: CachedBatch[] = [];
-    let size = 0;
-    for await (const batch of this.wal.readBatches(from)) {
-      if (!batch.segment.equals(segment.id) || (batches.length > 0 && size + batch.bytes.length > this.maxPayloadBytes)) break;
-      batches.push(batch);
-      size += batch.bytes.length;
-    }
-    return batches.length > 0 ? concat(segment.id, batches) : undefined;
-  }
-}
-
-interface Payload {
-  readonly segment: WalSegmentId;
-  /** A buffer of its own, exactly `size` bytes, to be handed to the transport. */
-  readonly bytes: Uint8Array;
-  readonly size: number;
-  readonly eventCount: number;
-  readonly lastLsn: number;
-}
-
-/**
- * The batches in one buffer of their own, exactly their size: it is handed
- * to the transport (transferred), so it must never be the cache's copy.
- */
-function concat(segment: WalSegmentId, batches: readonly CachedBatch[]): Payload {
-  let size = 0;
-  for (const b of batches) size += b.bytes.length;
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const b of batches) {
-    bytes.set(b.bytes, at);
-    at += b.bytes.length;
-  }
-  const first = batches[0]!;
-  const last = batches[batches.length - 1]!;
-  return { segment, bytes, size, eventCount: last.lastLsn - first.firstLsn + 1, lastLsn: last.lastLsn };
-}
-
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0)
-    throw new TidalError('InvalidArgument', `WalShipper ${name} must be a positive number, got ${value}`);
-  return value;
 }
