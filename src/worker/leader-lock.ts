@@ -7,10 +7,12 @@
  *
  * Each grant of a lock gets a **term**, one more than any before it, so
  * that a tab whose lock was taken while it hung can never win over the tab
- * that took it: leaders compare terms (see `leadership.ts`).
+ * that took it: leaders compare terms (see `leadership.ts`). The count is
+ * kept in OPFS and bumped under the lock (`lock-terms.ts`).
  */
 import { sleep, withTimeout, type Clock } from '../common/clock.js';
 import { shardChannels } from './channels.js';
+import { takeLockTerm } from './lock-terms.js';
 import { CONTROL_TIMEOUT_MS, wireInTabFollower, type ShardSlot } from './shard-slot.js';
 
 /** How a `LeaderLock` is set up. */
@@ -41,7 +43,8 @@ export class LeaderLock {
     navigator.locks
       .request(names.lock, options, async () => {
         if (closed()) return;
-        slot.term = this.nextTerm(names.term, clock);
+        slot.term = await takeLockTerm({ db, shard: slot.shard, legacyKey: names.term, clock });
+        if (closed()) return;
         slot.lockHeld = true;
         slot.stealing = false;
         await this.lead(slot).catch((error) => console.error(`tidal: shard ${slot.shard} could not take the lead`, error));
@@ -87,21 +90,5 @@ export class LeaderLock {
   wireInTabFollower(slot: ShardSlot): Promise<void> {
     const { slots, tabId, clock, transfer } = this.options;
     return wireInTabFollower(slots, slot, tabId, clock, transfer);
-  }
-
-  /**
-   * The term of a grant of a lock: one more than any before it, in any
-   * tab. Terms are kept in localStorage (key `termKey`) and bumped while
-   * the lock is held, so grants, which the lock serialises, get increasing
-   * terms. Without localStorage, the clock stands in.
-   */
-  private nextTerm(termKey: string, clock: Clock): number {
-    try {
-      const next = Math.max(Number(localStorage.getItem(termKey)) || 0, 0) + 1;
-      localStorage.setItem(termKey, String(next));
-      return next;
-    } catch {
-      return clock.now();
-    }
   }
 }
