@@ -193,3 +193,42 @@ test('an older tab opened next to a newer leader refuses to open (VersionSkew), 
     await next.evaluate(async () => (await window.tidal.get('k', { after: await window.tidal.increment('k', 'n') }))?.counters['n']),
   ).toBe(51);
 });
+
+test('a message of a newer transport protocol on a shard log channel is version skew: the tabs step aside and tell their pages, nothing acknowledged is lost', async ({
+  context,
+}) => {
+  const leader = await openTab(context, OLD('skew3'));
+  const follower = await openTab(context, OLD('skew3'));
+  expect(await roles(leader)).toEqual(['leader', 'leader']);
+  await expect.poll(() => roles(follower), { timeout: 20_000 }).toEqual(['follower', 'follower']);
+  await leader.evaluate(() => Promise.all(Array.from({ length: 100 }, (_, i) => window.tidal.increment(`k:${i % 10}`, 'n'))));
+  await follower.evaluate(() => Promise.all(Array.from({ length: 50 }, (_, i) => window.tidal.increment(`k:${i % 10}`, 'n'))));
+
+  // What a newer tidal's leader would ship: a message whose tag this build does not speak, in a shape it cannot know.
+  await leader.evaluate(() =>
+    new BroadcastChannel('tidal:skew3:shard:0:log').postMessage({ tidal: 'transport/2', kind: 'frames', bytes: new ArrayBuffer(8) }),
+  );
+  for (const page of [leader, follower]) {
+    await expect.poll(() => page.evaluate(() => window.skew.superseded?.code), { timeout: 20_000 }).toBe('VersionSkew');
+    const told = await page.evaluate(() => window.skew.superseded!);
+    expect(told.message).toMatch(/transport protocol 2/);
+    expect(told.details).toMatchObject({ transport: 2, speaks: 1 });
+    expect(
+      await page.evaluate(() =>
+        window.tidal.increment('late', 'n').then(
+          () => 'ok',
+          (e: { code: string }) => e.code,
+        ),
+      ),
+    ).toBe('VersionSkew');
+  }
+
+  // Every acknowledged write is in the log the tabs let go of, whole: a tab opened afterwards leads and holds them.
+  await leader.close();
+  await follower.close();
+  const after = await openTab(context, OLD('skew3'));
+  await expect.poll(() => roles(after), { timeout: 20_000 }).toEqual(['leader', 'leader']);
+  const counts = await after.evaluate(async () => (await window.tidal.scan('k:', { limit: 100 })).map((r) => r.entity.counters['n']));
+  expect(counts).toEqual(Array(10).fill(15));
+  expect(await after.evaluate(async () => (await window.tidal.get('late'))?.counters['n'])).toBeUndefined();
+});

@@ -86,7 +86,9 @@ const MALFORMED: [string, unknown][] = [
   ['a string', 'segment'],
   ['an empty object', {}],
   ['a foreign protocol tag', { ...goodSegment(), tidal: 'comlink' }],
-  ['a newer protocol', { ...goodSegment(), tidal: 'transport/2' }],
+  ['an older protocol', { ...goodSegment(), tidal: 'transport/0' }],
+  ['a protocol tag with a padded version', { ...goodSegment(), tidal: 'transport/02' }],
+  ['a protocol tag of another kind', { ...goodSegment(), tidal: 'transport/2.0' }],
   ['an unknown kind', { ...goodSegment(), kind: 'ack' }],
   ['no sender', { ...goodSegment(), from: undefined }],
   ['a sender shard above u16', { ...goodSegment(), from: { shard: 65536, replica: '' } }],
@@ -124,6 +126,22 @@ describe('EndpointTransport receive validation', () => {
     expect(segment?.id.seq).toBe(9n);
     expect(segment?.eventCount).toBe(2);
     expect(transport.counters).toMatchObject({ malformed: 1, received: 1, bytesReceived: 8 });
+  });
+
+  it('reports a message of a newer transport protocol as version skew, not as malformed, whatever its shape', async () => {
+    const drops: [DropReason, string, number | undefined][] = [];
+    const { endpoint, transport } = setup({ onDrop: (reason, detail, version) => drops.push([reason, detail, version]) });
+    endpoint.emit({ ...goodSegment(), tidal: 'transport/2' });
+    endpoint.emit({ tidal: 'transport/17', kind: 'something new', frames: [1, 2] });
+    expect(transport.counters).toMatchObject({ newerVersion: 2, malformed: 0, received: 0, dropped: 0 });
+    expect(drops.map(([reason, , version]) => [reason, version])).toEqual([
+      ['newerVersion', 2],
+      ['newerVersion', 17],
+    ]);
+    expect(drops[0]![1]).toMatch(/'transport\/2' is newer than 'transport\/1'/);
+    // Nothing of it was delivered; the next message of this protocol is.
+    endpoint.emit(goodSegment(9n));
+    expect((await transport.recvSegment())?.id.seq).toBe(9n);
   });
 
   it('accepts the bounds exactly: a segment of maxSegmentBytes and a control message of maxControlBytes', async () => {

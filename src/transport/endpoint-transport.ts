@@ -8,7 +8,9 @@
  * counters and close behaviour.
  *
  * Receive path: every incoming value goes through `parseWireMessage`; a
- * malformed one is counted and dropped (never thrown), one addressed to
+ * malformed one is counted and dropped (never thrown), one of a newer
+ * transport protocol is counted apart and reported (`onDrop('newerVersion')`:
+ * a newer tidal shares the carrier), one addressed to
  * another replica is counted as ignored, and a good one goes to a waiting
  * `recvX()` or into that lane's bounded queue. **When a queue is full the
  * new message is dropped and counted** (`dropped`): a postMessage carrier
@@ -132,7 +134,7 @@ export class EndpointTransport implements Transport {
   private readonly controls = new Fifo<ControlMessage>();
   private readonly segmentWaiters = new Fifo<Waiter<ReceivedSegment>>();
   private readonly controlWaiters = new Fifo<Waiter<ControlMessage>>();
-  private readonly stats = { sent: 0, bytesSent: 0, received: 0, bytesReceived: 0, malformed: 0, dropped: 0, ignored: 0 };
+  private readonly stats = { sent: 0, bytesSent: 0, received: 0, bytesReceived: 0, malformed: 0, dropped: 0, ignored: 0, newerVersion: 0 };
 
   private readonly onMessage = (event: MessageEvent): void => {
     this.receive(event.data);
@@ -264,7 +266,7 @@ export class EndpointTransport implements Transport {
     if (this.closed) return;
     const parsed = parseWireMessage(raw, this.bounds);
     if (!parsed.ok) {
-      this.drop('malformed', parsed.reason);
+      this.drop(parsed.newerVersion === undefined ? 'malformed' : 'newerVersion', parsed.reason, parsed.newerVersion);
       return;
     }
     const message = parsed.message;
@@ -313,11 +315,12 @@ export class EndpointTransport implements Transport {
     this.stats.bytesReceived += size;
   }
 
-  private drop(reason: DropReason, detail: string): void {
+  private drop(reason: DropReason, detail: string, version?: number): void {
     if (reason === 'malformed') this.stats.malformed += 1;
+    else if (reason === 'newerVersion') this.stats.newerVersion += 1;
     else this.stats.dropped += 1;
     try {
-      this.onDrop?.(reason, detail);
+      this.onDrop?.(reason, detail, version);
     } catch {
       // Reporting must never break the receive path.
     }

@@ -67,10 +67,16 @@ export interface TransportCounters {
   readonly dropped: number;
   /** Well-formed messages addressed to another replica (normal on a `BroadcastChannel`), ignored. */
   readonly ignored: number;
+  /** Messages of a newer transport protocol (a newer tidal on the carrier), dropped unread and reported as `'newerVersion'`. */
+  readonly newerVersion: number;
 }
 
-/** Why an incoming message was not delivered, as passed to `TransportOptions.onDrop`. */
-export type DropReason = 'malformed' | 'queueFull';
+/**
+ * Why an incoming message was not delivered, as passed to `TransportOptions.onDrop`:
+ * it failed validation, its queue was full, or it speaks a newer transport
+ * protocol than this build (version skew: the receiver should step aside).
+ */
+export type DropReason = 'malformed' | 'queueFull' | 'newerVersion';
 
 /** Limits and hooks shared by every transport implementation. */
 export interface TransportOptions {
@@ -87,9 +93,10 @@ export interface TransportOptions {
   /**
    * Called (synchronously, from the receive path) for every incoming message
    * that is dropped, with a human-readable `detail`. For reporting only: it
-   * must not throw (if it does, the error is swallowed). Default: none.
+   * must not throw (if it does, the error is swallowed). For `'newerVersion'`,
+   * `version` is the transport protocol version the message claims. Default: none.
    */
-  onDrop?: (reason: DropReason, detail: string) => void;
+  onDrop?: (reason: DropReason, detail: string, version?: number) => void;
 }
 
 /** Default `maxSegmentBytes`: 64 MiB. */

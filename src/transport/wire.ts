@@ -14,13 +14,19 @@
  * `from`/`to` are `{ shard: u16, replica: string ≤ 64 }`; `shard`/`seq` are
  * the `WalSegmentId` (u16, u64 bigint); `eventCount` is a non-negative safe
  * integer; `bytes` is an `ArrayBuffer` (not shared) within the configured
- * bound. A newer protocol tag is refused as malformed.
+ * bound. A newer protocol tag (`transport/2` and on) is not damage but a
+ * tab of a newer tidal on the channel: it is refused as such
+ * (`newerVersion`), for the receiver to report as version skew; any other
+ * tag is malformed.
  */
 import { WalSegmentId } from '../wal/segment-id.js';
 import { isPeerAddress, type PeerAddress } from './address.js';
 
 /** The protocol tag of every transport message. */
 export const WIRE_PROTOCOL = 'transport/1';
+/** The version `WIRE_PROTOCOL` names. */
+export const WIRE_VERSION = 1;
+const TAG = /^transport\/([1-9][0-9]{0,8})$/;
 
 /** A segment payload on the wire. */
 export interface SegmentWireMessage {
@@ -71,8 +77,14 @@ export type ParsedWireMessage =
     }
   | { readonly kind: 'control'; readonly from: PeerAddress; readonly to: PeerAddress; readonly bytes: ArrayBuffer };
 
-/** The outcome of `parseWireMessage`: the message, or why it was refused. */
-export type ParseResult = { readonly ok: true; readonly message: ParsedWireMessage } | { readonly ok: false; readonly reason: string };
+/**
+ * The outcome of `parseWireMessage`: the message, or why it was refused;
+ * `newerVersion` when it is tagged with a newer transport protocol than
+ * this build speaks (sent by a newer tidal, not damaged).
+ */
+export type ParseResult =
+  | { readonly ok: true; readonly message: ParsedWireMessage }
+  | { readonly ok: false; readonly reason: string; readonly newerVersion?: number };
 
 /** Size bounds applied to incoming messages. */
 export interface WireBounds {
@@ -104,7 +116,11 @@ function parse(raw: unknown, bounds: WireBounds): ParseResult {
   if (typeof raw !== 'object' || raw === null) return refuse(`expected an object, got ${raw === null ? 'null' : typeof raw}`);
   const m = raw as Record<string, unknown>;
   const tag = m['tidal'];
-  if (tag !== WIRE_PROTOCOL) return refuse(`protocol tag ${short(tag)} is not '${WIRE_PROTOCOL}'`);
+  if (tag !== WIRE_PROTOCOL) {
+    const newer = newerVersionOf(tag);
+    if (newer === undefined) return refuse(`protocol tag ${short(tag)} is not '${WIRE_PROTOCOL}'`);
+    return { ok: false, reason: `protocol tag '${tag as string}' is newer than '${WIRE_PROTOCOL}'`, newerVersion: newer };
+  }
   const kind = m['kind'];
   const from = copyAddress(m['from']);
   if (!from) return refuse('from is not a { shard: 0..65535, replica: string (≤ 64) } address');
@@ -129,6 +145,14 @@ function parse(raw: unknown, bounds: WireBounds): ParseResult {
     return refuse(`eventCount ${short(eventCount)} is not a non-negative safe integer`);
   const id = new WalSegmentId(shard as number, seq);
   return { ok: true, message: { kind, from, to, id, eventCount: eventCount as number, bytes } };
+}
+
+/** The version of a `transport/<n>` tag above this build's, or `undefined`. */
+function newerVersionOf(tag: unknown): number | undefined {
+  if (typeof tag !== 'string') return undefined;
+  const match = TAG.exec(tag);
+  const version = match ? Number(match[1]) : 0;
+  return version > WIRE_VERSION ? version : undefined;
 }
 
 function copyAddress(value: unknown): PeerAddress | undefined {

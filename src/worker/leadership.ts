@@ -26,8 +26,10 @@ import { ShardLeader } from '../session/shard-leader.js';
 import { restoreShardSnapshot } from '../session/shard-snapshot.js';
 import { restoreFromSnapshot, ShardSnapshots } from '../session/shard-snapshots.js';
 import { BroadcastChannelTransport } from '../transport/broadcast-channel.js';
+import type { DropReason } from '../transport/transport.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
 import { OpfsStorage } from '../wal/opfs-storage.js';
+import { databaseFolder } from './lock-terms.js';
 import { databaseIdOf, SnapshotStore, type SnapshotFileInfo } from '../wal/snapshot-store.js';
 import type { Snapshot } from '../wal/snapshot-file.js';
 import type { WalStorage } from '../wal/storage.js';
@@ -37,6 +39,7 @@ import type { ChangeFeed, ObservedState } from './change-feed.js';
 import { shardChannels } from './channels.js';
 import { shippingLink, stopShipping, type LogShipping } from './in-tab-follower.js';
 import type { ShardHostConfig } from './shard-host-config.js';
+import { skewError } from './protocol.js';
 import { RPC_VERSION, type RpcMessage } from './tab-rpc.js';
 
 /** What a worker is for its shard, with what it owns in that role. */
@@ -110,7 +113,10 @@ export interface LeadershipOptions {
   readonly post: (message: RpcMessage) => void;
   /** Told of every message the shard's log channel brought that its link refused (malformed, oversized, over a queue's bound). */
   readonly onRefused?: () => void;
-  /** Told when the leader tab's log is of a newer format than this build reads (`VersionSkew`): the follower applied none of it. */
+  /**
+   * Told when the leader tab's log is of a newer format than this build reads, or a message on the
+   * log channel is of a newer transport protocol (`VersionSkew`): none of it was applied.
+   */
   readonly onVersionSkew?: (error: TidalError) => void;
 }
 
@@ -121,7 +127,8 @@ export class Leadership {
   private readonly hostId: string;
   private readonly feed: ChangeFeed;
   private readonly post: (message: RpcMessage) => void;
-  private readonly onRefused: () => void;
+  /** The log channel's `onDrop`: a refused message is counted, one of a newer transport protocol is version skew. */
+  private readonly onLogDrop: (reason: DropReason, detail: string, version?: number) => void;
   private readonly onVersionSkew: (error: TidalError) => void;
   private currentRole: ShardRole;
   private readonly heard: HeardLeader;
@@ -138,8 +145,18 @@ export class Leadership {
     this.hostId = options.hostId;
     this.feed = options.feed;
     this.post = options.post;
-    this.onRefused = () => options.onRefused?.();
     this.onVersionSkew = (error) => options.onVersionSkew?.(error);
+    this.onLogDrop = (reason, _detail, version) => {
+      if (reason !== 'newerVersion') return options.onRefused?.();
+      // Stepping aside closes the transport that is calling: after its receive path returns.
+      queueMicrotask(() =>
+        this.onVersionSkew(
+          skewError(this.config.db, `a tab ships shard ${this.config.shard}'s log in transport protocol ${version}`, {
+            transport: version,
+          }),
+        ),
+      );
+    };
     this.currentRole = { kind: 'starting', state: this.feed.observedState() };
     this.heard = { tab: undefined, term: -1, host: undefined, heardAt: this.clock.now() };
   }
@@ -211,7 +228,7 @@ export class Leadership {
     const link = shippingLink(
       new BroadcastChannelTransport(new BroadcastChannel(shardChannels(this.config.db, this.config.shard).log), {
         local: this.address,
-        onDrop: this.onRefused,
+        onDrop: this.onLogDrop,
       }),
       this.config.debug,
     );
@@ -347,7 +364,7 @@ export class Leadership {
         shard: this.config.shard,
         transport: new BroadcastChannelTransport(new BroadcastChannel(shardChannels(this.config.db, this.config.shard).log), {
           local: this.address,
-          onDrop: this.onRefused,
+          onDrop: this.onLogDrop,
         }),
         leader: { shard: this.config.shard, replica: this.heard.tab ?? tab },
         stateMachine: state,
@@ -425,7 +442,7 @@ export class Leadership {
 
   private async openStorage(): Promise<WalStorage> {
     if (this.config.storage === 'memory') return (this.memory ??= new MemoryStorage());
-    return OpfsStorage.open(['tidal', this.config.db]);
+    return OpfsStorage.open(databaseFolder(this.config.db));
   }
 
   /** The shard's log, recovered; `ms`: how long the attempt that opened it took (without waits for a previous holder). */
