@@ -129,7 +129,6 @@ export type {
   ReconciliationReport,
   ReconciliationRoundReport,
   ReconciliationStats,
-  ReconciliationTimers,
   ReplicaId,
   SetFieldOperation,
   SignalEntityView,

@@ -9,8 +9,8 @@
  *     clock.clearTimeout(handle);
  *     await withTimeout(clock, host.status(), 2000, 'shard 3 worker'); // `Timeout` after 2 s
  *
- * One `Clock` serves every layer: replication (`FollowerDb`, `WalShipper`:
- * the `clock` option) and reconciliation (`ReconciliationTimers`) take it.
+ * One `Clock` serves every layer: replication (`FollowerDb`, `WalShipper`)
+ * and reconciliation (`ReconciliationEngine`) take it as their `clock` option.
  */
 import { TidalError } from './errors.js';
 

@@ -1,8 +1,8 @@
 /**
  * What the reconciliation engine needs from the world: a point-to-point
- * byte channel to one peer, and timers. Both are tiny interfaces so that a
- * `Transport` control lane, a `MessagePort` or an in-memory fake plug in
- * alike, and so that tests drive time by hand.
+ * byte channel to one peer. A tiny interface, so that a `Transport` control
+ * lane, a `MessagePort` or an in-memory fake plug in alike (its timers come
+ * from the one injected `Clock`, so tests drive time by hand).
  *
  *     const [a, b] = createInMemoryChannelPair();
  *     const left = await ReconciliationEngine.create({ state: stateA, channel: a });
@@ -30,20 +30,6 @@ export interface ReconciliationChannel {
    */
   onMessage(handler: (message: Uint8Array) => void): () => void;
 }
-
-/** Timers, injected so that tests run in virtual time. */
-export interface ReconciliationTimers {
-  /** Calls `callback` once after `ms` milliseconds; returns a handle for `clearTimeout`. */
-  setTimeout(callback: () => void, ms: number): unknown;
-  /** Cancels a pending callback (a no-op for one already run or cancelled). */
-  clearTimeout(handle: unknown): void;
-}
-
-/** The platform's timers. */
-export const systemTimers: ReconciliationTimers = {
-  setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
-  clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>),
-};
 
 /**
  * Two connected in-memory channels: what one sends, the other receives, in

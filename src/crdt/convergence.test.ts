@@ -12,12 +12,12 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadBlake3, type Blake3 } from '../common/blake3.js';
-import { smallValueArb } from './arbitraries.test-support.js';
+import { smallValueArb } from './testing/arbitraries.js';
 import { HLC, compareStamps, type HlcTimestamp } from './hlc.js';
 import type { CrdtOperation } from './operation.js';
 import { ReconciliationEngine } from './reconciliation-engine.js';
 import { CrdtSignalState } from './signal-state.js';
-import { SimLink, VirtualTime, prng } from './sim.test-support.js';
+import { SimLink, prng, virtualTime } from './testing/sim.js';
 import { bytesKey, canonicalValueBytes, compareBytes, exactValueBytes, type CrdtValue } from '../common/value.js';
 
 const replay: fc.Parameters<unknown> = process.env['CRDT_SEED']
@@ -170,16 +170,16 @@ describe('convergence', () => {
     );
     await fc.assert(
       fc.asyncProperty(scenario, async ({ k, netSeed, leafSize, skews, steps }) => {
-        const time = new VirtualTime();
+        const time = virtualTime();
         const random = prng(netSeed);
         const offsets = skews.slice();
-        const clocks = offsets.map((_, i) => new HLC({ now: () => 1_700_000_000_000 + time.now + offsets[i]! }));
+        const clocks = offsets.map((_, i) => new HLC({ now: () => 1_700_000_000_000 + time.now() + offsets[i]! }));
         const states = clocks.map((clock) => new CrdtSignalState({ clock }));
         const expected = new Expected();
         // One link per pair, with an engine at each end.
         const links = new Map<string, SimLink>();
         const engines = new Map<string, ReconciliationEngine>();
-        const options = { timers: time, random, retryTimeoutMs: 50, maxRetries: 12, maxMessageBytes: 4096, leafSize };
+        const options = { clock: time, random, retryTimeoutMs: 50, maxRetries: 12, maxMessageBytes: 4096, leafSize };
         for (let a = 0; a < k; a++) {
           for (let b = a + 1; b < k; b++) {
             const link = new SimLink(time, random);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Decoder } from '../common/bytes.js';
 import { isTidalError } from '../common/errors.js';
-import { gSetArb, lwwRegisterArb, pnCounterArb } from './arbitraries.test-support.js';
+import { gSetArb, lwwRegisterArb, pnCounterArb } from './testing/arbitraries.js';
 import { GSet } from './g-set.js';
 import { hlcFromParts } from './hlc.js';
 import { LWWRegister } from './lww-register.js';

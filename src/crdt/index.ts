@@ -45,7 +45,7 @@ export {
   type SetFieldOperation,
 } from './operation.js';
 export { CrdtSignalState, STATE_MAGIC, STATE_VERSION, type CrdtSignalStateOptions, type SignalEntityView } from './signal-state.js';
-export { createInMemoryChannelPair, systemTimers, type ReconciliationChannel, type ReconciliationTimers } from './channel.js';
+export { createInMemoryChannelPair, type ReconciliationChannel } from './channel.js';
 export { MIN_MESSAGE_BYTES, RECONCILE_VERSION } from './reconciliation-messages.js';
 export {
   DEFAULT_LEAF_SIZE,

@@ -2,11 +2,11 @@
  * @internal What the two halves of a `ReconciliationEngine`, the initiator
  * (`reconciliation-initiator.ts`) and the responder
  * (`reconciliation-responder.ts`), share of their engine: the state, its
- * digest cache, the timers, the message bound, the counters, and the
+ * digest cache, the clock, the message bound, the counters, and the
  * engine's sending and refusing.
  */
 import type { TidalErrorCode } from '../common/errors.js';
-import type { ReconciliationTimers } from './channel.js';
+import type { Clock } from '../common/clock.js';
 import type { EntityDigestCache } from './digest-index.js';
 import type { CrdtSignalState } from './signal-state.js';
 
@@ -14,7 +14,7 @@ import type { CrdtSignalState } from './signal-state.js';
 export interface ReconciliationContext {
   readonly state: CrdtSignalState;
   readonly cache: EntityDigestCache;
-  readonly timers: ReconciliationTimers;
+  readonly clock: Clock;
   /** This engine's `maxMessageBytes`. */
   readonly maxMessageBytes: number;
   readonly counters: MutableStats;

@@ -6,7 +6,7 @@ import { HLC, hlcFromParts } from './hlc.js';
 import { ReconciliationEngine, type ReconciliationEngineOptions } from './reconciliation-engine.js';
 import { decodeReconcileMessage, encodeReconcileMessage, type ReconcileMessage, type ReplyMessage } from './reconciliation-messages.js';
 import { CrdtSignalState } from './signal-state.js';
-import { SimLink, VirtualTime, prng, settle } from './sim.test-support.js';
+import { SimLink, prng, virtualTime, settle } from './testing/sim.js';
 
 const code = (c: string) => expect.objectContaining({ code: c });
 
@@ -111,7 +111,7 @@ describe('ReconciliationEngine', () => {
 
   it('converges through loss, duplication and reordering, in virtual time (seeded)', async () => {
     for (const seed of [1, 2, 3, 4, 5]) {
-      const time = new VirtualTime();
+      const time = virtualTime();
       const random = prng(seed);
       const link = new SimLink(time, random);
       link.faults = { drop: 0.3, duplicate: 0.3, maxDelayMs: 40, partitioned: false };
@@ -119,7 +119,7 @@ describe('ReconciliationEngine', () => {
       const b = copyOf(a);
       for (let i = 0; i < 30; i++)
         (i % 2 ? a : b).apply({ op: 'increment', key: `item-${i * 9}`, kind: 'c', by: 1, replica: i % 2 ? 'r0' : 'r1' });
-      const options = { timers: time, random, retryTimeoutMs: 100, maxRetries: 30, maxMessageBytes: 4096 };
+      const options = { clock: time, random, retryTimeoutMs: 100, maxRetries: 30, maxMessageBytes: 4096 };
       const initiator = new ReconciliationEngine({ state: a, channel: link.ends[0], ...options }, blake3);
       const responder = new ReconciliationEngine({ state: b, channel: link.ends[1], ...options }, blake3);
       const outcome = await time.run(initiator.reconcile());
@@ -133,12 +133,12 @@ describe('ReconciliationEngine', () => {
   });
 
   it('gives up with Timeout across a partition, then finishes once it heals', async () => {
-    const time = new VirtualTime();
+    const time = virtualTime();
     const link = new SimLink(time, prng(9));
     link.faults.partitioned = true;
     const a = populated(50);
     const b = new CrdtSignalState();
-    const options = { timers: time, retryTimeoutMs: 100, maxRetries: 3 };
+    const options = { clock: time, retryTimeoutMs: 100, maxRetries: 3 };
     const initiator = new ReconciliationEngine({ state: a, channel: link.ends[0], ...options }, blake3);
     new ReconciliationEngine({ state: b, channel: link.ends[1], ...options }, blake3);
     const failed = await time.run(initiator.reconcile());
@@ -408,10 +408,10 @@ describe('ReconciliationEngine', () => {
   });
 
   it('fails a session in flight with Closed, and refuses new ones', async () => {
-    const time = new VirtualTime();
+    const time = virtualTime();
     const link = new SimLink(time, prng(3));
     link.faults.partitioned = true;
-    const engine = new ReconciliationEngine({ state: populated(5), channel: link.ends[0], timers: time }, blake3);
+    const engine = new ReconciliationEngine({ state: populated(5), channel: link.ends[0], clock: time }, blake3);
     const running = engine.reconcile();
     await settle();
     engine.close();

@@ -32,8 +32,10 @@
  */
 import { loadBlake3, type Blake3 } from '../common/blake3.js';
 import { Encoder } from '../common/bytes.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import { TidalError, isTidalError, type TidalErrorCode } from '../common/errors.js';
-import { systemTimers, type ReconciliationChannel, type ReconciliationTimers } from './channel.js';
+import { functionOption, integerOption } from '../common/options.js';
+import type { ReconciliationChannel } from './channel.js';
 import { EntityDigestCache } from './digest-index.js';
 import type { MutableStats, ReconciliationContext } from './reconciliation-context.js';
 import { ReconciliationInitiator, type ReconciliationReport } from './reconciliation-initiator.js';
@@ -62,8 +64,8 @@ export interface ReconciliationEngineOptions {
   state: CrdtSignalState;
   /** The channel to the one peer this engine reconciles with. */
   channel: ReconciliationChannel;
-  /** Timers for retransmission and session expiry. Default: the platform's. */
-  timers?: ReconciliationTimers;
+  /** Timers for retransmission and session expiry. Default `systemClock`. */
+  clock?: Clock;
   /** Randomness for session ids, in [0, 1). Default `Math.random`. */
   random?: () => number;
   /** Largest message sent or accepted, in bytes (≥ 4096). Both peers should use the same; replies honour the smaller. Default 64 KiB. */
@@ -114,18 +116,11 @@ export interface ReconciliationStats {
   readonly sessionsExpired: number;
 }
 
-function checkPositiveInteger(value: number, what: string, min = 1): number {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new TidalError('InvalidArgument', `${what} must be an integer >= ${min}, got ${value}`);
-  }
-  return value;
-}
-
 /** Reconciles one replica's `CrdtSignalState` with one peer's over a channel. */
 export class ReconciliationEngine {
   private readonly state: CrdtSignalState;
   private readonly channel: ReconciliationChannel;
-  private readonly timers: ReconciliationTimers;
+  private readonly clock: Clock;
   private readonly maxMessageBytes: number;
   private readonly onRejected: ((error: TidalError) => void) | undefined;
   private readonly cache: EntityDigestCache;
@@ -154,25 +149,28 @@ export class ReconciliationEngine {
   constructor(options: ReconciliationEngineOptions, blake3: Blake3) {
     this.state = options.state;
     this.channel = options.channel;
-    this.timers = options.timers ?? systemTimers;
-    this.maxMessageBytes = checkPositiveInteger(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes', MIN_MESSAGE_BYTES);
+    this.clock = options.clock ?? systemClock;
+    this.maxMessageBytes = integerOption('maxMessageBytes', options.maxMessageBytes, {
+      min: MIN_MESSAGE_BYTES,
+      default: DEFAULT_MAX_MESSAGE_BYTES,
+    });
     const initiator = {
-      random: options.random ?? Math.random,
-      retryTimeoutMs: checkPositiveInteger(options.retryTimeoutMs ?? DEFAULT_RETRY_TIMEOUT_MS, 'retryTimeoutMs'),
-      maxRetries: checkPositiveInteger(options.maxRetries ?? DEFAULT_MAX_RETRIES, 'maxRetries', 0),
-      maxRounds: checkPositiveInteger(options.maxRounds ?? DEFAULT_MAX_ROUNDS, 'maxRounds'),
+      random: functionOption<() => number>('random', options.random) ?? Math.random,
+      retryTimeoutMs: integerOption('retryTimeoutMs', options.retryTimeoutMs, { min: 1, default: DEFAULT_RETRY_TIMEOUT_MS }),
+      maxRetries: integerOption('maxRetries', options.maxRetries, { min: 0, default: DEFAULT_MAX_RETRIES }),
+      maxRounds: integerOption('maxRounds', options.maxRounds, { min: 1, default: DEFAULT_MAX_ROUNDS }),
     };
     const responder = {
-      leafSize: checkPositiveInteger(options.leafSize ?? DEFAULT_LEAF_SIZE, 'leafSize'),
-      sessionIdleMs: checkPositiveInteger(options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS, 'sessionIdleMs'),
-      maxSessions: checkPositiveInteger(options.maxSessions ?? DEFAULT_MAX_SESSIONS, 'maxSessions'),
+      leafSize: integerOption('leafSize', options.leafSize, { min: 1, default: DEFAULT_LEAF_SIZE }),
+      sessionIdleMs: integerOption('sessionIdleMs', options.sessionIdleMs, { min: 1, default: DEFAULT_SESSION_IDLE_MS }),
+      maxSessions: integerOption('maxSessions', options.maxSessions, { min: 1, default: DEFAULT_MAX_SESSIONS }),
     };
-    this.onRejected = options.onRejected;
+    this.onRejected = functionOption<(error: TidalError) => void>('onRejected', options.onRejected);
     this.cache = new EntityDigestCache(blake3);
     const context: ReconciliationContext = {
       state: this.state,
       cache: this.cache,
-      timers: this.timers,
+      clock: this.clock,
       maxMessageBytes: this.maxMessageBytes,
       counters: this.counters,
       transmit: (bytes) => this.transmit(bytes),

@@ -347,10 +347,10 @@ export class ReconciliationInitiator {
       // A copy per transmission: the channel may transfer (detach) what it is given.
       const send = (): void => this.engine.transmit(bytes.slice());
       const arm = (): void => {
-        this.retryTimer = this.engine.timers.setTimeout(onTimeout, this.retryTimeoutMs);
+        this.retryTimer = this.engine.clock.setTimeout(onTimeout, this.retryTimeoutMs);
       };
       const settle = (): void => {
-        this.engine.timers.clearTimeout(this.retryTimer);
+        this.engine.clock.clearTimeout(this.retryTimer);
         this.waiter = undefined;
       };
       const onTimeout = (): void => {

@@ -79,7 +79,7 @@ export class ReconciliationResponder {
 
   /** Drops every session and its timer. */
   close(): void {
-    for (const session of this.sessions.values()) this.engine.timers.clearTimeout(session.idleTimer);
+    for (const session of this.sessions.values()) this.engine.clock.clearTimeout(session.idleTimer);
     this.sessions.clear();
   }
 
@@ -149,8 +149,8 @@ export class ReconciliationResponder {
   }
 
   private touch(session: ResponderSession): void {
-    this.engine.timers.clearTimeout(session.idleTimer);
-    session.idleTimer = this.engine.timers.setTimeout(() => this.endSession(session.id, true), this.sessionIdleMs);
+    this.engine.clock.clearTimeout(session.idleTimer);
+    session.idleTimer = this.engine.clock.setTimeout(() => this.endSession(session.id, true), this.sessionIdleMs);
   }
 
   /**
@@ -162,7 +162,7 @@ export class ReconciliationResponder {
   private endSession(id: number, expired: boolean): void {
     const session = this.sessions.get(id);
     if (!session) return;
-    this.engine.timers.clearTimeout(session.idleTimer);
+    this.engine.clock.clearTimeout(session.idleTimer);
     this.sessions.delete(id);
     if (expired) {
       this.engine.counters.sessionsExpired++;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isTidalError } from '../common/errors.js';
-import { operationArb, signalStateArb } from './arbitraries.test-support.js';
+import { operationArb, signalStateArb } from './testing/arbitraries.js';
 import { HLC, hlcFromParts } from './hlc.js';
 import type { CrdtOperation } from './operation.js';
 import { CrdtSignalState } from './signal-state.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isTidalError } from '../common/errors.js';
-import { smallValueArb } from '../crdt/arbitraries.test-support.js';
+import { smallValueArb } from '../crdt/testing/arbitraries.js';
 import { decodePayload, encodePayload } from '../wal/payload.js';
 import { decodeOpsBlockV3, encodeOpsBlockV3, EMPTY_OPS_BLOCK_V3 } from './ops-block-v3.js';
 import { asWriteEvent, validateBuiltOperation, validateClientOperation, type ClientOperation } from './write.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { signalStateArb } from '../crdt/arbitraries.test-support.js';
+import { signalStateArb } from '../crdt/testing/arbitraries.js';
 import { CrdtSignalState } from '../crdt/signal-state.js';
 import { operationsToMerge } from './state-merge.js';
 

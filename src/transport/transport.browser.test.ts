@@ -17,7 +17,7 @@ afterEach(() => {
 
 /** Starts the peer worker with `init` (transferring `transfer`) and waits for its 'ready'. */
 async function startPeer(init: unknown, transfer: Transferable[] = []): Promise<Worker> {
-  const worker = new Worker(new URL('./browser-test-peer.worker.ts', import.meta.url), { type: 'module' });
+  const worker = new Worker(new URL('./testing/peer.worker.ts', import.meta.url), { type: 'module' });
   cleanup.push(() => worker.terminate());
   const ready = new Promise<void>((resolve, reject) => {
     worker.addEventListener('message', (e) => (e.data === 'ready' ? resolve() : reject(new Error(String(e.data)))), { once: true });

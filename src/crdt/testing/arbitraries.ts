@@ -3,13 +3,13 @@
  * values, counters, registers, sets and states, shared by the property tests.
  */
 import fc from 'fast-check';
-import { GSet } from './g-set.js';
-import { hlcFromParts, type HlcTimestamp } from './hlc.js';
-import { LWWRegister } from './lww-register.js';
-import type { CrdtOperation } from './operation.js';
-import { PNCounter } from './pn-counter.js';
-import { CrdtSignalState } from './signal-state.js';
-import type { CrdtValue } from '../common/value.js';
+import { GSet } from '../g-set.js';
+import { hlcFromParts, type HlcTimestamp } from '../hlc.js';
+import { LWWRegister } from '../lww-register.js';
+import type { CrdtOperation } from '../operation.js';
+import { PNCounter } from '../pn-counter.js';
+import { CrdtSignalState } from '../signal-state.js';
+import type { CrdtValue } from '../../common/value.js';
 
 /** Small values, so that sets and registers collide often. */
 export const smallValueArb: fc.Arbitrary<CrdtValue> = fc.oneof(

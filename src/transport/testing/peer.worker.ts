@@ -10,10 +10,10 @@
  *   by the control message `after-garbage`.
  * Not part of the library.
  */
-import { BroadcastChannelTransport } from './broadcast-channel.js';
-import type { TransportAddress } from './address.js';
-import { MessagePortTransport } from './message-port.js';
-import type { Transport } from './transport.js';
+import { BroadcastChannelTransport } from '../broadcast-channel.js';
+import type { TransportAddress } from '../address.js';
+import { MessagePortTransport } from '../message-port.js';
+import type { Transport } from '../transport.js';
 
 interface PortInit {
   port: MessagePort;
