@@ -4,7 +4,10 @@
 
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
-import { createServer } from 'vite';
+import { build, createServer } from 'vite';
+
+/** Where the bench serves the shard worker bundled as an application ships it (see `shardWorkerBundle`). */
+export const BUNDLED_SHARD_WORKER_PATH = '/@bench/shard-host.worker.js';
 
 /** Asks the OS for a port nobody listens on (Vite then binds it strictly). */
 export function freePort() {
@@ -34,7 +37,56 @@ export async function startServer(root, port) {
     logLevel: 'warn',
     clearScreen: false,
     server: { host: '127.0.0.1', port, strictPort: true, hmr: false, watch: null },
+    plugins: [shardWorkerBundle(root)],
   });
   await server.listen();
   return server;
+}
+
+/**
+ * Serves the shard worker (src/worker/shard-host.worker.ts) as one bundled,
+ * minified module, as an application's build (Vite, or any bundler
+ * following `new URL(..., import.meta.url)`) ships it, at
+ * `BUNDLED_SHARD_WORKER_PATH`. The dev server serves the worker as its ~95
+ * source modules, each a request the new worker makes (and waits for) as it
+ * discovers the imports: seconds per open on a loaded machine, a cost of
+ * development, not of tidal. The open suite hands this URL to `openTidal`'s
+ * `createWorker`. Built once, on the first request.
+ */
+function shardWorkerBundle(root) {
+  let bundled;
+  return {
+    name: 'tidal-bench-shard-worker-bundle',
+    configureServer(server) {
+      server.middlewares.use(BUNDLED_SHARD_WORKER_PATH, (req, res, next) => {
+        bundled ??= bundleShardWorker(root);
+        bundled.then(
+          (code) => {
+            res.setHeader('Content-Type', 'text/javascript');
+            res.end(code);
+          },
+          (error) => next(error),
+        );
+      });
+    },
+  };
+}
+
+async function bundleShardWorker(root) {
+  const [result] = [].concat(
+    await build({
+      root,
+      configFile: false,
+      logLevel: 'warn',
+      build: {
+        write: false,
+        minify: true,
+        target: 'es2022',
+        lib: { entry: join(root, 'src/worker/shard-host.worker.ts'), formats: ['es'], fileName: 'shard-host.worker' },
+      },
+    }),
+  );
+  const chunks = result.output.filter((file) => file.type === 'chunk');
+  if (chunks.length !== 1) throw new Error(`bench: the shard worker bundled into ${chunks.length} chunks, expected one`);
+  return chunks[0].code;
 }
