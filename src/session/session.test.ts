@@ -295,7 +295,31 @@ describe('exactly-once writes through the session bridge', () => {
     const recovered = await ShardLeader.open({ wal: again, replica: 'l2' });
     expect(recovered.state.crdt.counterValue('n1', 'c')).toBe(2 ** 53 - 1 - 2 ** 52);
     expect(recovered.state.refusedOps).toBe(0);
+    // The recovered leader counts what its state holds: one step more than the value has room for is refused.
+    const past = await recovered.writeBatch([req(9, 1, step('increment', 2 ** 52 + 1)), req(10, 1, step('increment', 2 ** 52))]);
+    expect(past.map(code)).toEqual(['Overflow', 'ok']);
+    expect(recovered.state.crdt.counterValue('n1', 'c')).toBe(2 ** 53 - 1);
     await again.close();
+  });
+
+  it('counts the steps merged from other devices before it admits a local step on the same counter', async () => {
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const code = (o: { ok: boolean; error?: unknown }) => (o.ok ? 'ok' : (o.error as { code: string }).code);
+    const req = (session: number, by: number): WriteRequest => ({
+      session: session.toString(16).padStart(32, '0'),
+      startedAt: Date.now(),
+      seq: 1,
+      acked: 0,
+      ops: [{ op: 'increment', key: 'k', kind: 'c', by }],
+    });
+    expect((await leader.writeBatch([req(1, 1)])).map(code)).toEqual(['ok']); // the leader has checked a step before the merge
+    await leader.merge('b'.repeat(32), 7, [{ op: 'increment', key: 'k', kind: 'c', by: 2 ** 53 - 3, replica: 'b.0', hlc: 1n }]);
+    const outcomes = await leader.writeBatch([req(2, 2), req(3, 1)]);
+    expect(outcomes.map(code)).toEqual(['Overflow', 'ok']);
+    expect(leader.state.crdt.counterValue('k', 'c')).toBe(2 ** 53 - 1);
+    expect(leader.state.refusedOps).toBe(0);
+    await wal.close();
   });
 
   it('near 2^53-1 counts only the steps pending on the same counter, whatever other counters have in flight', async () => {

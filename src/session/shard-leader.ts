@@ -176,6 +176,7 @@ export class ShardLeader {
         this.inFlight.remove(event);
         if ('lsn' in result) {
           this.state.applyEvent(result.lsn, event); // LSNs ascend with i: applied in log order; checked on admission
+          this.pendingSteps.applied(steps);
           const repeated = repeats.get(index);
           outcomes[index] = repeated ?? { ok: true, token: { shard: this.shard, lsn: result.lsn } };
           lsns.push(result.lsn);
@@ -269,6 +270,7 @@ export class ShardLeader {
     try {
       const range = await this.wal.append(events as unknown as Value[]);
       events.forEach((event, i) => this.state.apply(range.first + i, event as unknown as Value));
+      this.pendingSteps.applied(counterSteps(imports));
       this.waiters.wake(range.last);
       return range;
     } finally {
@@ -283,4 +285,11 @@ function answer(token: Promise<WriteToken>): Promise<WriteOutcome> {
     (t): WriteOutcome => ({ ok: true, token: t }),
     (error: unknown): WriteOutcome => ({ ok: false, error }),
   );
+}
+
+/** The sum of the counter steps of `imports`' operations. */
+function counterSteps(imports: readonly { ops: readonly CrdtOperation[] }[]): number {
+  let steps = 0;
+  for (const { ops } of imports) for (const op of ops) if (op.op === 'increment' || op.op === 'decrement') steps += op.by;
+  return steps;
 }
