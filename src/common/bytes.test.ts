@@ -48,15 +48,24 @@ describe('Encoder/Decoder', () => {
     );
   });
 
-  it('writes a string from an offset as the UTF-8 of its slice, at every length class (ASCII, non-ASCII, 1- and 2-byte lengths)', () => {
+  it('writes a string from an offset as the UTF-8 of its slice, at every length class (ASCII, non-ASCII, 1-, 2- and 3-byte lengths)', () => {
     const utf8 = new TextEncoder();
     const golden = (text: string) => {
       const bytes = utf8.encode(text);
-      const length = bytes.length < 0x80 ? [bytes.length] : [(bytes.length & 0x7f) | 0x80, bytes.length >> 7];
+      const length: number[] = [];
+      for (let n = bytes.length; ; n >>= 7) {
+        if (n < 0x80) {
+          length.push(n);
+          break;
+        }
+        length.push((n & 0x7f) | 0x80);
+      }
       return Uint8Array.from([...length, ...bytes]);
     };
     const texts = ['', 'a', 'item-123', 'é', 'x'.repeat(42), 'é'.repeat(42), 'é'.repeat(43), 'a'.repeat(127), 'a'.repeat(128)];
     texts.push('a'.repeat(100) + '😀', '😀'.repeat(30), 'ab\u0000\u007f\u0080');
+    // Long strings are encoded in place after a length prefix sized for 3 bytes a unit, then moved back over the bytes it did not need.
+    texts.push('é'.repeat(50), 'a'.repeat(1024), 'a'.repeat(10_000), 'é'.repeat(10_000), 'a'.repeat(20_000), '😀'.repeat(3000));
     for (const text of texts) {
       for (const from of [0, 1, 2]) {
         if (from > text.length) continue;

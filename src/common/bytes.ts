@@ -19,6 +19,16 @@ const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Largest integer a `VarUint` holds: 2^53 - 1, the safe-integer range. */
 const MAX_VAR_UINT_BYTES = 8; // ceil(53 / 7)
 
+/** Bytes of the LEB128 form of `value` (a safe non-negative integer). */
+function varUintLength(value: number): number {
+  let length = 1;
+  while (value > 0x7f) {
+    value = Math.floor(value / 0x80);
+    length++;
+  }
+  return length;
+}
+
 /** A growable byte buffer with typed writers. */
 export class Encoder {
   private buffer: Uint8Array;
@@ -157,7 +167,18 @@ export class Encoder {
         return;
       }
     }
-    this.writeBytes(textEncoder.encode(from === 0 ? text : text.slice(from)));
+    // Longer strings are encoded in place: their UTF-8 takes `units` to
+    // `3 × units` bytes, so the length prefix is written for the largest and
+    // the body moved back over what it did not need (a copy within the buffer,
+    // instead of a fresh array from TextEncoder.encode and a copy of it).
+    const prefix = varUintLength(units * 3);
+    this.reserve(prefix + units * 3);
+    const at = this.length + prefix;
+    const { written } = textEncoder.encodeInto(from === 0 ? text : text.slice(from), this.buffer.subarray(at));
+    const needed = varUintLength(written);
+    if (needed < prefix) this.buffer.copyWithin(at - prefix + needed, at, at + written);
+    this.writeVarUint(written);
+    this.length += written;
   }
 
   /** A view of the bytes written so far (valid until the next write). */

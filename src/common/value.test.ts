@@ -256,6 +256,57 @@ describe('value codec: what it refuses, and its bounds', () => {
     expect(refusalCode(() => assertStorableValue(new Uint8Array(MAX_VALUE_BYTES - 3)))).toBe('PayloadTooLarge');
   });
 
+  it('the strict readers take bytes exactly when writing the value read back in that form gives them (seeded)', () => {
+    // The definition of docs/PAYLOAD.md §3.2, checked the slow way: decode leniently, write again, compare.
+    const byDefinition = (bytes: Uint8Array, canonical: boolean): boolean => {
+      const decoder = new Decoder(bytes);
+      let value: Value;
+      try {
+        value = decodeValue(decoder, MAX_VALUE_DEPTH);
+      } catch {
+        return false;
+      }
+      const again = canonical ? canonicalValueBytes(value) : exactValueBytes(value);
+      return hex(again) === hex(bytes.subarray(0, decoder.offset));
+    };
+    const takes = (read: (decoder: Decoder) => unknown, bytes: Uint8Array): boolean =>
+      refusalCode(() => read(new Decoder(bytes))) === 'none';
+    const check = (bytes: Uint8Array) => {
+      expect(takes(decodeExactValue, bytes), `exact ${hex(bytes)}`).toBe(byDefinition(bytes, false));
+      expect(takes(decodeCanonicalValue, bytes), `canonical ${hex(bytes)}`).toBe(byDefinition(bytes, true));
+    };
+    // Values in either form, then with one byte changed or one inserted: most mutations break the form, some keep it.
+    const mutated = fc
+      .tuple(valueArb, fc.boolean(), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('keep', 'set', 'insert'))
+      .map(([value, canonical, at, byte, how]) => {
+        const bytes = canonical ? canonicalValueBytes(value) : exactValueBytes(value);
+        const i = at % (bytes.length + 1);
+        if (how === 'keep') return bytes;
+        if (how === 'set') return i < bytes.length ? Uint8Array.from(bytes, (b, j) => (j === i ? byte : b)) : bytes;
+        return Uint8Array.from([...bytes.subarray(0, i), byte, ...bytes.subarray(i)]);
+      });
+    fc.assert(fc.property(mutated, check), { seed: 0x5717c7, numRuns: 3000 });
+    const cases = [
+      '0b02' + '01318001308081', // {"1": 0, "0": 1}: integer-like keys out of Object.keys order
+      '0b02' + '01308001318081', // {"0": 0, "1": 1}
+      '0b02' + '016180' + '01318081', // {a: 0, "1": 1}: Object.keys puts "1" first
+      '0b02' + '01318081' + '016180', // {"1": 1, a: 0}
+      '04ffffffffffffff0f', // -2^53 with the negative-integer tag (the encoder writes an f64)
+      '04feffffffffffff0f', // -2^53 + 1
+      '050000000000000080', // -0 as an f64: the exact form's, not the canonical one's
+      '08816100', // "a" with a two-byte length
+      '0b0181000080', // a key with a two-byte length
+      '0a810081', // an array count in two bytes
+      '098100', // bytes with a two-byte length
+      '068100', // 1n in two bytes
+      '0600', // 0n
+      '0780', // a truncated bigint
+      '050000000000001040', // 4 as an f64
+      '050000000000004043', // 2^53 as an f64
+    ];
+    for (const bytes of cases) check(fromHex(bytes));
+  });
+
   it('never fails on random bytes with anything but a TidalError (seeded)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {

@@ -33,7 +33,7 @@
 import { Decoder, Encoder } from './bytes.js';
 import { TidalError } from './errors.js';
 import { MAX_EVENT_DEPTH, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, type CrdtValue, type Value } from './value-bounds.js';
-import { EncodeFailure, readValue, toTidalError, writeValue } from './value-codec.js';
+import { CANONICAL_FORM, EXACT_FORM, EncodeFailure, readValue, toTidalError, writeValue } from './value-codec.js';
 import { sameBytes } from './value-order.js';
 
 export { MAX_BIGINT_BITS, MAX_EVENT_DEPTH, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, type CrdtValue, type Value } from './value-bounds.js';
@@ -156,7 +156,14 @@ export function decodeValue(decoder: Decoder, maxDepth = MAX_EVENT_DEPTH): Value
  * re-encodes to the same bytes. The bytes are a copy.
  */
 export function decodeExactValue(decoder: Decoder): { value: Value; bytes: Uint8Array } {
-  return readChecked(decoder, false);
+  const start = decoder.offset;
+  const value = readValue(decoder, 0, MAX_VALUE_DEPTH, EXACT_FORM);
+  return { value, bytes: decoder.bytes.slice(start, decoder.offset) };
+}
+
+/** `decodeExactValue` without the copy of the bytes (a reader that keeps them only for some values slices them itself). */
+export function readExactValue(decoder: Decoder): Value {
+  return readValue(decoder, 0, MAX_VALUE_DEPTH, EXACT_FORM);
 }
 
 /**
@@ -165,21 +172,9 @@ export function decodeExactValue(decoder: Decoder): { value: Value; bytes: Uint8
  * longer form of a number, another NaN). The bytes are a copy.
  */
 export function decodeCanonicalValue(decoder: Decoder): { value: CrdtValue; bytes: Uint8Array } {
-  return readChecked(decoder, true);
-}
-
-function readChecked(decoder: Decoder, canonical: boolean): { value: Value; bytes: Uint8Array } {
   const start = decoder.offset;
-  const value = readValue(decoder, 0, MAX_VALUE_DEPTH);
-  const bytes = decoder.bytes.slice(start, decoder.offset);
-  // The form is what the encoder writes iff writing the decoded value gives the same bytes.
-  const again = canonical ? canonicalValueBytes(value) : exactValueBytes(value);
-  if (!sameBytes(again, bytes)) {
-    throw new TidalError('MalformedPayload', `value at offset ${start} is not in the ${canonical ? 'canonical' : 'exact'} form`, {
-      details: { offset: start },
-    });
-  }
-  return { value, bytes };
+  const value = readValue(decoder, 0, MAX_VALUE_DEPTH, CANONICAL_FORM);
+  return { value, bytes: decoder.bytes.slice(start, decoder.offset) };
 }
 
 /**

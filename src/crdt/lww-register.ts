@@ -25,13 +25,13 @@ import { assertReplicaId, isReplicaId, type ReplicaId } from './replica-id.js';
 import {
   canonicalValueBytes,
   compareBytes,
-  decodeExactValue,
   decodeValue,
   MAX_VALUE_DEPTH,
   exactValueBytes,
   ownedValue,
   encodeValue,
   isWellFormedString,
+  readExactValue,
   readUtf8,
   writeUtf8,
   type CrdtValue,
@@ -140,8 +140,10 @@ export class LWWRegister {
       const value = decodeValue(dec, MAX_VALUE_DEPTH);
       return new LWWRegister(value, retainedValueBytes(value), hlc, replica);
     }
-    const { value, bytes } = decodeExactValue(dec);
-    return new LWWRegister(value, isStructured(value) ? bytes : undefined, hlc, replica);
+    const start = dec.offset;
+    const value = readExactValue(dec);
+    // Only a structured value keeps its bytes (a copy: the decoder's buffer is not ours).
+    return new LWWRegister(value, isStructured(value) ? dec.bytes.slice(start, dec.offset) : undefined, hlc, replica);
   }
 
   /** The encoding of this register alone. */
