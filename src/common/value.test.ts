@@ -18,21 +18,10 @@ import {
   writeUtf8,
   type Value,
 } from './value.js';
+import { valueShape as shape } from './testing/value-shape.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const fromHex = (text: string): Uint8Array => new Uint8Array(Buffer.from(text.replace(/\s+/g, ''), 'hex'));
-
-/** A tree two values share exactly when one is the other as written: numbers by `Object.is`, object keys in order. */
-function shape(value: unknown): unknown {
-  if (typeof value === 'number') return ['number', Object.is(value, -0) ? '-0' : String(value)];
-  if (typeof value === 'bigint') return ['bigint', value.toString()];
-  if (value instanceof Uint8Array) return ['bytes', hex(value)];
-  if (Array.isArray(value)) return ['array', value.map(shape)];
-  if (value !== null && typeof value === 'object') {
-    return ['object', Object.keys(value).map((key) => [key, shape((value as Record<string, unknown>)[key])])];
-  }
-  return [typeof value, value];
-}
 
 /**
  * The model of canonical equality, written without the codec: -0 is 0, NaN

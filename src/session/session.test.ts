@@ -95,8 +95,17 @@ class CrashingShard {
 
 type Step = 'ok' | 'lose-request' | 'crash-before-append' | 'crash-after-append' | 'crash-after-ack' | 'lose-ack' | 'duplicate';
 
-/** A link that injects, per request, a failure at one step of the write path. */
-function faultyLink(shard: CrashingShard, random: () => number, seen: Record<Step, number>): SessionLink {
+/** A link that injects, per request, a failure at one step of the write path; `seen` counts the requests that met each step. */
+function faultyLink(shard: CrashingShard, random: () => number): { link: SessionLink; seen: Record<Step, number> } {
+  const seen: Record<Step, number> = {
+    ok: 0,
+    'lose-request': 0,
+    'crash-before-append': 0,
+    'crash-after-append': 0,
+    'crash-after-ack': 0,
+    'lose-ack': 0,
+    duplicate: 0,
+  };
   const steps: [Step, number][] = [
     ['lose-request', 0.08],
     ['crash-before-append', 0.03],
@@ -105,7 +114,7 @@ function faultyLink(shard: CrashingShard, random: () => number, seen: Record<Ste
     ['lose-ack', 0.08],
     ['duplicate', 0.08],
   ];
-  return {
+  const link: SessionLink = {
     async write(request: WriteRequest): Promise<WriteToken> {
       const leader = await shard.current();
       let roll = random();
@@ -147,6 +156,7 @@ function faultyLink(shard: CrashingShard, random: () => number, seen: Record<Ste
       }
     },
   };
+  return { link, seen };
 }
 
 async function replay(storage: MemoryStorage): Promise<{ state: ShardState; wal: Wal }> {
@@ -166,16 +176,7 @@ describe('exactly-once writes through the session bridge', () => {
     it(`applies every write exactly once under crashes at every step, lost and duplicated messages (seed ${seed})`, async () => {
       const random = prng(seed);
       const shard = new CrashingShard();
-      const seen: Record<Step, number> = {
-        ok: 0,
-        'lose-request': 0,
-        'crash-before-append': 0,
-        'crash-after-append': 0,
-        'crash-after-ack': 0,
-        'lose-ack': 0,
-        duplicate: 0,
-      };
-      const link = faultyLink(shard, random, seen);
+      const { link, seen } = faultyLink(shard, random);
       const writers = Array.from({ length: 4 }, () => new SessionWriter({ shard: 0, link, retryDelayMs: 1, maxRetryDelayMs: 5 }));
       cleanups.push(() => writers.forEach((w) => w.close()));
       const acknowledged: { writer: number; seq: number; token: WriteToken }[] = [];
@@ -528,18 +529,10 @@ describe('merged writes (a tick of writes without an idempotency key as one writ
     it(`merged writes are applied exactly once under crashes at every step, lost and duplicated messages (seed ${seed})`, async () => {
       const random = prng(seed);
       const shard = new CrashingShard();
-      const seen: Record<Step, number> = {
-        ok: 0,
-        'lose-request': 0,
-        'crash-before-append': 0,
-        'crash-after-append': 0,
-        'crash-after-ack': 0,
-        'lose-ack': 0,
-        duplicate: 0,
-      };
+      const { link, seen } = faultyLink(shard, random);
       const writer = new SessionWriter({
         shard: 0,
-        link: faultyLink(shard, random, seen),
+        link,
         merge: true,
         retryDelayMs: 1,
         maxRetryDelayMs: 5,

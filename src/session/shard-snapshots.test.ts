@@ -7,36 +7,13 @@ import { ShardLeader } from './shard-leader.js';
 import { encodeShardSnapshot } from './shard-snapshot.js';
 import { MIN_SNAPSHOT_LOG_BYTES, restoreFromSnapshot, ShardSnapshots } from './shard-snapshots.js';
 import { ShardState } from './shard-state.js';
-import type { WriteRequest } from './write.js';
+import { mixedWrites, writeRounds } from './testing/mixed-writes.js';
 
 const b3 = await loadBlake3();
 const databaseId = databaseIdOf(b3, 'db');
 const noYield = async () => undefined;
-const STARTED = Date.now();
+const request = mixedWrites({ entities: 50, startedAt: Date.now() });
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-
-/** A write of session `s` (seq n): counters, fields and set members over 50 entities, some with idempotency keys. */
-function request(s: number, seq: number): WriteRequest {
-  const key = `item:${(s * 31 + seq) % 50}`;
-  return {
-    session: s.toString(16).padStart(32, '0'),
-    startedAt: STARTED + s,
-    seq,
-    acked: seq - 1,
-    ops: [
-      { op: 'increment', key, kind: 'view', by: 1 + (seq % 3) },
-      seq % 4 === 0 ? { op: 'set', key, field: 'title', value: `t${seq}` } : { op: 'add', key, set: 'tags', member: `g${seq % 5}` },
-    ],
-    ...(seq % 7 === 0 ? { idempotencyKey: `k-${s}-${seq}` } : {}),
-  };
-}
-
-async function writeAll(leader: ShardLeader, sessions: number, from: number, to: number): Promise<void> {
-  for (let seq = from; seq <= to; seq++) {
-    const outcomes = await leader.writeBatch(Array.from({ length: sessions }, (_, s) => request(s, seq)));
-    for (const outcome of outcomes) if (!outcome.ok) throw outcome.error;
-  }
-}
 
 async function fullReplay(wal: Wal): Promise<ShardState> {
   const state = new ShardState();
@@ -51,10 +28,10 @@ describe('shard snapshots', () => {
     let { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 8192 });
     const leader = await ShardLeader.open({ wal, replica: 'leader-1' });
     const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 1 } });
-    await writeAll(leader, 5, 1, 40);
+    await writeRounds(leader, request, 5, 1, 40);
     const taken = await snapshots.snapshotNow();
     expect(taken?.lsn).toBe(200);
-    await writeAll(leader, 5, 41, 60);
+    await writeRounds(leader, request, 5, 41, 60);
     await snapshots.close();
     await wal.close();
 
@@ -87,11 +64,11 @@ describe('shard snapshots', () => {
     let { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 });
     const leader = await ShardLeader.open({ wal, replica: 'l' });
     const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 1 } });
-    await writeAll(leader, 4, 1, 20);
+    await writeRounds(leader, request, 4, 1, 20);
     const older = await snapshots.snapshotNow();
-    await writeAll(leader, 4, 21, 40);
+    await writeRounds(leader, request, 4, 21, 40);
     const newer = await snapshots.snapshotNow();
-    await writeAll(leader, 4, 41, 45);
+    await writeRounds(leader, request, 4, 41, 45);
     expect((await store.list()).map((s) => s.lsn)).toEqual([newer!.lsn, older!.lsn]);
     // The second snapshot compacted the log wholly below the older one (no longer needed), and no further.
     expect(wal.firstLsn).toBeGreaterThan(1);
@@ -125,9 +102,9 @@ describe('shard snapshots', () => {
     const leader = await ShardLeader.open({ wal, replica: 'l' });
     const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 4096 } });
     wal.onCommit(() => snapshots.afterCommit());
-    await writeAll(leader, 3, 1, 30);
+    await writeRounds(leader, request, 3, 1, 30);
     // A snapshot is under way (held at its first chunk); writes go on being acknowledged meanwhile.
-    await writeAll(leader, 3, 31, 35);
+    await writeRounds(leader, request, 3, 31, 35);
     expect(leader.state.appliedLsn).toBe(105);
     expect((await storage.list()).filter((name) => name.endsWith('.snap'))).toEqual([]);
     release();
@@ -148,12 +125,12 @@ describe('shard snapshots', () => {
     expect(snapshots.logBytesDue()).toBe(MIN_SNAPSHOT_LOG_BYTES);
     // Small state, much log: a snapshot after each MiB of log, not before.
     let seq = 0;
-    while (wal.bytesAppended < MIN_SNAPSHOT_LOG_BYTES * 0.9) await writeAll(leader, 40, ++seq, seq);
+    while (wal.bytesAppended < MIN_SNAPSHOT_LOG_BYTES * 0.9) await writeRounds(leader, request, 40, ++seq, seq);
     await snapshots.close();
     expect(await store.list()).toEqual([]);
     const again = new ShardSnapshots({ wal, store, state: leader.state });
     wal.onCommit(() => again.afterCommit());
-    while (wal.bytesAppended < MIN_SNAPSHOT_LOG_BYTES * 3.2) await writeAll(leader, 40, ++seq, seq);
+    while (wal.bytesAppended < MIN_SNAPSHOT_LOG_BYTES * 3.2) await writeRounds(leader, request, 40, ++seq, seq);
     await again.close();
     const kept = await store.list();
     expect(kept).toHaveLength(2);

@@ -20,30 +20,15 @@ import { ShardLeader } from './shard-leader.js';
 import { encodeShardSnapshot, restoreShardSnapshot } from './shard-snapshot.js';
 import { ShardSnapshots } from './shard-snapshots.js';
 import { ShardState } from './shard-state.js';
-import type { WriteRequest } from './write.js';
+import { mixedWrites, writeRounds } from './testing/mixed-writes.js';
 
 const b3 = await loadBlake3();
 const databaseId = databaseIdOf(b3, 'db');
 const SHARD = 4;
 const LEADER = { shard: SHARD, replica: 'leader' };
-const STARTED = Date.now();
+const request = mixedWrites({ entities: 40, startedAt: Date.now() });
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 const noYield = async () => undefined;
-
-function request(s: number, seq: number): WriteRequest {
-  const key = `item:${(s * 31 + seq) % 40}`;
-  return {
-    session: s.toString(16).padStart(32, '0'),
-    startedAt: STARTED + s,
-    seq,
-    acked: seq - 1,
-    ops: [
-      { op: 'increment', key, kind: 'view', by: 1 + (seq % 3) },
-      seq % 4 === 0 ? { op: 'set', key, field: 'title', value: `t${seq}` } : { op: 'add', key, set: 'tags', member: `g${seq % 5}` },
-    ],
-    ...(seq % 7 === 0 ? { idempotencyKey: `k-${s}-${seq}` } : {}),
-  };
-}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -70,11 +55,8 @@ async function startLeader(net: InProcessNetwork, options: { maxPayloadBytes?: n
   shipper.start();
   let seq = 0;
   const writes = async (rounds: number) => {
-    for (let i = 0; i < rounds; i++) {
-      seq++;
-      const outcomes = await leader.writeBatch(Array.from({ length: 4 }, (_, s) => request(s, seq)));
-      for (const outcome of outcomes) if (!outcome.ok) throw outcome.error;
-    }
+    await writeRounds(leader, request, 4, seq + 1, seq + rounds);
+    seq += rounds;
   };
   /** A snapshot now, and the log below it compacted away (what the shard host does). */
   const snapshotAndCompact = async () => {

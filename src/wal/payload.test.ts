@@ -4,6 +4,7 @@ import { Decoder, Encoder } from '../common/bytes.js';
 import { isTidalError, type TidalErrorCode } from '../common/errors.js';
 import { decodeValue, encodeValue } from '../common/value.js';
 import { MAX_PAYLOAD_DEPTH, PAYLOAD_VERSION, decodePayload, encodePayload, type Value } from './payload.js';
+import { valueShape as shape } from '../common/testing/value-shape.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const fromHex = (text: string): Uint8Array => new Uint8Array(Buffer.from(text.replace(/\s+/g, ''), 'hex'));
@@ -18,21 +19,6 @@ function objectOf(entries: readonly (readonly [string, Value])[], nullPrototype 
     Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return object;
-}
-
-/**
- * A tree that two values share exactly when they round-trip: numbers by
- * `Object.is`, bigints by value, bytes by content, object keys in order.
- */
-function shape(value: unknown): unknown {
-  if (typeof value === 'number') return ['number', Object.is(value, -0) ? '-0' : String(value)];
-  if (typeof value === 'bigint') return ['bigint', value.toString()];
-  if (value instanceof Uint8Array) return ['bytes', hex(value)];
-  if (Array.isArray(value)) return ['array', value.map(shape)];
-  if (value !== null && typeof value === 'object') {
-    return ['object', Object.keys(value).map((key) => [key, shape((value as Record<string, unknown>)[key])])];
-  }
-  return [typeof value, value];
 }
 
 /** Checks what decoding promises beyond equality: plain objects, own keys, dense arrays, bytes copied. */
