@@ -232,7 +232,7 @@ export class FollowerDb {
           hlc: batch.header.hlc,
           bytes: batch.bytes,
           payload: batch.payload,
-          events: this.machine ? decodeVerifiedEvents(batch.payload, eventCount) : [],
+          events: this.machine ? decodeVerifiedEvents(batch.payload, eventCount, this.machine) : [],
         },
       ]);
     }
@@ -352,10 +352,10 @@ export class FollowerDb {
    */
   private verify(segment: ReceivedSegment): VerifiedBatch[] {
     const verified = verifyPayload(this.b3, segment, this.shard);
-    // With a state machine, every event is decoded now: nothing is applied unless all of it decodes.
+    // With a state machine, every event is decoded (and its format checked) now: nothing is stored or applied unless all of it reads.
     const batches = verified.map((batch) => ({
       ...batch,
-      events: this.machine ? decodeVerifiedEvents(batch.payload, batch.eventCount) : [],
+      events: this.machine ? decodeVerifiedEvents(batch.payload, batch.eventCount, this.machine) : [],
     }));
     this.counters.bytesVerified += segment.bytes.byteLength;
     return batches;

@@ -11,6 +11,13 @@ import { encodeValue, type Value } from '../wal/payload.js';
 export interface StateMachine {
   /** Applies the event at `lsn`; called once per LSN, in order, after the bytes are verified. */
   apply(lsn: number, event: Value): void;
+  /**
+   * Throws `UnsupportedVersion` when `event` (verified, not yet stored) is of a format this machine
+   * does not read. A follower calls it on every event of a payload before it stores or applies any
+   * of it, so that a newer tidal's log is met as version skew with nothing of it kept, not halfway
+   * through applying it. Optional: without it, an unknown format is found at `apply`.
+   */
+  checkVersion?(event: Value): void;
 }
 
 /** The ordered events themselves, with a canonical encoding to compare replicas byte for byte. */

@@ -12,6 +12,7 @@ import type { WalSegmentPayload } from '../transport/transport.js';
 import { decodeBatch, type DecodedBatch } from '../wal/format.js';
 import { decodePayload, type Value } from '../wal/payload.js';
 import { isNewerBatch, newerFormat, scanSegment } from '../wal/segment-scan.js';
+import type { StateMachine } from './state-machine.js';
 
 /** One verified batch of a payload. */
 export interface VerifiedPayloadBatch {
@@ -92,12 +93,16 @@ export function verifyPayload(b3: Blake3, payload: WalSegmentPayload, shard: Sha
 }
 
 /**
- * The events of a batch whose digest verified. A payload version this
- * build does not read is then a newer tidal's (`VersionSkew`), not damage.
+ * The events of a batch whose digest verified, each checked by `machine`'s
+ * `checkVersion` when it has one. A payload version or an event format this
+ * build does not read is then a newer tidal's (`VersionSkew`), not damage:
+ * found here, before anything of the batch is stored or applied.
  */
-export function decodeVerifiedEvents(payload: Uint8Array, eventCount: number): Value[] {
+export function decodeVerifiedEvents(payload: Uint8Array, eventCount: number, machine?: StateMachine): Value[] {
   try {
-    return decodePayload(payload, eventCount);
+    const events = decodePayload(payload, eventCount);
+    if (machine?.checkVersion) for (const event of events) machine.checkVersion(event);
+    return events;
   } catch (error) {
     if (isTidalError(error, 'UnsupportedVersion')) throw newerFormat(error);
     throw error;

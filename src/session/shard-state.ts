@@ -9,7 +9,7 @@ import { CrdtSignalState } from '../crdt/signal-state.js';
 import type { StateMachine } from '../replication/state-machine.js';
 import type { Value } from '../wal/payload.js';
 import { IdempotencyStore, type IdempotencyStoreOptions } from './idempotency-store.js';
-import { asLogEvent, type LogEvent } from './write.js';
+import { asLogEvent, assertLogEventVersion, type LogEvent } from './write.js';
 
 /** A shard's state: CRDTs plus the session bridge's memory, built from its log. */
 export class ShardState implements StateMachine {
@@ -34,6 +34,11 @@ export class ShardState implements StateMachine {
   /** Applies the log event at `lsn`: records the write in the idempotency store and its operations in the CRDTs. */
   apply(lsn: number, event: Value): void {
     this.applyEvent(lsn, asLogEvent(event));
+  }
+
+  /** Throws `UnsupportedVersion` for an event of a newer format than this build reads (`assertLogEventVersion`). */
+  checkVersion(event: Value): void {
+    assertLogEventVersion(event);
   }
 
   /** Applies an event already read and checked (`asLogEvent`), or one its leader built from checked requests. */

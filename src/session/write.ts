@@ -14,7 +14,7 @@ import type { ShardId } from '../shard/shard-id.js';
 import type { Value } from '../wal/payload.js';
 import { assertReplicaId } from '../crdt/replica-id.js';
 import { OPS_BLOCK_V3 } from './ops-block-v3.js';
-import { decodeOpsBlock } from './write-event-codec.js';
+import { decodeOpsBlock, OPS_BLOCK_VERSION } from './write-event-codec.js';
 
 /** A session id: 128 random bits as 32 lower-case hex digits. */
 export type SessionId = string;
@@ -298,6 +298,32 @@ export function asLogEvent(event: Value): LogEvent {
     }
   }
   return asWriteEvent(event);
+}
+
+/**
+ * Throws `UnsupportedVersion` when log event `event` is of a format this
+ * build does not read: a kind of event other than a write or an import, a
+ * write event version other than 1 (no `v`) and 2, or an operations block
+ * other than versions 2 and 3. It reads a field or two and a byte, nothing
+ * more: `asLogEvent` checks the rest when the event is applied. A follower
+ * runs it on a verified payload before it keeps any of it (`ShardState.checkVersion`).
+ */
+export function assertLogEventVersion(event: Value): void {
+  const e = event as Record<string, Value> | null;
+  if (typeof e !== 'object' || e === null || Array.isArray(e) || e instanceof Uint8Array) return; // not an event at all: malformed, at apply
+  const kind = e['t'];
+  if (kind === 'import') return;
+  if (kind !== 'write')
+    throw new TidalError('UnsupportedVersion', `log event of kind ${JSON.stringify(kind)}; this build reads write and import events`);
+  const version = e['v'];
+  if (version === undefined) return;
+  if (version !== 2) throw new TidalError('UnsupportedVersion', `write event version ${String(version)}; this build reads 1 and 2`);
+  const ops = e['ops'];
+  if (ops instanceof Uint8Array && ops.length > 0 && ops[0] !== OPS_BLOCK_VERSION && ops[0] !== OPS_BLOCK_V3)
+    throw new TidalError(
+      'UnsupportedVersion',
+      `write operations block version ${ops[0]}; this build reads ${OPS_BLOCK_VERSION} and ${OPS_BLOCK_V3}`,
+    );
 }
 
 /** Reads a WAL event back as a `WriteEvent`, refusing anything else with `MalformedPayload`. */
