@@ -303,6 +303,23 @@ describe('exactly-once writes through the session bridge', () => {
     await again.close();
   });
 
+  it('refuses a merge that names a malformed device or cursor before anything reaches the log', async () => {
+    const storage = new MemoryStorage();
+    const { wal } = await Wal.open(storage, { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const ops = [{ op: 'increment' as const, key: 'k', kind: 'c', by: 1, replica: 'b.0', hlc: 1n }];
+    await expect(leader.merge('device-b', 7, ops)).rejects.toMatchObject({ code: 'InvalidArgument' });
+    await expect(leader.merge('b'.repeat(32), 0, ops)).rejects.toMatchObject({ code: 'InvalidArgument' });
+    expect(wal.lastLsn).toBe(0);
+    await leader.merge('b'.repeat(32), 7, ops);
+    await wal.close();
+    // The log reads back whole: a leader opens over it.
+    const { wal: again } = await Wal.open(storage, { shard: 0 });
+    const reopened = await ShardLeader.open({ wal: again, replica: 'l' });
+    expect(reopened.state.crdt.counterValue('k', 'c')).toBe(1);
+    await again.close();
+  });
+
   it('counts the steps merged from other devices before it admits a local step on the same counter', async () => {
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
     const leader = await ShardLeader.open({ wal, replica: 'l' });

@@ -27,7 +27,7 @@ import { InFlightWrites } from './in-flight-writes.js';
 import { PendingCounterSteps } from './pending-counter-steps.js';
 import { ShardState } from './shard-state.js';
 import { stampWrite, withoutEffect } from './stamp-write.js';
-import type { ImportEvent, WriteEvent, WriteRequest, WriteToken } from './write.js';
+import { assertImportOrigin, type ImportEvent, type WriteEvent, type WriteRequest, type WriteToken } from './write.js';
 
 /** Options of `ShardLeader.open`. */
 export interface ShardLeaderOptions extends IdempotencyStoreOptions {
@@ -246,6 +246,7 @@ export class ShardLeader {
     if (imports.length === 0) throw new TidalError('InvalidArgument', 'mergeAll takes at least one device');
     const devices = new Set<string>();
     for (const { device, upTo } of imports) {
+      assertImportOrigin(device, upTo); // what the log would refuse to read back must not reach it
       const merged = Math.max(this.state.syncCursors.get(device) ?? 0, this.merging.get(device) ?? 0);
       if (upTo <= merged || devices.has(device)) {
         throw new TidalError('StaleWrite', `device ${device} is merged up to LSN ${merged} already, not again up to ${upTo}`);

@@ -275,6 +275,17 @@ export type LogEvent = WriteEvent | ImportEvent;
 
 const DEVICE_ID = /^[0-9a-f]{32}$/;
 
+/**
+ * Checks what an import event says of the device it merges before the event is appended
+ * (`InvalidArgument`): a device id of 32 lower-case hex digits, and a cursor `upTo` >= 1.
+ */
+export function assertImportOrigin(device: unknown, upTo: unknown): void {
+  if (typeof device !== 'string' || !DEVICE_ID.test(device))
+    throw new TidalError('InvalidArgument', `a merged device's id must be 32 lower-case hex digits, got ${String(device).slice(0, 40)}`);
+  if (!isCount(upTo, 1))
+    throw new TidalError('InvalidArgument', `a merged device's cursor must be a positive integer, got ${String(upTo)}`);
+}
+
 /** Reads a WAL event back as a `WriteEvent` or an `ImportEvent`, refusing anything else with `MalformedPayload`. */
 export function asLogEvent(event: Value): LogEvent {
   const e = event as Record<string, Value> | null;
