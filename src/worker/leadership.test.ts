@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../common/clock.js';
+import { systemClock, type Clock } from '../common/clock.js';
+import { ManualClock } from '../common/testing/manual-clock.js';
 import { ChangeFeed } from './change-feed.js';
 import { Leadership } from './leadership.js';
 import type { ShardHostConfig } from './shard-host-config.js';
@@ -25,12 +26,12 @@ afterEach(async () => {
   for (const leadership of opened.splice(0)) await leadership.close();
 });
 
-function leadershipOf(posted: RpcMessage[]): Leadership {
+function leadershipOf(posted: RpcMessage[], clock: Clock = systemClock): Leadership {
   const leadership = new Leadership({
     config,
-    clock: systemClock,
+    clock,
     hostId: 'host-1',
-    feed: new ChangeFeed(0, systemClock),
+    feed: new ChangeFeed(0, clock),
     post: (message) => posted.push(message),
   });
   opened.push(leadership);
@@ -56,5 +57,52 @@ describe('Leadership', () => {
     const leadership = leadershipOf([]);
     await expect(leadership.becomeLeader(3)).resolves.toEqual({ lastLsn: 0 });
     expect(leadership.role.kind).toBe('leader');
+  });
+
+  describe('a leader that stood still (its tab frozen, its worker hung)', () => {
+    /** A leader on a manual clock, with its compactions and snapshot-policy calls counted. */
+    async function leaderOnManualClock() {
+      const clock = new ManualClock();
+      const leadership = leadershipOf([], clock);
+      await leadership.becomeLeader(1);
+      const role = leadership.role;
+      if (role.kind !== 'leader') throw new Error('not leading');
+      const calls = { compactions: 0, policy: 0 };
+      role.snapshots.compactLog = async () => (calls.compactions++, []);
+      role.snapshots.afterCommit = () => void calls.policy++;
+      const write = () => role.wal.append([{ n: 1 }]);
+      /** The tab freezes for `ms`, then wakes: every timer overdue runs at once, at the late time. */
+      const freeze = async (ms: number) => {
+        clock.time += ms;
+        for (let i = 0; i < 2 + ms / 250; i++) await clock.fire();
+      };
+      return { clock, leadership, calls, write, freeze };
+    }
+
+    it('compacts and snapshots nothing on waking, and steps down on hearing the newer leader: it writes nothing after', async () => {
+      const { clock, leadership, calls, write, freeze } = await leaderOnManualClock();
+      await clock.advance(4000);
+      await write();
+      expect(calls).toEqual({ compactions: 2, policy: 1 }); // a leader in good standing does both
+      await freeze(10_000);
+      await write(); // a write queued before the freeze commits on waking
+      expect(calls).toEqual({ compactions: 2, policy: 1 });
+      // The tab that took the lock meanwhile announces its newer term.
+      leadership.onAnnouncement({ v: 1, t: 'leader', shard: 0, tab: 'tab-b', since: 2, host: 'host-b' });
+      await clock.advance(0);
+      expect(leadership.role.kind).not.toBe('leader');
+      await clock.advance(10_000);
+      expect(calls).toEqual({ compactions: 2, policy: 1 });
+    });
+
+    it('goes on compacting once the doubt passes when no newer leader speaks (it still holds the lock)', async () => {
+      const { clock, calls, write, freeze } = await leaderOnManualClock();
+      await freeze(10_000);
+      expect(calls.compactions).toBe(0);
+      await clock.advance(4000);
+      await write();
+      expect(calls.compactions).toBeGreaterThan(0);
+      expect(calls.policy).toBe(1);
+    });
   });
 });

@@ -90,6 +90,19 @@ const ANNOUNCE_MS = 250;
 const COMPACT_MS = 2000;
 /** Longest stretch a log replay runs without yielding to the worker's event loop. */
 const REPLAY_SLICE_MS = 50;
+/**
+ * A heartbeat (the announcement timer) that comes this much later than due
+ * means the worker stood still (its tab frozen, the worker hung) long
+ * enough that another tab may have taken the lock: other tabs take the lead
+ * after `leaderTimeoutMs` (default 3 s) of silence.
+ */
+const STOOD_STILL_MS = 1000;
+/**
+ * After standing still, a leader writes nothing of its own accord
+ * (snapshots, compaction) for this long: the newer leader, if there is one,
+ * announces itself every `ANNOUNCE_MS`, and this one steps down on hearing it.
+ */
+const IN_DOUBT_MS = 4 * ANNOUNCE_MS;
 const OPEN_RETRY_MS = 50;
 const OPEN_ATTEMPTS = 100; // a dead worker's OPFS handles can take a moment to be released
 
@@ -138,6 +151,10 @@ export class Leadership {
   private claiming = false;
   /** The log of `storage: 'memory'`, kept across terms in this worker. */
   private memory: MemoryStorage | undefined;
+  /** When the heartbeat last ran (clock ms), while claiming or leading. */
+  private beatAt = 0;
+  /** When a heartbeat last found that this worker had stood still (`STOOD_STILL_MS`). */
+  private stoodStillAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: LeadershipOptions) {
     this.config = options.config;
@@ -186,7 +203,8 @@ export class Leadership {
     this.claiming = true;
     this.announce();
     this.stopAnnouncing?.();
-    this.stopAnnouncing = this.clock.every(ANNOUNCE_MS, () => this.announce());
+    this.beatAt = this.clock.now();
+    this.stopAnnouncing = this.clock.every(ANNOUNCE_MS, () => this.beat());
     let wal: Wal;
     let storage: WalStorage;
     let tailMs: number;
@@ -218,8 +236,13 @@ export class Leadership {
       ...(snapshot ? { latest: snapshot } : {}),
     });
     await snapshots.listKept();
-    const stopPolicy = wal.onCommit(() => snapshots.afterCommit());
-    const stopCompacting = this.clock.every(COMPACT_MS, () => void snapshots.compactLog().catch(() => undefined));
+    // Neither runs while the lead is in doubt: a leader that stood still may have lost it unawares.
+    const stopPolicy = wal.onCommit(() => {
+      if (!this.leadInDoubt()) snapshots.afterCommit();
+    });
+    const stopCompacting = this.clock.every(COMPACT_MS, () => {
+      if (!this.leadInDoubt()) void snapshots.compactLog().catch(() => undefined);
+    });
     const stopSnapshotting = () => {
       stopPolicy();
       stopCompacting();
@@ -320,6 +343,28 @@ export class Leadership {
         role.replica.reintroduce(); // a restarted worker of the same tab: it does not know us yet
       else void this.followLeader(message.tab);
     }
+  }
+
+  /**
+   * True while this leader may have lost its lead without knowing it yet: its
+   * heartbeat is overdue now, or found within `IN_DOUBT_MS` that the worker
+   * had stood still (a frozen tab wakes: its timers may run before the newer
+   * leader's announcement is read). A leader in doubt takes no snapshot and
+   * compacts nothing; if no newer leader speaks, it goes on once the doubt
+   * passes. (Appends are not held back: while this worker holds the log's
+   * exclusive handles no other leader can have opened the log.)
+   */
+  private leadInDoubt(): boolean {
+    const now = this.clock.now();
+    return now - this.beatAt > STOOD_STILL_MS + ANNOUNCE_MS || now - this.stoodStillAt < IN_DOUBT_MS;
+  }
+
+  /** The heartbeat, every `ANNOUNCE_MS` while claiming or leading: notes a stretch the worker stood still, and announces. */
+  private beat(): void {
+    const now = this.clock.now();
+    if (now - this.beatAt > STOOD_STILL_MS + ANNOUNCE_MS) this.stoodStillAt = now;
+    this.beatAt = now;
+    this.announce();
   }
 
   /** Announces this worker as leader, while it leads or claims (also the answer to a `who`). */
