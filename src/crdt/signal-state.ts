@@ -116,8 +116,27 @@ export class CrdtSignalState {
     counter.assertRoom(op.replica, op.by, op.op === 'increment' ? 'increments' : 'decrements', pending);
   }
 
+  /**
+   * @internal `apply` for an operation already checked with
+   * `validateOperation` (a log event read back by `asLogEvent`, a leader's
+   * stamped request), which is not checked again: the same refusals
+   * otherwise (counter room, value, clock drift).
+   */
+  applyValidated(op: CrdtOperation, merged: boolean): boolean {
+    try {
+      return this.applyValid(op, merged);
+    } catch (error) {
+      this.rejected++;
+      throw error;
+    }
+  }
+
   private applyChecked(op: CrdtOperation, merged: boolean): boolean {
     validateOperation(op);
+    return this.applyValid(op, merged);
+  }
+
+  private applyValid(op: CrdtOperation, merged: boolean): boolean {
     let entity = this.entities.get(op.key);
     switch (op.op) {
       case 'increment':

@@ -10,6 +10,7 @@
 import type { Blake3 } from '../common/blake3.js';
 import { TidalError } from '../common/errors.js';
 import { SnapshotStore } from '../wal/snapshot-store.js';
+import type { WalStorage } from '../wal/storage.js';
 import { Wal, type RecoveryReport } from '../wal/wal.js';
 import type { FollowerDbOptions } from './follower-options.js';
 import type { StateMachine } from './state-machine.js';
@@ -23,7 +24,7 @@ export interface FollowerCopy {
 }
 
 /** Opens the follower's copy on `options.storage` and replays it into `options.stateMachine`. */
-export async function openFollowerCopy(b3: Blake3, options: FollowerDbOptions): Promise<FollowerCopy> {
+export async function openFollowerCopy(b3: Blake3, options: FollowerDbOptions & { readonly storage: WalStorage }): Promise<FollowerCopy> {
   const { wal, report } = await Wal.open(options.storage, {
     shard: options.shard,
     durable: options.durable ?? true,
@@ -36,10 +37,6 @@ export async function openFollowerCopy(b3: Blake3, options: FollowerDbOptions): 
       'Corrupt',
       `follower copy of shard ${options.shard} has lost LSNs ${JSON.stringify(wal.missingRanges())}; remove it and let it be rebuilt from the leader`,
     );
-  }
-  if (options.stateMachine && options.snapshots && !options.snapshots.restore) {
-    await wal.close();
-    throw new TidalError('InvalidArgument', 'a follower with a state machine takes snapshots only with snapshots.restore');
   }
   let stateMachine = options.stateMachine;
   let from = 1;
@@ -64,7 +61,7 @@ export async function openFollowerCopy(b3: Blake3, options: FollowerDbOptions): 
 async function restoreCopy(
   wal: Wal,
   b3: Blake3,
-  options: FollowerDbOptions,
+  options: FollowerDbOptions & { readonly storage: WalStorage },
 ): Promise<{ stateMachine: StateMachine | undefined; lsn: number }> {
   const databaseId = options.snapshots?.databaseId;
   const store = databaseId ? new SnapshotStore(options.storage, b3, { shard: options.shard, databaseId }) : undefined;

@@ -1,7 +1,7 @@
 /**
  * `FollowerDb`: a replica of one shard, fed by the leader's `WalShipper`.
  *
- *     const follower = await FollowerDb.open({ storage, shard: 3, transport, leader: 3, stateMachine });
+ *     const follower = await FollowerDb.open({ shard: 3, transport, leader: 3, stateMachine });
  *     await follower.whenApplied(lsn);
  *     follower.appliedLsn; follower.lag; follower.counters;
  *
@@ -9,10 +9,13 @@
  * hashing views of the received buffer (no copies); a payload that fails is
  * rejected and asked for again. Events are applied in LSN order, exactly
  * once: a duplicate is acknowledged and ignored, a gap is asked for (a few
- * payloads that arrive early are held until it fills). The follower keeps
- * its own byte-for-byte copy of the leader's log on its own storage, so it
- * survives restarts (it replays its log into the state machine on open and
- * resumes from there) and can be promoted to leader.
+ * payloads that arrive early are held until it fills). Payloads applied
+ * close together are acknowledged once (`ackDelayMs`): an acknowledgement
+ * covers every LSN up to it. With `storage`, the follower keeps its own
+ * byte-for-byte copy of the leader's log, so it survives restarts (it
+ * replays its log into the state machine on open and resumes from there)
+ * and can be promoted to leader; without, it holds nothing per event but
+ * its state.
  *
  * A follower the log alone cannot bring up to date (it is behind the
  * oldest segment its leader kept, or it starts empty) is sent the leader's
@@ -22,7 +25,7 @@
  * after the snapshot's LSN, which the leader's log then continues.
  */
 import { loadBlake3, type Blake3 } from '../common/blake3.js';
-import { systemClock, type Clock } from '../common/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
@@ -41,6 +44,9 @@ import type { StateMachine } from './state-machine.js';
 import { decodeVerifiedEvents, isWholeSegment, verifyPayload, type VerifiedPayloadBatch } from './verify-payload.js';
 
 export type { FollowerCounters, FollowerDbOptions, FollowerLag, FollowerSnapshotOptions } from './follower-options.js';
+
+/** What a follower without a copy of the log recovered on open: nothing. */
+const NO_COPY: RecoveryReport = { segments: 0, batches: 0, events: 0, bytes: 0, bytesCut: 0, issues: [], lastLsn: 0 };
 
 interface VerifiedBatch extends VerifiedPayloadBatch {
   readonly events: Value[];
@@ -70,7 +76,8 @@ export class FollowerDb {
   /** The payload being applied, so that `promote` and `close` wait for it. */
   private applying: Promise<void> = Promise.resolve();
   private readonly stopTimer: () => void;
-  private readonly wal: Wal;
+  /** The follower's copy of its leader's log (with `storage`). */
+  private readonly wal: Wal | undefined;
   private readonly b3: Blake3;
   private readonly transport: Transport;
   /** What the events are applied to (replaced when a shipped snapshot is installed). */
@@ -78,8 +85,19 @@ export class FollowerDb {
   private readonly snapshots: FollowerSnapshots;
   private failure: TidalError | undefined;
   private readonly onVersionSkew: ((error: TidalError) => void) | undefined;
+  private readonly ackDelayMs: number;
+  private readonly ackBytes: number;
+  /** The acknowledgement due for payloads applied and not yet acknowledged. */
+  private ackTimer: TimerHandle | undefined;
+  private unackedBytes = 0;
 
-  private constructor(wal: Wal, b3: Blake3, stateMachine: StateMachine | undefined, options: FollowerDbOptions, recovery: RecoveryReport) {
+  private constructor(
+    wal: Wal | undefined,
+    b3: Blake3,
+    stateMachine: StateMachine | undefined,
+    options: FollowerDbOptions,
+    recovery: RecoveryReport,
+  ) {
     this.wal = wal;
     this.b3 = b3;
     this.transport = options.transport;
@@ -95,7 +113,9 @@ export class FollowerDb {
     this.leaderStatus = new LeaderStatus(options.shard, this.clock);
     this.onVersionSkew = options.onVersionSkew;
     this.waiters = new LsnWaiters(() => `follower of shard ${this.shard} (applied ${this.applied})`, this.clock);
-    this.applied = wal.lastLsn;
+    this.applied = wal?.lastLsn ?? 0;
+    this.ackDelayMs = options.ackDelayMs ?? 25;
+    this.ackBytes = options.ackBytes ?? 1024 * 1024;
     this.lastProgressAt = this.clock.now();
     this.stopTimer = this.clock.every(Math.max(10, this.stallTimeoutMs / 2), () => this.checkStall());
   }
@@ -105,8 +125,14 @@ export class FollowerDb {
    * state machine, and asks the leader for everything after it.
    */
   static async open(options: FollowerDbOptions): Promise<FollowerDb> {
+    if (options.stateMachine && options.snapshots && !options.snapshots.restore) {
+      throw new TidalError('InvalidArgument', 'a follower with a state machine takes snapshots only with snapshots.restore');
+    }
     const b3 = await loadBlake3();
-    const { wal, report, stateMachine } = await openFollowerCopy(b3, options);
+    const storage = options.storage;
+    const { wal, report, stateMachine } = storage
+      ? await openFollowerCopy(b3, { ...options, storage })
+      : { wal: undefined, report: NO_COPY, stateMachine: options.stateMachine };
     const follower = new FollowerDb(wal, b3, stateMachine, options, report);
     void follower.segmentLoop();
     void follower.controlLoop();
@@ -194,11 +220,17 @@ export class FollowerDb {
    */
   async promote(options: { catchUpFrom?: Wal } = {}): Promise<Wal> {
     if (this.state !== 'following') throw new TidalError('Closed', `follower of shard ${this.shard} is already ${this.state}`);
+    const wal = this.wal;
+    if (!wal)
+      throw new TidalError(
+        'InvalidArgument',
+        `follower of shard ${this.shard} keeps no copy of the log to lead with (open it with storage)`,
+      );
     this.state = 'promoted';
     this.stop();
     await this.applying;
     if (options.catchUpFrom) await this.catchUp(options.catchUpFrom);
-    return this.wal;
+    return wal;
   }
 
   /** Stops following and closes the follower's log and transport. */
@@ -208,7 +240,7 @@ export class FollowerDb {
     this.state = 'closed';
     this.stop();
     await this.applying;
-    if (wasFollowing) await this.wal.close();
+    if (wasFollowing) await this.wal?.close();
   }
 
   /**
@@ -240,6 +272,8 @@ export class FollowerDb {
 
   private stop(): void {
     this.stopTimer();
+    this.clock.clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
     this.transport.close();
     this.waiters.closeAll(this.state);
   }
@@ -250,7 +284,7 @@ export class FollowerDb {
     if (this.state !== 'following') return;
     this.state = 'closed';
     this.stop();
-    await this.wal.close();
+    await this.wal?.close();
   }
 
   private async segmentLoop(): Promise<void> {
@@ -318,7 +352,9 @@ export class FollowerDb {
       return;
     }
     const last = batches[batches.length - 1]!;
+    // A verified payload is word from the leader (it sends no heartbeat to a follower it ships to).
     this.leaderStatus.saw(last.lastLsn);
+    this.leaderStatus.lastHeardAt = this.clock.now();
     if (last.lastLsn <= this.applied) {
       this.counters.duplicates++;
       this.ack();
@@ -343,7 +379,7 @@ export class FollowerDb {
     // Payloads that arrived early may follow on now.
     for (let next = this.held.take(this.applied + 1); next; next = this.held.take(this.applied + 1)) await this.apply(next);
     this.held.dropThrough(this.applied);
-    this.ack();
+    this.ackSoon(segment.bytes.byteLength);
   }
 
   /**
@@ -378,16 +414,7 @@ export class FollowerDb {
   }
 
   private async apply(batches: VerifiedBatch[], whole?: ReceivedSegment): Promise<void> {
-    let stored = false;
-    if (whole) {
-      try {
-        await this.wal.importSealedSegment(whole.id, new Uint8Array(whole.bytes));
-        stored = true;
-      } catch (error) {
-        if (!isTidalError(error, 'HeaderMismatch')) throw error; // not at a segment boundary: batch by batch
-      }
-    }
-    if (!stored) await this.wal.importBatches(batches.map((b) => b.bytes));
+    if (this.wal) await this.store(this.wal, batches, whole);
     for (const batch of batches) {
       const stateMachine = this.machine;
       if (stateMachine) for (let i = 0; i < batch.events.length; i++) stateMachine.apply(batch.firstLsn + i, batch.events[i]!);
@@ -400,6 +427,19 @@ export class FollowerDb {
     this.lastProgressAt = now;
     this.counters.payloadsApplied++;
     this.waiters.reached(this.applied);
+  }
+
+  /** Appends verified batches to the follower's copy of the log, byte for byte. */
+  private async store(wal: Wal, batches: VerifiedBatch[], whole: ReceivedSegment | undefined): Promise<void> {
+    if (whole) {
+      try {
+        await wal.importSealedSegment(whole.id, new Uint8Array(whole.bytes));
+        return;
+      } catch (error) {
+        if (!isTidalError(error, 'HeaderMismatch')) throw error; // not at a segment boundary: batch by batch
+      }
+    }
+    await wal.importBatches(batches.map((b) => b.bytes));
   }
 
   /**
@@ -419,6 +459,7 @@ export class FollowerDb {
       return;
     }
     this.lastProgressAt = this.clock.now();
+    this.leaderStatus.lastHeardAt = this.lastProgressAt;
     this.counters.bytesVerified += bytes.byteLength;
     if (outcome.kind === 'partial') return;
     const { snapshot } = outcome;
@@ -446,7 +487,24 @@ export class FollowerDb {
     this.ack();
   }
 
+  /**
+   * Acknowledges `appliedLsn` within `ackDelayMs`: payloads applied in the
+   * meantime ride on the same acknowledgement (it covers every LSN up to
+   * it), at once when `ackBytes` have gone unacknowledged.
+   */
+  private ackSoon(bytes: number): void {
+    this.unackedBytes += bytes;
+    if (this.unackedBytes >= this.ackBytes) this.ack();
+    else this.ackTimer ??= this.clock.setTimeout(() => this.ack(), this.ackDelayMs);
+  }
+
+  /** Acknowledges `appliedLsn` now (a pending acknowledgement goes with it). */
   private ack(): void {
+    this.clock.clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    this.unackedBytes = 0;
+    if (this.state !== 'following') return;
+    this.counters.acks++;
     this.send(encodeControl({ type: 'ack', shard: this.shard, appliedLsn: this.applied }));
   }
 

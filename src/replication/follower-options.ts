@@ -32,8 +32,16 @@ export interface FollowerSnapshotOptions {
 
 /** Options of `FollowerDb.open`. */
 export interface FollowerDbOptions {
-  /** Where the follower keeps its copy of the log. */
-  readonly storage: WalStorage;
+  /**
+   * Where the follower keeps its copy of the log, byte for byte: it
+   * survives restarts (replayed on open) and can be promoted. Without it
+   * the follower keeps no copy: it verifies and applies what it is
+   * shipped and remembers its applied LSN only, so it holds no memory per
+   * event beyond its state (a replica that a restart rebuilds from its
+   * leader, and that is never promoted: a tab's follower, the in-tab
+   * follower). Default: no copy.
+   */
+  readonly storage?: WalStorage;
   /** The shard this follower replicates. */
   readonly shard: ShardId;
   /** The follower's link; the follower owns it from now on and closes it on `close` or `promote`. */
@@ -54,6 +62,14 @@ export interface FollowerDbOptions {
   readonly stallTimeoutMs?: number;
   /** The same request is not repeated sooner than this. Default 100 ms. */
   readonly requestIntervalMs?: number;
+  /**
+   * Longest an applied payload waits for its acknowledgement: payloads
+   * applied within this time of each other are acknowledged once, by the
+   * last one's LSN (sooner once `ackBytes` are unacknowledged). Default 25 ms.
+   */
+  readonly ackDelayMs?: number;
+  /** Bytes applied unacknowledged at which the follower acknowledges at once. Default 1 MiB. */
+  readonly ackBytes?: number;
   /** Payloads that arrive ahead of a gap and are held until it fills. Default 16. */
   readonly maxHeldPayloads?: number;
   /** Takes snapshots the leader ships. Without it, snapshot chunks are refused (counted in `snapshotChunksRejected`). */
@@ -86,6 +102,8 @@ export interface FollowerCounters {
   gaps: number;
   /** Requests sent to the leader. */
   requests: number;
+  /** Acknowledgements sent to the leader (one per group of payloads applied together, see `ackDelayMs`). */
+  acks: number;
   /** Messages from someone other than the leader, and control messages that did not decode. */
   foreign: number;
   /** Snapshots received whole, verified and installed. */
@@ -112,6 +130,7 @@ export function newFollowerCounters(): FollowerCounters {
     duplicates: 0,
     gaps: 0,
     requests: 0,
+    acks: 0,
     foreign: 0,
     snapshotsInstalled: 0,
     snapshotChunksRejected: 0,

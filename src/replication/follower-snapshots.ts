@@ -29,11 +29,11 @@ export class FollowerSnapshots {
   private readonly shard: ShardId;
   private readonly options: FollowerSnapshotOptions | undefined;
   private readonly receiver: SnapshotReceiver;
-  /** Where installed snapshots are kept (with `options.databaseId`). */
+  /** Where installed snapshots are kept (with a copy of the log and `options.databaseId`). */
   private readonly store: SnapshotStore | undefined;
 
   /** Without `options`, every chunk is refused. */
-  constructor(b3: Blake3, storage: WalStorage, shard: ShardId, options: FollowerSnapshotOptions | undefined) {
+  constructor(b3: Blake3, storage: WalStorage | undefined, shard: ShardId, options: FollowerSnapshotOptions | undefined) {
     this.shard = shard;
     this.options = options;
     const databaseId = options?.databaseId;
@@ -42,7 +42,7 @@ export class FollowerSnapshots {
       ...(databaseId ? { databaseId } : {}),
       ...(options?.maxBytes ? { maxFileBytes: options.maxBytes } : {}),
     });
-    this.store = databaseId ? new SnapshotStore(storage, b3, { shard, databaseId }) : undefined;
+    this.store = databaseId && storage ? new SnapshotStore(storage, b3, { shard, databaseId }) : undefined;
   }
 
   /** Takes one chunk; throws a `TidalError` for a chunk refused (or when the follower takes no snapshots). */
@@ -62,8 +62,9 @@ export class FollowerSnapshots {
     return machine;
   }
 
-  /** Starts the follower's copy over after the snapshot's LSN, and keeps the snapshot beside it. */
-  async install(wal: Wal, snapshot: Snapshot): Promise<void> {
+  /** Starts the follower's copy of the log (if it keeps one) over after the snapshot's LSN, and keeps the snapshot beside it. */
+  async install(wal: Wal | undefined, snapshot: Snapshot): Promise<void> {
+    if (!wal) return;
     await wal.restartAfter(snapshot.lsn);
     if (this.store) {
       await this.store.write({ lsn: snapshot.lsn, hlcHigh: snapshot.hlcHigh, body: snapshot.body });

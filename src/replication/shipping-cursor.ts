@@ -36,6 +36,10 @@ export interface Cursor {
   readonly admitted: boolean;
   /** Timeout resends since the follower last acknowledged or asked for anything. */
   unansweredResends: number;
+  /** A status heartbeat went to the follower (its first tells a fresh follower where the log ends: `whenCaughtUp`). */
+  statusSent: boolean;
+  /** A payload went to the follower since the last heartbeat tick: it heard from the leader, no status is due. */
+  sentSinceTick: boolean;
   /** A pump is running (it may await storage); another waits for it. */
   pumping: boolean;
   pumpAgain: boolean;
@@ -56,6 +60,8 @@ export function newCursor(follower: PeerAddress, fromLsn: number, now: number, a
     snapshotsSent: 0,
     admitted,
     unansweredResends: 0,
+    statusSent: false,
+    sentSinceTick: false,
     pumping: false,
     pumpAgain: false,
   };
@@ -87,8 +93,22 @@ export function sent(cursor: Cursor, lastLsn: number, bytes: number, patienceMs:
   cursor.inFlight.push({ lastLsn, bytes, patienceMs });
   cursor.inFlightBytes += bytes;
   cursor.bytesSent += bytes;
+  cursor.sentSinceTick = true;
   if (cursor.inFlight.length === 1) cursor.lastProgressAt = now;
   cursor.nextLsn = lastLsn + 1;
+}
+
+/**
+ * Whether a status heartbeat is due to the follower at a tick: always the
+ * first, then only when no payload went to it since the last tick (a
+ * payload is word from the leader, and says how far its log reaches).
+ * Resets the tick's record of payloads sent.
+ */
+export function statusDue(cursor: Cursor): boolean {
+  const due = !cursor.statusSent || !cursor.sentSinceTick;
+  cursor.sentSinceTick = false;
+  if (due) cursor.statusSent = true;
+  return due;
 }
 
 /** How long the follower may leave what is in flight unacknowledged before it is resent. */

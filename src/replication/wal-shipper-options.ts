@@ -48,7 +48,7 @@ export interface WalShipperOptions {
    * at this rate before it is sent again. Default 1 MiB/s.
    */
   readonly snapshotInstallBytesPerS?: number;
-  /** Status heartbeat period (also how often timeouts are checked). Default 250 ms. */
+  /** Status heartbeat period (also how often timeouts are checked); a follower sent a payload since the last tick gets none. Default 250 ms. */
   readonly heartbeatMs?: number;
   /**
    * Followers that make themselves known (a request or an acknowledgement

@@ -12,7 +12,9 @@
  * bytes in flight (default 8 MiB): a slow follower gets backpressure, never
  * unbounded memory here. A request from the follower (rejected payload,
  * gap, stall, restart) moves its cursor back; unacknowledged payloads are
- * resent after a timeout. Control messages are validated like data.
+ * resent after a timeout. Control messages are validated like data. A
+ * status heartbeat goes to each follower every `heartbeatMs`, but for one
+ * that was sent a payload since the last (the payload is word enough).
  *
  * A follower the log cannot serve (it needs LSNs compacted away, or it
  * starts empty while a snapshot exists) is sent the newest snapshot from
@@ -32,7 +34,7 @@ import type { Transport } from '../transport/transport.js';
 import { WalSegmentId } from '../wal/segment-id.js';
 import type { CommittedBatch, Wal } from '../wal/wal.js';
 import { decodeControl, encodeControl } from './messages.js';
-import { acknowledged, cursorStats, newCursor, patience, rewind, sent, type Cursor } from './shipping-cursor.js';
+import { acknowledged, cursorStats, newCursor, patience, rewind, sent, statusDue, type Cursor } from './shipping-cursor.js';
 import { readPayload, RecentBatches, type Payload } from './shipping-payloads.js';
 import { SnapshotChunksCache } from './snapshot-sending.js';
 import { positive, type WalShipperOptions, type WalShipperStats } from './wal-shipper-options.js';
@@ -218,7 +220,7 @@ export class WalShipper {
     const now = this.clock.now();
     const status = encodeControl({ type: 'status', shard: this.shard, lastLsn: this.wal.lastLsn });
     for (const cursor of [...this.cursors]) {
-      this.transport.sendControl(cursor.follower, status).catch(() => undefined);
+      if (statusDue(cursor)) this.transport.sendControl(cursor.follower, status).catch(() => undefined);
       // Waiting on the follower: for acknowledgements, or to reach it at all (a failed send leaves nothing in flight).
       const waiting = cursor.inFlight.length > 0 || cursor.nextLsn <= this.wal.lastLsn;
       if (waiting && now - cursor.lastProgressAt > patience(cursor, this.resendTimeoutMs)) {

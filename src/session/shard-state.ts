@@ -53,7 +53,7 @@ export class ShardState implements StateMachine {
     const merged = write.t === 'import';
     for (const op of write.ops) {
       try {
-        this.crdt.apply(op, { merged });
+        this.crdt.applyValidated(op, merged); // asLogEvent, or the leader's admission, checked every operation
       } catch {
         this.refusedOps++;
       }

@@ -3,7 +3,9 @@
  * k+1 (mod shards) keeps a verified copy of shard k's log, shipped over a
  * `MessageChannel` between the two workers. It is a second BLAKE3 check of
  * every committed byte in the leader tab (against a worker that corrupts
- * what it ships), kept in memory: its events are verified, not applied.
+ * what it ships): its payloads are verified, their events neither applied
+ * nor kept (it holds no copy of the log: it is never promoted, the shard's
+ * next leader recovers from OPFS).
  *
  * Two halves, one name: the leader's worker ships to it (`shipToInTabFollower`),
  * the neighbouring worker hosts it (`InTabFollower.open`).
@@ -16,7 +18,6 @@ import { FaultyTransport } from '../transport/faulty-transport.js';
 import { MessagePortTransport } from '../transport/message-port.js';
 import type { PeerAddress } from '../transport/address.js';
 import type { Transport } from '../transport/transport.js';
-import { MemoryStorage } from '../wal/memory-storage.js';
 import type { Wal } from '../wal/wal.js';
 
 /** A log shipped over one link: what a leader owns per follower it ships to. */
@@ -63,7 +64,7 @@ export function shipToInTabFollower(options: {
   return { link, shipper };
 }
 
-/** The hosting side: a verified in-memory copy of another shard's log, led in this tab. */
+/** The hosting side: verifies another shard's log, led in this tab, as it is shipped. */
 export class InTabFollower {
   /** Unique per follower created, so the main thread keeps each one's counters apart. */
   readonly id = crypto.randomUUID();
@@ -86,12 +87,10 @@ export class InTabFollower {
     const { shard, port, replica, tabId } = options;
     const leader = { shard, replica: tabId };
     const follower = await FollowerDb.open({
-      storage: new MemoryStorage(),
       shard,
       transport: new MessagePortTransport(port, { local: { shard, replica }, remote: leader }),
       leader,
-      durable: false, // a copy of the log and its applied LSN; its events are verified, not applied
-      snapshots: {}, // a snapshot shipped is verified, and its copy of the log starts over after it
+      snapshots: {}, // a snapshot shipped is verified, and the follower goes on after its LSN
       clock: options.clock,
     });
     return new InTabFollower(shard, follower);

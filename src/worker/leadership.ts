@@ -404,8 +404,8 @@ export class Leadership {
       const state = this.feed.observedState();
       role.state = state;
       const b3 = await loadBlake3();
+      // No copy of the log: this tab's follower is never promoted (a new leader recovers from OPFS).
       role.replica = await FollowerDb.open({
-        storage: new MemoryStorage(),
         shard: this.config.shard,
         transport: new BroadcastChannelTransport(new BroadcastChannel(shardChannels(this.config.db, this.config.shard).log), {
           local: this.address,
@@ -413,7 +413,6 @@ export class Leadership {
         }),
         leader: { shard: this.config.shard, replica: this.heard.tab ?? tab },
         stateMachine: state,
-        durable: false,
         snapshots: { databaseId: databaseIdOf(b3, this.config.db), restore: (snapshot) => this.restoreFollower(role, snapshot) },
         clock: this.clock,
         onVersionSkew: this.onVersionSkew,
