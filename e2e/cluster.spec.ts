@@ -173,6 +173,7 @@ test('killing a worker under write load leaves the counts exact: nothing lost, n
 });
 
 test('ticks written back to back, workers killed with ticks in flight: each tick lands once, in the order issued', async ({ context }) => {
+  test.setTimeout(120_000); // every worker restarts twice: ~45 s at load 35 on 2 cores
   const a = await openTab(context);
   const result = await a.evaluate(async () => {
     const db = window.tidal;
