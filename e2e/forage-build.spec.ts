@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { freePort } from '../scripts/free-port.mjs';
+import { openForage } from './forage-page.js';
 import { build, preview, type PreviewServer } from 'vite';
 
 // Forage's production build: `vite build` (what `npm run build:demo` runs) into a temporary folder,
@@ -13,18 +14,6 @@ import { build, preview, type PreviewServer } from 'vite';
 let outDir: string;
 let server: PreviewServer;
 let origin: string;
-
-/** A TCP port nobody listens on now (the OS picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 test.beforeAll(async () => {
   test.setTimeout(180_000);
@@ -41,13 +30,7 @@ test.afterAll(async () => {
   if (outDir) rmSync(outDir, { recursive: true, force: true });
 });
 
-async function openBuilt(context: BrowserContext): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
-  await page.goto(`${origin}/`);
-  await page.waitForFunction(() => document.body.dataset['ready'] === 'true', null, { timeout: 60_000 });
-  return page;
-}
+const openBuilt = (context: BrowserContext): Promise<Page> => openForage(context, `${origin}/`);
 
 test('the built Forage: the starter feed, a like in one tab read in another, GloVe from the built assets', async ({ context }) => {
   test.setTimeout(120_000);

@@ -1,19 +1,11 @@
-import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
+import { openForage } from './forage-page.js';
 
 // Concurrent label examples in two real tabs of Forage: both tabs add hard negatives and positives
 // to the same label at the same moment. A label's examples are tidal GSets, so every addition of
 // both tabs is kept (none lost by the merge, none counted twice), both tabs converge to the same
 // label, and the label's ranking (the items that carry it, best first) is the same in both tabs,
 // with no hard negative in it; after a reload too.
-
-async function openForage(context: BrowserContext): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
-  await page.goto('/');
-  await page.waitForFunction(() => document.body.dataset['ready'] === 'true', null, { timeout: 45_000 });
-  await expect(page.locator('#feed article.card').first()).toBeVisible();
-  return page;
-}
 
 const labelOf = async (page: Page, labelId: string) => {
   const label = (await page.evaluate(() => window.forage.labels())).find((l) => l.id === labelId);

@@ -1,4 +1,5 @@
-import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
+import { forageReady as ready, openForage } from './forage-page.js';
 
 // Forage's Sync panel on the real page, against a bucket endpoint that refuses connections (no
 // store is needed to see the panel's life; the sync e2e specs test sync itself against Ceph): the
@@ -8,16 +9,6 @@ import { expect, test, type BrowserContext, type Page } from '@playwright/test';
 
 const PASSPHRASE = 'correct horse battery staple';
 const SECRET = 'SECRET-KEY-0123456789abcdef';
-
-async function openForage(context: BrowserContext): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
-  await page.goto('/');
-  await ready(page);
-  return page;
-}
-
-const ready = (page: Page) => page.waitForFunction(() => document.body.dataset['ready'] === 'true', null, { timeout: 60_000 });
 
 /** Everything this origin keeps that script can read as text: localStorage, the sync settings' IndexedDB record, tidal's entities. */
 const storedText = (page: Page) =>

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { expect, test, type BrowserContext, type Download, type Page } from '@playwright/test';
+import { expect, test, type Download, type Page } from '@playwright/test';
+import { openForage } from './forage-page.js';
 
 // Forage on the real page `npm run dev` serves at `/`: the page opens the database (window.tidal),
 // Forage's worker runs the handlers, window.forage is the client the page itself uses. One scripted
@@ -8,16 +9,6 @@ import { expect, test, type BrowserContext, type Download, type Page } from '@pl
 // then bad input, each refused in the page with a clear message and nothing stored.
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
-
-/** Opens Forage in a new tab and waits until its first render (starter feeds in, first slate drawn). */
-async function openForage(context: BrowserContext): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
-  await page.goto('/');
-  await page.waitForFunction(() => document.body.dataset['ready'] === 'true', null, { timeout: 45_000 });
-  await expect(page.locator('#feed article.card').first()).toBeVisible();
-  return page;
-}
 
 const sources = (page: Page) => page.evaluate(() => window.forage.sources());
 const labels = (page: Page) => page.evaluate(() => window.forage.labels());
