@@ -29,13 +29,13 @@
 // Exit status: 0 every seed passed, 1 a seed failed, 2 the run could not happen.
 
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer as createNetServer } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright';
 import { build, preview } from 'vite';
 import { chromiumArgs, chromiumPath } from './chromium.mjs';
+import { freePort } from './free-port.mjs';
 import { describeSchedule, soakSchedule } from './soak-schedule.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -94,17 +94,6 @@ function parseArgs(argv) {
   }
   if ((args.seeds === undefined) === (args.seed === undefined)) throw new Error('give --seeds N or --seed S');
   return args;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /**

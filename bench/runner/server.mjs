@@ -2,24 +2,11 @@
 // only, no HMR and no file watching (others editing the tree during a long
 // run must not reload a page under a suite).
 
-import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { build, createServer } from 'vite';
 
 /** Where the bench serves the shard worker bundled as an application ships it (see `shardWorkerBundle`). */
 export const BUNDLED_SHARD_WORKER_PATH = '/@bench/shard-host.worker.js';
-
-/** Asks the OS for a port nobody listens on (Vite then binds it strictly). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts the server on `port`; resolves to it, listening. */
 export async function startServer(root, port) {
