@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isTidalError } from './errors.js';
-import { booleanOption, functionOption, integerOption, oneOfOption } from './options.js';
+import { booleanOption, functionOption, integerOption, numberOption, oneOfOption } from './options.js';
 
 function refusal(fn: () => unknown): string {
   try {
@@ -16,6 +16,9 @@ describe('option checkers', () => {
   it('fill in the default for an absent option and keep a valid one', () => {
     expect(integerOption('shards', undefined, { min: 1, max: 64, default: 4 })).toBe(4);
     expect(integerOption('shards', 64, { min: 1, max: 64, default: 4 })).toBe(64);
+    expect(integerOption('shards', 3, { min: 1, max: 64 })).toBe(3);
+    expect(numberOption('heartbeatMs', undefined, { above: 0, default: 250 })).toBe(250);
+    expect(numberOption('heartbeatMs', 0.5, { above: 0, default: 250 })).toBe(0.5);
     expect(oneOfOption('durability', undefined, ['flush', 'relaxed'], 'flush')).toBe('flush');
     expect(oneOfOption('durability', 'relaxed', ['flush', 'relaxed'], 'flush')).toBe('relaxed');
     expect(booleanOption('debug', undefined, false)).toBe(false);
@@ -29,6 +32,13 @@ describe('option checkers', () => {
     );
     expect(refusal(() => integerOption('shards', 1.5, { min: 1, max: 64, default: 4 }))).toContain('got 1.5');
     expect(refusal(() => integerOption('retryDelayMs', '20', { min: 0, default: 20 }))).toContain('at least 0, got "20"');
+    expect(refusal(() => integerOption('shards', undefined, { min: 1, max: 64 }))).toContain(
+      'shards must be an integer in 1..64, got undefined',
+    );
+    for (const bad of [0, -1, NaN, Infinity, '5', null]) {
+      expect(refusal(() => numberOption('heartbeatMs', bad, { above: 0, default: 250 }))).toContain('heartbeatMs must be a number above 0');
+    }
+    expect(refusal(() => numberOption('rate', 2, { above: 0, max: 1, default: 1 }))).toContain('above 0 and at most 1, got 2');
     expect(refusal(() => oneOfOption('storage', 'disk', ['opfs', 'memory'], 'opfs'))).toContain(
       `storage must be 'opfs' or 'memory', got "disk"`,
     );

@@ -7,11 +7,16 @@
  *
  *     const shards = integerOption('shards', options.shards, { min: 1, max: 64, default: 4 });
  *     const durability = oneOfOption('durability', options.durability, ['flush', 'relaxed'], 'flush');
+ *     const heartbeatMs = numberOption('heartbeatMs', options.heartbeatMs, { above: 0, default: 250 });
+ *
+ * Library code checks its options with these, not with checkers of its
+ * own, so that every layer words a refusal the same way.
  */
 import { TidalError } from './errors.js';
 
 function shown(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number') return String(value); // NaN and ±Infinity by name (JSON would say null)
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return 'a function';
   try {
@@ -21,15 +26,26 @@ function shown(value: unknown): string {
   }
 }
 
-/** An integer in `min..max` (inclusive), or `fallback` when absent. */
-export function integerOption(name: string, value: unknown, range: { min: number; max?: number; default: number }): number {
-  if (value === undefined) return range.default;
+/** An integer in `min..max` (inclusive), or `default` when absent; without a `default` the option is required. */
+export function integerOption(name: string, value: unknown, range: { min: number; max?: number; default?: number }): number {
+  if (value === undefined && range.default !== undefined) return range.default;
   const max = range.max ?? Number.MAX_SAFE_INTEGER;
   if (!Number.isSafeInteger(value) || (value as number) < range.min || (value as number) > max) {
     const bounds = range.max === undefined ? `at least ${range.min}` : `in ${range.min}..${range.max}`;
     throw new TidalError('InvalidArgument', `${name} must be an integer ${bounds}, got ${shown(value)}`);
   }
   return value as number;
+}
+
+/** A finite number greater than `above` (and at most `max`), or `default` when absent. */
+export function numberOption(name: string, value: unknown, range: { above: number; max?: number; default: number }): number {
+  if (value === undefined) return range.default;
+  const max = range.max ?? Number.MAX_VALUE;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= range.above || value > max) {
+    const bounds = range.max === undefined ? `above ${range.above}` : `above ${range.above} and at most ${range.max}`;
+    throw new TidalError('InvalidArgument', `${name} must be a number ${bounds}, got ${shown(value)}`);
+  }
+  return value;
 }
 
 /** One of `allowed`, or `fallback` when absent. */

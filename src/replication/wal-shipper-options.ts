@@ -3,7 +3,6 @@
  * `SnapshotSource` it takes snapshots from) and what it reports
  * (`WalShipperStats`): the shipper's surface, apart from its logic.
  */
-import { TidalError } from '../common/errors.js';
 import type { Clock } from '../common/clock.js';
 import type { PeerAddress, TransportAddress } from '../transport/address.js';
 import type { Transport } from '../transport/transport.js';
@@ -91,12 +90,4 @@ export interface WalShipperStats {
   readonly followers: readonly FollowerCursor[];
   /** Control messages that did not decode, came from an unknown peer, or made no sense. */
   readonly badControl: number;
-}
-
-/** `value`, or `fallback` when not given; `InvalidArgument` naming the option when it is not a positive number. */
-export function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0)
-    throw new TidalError('InvalidArgument', `WalShipper ${name} must be a positive number, got ${value}`);
-  return value;
 }

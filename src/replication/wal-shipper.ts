@@ -28,6 +28,7 @@
  */
 import { systemClock, type Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
+import { numberOption } from '../common/options.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
 import type { Transport } from '../transport/transport.js';
@@ -37,7 +38,7 @@ import { decodeControl, encodeControl } from './messages.js';
 import { acknowledged, cursorStats, newCursor, patience, rewind, sent, statusDue, type Cursor } from './shipping-cursor.js';
 import { readPayload, RecentBatches, type Payload } from './shipping-payloads.js';
 import { SnapshotChunksCache } from './snapshot-sending.js';
-import { positive, type WalShipperOptions, type WalShipperStats } from './wal-shipper-options.js';
+import type { WalShipperOptions, WalShipperStats } from './wal-shipper-options.js';
 
 export type { FollowerCursor, SnapshotFileBytes, SnapshotSource, WalShipperOptions, WalShipperStats } from './wal-shipper-options.js';
 
@@ -77,15 +78,23 @@ export class WalShipper {
     this.wal = options.wal;
     this.shard = options.wal.shard;
     this.transport = options.transport;
-    this.maxInFlightBytes = positive(options.maxInFlightBytes, 8 * 1024 * 1024, 'maxInFlightBytes');
-    this.maxPayloadBytes = positive(options.maxPayloadBytes, 1024 * 1024, 'maxPayloadBytes');
-    this.recent = new RecentBatches(positive(options.cacheBytes, 16 * 1024 * 1024, 'cacheBytes'));
-    this.resendTimeoutMs = positive(options.resendTimeoutMs, 2000, 'resendTimeoutMs');
-    this.snapshotInstallBytesPerS = positive(options.snapshotInstallBytesPerS, 1024 * 1024, 'snapshotInstallBytesPerS');
-    this.heartbeatMs = positive(options.heartbeatMs, 250, 'heartbeatMs');
+    this.maxInFlightBytes = numberOption('WalShipperOptions.maxInFlightBytes', options.maxInFlightBytes, {
+      above: 0,
+      default: 8 * 1024 * 1024,
+    });
+    this.maxPayloadBytes = numberOption('WalShipperOptions.maxPayloadBytes', options.maxPayloadBytes, { above: 0, default: 1024 * 1024 });
+    this.recent = new RecentBatches(
+      numberOption('WalShipperOptions.cacheBytes', options.cacheBytes, { above: 0, default: 16 * 1024 * 1024 }),
+    );
+    this.resendTimeoutMs = numberOption('WalShipperOptions.resendTimeoutMs', options.resendTimeoutMs, { above: 0, default: 2000 });
+    this.snapshotInstallBytesPerS = numberOption('WalShipperOptions.snapshotInstallBytesPerS', options.snapshotInstallBytesPerS, {
+      above: 0,
+      default: 1024 * 1024,
+    });
+    this.heartbeatMs = numberOption('WalShipperOptions.heartbeatMs', options.heartbeatMs, { above: 0, default: 250 });
     this.clock = options.clock ?? systemClock;
     this.admit = options.admit;
-    this.maxFollowers = positive(options.maxFollowers, 64, 'maxFollowers');
+    this.maxFollowers = numberOption('WalShipperOptions.maxFollowers', options.maxFollowers, { above: 0, default: 64 });
     this.snapshots = options.snapshots ? new SnapshotChunksCache(options.snapshots, this.shard, this.maxPayloadBytes) : undefined;
     for (const follower of options.followers ?? []) this.addFollower(follower);
   }

@@ -32,6 +32,7 @@
  */
 import { type Clock, systemClock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
+import { integerOption } from '../common/options.js';
 import type { SnapshotFileInfo, SnapshotIssue, SnapshotStore } from '../wal/snapshot-store.js';
 import type { Wal, WalSegmentInfo } from '../wal/wal.js';
 import { encodeShardSnapshot, restoreShardSnapshot } from './shard-snapshot.js';
@@ -147,9 +148,13 @@ export class ShardSnapshots {
     this.store = options.store;
     this.state = options.state;
     this.clock = options.clock ?? systemClock;
-    this.fixedLogBytes = options.policy?.logBytes === undefined ? undefined : positive(options.policy.logBytes, 0, 'logBytes');
-    this.intervalMs = positive(options.policy?.intervalMs, DEFAULT_SNAPSHOT_INTERVAL_MS, 'intervalMs');
-    this.keep = positive(options.policy?.keep, DEFAULT_SNAPSHOTS_KEPT, 'keep');
+    this.fixedLogBytes =
+      options.policy?.logBytes === undefined ? undefined : integerOption('SnapshotPolicy.logBytes', options.policy.logBytes, { min: 1 });
+    this.intervalMs = integerOption('SnapshotPolicy.intervalMs', options.policy?.intervalMs, {
+      min: 1,
+      default: DEFAULT_SNAPSHOT_INTERVAL_MS,
+    });
+    this.keep = integerOption('SnapshotPolicy.keep', options.policy?.keep, { min: 1, default: DEFAULT_SNAPSHOTS_KEPT });
     this.latest = options.latest;
     this.baseLogBytes = this.wal.bytesAppended;
     this.baseAt = this.clock.now();
@@ -245,11 +250,4 @@ export class ShardSnapshots {
     await this.running?.catch(() => undefined);
     await this.compacting?.catch(() => undefined);
   }
-}
-
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new TidalError('InvalidArgument', `SnapshotPolicy.${name} must be a positive integer, got ${value}`);
-  return value;
 }

@@ -18,6 +18,7 @@
  * U+FFFD), so such a key shares a shard with its well-formed twin.
  */
 import { TidalError } from '../common/errors.js';
+import { integerOption } from '../common/options.js';
 import type { ShardId } from './shard-id.js';
 
 /** Most shards a router spreads keys over (shard ids are u16). */
@@ -48,11 +49,7 @@ export class ShardRouter {
 
   /** A router over `options.shards` shards; `InvalidArgument` outside 1..65536. */
   constructor(options: ShardRouterOptions) {
-    const shards: unknown = options?.shards;
-    if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
-      throw new TidalError('InvalidArgument', `shards must be an integer in 1..${MAX_SHARDS}, got ${String(shards)}`);
-    }
-    this.shards = shards;
+    this.shards = integerOption('shards', options?.shards, { min: 1, max: MAX_SHARDS });
   }
 
   /** The shard that owns `key`: the same for the same key and shard count, in every run and engine. */

@@ -22,6 +22,7 @@
  * another carrier.
  */
 import { TidalError } from '../common/errors.js';
+import { integerOption } from '../common/options.js';
 import { isShardId, type ShardId } from '../shard/shard-id.js';
 import { formatAddress, sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from './address.js';
 import { TransportError } from './errors.js';
@@ -153,22 +154,27 @@ export class EndpointTransport implements Transport {
     this.closeEndpoint = options.closeEndpoint ?? true;
     this.onClose = options.onClose;
     this.onDrop = options.onDrop;
-    const maxSegmentBytes = positiveInteger(options.maxSegmentBytes, DEFAULT_MAX_SEGMENT_BYTES, 'maxSegmentBytes');
-    const maxControlBytes = positiveInteger(options.maxControlBytes, DEFAULT_MAX_CONTROL_BYTES, 'maxControlBytes');
+    const maxSegmentBytes = integerOption('maxSegmentBytes', options.maxSegmentBytes, { min: 1, default: DEFAULT_MAX_SEGMENT_BYTES });
+    const maxControlBytes = integerOption('maxControlBytes', options.maxControlBytes, { min: 1, default: DEFAULT_MAX_CONTROL_BYTES });
     this.bounds = { maxSegmentBytes, maxControlBytes };
-    this.maxQueuedSegments = positiveInteger(options.maxQueuedSegments, DEFAULT_MAX_QUEUED_SEGMENTS, 'maxQueuedSegments');
-    this.maxQueuedSegmentBytes = positiveInteger(
-      options.maxQueuedSegmentBytes,
-      Math.max(DEFAULT_MAX_QUEUED_SEGMENT_BYTES, maxSegmentBytes),
-      'maxQueuedSegmentBytes',
-    );
+    this.maxQueuedSegments = integerOption('maxQueuedSegments', options.maxQueuedSegments, {
+      min: 1,
+      default: DEFAULT_MAX_QUEUED_SEGMENTS,
+    });
+    this.maxQueuedSegmentBytes = integerOption('maxQueuedSegmentBytes', options.maxQueuedSegmentBytes, {
+      min: 1,
+      default: Math.max(DEFAULT_MAX_QUEUED_SEGMENT_BYTES, maxSegmentBytes),
+    });
     if (this.maxQueuedSegmentBytes < maxSegmentBytes) {
       throw new TidalError(
         'InvalidArgument',
         `maxQueuedSegmentBytes (${this.maxQueuedSegmentBytes}) must be at least maxSegmentBytes (${maxSegmentBytes}), or no segment of the maximum size could ever be received`,
       );
     }
-    this.maxQueuedControls = positiveInteger(options.maxQueuedControls, DEFAULT_MAX_QUEUED_CONTROLS, 'maxQueuedControls');
+    this.maxQueuedControls = integerOption('maxQueuedControls', options.maxQueuedControls, {
+      min: 1,
+      default: DEFAULT_MAX_QUEUED_CONTROLS,
+    });
     this.endpoint.addEventListener('message', this.onMessage);
     this.endpoint.addEventListener('messageerror', this.onMessageError);
     this.endpoint.start?.();
@@ -397,12 +403,4 @@ function isDetached(buffer: ArrayBuffer): boolean {
   } catch {
     return true;
   }
-}
-
-function positiveInteger(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new TidalError('InvalidArgument', `${name} must be a positive safe integer, got ${String(value)}`);
-  }
-  return value;
 }

@@ -21,6 +21,7 @@
  */
 import { loadBlake3, type Blake3, type IncrementalBlake3 } from '../common/blake3.js';
 import { TidalError } from '../common/errors.js';
+import { integerOption } from '../common/options.js';
 import { assertShardId, type ShardId } from '../shard/shard-id.js';
 import { BATCH_HEADER_V2_BYTES, fillBatchHeaderV2, MAX_LSN, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } from './format.js';
 import { importBatches, importSealedSegment, type CommittedBatch, type ImportContext } from './follower-import.js';
@@ -81,14 +82,9 @@ const wallClockHlc = (): bigint => BigInt(Date.now()) << 16n;
 /** Refuses sizes out of range with `InvalidArgument`, naming the option. */
 function checkOptions(options: WalOptions): void {
   assertShardId(options.shard, 'WalOptions.shard');
-  for (const [name, value, min] of [
-    ['segmentBytes', options.segmentBytes, SEGMENT_HEADER_BYTES + SEGMENT_FOOTER_BYTES + BATCH_HEADER_V2_BYTES + 1],
-    ['maxBatchBytes', options.maxBatchBytes, 1],
-  ] as const) {
-    if (value !== undefined && (!Number.isSafeInteger(value) || value < min || value > 0xffffffff)) {
-      throw new TidalError('InvalidArgument', `WalOptions.${name} must be an integer in ${min}..2^32-1, got ${value}`);
-    }
-  }
+  const minSegmentBytes = SEGMENT_HEADER_BYTES + SEGMENT_FOOTER_BYTES + BATCH_HEADER_V2_BYTES + 1;
+  integerOption('WalOptions.segmentBytes', options.segmentBytes, { min: minSegmentBytes, max: 0xffffffff, default: minSegmentBytes });
+  integerOption('WalOptions.maxBatchBytes', options.maxBatchBytes, { min: 1, max: 0xffffffff, default: 1 });
 }
 
 /** One shard's write-ahead log. */
