@@ -7,11 +7,12 @@
  * answers (the write happened, the caller never heard), and reordering
  * (latencies drawn at random, so concurrent requests complete out of order).
  *
- *     const store = new MemoryRemote({ random: mulberry32(7), latencyMs: [0, 20], loss: 0.05, sleep });
+ *     const store = new MemoryRemote({ random: mulberry32(7), latencyMs: [0, 20], loss: 0.05, clock });
  *
  * Tests may also tamper with what is stored (`tamper`, `set`, `snapshot`),
  * as a malicious or broken store would.
  */
+import { sleep, systemClock, type Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import { DEFAULT_LIST_LIMIT, type ListOptions, type PutOutcome, type Remote, type RemoteListing, type RemoteObject } from './remote.js';
 
@@ -25,8 +26,8 @@ export interface MemoryRemoteOptions {
   readonly loss?: number;
   /** Probability that a request's answer is lost after the store applied it. Default 0. */
   readonly answerLoss?: number;
-  /** How to wait (inject a fake clock in simulations). Default `setTimeout`. */
-  readonly sleep?: (ms: number) => Promise<void>;
+  /** Time for the latency (a `ManualClock` in simulations). Default `systemClock`. */
+  readonly clock?: Clock;
 }
 
 /** Counters of what a `MemoryRemote` served. */
@@ -53,7 +54,7 @@ export class MemoryRemote implements Remote {
   private readonly latency: readonly [number, number];
   private readonly loss: number;
   private readonly answerLoss: number;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly clock: Clock;
   private nextEtag = 1;
   /** Requests refused or dropped while `offline` is set. */
   offline = false;
@@ -66,7 +67,7 @@ export class MemoryRemote implements Remote {
     this.latency = options.latencyMs ?? [0, 0];
     this.loss = options.loss ?? 0;
     this.answerLoss = options.answerLoss ?? 0;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.clock = options.clock ?? systemClock;
   }
 
   async putIfAbsent(key: string, bytes: Uint8Array): Promise<PutOutcome> {
@@ -170,6 +171,6 @@ export class MemoryRemote implements Remote {
   private async wait(): Promise<void> {
     const [min, max] = this.latency;
     if (max <= 0) return;
-    await this.sleep(min + (max - min) * this.random());
+    await sleep(this.clock, min + (max - min) * this.random());
   }
 }
