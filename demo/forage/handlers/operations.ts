@@ -10,7 +10,7 @@
 import type { PosteriorSummary } from '../bandit/index.js';
 import type { SignalKind, SignalRecord, SlateContext } from '../export/index.js';
 import type { SourceKind } from '../sources/index.js';
-import type { SourceStatus } from '../store/index.js';
+import type { ItemCounters, SourceStatus } from '../store/index.js';
 import type { EmbedderKind } from './context.js';
 
 /** The context a slate is drawn in, as a request names it (the handler adds the names). */
@@ -32,7 +32,7 @@ export interface ItemView {
   /** Names of the labels it carries. */
   readonly labels: readonly string[];
   readonly labelIds: readonly string[];
-  readonly counters: { readonly click: number; readonly like: number; readonly dismiss: number };
+  readonly counters: ItemCounters;
 }
 
 /** A drawn slate: what `nextSlate` returns. `id` is `''` and `items` empty when there is nothing left to draw. */

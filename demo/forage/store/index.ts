@@ -17,4 +17,4 @@ export {
   sourceKey,
 } from './keys.js';
 export { loadState, parseSettings, parseSourceSpec, parseStoredItem } from './state.js';
-export type { ForageSettings, ForageState, ItemState, LabelState, SourceState, SourceStatus, StoredItem } from './state.js';
+export type { ForageSettings, ForageState, ItemCounters, ItemState, LabelState, SourceState, SourceStatus, StoredItem } from './state.js';

@@ -41,12 +41,19 @@ export interface SourceState {
   readonly status: SourceStatus | undefined;
 }
 
+/** An item's counts of the signals its ranking reads. */
+export interface ItemCounters {
+  readonly click: number;
+  readonly like: number;
+  readonly dismiss: number;
+}
+
 export interface ItemState {
   readonly id: string;
   readonly item: StoredItem;
   /** Every source the story came from, in id order. */
   readonly sources: readonly string[];
-  readonly counters: { readonly click: number; readonly like: number; readonly dismiss: number };
+  readonly counters: ItemCounters;
 }
 
 export interface LabelState {
