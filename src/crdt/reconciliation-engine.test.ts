@@ -4,9 +4,29 @@ import { Encoder } from '../common/bytes.js';
 import { createInMemoryChannelPair, type ReconciliationChannel } from './channel.js';
 import { HLC, hlcFromParts } from './hlc.js';
 import { ReconciliationEngine, type ReconciliationEngineOptions } from './reconciliation-engine.js';
-import { decodeReconcileMessage, encodeReconcileMessage, type ReconcileMessage, type ReplyMessage } from './reconciliation-messages.js';
+import {
+  decodeReconcileMessage,
+  encodeReconcileMessage,
+  type ProbeMessage,
+  type ReconcileMessage,
+  type ReplyMessage,
+} from './reconciliation-messages.js';
 import { CrdtSignalState } from './signal-state.js';
 import { SimLink, prng, virtualTime, settle } from './testing/sim.js';
+
+/** A probe of `session`'s round `round` as bytes (message bound 4096): nothing probed, requested or pushed but what `parts` gives. */
+function probeBytes(session: number, round: number, parts: Partial<Pick<ProbeMessage, 'probes' | 'requests' | 'pushes'>> = {}): Uint8Array {
+  return encodeReconcileMessage({
+    type: 'probe',
+    session,
+    round,
+    maxMessageBytes: 4096,
+    probes: [],
+    requests: new Uint32Array(),
+    pushes: [],
+    ...parts,
+  });
+}
 
 const code = (c: string) => expect.objectContaining({ code: c });
 
@@ -165,13 +185,8 @@ describe('ReconciliationEngine', () => {
     state.entityObject('item-1')!.writeTo(enc, 'item-new');
     const goodRecord = enc.toBytes();
     raw.send(
-      encodeReconcileMessage({
-        type: 'probe',
-        session: 77,
-        round: 0,
-        maxMessageBytes: 4096,
+      probeBytes(77, 0, {
         probes: [{ depth: 0, prefix: 0, mask: 0, digests: new Uint32Array() }],
-        requests: new Uint32Array(),
         pushes: [
           { counterpart: undefined, record: goodRecord },
           { counterpart: undefined, record: new Uint8Array([1, 0x6b, 9, 9]) },
@@ -179,28 +194,8 @@ describe('ReconciliationEngine', () => {
       }),
     );
     // A probe that skips ahead, and one requesting a digest never listed.
-    raw.send(
-      encodeReconcileMessage({
-        type: 'probe',
-        session: 77,
-        round: 5,
-        maxMessageBytes: 4096,
-        probes: [],
-        requests: new Uint32Array(),
-        pushes: [],
-      }),
-    );
-    raw.send(
-      encodeReconcileMessage({
-        type: 'probe',
-        session: 78,
-        round: 0,
-        maxMessageBytes: 4096,
-        probes: [],
-        requests: new Uint32Array([1, 2]),
-        pushes: [],
-      }),
-    );
+    raw.send(probeBytes(77, 5));
+    raw.send(probeBytes(78, 0, { requests: new Uint32Array([1, 2]) }));
     // Replies and refusals for sessions this engine never started.
     raw.send(encodeReconcileMessage({ type: 'refused', session: 5, round: 0, reason: 1 }));
     raw.send(encodeReconcileMessage({ type: 'finish', session: 1234 }));
@@ -233,26 +228,8 @@ describe('ReconciliationEngine', () => {
   it('refuses a round for a session it does not hold, and answers a repeated round from its cache', async () => {
     const state = populated(30);
     const { raw, received } = withRawPeer(state);
-    raw.send(
-      encodeReconcileMessage({
-        type: 'probe',
-        session: 9,
-        round: 2,
-        maxMessageBytes: 4096,
-        probes: [],
-        requests: new Uint32Array(),
-        pushes: [],
-      }),
-    );
-    const probe = encodeReconcileMessage({
-      type: 'probe',
-      session: 10,
-      round: 0,
-      maxMessageBytes: 4096,
-      probes: [{ depth: 0, prefix: 0, mask: 0, digests: new Uint32Array() }],
-      requests: new Uint32Array(),
-      pushes: [],
-    });
+    raw.send(probeBytes(9, 2));
+    const probe = probeBytes(10, 0, { probes: [{ depth: 0, prefix: 0, mask: 0, digests: new Uint32Array() }] });
     raw.send(probe);
     raw.send(probe.slice());
     await settle();
@@ -279,17 +256,7 @@ describe('ReconciliationEngine', () => {
     state.apply({ op: 'increment', key: 'mine', kind: 'c', by: 1, replica: 'r1' });
     const { raw, received } = withRawPeer(state, { leafSize: 8 });
     // Round 0: claim every child differs, so the responder lists its entry.
-    raw.send(
-      encodeReconcileMessage({
-        type: 'probe',
-        session: 1,
-        round: 0,
-        maxMessageBytes: 4096,
-        probes: [{ depth: 0, prefix: 0, mask: 0xffff, digests: new Uint32Array(32).fill(7) }],
-        requests: new Uint32Array(),
-        pushes: [],
-      }),
-    );
+    raw.send(probeBytes(1, 0, { probes: [{ depth: 0, prefix: 0, mask: 0xffff, digests: new Uint32Array(32).fill(7) }] }));
     await settle();
     const first = received[0];
     if (first?.type !== 'reply') throw new Error('expected a reply');
@@ -302,17 +269,7 @@ describe('ReconciliationEngine', () => {
     other.apply({ op: 'increment', key: 'theirs', kind: 'c', by: 1, replica: 'r2' });
     const enc = new Encoder();
     other.entityObject('theirs')!.writeTo(enc, 'theirs');
-    raw.send(
-      encodeReconcileMessage({
-        type: 'probe',
-        session: 1,
-        round: 1,
-        maxMessageBytes: 4096,
-        probes: [],
-        requests: new Uint32Array(),
-        pushes: [{ counterpart: [listing.digests[0]!, listing.digests[1]!], record: enc.toBytes() }],
-      }),
-    );
+    raw.send(probeBytes(1, 1, { pushes: [{ counterpart: [listing.digests[0]!, listing.digests[1]!], record: enc.toBytes() }] }));
     await settle();
     const second = received[1];
     if (second?.type !== 'reply') throw new Error('expected a reply');
@@ -430,43 +387,12 @@ describe('ReconciliationEngine', () => {
   it('evicts the least recently active responder session beyond maxSessions', async () => {
     const state = populated(10);
     const { engine, raw, received } = withRawPeer(state, { maxSessions: 2 });
-    const start = (session: number) =>
-      raw.send(
-        encodeReconcileMessage({
-          type: 'probe',
-          session,
-          round: 0,
-          maxMessageBytes: 4096,
-          probes: [],
-          requests: new Uint32Array(),
-          pushes: [],
-        }),
-      );
+    const start = (session: number) => raw.send(probeBytes(session, 0));
     start(1);
     start(2);
     start(3);
-    raw.send(
-      encodeReconcileMessage({
-        type: 'probe',
-        session: 1,
-        round: 1,
-        maxMessageBytes: 4096,
-        probes: [],
-        requests: new Uint32Array(),
-        pushes: [],
-      }),
-    );
-    raw.send(
-      encodeReconcileMessage({
-        type: 'probe',
-        session: 3,
-        round: 1,
-        maxMessageBytes: 4096,
-        probes: [],
-        requests: new Uint32Array(),
-        pushes: [],
-      }),
-    );
+    raw.send(probeBytes(1, 1));
+    raw.send(probeBytes(3, 1));
     await settle();
     expect(engine.stats.sessionsExpired).toBe(1);
     // Session 1 was evicted: its next round is refused, so its initiator learns at once. Session 3 carries on.
