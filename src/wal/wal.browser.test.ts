@@ -1,11 +1,11 @@
 import { afterAll, describe, it } from 'vitest';
 import * as Comlink from 'comlink';
-import type { WalScenarioWorker } from './wal-scenarios.worker.js';
-import { walScenarios } from './wal.scenarios.js';
+import type { WalScenarioWorker } from './testing/wal-scenarios.worker.js';
+import { walScenarios } from './testing/wal-scenarios.js';
 
 // The same scenarios as wal.test.ts, on OPFS sync access handles in a real
 // dedicated worker in Chromium.
-const worker = new Worker(new URL('./wal-scenarios.worker.ts', import.meta.url), { type: 'module' });
+const worker = new Worker(new URL('./testing/wal-scenarios.worker.ts', import.meta.url), { type: 'module' });
 const remote = Comlink.wrap<WalScenarioWorker>(worker);
 afterAll(() => worker.terminate());
 

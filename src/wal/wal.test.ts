@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from './memory-storage.js';
-import { walScenarios } from './wal.scenarios.js';
+import { walScenarios } from './testing/wal-scenarios.js';
 import { Wal } from './wal.js';
 
 describe('Wal on MemoryStorage', () => {

@@ -6,14 +6,14 @@
  * and corrupt files), and throw on the first broken expectation, so they
  * run without a test framework on the other side of a worker boundary.
  */
-import { isTidalError } from '../common/errors.js';
-import { WalSegmentId } from './segment-id.js';
-import type { WalStorage } from './storage.js';
-import { Wal, type WalOptions } from './wal.js';
-import type { Value } from './payload.js';
-import { FaultyStorage } from './testing/faulty-storage.js';
-import { loadBlake3 } from '../common/blake3.js';
-import { databaseIdOf, SnapshotStore } from './snapshot-store.js';
+import { isTidalError } from '../../common/errors.js';
+import { WalSegmentId } from '../segment-id.js';
+import type { WalStorage } from '../storage.js';
+import { Wal, type WalOptions } from '../wal.js';
+import type { Value } from '../payload.js';
+import { FaultyStorage } from './faulty-storage.js';
+import { loadBlake3 } from '../../common/blake3.js';
+import { databaseIdOf, SnapshotStore } from '../snapshot-store.js';
 
 /** A fresh, empty storage folder for one scenario. */
 export type FreshStorage = () => Promise<WalStorage>;

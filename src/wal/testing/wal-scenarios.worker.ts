@@ -4,8 +4,8 @@
  * with comlink, one scenario per call, each in a fresh OPFS folder.
  */
 import * as Comlink from 'comlink';
-import { OpfsStorage } from './opfs-storage.js';
-import { walScenarios } from './wal.scenarios.js';
+import { OpfsStorage } from '../opfs-storage.js';
+import { walScenarios } from './wal-scenarios.js';
 
 const api = {
   names(): string[] {
