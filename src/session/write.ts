@@ -286,8 +286,9 @@ export function assertImportOrigin(device: unknown, upTo: unknown): void {
     throw new TidalError('InvalidArgument', `a merged device's cursor must be a positive integer, got ${String(upTo)}`);
 }
 
-/** Reads a WAL event back as a `WriteEvent` or an `ImportEvent`, refusing anything else with `MalformedPayload`. */
+/** Reads a WAL event back as a `WriteEvent` or an `ImportEvent`: `UnsupportedVersion` for a newer format (`assertLogEventVersion`, checked first), `MalformedPayload` for anything else. */
 export function asLogEvent(event: Value): LogEvent {
+  assertLogEventVersion(event); // the version first: a newer format may have changed any other field
   const e = event as Record<string, Value> | null;
   if (typeof e === 'object' && e !== null && !Array.isArray(e) && !(e instanceof Uint8Array) && e['t'] === 'import') {
     try {

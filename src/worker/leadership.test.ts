@@ -53,6 +53,18 @@ describe('Leadership', () => {
     expect(posted.filter((m) => m.t === 'leader').length).toBe(announced);
   });
 
+  it('refuses to lead a log holding an event of a newer format (VersionSkew), without leading it in part', async () => {
+    const leadership = leadershipOf([]);
+    await leadership.becomeLeader(1);
+    const role = leadership.role;
+    if (role.kind !== 'leader') throw new Error('not leading');
+    // What a newer tidal leading the shard wrote: a write event of a version this build does not read.
+    await role.wal.append([{ t: 'write', v: 3, session: 'x', seq: 1 }]);
+    await leadership.stepDown();
+    await expect(leadership.becomeLeader(2)).rejects.toMatchObject({ code: 'VersionSkew' });
+    expect(leadership.role.kind).not.toBe('leader');
+  });
+
   it('leads once the log opened when nothing intervened', async () => {
     const leadership = leadershipOf([]);
     await expect(leadership.becomeLeader(3)).resolves.toEqual({ lastLsn: 0 });

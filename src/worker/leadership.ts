@@ -33,6 +33,8 @@ import { databaseFolder } from './lock-terms.js';
 import { databaseIdOf, SnapshotStore, type SnapshotFileInfo } from '../wal/snapshot-store.js';
 import type { Snapshot } from '../wal/snapshot-file.js';
 import type { WalStorage } from '../wal/storage.js';
+import type { Value } from '../wal/payload.js';
+import { newerFormat } from '../wal/segment-scan.js';
 import { Wal } from '../wal/wal.js';
 import type { ShardOpenTimes } from './api.js';
 import type { ChangeFeed, ObservedState } from './change-feed.js';
@@ -470,7 +472,7 @@ export class Leadership {
           let yieldedAt = this.clock.now();
           // Wal.open has just verified every byte of the log: the replay checks structure only.
           for await (const { lsn, event } of wal.read(fromLsn, { verify: false })) {
-            state.apply(lsn, event);
+            applyVerified(state, lsn, event);
             if (this.clock.now() - yieldedAt > REPLAY_SLICE_MS) {
               await yieldToEventLoop();
               yieldedAt = this.clock.now();
@@ -502,6 +504,21 @@ export class Leadership {
         await sleep(this.clock, OPEN_RETRY_MS);
       }
     }
+  }
+}
+
+/**
+ * Applies an event of the log the leader opened (every byte verified): one
+ * of a format this build does not read was written by a newer tidal, so it
+ * is version skew (the tab steps aside and the page is told), not damage
+ * nor a failure to retry.
+ */
+function applyVerified(state: ObservedState, lsn: number, event: Value): void {
+  try {
+    state.apply(lsn, event);
+  } catch (error) {
+    if (isTidalError(error, 'UnsupportedVersion')) throw newerFormat(error);
+    throw error;
   }
 }
 
