@@ -177,7 +177,7 @@ test('ticks written back to back, workers killed with ticks in flight: each tick
   const a = await openTab(context);
   const result = await a.evaluate(async () => {
     const db = window.tidal;
-    const written: Promise<{ tokens: { shard: number; lsn: number }[] }>[] = [];
+    const written: Promise<{ tokens: readonly { shard: number; lsn: number }[] }>[] = [];
     for (let t = 0; t < 120; t++) {
       // Not awaited: each tick goes to the shard's leader while the ones before it are still in flight.
       written.push(

@@ -80,10 +80,12 @@ const kState = (leader: ShardLeader) => ({
 class FailingWrite implements WalStorage {
   readonly description = 'memory, one write failing';
   writes = 0;
-  constructor(
-    readonly storage: MemoryStorage,
-    private readonly failing: number,
-  ) {}
+  private readonly storage: MemoryStorage;
+  private readonly failing: number;
+  constructor(storage: MemoryStorage, failing: number) {
+    this.storage = storage;
+    this.failing = failing;
+  }
   list() {
     return this.storage.list();
   }
