@@ -107,6 +107,7 @@ export type {
   FollowerSnapshotOptions,
   SnapshotFileBytes,
   SnapshotSource,
+  PreparedEvent,
   StateMachine,
   TransportReconciliationChannel,
   WalShipperOptions,

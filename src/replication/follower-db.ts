@@ -30,7 +30,6 @@ import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
 import type { ReceivedSegment, Transport } from '../transport/transport.js';
-import type { Value } from '../wal/payload.js';
 import type { RecoveryReport, Wal } from '../wal/wal.js';
 import { openFollowerCopy } from './follower-copy.js';
 import { newFollowerCounters, type FollowerCounters, type FollowerDbOptions, type FollowerLag } from './follower-options.js';
@@ -40,8 +39,8 @@ import { LeaderStatus } from './leader-status.js';
 import { LsnWaiters } from './lsn-waiters.js';
 import { decodeControl, encodeControl, type RequestReason } from './messages.js';
 import { isSnapshotChunk } from './snapshot-chunks.js';
-import type { StateMachine } from './state-machine.js';
-import { decodeVerifiedEvents, isWholeSegment, verifyPayload, type VerifiedPayloadBatch } from './verify-payload.js';
+import type { PreparedEvent, StateMachine } from './state-machine.js';
+import { isWholeSegment, prepareVerifiedEvents, verifyPayload, type VerifiedPayloadBatch } from './verify-payload.js';
 
 export type { FollowerCounters, FollowerDbOptions, FollowerLag, FollowerSnapshotOptions } from './follower-options.js';
 
@@ -49,7 +48,8 @@ export type { FollowerCounters, FollowerDbOptions, FollowerLag, FollowerSnapshot
 const NO_COPY: RecoveryReport = { segments: 0, batches: 0, events: 0, bytes: 0, bytesCut: 0, issues: [], lastLsn: 0 };
 
 interface VerifiedBatch extends VerifiedPayloadBatch {
-  readonly events: Value[];
+  /** Its events, read and checked by the state machine, in LSN order (none without a state machine). */
+  readonly events: PreparedEvent[];
 }
 
 /** A read-only replica of one shard, kept up to date by the leader's shipper. */
@@ -264,7 +264,7 @@ export class FollowerDb {
           hlc: batch.header.hlc,
           bytes: batch.bytes,
           payload: batch.payload,
-          events: this.machine ? decodeVerifiedEvents(batch.payload, eventCount, this.machine) : [],
+          events: this.machine ? prepareVerifiedEvents(batch.payload, eventCount, this.machine) : [],
         },
       ]);
     }
@@ -388,10 +388,10 @@ export class FollowerDb {
    */
   private verify(segment: ReceivedSegment): VerifiedBatch[] {
     const verified = verifyPayload(this.b3, segment, this.shard);
-    // With a state machine, every event is decoded (and its format checked) now: nothing is stored or applied unless all of it reads.
+    // With a state machine, every event is read and checked (its format first) now: nothing is stored or applied unless all of it reads.
     const batches = verified.map((batch) => ({
       ...batch,
-      events: this.machine ? decodeVerifiedEvents(batch.payload, batch.eventCount, this.machine) : [],
+      events: this.machine ? prepareVerifiedEvents(batch.payload, batch.eventCount, this.machine) : [],
     }));
     this.counters.bytesVerified += segment.bytes.byteLength;
     return batches;
@@ -416,8 +416,7 @@ export class FollowerDb {
   private async apply(batches: VerifiedBatch[], whole?: ReceivedSegment): Promise<void> {
     if (this.wal) await this.store(this.wal, batches, whole);
     for (const batch of batches) {
-      const stateMachine = this.machine;
-      if (stateMachine) for (let i = 0; i < batch.events.length; i++) stateMachine.apply(batch.firstLsn + i, batch.events[i]!);
+      for (let i = 0; i < batch.events.length; i++) batch.events[i]!(batch.firstLsn + i);
       this.counters.eventsApplied += batch.eventCount;
     }
     const last = batches[batches.length - 1]!;

@@ -9,7 +9,7 @@ export type { FollowerCursor, SnapshotFileBytes, SnapshotSource, WalShipperOptio
 export { FollowerDb } from './follower-db.js';
 export type { FollowerCounters, FollowerDbOptions, FollowerLag, FollowerSnapshotOptions } from './follower-options.js';
 export { EventLog } from './state-machine.js';
-export type { StateMachine } from './state-machine.js';
+export type { PreparedEvent, StateMachine } from './state-machine.js';
 export { CONTROL_VERSION, decodeControl, encodeControl } from './messages.js';
 export type { AckMessage, ControlMessageBody, RequestMessage, RequestReason, StatusMessage } from './messages.js';
 export { reconciliationChannel } from './reconciliation-link.js';

@@ -18,7 +18,20 @@ export interface StateMachine {
    * through applying it. Optional: without it, an unknown format is found at `apply`.
    */
   checkVersion?(event: Value): void;
+  /**
+   * Reads and checks `event` (verified, not yet stored) whole, and returns
+   * what applies it at its LSN. A follower prepares every event of a
+   * payload before it stores or applies any of it, so that an event that
+   * does not read (a `TidalError`) refuses its payload whole and nothing of
+   * it is applied; the returned function is then called in place of
+   * `apply`, once, in LSN order. Optional: without it, `apply` reads each
+   * event as it applies it.
+   */
+  prepare?(event: Value): PreparedEvent;
 }
+
+/** An event read and checked by `StateMachine.prepare`: applies it at `lsn`. */
+export type PreparedEvent = (lsn: number) => void;
 
 /** The ordered events themselves, with a canonical encoding to compare replicas byte for byte. */
 export class EventLog implements StateMachine {

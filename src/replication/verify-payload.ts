@@ -12,7 +12,7 @@ import type { WalSegmentPayload } from '../transport/transport.js';
 import { decodeBatch, type DecodedBatch } from '../wal/format.js';
 import { decodePayload, type Value } from '../wal/payload.js';
 import { isNewerBatch, newerFormat, scanSegment } from '../wal/segment-scan.js';
-import type { StateMachine } from './state-machine.js';
+import type { PreparedEvent, StateMachine } from './state-machine.js';
 
 /** One verified batch of a payload. */
 export interface VerifiedPayloadBatch {
@@ -107,4 +107,25 @@ export function decodeVerifiedEvents(payload: Uint8Array, eventCount: number, ma
     if (isTidalError(error, 'UnsupportedVersion')) throw newerFormat(error);
     throw error;
   }
+}
+
+/**
+ * The events of a verified batch, each read and checked by `machine`
+ * (`prepare`, or at `apply` for a machine without it), ready to apply: all
+ * of the batch reads before any of it is applied. Throws a `TidalError`
+ * for an event refused (`VersionSkew` for one of a newer format).
+ */
+export function prepareVerifiedEvents(payload: Uint8Array, eventCount: number, machine: StateMachine): PreparedEvent[] {
+  const events = decodeVerifiedEvents(payload, eventCount, machine);
+  const prepared: PreparedEvent[] = new Array(events.length);
+  try {
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      prepared[i] = machine.prepare ? machine.prepare(event) : (lsn) => machine.apply(lsn, event);
+    }
+  } catch (error) {
+    if (isTidalError(error, 'UnsupportedVersion')) throw newerFormat(error);
+    throw error;
+  }
+  return prepared;
 }

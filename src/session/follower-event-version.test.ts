@@ -116,3 +116,19 @@ describe('FollowerDb over ShardState meeting a newer event format', () => {
     expect(await stored()).toEqual([1, 2]);
   });
 });
+
+describe('FollowerDb over ShardState meeting a malformed event of this format', () => {
+  it('refuses the payload whole (its digests verify): nothing of it stored or applied, and asks again', async () => {
+    // A write event of this version whose session id is not one: it does not read (asLogEvent), whatever its digest says.
+    const bytes = await logWith((written) => ({ ...written, session: 'not a session' }));
+    const { follower, state, skews, ship, stored } = await follow();
+    await ship(bytes);
+    expect(skews).toEqual([]);
+    expect(follower.failed).toBeUndefined(); // still following: a good copy may come
+    expect(follower.counters).toMatchObject({ payloadsRejected: 1, eventsApplied: 0, requests: 2 }); // hello, then rejected
+    // The good write of LSN 1, in the same payload, was neither applied nor kept.
+    expect(follower.appliedLsn).toBe(0);
+    expect(state.crdt.counterValue('k', 'n')).toBe(0);
+    expect(await stored()).toEqual([]);
+  });
+});

@@ -6,7 +6,7 @@
  * high-water marks and the same idempotency keys.
  */
 import { CrdtSignalState } from '../crdt/signal-state.js';
-import type { StateMachine } from '../replication/state-machine.js';
+import type { PreparedEvent, StateMachine } from '../replication/state-machine.js';
 import type { Value } from '../wal/payload.js';
 import { IdempotencyStore, type IdempotencyStoreOptions } from './idempotency-store.js';
 import { asLogEvent, assertLogEventVersion, type LogEvent } from './write.js';
@@ -34,6 +34,12 @@ export class ShardState implements StateMachine {
   /** Applies the log event at `lsn`: records the write in the idempotency store and its operations in the CRDTs. */
   apply(lsn: number, event: Value): void {
     this.applyEvent(lsn, asLogEvent(event));
+  }
+
+  /** Reads and checks the log event (`asLogEvent`), throwing before anything is applied; what it returns applies it. */
+  prepare(event: Value): PreparedEvent {
+    const write = asLogEvent(event);
+    return (lsn) => this.applyEvent(lsn, write);
   }
 
   /** Throws `UnsupportedVersion` for an event of a newer format than this build reads (`assertLogEventVersion`). */
