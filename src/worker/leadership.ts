@@ -237,7 +237,9 @@ export class Leadership {
       clock: this.clock,
       ...(snapshot ? { latest: snapshot } : {}),
     });
-    await snapshots.listKept();
+    // Which snapshots are kept matters only to compaction, which waits for it (no floor while none are
+    // known): listed meanwhile, not before the shard is led (a listing and a handle per snapshot file).
+    void snapshots.listKept().catch(() => undefined);
     // Neither runs while the lead is in doubt: a leader that stood still may have lost it unawares.
     const stopPolicy = wal.onCommit(() => {
       if (!this.leadInDoubt()) snapshots.afterCommit();
