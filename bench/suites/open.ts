@@ -4,11 +4,14 @@
  *
  * The database (4 shards, OPFS, `durability: 'flush'`, the signal workload:
  * 80 % counter increments, 20 % label sets over 10k entities) is written
- * beforehand by `open.worker.ts` in a dedicated worker, through the shard
- * API as each shard's leader writes it (`ShardLeader.writeBatch`, 4,000
- * writes a tick, each write one event), with snapshots by the default
- * policy and the log compacted after each, not through the page API (which
- * would take many times longer to write 5M events). Then this page opens
+ * beforehand by `open.worker.ts` in a dedicated worker: the history an
+ * open never reads (below the older snapshot a shard keeps) applied to each
+ * shard's state as its leader logs it and written as a snapshot, then the
+ * last 300k events through the shard API as each shard's leader writes
+ * them (`ShardLeader.writeBatch`, 4,000 writes a tick, each write one
+ * event), with snapshots by the default policy and the log compacted after
+ * each; not through the page API (which would take many times longer to
+ * write 5M events). Then this page opens
  * it with `openTidal`, as a user's tab would: one untimed open, then 3
  * timed ones, each closed before the next; medians are reported. The 5M
  * database is the 1M one written on to 5M.
