@@ -72,6 +72,17 @@ export class LeaderLock {
    * it notices and steps down.
    */
   async lead(slot: ShardSlot): Promise<void> {
+    const { clock } = this.options;
+    // The recovery's long steps (a snapshot decoded, a segment verified) must not get the worker replaced as hung.
+    slot.openingUntil = clock.now() + CONTROL_TIMEOUT_MS;
+    try {
+      await this.tryToLead(slot);
+    } finally {
+      slot.openingUntil = undefined;
+    }
+  }
+
+  private async tryToLead(slot: ShardSlot): Promise<void> {
     const { clock, closed } = this.options;
     for (let attempt = 1; slot.lockHeld && !closed(); attempt++) {
       try {

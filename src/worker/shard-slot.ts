@@ -29,6 +29,14 @@ export interface ShardSlot {
   restarting: Promise<void> | undefined;
   /** Asking to take the lock from a silent leader tab. */
   stealing: boolean;
+  /**
+   * While the worker takes the lead (set by `LeaderLock.lead`): until when
+   * (clock ms) the supervisor lets it go unanswering up to
+   * `CONTROL_TIMEOUT_MS` instead of `PING_TIMEOUT_MS`. Recovering a shard
+   * runs steps that cannot yield (verifying a segment, decoding a snapshot),
+   * which on a loaded machine outlast a ping.
+   */
+  openingUntil?: number;
 }
 
 /**

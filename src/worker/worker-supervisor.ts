@@ -1,7 +1,8 @@
 /**
  * `WorkerSupervisor`: starts each shard's worker, gives it its role, and
  * replaces it when it dies (an `error` event) or stops answering (a status
- * check every 500 ms, with a 2 s bound): the new worker recovers the shard
+ * check every 500 ms, with a 2 s bound; 15 s while it takes the lead, whose
+ * recovery runs steps that cannot yield): the new worker recovers the shard
  * (from OPFS when this tab leads it) and the session writer resends what
  * was not acknowledged. The same check notices a leader tab that went
  * silent for `leaderTimeoutMs` and asks the lock to take its lead.
@@ -124,7 +125,9 @@ export class WorkerSupervisor {
     for (const slot of slots) {
       if (slot.restarting || closed()) continue;
       const worker = slot.worker;
-      withTimeout(clock, slot.host.status(), PING_TIMEOUT_MS, `shard ${slot.shard} worker`).then(
+      // A worker recovering the shard may be in a step that cannot yield: replaced only past the control timeout.
+      const opening = slot.openingUntil !== undefined && clock.now() < slot.openingUntil;
+      withTimeout(clock, slot.host.status(), opening ? CONTROL_TIMEOUT_MS : PING_TIMEOUT_MS, `shard ${slot.shard} worker`).then(
         (status: ShardHostStatus) => {
           if (status.superseded) return this.setup.superseded(status.superseded);
           // A leader tab that stopped answering loses the lead after leaderTimeoutMs.
