@@ -1,7 +1,7 @@
 /**
  * Replication: a shard leader's `WalShipper` ships its committed log to
  * `FollowerDb` replicas over any `Transport`; followers verify, apply in LSN
- * order exactly once, keep their own copy of the log, acknowledge, and ask
+ * order exactly once, keep a copy of the log if given storage, acknowledge, and ask
  * for what they lack.
  */
 export { WalShipper } from './wal-shipper.js';
