@@ -61,14 +61,15 @@ describe('shard snapshots', () => {
   it('a newest snapshot that fails verification is quarantined and reported; the older one and the log rebuild the same state', async () => {
     const storage = new MemoryStorage();
     const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, yieldToEvents: noYield });
-    let { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 });
+    let { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 10240 });
     const leader = await ShardLeader.open({ wal, replica: 'l' });
     const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 1 } });
-    await writeRounds(leader, request, 4, 1, 20);
+    // About 720 bytes a round: 14 rounds a segment. The log from the older snapshot on fits in one sealed segment and the open one.
+    await writeRounds(leader, request, 4, 1, 40);
     const older = await snapshots.snapshotNow();
-    await writeRounds(leader, request, 4, 21, 40);
+    await writeRounds(leader, request, 4, 41, 50);
     const newer = await snapshots.snapshotNow();
-    await writeRounds(leader, request, 4, 41, 45);
+    await writeRounds(leader, request, 4, 51, 55);
     expect((await store.list()).map((s) => s.lsn)).toEqual([newer!.lsn, older!.lsn]);
     // The second snapshot compacted the log wholly below the older one (no longer needed), and no further.
     expect(wal.firstLsn).toBeGreaterThan(1);
@@ -79,17 +80,82 @@ describe('shard snapshots', () => {
     bytes[bytes.length - 40] = bytes[bytes.length - 40]! ^ 4;
     storage.put(newer!.name, bytes);
 
-    ({ wal } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 }));
+    ({ wal } = await Wal.open(storage, { shard: 0, segmentBytes: 10240 }));
     const restored = new ShardState();
     const opened = await restoreFromSnapshot({ wal, store, state: restored });
     expect(opened.snapshotLsn).toBe(older!.lsn);
     expect(opened.issues).toMatchObject([{ code: 'Corrupt', file: newer!.name }]);
-    expect(restored.appliedLsn).toBe(180);
+    expect(restored.appliedLsn).toBe(220);
     expect(restored.crdt.equals(leader.state.crdt)).toBe(true);
     expect(hex(encodeShardSnapshot(restored))).toBe(hex(encodeShardSnapshot(leader.state)));
     // Without any snapshot, the compacted log cannot rebuild the state: refused, nothing applied.
     for (const info of await store.list()) await storage.remove(info.name);
     await expect(restoreFromSnapshot({ wal, store, state: new ShardState() })).rejects.toMatchObject({ code: 'Corrupt' });
+    await wal.close();
+  });
+
+  it('the log kept holds at most one sealed segment besides the open one: below the newest snapshot when the older one would need more', async () => {
+    const storage = new MemoryStorage();
+    const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, yieldToEvents: noYield });
+    let { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 1 } });
+    // About 720 bytes a round, 5 rounds a segment: the log from the older snapshot on spans four segments.
+    await writeRounds(leader, request, 4, 1, 20);
+    const older = await snapshots.snapshotNow();
+    await writeRounds(leader, request, 4, 21, 40);
+    const newer = await snapshots.snapshotNow();
+    expect(wal.segments().filter((s) => s.sealed).length).toBeLessThanOrEqual(1);
+    expect(wal.firstLsn).toBeGreaterThan(older!.lsn + 1);
+    expect(wal.firstLsn).toBeLessThanOrEqual(newer!.lsn + 1);
+    await writeRounds(leader, request, 4, 41, 45);
+    await wal.close();
+
+    // The older snapshot, which the log no longer reaches back to, is gone; the newest and the log after it rebuild the state.
+    expect((await store.list()).map((s) => s.lsn)).toEqual([newer!.lsn]);
+    ({ wal } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 }));
+    const restored = new ShardState();
+    expect(await restoreFromSnapshot({ wal, store, state: restored })).toMatchObject({ snapshotLsn: newer!.lsn, issues: [] });
+    expect(hex(encodeShardSnapshot(restored))).toBe(hex(encodeShardSnapshot(leader.state)));
+    const bytes = storage.snapshot(newer!.name);
+    bytes[bytes.length - 40] = bytes[bytes.length - 40]! ^ 4;
+    storage.put(newer!.name, bytes);
+    const refused = new ShardState();
+    await expect(restoreFromSnapshot({ wal, store, state: refused })).rejects.toMatchObject({ code: 'Corrupt' });
+    expect(refused.appliedLsn).toBe(0); // nothing applied
+    await wal.close();
+  });
+
+  it('a snapshot still being written once the log since the newest reaches overdueLogBytes holds appends until its file is in place', async () => {
+    const storage = new MemoryStorage();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, chunkBytes: 256, yieldToEvents: () => gate });
+    const { wal } = await Wal.open(storage, { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 4096, overdueLogBytes: 8192 } });
+    wal.onCommit(() => snapshots.afterCommit());
+    const macrotask = () => new Promise<false>((resolve) => setTimeout(() => resolve(false), 0));
+    let held: Promise<void> | undefined;
+    let bytesWhenHeld = 0;
+    for (let seq = 1; seq <= 100 && !held; seq++) {
+      const round = writeRounds(leader, request, 3, seq, seq);
+      // On memory storage a round that is not held is acknowledged within a task.
+      if (!(await Promise.race([round.then(() => true), macrotask()]))) {
+        held = round;
+        bytesWhenHeld = wal.bytesAppended;
+      }
+    }
+    expect(held).toBeDefined();
+    // Acknowledged while the snapshot was written, up to the overdue mark (and the one batch that crossed it), not past it.
+    expect(bytesWhenHeld).toBeGreaterThanOrEqual(8192);
+    expect(bytesWhenHeld).toBeLessThan(8192 + 1024);
+    expect((await storage.list()).filter((name) => name.endsWith('.snap'))).toEqual([]);
+    release();
+    await held;
+    const [written] = await store.list();
+    expect(written!.lsn).toBeGreaterThan(0);
+    await snapshots.close();
     await wal.close();
   });
 
@@ -100,7 +166,8 @@ describe('shard snapshots', () => {
     const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, chunkBytes: 256, yieldToEvents: () => gate });
     const { wal } = await Wal.open(storage, { shard: 0 });
     const leader = await ShardLeader.open({ wal, replica: 'l' });
-    const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 4096 } });
+    // Never overdue here (see the back-pressure test).
+    const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 4096, overdueLogBytes: 1 << 30 } });
     wal.onCommit(() => snapshots.afterCommit());
     await writeRounds(leader, request, 3, 1, 30);
     // A snapshot is under way (held at its first chunk); writes go on being acknowledged meanwhile.

@@ -13,18 +13,28 @@
  * the state: the newest snapshot's size, at least 1 MiB. So the log an open
  * replays after the snapshot it loads is about as large as that snapshot
  * (an open costs about twice the snapshot, however long the shard lived),
- * snapshots write at most about as many bytes as the log does, and the
- * shard keeps two snapshots and a few MiB of log (docs/FORMAT.md §9.4). The state is encoded at once
- * (a pause proportional to its size, at one LSN), then written in chunks
- * that yield to the event loop, so writes keep being acknowledged while
- * the file is written. The two newest snapshots are kept.
+ * and snapshots write at most about as many bytes as the log does. The
+ * state is encoded at once (a pause proportional to its size, at one LSN),
+ * then written in chunks that yield to the event loop, so writes keep being
+ * acknowledged while the file is written. The two newest snapshots are kept.
+ *
+ * Back-pressure: a snapshot that is still being written once the log since
+ * the newest snapshot reaches `overdueLogBytes` (default twice `logBytes`)
+ * is overdue, and the log's appends are held (`Wal.holdAppends`) until its
+ * file is in place: writes are then acknowledged later rather than let the
+ * log grow past what the storage bound allows (docs/FORMAT.md §9.4). A
+ * snapshot attempt that failed (reported in `lastError`) holds nothing, so
+ * a store that refuses snapshots slows no write.
  *
  * Compacting (`compactLog`, after each snapshot and whenever the caller
  * asks): sealed segments wholly below the older kept snapshot are deleted,
- * unless a retention (`Wal.retain`: a follower, device sync) still needs
- * them (docs/FORMAT.md §9.4). Keeping the log from the older snapshot on
- * means that if the newest fails verification, the older one and the log
- * after it still rebuild the state.
+ * and those wholly below the newest as well where keeping them would keep
+ * more than one sealed segment: the storage bound (two snapshots, one
+ * sealed segment and the open one) comes first, the older snapshot's
+ * fallback second; an older snapshot the log no longer reaches back to is
+ * deleted with it. Nothing a retention (`Wal.retain`: a follower that has
+ * not acknowledged past it, device sync before it uploaded it) still needs
+ * is deleted (docs/FORMAT.md §9.4).
  *
  *     const opened = await restoreFromSnapshot({ wal, store, state });
  *     const snapshots = new ShardSnapshots({ wal, store, state, clock });
@@ -48,8 +58,14 @@ export interface SnapshotPolicy {
   readonly logBytes?: number;
   /** Snapshot once this long passed since the last one, if anything was written. Default 10 minutes. */
   readonly intervalMs?: number;
-  /** Snapshots kept (the newest ones). Default 2: if the newest fails verification, the older one still rebuilds the state. */
+  /** Snapshots kept (the newest ones). Default 2: if the newest fails verification, the older one still rebuilds the state (while the log from it is kept, see `compactionFloor`). */
   readonly keep?: number;
+  /**
+   * A snapshot still being written once this many bytes of log were
+   * written since the newest snapshot is overdue: appends wait for it
+   * (back-pressure). Default: twice the `logBytes` in force.
+   */
+  readonly overdueLogBytes?: number;
 }
 
 /** The least log between two snapshots under the default policy (see `SnapshotPolicy.logBytes`). */
@@ -124,14 +140,22 @@ export class ShardSnapshots {
   private readonly fixedLogBytes: number | undefined;
   private readonly intervalMs: number;
   private readonly keep: number;
+  /** `SnapshotPolicy.overdueLogBytes`, when given; otherwise twice `logBytesDue()`. */
+  private readonly fixedOverdueBytes: number | undefined;
   private running: Promise<SnapshotFileInfo | undefined> | undefined;
+  /** Settles once the running snapshot's file is in place (or its write failed): what an overdue snapshot holds appends until. */
+  private fileWritten: Promise<unknown> | undefined;
+  /** The appends are held for the running snapshot already. */
+  private holding = false;
   private latest: SnapshotFileInfo | undefined;
   /** The snapshots kept, newest first, as last listed (after a write, or `listKept`). */
   private kept: readonly SnapshotFileInfo[] = [];
   private compacting: Promise<WalSegmentInfo[]> | undefined;
-  /** Log bytes and time at the last snapshot (or at open). */
+  /** Log bytes and time at the last snapshot started (or at open). */
   private baseLogBytes: number;
   private baseAt: number;
+  /** Log bytes at the newest snapshot in place (or at open): the log after it is what an open replays. */
+  private newestLogBytes: number;
   private closed = false;
   /** The last snapshot attempt's failure, if it failed (reported in stats; the next attempt may succeed). */
   lastError: unknown;
@@ -155,8 +179,13 @@ export class ShardSnapshots {
       default: DEFAULT_SNAPSHOT_INTERVAL_MS,
     });
     this.keep = integerOption('SnapshotPolicy.keep', options.policy?.keep, { min: 1, default: DEFAULT_SNAPSHOTS_KEPT });
+    this.fixedOverdueBytes =
+      options.policy?.overdueLogBytes === undefined
+        ? undefined
+        : integerOption('SnapshotPolicy.overdueLogBytes', options.policy.overdueLogBytes, { min: 1 });
     this.latest = options.latest;
     this.baseLogBytes = this.wal.bytesAppended;
+    this.newestLogBytes = this.baseLogBytes;
     this.baseAt = this.clock.now();
   }
 
@@ -165,9 +194,19 @@ export class ShardSnapshots {
     return this.latest;
   }
 
-  /** Starts a snapshot if the policy says one is due (cheap to call after every commit). */
+  /**
+   * Starts a snapshot if the policy says one is due, and holds the log's
+   * appends while one is overdue (cheap to call after every commit).
+   */
   afterCommit(): void {
-    if (this.running || this.closed) return;
+    if (this.closed) return;
+    if (this.running) {
+      if (!this.holding && this.fileWritten && this.wal.bytesAppended - this.newestLogBytes >= this.overdueLogBytes()) {
+        this.holding = true;
+        this.wal.holdAppends(this.fileWritten);
+      }
+      return;
+    }
     const grown = this.wal.bytesAppended - this.baseLogBytes;
     const due = grown >= this.logBytesDue() || (grown > 0 && this.clock.now() - this.baseAt >= this.intervalMs);
     if (due) void this.snapshotNow().catch(() => undefined);
@@ -178,10 +217,19 @@ export class ShardSnapshots {
     return this.fixedLogBytes ?? Math.max(MIN_SNAPSHOT_LOG_BYTES, this.latest?.bytes ?? 0);
   }
 
+  /** Bytes of log since the newest snapshot past which a snapshot still being written holds appends (`SnapshotPolicy.overdueLogBytes`). */
+  overdueLogBytes(): number {
+    return this.fixedOverdueBytes ?? 2 * this.logBytesDue();
+  }
+
   /** Takes a snapshot at the state's current LSN now (or joins the one being taken). */
   snapshotNow(): Promise<SnapshotFileInfo | undefined> {
     if (this.closed) return Promise.reject(new TidalError('Closed', `shard ${this.wal.shard}: snapshots are closed`));
-    this.running ??= this.take().finally(() => (this.running = undefined));
+    this.running ??= this.take().finally(() => {
+      this.running = undefined;
+      this.fileWritten = undefined;
+      this.holding = false;
+    });
     return this.running;
   }
 
@@ -192,14 +240,24 @@ export class ShardSnapshots {
     const body = encodeShardSnapshot(this.state);
     let hlcHigh = 0n;
     for (const [, entity] of this.state.crdt.entityEntries()) if (entity.maxHlc() > hlcHigh) hlcHigh = entity.maxHlc();
-    this.baseLogBytes = this.wal.bytesAppended;
+    const logBytes = this.wal.bytesAppended;
+    this.baseLogBytes = logBytes;
     this.baseAt = this.clock.now();
     try {
-      const written = await this.store.write({ lsn, hlcHigh, body });
+      // A previous attempt that failed holds nothing back: this one must succeed before appends wait for one.
+      const write = this.store.write({ lsn, hlcHigh, body });
+      if (this.lastError === undefined) this.fileWritten = write;
+      const written = await write;
       this.latest = written;
+      this.newestLogBytes = logBytes;
       this.lastError = undefined;
       await this.store.prune(this.keep);
       this.kept = await this.store.list();
+      // A state that shrank: an older snapshot larger than the newest would keep more than twice the newest (the bound).
+      if (this.kept.length > 1 && this.kept.some((s) => s.bytes > written.bytes)) {
+        await this.store.pruneBefore(written.lsn);
+        this.kept = await this.store.list();
+      }
       // A compaction that fails leaves the log longer, not wrong: the next one tries again.
       await this.compactLog().catch(() => undefined);
       return written;
@@ -216,25 +274,51 @@ export class ShardSnapshots {
   }
 
   /**
-   * The first LSN the log must keep for the snapshots: just past the older
-   * of the kept snapshots (0 while fewer than `keep` exist: the whole log
-   * is still the fallback).
+   * The first LSN the log must keep for the snapshots: 0 (all of it) while
+   * fewer than `keep` exist and the log still starts at LSN 1 (the whole
+   * log is the fallback). Otherwise just past the older kept snapshot, so
+   * that it and the log after it rebuild the state if the newest fails
+   * verification; but the log is not kept below the last sealed segment
+   * for that, up to just past the newest snapshot: at most one sealed
+   * segment is kept besides the open one (the storage bound,
+   * docs/FORMAT.md §9.4).
    */
   get compactionFloor(): number {
-    if (this.kept.length < this.keep) return 0;
-    return this.kept[this.kept.length - 1]!.lsn + 1;
+    if (this.kept.length === 0 || (this.kept.length < this.keep && this.wal.firstLsn <= 1)) return 0;
+    // Fewer than `keep` once an older snapshot the log no longer reached was deleted: none but the newest rebuilds.
+    const fallback = this.kept.length < this.keep ? 0 : this.kept[this.kept.length - 1]!.lsn + 1;
+    const newest = this.kept[0]!.lsn + 1;
+    const segments = this.wal.segments();
+    let lastSealedBase = 0;
+    for (let i = segments.length - 1; i >= 0; i--) {
+      if (segments[i]!.sealed) {
+        lastSealedBase = segments[i]!.baseLsn;
+        break;
+      }
+    }
+    return Math.max(fallback, Math.min(newest, lastSealedBase));
   }
 
   /**
    * Deletes the sealed segments below `compactionFloor` that no retention
-   * holds (`Wal.compact`); one compaction at a time. Resolves with the
-   * segments deleted.
+   * holds (`Wal.compact`), then the older snapshots the log no longer
+   * reaches back to (they could rebuild nothing); one compaction at a
+   * time. Resolves with the segments deleted.
    */
   compactLog(): Promise<WalSegmentInfo[]> {
     const floor = this.compactionFloor;
     const oldest = this.wal.segments()[0];
     if (this.closed || !oldest?.sealed || oldest.lastLsn >= floor || this.compacting) return this.compacting ?? Promise.resolve([]);
-    this.compacting = this.wal.compact(floor).finally(() => (this.compacting = undefined));
+    this.compacting = this.wal
+      .compact(floor)
+      .then(async (removed) => {
+        if (this.kept.some((s, i) => i > 0 && s.lsn + 1 < this.wal.firstLsn)) {
+          await this.store.pruneBefore(this.wal.firstLsn - 1);
+          this.kept = await this.store.list();
+        }
+        return removed;
+      })
+      .finally(() => (this.compacting = undefined));
     return this.compacting;
   }
 

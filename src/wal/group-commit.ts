@@ -46,6 +46,8 @@ export class GroupCommit {
   private readonly spareEncoders: Encoder[] = [];
   /** The chain of group commits, so that they run one after another. */
   private committing: Promise<void> = Promise.resolve();
+  /** While set, group commits wait for it before they write (`hold`). */
+  private held: Promise<void> | undefined;
 
   private readonly target: GroupCommitTarget;
   private readonly maxBatchBytes: number;
@@ -114,6 +116,23 @@ export class GroupCommit {
     return result;
   }
 
+  /**
+   * Holds group commits back until `until` settles: a group not yet
+   * written waits for it, and the appends in it are acknowledged only then
+   * (back-pressure). Operations run by `afterPending` are not held
+   * themselves, but run after the held groups queued before them.
+   */
+  hold(until: Promise<unknown>): void {
+    const held: Promise<void> = until.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.held = held;
+    void held.then(() => {
+      if (this.held === held) this.held = undefined;
+    });
+  }
+
   /** Resolves once every append issued before the call is committed (or has failed). */
   async settle(): Promise<void> {
     if (this.pending) this.schedule(this.pending, true);
@@ -153,6 +172,7 @@ export class GroupCommit {
 
   private async commit(group: PendingGroup): Promise<void> {
     try {
+      if (this.held) await this.held;
       this.target.assertUsable();
       let lsn = await this.target.commitBatch(group.encoder.bytesView(), group.eventCount);
       for (const waiter of group.waiters) {

@@ -10,6 +10,11 @@
  *
  * Sync access handles are exclusive: while a WAL has a segment open, no
  * other worker or tab can open it. That is what leadership relies on.
+ *
+ * The file handles of the names it opened are kept (not the sync access
+ * handles: those are the caller's), so that reopening, renaming or
+ * removing a file it knows costs one round trip to the browser's storage,
+ * not two: in a busy worker each round trip waits behind the task running.
  */
 import { TidalError } from '../common/errors.js';
 import type { WalFile, WalStorage } from './storage.js';
@@ -58,6 +63,8 @@ export function hasOpfsSyncAccess(): boolean {
 export class OpfsStorage implements WalStorage {
   readonly description: string;
   private readonly dir: OpfsDirectoryHandle;
+  /** File handles of names opened here; a handle that fails is dropped and looked up again. */
+  private readonly fileHandles = new Map<string, OpfsFileHandle>();
 
   private constructor(dir: OpfsDirectoryHandle, path: readonly string[]) {
     this.dir = dir;
@@ -102,10 +109,20 @@ export class OpfsStorage implements WalStorage {
   }
 
   async open(name: string, options: { create?: boolean } = {}): Promise<WalFile> {
+    const known = this.fileHandles.get(name);
+    if (known) {
+      try {
+        return new OpfsFile(name, await known.createSyncAccessHandle());
+      } catch {
+        // Removed or moved by another context meanwhile, or busy: look it up afresh, which says which.
+        this.fileHandles.delete(name);
+      }
+    }
     let handle: SyncAccessHandle;
     try {
       const file = await this.dir.getFileHandle(name, { create: options.create === true });
       handle = await file.createSyncAccessHandle();
+      this.fileHandles.set(name, file);
     } catch (cause) {
       throw storageError(`${this.description}: cannot open ${name}`, cause);
     }
@@ -113,15 +130,29 @@ export class OpfsStorage implements WalStorage {
   }
 
   async rename(from: string, to: string): Promise<void> {
+    const known = this.fileHandles.get(from);
+    this.fileHandles.delete(from);
+    this.fileHandles.delete(to);
     try {
+      if (known) {
+        try {
+          await known.move(to);
+          this.fileHandles.set(to, known);
+          return;
+        } catch {
+          // A stale handle: look the file up afresh.
+        }
+      }
       const file = await this.dir.getFileHandle(from);
       await file.move(to);
+      this.fileHandles.set(to, file);
     } catch (cause) {
       throw storageError(`${this.description}: cannot rename ${from} to ${to}`, cause);
     }
   }
 
   async remove(name: string): Promise<void> {
+    this.fileHandles.delete(name);
     try {
       await this.dir.removeEntry(name);
     } catch (cause) {

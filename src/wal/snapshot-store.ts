@@ -4,9 +4,18 @@
  *
  * Writing: the bytes go to `<name>.tmp`, are flushed, and only then is the
  * file renamed to its snapshot name, so a crash mid-snapshot leaves the
- * previous snapshot as it was (and a `.tmp` that the next write or open
- * removes). The write goes in chunks, yielding to the event loop between
- * them, so that commits keep being acknowledged while a snapshot is made.
+ * previous snapshot as it was (and a `.tmp` that the next prune removes).
+ * The write goes in chunks, yielding to the event loop between them, so
+ * that commits keep being acknowledged while a snapshot is made.
+ *
+ * The store keeps its files (names and sizes) in memory: the folder is
+ * listed once, on first use, and again only by `loadNewest` (opening),
+ * which must see every file there is. A snapshot then costs three storage
+ * round trips (create the temporary file, rename it, remove the one it
+ * replaces) instead of listing the folder and opening every snapshot file
+ * to learn its size several times over: in a worker each round trip waits
+ * for the task that resolves it, behind whatever the worker is doing, and
+ * a shard writing at full speed outran snapshots that took twenty.
  *
  * Loading: newest first, every byte verified (`decodeSnapshot`). A
  * snapshot that fails verification, belongs to another shard or database,
@@ -32,7 +41,7 @@ export interface SnapshotStoreOptions {
   readonly shard: ShardId;
   /** BLAKE3-256 of the database's name (`databaseIdOf`). */
   readonly databaseId: Uint8Array;
-  /** Bytes written between yields to the event loop. Default 1 MiB. */
+  /** Bytes written between yields to the event loop. Default 4 MiB (a write of that size takes a few ms; encoding the state took longer). */
   readonly chunkBytes?: number;
   /** Yields to the event loop between chunks. Default: a macrotask through a MessageChannel (or setTimeout 0 without one). */
   readonly yieldToEvents?: () => Promise<void>;
@@ -63,7 +72,7 @@ export interface LoadedSnapshot {
 }
 
 const TEMP_SUFFIX = '.tmp';
-const DEFAULT_CHUNK_BYTES = 1024 * 1024;
+const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** BLAKE3-256 of a database name's UTF-8 bytes: the identity a snapshot is checked against. */
 export function databaseIdOf(b3: Blake3, database: string): Uint8Array {
@@ -103,6 +112,10 @@ export class SnapshotStore {
 
   /** The store's operations, one after another (OPFS handles are exclusive: two may not open one file at once). */
   private chain: Promise<unknown> = Promise.resolve();
+  /** This shard's snapshot files, newest first; `undefined` until the folder is first listed. */
+  private files: SnapshotFileInfo[] | undefined;
+  /** Temporary files of this shard left by a write that did not finish (a crash, a failure): the next prune removes them. */
+  private readonly strays = new Set<string>();
 
   private exclusive<T>(operation: () => Promise<T>): Promise<T> {
     const result = this.chain.then(operation);
@@ -110,31 +123,35 @@ export class SnapshotStore {
     return result;
   }
 
-  /** This shard's snapshot files, newest first. */
+  /** This shard's snapshot files, newest first (as the store knows them: see the module comment). */
   list(): Promise<SnapshotFileInfo[]> {
-    return this.exclusive(() => this.listFiles());
+    return this.exclusive(async () => [...(await this.known())]);
   }
 
+  /** The files as tracked, listing the folder the first time. */
+  private async known(): Promise<SnapshotFileInfo[]> {
+    return (this.files ??= await this.listFiles());
+  }
+
+  /** Lists the folder: this shard's snapshot files (each opened once for its size), newest first; notes stray temporary files. */
   private async listFiles(): Promise<SnapshotFileInfo[]> {
     const found: SnapshotFileInfo[] = [];
     for (const name of await this.storage.list()) {
+      if (name.endsWith(TEMP_SUFFIX)) {
+        if (parseSnapshotFileName(name.slice(0, -TEMP_SUFFIX.length))?.shard === this.shard) this.strays.add(name);
+        continue;
+      }
       const parsed = parseSnapshotFileName(name);
       if (!parsed || parsed.shard !== this.shard) continue;
-      let file;
-      try {
-        file = await this.storage.open(name);
-      } catch (error) {
-        // Pruned by a snapshot that finished meanwhile: it is no longer there to list.
-        if (!(await this.storage.list()).includes(name)) continue;
-        throw error;
-      }
+      const file = await this.storage.open(name);
       try {
         found.push({ name, lsn: parsed.lsn, bytes: file.size() });
       } finally {
         file.close();
       }
     }
-    return found.sort((a, b) => b.lsn - a.lsn);
+    this.files = found.sort((a, b) => b.lsn - a.lsn);
+    return this.files;
   }
 
   /**
@@ -146,11 +163,13 @@ export class SnapshotStore {
   }
 
   private async writeFile(fields: { lsn: number; hlcHigh: bigint; body: Uint8Array }): Promise<SnapshotFileInfo> {
-    const bytes = encodeSnapshot(this.b3, { shard: this.shard, databaseId: this.databaseId, ...fields });
+    const files = await this.known();
     const name = snapshotFileName(this.shard, fields.lsn);
+    const existing = files.find((f) => f.name === name);
+    if (existing) return existing; // the same state, already written
+    const bytes = encodeSnapshot(this.b3, { shard: this.shard, databaseId: this.databaseId, ...fields });
     const temp = name + TEMP_SUFFIX;
-    const names = new Set(await this.storage.list());
-    if (names.has(name)) return { name, lsn: fields.lsn, bytes: bytes.length }; // the same state, already written
+    this.strays.add(temp); // until it is renamed: if the write fails, the next prune removes what it left
     const file = await this.storage.open(temp, { create: true });
     try {
       file.truncate(0);
@@ -163,7 +182,11 @@ export class SnapshotStore {
       file.close();
     }
     await this.storage.rename(temp, name);
-    return { name, lsn: fields.lsn, bytes: bytes.length };
+    this.strays.delete(temp);
+    const written = { name, lsn: fields.lsn, bytes: bytes.length };
+    files.push(written);
+    files.sort((a, b) => b.lsn - a.lsn);
+    return written;
   }
 
   /**
@@ -190,13 +213,16 @@ export class SnapshotStore {
   private async loadNewestFile(options: { maxLsn: number }): Promise<LoadedSnapshot> {
     const issues: SnapshotIssue[] = [];
     const taken = new Set(await this.storage.list());
-    for (const info of await this.listFiles()) {
+    // Listed afresh: opening must see every file there is, whatever wrote it.
+    const files = await this.listFiles();
+    for (const info of [...files]) {
       const bytes = await this.readWhole(info.name);
       const refusal = this.check(bytes, info, options.maxLsn);
       if ('snapshot' in refusal) return { snapshot: { ...refusal.snapshot, file: info.name, bytes: bytes.length }, issues };
       const quarantinedAs = quarantineName(info.name, taken);
       await this.storage.rename(info.name, quarantinedAs);
       taken.add(quarantinedAs);
+      files.splice(files.indexOf(info), 1);
       issues.push({ ...refusal, file: info.name, quarantinedAs });
     }
     return { snapshot: undefined, issues };
@@ -241,7 +267,7 @@ export class SnapshotStore {
    */
   readNewest(): Promise<{ lsn: number; file: Uint8Array } | undefined> {
     return this.exclusive(async () => {
-      for (const info of await this.listFiles()) {
+      for (const info of await this.known()) {
         const bytes = await this.readWhole(info.name);
         if ('snapshot' in this.check(bytes, info, Number.MAX_SAFE_INTEGER)) return { lsn: info.lsn, file: bytes };
       }
@@ -257,18 +283,43 @@ export class SnapshotStore {
     return this.exclusive(() => this.pruneFiles(keep));
   }
 
+  /**
+   * Removes every snapshot of this shard but the newest whose LSN is below
+   * `lsn` (a log compacted to `lsn + 1` no longer reaches back to them, so
+   * they could rebuild nothing). Returns the names removed.
+   */
+  pruneBefore(lsn: number): Promise<string[]> {
+    return this.exclusive(async () => {
+      const files = await this.known();
+      const removed: string[] = [];
+      while (files.length > 1 && files[files.length - 1]!.lsn < lsn) {
+        const oldest = files[files.length - 1]!;
+        await this.storage.remove(oldest.name);
+        files.pop();
+        removed.push(oldest.name);
+      }
+      return removed;
+    });
+  }
+
   private async pruneFiles(keep: number): Promise<string[]> {
+    const files = await this.known();
     const removed: string[] = [];
-    for (const info of (await this.listFiles()).slice(keep)) {
-      await this.storage.remove(info.name);
-      removed.push(info.name);
+    while (files.length > keep) {
+      const oldest = files[files.length - 1]!;
+      await this.storage.remove(oldest.name);
+      files.pop();
+      removed.push(oldest.name);
     }
-    for (const name of await this.storage.list()) {
-      if (!name.endsWith(TEMP_SUFFIX)) continue;
-      const parsed = parseSnapshotFileName(name.slice(0, -TEMP_SUFFIX.length));
-      if (parsed?.shard !== this.shard) continue;
-      await this.storage.remove(name);
-      removed.push(name);
+    for (const name of [...this.strays]) {
+      try {
+        await this.storage.remove(name);
+        removed.push(name);
+      } catch (error) {
+        // A write that failed before creating its temporary file left nothing; anything else is a real failure.
+        if ((await this.storage.list()).includes(name)) throw error;
+      }
+      this.strays.delete(name);
     }
     return removed;
   }

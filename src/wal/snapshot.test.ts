@@ -4,6 +4,7 @@ import { isTidalError } from '../common/errors.js';
 import { MemoryStorage } from './memory-storage.js';
 import { decodeSnapshot, encodeSnapshot, parseSnapshotFileName, snapshotFileName } from './snapshot-file.js';
 import { databaseIdOf, SnapshotStore } from './snapshot-store.js';
+import type { WalStorage } from './storage.js';
 
 const b3 = await loadBlake3();
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -71,6 +72,29 @@ describe('SnapshotStore', () => {
     expect(hex(snapshot!.body)).toBe(hex(body(300)));
     expect(await store.prune(2)).toEqual(['0002-000000000000000a.snap']);
     expect((await store.list()).map((s) => s.lsn)).toEqual([30, 20]);
+  });
+
+  it('knows its files after one listing: a snapshot costs one create, one rename and one remove, and the folder is not listed again', async () => {
+    const storage = new MemoryStorage();
+    const calls: string[] = [];
+    const counted: WalStorage = {
+      description: 'counted',
+      list: () => (calls.push('list'), storage.list()),
+      open: (name, options) => (calls.push(`open ${name}`), storage.open(name, options)),
+      rename: (from, to) => (calls.push(`rename ${from}`), storage.rename(from, to)),
+      remove: (name) => (calls.push(`remove ${name}`), storage.remove(name)),
+    };
+    const store = new SnapshotStore(counted, b3, { shard: 1, databaseId, yieldToEvents: noYield });
+    for (const lsn of [10, 20]) await store.write({ lsn, hlcHigh: 0n, body: body(lsn) });
+    calls.length = 0;
+    await store.write({ lsn: 30, hlcHigh: 0n, body: body(30) });
+    await store.prune(2);
+    expect(await store.list()).toMatchObject([{ lsn: 30, bytes: 30 + 104 }, { lsn: 20 }]);
+    expect(calls).toEqual([
+      'open 0001-000000000000001e.snap.tmp',
+      'rename 0001-000000000000001e.snap.tmp',
+      'remove 0001-000000000000000a.snap',
+    ]);
   });
 
   it('a crash mid-snapshot leaves the previous snapshot as it was, and the torn temporary file is never loaded', async () => {

@@ -222,6 +222,18 @@ export class Wal {
     });
   }
 
+  /**
+   * Back-pressure: appends not yet written wait until `until` settles
+   * before their batch is written, and are acknowledged only then. A
+   * snapshot policy holds the log this way while a snapshot it needs is
+   * overdue, so that the log does not outgrow its storage bound
+   * (`ShardSnapshots`). What is queued after a held batch (a compaction,
+   * a flush) runs once that batch is written.
+   */
+  holdAppends(until: Promise<unknown>): void {
+    this.commits.hold(until);
+  }
+
   /** Bytes of batches appended (or imported) since the log was opened: what a snapshot policy counts (compaction does not lower it). */
   get bytesAppended(): number {
     return this.log.bytesAppended;
