@@ -16,8 +16,13 @@ async function device(
   id = randomDevice(),
   options: { maxChunkBytes?: number; snapshotMinBytes?: number } = {},
   segmentBytes?: number,
+  maxBatchBytes?: number,
 ) {
-  const { wal } = await Wal.open(storage, segmentBytes === undefined ? { shard: 0 } : { shard: 0, segmentBytes });
+  const { wal } = await Wal.open(storage, {
+    shard: 0,
+    ...(segmentBytes === undefined ? {} : { segmentBytes }),
+    ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }),
+  });
   const leader = await ShardLeader.open({ wal, replica: `${id.slice(0, 6)}.0` });
   const sync = new ShardSync({
     remote,
@@ -144,6 +149,43 @@ describe('ShardSync on a shard leader’s WAL', () => {
     expect(late.leader.state.crdt.counterValue('item:a', 'click')).toBe(50);
     expect(late.leader.state.crdt.counterValue('item:b', 'click')).toBe(30);
     expect(late.leader.state.crdt.encode()).toEqual(a.leader.state.crdt.encode());
+  });
+
+  it('a snapshot merge over the WAL batch bound is refused whole (PayloadTooLarge, docs/SYNC.md §9): nothing applied, no cursor moved, the other devices merge, the next round refuses it again', async () => {
+    const remote = new MemoryRemote();
+    const keys = await userKeys();
+    const small = { maxChunkBytes: 2000, snapshotMinBytes: 4000 };
+    // a's state: 100 fields of 300 bytes (~32 kB); its chunks (2 kB each) go up over 4 rounds, a snapshot in most of them,
+    // so its manifest soon lists only the chunks after an older snapshot: a device joining must start from a snapshot.
+    const a = await device(remote, keys, undefined, undefined, small);
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 25; i++) await a.write([{ op: 'set', key: `item:${round * 25 + i}`, field: 'body', value: 'x'.repeat(300) }]);
+      await a.sync.sync();
+    }
+    const b = await device(remote, keys);
+    await b.write([{ op: 'increment', key: 'item:b', kind: 'click', by: 2 }]);
+    await b.sync.sync();
+
+    // A device whose WAL takes batches of at most 16 kB of events: a's snapshot merges as ~32 kB of operations in one batch.
+    const late = await device(remote, keys, undefined, undefined, small, undefined, 16_000);
+    for (let round = 1; round <= 2; round++) {
+      const { refused } = await late.sync.sync();
+      expect(refused.map((r) => r.code)).toEqual(['PayloadTooLarge']);
+      expect(late.sync.stats.refused['PayloadTooLarge']).toBe(round);
+      expect(late.leader.state.syncCursors.has(a.id)).toBe(false);
+      expect(late.leader.state.crdt.has('item:0')).toBe(false);
+      expect(late.leader.state.crdt.has('item:99')).toBe(false);
+      // b's stream is not held up by a's.
+      expect(late.leader.state.crdt.counterValue('item:b', 'click')).toBe(2);
+      expect(late.leader.state.syncCursors.get(b.id)).toBe(1);
+      expect(late.wal.lastLsn).toBe(1); // b's import alone: nothing of a's merge reached the log
+    }
+    // A device with the default bound (16 MiB) merges the same snapshot.
+    const other = await device(remote, keys, undefined, undefined, small);
+    expect((await other.sync.sync()).refused).toEqual([]);
+    expect(other.sync.stats.snapshotsMerged).toBe(1);
+    await a.sync.sync(); // a merges b
+    expect(other.leader.state.crdt.encode()).toEqual(a.leader.state.crdt.encode());
   });
 
   it('refuses to merge a device up to a cursor already passed (StaleWrite)', async () => {
