@@ -16,7 +16,7 @@
  */
 import type { Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
-import { ENVELOPE_OVERHEAD, open } from './envelope.js';
+import { ENVELOPE_OVERHEAD } from './envelope.js';
 import { CrdtSignalState } from '../crdt/signal-state.js';
 import {
   MAX_CHUNK_OBJECT,
@@ -207,8 +207,7 @@ export class ShardPuller {
     if (entry.size > MAX_SNAPSHOT_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
     const found = await this.remote.get(this.at.objectKey(entry.name), entry.size);
     if (!found) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
-    this.at.checkName(entry.name, found.bytes);
-    const plaintext = await open(this.at.keys, 'snapshot', this.at.snapshotContext(device, entry.lsn), found.bytes, what);
+    const plaintext = await this.at.checkAndOpen(entry.name, found.bytes, 'snapshot', this.at.snapshotContext(device, entry.lsn), what);
     const body = decodeSnapshotBody(plaintext, entry.lsn, what);
     let state: CrdtSignalState;
     try {
@@ -233,8 +232,8 @@ export class ShardPuller {
     if (entry.size > MAX_CHUNK_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
     const found = await this.remote.get(this.at.objectKey(entry.name), entry.size);
     if (!found) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
-    this.at.checkName(entry.name, found.bytes);
-    const plaintext = await open(this.at.keys, 'chunk', this.at.chunkContext(device, entry.seq, entry.from, entry.to), found.bytes, what);
+    const context = this.at.chunkContext(device, entry.seq, entry.from, entry.to);
+    const plaintext = await this.at.checkAndOpen(entry.name, found.bytes, 'chunk', context, what);
     return decodeChunk(plaintext, entry.from, entry.to, what);
   }
 }

@@ -7,9 +7,10 @@
  * The uploader and the puller of a shard share one.
  */
 import { TidalError } from '../common/errors.js';
-import { open } from './envelope.js';
+import { open, type ObjectKind } from './envelope.js';
 import { decodeManifest, decodePage, type Manifest, type ManifestPage } from './format.js';
 import type { SyncKeys } from './sync-key.js';
+import type { Value } from '../common/value.js';
 
 /** A shard of a device's database, as placed in the bucket. */
 export class SyncSpace {
@@ -62,6 +63,20 @@ export class SyncSpace {
     }
   }
 
+  /**
+   * Checks `bytes` against `name` (`ObjectMismatch`) and opens them
+   * (`DecryptionFailed`, ...), refusing with the name check's code first, as
+   * if it ran first. The decryption starts first and runs while the name is
+   * hashed: WebCrypto works off this thread, so the two overlap instead of
+   * adding up (each about as long as the object's download on loopback).
+   */
+  async checkAndOpen(name: string, bytes: Uint8Array, kind: ObjectKind, context: Value, what: string): Promise<Uint8Array> {
+    const opening = open(this.keys, kind, context, bytes, what);
+    opening.catch(() => undefined); // a name that does not match wins over what the decryption says
+    this.checkName(name, bytes);
+    return opening;
+  }
+
   /** Authenticates and decodes the manifest read from `key`, and checks it is the one `key` is derived from. */
   async openManifest(key: string, bytes: Uint8Array): Promise<Manifest> {
     const what = `manifest ${key.slice(key.lastIndexOf('/') + 1)}`;
@@ -77,8 +92,7 @@ export class SyncSpace {
 
   /** Checks, authenticates and decodes page `name` of `device`, whose last entry is chunk `seq`. */
   async openPage(name: string, bytes: Uint8Array, device: string, seq: number): Promise<ManifestPage> {
-    this.checkName(name, bytes);
     const what = `manifest page ${name}`;
-    return decodePage(await open(this.keys, 'page', this.pageContext(device, seq), bytes, what), what);
+    return decodePage(await this.checkAndOpen(name, bytes, 'page', this.pageContext(device, seq), what), what);
   }
 }
