@@ -5,7 +5,7 @@
  * acknowledged at once. A follower opened without storage applies the same
  * log and keeps no copy of it (it cannot be promoted).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { ManualClock, settle } from '../common/testing/manual-clock.js';
 import { InProcessNetwork } from '../transport/index.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
@@ -18,11 +18,6 @@ import { EventLog } from './state-machine.js';
 
 const LEADER = { shard: 1, replica: 'leader' };
 const FOLLOWER = { shard: 1, replica: 'follower' };
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 /** `count` batches of shard 1's log, one event each, as the leader's WAL committed them. */
 async function batches(count: number): Promise<CommittedBatch[]> {
@@ -52,7 +47,7 @@ async function open(options: Partial<FollowerDbOptions> = {}) {
   void (async () => {
     for (let m; (m = await leader.recvControl()) !== null;) control.push(decodeControl(m.bytes));
   })();
-  cleanups.push(async () => {
+  onTestFinished(async () => {
     await follower.close();
     leader.close();
   });

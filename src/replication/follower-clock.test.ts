@@ -2,7 +2,7 @@
  * A follower's time is its injected clock: its waits time out, and it asks
  * a silent leader again, when the clock says so and not before.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { InProcessNetwork } from '../transport/index.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
 import { decodeControl } from './messages.js';
@@ -12,11 +12,6 @@ import { ManualClock, settle } from '../common/testing/manual-clock.js';
 
 const LEADER = { shard: 1, replica: 'leader' };
 const FOLLOWER = { shard: 1, replica: 'follower' };
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 async function open() {
   const net = new InProcessNetwork();
@@ -31,7 +26,7 @@ async function open() {
     stallTimeoutMs: 1000,
     clock,
   });
-  cleanups.push(async () => {
+  onTestFinished(async () => {
     await follower.close();
     leader.close();
   });

@@ -5,7 +5,7 @@
  * asked for again, and the follower stops and says `VersionSkew`. A batch
  * whose version field is merely damaged (its digest fails) stays damage.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadBlake3 } from '../common/blake3.js';
 import type { TidalError } from '../common/errors.js';
 import { InProcessNetwork } from '../transport/index.js';
@@ -21,11 +21,6 @@ const b3 = await loadBlake3();
 const LEADER = { shard: 4, replica: 'leader' };
 const FOLLOWER = { shard: 4, replica: 'follower' };
 const BATCH_HEADER_BYTES = 72;
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 /** The first batch of a fresh log of shard 4 (LSNs 1..3), as a leader ships it. */
 async function batchBytes(): Promise<Uint8Array> {
@@ -67,7 +62,7 @@ async function open() {
       if (body.type === 'request') requests.push(body.reason);
     }
   })();
-  cleanups.push(async () => {
+  onTestFinished(async () => {
     await follower.close();
     leader.close();
   });

@@ -1,6 +1,6 @@
 import * as Comlink from 'comlink';
 import { spawnReplica } from './testing/spawn-replica.js';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { equalBytes } from '../common/blake3.js';
 import type { SegmentFault } from '../transport/faulty-transport.js';
 import type { FollowerConfig, FollowerStats, LeaderConfig, LeaderStats, ReplicaWorkerApi } from './testing/replica.worker.js';
@@ -21,17 +21,13 @@ const FOLLOWER_FAST = { stallTimeoutMs: 250, requestIntervalMs: 20 };
 
 type Replica = Comlink.Remote<ReplicaWorkerApi>;
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 afterAll(async () => {
   const root = await navigator.storage.getDirectory();
   const dir = await root.getDirectoryHandle(ROOT, { create: true });
   await dir.removeEntry(RUN, { recursive: true }).catch(() => undefined);
 });
 
-const spawn = () => spawnReplica(cleanups);
+const spawn = () => spawnReplica();
 
 interface PairOptions {
   leader?: Partial<Pick<LeaderConfig, 'segmentBytes' | 'cacheBytes' | 'followLater' | 'faultSeed'>>;

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { mulberry32 } from '../common/random.js';
 import { InProcessNetwork, withCopiedBytes, withFlippedByte, withTruncatedBytes } from '../transport/index.js';
 import type { WireMessage } from '../transport/wire.js';
@@ -18,11 +18,6 @@ const FOLLOWER_FAST = { stallTimeoutMs: 80, requestIntervalMs: 10 };
 const prng = mulberry32;
 
 const event = (i: number): Value => ({ op: 'increment', key: `item:${i % 97}`, kind: 'view', by: (i % 5) + 1, at: i });
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 async function startLeader(
   net: InProcessNetwork,
@@ -51,7 +46,7 @@ async function startLeader(
       await wal.close();
     },
   };
-  cleanups.push(() => leader.stop());
+  onTestFinished(() => leader.stop());
   return leader;
 }
 
@@ -66,7 +61,7 @@ async function startFollower(net: InProcessNetwork, storage = new MemoryStorage(
     ...FOLLOWER_FAST,
     ...(segmentBytes ? { segmentBytes } : {}),
   });
-  cleanups.push(() => follower.close());
+  onTestFinished(() => follower.close());
   return { follower, stateMachine, storage };
 }
 
@@ -221,7 +216,7 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
     const net = new InProcessNetwork();
     const leader = await startLeader(net, { maxInFlightBytes: 16 * 1024 });
     const silent = net.connect(FOLLOWER); // receives, never acknowledges
-    cleanups.push(() => silent.close());
+    onTestFinished(() => silent.close());
     await writeEvents(leader.wal, 1, 5000, 50);
     await new Promise((resolve) => setTimeout(resolve, 50));
     const cursor = leader.shipper.stats().followers[0]!;
@@ -243,7 +238,7 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
     const transport = net.connect(LEADER);
     const shipper = new WalShipper({ wal: promoted, transport, followers: [FOLLOWER], ...FAST });
     shipper.start();
-    cleanups.push(async () => {
+    onTestFinished(async () => {
       shipper.stop();
       transport.close();
       await promoted.close();
@@ -260,7 +255,7 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
     await writeEvents(leader.wal, 1, 10);
     await follower.whenApplied(10);
     const stranger = net.connect({ shard: 2, replica: 'stranger' });
-    cleanups.push(() => stranger.close());
+    onTestFinished(() => stranger.close());
     // Garbage and lies to the leader from a stranger.
     await stranger.sendControl(LEADER, new Uint8Array([1, 9, 9, 9]));
     await stranger.sendControl(LEADER, encodeControl({ type: 'ack', shard: 2, appliedLsn: 5 }));
@@ -292,7 +287,7 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
       stateMachine,
       ...FOLLOWER_FAST,
     });
-    cleanups.push(() => follower.close());
+    onTestFinished(() => follower.close());
     const refused = net.connect({ shard: 2, replica: 'intruder' });
     await refused.sendControl({ shard: 2, replica: 'tab-a' }, encodeControl({ type: 'request', shard: 2, fromLsn: 1, reason: 'hello' }));
     await writeEvents(wal, 1, 50);
@@ -312,7 +307,7 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
     const next = net.connect({ shard: 2, replica: 'tab-c' });
     const nextShipper = new WalShipper({ wal: reopened, transport: next, admit: () => true, ...FAST });
     nextShipper.start();
-    cleanups.push(async () => {
+    onTestFinished(async () => {
       nextShipper.stop();
       next.close();
       refused.close();

@@ -5,7 +5,7 @@
  * always sent the first (which a fresh follower waits for before it answers
  * reads), and again once payloads stop.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { ManualClock, settle } from '../common/testing/manual-clock.js';
 import { InProcessNetwork } from '../transport/index.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
@@ -17,11 +17,6 @@ const LEADER = { shard: 2, replica: 'leader' };
 const FOLLOWER = { shard: 2, replica: 'follower' };
 const HEARTBEAT_MS = 250;
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
 describe('WalShipper heartbeats', () => {
   it('sends the first status, none to a follower sent a payload since the last tick, and again once payloads stop', async () => {
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 2 });
@@ -31,7 +26,7 @@ describe('WalShipper heartbeats', () => {
     const follower = net.connect(FOLLOWER);
     const shipper = new WalShipper({ wal, transport: leader, followers: [FOLLOWER], heartbeatMs: HEARTBEAT_MS, clock });
     shipper.start();
-    cleanups.push(async () => {
+    onTestFinished(async () => {
       shipper.stop();
       leader.close();
       follower.close();

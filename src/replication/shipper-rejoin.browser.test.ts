@@ -1,5 +1,5 @@
 import { spawnReplica } from './testing/spawn-replica.js';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { equalBytes } from '../common/blake3.js';
 import type { FollowerStats } from './testing/replica.worker.js';
 
@@ -17,16 +17,12 @@ const FOLLOWER = { shard: SHARD, replica: 'follower' };
 const ROOT = 'tidal-test';
 const RUN = `rejoin-${crypto.randomUUID()}`;
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 afterAll(async () => {
   const root = await navigator.storage.getDirectory();
   await (await root.getDirectoryHandle(ROOT, { create: true })).removeEntry(RUN, { recursive: true }).catch(() => undefined);
 });
 
-const spawn = () => spawnReplica(cleanups);
+const spawn = () => spawnReplica();
 
 describe('WalShipper and a follower that rejoins with an empty log', () => {
   it('catches it up from LSN 1 without waiting for its stall timer', async () => {

@@ -5,7 +5,7 @@
  * the ordinary resend timeout; and it must still send it again once even
  * that patience is spent (a follower that lost it).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadBlake3 } from '../common/blake3.js';
 import { InProcessNetwork } from '../transport/index.js';
 import type { Transport } from '../transport/transport.js';
@@ -33,11 +33,6 @@ async function receiveChunks(transport: Transport, into: number[]): Promise<void
   }
 }
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
 async function setUp() {
   const { wal } = await Wal.open(new MemoryStorage(), { shard: SHARD });
   await wal.append(Array.from({ length: 10 }, (_, i) => ({ i })));
@@ -57,7 +52,7 @@ async function setUp() {
     snapshots: { newestLsn: () => 10, read: async () => ({ lsn: 10, file }) },
   });
   shipper.start();
-  cleanups.push(async () => {
+  onTestFinished(async () => {
     shipper.stop();
     leaderTransport.close();
     followerTransport.close();

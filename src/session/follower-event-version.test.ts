@@ -5,7 +5,7 @@
  * skew, found before anything of the payload is stored or applied, not
  * halfway through applying it.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { TidalError } from '../common/errors.js';
 import { settle } from '../common/testing/manual-clock.js';
 import { FollowerDb } from '../replication/follower-db.js';
@@ -20,11 +20,6 @@ import { ShardState } from './shard-state.js';
 
 const LEADER = { shard: 0, replica: 'leader' };
 const FOLLOWER = { shard: 0, replica: 'follower' };
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 /** A leader's log: LSN 1 a real write, LSN 2 the event `newer` makes of it. Returns both batches' bytes, one after the other. */
 async function logWith(newer: (written: Record<string, Value>) => Value): Promise<Uint8Array> {
@@ -59,7 +54,7 @@ async function follow() {
     requestIntervalMs: 0,
     onVersionSkew: (error) => skews.push(error),
   });
-  cleanups.push(async () => {
+  onTestFinished(async () => {
     await follower.close();
     leader.close();
   });

@@ -7,7 +7,7 @@
  * (those behind it still land, once, in order), and a leader replaced with
  * ticks in flight takes each of them exactly once.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { TidalError } from '../common/errors.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
 import type { WalFile, WalStorage } from '../wal/storage.js';
@@ -15,11 +15,6 @@ import { Wal } from '../wal/wal.js';
 import { SessionWriter, type SessionLink } from './session-writer.js';
 import { ShardLeader } from './shard-leader.js';
 import type { ClientOperation, WriteRequest, WriteToken } from './write.js';
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 /** Sends a tick's requests to the leader `leader()` gives as one `writeBatch`, as the tab's `TickBatcher` does (without a worker). */
 function tickLink(leader: () => Promise<ShardLeader>): SessionLink {
@@ -114,7 +109,7 @@ class FailingWrite implements WalStorage {
 
 async function openLeader(storage: WalStorage, replica: string): Promise<{ wal: Wal; leader: ShardLeader }> {
   const { wal } = await Wal.open(storage, { shard: 0 });
-  cleanups.push(() => wal.close().catch(() => undefined));
+  onTestFinished(() => wal.close().catch(() => undefined));
   return { wal, leader: await ShardLeader.open({ wal, replica }) };
 }
 

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { systemClock } from '../common/clock.js';
 import { mulberry32 } from '../common/random.js';
 import { isTidalError, TidalError } from '../common/errors.js';
@@ -17,11 +17,6 @@ import { asWriteEvent, type WriteRequest, type WriteToken } from './write.js';
 const prng = mulberry32;
 
 const lost = () => new TidalError('Closed', 'link lost');
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
 /**
  * The storage as one incarnation of a worker sees it: once that worker
  * "dies" it is fenced, so nothing it still had in progress can touch the
@@ -178,7 +173,7 @@ describe('exactly-once writes through the session bridge', () => {
       const shard = new CrashingShard();
       const { link, seen } = faultyLink(shard, random);
       const writers = Array.from({ length: 4 }, () => new SessionWriter({ shard: 0, link, retryDelayMs: 1, maxRetryDelayMs: 5 }));
-      cleanups.push(() => writers.forEach((w) => w.close()));
+      onTestFinished(() => writers.forEach((w) => w.close()));
       const acknowledged: { writer: number; seq: number; token: WriteToken }[] = [];
       await Promise.all(
         writers.map(async (writer, w) => {
@@ -413,7 +408,7 @@ describe('exactly-once writes through the session bridge', () => {
     let leader = await ShardLeader.open({ wal, replica: 'l' });
     const link = { write: (r: WriteRequest) => leader.write(r) };
     const writer = new SessionWriter({ shard: 0, link, retryDelayMs: 1, maxRetryDelayMs: 2 });
-    cleanups.push(() => writer.close());
+    onTestFinished(() => writer.close());
     const op = [{ op: 'increment' as const, key: 'k', kind: 'n', by: 1 }];
     const [first, twin] = await Promise.all([writer.write(op, { idempotencyKey: 'a' }), writer.write(op, { idempotencyKey: 'a' })]);
     expect(twin).toEqual(first);
@@ -440,7 +435,7 @@ describe('exactly-once writes through the session bridge', () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
-    cleanups.push(() => void process.off('unhandledRejection', onUnhandled));
+    onTestFinished(() => void process.off('unhandledRejection', onUnhandled));
     await wal.close(); // every append fails from now on
     const op = [{ op: 'increment' as const, key: 'k', kind: 'n', by: 1 }];
     const request = (seq: number): WriteRequest => ({
@@ -465,7 +460,7 @@ describe('exactly-once writes through the session bridge', () => {
     let deliver = true;
     const link = { write: (r: WriteRequest) => (deliver ? leader.write(r) : Promise.reject(lost())) };
     const writer = new SessionWriter({ shard: 0, link, clock: { ...systemClock, now: () => now }, retryDelayMs: 1, maxRetryDelayMs: 2 });
-    cleanups.push(() => writer.close());
+    onTestFinished(() => writer.close());
     const op = [{ op: 'increment' as const, key: 'k', kind: 'n', by: 1 }];
     await writer.write(op);
     const oldSession = writer.id;
@@ -496,7 +491,7 @@ describe('merged writes (a tick of writes without an idempotency key as one writ
     const leader = await ShardLeader.open({ wal, replica: 'l' });
     const sent: WriteRequest[] = [];
     const writer = new SessionWriter({ shard: 0, link: { write: (r) => (sent.push(r), leader.write(r)) }, merge: true });
-    cleanups.push(() => writer.close());
+    onTestFinished(() => writer.close());
     const tokens: Promise<WriteToken>[] = [];
     for (let i = 0; i < 300; i++) tokens.push(writer.write([{ op: 'set', key: 'k', field: 'last', value: i }]));
     tokens.push(writer.write([{ op: 'increment', key: 'k', kind: 'n', by: 1 }], { idempotencyKey: 'once' }));
@@ -524,7 +519,7 @@ describe('merged writes (a tick of writes without an idempotency key as one writ
       write: (r) => (refuse(r) ? Promise.reject(new TidalError('InvalidArgument', 'refused by the test leader')) : leader.write(r)),
     };
     const writer = new SessionWriter({ shard: 0, link, merge: true, retryDelayMs: 1, maxRetryDelayMs: 2 });
-    cleanups.push(() => writer.close());
+    onTestFinished(() => writer.close());
     const outcome = (p: Promise<WriteToken>) =>
       p.then(
         () => 'ok',
@@ -554,7 +549,7 @@ describe('merged writes (a tick of writes without an idempotency key as one writ
         retryDelayMs: 1,
         maxRetryDelayMs: 5,
       });
-      cleanups.push(() => writer.close());
+      onTestFinished(() => writer.close());
       let acknowledged = 0;
       for (let tick = 0; tick < 60; tick++) {
         const writes = [];
@@ -601,7 +596,7 @@ describe('failover to a promoted follower, and reads', () => {
       write: (r) => (down || !leader ? Promise.reject(lost()) : leader.write(r)),
     };
     const writer = new SessionWriter({ shard: 0, link, retryDelayMs: 1, maxRetryDelayMs: 5 });
-    cleanups.push(() => writer.close());
+    onTestFinished(() => writer.close());
     const op = [{ op: 'increment' as const, key: 'k', kind: 'n', by: 1 }];
     const tokens: Promise<WriteToken>[] = [];
     for (let i = 0; i < 200; i++) tokens.push(writer.write(op));
@@ -643,7 +638,7 @@ describe('failover to a promoted follower, and reads', () => {
       leader: { shard: 0, replica: 'l' },
       stateMachine: state,
     });
-    cleanups.push(async () => {
+    onTestFinished(async () => {
       shipper.stop();
       transport.close();
       await follower.close();

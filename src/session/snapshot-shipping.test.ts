@@ -5,7 +5,7 @@
  * (new, or behind the log's first LSN) are brought up to date by the
  * snapshot and the log after it, byte for byte; bad chunks install nothing.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadBlake3 } from '../common/blake3.js';
 import { FollowerDb } from '../replication/follower-db.js';
 import { encodeSnapshotChunks, SNAPSHOT_CHUNK_HEADER_BYTES } from '../replication/snapshot-chunks.js';
@@ -29,11 +29,6 @@ const LEADER = { shard: SHARD, replica: 'leader' };
 const request = mixedWrites({ entities: 40, startedAt: Date.now() });
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 const noYield = async () => undefined;
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 /** A leader with small segments, its snapshots, and a shipper that sends them to followers the log cannot serve. */
 async function startLeader(net: InProcessNetwork, options: { maxPayloadBytes?: number } = {}) {
@@ -64,7 +59,7 @@ async function startLeader(net: InProcessNetwork, options: { maxPayloadBytes?: n
     await wal.compact(taken.lsn + 1);
     return taken;
   };
-  cleanups.push(async () => {
+  onTestFinished(async () => {
     shipper.stop();
     transport.close();
     await snapshots.close();
@@ -92,7 +87,7 @@ async function startFollower(net: InProcessNetwork, replica: string, storage = n
       },
     },
   });
-  cleanups.push(() => follower.close());
+  onTestFinished(() => follower.close());
   return { follower, storage, state: () => follower.stateMachine as ShardState };
 }
 

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { isTidalError } from '../common/errors.js';
 import { EventLog } from '../replication/state-machine.js';
 import { FollowerDb } from '../replication/follower-db.js';
@@ -14,11 +14,6 @@ import type { ReceivedSegment } from './transport.js';
 const SENDER = { shard: 4, replica: 'sender' };
 const RECEIVER = { shard: 4, replica: 'receiver' };
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
 /** Payload bytes whose every byte says which segment they belong to and where: (seq * 31 + i) mod 256. */
 function pattern(seq: number, size: number): ArrayBuffer {
   const bytes = new Uint8Array(size);
@@ -30,10 +25,8 @@ function link(options: ConstructorParameters<typeof FaultyTransport>[1] = {}): {
   const net = new InProcessNetwork();
   const receiver = net.connect(RECEIVER, { maxQueuedSegments: 10_000 });
   const faulty = new FaultyTransport(net.connect(SENDER), options);
-  cleanups.push(
-    () => faulty.close(),
-    () => receiver.close(),
-  );
+  onTestFinished(() => faulty.close());
+  onTestFinished(() => receiver.close());
   return { faulty, receiver };
 }
 
@@ -222,7 +215,7 @@ describe('FaultyTransport', () => {
     const net = new InProcessNetwork();
     const inner = net.connect(SENDER);
     const faulty = new FaultyTransport(inner);
-    cleanups.push(() => faulty.close());
+    onTestFinished(() => faulty.close());
     expect(() => faulty.injectNext('melt' as SegmentFault)).toThrow(/InvalidArgument: unknown fault "melt"/);
     expect(() => faulty.injectNext('flip', { at: -1 })).toThrow(/InvalidArgument/);
     expect(() => faulty.injectNext('flip', { at: 1.5 })).toThrow(/InvalidArgument/);
@@ -277,7 +270,7 @@ describe('FaultyTransport under WalShipper → FollowerDb', () => {
       stallTimeoutMs: 80,
       requestIntervalMs: 10,
     });
-    cleanups.push(async () => {
+    onTestFinished(async () => {
       await follower.close();
       shipper.stop();
       faulty.close();
