@@ -12,7 +12,7 @@
  */
 import { sleep, withTimeout, type Clock } from '../common/clock.js';
 import { shardChannels } from './channels.js';
-import { takeLockTerm } from './lock-terms.js';
+import { takeLockTerm, type LockTermOptions } from './lock-terms.js';
 import { CONTROL_TIMEOUT_MS, wireInTabFollower, type ShardSlot } from './shard-slot.js';
 
 /** How a `LeaderLock` is set up. */
@@ -25,6 +25,8 @@ export interface LeaderLockOptions {
   readonly signal: AbortSignal;
   readonly closed: () => boolean;
   readonly transfer: <T>(value: T, transferables: Transferable[]) => T;
+  /** Counts a grant's term. Default `takeLockTerm`; a test holds it to steal the lock meanwhile. */
+  readonly takeTerm?: (options: LockTermOptions) => Promise<number>;
 }
 
 /** Holds, queues for and takes this tab's shard locks, and gives the lead to the shard workers. */
@@ -38,13 +40,21 @@ export class LeaderLock {
   /** Queues for the shard's Web Lock (or takes it from a silent holder); leads while it is held. */
   request(slot: ShardSlot, steal: boolean): void {
     const { db, clock, signal, closed } = this.options;
+    const takeTerm = this.options.takeTerm ?? takeLockTerm;
     const names = shardChannels(db, slot.shard);
     const options: LockOptions = steal ? { steal: true } : { signal };
+    // Where this request is: granted, it takes its term (an await: OPFS) before the tab holds the lock.
+    let grant: 'waiting' | 'taking' | 'held' | 'lost' = 'waiting';
     navigator.locks
       .request(names.lock, options, async () => {
         if (closed()) return;
-        slot.term = await takeLockTerm({ db, shard: slot.shard, legacyKey: names.term, clock });
-        if (closed()) return;
+        grant = 'taking';
+        slot.stealing = true; // taking the lock already: the supervisor must not steal it meanwhile
+        const term = await takeTerm({ db, shard: slot.shard, legacyKey: names.term, clock });
+        // Taken by another tab while the term was counted: not held, and queued again below.
+        if (grant !== 'taking' || closed()) return;
+        grant = 'held';
+        slot.term = term;
         slot.lockHeld = true;
         slot.stealing = false;
         await this.lead(slot).catch((error) => console.error(`tidal: shard ${slot.shard} could not take the lead`, error));
@@ -52,13 +62,19 @@ export class LeaderLock {
       })
       .catch(async (error: unknown) => {
         // Stolen by another tab (AbortError), or our own close.
-        const wasLeader = slot.lockHeld;
-        slot.lockHeld = false;
-        slot.releaseLock = undefined;
+        const was = grant;
+        grant = 'lost';
+        if (was === 'held') {
+          slot.lockHeld = false;
+          slot.releaseLock = undefined;
+        }
+        if (was === 'taking') slot.stealing = false;
         if (closed()) return;
-        if (wasLeader) {
+        if (was === 'held') {
           await withTimeout(clock, slot.host.becomeFollower(), CONTROL_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined);
           this.request(slot, false);
+        } else if (was === 'taking') {
+          this.request(slot, false); // it never led: it queues again
         } else if ((error as { name?: string }).name !== 'AbortError') {
           console.error(`tidal: lock request for shard ${slot.shard} failed`, error);
         }

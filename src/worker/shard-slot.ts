@@ -27,7 +27,7 @@ export interface ShardSlot {
   /** The term this tab was granted the lock in (see `LeaderLock`). */
   term: number;
   restarting: Promise<void> | undefined;
-  /** Asking to take the lock from a silent leader tab. */
+  /** Taking the lock: asking to steal it from a silent leader tab, or granted it and counting its term. */
   stealing: boolean;
   /**
    * While the worker takes the lead (set by `LeaderLock.lead`): until when
