@@ -65,6 +65,17 @@ describe('Leadership', () => {
     expect(leadership.role.kind).not.toBe('leader');
   });
 
+  it('gives the tab that took its lead a whole leader timeout to be heard: stepping down, the leader counts as just heard', async () => {
+    const clock = new ManualClock();
+    const leadership = leadershipOf([], clock);
+    await leadership.becomeLeader(1);
+    await clock.advance(10_000); // leading: the last other leader was heard 10 s ago
+    expect(leadership.leaderSilentMs).toBeGreaterThanOrEqual(10_000);
+    await leadership.stepDown(); // its lock was taken
+    // Otherwise its tab's supervisor would find the leader silent at once and take the lock straight back.
+    expect(leadership.leaderSilentMs).toBe(0);
+  });
+
   it('leads once the log opened when nothing intervened', async () => {
     const leadership = leadershipOf([]);
     await expect(leadership.becomeLeader(3)).resolves.toEqual({ lastLsn: 0 });

@@ -295,6 +295,7 @@ export class Leadership {
     if (this.claiming) {
       this.claiming = false;
       this.stopAnnouncing?.();
+      this.heard.heardAt = this.clock.now(); // as in stepDown: the lock's new holder gets its time to speak
       if (this.heard.tab === this.config.tabId) this.heard.tab = undefined;
     }
     if (this.currentRole.kind === 'leader') await this.stepDown();
@@ -315,6 +316,9 @@ export class Leadership {
     }
     this.currentRole = { kind: 'starting', state: role.state };
     this.stopAnnouncing?.();
+    // The lead changed hands: its successor gets a whole leaderTimeoutMs to be heard before this tab
+    // may take the lock back (the last leader heard was this worker itself, long ago).
+    this.heard.heardAt = this.clock.now();
     stopShipping(role.crossTab);
     stopShipping(role.inTab);
     if (this.heard.tab === this.config.tabId) this.heard.tab = undefined;
