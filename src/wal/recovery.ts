@@ -211,20 +211,37 @@ class Recovery {
     return { belonging: [], lastHandle: undefined };
   }
 
-  /** Pass 2: every segment in full, each read into one reused buffer. */
+  /**
+   * Pass 2: every segment in full, each read into one reused buffer. The
+   * next segment's file is opened while this one is verified: opening is a
+   * round trip to the browser's storage, which then overlaps the hashing
+   * instead of adding to it.
+   */
   private async scanInOrder(belonging: readonly WalSegmentId[], lastHandle: WalFile | undefined): Promise<void> {
+    const openAt = (i: number): Promise<WalFile> =>
+      i === belonging.length - 1 && lastHandle ? Promise.resolve(lastHandle) : this.storage.open(belonging[i]!.fileName());
     let buffer = new Uint8Array(0);
-    for (const [i, id] of belonging.entries()) {
-      const name = id.fileName();
-      const isLast = i === belonging.length - 1;
-      const file = isLast && lastHandle ? lastHandle : await this.storage.open(name);
-      const size = file.size();
-      if (size > buffer.length) buffer = new Uint8Array(Math.max(size, buffer.length * 2));
-      const bytes = buffer.subarray(0, size);
-      file.read(bytes, 0);
-      this.bytesRead += bytes.length;
-      const segment = await this.keep(id, file, bytes, scanSegment(this.b3, bytes, id, isLast));
-      if (segment) this.continueLsns(segment);
+    let next = belonging.length > 0 ? openAt(0) : undefined;
+    try {
+      for (const [i, id] of belonging.entries()) {
+        const file = await next!;
+        next = i + 1 < belonging.length ? openAt(i + 1) : undefined;
+        next?.catch(() => undefined); // awaited on the next turn; a failure surfaces there
+        const size = file.size();
+        if (size > buffer.length) buffer = new Uint8Array(Math.max(size, buffer.length * 2));
+        const bytes = buffer.subarray(0, size);
+        file.read(bytes, 0);
+        this.bytesRead += bytes.length;
+        const segment = await this.keep(id, file, bytes, scanSegment(this.b3, bytes, id, i === belonging.length - 1));
+        if (segment) await this.continueLsns(segment);
+      }
+    } finally {
+      // Recovery failed with a file opened ahead: close it (the caller closes every handle it knows of, this one may come later).
+      if (next)
+        await next.then(
+          (file) => file.close(),
+          () => undefined,
+        );
     }
   }
 
