@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadBlake3 } from '../common/blake3.js';
+import { TidalError } from '../common/errors.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
 import { databaseIdOf, SnapshotStore } from '../wal/snapshot-store.js';
+import type { WalStorage } from '../wal/storage.js';
 import { Wal } from '../wal/wal.js';
 import { ShardLeader } from './shard-leader.js';
 import { encodeShardSnapshot } from './shard-snapshot.js';
@@ -155,6 +157,40 @@ describe('shard snapshots', () => {
     await held;
     const [written] = await store.list();
     expect(written!.lsn).toBeGreaterThan(0);
+    await snapshots.close();
+    await wal.close();
+  });
+
+  it('a snapshot that storage refuses is reported in lastError, and writes go on; the next one is taken once there is room', async () => {
+    const memory = new MemoryStorage();
+    let refuse = true;
+    const storage: WalStorage = {
+      description: 'refusing snapshots',
+      list: () => memory.list(),
+      open: async (name, options) => {
+        if (refuse && name.endsWith('.snap.tmp')) throw new TidalError('StorageFull', `cannot create ${name}: storage is full (injected)`);
+        return memory.open(name, options);
+      },
+      rename: (from, to) => memory.rename(from, to),
+      remove: (name) => memory.remove(name),
+    };
+    const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, yieldToEvents: noYield });
+    const { wal } = await Wal.open(storage, { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 2048, overdueLogBytes: 4096 } });
+    wal.onCommit(() => snapshots.afterCommit());
+    // Far past the overdue mark, every write acknowledged: a snapshot that failed holds nothing back.
+    await writeRounds(leader, request, 3, 1, 40);
+    expect(leader.state.appliedLsn).toBe(120);
+    await snapshots.settled();
+    expect(snapshots.lastError).toMatchObject({ code: 'StorageFull' });
+    expect(await store.list()).toEqual([]);
+    refuse = false;
+    await writeRounds(leader, request, 3, 41, 50);
+    await snapshots.settled();
+    expect(snapshots.lastError).toBeUndefined();
+    expect((await store.list())[0]!.lsn).toBeGreaterThan(120);
+    expect((await memory.list()).filter((name) => name.endsWith('.tmp'))).toEqual([]);
     await snapshots.close();
     await wal.close();
   });

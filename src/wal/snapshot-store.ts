@@ -169,8 +169,8 @@ export class SnapshotStore {
     if (existing) return existing; // the same state, already written
     const bytes = encodeSnapshot(this.b3, { shard: this.shard, databaseId: this.databaseId, ...fields });
     const temp = name + TEMP_SUFFIX;
-    this.strays.add(temp); // until it is renamed: if the write fails, the next prune removes what it left
     const file = await this.storage.open(temp, { create: true });
+    this.strays.add(temp); // until it is renamed: if the write fails, the next prune removes what it left
     try {
       file.truncate(0);
       for (let at = 0; at < bytes.length; at += this.chunkBytes) {

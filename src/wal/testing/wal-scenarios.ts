@@ -612,4 +612,46 @@ export const walScenarios: Record<string, (fresh: FreshStorage) => Promise<void>
     );
     expect((await storage.list()).includes(fallback.issues[0]!.quarantinedAs), 'and kept under its quarantine name');
   },
+
+  async 'a snapshot that storage refuses part-way fails with StorageFull and leaves the previous one intact; the next goes through once there is room'(
+    fresh,
+  ) {
+    const storage = new FaultyStorage(await fresh());
+    const b3 = await loadBlake3();
+    let fillUp = false;
+    const store = new SnapshotStore(storage, b3, {
+      shard: 0,
+      databaseId: databaseIdOf(b3, 'scenario'),
+      chunkBytes: 1000,
+      yieldToEvents: async () => {
+        if (fillUp) storage.fault = 'full'; // full after the first chunk of the file
+      },
+    });
+    const body = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 5 + n) & 0xff);
+    await store.write({ lsn: 10, hlcHigh: 1n, body: body(5000) });
+    fillUp = true;
+    await expectTidalError(store.write({ lsn: 20, hlcHigh: 2n, body: body(6000) }), 'StorageFull', 'the snapshot storage refused');
+    fillUp = false;
+    storage.fault = undefined;
+    expectEqual(
+      (await store.list()).map((s) => s.lsn),
+      [10],
+      'the refused snapshot is not taken for one',
+    );
+    const loaded = await store.loadNewest({ maxLsn: 30 });
+    expectEqual(
+      [loaded.snapshot?.lsn, loaded.snapshot?.body.length, loaded.issues.length],
+      [10, 5000, 0],
+      'the previous one loads, intact',
+    );
+    const next = await store.write({ lsn: 30, hlcHigh: 3n, body: body(7000) });
+    expectEqual(await store.prune(2), ['0000-0000000000000014.snap.tmp'], 'the torn temporary file is removed by the next prune');
+    expectEqual(
+      (await storage.list()).filter((n) => n.startsWith('0000-')).sort(),
+      ['0000-000000000000000a.snap', next.name],
+      'two snapshots, nothing else',
+    );
+    const reloaded = await store.loadNewest({ maxLsn: 30 });
+    expectEqual([reloaded.snapshot?.lsn, reloaded.snapshot?.body.length], [30, 7000], 'the next snapshot loads');
+  },
 };
