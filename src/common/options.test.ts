@@ -39,6 +39,10 @@ describe('option checkers', () => {
       expect(refusal(() => numberOption('heartbeatMs', bad, { above: 0, default: 250 }))).toContain('heartbeatMs must be a number above 0');
     }
     expect(refusal(() => numberOption('rate', 2, { above: 0, max: 1, default: 1 }))).toContain('above 0 and at most 1, got 2');
+    expect(numberOption('ackDelayMs', 0, { min: 0, default: 25 })).toBe(0);
+    expect(refusal(() => numberOption('ackDelayMs', -1, { min: 0, default: 25 }))).toContain(
+      'ackDelayMs must be a number at least 0, got -1',
+    );
     expect(refusal(() => oneOfOption('storage', 'disk', ['opfs', 'memory'], 'opfs'))).toContain(
       `storage must be 'opfs' or 'memory', got "disk"`,
     );

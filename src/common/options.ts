@@ -37,12 +37,18 @@ export function integerOption(name: string, value: unknown, range: { min: number
   return value as number;
 }
 
-/** A finite number greater than `above` (and at most `max`), or `default` when absent. */
-export function numberOption(name: string, value: unknown, range: { above: number; max?: number; default: number }): number {
+/** A finite number greater than `above` (or at least `min`), and at most `max`; `default` when absent. */
+export function numberOption(
+  name: string,
+  value: unknown,
+  range: ({ above: number; min?: undefined } | { min: number; above?: undefined }) & { max?: number; default: number },
+): number {
   if (value === undefined) return range.default;
   const max = range.max ?? Number.MAX_VALUE;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= range.above || value > max) {
-    const bounds = range.max === undefined ? `above ${range.above}` : `above ${range.above} and at most ${range.max}`;
+  const low = range.above !== undefined ? (v: number) => v > range.above : (v: number) => v >= range.min;
+  if (typeof value !== 'number' || !Number.isFinite(value) || !low(value) || value > max) {
+    const lower = range.above !== undefined ? `above ${range.above}` : `at least ${range.min}`;
+    const bounds = range.max === undefined ? lower : `${lower} and at most ${range.max}`;
     throw new TidalError('InvalidArgument', `${name} must be a number ${bounds}, got ${shown(value)}`);
   }
   return value;

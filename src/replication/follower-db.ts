@@ -32,7 +32,13 @@ import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } f
 import type { ReceivedSegment, Transport } from '../transport/transport.js';
 import type { RecoveryReport, Wal } from '../wal/wal.js';
 import { openFollowerCopy } from './follower-copy.js';
-import { newFollowerCounters, type FollowerCounters, type FollowerDbOptions, type FollowerLag } from './follower-options.js';
+import {
+  checkFollowerOptions,
+  newFollowerCounters,
+  type FollowerCounters,
+  type FollowerDbOptions,
+  type FollowerLag,
+} from './follower-options.js';
 import { FollowerSnapshots } from './follower-snapshots.js';
 import { HeldPayloads } from './held-payloads.js';
 import { LeaderStatus } from './leader-status.js';
@@ -125,6 +131,7 @@ export class FollowerDb {
    * state machine, and asks the leader for everything after it.
    */
   static async open(options: FollowerDbOptions): Promise<FollowerDb> {
+    checkFollowerOptions(options);
     if (options.stateMachine && options.snapshots && !options.snapshots.restore) {
       throw new TidalError('InvalidArgument', 'a follower with a state machine takes snapshots only with snapshots.restore');
     }

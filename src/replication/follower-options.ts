@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../common/clock.js';
 import type { TidalError } from '../common/errors.js';
+import { integerOption, numberOption } from '../common/options.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { TransportAddress } from '../transport/address.js';
 import type { Transport } from '../transport/transport.js';
@@ -135,4 +136,13 @@ export function newFollowerCounters(): FollowerCounters {
     snapshotsInstalled: 0,
     snapshotChunksRejected: 0,
   };
+}
+
+/** Refuses timing and size options out of range with `InvalidArgument`, naming the option (before anything is opened). */
+export function checkFollowerOptions(options: FollowerDbOptions): void {
+  numberOption('FollowerDbOptions.stallTimeoutMs', options.stallTimeoutMs, { above: 0, default: 1000 });
+  numberOption('FollowerDbOptions.requestIntervalMs', options.requestIntervalMs, { min: 0, default: 100 });
+  numberOption('FollowerDbOptions.ackDelayMs', options.ackDelayMs, { min: 0, default: 25 });
+  numberOption('FollowerDbOptions.ackBytes', options.ackBytes, { min: 0, default: 1024 * 1024 });
+  integerOption('FollowerDbOptions.maxHeldPayloads', options.maxHeldPayloads, { min: 0, default: 16 });
 }

@@ -340,4 +340,25 @@ describe('WalShipper → FollowerDb over InProcessTransport', () => {
     expect(await batchBytes(copy)).toEqual(await batchBytes(leader.wal));
     await copy.close();
   });
+
+  it('refuses follower timing and size options out of range before it opens or sends anything', async () => {
+    const net = new InProcessNetwork();
+    const transport = net.connect(FOLLOWER);
+    onTestFinished(() => transport.close());
+    const base = { shard: 2, transport, leader: LEADER } as const;
+    for (const bad of [
+      { stallTimeoutMs: 0 },
+      { stallTimeoutMs: NaN },
+      { requestIntervalMs: -1 },
+      { ackDelayMs: Infinity },
+      { maxHeldPayloads: 1.5 },
+    ]) {
+      const [name] = Object.keys(bad);
+      await expect(FollowerDb.open({ ...base, ...bad }), name).rejects.toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringContaining(`FollowerDbOptions.${name}`),
+      });
+    }
+    expect(transport.counters.sent).toBe(0);
+  });
 });
