@@ -55,6 +55,17 @@ export function writeUtf8(encoder: Encoder, text: string): void {
 export const ASCII_FAST_PATH_MAX = 32;
 
 /**
+ * One reusable array of char codes per length up to `ASCII_FAST_PATH_MAX`.
+ * `String.fromCharCode.apply` over a plain array of small integers takes
+ * V8's fast path; over a typed array it takes the generic one (each element
+ * read through the typed array's accessors), and the `subarray` view it
+ * needs is an allocation per string. Filling the array is the ASCII check's
+ * own loop, so it costs nothing extra. Safe to share: `apply` copies the
+ * codes before anything else can run.
+ */
+const asciiCodes: number[][] = Array.from({ length: ASCII_FAST_PATH_MAX + 1 }, (_, length) => Array.from({ length }, () => 0));
+
+/**
  * `bytes[start..end)` as a string if every byte is ASCII, else `undefined`.
  * Built in one call, so the string is flat: appending a character at a time
  * makes a chain of cons strings, which every later regex test, comparison
@@ -62,6 +73,16 @@ export const ASCII_FAST_PATH_MAX = 32;
  * costliest steps per event: session ids, keys and names are decoded this way).
  */
 export function asciiString(bytes: Uint8Array, start: number, end: number): string | undefined {
+  const length = end - start;
+  const codes = asciiCodes[length];
+  if (codes !== undefined && start >= 0 && end <= bytes.length) {
+    for (let i = 0; i < length; i++) {
+      const byte = bytes[start + i]!;
+      if (byte >= 0x80) return undefined;
+      codes[i] = byte;
+    }
+    return String.fromCharCode.apply(null, codes);
+  }
   for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return undefined;
   return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
 }

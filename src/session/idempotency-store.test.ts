@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Decoder, Encoder } from '../common/bytes.js';
 import { isTidalError } from '../common/errors.js';
 import { IdempotencyStore } from './idempotency-store.js';
 import type { WriteEvent, WriteRequest } from './write.js';
@@ -106,5 +107,38 @@ describe('IdempotencyStore', () => {
     expect(store.keyCount).toBe(2);
     expect(store.lsnForKey('a', 1600)).toBeUndefined();
     expect(store.lsnForKey('c', 1600)).toBe(10);
+  });
+
+  it('reads back from a snapshot every key as written: ASCII, longer than the fast path, non-ASCII, a leading U+FEFF', () => {
+    const keys = ['k-1-7', 'order:' + 'x'.repeat(40), 'café', '\uFEFFk', '\uFEFF'];
+    const store = new IdempotencyStore();
+    keys.forEach((key, i) => apply(store, 10 + i, event(S1, i + 1, 1000 + i, { key })));
+    apply(store, 20, event(S2, 1, 1010, { key: 'k-2-1' }));
+    const encoder = new Encoder();
+    store.writeTo(encoder);
+    const copy = new IdempotencyStore();
+    copy.readFrom(new Decoder(encoder.toBytes()));
+    const again = new Encoder();
+    copy.writeTo(again);
+    expect(again.toBytes()).toEqual(encoder.toBytes());
+    expect(copy.appliedHwm(S1)).toBe(keys.length);
+    expect(copy.appliedHwm(S2)).toBe(1);
+    keys.forEach((key, i) => expect(copy.lsnForKey(key, 1100)).toBe(10 + i));
+    expect(copy.lsnForKey('k-2-1', 1100)).toBe(20);
+  });
+
+  it('refuses a snapshot whose key is not UTF-8, or runs past the end', () => {
+    const store = new IdempotencyStore();
+    apply(store, 10, event(S1, 1, 1000, { key: 'ab' }));
+    const encoder = new Encoder();
+    store.writeTo(encoder);
+    const bytes = encoder.toBytes();
+    const at = bytes.lastIndexOf(0x61); // the key's 'a'
+    const malformed = bytes.slice();
+    malformed[at] = 0xff;
+    expect(codeOf(() => new IdempotencyStore().readFrom(new Decoder(malformed)))).toBe('MalformedPayload');
+    const overlong = bytes.slice();
+    overlong[at - 1] = 0x7f; // the key's length, now past the end
+    expect(codeOf(() => new IdempotencyStore().readFrom(new Decoder(overlong)))).toBe('LengthOutOfBounds');
   });
 });

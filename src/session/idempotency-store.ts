@@ -21,6 +21,7 @@
 import type { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
 import { integerOption } from '../common/options.js';
+import { ASCII_FAST_PATH_MAX, asciiString } from '../common/utf8.js';
 import type { SeqNo, SessionId, WriteEvent, WriteRequest } from './write.js';
 
 /** Limits of an `IdempotencyStore`; every one has a documented default. */
@@ -273,14 +274,12 @@ export class IdempotencyStore {
       throw new TidalError('LengthOutOfBounds', `snapshot holds ${sessionCount} sessions, over maxSessions (${this.maxSessions})`);
     }
     for (let i = 0; i < sessionCount; i++) {
-      const id = dec.readString();
-      const [startedAt, admitted, applied, acked, lastSeenMs] = [0, 0, 0, 0, 0].map(() => dec.readVarUint()) as [
-        number,
-        number,
-        number,
-        number,
-        number,
-      ];
+      const id = readString(dec);
+      const startedAt = dec.readVarUint();
+      const admitted = dec.readVarUint();
+      const applied = dec.readVarUint();
+      const acked = dec.readVarUint();
+      const lastSeenMs = dec.readVarUint();
       const resultCount = dec.readVarUint();
       if (resultCount > dec.remaining)
         throw new TidalError('LengthOutOfBounds', `session ${id} claims ${resultCount} results, past the end`);
@@ -292,8 +291,9 @@ export class IdempotencyStore {
     if (keyCount > this.maxKeys)
       throw new TidalError('LengthOutOfBounds', `snapshot holds ${keyCount} keys, over maxKeys (${this.maxKeys})`);
     for (let i = 0; i < keyCount; i++) {
-      const key = dec.readString();
-      this.keys.set(key, { lsn: dec.readVarUint(), expiresAt: dec.readVarUint() });
+      const key = readString(dec);
+      const lsn = dec.readVarUint();
+      this.keys.set(key, { lsn, expiresAt: dec.readVarUint() });
     }
   }
 
@@ -318,6 +318,26 @@ export class IdempotencyStore {
     // Any session that started before this one was last seen might have writes we no longer know of.
     this.forgottenBefore = Math.max(this.forgottenBefore, entry.lastSeenMs + 1);
   }
+}
+
+/**
+ * `dec.readString()`, with session ids (32 hex digits) and short keys built
+ * straight from the buffer instead of through a view and a TextDecoder call
+ * each (most of the store's share of a snapshot load). Anything else, and
+ * every error, is `readString`'s own: it rereads from the same offset.
+ */
+function readString(dec: Decoder): string {
+  const at = dec.offset;
+  const length = dec.readVarUint();
+  if (length <= ASCII_FAST_PATH_MAX && length <= dec.remaining) {
+    const text = asciiString(dec.bytes, dec.offset, dec.offset + length);
+    if (text !== undefined) {
+      dec.offset += length;
+      return text;
+    }
+  }
+  dec.offset = at;
+  return dec.readString();
 }
 
 /** A positive integer limit, or its default. */
