@@ -23,13 +23,21 @@ async function fullReplay(wal: Wal): Promise<ShardState> {
   return state;
 }
 
+/** A leader on memory storage whose snapshots are taken when asked (`policy.logBytes` 1). */
+async function snapshottingLeader(segmentBytes: number, replica: string, chunkBytes?: number) {
+  const storage = new MemoryStorage();
+  const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, chunkBytes, yieldToEvents: noYield });
+  const { wal } = await Wal.open(storage, { shard: 0, segmentBytes });
+  const leader = await ShardLeader.open({ wal, replica });
+  const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 1 } });
+  return { storage, store, wal, leader, snapshots };
+}
+
 describe('shard snapshots', () => {
   it('a shard opened from its snapshot and the log after it equals one that replayed the whole log, byte for byte, and stays exactly-once', async () => {
-    const storage = new MemoryStorage();
-    const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, chunkBytes: 512, yieldToEvents: noYield });
-    let { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 8192 });
-    const leader = await ShardLeader.open({ wal, replica: 'leader-1' });
-    const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 1 } });
+    const setup = await snapshottingLeader(8192, 'leader-1', 512);
+    const { storage, store, leader, snapshots } = setup;
+    let { wal } = setup;
     await writeRounds(leader, request, 5, 1, 40);
     const taken = await snapshots.snapshotNow();
     expect(taken?.lsn).toBe(200);
@@ -61,11 +69,9 @@ describe('shard snapshots', () => {
   });
 
   it('a newest snapshot that fails verification is quarantined and reported; the older one and the log rebuild the same state', async () => {
-    const storage = new MemoryStorage();
-    const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, yieldToEvents: noYield });
-    let { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 10240 });
-    const leader = await ShardLeader.open({ wal, replica: 'l' });
-    const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 1 } });
+    const setup = await snapshottingLeader(10240, 'l');
+    const { storage, store, leader, snapshots } = setup;
+    let { wal } = setup;
     // About 720 bytes a round: 14 rounds a segment. The log from the older snapshot on fits in one sealed segment and the open one.
     await writeRounds(leader, request, 4, 1, 40);
     const older = await snapshots.snapshotNow();
@@ -97,11 +103,9 @@ describe('shard snapshots', () => {
   });
 
   it('the log kept holds at most one sealed segment besides the open one: below the newest snapshot when the older one would need more', async () => {
-    const storage = new MemoryStorage();
-    const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, yieldToEvents: noYield });
-    let { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 });
-    const leader = await ShardLeader.open({ wal, replica: 'l' });
-    const snapshots = new ShardSnapshots({ wal, store, state: leader.state, policy: { logBytes: 1 } });
+    const setup = await snapshottingLeader(4096, 'l');
+    const { storage, store, leader, snapshots } = setup;
+    let { wal } = setup;
     // About 720 bytes a round, 5 rounds a segment: the log from the older snapshot on spans four segments.
     await writeRounds(leader, request, 4, 1, 20);
     const older = await snapshots.snapshotNow();
