@@ -17,29 +17,27 @@
  * (`host`); the higher term leads.
  */
 import type { Clock } from '../common/clock.js';
-import { sleep } from '../common/clock.js';
-import { TidalError, isTidalError } from '../common/errors.js';
+import { TidalError } from '../common/errors.js';
 import { FollowerDb } from '../replication/follower-db.js';
 import { WalShipper, type SnapshotSource } from '../replication/wal-shipper.js';
 import { loadBlake3 } from '../common/blake3.js';
 import { ShardLeader } from '../session/shard-leader.js';
 import { restoreShardSnapshot } from '../session/shard-snapshot.js';
-import { restoreFromSnapshot, ShardSnapshots } from '../session/shard-snapshots.js';
+import { ShardSnapshots } from '../session/shard-snapshots.js';
 import { BroadcastChannelTransport } from '../transport/broadcast-channel.js';
 import type { DropReason } from '../transport/transport.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
 import { OpfsStorage } from '../wal/opfs-storage.js';
 import { databaseFolder } from './lock-terms.js';
-import { databaseIdOf, SnapshotStore, type SnapshotFileInfo } from '../wal/snapshot-store.js';
+import { databaseIdOf, SnapshotStore } from '../wal/snapshot-store.js';
 import type { Snapshot } from '../wal/snapshot-file.js';
 import type { WalStorage } from '../wal/storage.js';
-import type { Value } from '../wal/payload.js';
-import { newerFormat } from '../wal/segment-scan.js';
-import { Wal } from '../wal/wal.js';
+import type { Wal } from '../wal/wal.js';
 import type { ShardOpenTimes } from './api.js';
 import type { ChangeFeed, ObservedState } from './change-feed.js';
 import { shardChannels } from './channels.js';
 import { shippingLink, stopShipping, type LogShipping } from './in-tab-follower.js';
+import { openShardWal, replayShard } from './leader-recovery.js';
 import type { ShardHostConfig } from './shard-host-config.js';
 import { skewError } from './protocol.js';
 import { RPC_VERSION, type RpcMessage } from './tab-rpc.js';
@@ -90,8 +88,6 @@ interface HeardLeader {
 const ANNOUNCE_MS = 250;
 /** How often a leader compacts its log (followers acknowledge, and sync uploads, after a snapshot is taken). */
 const COMPACT_MS = 2000;
-/** Longest stretch a log replay runs without yielding to the worker's event loop. */
-const REPLAY_SLICE_MS = 50;
 /**
  * A heartbeat (the announcement timer) that comes this much later than due
  * means the worker stood still (its tab frozen, the worker hung) long
@@ -105,17 +101,6 @@ const STOOD_STILL_MS = 1000;
  * announces itself every `ANNOUNCE_MS`, and this one steps down on hearing it.
  */
 const IN_DOUBT_MS = 4 * ANNOUNCE_MS;
-const OPEN_RETRY_MS = 50;
-const OPEN_ATTEMPTS = 100; // a dead worker's OPFS handles can take a moment to be released
-
-/** Lets queued tasks (messages) run, without the 4 ms clamp of nested timers. */
-const yieldPort = new MessageChannel();
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => {
-    yieldPort.port1.onmessage = () => resolve();
-    yieldPort.port2.postMessage(null);
-  });
-}
 
 /** How a `Leadership` is set up. */
 export interface LeadershipOptions {
@@ -212,7 +197,11 @@ export class Leadership {
     let tailMs: number;
     try {
       storage = await this.openStorage();
-      ({ wal, ms: tailMs } = await this.openWal(storage));
+      ({ wal, ms: tailMs } = await openShardWal(storage, {
+        shard: this.config.shard,
+        durable: this.config.durability === 'flush',
+        clock: this.clock,
+      }));
     } catch (error) {
       this.claiming = false;
       this.stopAnnouncing();
@@ -229,7 +218,12 @@ export class Leadership {
     // A fresh state, from the newest snapshot and the log after it (the follower's may lag what the old leader wrote).
     const b3 = await loadBlake3();
     const store = new SnapshotStore(storage, b3, { shard: this.config.shard, databaseId: databaseIdOf(b3, this.config.db) });
-    const { state, snapshot, snapshotMs, rebuildMs, replayedEvents } = await this.replay(wal, store);
+    const { state, snapshot, snapshotMs, rebuildMs, replayedEvents } = await replayShard({
+      wal,
+      store,
+      feed: this.feed,
+      clock: this.clock,
+    });
     const snapshots = new ShardSnapshots({
       wal,
       store,
@@ -457,74 +451,9 @@ export class Leadership {
     await replica?.close();
   }
 
-  /**
-   * A state from the newest verified snapshot and the log after it (the whole
-   * log without one), yielding now and then so the worker answers liveness
-   * checks meanwhile.
-   */
-  private async replay(
-    wal: Wal,
-    store: SnapshotStore,
-  ): Promise<{ state: ObservedState; snapshot: SnapshotFileInfo | undefined } & Omit<ShardOpenTimes, 'tailMs'>> {
-    const state = this.feed.observedState();
-    let snapshot: SnapshotFileInfo | undefined;
-    let times: Omit<ShardOpenTimes, 'tailMs'> = { snapshotMs: 0, rebuildMs: 0, replayedEvents: 0 };
-    await this.feed.duringReplay(async () => {
-      const restored = await restoreFromSnapshot({
-        wal,
-        store,
-        state,
-        replay: async (fromLsn) => {
-          let yieldedAt = this.clock.now();
-          // Wal.open has just verified every byte of the log: the replay checks structure only.
-          for await (const { lsn, event } of wal.read(fromLsn, { verify: false })) {
-            applyVerified(state, lsn, event);
-            if (this.clock.now() - yieldedAt > REPLAY_SLICE_MS) {
-              await yieldToEventLoop();
-              yieldedAt = this.clock.now();
-            }
-          }
-        },
-      });
-      if (restored.snapshotLsn > 0) snapshot = { name: restored.snapshotFile, lsn: restored.snapshotLsn, bytes: restored.snapshotBytes };
-      times = { snapshotMs: restored.snapshotMs, rebuildMs: restored.replayMs, replayedEvents: restored.replayedEvents };
-    });
-    return { state, snapshot, ...times };
-  }
-
   private async openStorage(): Promise<WalStorage> {
     if (this.config.storage === 'memory') return (this.memory ??= new MemoryStorage());
     return OpfsStorage.open(databaseFolder(this.config.db));
-  }
-
-  /** The shard's log, recovered; `ms`: how long the attempt that opened it took (without waits for a previous holder). */
-  private async openWal(storage: WalStorage): Promise<{ wal: Wal; ms: number }> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const started = performance.now();
-        const { wal } = await Wal.open(storage, { shard: this.config.shard, durable: this.config.durability === 'flush' });
-        return { wal, ms: performance.now() - started };
-      } catch (error) {
-        // The previous leader's worker may still be letting go of its exclusive handles.
-        if (!isTidalError(error, 'StorageError') || attempt >= OPEN_ATTEMPTS) throw error;
-        await sleep(this.clock, OPEN_RETRY_MS);
-      }
-    }
-  }
-}
-
-/**
- * Applies an event of the log the leader opened (every byte verified): one
- * of a format this build does not read was written by a newer tidal, so it
- * is version skew (the tab steps aside and the page is told), not damage
- * nor a failure to retry.
- */
-function applyVerified(state: ObservedState, lsn: number, event: Value): void {
-  try {
-    state.apply(lsn, event);
-  } catch (error) {
-    if (isTidalError(error, 'UnsupportedVersion')) throw newerFormat(error);
-    throw error;
   }
 }
 

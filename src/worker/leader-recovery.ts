@@ -1,0 +1,102 @@
+/**
+ * What a worker does to recover its shard once it leads: open the log
+ * (retrying while the previous leader's worker lets go of its exclusive
+ * handles), then rebuild the state from the newest verified snapshot and
+ * the log after it, yielding now and then so the worker answers liveness
+ * checks meanwhile.
+ */
+import type { Clock } from '../common/clock.js';
+import { sleep } from '../common/clock.js';
+import { isTidalError } from '../common/errors.js';
+import { restoreFromSnapshot } from '../session/shard-snapshots.js';
+import type { Value } from '../wal/payload.js';
+import { newerFormat } from '../wal/segment-scan.js';
+import type { SnapshotFileInfo, SnapshotStore } from '../wal/snapshot-store.js';
+import type { WalStorage } from '../wal/storage.js';
+import { Wal } from '../wal/wal.js';
+import type { ShardOpenTimes } from './api.js';
+import type { ChangeFeed, ObservedState } from './change-feed.js';
+
+/** Longest stretch a log replay runs without yielding to the worker's event loop. */
+const REPLAY_SLICE_MS = 50;
+const OPEN_RETRY_MS = 50;
+const OPEN_ATTEMPTS = 100; // a dead worker's OPFS handles can take a moment to be released
+
+/** Lets queued tasks (messages) run, without the 4 ms clamp of nested timers. */
+const yieldPort = new MessageChannel();
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    yieldPort.port1.onmessage = () => resolve();
+    yieldPort.port2.postMessage(null);
+  });
+}
+
+/** The shard's log, recovered; `ms`: how long the attempt that opened it took (without waits for a previous holder). */
+export async function openShardWal(
+  storage: WalStorage,
+  options: { readonly shard: number; readonly durable: boolean; readonly clock: Clock },
+): Promise<{ wal: Wal; ms: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const started = performance.now();
+      const { wal } = await Wal.open(storage, { shard: options.shard, durable: options.durable });
+      return { wal, ms: performance.now() - started };
+    } catch (error) {
+      // The previous leader's worker may still be letting go of its exclusive handles.
+      if (!isTidalError(error, 'StorageError') || attempt >= OPEN_ATTEMPTS) throw error;
+      await sleep(options.clock, OPEN_RETRY_MS);
+    }
+  }
+}
+
+/**
+ * A state from the newest verified snapshot and the log after it (the whole
+ * log without one), replayed through the change feed.
+ */
+export async function replayShard(options: {
+  readonly wal: Wal;
+  readonly store: SnapshotStore;
+  readonly feed: ChangeFeed;
+  readonly clock: Clock;
+}): Promise<{ state: ObservedState; snapshot: SnapshotFileInfo | undefined } & Omit<ShardOpenTimes, 'tailMs'>> {
+  const { wal, store, feed, clock } = options;
+  const state = feed.observedState();
+  let snapshot: SnapshotFileInfo | undefined;
+  let times: Omit<ShardOpenTimes, 'tailMs'> = { snapshotMs: 0, rebuildMs: 0, replayedEvents: 0 };
+  await feed.duringReplay(async () => {
+    const restored = await restoreFromSnapshot({
+      wal,
+      store,
+      state,
+      replay: async (fromLsn) => {
+        let yieldedAt = clock.now();
+        // Wal.open has just verified every byte of the log: the replay checks structure only.
+        for await (const { lsn, event } of wal.read(fromLsn, { verify: false })) {
+          applyVerified(state, lsn, event);
+          if (clock.now() - yieldedAt > REPLAY_SLICE_MS) {
+            await yieldToEventLoop();
+            yieldedAt = clock.now();
+          }
+        }
+      },
+    });
+    if (restored.snapshotLsn > 0) snapshot = { name: restored.snapshotFile, lsn: restored.snapshotLsn, bytes: restored.snapshotBytes };
+    times = { snapshotMs: restored.snapshotMs, rebuildMs: restored.replayMs, replayedEvents: restored.replayedEvents };
+  });
+  return { state, snapshot, ...times };
+}
+
+/**
+ * Applies an event of the log the leader opened (every byte verified): one
+ * of a format this build does not read was written by a newer tidal, so it
+ * is version skew (the tab steps aside and the page is told), not damage
+ * nor a failure to retry.
+ */
+function applyVerified(state: ObservedState, lsn: number, event: Value): void {
+  try {
+    state.apply(lsn, event);
+  } catch (error) {
+    if (isTidalError(error, 'UnsupportedVersion')) throw newerFormat(error);
+    throw error;
+  }
+}
