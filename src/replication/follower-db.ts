@@ -25,7 +25,7 @@
  * after the snapshot's LSN, which the leader's log then continues.
  */
 import { loadBlake3, type Blake3 } from '../common/blake3.js';
-import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
@@ -40,6 +40,7 @@ import {
   type FollowerLag,
 } from './follower-options.js';
 import { FollowerSnapshots } from './follower-snapshots.js';
+import { GroupedAcks } from './grouped-acks.js';
 import { HeldPayloads } from './held-payloads.js';
 import { LeaderStatus } from './leader-status.js';
 import { LsnWaiters } from './lsn-waiters.js';
@@ -91,11 +92,8 @@ export class FollowerDb {
   private readonly snapshots: FollowerSnapshots;
   private failure: TidalError | undefined;
   private readonly onVersionSkew: ((error: TidalError) => void) | undefined;
-  private readonly ackDelayMs: number;
-  private readonly ackBytes: number;
-  /** The acknowledgement due for payloads applied and not yet acknowledged. */
-  private ackTimer: TimerHandle | undefined;
-  private unackedBytes = 0;
+  /** Acknowledgements of payloads applied close together, grouped. */
+  private readonly acks: GroupedAcks;
 
   private constructor(
     wal: Wal | undefined,
@@ -120,8 +118,7 @@ export class FollowerDb {
     this.onVersionSkew = options.onVersionSkew;
     this.waiters = new LsnWaiters(() => `follower of shard ${this.shard} (applied ${this.applied})`, this.clock);
     this.applied = wal?.lastLsn ?? 0;
-    this.ackDelayMs = options.ackDelayMs ?? 25;
-    this.ackBytes = options.ackBytes ?? 1024 * 1024;
+    this.acks = new GroupedAcks(this.clock, options.ackDelayMs ?? 25, options.ackBytes ?? 1024 * 1024, () => this.sendAck());
     this.lastProgressAt = this.clock.now();
     this.stopTimer = this.clock.every(Math.max(10, this.stallTimeoutMs / 2), () => this.checkStall());
   }
@@ -279,8 +276,7 @@ export class FollowerDb {
 
   private stop(): void {
     this.stopTimer();
-    this.clock.clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
+    this.acks.cancel();
     this.transport.close();
     this.waiters.closeAll(this.state);
   }
@@ -364,7 +360,7 @@ export class FollowerDb {
     this.leaderStatus.lastHeardAt = this.clock.now();
     if (last.lastLsn <= this.applied) {
       this.counters.duplicates++;
-      this.ack();
+      this.acks.now();
       return;
     }
     const fresh = batches.filter((b) => b.lastLsn > this.applied);
@@ -386,7 +382,7 @@ export class FollowerDb {
     // Payloads that arrived early may follow on now.
     for (let next = this.held.take(this.applied + 1); next; next = this.held.take(this.applied + 1)) await this.apply(next);
     this.held.dropThrough(this.applied);
-    this.ackSoon(segment.bytes.byteLength);
+    this.acks.soon(segment.bytes.byteLength);
   }
 
   /**
@@ -472,7 +468,7 @@ export class FollowerDb {
     this.leaderStatus.saw(snapshot.lsn);
     if (snapshot.lsn <= this.applied) {
       this.counters.duplicates++;
-      this.ack();
+      this.acks.now();
       return;
     }
     let machine: StateMachine | undefined;
@@ -490,25 +486,11 @@ export class FollowerDb {
     this.applied = snapshot.lsn;
     this.counters.snapshotsInstalled++;
     this.waiters.reached(this.applied);
-    this.ack();
+    this.acks.now();
   }
 
-  /**
-   * Acknowledges `appliedLsn` within `ackDelayMs`: payloads applied in the
-   * meantime ride on the same acknowledgement (it covers every LSN up to
-   * it), at once when `ackBytes` have gone unacknowledged.
-   */
-  private ackSoon(bytes: number): void {
-    this.unackedBytes += bytes;
-    if (this.unackedBytes >= this.ackBytes) this.ack();
-    else this.ackTimer ??= this.clock.setTimeout(() => this.ack(), this.ackDelayMs);
-  }
-
-  /** Acknowledges `appliedLsn` now (a pending acknowledgement goes with it). */
-  private ack(): void {
-    this.clock.clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
-    this.unackedBytes = 0;
+  /** Acknowledges `appliedLsn` to the leader. */
+  private sendAck(): void {
     if (this.state !== 'following') return;
     this.counters.acks++;
     this.send(encodeControl({ type: 'ack', shard: this.shard, appliedLsn: this.applied }));
