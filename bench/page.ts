@@ -174,7 +174,11 @@ async function main(): Promise<void> {
   const timeoutMs = parseTimeout(params.get('suiteTimeoutMs'));
 
   const available = Object.keys(suiteLoaders).map(suiteName).sort();
-  const selected = available.filter((name) => words.length === 0 || words.some((w) => name.toLowerCase().includes(w)));
+  // A word selects the suites whose names contain it, or, when it names a suite exactly, that suite alone
+  // (`open` runs the open suite without `open-storage`).
+  const selects = (word: string, name: string) =>
+    available.some((other) => other.toLowerCase() === word) ? name.toLowerCase() === word : name.toLowerCase().includes(word);
+  const selected = available.filter((name) => words.length === 0 || words.some((w) => selects(w, name)));
   emit({ type: 'plan', suites: selected, available });
 
   const started = performance.now();
