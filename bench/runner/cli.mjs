@@ -4,7 +4,7 @@
 
 export const USAGE = `usage: npm run bench [-- [--profile] <word> ...]
   Runs every suite in bench/suites/, or only those whose file name contains
-  one of the words. Results: bench/results/latest.json (see bench/README.md).
+  one of the words (a word naming a suite exactly: that suite alone). Results: bench/results/latest.json (see bench/README.md).
   --profile  records CPU profiles of the tabs a suite opens and their workers
              (the peers suite) into bench/profiles/<date>/, prints a summary
              per thread, and leaves latest.json as it was (a profiled run is
