@@ -150,6 +150,8 @@ export class ShardSnapshots {
   private latest: SnapshotFileInfo | undefined;
   /** The snapshots kept, newest first, as last listed (after a write, or `listKept`). */
   private kept: readonly SnapshotFileInfo[] = [];
+  /** Listings of the kept snapshots started, so that a late one does not overwrite a newer one. */
+  private listings = 0;
   private compacting: Promise<WalSegmentInfo[]> | undefined;
   /** Log bytes and time at the last snapshot started (or at open). */
   private baseLogBytes: number;
@@ -252,11 +254,11 @@ export class ShardSnapshots {
       this.newestLogBytes = logBytes;
       this.lastError = undefined;
       await this.store.prune(this.keep);
-      this.kept = await this.store.list();
+      await this.relist();
       // A state that shrank: an older snapshot larger than the newest would keep more than twice the newest (the bound).
       if (this.kept.length > 1 && this.kept.some((s) => s.bytes > written.bytes)) {
         await this.store.pruneBefore(written.lsn);
-        this.kept = await this.store.list();
+        await this.relist();
       }
       // A compaction that fails leaves the log longer, not wrong: the next one tries again.
       await this.compactLog().catch(() => undefined);
@@ -269,7 +271,19 @@ export class ShardSnapshots {
 
   /** Reads which snapshots are kept (a shard opened from its snapshots calls it once, so `compactLog` knows them). */
   async listKept(): Promise<readonly SnapshotFileInfo[]> {
-    this.kept = await this.store.list();
+    return this.relist();
+  }
+
+  /**
+   * Lists the kept snapshots again. Only the listing started last is kept: one
+   * started earlier (the leader's first, in the background) that finishes
+   * after a newer one would otherwise put back a list without the snapshots
+   * written since, and compaction would see too few to compact past.
+   */
+  private async relist(): Promise<readonly SnapshotFileInfo[]> {
+    const ticket = ++this.listings;
+    const listed = await this.store.list();
+    if (ticket === this.listings) this.kept = listed;
     return this.kept;
   }
 
@@ -314,7 +328,7 @@ export class ShardSnapshots {
       .then(async (removed) => {
         if (this.kept.some((s, i) => i > 0 && s.lsn + 1 < this.wal.firstLsn)) {
           await this.store.pruneBefore(this.wal.firstLsn - 1);
-          this.kept = await this.store.list();
+          await this.relist();
         }
         return removed;
       })
