@@ -196,14 +196,19 @@ export class Encoder {
 export class Decoder {
   /** The bytes being read (a view; the decoder never copies them). */
   readonly bytes: Uint8Array;
-  private readonly view: DataView;
+  /**
+   * For the fixed-width fields, made on their first read: most decoders
+   * (one per event's operations, per entity record, per message) read only
+   * bytes and LEB128s, and a `DataView` per decoder was 8 % of a shard
+   * worker's busy time replaying its log at open (and its garbage more).
+   */
+  private fixedView: DataView | undefined;
   /** Next byte to read. */
   offset = 0;
 
   /** A decoder reading `bytes` from offset 0. */
   constructor(bytes: Uint8Array) {
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   /** Bytes left to read. */
@@ -211,20 +216,28 @@ export class Decoder {
     return this.bytes.length - this.offset;
   }
 
+  private get view(): DataView {
+    return (this.fixedView ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength));
+  }
+
   private need(n: number, what: string): void {
-    if (n > this.bytes.length - this.offset) {
-      throw new TidalError(
-        'Truncated',
-        `${what} needs ${n} bytes at offset ${this.offset}, but only ${this.bytes.length - this.offset} remain`,
-        { details: { offset: this.offset, need: n } },
-      );
-    }
+    if (n > this.bytes.length - this.offset) throw this.truncated(n, what);
+  }
+
+  private truncated(n: number, what: string): TidalError {
+    return new TidalError(
+      'Truncated',
+      `${what} needs ${n} bytes at offset ${this.offset}, but only ${this.bytes.length - this.offset} remain`,
+      { details: { offset: this.offset, need: n } },
+    );
   }
 
   /** Reads one byte; `Truncated` at the end. */
   readU8(): number {
-    this.need(1, 'u8');
-    return this.bytes[this.offset++]!;
+    const at = this.offset;
+    if (at >= this.bytes.length) throw this.truncated(1, 'u8');
+    this.offset = at + 1;
+    return this.bytes[at]!;
   }
 
   /** Reads a 16-bit unsigned integer, little-endian; `Truncated` if fewer than 2 bytes remain. */
@@ -261,17 +274,33 @@ export class Decoder {
 
   /** Reads a LEB128 unsigned integer; `LengthOutOfBounds` above 2^53-1, `Truncated` if it runs off the end. */
   readVarUint(): number {
+    const bytes = this.bytes;
+    let at = this.offset;
+    // One byte (below 128): most lengths, counts and small numbers, without the loop.
+    if (at < bytes.length) {
+      const first = bytes[at]!;
+      if (first < 0x80) {
+        this.offset = at + 1;
+        return first;
+      }
+    }
     let value = 0;
     let scale = 1;
     for (let i = 0; i < MAX_VAR_UINT_BYTES; i++) {
-      const byte = this.readU8();
+      if (at >= bytes.length) {
+        this.offset = at;
+        throw this.truncated(1, 'u8');
+      }
+      const byte = bytes[at++]!;
       value += (byte & 0x7f) * scale;
       if (byte < 0x80) {
+        this.offset = at;
         if (!Number.isSafeInteger(value)) break;
         return value;
       }
       scale *= 0x80;
     }
+    this.offset = at;
     throw new TidalError('LengthOutOfBounds', `VarUint ending at offset ${this.offset} exceeds 2^53-1`);
   }
 
