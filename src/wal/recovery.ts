@@ -212,21 +212,25 @@ class Recovery {
   }
 
   /**
-   * Pass 2: every segment in full, each read into one reused buffer. The
-   * next segment's file is opened while this one is verified: opening is a
-   * round trip to the browser's storage, which then overlaps the hashing
-   * instead of adding to it.
+   * Pass 2: every segment in full, each read into one reused buffer. Every
+   * segment's file is opened at once, before the first is read: opening
+   * is two round trips to the browser's storage (the file, then its
+   * handle), and the second can only start when this worker is free, so
+   * opening just the next one while this one is verified left that second
+   * round trip waiting between segments. Opened together, they overlap the
+   * first wait and the hashing.
    */
   private async scanInOrder(belonging: readonly WalSegmentId[], lastHandle: WalFile | undefined): Promise<void> {
-    const openAt = (i: number): Promise<WalFile> =>
-      i === belonging.length - 1 && lastHandle ? Promise.resolve(lastHandle) : this.storage.open(belonging[i]!.fileName());
+    const opening = belonging.map((id, i) =>
+      i === belonging.length - 1 && lastHandle ? Promise.resolve(lastHandle) : this.storage.open(id.fileName()),
+    );
+    for (const file of opening) file.catch(() => undefined); // awaited in turn; a failure surfaces there
     let buffer = new Uint8Array(0);
-    let next = belonging.length > 0 ? openAt(0) : undefined;
+    let scanned = 0;
     try {
       for (const [i, id] of belonging.entries()) {
-        const file = await next!;
-        next = i + 1 < belonging.length ? openAt(i + 1) : undefined;
-        next?.catch(() => undefined); // awaited on the next turn; a failure surfaces there
+        const file = await opening[i]!;
+        scanned = i + 1;
         const size = file.size();
         if (size > buffer.length) buffer = new Uint8Array(Math.max(size, buffer.length * 2));
         const bytes = buffer.subarray(0, size);
@@ -236,12 +240,13 @@ class Recovery {
         if (segment) await this.continueLsns(segment);
       }
     } finally {
-      // Recovery failed with a file opened ahead: close it (the caller closes every handle it knows of, this one may come later).
-      if (next)
-        await next.then(
-          (file) => file.close(),
+      // Recovery failed with files opened ahead: close them (the caller closes every handle it knows of, these may come later).
+      for (const file of opening.slice(scanned)) {
+        await file.then(
+          (opened) => opened.close(),
           () => undefined,
         );
+      }
     }
   }
 
