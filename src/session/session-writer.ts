@@ -67,6 +67,10 @@ export interface SessionWriterOptions {
 /** One caller's part of a write: its operations and its promise. */
 interface WritePart {
   readonly ops: readonly ClientOperation[];
+  /** The `settled` epoch it was issued in. */
+  readonly epoch: number;
+  /** Set once its promise is settled (it is counted once). */
+  done: boolean;
   resolve(token: WriteToken): void;
   reject(error: unknown): void;
 }
@@ -113,6 +117,16 @@ export class SessionWriter {
   private readonly merge: boolean;
   /** This tick's writes without an idempotency key, merged into one write when the tick ends. */
   private forming: { ops: ClientOperation[]; parts: WritePart[]; bytes: number } | undefined;
+  /**
+   * Callers' parts not yet settled: those of the current epoch, and of earlier ones by epoch, oldest
+   * first (`settled` starts a new epoch). A count instead of a hook on every caller's promise, which
+   * cost a promise reaction per write.
+   */
+  private unsettledNow = 0;
+  private readonly unsettledBefore = new Map<number, number>();
+  private epoch = 0;
+  /** `settled` calls waiting, by epoch (ascending). */
+  private readonly settledWaiters: { readonly epoch: number; resolve(): void }[] = [];
 
   /** Starts a new session (a fresh random id) for `options.shard`; nothing is sent until the first `write`. */
   constructor(options: SessionWriterOptions) {
@@ -152,6 +166,15 @@ export class SessionWriter {
     return this.seenLsn;
   }
 
+  /** Resolves once every write issued before the call has settled (acknowledged or refused). */
+  settled(): Promise<void> {
+    if (this.unsettledNow === 0 && this.unsettledBefore.size === 0) return Promise.resolve();
+    const epoch = this.epoch++;
+    if (this.unsettledNow > 0) this.unsettledBefore.set(epoch, this.unsettledNow);
+    this.unsettledNow = 0;
+    return new Promise<void>((resolve) => this.settledWaiters.push({ epoch, resolve }));
+  }
+
   /** Records an LSN seen by a read, so later reads never go behind it. */
   observe(lsn: number): void {
     if (lsn > this.seenLsn) this.seenLsn = lsn;
@@ -189,13 +212,50 @@ export class SessionWriter {
         }
         for (const op of ops) this.forming.ops.push(op);
         this.forming.bytes += bytes;
-        this.forming.parts.push({ ops, resolve, reject });
+        this.forming.parts.push(this.part(ops, resolve, reject));
       });
     }
     this.seal(); // the tick's earlier writes go first
     return new Promise<WriteToken>((resolve, reject) => {
-      void this.submit([...ops], [{ ops, resolve, reject }], options.idempotencyKey);
+      void this.submit([...ops], [this.part(ops, resolve, reject)], options.idempotencyKey);
     });
+  }
+
+  /** A caller's part, counted as unsettled in the current epoch. */
+  private part(ops: readonly ClientOperation[], resolve: (token: WriteToken) => void, reject: (error: unknown) => void): WritePart {
+    this.unsettledNow++;
+    return { ops, epoch: this.epoch, done: false, resolve, reject };
+  }
+
+  private resolvePart(part: WritePart, token: WriteToken): void {
+    if (part.done) return;
+    part.resolve(token);
+    this.partSettled(part);
+  }
+
+  private rejectPart(part: WritePart, error: unknown): void {
+    if (part.done) return;
+    part.reject(error);
+    this.partSettled(part);
+  }
+
+  /** Counts a part settled (after its caller's reactions are queued), and wakes the `settled` calls it completes. */
+  private partSettled(part: WritePart): void {
+    part.done = true;
+    if (part.epoch === this.epoch) {
+      this.unsettledNow--;
+      return; // no `settled` call waits for the current epoch
+    }
+    const left = this.unsettledBefore.get(part.epoch)! - 1;
+    if (left > 0) {
+      this.unsettledBefore.set(part.epoch, left);
+      return;
+    }
+    this.unsettledBefore.delete(part.epoch);
+    // A Map iterates in insertion order and epochs only grow: the first key is the oldest unsettled one.
+    const oldest = this.unsettledBefore.keys().next();
+    while (this.settledWaiters.length > 0 && (oldest.done === true || this.settledWaiters[0]!.epoch < oldest.value))
+      this.settledWaiters.shift()!.resolve();
   }
 
   /** Sends the writes merged so far this tick as one write. */
@@ -203,7 +263,7 @@ export class SessionWriter {
     const forming = this.forming;
     this.forming = undefined;
     if (forming && !this.closed) void this.submit(forming.ops, forming.parts, undefined);
-    else if (forming) for (const part of forming.parts) part.reject(this.closedError());
+    else if (forming) for (const part of forming.parts) this.rejectPart(part, this.closedError());
   }
 
   /** Numbers a write (once there is room) and sends it. */
@@ -211,7 +271,7 @@ export class SessionWriter {
     while (this.pending.size >= this.maxUnacknowledged && !this.closed)
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     if (this.closed) {
-      for (const part of parts) part.reject(this.closedError());
+      for (const part of parts) this.rejectPart(part, this.closedError());
       return;
     }
     const seq = this.nextSeq++;
@@ -257,7 +317,7 @@ export class SessionWriter {
     for (const [, write] of this.pending) {
       const error =
         this.closedReason ?? new TidalError('Closed', `session writer closed before write ${write.request.seq} was acknowledged`);
-      for (const part of write.parts) part.reject(error);
+      for (const part of write.parts) this.rejectPart(part, error);
     }
     this.pending.clear();
     for (const wake of this.roomWaiters.splice(0)) wake();
@@ -278,7 +338,7 @@ export class SessionWriter {
     while (this.ackedAbove.delete(this.hwm + 1)) this.hwm++;
     this.observe(token.lsn);
     this.retryDelay = this.retryDelayMs;
-    for (const part of write.parts) part.resolve(token);
+    for (const part of write.parts) this.resolvePart(part, token);
     this.roomWaiters.shift()?.();
   }
 
@@ -291,7 +351,7 @@ export class SessionWriter {
       this.pending.delete(request.seq);
       this.ackedAbove.add(request.seq);
       while (this.ackedAbove.delete(this.hwm + 1)) this.hwm++;
-      for (const part of write.parts) part.reject(error);
+      for (const part of write.parts) this.rejectPart(part, error);
       return;
     }
     if (code === 'SessionExpired') {
@@ -306,7 +366,7 @@ export class SessionWriter {
     // that the session's later writes are not held behind a gap. A single write's caller learns
     // why; a merged write's parts are sent again one by one, so that only the refused one fails.
     this.pending.set(request.seq, { request: { ...request, ops: [], block: EMPTY_OPS_BLOCK_V3, acked: this.hwm }, parts: [] });
-    if (write.parts.length === 1) write.parts[0]!.reject(error);
+    if (write.parts.length === 1) this.rejectPart(write.parts[0]!, error);
     else for (const part of write.parts) void this.submit([...part.ops], [part], undefined);
     this.scheduleResend();
   }
@@ -318,7 +378,7 @@ export class SessionWriter {
    */
   private restartSession(error: unknown): void {
     const carried = [...this.pending.values()].filter((w) => w.request.idempotencyKey !== undefined && w.request.ops.length > 0);
-    for (const write of this.pending.values()) if (!carried.includes(write)) for (const part of write.parts) part.reject(error);
+    for (const write of this.pending.values()) if (!carried.includes(write)) for (const part of write.parts) this.rejectPart(part, error);
     this.pending.clear();
     this.ackedAbove.clear();
     this.sessionId = this.newSessionId();

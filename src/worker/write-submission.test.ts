@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TidalError } from '../common/errors.js';
 import { ShardRouter } from '../shard/router.js';
 import { SessionWriter } from '../session/session-writer.js';
 import type { WriteRequest, WriteToken } from '../session/write.js';
@@ -7,12 +8,12 @@ import { WriteSubmission } from './write-submission.js';
 
 /** One shard whose leader answers only when the test says so. */
 function oneShard() {
-  const held: { request: WriteRequest; answer(token: WriteToken): void }[] = [];
+  const held: { request: WriteRequest; answer(token: WriteToken): void; refuse(error: unknown): void }[] = [];
   let lsn = 0;
   const writer = new SessionWriter({
     shard: 0,
     merge: true,
-    link: { write: (request) => new Promise<WriteToken>((answer) => held.push({ request, answer })) },
+    link: { write: (request) => new Promise<WriteToken>((answer, refuse) => held.push({ request, answer, refuse })) },
   });
   const submission = new WriteSubmission({
     slots: [{ shard: 0, writer } as unknown as ShardSlot],
@@ -20,7 +21,7 @@ function oneShard() {
     refusal: () => undefined,
   });
   const answerNext = () => held.shift()!.answer({ shard: 0, lsn: ++lsn });
-  return { submission, held, answerNext };
+  return { submission, held, answerNext, writer };
 }
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -44,5 +45,41 @@ describe('WriteSubmission.flush', () => {
     await flushed;
     expect(order).toEqual(['flushed']);
     expect(held).toHaveLength(1); // the later write is still in flight: the flush did not wait for it
+  });
+
+  it('resolves after the callbacks of the writes it waited for, also of a merged write refused and sent again part by part', async () => {
+    const { submission, held, writer } = oneShard();
+    const order: string[] = [];
+    const outcome = (name: string, written: Promise<unknown>) =>
+      written.then(
+        () => order.push(`${name} written`),
+        (error: TidalError) => order.push(`${name} ${error.code}`),
+      );
+    void outcome('a', submission.write({ op: 'increment', key: 'a', kind: 'n', by: 1 }, undefined));
+    void outcome('b', submission.write({ op: 'increment', key: 'b', kind: 'n', by: 1 }, undefined));
+    const flushed = submission.flush().then(() => order.push('flushed'));
+    await tick();
+    expect(held.map((h) => h.request.ops.length)).toEqual([2]); // merged into one write
+    held.shift()!.refuse(new TidalError('Overflow', 'the counter would overflow'));
+    await tick();
+    expect(held.map((h) => h.request.ops.map((op) => op.key))).toEqual([['a'], ['b']]); // sent again one by one
+    held.shift()!.answer({ shard: 0, lsn: 1 });
+    await tick();
+    expect(order).toEqual(['a written']);
+    held.shift()!.refuse(new TidalError('Overflow', 'the counter would overflow'));
+    await flushed;
+    expect(order).toEqual(['a written', 'b Overflow', 'flushed']);
+    writer.close();
+  });
+
+  it('resolves at once with nothing in flight, and once close has refused what was', async () => {
+    const { submission, writer } = oneShard();
+    await submission.flush();
+    const written = submission.write({ op: 'increment', key: 'a', kind: 'n', by: 1 }, undefined).catch((error: TidalError) => error.code);
+    const flushed = submission.flush();
+    await tick();
+    writer.close();
+    await flushed;
+    expect(await written).toBe('Closed');
   });
 });
