@@ -3,7 +3,7 @@
 // keyrings, a monitor map, `ceph-mon --mkfs`, `ceph osd new` + `ceph-osd
 // --mkfs` on memstore, a CRUSH host per OSD, `radosgw` with the Beast
 // frontend on 127.0.0.1, and one S3 user with one bucket (with a CORS rule
-// that exposes ETag, so pages on the test origin can use it).
+// that exposes ETag and Content-Range, so pages on the test origin can use it).
 //
 // Everything lives in one temp dir; every daemon is a child process
 // listening on 127.0.0.1 only, stopped by `stop()` (or by the CLI's `down`).
@@ -279,7 +279,7 @@ export async function startCeph({ nodes = 1, bucket = 'tidal-sync', corsOrigins 
       corsOrigins.map((o) => `<AllowedOrigin>${o}</AllowedOrigin>`).join('') +
       '<AllowedMethod>GET</AllowedMethod><AllowedMethod>PUT</AllowedMethod><AllowedMethod>HEAD</AllowedMethod>' +
       '<AllowedMethod>DELETE</AllowedMethod><AllowedMethod>POST</AllowedMethod>' +
-      '<AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>600</MaxAgeSeconds>' +
+      '<AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader><ExposeHeader>Content-Range</ExposeHeader><MaxAgeSeconds>600</MaxAgeSeconds>' +
       '</CORSRule></CORSConfiguration>';
     const md5 = (await import('node:crypto')).createHash('md5').update(cors).digest('base64');
     const corsResponse = await client.fetch(`${endpoints[0]}/${bucket}?cors`, {

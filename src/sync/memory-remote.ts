@@ -14,7 +14,16 @@
  */
 import { sleep, systemClock, type Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
-import { DEFAULT_LIST_LIMIT, type ListOptions, type PutOutcome, type Remote, type RemoteListing, type RemoteObject } from './remote.js';
+import {
+  DEFAULT_LIST_LIMIT,
+  checkRange,
+  type GetOptions,
+  type ListOptions,
+  type PutOutcome,
+  type Remote,
+  type RemoteListing,
+  type RemoteObject,
+} from './remote.js';
 
 /** Faults and clock of a `MemoryRemote`; every one defaults to none. */
 export interface MemoryRemoteOptions {
@@ -85,15 +94,23 @@ export class MemoryRemote implements Remote {
     });
   }
 
-  async get(key: string, options: { readonly maxBytes: number }): Promise<RemoteObject | undefined> {
+  async get(key: string, options: GetOptions): Promise<RemoteObject | undefined> {
+    const { range } = options;
+    if (range) checkRange(range);
     return this.request(0, () => {
       const found = this.objects.get(key);
       if (!found) return undefined;
-      if (found.bytes.byteLength > options.maxBytes) {
-        throw new TidalError('PayloadTooLarge', `object ${key} is ${found.bytes.byteLength} bytes, over the ${options.maxBytes} allowed`);
+      const size = found.bytes.byteLength;
+      if (size > options.maxBytes) {
+        throw new TidalError('PayloadTooLarge', `object ${key} is ${size} bytes, over the ${options.maxBytes} allowed`);
       }
-      this.counters.bytesOut += found.bytes.byteLength;
-      return { bytes: found.bytes.slice(), etag: found.etag }; // a copy: callers may not change what is stored
+      if (range && range.offset >= size) {
+        throw new TidalError('Truncated', `object ${key} is ${size} bytes: nothing from byte ${range.offset}`);
+      }
+      // A copy: callers may not change what is stored.
+      const bytes = range ? found.bytes.slice(range.offset, range.offset + range.length) : found.bytes.slice();
+      this.counters.bytesOut += bytes.byteLength;
+      return { bytes, etag: found.etag, size };
     });
   }
 

@@ -13,8 +13,10 @@
  * semantics) and `S3Remote` (any S3 store with conditional writes: Ceph's
  * RADOS Gateway in tidal's tests). One contract test runs against both.
  * Everything a remote returns is untrusted: sizes are bounded by the
- * caller's `maxBytes`, and sync authenticates every byte it reads.
+ * caller's `maxBytes`, and sync authenticates every byte it reads. A large
+ * object is read in byte ranges, several at once (`get` with `range`).
  */
+import { TidalError } from '../common/errors.js';
 
 /** An object as read: its bytes and the ETag that a compare-and-swap must match. */
 export interface RemoteObject {
@@ -22,6 +24,29 @@ export interface RemoteObject {
   readonly bytes: Uint8Array;
   /** Opaque version tag (S3's ETag without quotes). */
   readonly etag: string;
+  /** The whole object's size in bytes (for a ranged read, more than `bytes` holds; untrusted). */
+  readonly size: number;
+}
+
+/** `length` bytes of an object from byte `offset` (S3 `Range: bytes=offset-(offset+length-1)`). */
+export interface ByteRange {
+  /** First byte, from 0. */
+  readonly offset: number;
+  /** How many bytes, at least 1; a range past the object's end ends at the end. */
+  readonly length: number;
+}
+
+/** Options of `Remote.get`. */
+export interface GetOptions {
+  /** The largest object accepted: a bigger one is refused (`PayloadTooLarge`), ranged read or not. */
+  readonly maxBytes: number;
+  /**
+   * Only these bytes of the object: `bytes` is that range, cut at the
+   * object's end, and `size` the whole object's size. A range that starts
+   * at or past the end is refused (`Truncated`: the object is shorter than
+   * the caller knows it to be).
+   */
+  readonly range?: ByteRange;
 }
 
 /** The outcome of a conditional write. `ok: false` means the condition failed (the name exists / the ETag moved on). */
@@ -69,12 +94,19 @@ export interface Remote {
   putIfAbsent(key: string, bytes: Uint8Array): Promise<PutOutcome>;
   /** Replaces `key` only if its current ETag is `etag` (S3 `If-Match`). A missing key fails the condition. */
   putIfMatch(key: string, bytes: Uint8Array, etag: string): Promise<PutOutcome>;
-  /** The object at `key`, or `undefined`. Refuses (`PayloadTooLarge`) an object over `maxBytes`. */
-  get(key: string, options: { readonly maxBytes: number }): Promise<RemoteObject | undefined>;
+  /** The object at `key` (or the range of it asked for), or `undefined`. Refuses (`PayloadTooLarge`) an object over `maxBytes`. */
+  get(key: string, options: GetOptions): Promise<RemoteObject | undefined>;
   /** Keys starting with `prefix`, in key order, one page at a time. */
   list(prefix: string, options?: ListOptions): Promise<RemoteListing>;
   /** Deletes `key` (S3 `DELETE`); deleting a missing key is no error. Only the garbage collector deletes (docs/SYNC.md §10). */
   delete(key: string): Promise<void>;
+}
+
+/** Refuses (`InvalidArgument`) a range that is not whole, non-negative numbers with a length of at least 1. */
+export function checkRange(range: ByteRange): void {
+  if (!Number.isSafeInteger(range.offset) || range.offset < 0 || !Number.isSafeInteger(range.length) || range.length < 1) {
+    throw new TidalError('InvalidArgument', `a byte range needs an offset >= 0 and a length >= 1, got ${range.offset} and ${range.length}`);
+  }
 }
 
 /** Default page size of `list`. */

@@ -8,6 +8,8 @@
  *     const pool = new RequestPool(3);
  *     for (const chunk of chunks) await pool.start(() => remote.putIfAbsent(key(chunk), chunk.sealed));
  *     await pool.drain(); // every request done; the first failure, if any, thrown here
+ *
+ *     const part = await pool.run(() => remote.get(key, { maxBytes, range })); // waits for a slot, then for the outcome
  */
 import { TidalError } from '../common/errors.js';
 
@@ -35,6 +37,16 @@ export class RequestPool {
     void tracked.then(() => this.running.delete(tracked));
     this.all.push(outcome);
     outcome.catch(() => undefined); // gathered by drain(); a failure must not go unhandled meanwhile
+  }
+
+  /** Runs `request` once fewer than `limit` are in flight; resolves with its outcome (also gathered by `drain`). */
+  async run<T>(request: () => Promise<T>): Promise<T> {
+    let outcome!: Promise<T>;
+    await this.start(() => {
+      outcome = request();
+      return outcome.then(() => undefined); // the pool keeps the outcome, not the value (an object's bytes)
+    });
+    return outcome;
   }
 
   /** Waits for every request started; throws the first failure (in start order), if any. */

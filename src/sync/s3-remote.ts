@@ -13,7 +13,8 @@
  * timeout; a failure (network error, timeout, 5xx, 429) is retried with
  * exponential backoff and jitter, moving to the next endpoint each time,
  * and reported as `Unreachable` after the last attempt; response
- * bodies are read up to a bound and no further. A 412 is the expected
+ * bodies are read up to a bound and no further (a ranged read: exactly the
+ * range asked for, checked against its 206 and `Content-Range`). A 412 is the expected
  * outcome of a lost race, returned as `{ ok: false }`.
  *
  * Measured on Ceph RGW 16.2: `If-Match` works only with the ETag's quotes
@@ -23,7 +24,17 @@
 import { AwsClient } from 'aws4fetch';
 import { sleep, systemClock, type Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
-import { DEFAULT_LIST_LIMIT, type ListOptions, type PutOutcome, type Remote, type RemoteListing, type RemoteObject } from './remote.js';
+import {
+  DEFAULT_LIST_LIMIT,
+  checkRange,
+  type ByteRange,
+  type GetOptions,
+  type ListOptions,
+  type PutOutcome,
+  type Remote,
+  type RemoteListing,
+  type RemoteObject,
+} from './remote.js';
 
 /** Options of `S3Remote`. */
 export interface S3RemoteOptions {
@@ -128,17 +139,57 @@ export class S3Remote implements Remote {
     return this.put(key, bytes, { 'if-match': unquote(etag) });
   }
 
-  async get(key: string, options: { readonly maxBytes: number }): Promise<RemoteObject | undefined> {
-    const response = await this.send('GET', this.objectPath(key), {});
+  async get(key: string, options: GetOptions): Promise<RemoteObject | undefined> {
+    const { range } = options;
+    if (range) checkRange(range);
+    const headers: Record<string, string> = range ? { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {};
+    const response = await this.send('GET', this.objectPath(key), headers);
     if (response.status === 404) {
       await response.body?.cancel();
       return undefined;
     }
+    if (range && response.status === 416) {
+      await response.body?.cancel();
+      throw new TidalError('Truncated', `object ${key} has no byte ${range.offset}: it is shorter than that`);
+    }
     if (!response.ok) throw await this.failure('GET', key, response);
     const etag = unquote(response.headers.get('etag') ?? '');
+    if (range) return this.rangeRead(key, response, etag, range, options.maxBytes);
     const bytes = await readBounded(response, options.maxBytes, `object ${key}`);
     this.counters.bytesDown += bytes.byteLength;
-    return { bytes, etag };
+    return { bytes, etag, size: bytes.byteLength };
+  }
+
+  /**
+   * The body of a ranged GET, accepted only as the range asked for: a 206
+   * whose `Content-Range` starts at the offset, ends within the range (at
+   * its end, or at the object's), names a size within `maxBytes`, and
+   * whose body is exactly that long. A 200 (the store ignored `Range` and
+   * sends the whole object) is refused unread.
+   */
+  private async rangeRead(key: string, response: Response, etag: string, range: ByteRange, maxBytes: number): Promise<RemoteObject> {
+    const what = `bytes ${range.offset}+${range.length} of object ${key}`;
+    const refuse = async (why: string) => {
+      await response.body?.cancel();
+      return new TidalError('MalformedMessage', `${what}: ${why}`);
+    };
+    if (response.status !== 206) throw await refuse(`the store answered HTTP ${response.status}, not 206 Partial Content`);
+    const header = response.headers.get('content-range') ?? '';
+    const match = /^bytes (\d{1,15})-(\d{1,15})\/(\d{1,15})$/.exec(header.trim());
+    if (!match) throw await refuse(`the store answered a Content-Range of ${JSON.stringify(header.slice(0, 80))}`);
+    const [first, last, size] = [Number(match[1]), Number(match[2]), Number(match[3])];
+    if (size > maxBytes) {
+      await response.body?.cancel();
+      throw new TidalError('PayloadTooLarge', `object ${key} is ${size} bytes, over the ${maxBytes} allowed`);
+    }
+    if (first !== range.offset || last < first || last >= size || last !== Math.min(range.offset + range.length, size) - 1) {
+      throw await refuse(`the store answered bytes ${first}-${last} of ${size}`);
+    }
+    const length = last - first + 1;
+    const bytes = await readBounded(response, length, what);
+    if (bytes.byteLength !== length) throw new TidalError('Truncated', `${what}: ${bytes.byteLength} bytes of the ${length} announced`);
+    this.counters.bytesDown += length;
+    return { bytes, etag, size };
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<RemoteListing> {

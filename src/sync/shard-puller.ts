@@ -11,6 +11,9 @@
  * chunks from its cursor (docs/SYNC.md §9): the snapshot's state is merged
  * (idempotent) with every cursor it covers, then the chunks after it.
  *
+ * Chunks and snapshots over `RANGE_BYTES` are read in byte ranges, a few
+ * at once (`readObject`); every GET of a pull shares one bound.
+ *
  * A refused object stops that device's stream where it is (counted by
  * code, nothing of it merged); the other devices' streams go on.
  */
@@ -31,6 +34,8 @@ import {
   type SnapshotEntry,
 } from './format.js';
 import { MAX_READ_MS } from './garbage-collector.js';
+import { readObject } from './ranged-read.js';
+import { RequestPool } from './request-pool.js';
 import type { SyncLog } from './sync-log.js';
 import type { SyncSpace } from './sync-space.js';
 import { REFUSALS, type CountingRemote, type ShardSyncStats } from './sync-stats.js';
@@ -56,6 +61,8 @@ export class ShardPuller {
   private readonly mergedEtag = new Map<string, string>();
   /** Highest manifest version seen per device (a lower one is a rollback). */
   private readonly seenVersion = new Map<string, number>();
+  /** The chunk and snapshot GETs (whole or ranged) of the pull running, at most `DOWNLOAD_REQUESTS` in flight. */
+  private requests = new RequestPool(DOWNLOAD_REQUESTS);
 
   constructor(options: { at: SyncSpace; remote: CountingRemote; log: SyncLog; stats: ShardSyncStats; clock: Clock }) {
     this.clock = options.clock;
@@ -68,6 +75,7 @@ export class ShardPuller {
   /** Merges the other devices' new chunks of this shard. */
   async pull(): Promise<{ merged: number; refused: { code: string; message: string }[] }> {
     const listing = await this.remote.list(this.at.manifests);
+    this.requests = new RequestPool(DOWNLOAD_REQUESTS); // per pull: the pool gathers the outcomes of every request it ran
     const refused: { code: string; message: string }[] = [];
     let merged = 0;
     let devices = 0;
@@ -205,9 +213,9 @@ export class ShardPuller {
   private async mergeSnapshot(device: string, entry: SnapshotEntry): Promise<void> {
     const what = `snapshot at LSN ${entry.lsn} of device ${device}, shard ${this.at.shard}`;
     if (entry.size > MAX_SNAPSHOT_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
-    const found = await this.remote.get(this.at.objectKey(entry.name), entry.size);
-    if (!found) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
-    const plaintext = await this.at.checkAndOpen(entry.name, found.bytes, 'snapshot', this.at.snapshotContext(device, entry.lsn), what);
+    const sealed = await readObject(this.remote, this.requests, this.at.objectKey(entry.name), entry.size, what);
+    if (!sealed) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
+    const plaintext = await this.at.checkAndOpen(entry.name, sealed, 'snapshot', this.at.snapshotContext(device, entry.lsn), what);
     const body = decodeSnapshotBody(plaintext, entry.lsn, what);
     let state: CrdtSignalState;
     try {
@@ -230,18 +238,18 @@ export class ShardPuller {
   private async readChunk(device: string, entry: ManifestEntry): Promise<ChunkEvent[]> {
     const what = `chunk ${entry.seq} of device ${device}, shard ${this.at.shard}`;
     if (entry.size > MAX_CHUNK_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
-    const found = await this.remote.get(this.at.objectKey(entry.name), entry.size);
-    if (!found) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
+    const sealed = await readObject(this.remote, this.requests, this.at.objectKey(entry.name), entry.size, what);
+    if (!sealed) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
     const context = this.at.chunkContext(device, entry.seq, entry.from, entry.to);
-    const plaintext = await this.at.checkAndOpen(entry.name, found.bytes, 'chunk', context, what);
+    const plaintext = await this.at.checkAndOpen(entry.name, sealed, 'chunk', context, what);
     return decodeChunk(plaintext, entry.from, entry.to, what);
   }
 }
 
-/** How many chunks of a device's stream may be being read (fetched, checked, opened) at once, ahead of the merge. */
+/** How many GETs of chunks and snapshots (whole or a range of one) a pull keeps in flight; as many chunks are read ahead of the merge. */
 export const DOWNLOAD_REQUESTS = 3;
 
-/** A device's chunks, read ahead of the merge, at most `DOWNLOAD_REQUESTS` at a time. */
+/** A device's chunks, read ahead of the merge, at most `DOWNLOAD_REQUESTS` chunks at a time. */
 class ChunkReads {
   readonly entries: readonly ManifestEntry[];
   private readonly read: (entry: ManifestEntry) => Promise<ChunkEvent[]>;

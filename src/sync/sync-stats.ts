@@ -5,7 +5,7 @@
  * objects and bytes are counted in one place.
  */
 import type { TidalErrorCode } from '../common/errors.js';
-import { listAll, type Remote } from './remote.js';
+import { listAll, type ByteRange, type Remote } from './remote.js';
 
 /** What a shard's sync has done, cumulatively. */
 export interface ShardSyncStats {
@@ -124,11 +124,12 @@ export class CountingRemote {
     return outcome;
   }
 
-  async get(key: string, maxBytes: number) {
+  /** `key`, whole or (`range`) in part; an object read in ranges counts once, with its range at offset 0. */
+  async get(key: string, maxBytes: number, range?: ByteRange) {
     this.stats.requests++;
-    const found = await this.remote.get(key, { maxBytes });
+    const found = await this.remote.get(key, range ? { maxBytes, range } : { maxBytes });
     if (found) {
-      this.stats.objectsDown++;
+      if (!range || range.offset === 0) this.stats.objectsDown++;
       this.stats.bytesDown += found.bytes.byteLength;
     }
     return found;

@@ -53,6 +53,28 @@ export function remoteContract(name: string, remote: () => Remote): void {
       expect((await remote().get(key, { maxBytes: 4096 }))?.bytes.byteLength).toBe(4096);
     });
 
+    it('get with a range reads those bytes (cut at the end) and the whole size; a range from the end on is Truncated', async () => {
+      const key = `${prefix()}ranged`;
+      const stored = Uint8Array.from({ length: 10 }, (_, i) => i);
+      const put = await remote().putIfAbsent(key, stored);
+      const part = await remote().get(key, { maxBytes: 10, range: { offset: 2, length: 3 } });
+      expect(part).toEqual({ bytes: new Uint8Array([2, 3, 4]), etag: put.ok && put.etag, size: 10 });
+      const tail = await remote().get(key, { maxBytes: 10, range: { offset: 8, length: 5 } });
+      expect(tail?.bytes).toEqual(new Uint8Array([8, 9]));
+      expect((await remote().get(key, { maxBytes: 10, range: { offset: 0, length: 10 } }))?.bytes).toEqual(stored);
+      const refusal = (options: Parameters<Remote['get']>[1]) =>
+        remote()
+          .get(key, options)
+          .then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+      expect(isTidalError(await refusal({ maxBytes: 10, range: { offset: 10, length: 1 } }), 'Truncated')).toBe(true);
+      expect(isTidalError(await refusal({ maxBytes: 9, range: { offset: 0, length: 2 } }), 'PayloadTooLarge')).toBe(true);
+      expect(isTidalError(await refusal({ maxBytes: 10, range: { offset: 0, length: 0 } }), 'InvalidArgument')).toBe(true);
+      expect(await remote().get(`${key}-missing`, { maxBytes: 10, range: { offset: 0, length: 2 } })).toBeUndefined();
+    });
+
     it('delete removes an object (and a missing one is no error); the name can be created again', async () => {
       const key = `${prefix()}gone`;
       await remote().putIfAbsent(key, bytes('v1'));

@@ -1,0 +1,58 @@
+/**
+ * `readObject`: an immutable object whose size the reader knows (a chunk
+ * or snapshot, listed in a manifest with its size) read from the store,
+ * a large one in byte ranges fetched several at once (docs/SYNC.md §7): one
+ * GET stream is slower than the store's throughput with a few requests in
+ * flight, and a snapshot is one object of many megabytes.
+ *
+ *     const sealed = await readObject(remote, pool, key, entry.size, what); // undefined: the store has no such object
+ *
+ * The parts land in one buffer of the listed size; each must come back
+ * exactly as asked (the whole object's size as listed, the part's length),
+ * or the object is refused: `ObjectMismatch` for another size, `Truncated`
+ * for a short part. The caller then checks the bytes against the object's
+ * name and opens them, as for an object read whole.
+ */
+import { TidalError } from '../common/errors.js';
+import type { RequestPool } from './request-pool.js';
+import type { CountingRemote } from './sync-stats.js';
+
+/** Objects up to this size are read with one GET; larger ones in this many bytes or fewer per range, the ranges of equal size. */
+export const RANGE_BYTES = 4 * 1024 * 1024;
+
+/** The object at `key`, listed at `size` bytes, read through `pool` (whole, or in ranges); `undefined` if the store has none. */
+export async function readObject(
+  remote: CountingRemote,
+  pool: RequestPool,
+  key: string,
+  size: number,
+  what: string,
+): Promise<Uint8Array | undefined> {
+  if (size <= RANGE_BYTES) {
+    const found = await pool.run(() => remote.get(key, size));
+    return found?.bytes;
+  }
+  const parts = Math.ceil(size / RANGE_BYTES);
+  const partBytes = Math.ceil(size / parts);
+  const bytes = new Uint8Array(size);
+  const reads: Promise<boolean>[] = [];
+  for (let offset = 0; offset < size; offset += partBytes) {
+    const length = Math.min(partBytes, size - offset);
+    const read = pool
+      .run(() => remote.get(key, size, { offset, length }))
+      .then((found) => {
+        if (!found) return false;
+        if (found.size !== size) throw new TidalError('ObjectMismatch', `${what} is ${found.size} bytes in the store, listed at ${size}`);
+        if (found.bytes.byteLength !== length) {
+          throw new TidalError('Truncated', `${what}: ${found.bytes.byteLength} bytes from byte ${offset}, where ${length} were asked for`);
+        }
+        bytes.set(found.bytes, offset);
+        return true;
+      });
+    read.catch(() => undefined); // awaited below, in order; a later part's failure must not go unhandled meanwhile
+    reads.push(read);
+  }
+  let found = true;
+  for (const read of reads) found = (await read) && found;
+  return found ? bytes : undefined;
+}
