@@ -66,11 +66,19 @@ export class WorkerSupervisor {
     worker.addEventListener('error', () => void this.restart(slot, worker));
     slot.worker = worker;
     slot.host = Comlink.wrap<ShardHostApi>(worker);
-    await withTimeout(clock, slot.host.init(this.config(slot.shard)), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
-    await slot.host.onChanges(Comlink.proxy((changes: Change[]) => this.setup.dispatch(changes)));
-    await slot.host.watch(this.setup.watchedPrefixes());
+    // Every step bounded: a worker that dies mid-spawn (killed, crashed) answers nothing, and an unbounded
+    // wait would leave the slot restarting for good, never checked or replaced again (soak seed 947).
+    const what = `shard ${slot.shard} worker`;
+    await withTimeout(clock, slot.host.init(this.config(slot.shard)), CONTROL_TIMEOUT_MS, what);
+    await withTimeout(
+      clock,
+      slot.host.onChanges(Comlink.proxy((changes: Change[]) => this.setup.dispatch(changes))),
+      CONTROL_TIMEOUT_MS,
+      what,
+    );
+    await withTimeout(clock, slot.host.watch(this.setup.watchedPrefixes()), CONTROL_TIMEOUT_MS, what);
     if (slot.lockHeld) await lock.lead(slot);
-    else await withTimeout(clock, slot.host.becomeFollower(), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
+    else await withTimeout(clock, slot.host.becomeFollower(), CONTROL_TIMEOUT_MS, what);
   }
 
   /** Replaces a dead or hung worker: a new one recovers the shard (from OPFS when it leads) and writers resend. */
