@@ -33,6 +33,8 @@ export type {
 
 export { MemoryRemote, S3Remote, SyncKeys, deriveUserKey, generateUserKey, parseUserKey } from './sync/index.js';
 export type {
+  ByteRange,
+  GetOptions,
   ListOptions,
   MemoryRemoteCounters,
   MemoryRemoteOptions,

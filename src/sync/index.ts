@@ -5,7 +5,7 @@
  * (`ShardSync`) with its background runner. Applications use it through
  * `openTidal({ sync })` and `db.sync`.
  */
-export type { ListOptions, PutOutcome, Remote, RemoteEntry, RemoteListing, RemoteObject } from './remote.js';
+export type { ByteRange, GetOptions, ListOptions, PutOutcome, Remote, RemoteEntry, RemoteListing, RemoteObject } from './remote.js';
 export { listAll } from './remote.js';
 export { MemoryRemote } from './memory-remote.js';
 export type { MemoryRemoteCounters, MemoryRemoteOptions } from './memory-remote.js';
