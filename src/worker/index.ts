@@ -12,7 +12,8 @@
  *   (one shard as the tab runs it), `verification-tally.ts`.
  * - worker: `shard-host.worker.ts` (comlink entry) → `shard-host.ts` (the front, the tab RPC
  *   channel, stepping aside), with `leadership.ts` (the `ShardRole` union: starting | follower |
- *   leader, claims, announcements, log replay), `write-admission.ts`, `write-forwarding.ts`,
+ *   leader, claims, announcements), `leader-role.ts` (what a leader owns: set up over the open log,
+ *   torn down), `write-admission.ts`, `write-forwarding.ts`,
  *   `host-reads.ts` (with `replica-read.ts`), `change-feed.ts`, `in-tab-follower.ts`, `host-sync.ts` (device sync while
  *   leading), `host-status.ts`, `host-faults.ts` (debug hooks).
  * - both: `channels.ts` (every lock/channel name), `tab-rpc.ts` (messages between tabs), `protocol.ts`

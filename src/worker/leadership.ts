@@ -19,25 +19,21 @@
 import type { Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import { FollowerDb } from '../replication/follower-db.js';
-import { WalShipper, type SnapshotSource } from '../replication/wal-shipper.js';
 import { loadBlake3 } from '../common/blake3.js';
-import { ShardLeader } from '../session/shard-leader.js';
 import { restoreShardSnapshot } from '../session/shard-snapshot.js';
-import { ShardSnapshots } from '../session/shard-snapshots.js';
 import { BroadcastChannelTransport } from '../transport/broadcast-channel.js';
 import type { DropReason } from '../transport/transport.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
 import { OpfsStorage } from '../wal/opfs-storage.js';
 import { databaseFolder } from './lock-terms.js';
-import { databaseIdOf, SnapshotStore } from '../wal/snapshot-store.js';
+import { databaseIdOf } from '../wal/snapshot-store.js';
 import type { Snapshot } from '../wal/snapshot-file.js';
 import type { WalStorage } from '../wal/storage.js';
 import type { Wal } from '../wal/wal.js';
-import type { ShardOpenTimes } from './api.js';
 import type { ChangeFeed, ObservedState } from './change-feed.js';
 import { shardChannels } from './channels.js';
-import { shippingLink, stopShipping, type LogShipping } from './in-tab-follower.js';
-import { openShardWal, replayShard } from './leader-recovery.js';
+import { openShardWal } from './leader-recovery.js';
+import { closeLeaderRole, openLeaderRole, type LeaderRole } from './leader-role.js';
 import type { ShardHostConfig } from './shard-host-config.js';
 import { skewError } from './protocol.js';
 import { RPC_VERSION, type RpcMessage } from './tab-rpc.js';
@@ -55,24 +51,7 @@ export type ShardRole =
       /** The replica being opened. */
       opening: Promise<void> | undefined;
     }
-  | {
-      readonly kind: 'leader';
-      readonly state: ObservedState;
-      readonly wal: Wal;
-      readonly leader: ShardLeader;
-      /** The leader's snapshots (the shard opens from the newest; new ones by the default policy). */
-      readonly snapshots: ShardSnapshots;
-      /** The newest snapshot, for the shippers to send to followers the log cannot serve. */
-      readonly snapshotSource: SnapshotSource;
-      /** How long opening the shard took, step by step (`stats()`). */
-      readonly opened: ShardOpenTimes;
-      /** Stops calling the snapshot policy after each commit, and the compaction timer. */
-      readonly stopSnapshotting: () => void;
-      /** The log shipped to the other tabs, on the shard's log channel. */
-      readonly crossTab: LogShipping;
-      /** The log shipped to this tab's in-tab follower, once it is wired. */
-      inTab: LogShipping | undefined;
-    };
+  | LeaderRole;
 
 /** The leader last heard of (or this worker, when it leads or claims). */
 interface HeardLeader {
@@ -86,8 +65,6 @@ interface HeardLeader {
 }
 
 const ANNOUNCE_MS = 250;
-/** How often a leader compacts its log (followers acknowledge, and sync uploads, after a snapshot is taken). */
-const COMPACT_MS = 2000;
 /**
  * A heartbeat (the announcement timer) that comes this much later than due
  * means the worker stood still (its tab frozen, the worker hung) long
@@ -215,64 +192,17 @@ export class Leadership {
     }
     this.claiming = false;
     await this.stopFollowing();
-    // A fresh state, from the newest snapshot and the log after it (the follower's may lag what the old leader wrote).
-    const b3 = await loadBlake3();
-    const store = new SnapshotStore(storage, b3, { shard: this.config.shard, databaseId: databaseIdOf(b3, this.config.db) });
-    const { state, snapshot, snapshotMs, rebuildMs, replayedEvents } = await replayShard({
-      wal,
-      store,
+    this.currentRole = await openLeaderRole({
+      config: this.config,
+      clock: this.clock,
       feed: this.feed,
-      clock: this.clock,
-    });
-    const snapshots = new ShardSnapshots({
+      storage,
       wal,
-      store,
-      state,
-      clock: this.clock,
-      ...(snapshot ? { latest: snapshot } : {}),
+      tailMs,
+      address: this.address,
+      onLogDrop: this.onLogDrop,
+      leadInDoubt: () => this.leadInDoubt(),
     });
-    // Which snapshots are kept matters only to compaction, which waits for it (no floor while none are
-    // known): listed meanwhile, not before the shard is led (a listing and a handle per snapshot file).
-    void snapshots.listKept().catch(() => undefined);
-    // Neither runs while the lead is in doubt: a leader that stood still may have lost it unawares.
-    const stopPolicy = wal.onCommit(() => {
-      if (!this.leadInDoubt()) snapshots.afterCommit();
-    });
-    const stopCompacting = this.clock.every(COMPACT_MS, () => {
-      if (!this.leadInDoubt()) void snapshots.compactLog().catch(() => undefined);
-    });
-    const stopSnapshotting = () => {
-      stopPolicy();
-      stopCompacting();
-    };
-    const leader = await ShardLeader.open({ wal, replica: `${this.config.tabId}.${this.config.shard}`, state, clock: this.clock });
-    const link = shippingLink(
-      new BroadcastChannelTransport(new BroadcastChannel(shardChannels(this.config.db, this.config.shard).log), {
-        local: this.address,
-        onDrop: this.onLogDrop,
-      }),
-      this.config.debug,
-    );
-    const shipper = new WalShipper({
-      wal,
-      transport: link,
-      admit: () => true,
-      snapshots: snapshotSource(snapshots, store),
-      clock: this.clock,
-    });
-    shipper.start();
-    this.currentRole = {
-      kind: 'leader',
-      state,
-      wal,
-      leader,
-      snapshots,
-      snapshotSource: snapshotSource(snapshots, store),
-      opened: { tailMs, snapshotMs, rebuildMs, replayedEvents },
-      stopSnapshotting,
-      crossTab: { link, shipper },
-      inTab: undefined,
-    };
     this.heard.tab = this.config.tabId;
     this.announce();
     return { lastLsn: wal.lastLsn };
@@ -313,12 +243,8 @@ export class Leadership {
     // The lead changed hands: its successor gets a whole leaderTimeoutMs to be heard before this tab
     // may take the lock back (the last leader heard was this worker itself, long ago).
     this.heard.heardAt = this.clock.now();
-    stopShipping(role.crossTab);
-    stopShipping(role.inTab);
     if (this.heard.tab === this.config.tabId) this.heard.tab = undefined;
-    role.stopSnapshotting();
-    await role.snapshots.close();
-    await role.wal.close();
+    await closeLeaderRole(role);
   }
 
   /** A leader announcement from another tab (or worker): follow it, or step down for a newer term. */
@@ -455,9 +381,4 @@ export class Leadership {
     if (this.config.storage === 'memory') return (this.memory ??= new MemoryStorage());
     return OpfsStorage.open(databaseFolder(this.config.db));
   }
-}
-
-/** The newest snapshot of a leader's shard, as its shippers send it. */
-function snapshotSource(snapshots: ShardSnapshots, store: SnapshotStore): SnapshotSource {
-  return { newestLsn: () => snapshots.newest?.lsn ?? 0, read: () => store.readNewest() };
 }
