@@ -22,25 +22,22 @@
  */
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError, isTidalError } from '../common/errors.js';
-import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH, decodeValue, encodeValue, isWellFormedString } from '../common/value.js';
+import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH, decodeValue, isWellFormedString } from '../common/value.js';
 import { ASCII_FAST_PATH_MAX, asciiString } from '../common/utf8.js';
 import { HLC_MAX, type HlcTimestamp } from '../crdt/hlc.js';
-import { MAX_ENTITY_KEY_LENGTH, MAX_NAME_LENGTH, type CrdtOperation } from '../crdt/operation.js';
+import { MAX_NAME_LENGTH, type CrdtOperation } from '../crdt/operation.js';
 import type { Value } from '../wal/payload.js';
 import type { ClientOperation } from './write.js';
+import { HEAD_STRING_VALUE, MAX_TABLE_STRING, OPS_BLOCK_V3, OpsBlockV3Builder, isHighSurrogate } from './ops-block-builder.js';
 
-/** The first byte of a version-3 block. */
-export const OPS_BLOCK_V3 = 3;
+export { OPS_BLOCK_V3 };
+
 /** Most operations one block holds (`MAX_OPS_PER_WRITE`; repeated here so that the codec does not import write.ts). */
 const MAX_OPS = 10_000;
 
 const OPCODES = ['increment', 'decrement', 'set', 'add'] as const;
 const HEAD_OPCODE = 0b0000_0011;
-/** The value (set) or member (add) is a string of the table. */
-const HEAD_STRING_VALUE = 0b0000_0100;
 const HEAD_KNOWN = HEAD_OPCODE | HEAD_STRING_VALUE;
-/** Longest string the table holds: a string value longer than this is encoded as a payload value. */
-const MAX_TABLE_STRING = MAX_ENTITY_KEY_LENGTH;
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -56,44 +53,17 @@ export const EMPTY_OPS_BLOCK_V3: Uint8Array = Uint8Array.of(OPS_BLOCK_V3, 0);
  * (`validateClientOperation`); a fresh buffer of exactly its size.
  */
 export function encodeOpsBlockV3(ops: readonly ClientOperation[]): Uint8Array {
-  const encoder = scratch;
-  const table = new Map<string, number>();
-  let previous = '';
-  const writeString = (text: string): void => {
-    const index = table.get(text);
-    if (index !== undefined) {
-      encoder.writeVarUint(index + 1);
-      return;
-    }
-    table.set(text, table.size);
-    let shared = commonPrefix(previous, text);
-    if (shared > 0 && isHighSurrogate(text.charCodeAt(shared - 1))) shared--; // never split a surrogate pair
-    encoder.writeU8(0);
-    encoder.writeVarUint(shared);
-    encoder.writeStringFrom(text, shared);
-    previous = text;
-  };
+  const builder = new OpsBlockV3Builder(scratch);
   try {
-    encoder.writeU8(OPS_BLOCK_V3);
-    encoder.writeVarUint(ops.length);
     for (const op of ops) {
-      const value = op.op === 'set' ? op.value : op.op === 'add' ? op.member : undefined;
-      const stringValue = typeof value === 'string' && value.length <= MAX_TABLE_STRING;
-      encoder.writeU8(OPCODES.indexOf(op.op) | (stringValue ? HEAD_STRING_VALUE : 0));
-      writeString(op.key);
-      if (op.op === 'increment' || op.op === 'decrement') {
-        writeString(op.kind);
-        encoder.writeVarUint(op.by);
-      } else {
-        writeString(op.op === 'set' ? op.field : (op as Extract<ClientOperation, { op: 'add' }>).set);
-        if (stringValue) writeString(value);
-        else encodeValue(encoder, value as Value, MAX_VALUE_DEPTH, op.op === 'set' ? 'value' : 'member');
-      }
+      if (op.op === 'set') builder.set(op.key, op.field, op.value);
+      else if (op.op === 'add') builder.add(op.key, op.set, op.member);
+      else builder.counter(op.op, op.key, op.kind, op.by);
     }
-    return encoder.toBytes();
+    return builder.finish();
   } finally {
-    if (encoder.bytesView().byteLength > MAX_RETAINED_SCRATCH) scratch = new Encoder(1 << 16);
-    encoder.reset();
+    if (scratch.bytesView().byteLength > MAX_RETAINED_SCRATCH) scratch = new Encoder(1 << 16);
+    scratch.reset();
   }
 }
 
@@ -209,15 +179,4 @@ function readUtf8(bytes: Uint8Array, what: string): string {
   // Valid UTF-8 decodes to a well-formed string, except where a front-coded prefix ends in a high surrogate (checked above).
   if (!isWellFormedString(text)) throw new TidalError('MalformedPayload', `${what} is not a well-formed string`);
   return text;
-}
-
-function commonPrefix(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
-  return i;
-}
-
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
 }

@@ -26,7 +26,7 @@ import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import { integerOption } from '../common/options.js';
 import type { ShardId } from '../shard/shard-id.js';
-import { EMPTY_OPS_BLOCK_V3, encodeOpsBlockV3 } from './ops-block-v3.js';
+import { fieldsOf, listed, requestOf, type WriteContent } from './write-content.js';
 import {
   MAX_OPS_PER_WRITE,
   MAX_WRITE_BYTES,
@@ -77,6 +77,8 @@ interface WritePart {
 
 interface PendingWrite {
   request: WriteRequest;
+  /** Its operations (a count of 0: a gap filler). */
+  readonly content: WriteContent;
   /** The callers whose operations the request holds (several when merged; none for a gap filler). */
   readonly parts: readonly WritePart[];
 }
@@ -217,7 +219,22 @@ export class SessionWriter {
     }
     this.seal(); // the tick's earlier writes go first
     return new Promise<WriteToken>((resolve, reject) => {
-      void this.submit([...ops], [this.part(ops, resolve, reject)], options.idempotencyKey);
+      void this.submit(listed([...ops]), [this.part(ops, resolve, reject)], options.idempotencyKey);
+    });
+  }
+
+  /**
+   * `writeChecked` of `count` operations already encoded as their version-3
+   * block (`OpsBlockV3Builder`), checked as `writeChecked` requires: one write
+   * of its own, never merged with others (`db.transact`'s part of a shard).
+   * The request carries the block as it is; its `ops` are decoded from it
+   * only if something asks for them (a link that is not a write frame).
+   */
+  writeEncoded(block: Uint8Array, count: number, options: { idempotencyKey?: string } = {}): Promise<WriteToken> {
+    if (this.closed) return Promise.reject(this.closedError());
+    this.seal(); // the tick's earlier writes go first
+    return new Promise<WriteToken>((resolve, reject) => {
+      void this.submit({ block, count }, [this.part([], resolve, reject)], options.idempotencyKey);
     });
   }
 
@@ -262,12 +279,12 @@ export class SessionWriter {
   private seal(): void {
     const forming = this.forming;
     this.forming = undefined;
-    if (forming && !this.closed) void this.submit(forming.ops, forming.parts, undefined);
+    if (forming && !this.closed) void this.submit(listed(forming.ops), forming.parts, undefined);
     else if (forming) for (const part of forming.parts) this.rejectPart(part, this.closedError());
   }
 
   /** Numbers a write (once there is room) and sends it. */
-  private async submit(ops: ClientOperation[], parts: readonly WritePart[], idempotencyKey: string | undefined): Promise<void> {
+  private async submit(content: WriteContent, parts: readonly WritePart[], idempotencyKey: string | undefined): Promise<void> {
     while (this.pending.size >= this.maxUnacknowledged && !this.closed)
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     if (this.closed) {
@@ -275,16 +292,15 @@ export class SessionWriter {
       return;
     }
     const seq = this.nextSeq++;
-    const request: WriteRequest = {
+    const fields = {
       session: this.sessionId,
       startedAt: this.sessionStartedAt,
       seq,
       acked: this.hwm,
-      ops,
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
-      block: encodeOpsBlockV3(ops), // once per write: every resend carries it as it is
     };
-    this.pending.set(seq, { request, parts });
+    const request = requestOf(fields, content);
+    this.pending.set(seq, { request, content, parts });
     this.send(request);
   }
 
@@ -298,7 +314,7 @@ export class SessionWriter {
   resend(): void {
     this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    for (const { request } of [...this.pending.values()]) this.send({ ...request, acked: this.hwm });
+    for (const { request, content } of [...this.pending.values()]) this.send(requestOf({ ...fieldsOf(request), acked: this.hwm }, content));
   }
 
   private closedError(): TidalError {
@@ -365,9 +381,10 @@ export class SessionWriter {
     // Refused for what it is (e.g. InvalidArgument): the SeqNo is filled with an empty write so
     // that the session's later writes are not held behind a gap. A single write's caller learns
     // why; a merged write's parts are sent again one by one, so that only the refused one fails.
-    this.pending.set(request.seq, { request: { ...request, ops: [], block: EMPTY_OPS_BLOCK_V3, acked: this.hwm }, parts: [] });
+    const gap = listed([]);
+    this.pending.set(request.seq, { request: requestOf({ ...fieldsOf(request), acked: this.hwm }, gap), content: gap, parts: [] });
     if (write.parts.length === 1) this.rejectPart(write.parts[0]!, error);
-    else for (const part of write.parts) void this.submit([...part.ops], [part], undefined);
+    else for (const part of write.parts) void this.submit(listed([...part.ops]), [part], undefined);
     this.scheduleResend();
   }
 
@@ -377,7 +394,7 @@ export class SessionWriter {
    * to retry and move to a new session; the others fail with the error.
    */
   private restartSession(error: unknown): void {
-    const carried = [...this.pending.values()].filter((w) => w.request.idempotencyKey !== undefined && w.request.ops.length > 0);
+    const carried = [...this.pending.values()].filter((w) => w.request.idempotencyKey !== undefined && w.content.count > 0);
     for (const write of this.pending.values()) if (!carried.includes(write)) for (const part of write.parts) this.rejectPart(part, error);
     this.pending.clear();
     this.ackedAbove.clear();
@@ -387,8 +404,9 @@ export class SessionWriter {
     this.hwm = 0;
     for (const write of carried) {
       const seq = this.nextSeq++;
-      const request: WriteRequest = { ...write.request, session: this.sessionId, startedAt: this.sessionStartedAt, seq, acked: 0 };
-      this.pending.set(seq, { request, parts: write.parts });
+      const fields = { ...fieldsOf(write.request), session: this.sessionId, startedAt: this.sessionStartedAt, seq, acked: 0 };
+      const request = requestOf(fields, write.content);
+      this.pending.set(seq, { request, content: write.content, parts: write.parts });
       this.send(request);
     }
   }

@@ -205,21 +205,28 @@ export function validateClientOperation(op: unknown, what = 'operation'): number
  * write went to the general check.
  */
 export function validateBuiltOperation(op: ClientOperation, what = 'operation'): number {
-  assertEntityKey(op.key);
-  if (op.op === 'increment' || op.op === 'decrement') {
-    assertName(op.kind, 'kind');
-    assertCountStep(op.by);
-    return OP_OVERHEAD_BYTES + 3 * (op.key.length + op.kind.length);
-  }
-  const valued = op as Extract<ClientOperation, { op: 'set' | 'add' }>;
-  const name = valued.op === 'set' ? valued.field : valued.set;
-  assertName(name, valued.op === 'set' ? 'field' : 'set');
-  const part = valued.op === 'set' ? 'value' : 'member';
-  const value: unknown = valued.op === 'set' ? valued.value : valued.member;
-  const names = 3 * (op.key.length + name.length);
+  if (op.op === 'set') return validateValueArgs('set', op.key, op.field, op.value, what);
+  if (op.op === 'add') return validateValueArgs('add', op.key, op.set, op.member, what);
+  return validateCounterArgs(op.key, op.kind, op.by);
+}
+
+/** `validateBuiltOperation` of a counter step given as arguments (no operation object): its bound. */
+export function validateCounterArgs(key: string, kind: string, by: number): number {
+  assertEntityKey(key);
+  assertName(kind, 'kind');
+  assertCountStep(by);
+  return OP_OVERHEAD_BYTES + 3 * (key.length + kind.length);
+}
+
+/** `validateBuiltOperation` of a `set` (of `name` to `value`) or an `add` (of `value` to set `name`) given as arguments: its bound. */
+export function validateValueArgs(op: 'set' | 'add', key: string, name: string, value: unknown, what = 'operation'): number {
+  assertEntityKey(key);
+  assertName(name, op === 'set' ? 'field' : 'set');
+  const names = 3 * (key.length + name.length);
   // A short well-formed string: its encoded size is bounded without encoding it.
   if (typeof value === 'string' && value.length < 4096 && isWellFormedString(value))
     return OP_OVERHEAD_BYTES + names + 3 * value.length + 8;
+  const part = op === 'set' ? 'value' : 'member';
   try {
     return OP_OVERHEAD_BYTES + names + assertStorableValue(value, part);
   } catch (error) {

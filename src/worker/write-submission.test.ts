@@ -83,3 +83,56 @@ describe('WriteSubmission.flush', () => {
     expect(await written).toBe('Closed');
   });
 });
+
+describe('WriteSubmission.transact', () => {
+  it("sends a shard's part as encoded writes of at most 10,000 operations, each carrying the block its operations decode from", async () => {
+    const { submission, held, answerNext } = oneShard();
+    const result = submission.transact((tx) => {
+      for (let i = 0; i < 10_000; i++) tx.increment(`item-${i % 7}`, 'n', 1 + (i % 3));
+      tx.set('item-1', 'label', 'cats');
+      tx.add('item-2', 'tags', { at: 3 });
+    }, undefined);
+    await tick();
+    expect(held.map((h) => h.request.ops.length)).toEqual([10_000, 2]);
+    expect(held[0]!.request.ops[9_999]).toEqual({ op: 'increment', key: `item-${9_999 % 7}`, kind: 'n', by: 1 + (9_999 % 3) });
+    expect(held[1]!.request.ops).toEqual([
+      { op: 'set', key: 'item-1', field: 'label', value: 'cats' },
+      { op: 'add', key: 'item-2', set: 'tags', member: { at: 3 } },
+    ]);
+    expect(held.every((h) => h.request.block !== undefined)).toBe(true);
+    answerNext();
+    answerNext();
+    expect(await result).toEqual({ tokens: [{ shard: 0, lsn: 2 }], operations: 10_002 });
+  });
+
+  it('sends nothing when an operation is refused, even if build catches the refusal and goes on', async () => {
+    const { submission, held } = oneShard();
+    const refused = await submission
+      .transact((tx) => {
+        tx.increment('a', 'n');
+        tx.increment('b', 'n', 0);
+      }, undefined)
+      .catch((error: TidalError) => error.code);
+    expect(refused).toBe('InvalidArgument');
+    const caught: string[] = [];
+    const result = submission.transact((tx) => {
+      tx.increment('a', 'n');
+      try {
+        tx.set('b', 'f', (() => 1) as never);
+      } catch (error) {
+        caught.push((error as TidalError).code);
+      }
+      tx.set('c', 'f', 'kept');
+    }, undefined);
+    await tick();
+    expect(caught).toEqual(['Unencodable']);
+    expect(held.map((h) => h.request.ops)).toEqual([
+      [
+        { op: 'increment', key: 'a', kind: 'n', by: 1 },
+        { op: 'set', key: 'c', field: 'f', value: 'kept' },
+      ],
+    ]);
+    held.shift()!.answer({ shard: 0, lsn: 1 });
+    expect((await result).operations).toBe(2);
+  });
+});

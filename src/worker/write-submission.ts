@@ -63,10 +63,10 @@ export class WriteSubmission {
     const writes: { shard: ShardId; written: Promise<WriteToken> }[] = [];
     collected.parts.forEach((chunks, shard) => {
       const writer = this.slots[shard]!.writer;
-      chunks.forEach(({ ops, bytes }, i) => {
+      chunks.forEach(({ block, count }, i) => {
         // A key guards one write per shard: a second write of the part gets a derived key of its own.
-        const writeOptions = key === undefined ? { bytes } : { idempotencyKey: i === 0 ? key : `${key}#${i}`, bytes };
-        writes.push({ shard, written: writer.writeChecked(ops, writeOptions) });
+        const writeOptions = key === undefined ? {} : { idempotencyKey: i === 0 ? key : `${key}#${i}` };
+        writes.push({ shard, written: writer.writeEncoded(block, count, writeOptions) });
       });
     });
     return this.track(settleTransaction(writes, collected.operations));

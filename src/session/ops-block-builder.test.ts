@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { smallValueArb } from '../crdt/testing/arbitraries.js';
+import type { Value } from '../wal/payload.js';
+import { OpsBlockV3Builder } from './ops-block-builder.js';
+import { decodeOpsBlockV3, encodeOpsBlockV3 } from './ops-block-v3.js';
+import type { ClientOperation } from './write.js';
+
+const opArb = fc.oneof(
+  fc.record({
+    op: fc.constantFrom('increment' as const, 'decrement' as const),
+    key: fc.constantFrom('item-1', 'item-12', 'a😀b'),
+    kind: fc.constantFrom('click', 'view'),
+    by: fc.integer({ min: 1, max: 2 ** 53 - 1 }),
+  }),
+  fc.record({
+    op: fc.constant('set' as const),
+    key: fc.constantFrom('item-1', 'item-2'),
+    field: fc.constant('label'),
+    value: smallValueArb,
+  }),
+  fc.record({ op: fc.constant('add' as const), key: fc.constant('item-3'), set: fc.constant('tags'), member: smallValueArb }),
+) as fc.Arbitrary<ClientOperation>;
+
+function build(ops: readonly ClientOperation[], builder = new OpsBlockV3Builder()): Uint8Array {
+  for (const op of ops) {
+    if (op.op === 'set') builder.set(op.key, op.field, op.value);
+    else if (op.op === 'add') builder.add(op.key, op.set, op.member);
+    else builder.counter(op.op, op.key, op.kind, op.by);
+  }
+  return builder.finish();
+}
+
+describe('OpsBlockV3Builder (a block written an operation at a time)', () => {
+  it('writes the version-3 block of what it was given, with a 2-byte header under 128 operations and a 3-byte one from 128', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 300 }), (ops) => {
+        const block = build(ops);
+        expect(decodeOpsBlockV3(block)).toEqual(ops);
+        expect(block).toEqual(encodeOpsBlockV3(ops));
+        expect([...block.subarray(0, ops.length < 128 ? 2 : 3)]).toEqual(
+          ops.length < 128 ? [3, ops.length] : [3, (ops.length & 0x7f) | 0x80, ops.length >> 7],
+        );
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('leaves the block as it was when an operation fails to encode, and goes on', () => {
+    const builder = new OpsBlockV3Builder();
+    builder.counter('increment', 'item-1', 'click', 1);
+    // A value the codec refuses, with strings the block had not seen yet: none of them stays in its table.
+    expect(() => builder.set('item-new', 'field-new', (() => 1) as unknown as Value)).toThrow();
+    expect(builder.count).toBe(1);
+    builder.set('item-new', 'field-new', 'x');
+    const expected: ClientOperation[] = [
+      { op: 'increment', key: 'item-1', kind: 'click', by: 1 },
+      { op: 'set', key: 'item-new', field: 'field-new', value: 'x' },
+    ];
+    const block = builder.finish();
+    expect(block).toEqual(encodeOpsBlockV3(expected));
+    expect(decodeOpsBlockV3(block)).toEqual(expected);
+  });
+});
