@@ -87,6 +87,26 @@ export function asciiString(bytes: Uint8Array, start: number, end: number): stri
   return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
 }
 
+/**
+ * `prefix.slice(0, shared)` followed by `bytes[start..end)` as one flat
+ * string, if those bytes are ASCII and the whole fits `ASCII_FAST_PATH_MAX`
+ * units, else `undefined`: a front-coded string (an operations block's keys
+ * and names) built in one call, instead of a view, the suffix, the prefix's
+ * slice and their concatenation.
+ */
+export function asciiStringAfter(prefix: string, shared: number, bytes: Uint8Array, start: number, end: number): string | undefined {
+  const length = shared + end - start;
+  const codes = asciiCodes[length];
+  if (codes === undefined || start < 0 || end > bytes.length || shared > prefix.length) return undefined;
+  for (let i = start; i < end; i++) {
+    const byte = bytes[i]!;
+    if (byte >= 0x80) return undefined;
+    codes[shared + i - start] = byte;
+  }
+  for (let i = 0; i < shared; i++) codes[i] = prefix.charCodeAt(i);
+  return String.fromCharCode.apply(null, codes);
+}
+
 /** Reads a string body written by `writeUtf8`, keeping a leading U+FEFF. Throws `MalformedPayload` for bytes that are not well-formed UTF-8. */
 export function readUtf8(decoder: Decoder): string {
   const at = decoder.offset;

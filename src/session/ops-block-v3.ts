@@ -23,7 +23,7 @@
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH, decodeValue, isWellFormedString } from '../common/value.js';
-import { ASCII_FAST_PATH_MAX, asciiString } from '../common/utf8.js';
+import { ASCII_FAST_PATH_MAX, asciiString, asciiStringAfter } from '../common/utf8.js';
 import { HLC_MAX, type HlcTimestamp } from '../crdt/hlc.js';
 import { MAX_NAME_LENGTH, type CrdtOperation } from '../crdt/operation.js';
 import type { Value } from '../wal/payload.js';
@@ -117,8 +117,18 @@ function readBlock(block: Uint8Array, stamp: OpsStamp | undefined): (ClientOpera
       throw new TidalError('MalformedPayload', `${what} shares ${shared} characters of a string of ${previous.length}`);
     if (shared > 0 && isHighSurrogate(previous.charCodeAt(shared - 1)))
       throw new TidalError('MalformedPayload', `${what} splits a surrogate pair`);
-    const suffix = readUtf8(decoder.readBytes(), what);
-    const text = shared === 0 ? suffix : previous.slice(0, shared) + suffix;
+    const at = decoder.offset;
+    const bytes = decoder.readVarUint();
+    if (bytes > decoder.remaining)
+      throw new TidalError('LengthOutOfBounds', `byte string at offset ${at} claims ${bytes} bytes, ${decoder.remaining} remain`);
+    const start = decoder.offset;
+    decoder.offset = start + bytes;
+    // Short ASCII (keys, names): one string, built in one call; anything else the general way.
+    let text = asciiStringAfter(previous, shared, decoder.bytes, start, start + bytes);
+    if (text === undefined) {
+      const suffix = readUtf8(decoder.bytes.subarray(start, start + bytes), what);
+      text = shared === 0 ? suffix : previous.slice(0, shared) + suffix;
+    }
     if (text.length > MAX_TABLE_STRING)
       throw new TidalError('MalformedPayload', `${what} is ${text.length} characters, over ${MAX_TABLE_STRING}`);
     strings.push(text);
@@ -126,7 +136,10 @@ function readBlock(block: Uint8Array, stamp: OpsStamp | undefined): (ClientOpera
     return text;
   };
   const ops: (ClientOperation | CrdtOperation)[] = new Array(count);
+  // Operation i's stamp, counted up one by one: a BigInt per operation (`hlc + BigInt(i)` made two).
+  let hlc = stamp ? stamp.hlc - 1n : 0n;
   for (let i = 0; i < count; i++) {
+    if (stamp) hlc += 1n;
     const head = decoder.readU8();
     if ((head & ~HEAD_KNOWN) !== 0) throw new TidalError('MalformedPayload', `operation ${i} has unknown head bits 0x${head.toString(16)}`);
     const op = OPCODES[head & HEAD_OPCODE]!;
@@ -139,7 +152,7 @@ function readBlock(block: Uint8Array, stamp: OpsStamp | undefined): (ClientOpera
       if (head & HEAD_STRING_VALUE) throw new TidalError('MalformedPayload', `counter operation ${i} has a value flag`);
       const by = decoder.readVarUint();
       if (by === 0) throw new TidalError('MalformedPayload', `operation ${i}'s step is 0`);
-      ops[i] = stamp ? { op, key, kind: name, by, replica: stamp.replica, hlc: stamp.hlc + BigInt(i) } : { op, key, kind: name, by };
+      ops[i] = stamp ? { op, key, kind: name, by, replica: stamp.replica, hlc } : { op, key, kind: name, by };
       continue;
     }
     let value: Value;
@@ -151,13 +164,9 @@ function readBlock(block: Uint8Array, stamp: OpsStamp | undefined): (ClientOpera
         throw new TidalError('MalformedPayload', `operation ${i}'s value takes ${decoder.offset - at} bytes, over ${MAX_VALUE_BYTES}`);
     }
     if (op === 'set') {
-      ops[i] = stamp
-        ? { op, key, field: name, value, replica: stamp.replica, hlc: stamp.hlc + BigInt(i) }
-        : { op, key, field: name, value };
+      ops[i] = stamp ? { op, key, field: name, value, replica: stamp.replica, hlc } : { op, key, field: name, value };
     } else {
-      ops[i] = stamp
-        ? { op, key, set: name, member: value, replica: stamp.replica, hlc: stamp.hlc + BigInt(i) }
-        : { op, key, set: name, member: value };
+      ops[i] = stamp ? { op, key, set: name, member: value, replica: stamp.replica, hlc } : { op, key, set: name, member: value };
     }
   }
   if (decoder.remaining !== 0) throw new TidalError('MalformedPayload', `${decoder.remaining} bytes after the last operation of the block`);

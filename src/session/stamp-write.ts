@@ -31,9 +31,10 @@ export function stampWrite(request: WriteRequest, { replica, hlc, at }: Stamper)
   const count = request.ops.length;
   const first = count > 0 ? hlc.reserve(count) : hlc.last;
   const ops: CrdtOperation[] = new Array(count);
+  let stamp = first - 1n; // counted up: a BigInt per operation (`first + BigInt(i)` made two)
   for (let i = 0; i < count; i++) {
     const op = request.ops[i]!;
-    const stamp = first + BigInt(i);
+    stamp += 1n;
     ops[i] =
       op.op === 'set'
         ? { op: 'set', key: op.key, field: op.field, value: op.value, replica, hlc: stamp }
