@@ -260,15 +260,25 @@ export class CrdtSignalState {
     return [...this.entities.keys()].sort(compareStrings);
   }
 
+  /** The entity keys that start with `prefix`, in canonical order (only those are sorted: a scan of a few among many). */
+  keysWithPrefix(prefix: string): string[] {
+    const keys: string[] = [];
+    for (const key of this.entities.keys()) if (key.startsWith(prefix)) keys.push(key);
+    return keys.sort(compareStrings);
+  }
+
   /** A read-only snapshot of entity `key`, or undefined. */
   entity(key: string): SignalEntityView | undefined {
     const e = this.entities.get(key);
     if (!e) return undefined;
-    return {
-      counters: new Map([...(e.counters ?? [])].map(([k, c]) => [k, c.exactValue()])),
-      fields: new Map([...(e.fields ?? [])].map(([k, r]) => [k, r.value])),
-      sets: new Map([...(e.sets ?? [])].map(([k, s]) => [k, s.values()])),
-    };
+    // Filled in place: a scan reads every entity of a shard this way.
+    const counters = new Map<string, number | bigint>();
+    if (e.counters) for (const [kind, counter] of e.counters) counters.set(kind, counter.exactValue());
+    const fields = new Map<string, CrdtValue>();
+    if (e.fields) for (const [name, register] of e.fields) fields.set(name, register.value);
+    const sets = new Map<string, readonly CrdtValue[]>();
+    if (e.sets) for (const [name, set] of e.sets) sets.set(name, set.values());
+    return { counters, fields, sets };
   }
 
   /** The value of counter `kind` of entity `key` (0 when it does not exist). */

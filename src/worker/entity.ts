@@ -8,11 +8,18 @@ import type { Entity } from './api.js';
 
 export function toEntity(view: SignalEntityView | undefined): Entity | undefined {
   if (!view) return undefined;
-  // Object.fromEntries defines own properties, so a key like '__proto__' stays a plain key.
-  return {
-    // A bigint only past ±(2^53-1), after merges of several devices: read as the nearest number.
-    counters: Object.fromEntries([...view.counters].map(([kind, value]) => [kind, Number(value)])),
-    fields: Object.fromEntries(view.fields) as Record<string, Value>,
-    sets: Object.fromEntries([...view.sets].map(([name, members]) => [name, [...members]])) as Record<string, Value[]>,
-  };
+  const counters: Record<string, number> = {};
+  // A bigint only past ±(2^53-1), after merges of several devices: read as the nearest number.
+  for (const [kind, value] of view.counters) own(counters, kind, Number(value));
+  const fields: Record<string, Value> = {};
+  for (const [name, value] of view.fields) own(fields, name, value as Value);
+  const sets: Record<string, Value[]> = {};
+  for (const [name, members] of view.sets) own(sets, name, [...members] as Value[]);
+  return { counters, fields, sets };
+}
+
+/** Sets `object[name]` as an own property, also for `'__proto__'` (which an assignment would take for the prototype). */
+function own<V>(object: Record<string, V>, name: string, value: V): void {
+  if (name === '__proto__') Object.defineProperty(object, name, { value, enumerable: true, writable: true, configurable: true });
+  else object[name] = value;
 }

@@ -58,11 +58,10 @@ export class HostReads {
   ): Promise<{ rows: { key: string; entity: Entity }[]; lsn: number }> {
     const replica = await this.readableReplica(after, timeoutMs);
     const crdt = this.leadership.role.state.crdt;
-    const keys = crdt
-      .keys()
-      .filter((k) => k.startsWith(prefix))
-      .sort();
-    return { rows: keys.slice(0, limit).map((key) => ({ key, entity: toEntity(crdt.entity(key))! })), lsn: replica.appliedLsn };
+    const keys = crdt.keysWithPrefix(prefix);
+    const rows: { key: string; entity: Entity }[] = new Array(Math.min(limit, keys.length));
+    for (let i = 0; i < rows.length; i++) rows[i] = { key: keys[i]!, entity: toEntity(crdt.entity(keys[i]!))! };
+    return { rows, lsn: replica.appliedLsn };
   }
 
   /**

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { CrdtSignalState } from '../crdt/signal-state.js';
+import { toEntity } from './entity.js';
+
+const HLC = 1_700_000_000_000n << 16n;
+
+describe('toEntity (what reads return)', () => {
+  it("gives every counter, field and set as an own property, '__proto__' too, with the prototype untouched", () => {
+    const state = new CrdtSignalState();
+    state.apply({ op: 'increment', key: 'k', kind: '__proto__', by: 2, replica: 'r' });
+    state.apply({ op: 'increment', key: 'k', kind: 'click', by: 3, replica: 'r' });
+    state.apply({ op: 'set', key: 'k', field: '__proto__', value: { polluted: true }, replica: 'r', hlc: HLC });
+    state.apply({ op: 'set', key: 'k', field: 'label', value: 'cats', replica: 'r', hlc: HLC + 1n });
+    state.apply({ op: 'add', key: 'k', set: '__proto__', member: 7, replica: 'r', hlc: HLC + 2n });
+    const entity = toEntity(state.entity('k'))!;
+    for (const part of [entity.counters, entity.fields, entity.sets]) {
+      expect(Object.getPrototypeOf(part)).toBe(Object.prototype);
+      expect(Object.keys(part)).toContain('__proto__');
+    }
+    expect(Object.entries(entity.counters)).toEqual([
+      ['__proto__', 2],
+      ['click', 3],
+    ]);
+    expect(Object.entries(entity.fields)).toEqual([
+      ['__proto__', { polluted: true }],
+      ['label', 'cats'],
+    ]);
+    expect(Object.entries(entity.sets)).toEqual([['__proto__', [7]]]);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    expect(toEntity(state.entity('nobody'))).toBeUndefined();
+  });
+
+  it('keysWithPrefix gives the keys a filter of keys() gives, in the same order', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6, unit: 'grapheme' }), { maxLength: 40 }),
+        fc.string({ maxLength: 2 }),
+        (keys, prefix) => {
+          const state = new CrdtSignalState();
+          for (const key of keys) state.apply({ op: 'increment', key, kind: 'n', by: 1, replica: 'r' });
+          expect(state.keysWithPrefix(prefix)).toEqual(state.keys().filter((k) => k.startsWith(prefix)));
+        },
+      ),
+    );
+  });
+});
