@@ -212,6 +212,24 @@ describe('exactly-once writes through the session bridge', () => {
     });
   }
 
+  it('refuses to lead with a replica id that followers would refuse, before touching the log', async () => {
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    for (const replica of ['', 'tab-a/shard-3', 'x'.repeat(65), 'tab a']) {
+      await expect(ShardLeader.open({ wal, replica })).rejects.toMatchObject({ code: 'InvalidArgument' });
+    }
+    expect(wal.lastLsn).toBe(0);
+    const leader = await ShardLeader.open({ wal, replica: 'tab-a.3' });
+    expect(
+      await leader.write({
+        session: '0'.repeat(32),
+        startedAt: Date.now(),
+        seq: 1,
+        acked: 0,
+        ops: [{ op: 'increment', key: 'k', kind: 'n', by: 1 }],
+      }),
+    ).toEqual({ shard: 0, lsn: 1 });
+  });
+
   it('refuses a value the log cannot hold before numbering it, so later writes are not held behind it', async () => {
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
     const leader = await ShardLeader.open({ wal, replica: 'l' });

@@ -5,7 +5,7 @@
  * (session, SeqNo) and key that guard it), applies it once committed, and
  * answers with a `WriteToken { shard, lsn }`.
  *
- *     const leader = await ShardLeader.open({ wal, replica: 'tab-a/shard-3' });
+ *     const leader = await ShardLeader.open({ wal, replica: 'tab-a.3' });
  *     const token = await leader.write(request); // again with the same request: same token, applied once
  *
  * A duplicate (a retry, a resend after a reconnect or a failover) gets the
@@ -16,6 +16,7 @@
 import { systemClock, type Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { HLC } from '../crdt/hlc.js';
+import { assertReplicaId } from '../crdt/replica-id.js';
 import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { Value } from '../wal/payload.js';
@@ -92,6 +93,9 @@ export class ShardLeader {
 
   /** Takes over a shard's log: replays it (unless given a state that holds it) and starts admitting writes. */
   static async open(options: ShardLeaderOptions): Promise<ShardLeader> {
+    // Followers and other devices refuse operations stamped with a malformed replica id: a leader that
+    // stamped one would acknowledge writes that no replica of it could ever apply.
+    assertReplicaId(options.replica, 'ShardLeader replica');
     let state = options.state;
     if (!state) {
       state = new ShardState(options);
