@@ -79,6 +79,8 @@ async function runSuites(context, { url, origin, words, runTimeoutMs, verbose, p
 
   const tabs = new TabService(context, origin, uncaught, profiles);
   cleanups.push(() => tabs.closeAll());
+  // Tab 0, the bench page itself (its workers too), for suites that profile what they start in it (open).
+  if (profiles !== undefined) await tabs.adoptPage(page);
   await page.exposeFunction('__tidalBenchTabs', (request) => tabs.handle(request));
   await page.exposeFunction('__tidalBenchEvent', (event) => {
     if (!isBenchEvent(event)) {
@@ -212,7 +214,7 @@ async function main() {
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
   try {
-    const server = await startServer(root, port);
+    const server = await startServer(root, port, { minify: profiles === undefined });
     cleanups.push(() => server.close());
     const context = await launchBrowser(cleanups);
     run.browser = `Chromium ${context.browser()?.version() ?? '(unknown version)'} headless`;

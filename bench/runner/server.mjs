@@ -8,8 +8,12 @@ import { build, createServer } from 'vite';
 /** Where the bench serves the shard worker bundled as an application ships it (see `shardWorkerBundle`). */
 export const BUNDLED_SHARD_WORKER_PATH = '/@bench/shard-host.worker.js';
 
-/** Starts the server on `port`; resolves to it, listening. */
-export async function startServer(root, port) {
+/**
+ * Starts the server on `port`; resolves to it, listening. `minify: false`
+ * (a `--profile` run) bundles the shard worker with its names, so that its
+ * CPU profiles name functions.
+ */
+export async function startServer(root, port, { minify = true } = {}) {
   const server = await createServer({
     root,
     configFile: join(root, 'vite.config.ts'),
@@ -24,7 +28,7 @@ export async function startServer(root, port) {
     logLevel: 'warn',
     clearScreen: false,
     server: { host: '127.0.0.1', port, strictPort: true, hmr: false, watch: null },
-    plugins: [shardWorkerBundle(root)],
+    plugins: [shardWorkerBundle(root, minify)],
   });
   await server.listen();
   return server;
@@ -40,13 +44,13 @@ export async function startServer(root, port) {
  * development, not of tidal. The open suite hands this URL to `openTidal`'s
  * `createWorker`. Built once, on the first request.
  */
-function shardWorkerBundle(root) {
+function shardWorkerBundle(root, minify) {
   let bundled;
   return {
     name: 'tidal-bench-shard-worker-bundle',
     configureServer(server) {
       server.middlewares.use(BUNDLED_SHARD_WORKER_PATH, (req, res, next) => {
-        bundled ??= bundleShardWorker(root);
+        bundled ??= bundleShardWorker(root, minify);
         bundled.then(
           (code) => {
             res.setHeader('Content-Type', 'text/javascript');
@@ -59,7 +63,7 @@ function shardWorkerBundle(root) {
   };
 }
 
-async function bundleShardWorker(root) {
+async function bundleShardWorker(root, minify) {
   const [result] = [].concat(
     await build({
       root,
@@ -67,7 +71,7 @@ async function bundleShardWorker(root) {
       logLevel: 'warn',
       build: {
         write: false,
-        minify: true,
+        minify,
         target: 'es2022',
         lib: { entry: join(root, 'src/worker/shard-host.worker.ts'), formats: ['es'], fileName: 'shard-host.worker' },
       },

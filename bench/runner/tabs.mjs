@@ -12,6 +12,12 @@
 //   { op: 'profile-start', tab }         → {}  CPU profiles start in the tab's page and every worker
 //   { op: 'profile-stop', tab, label }   → { summary }  profiles stopped, written, summarized
 //
+// Tab 0 is the bench page itself (`adoptPage`, in a `--profile` run only),
+// for suites that profile the workers they start in it (the open suite's
+// shard workers). Workers it starts while a profile runs are profiled from
+// their first instruction: they wait for the debugger on start
+// (`waitForDebuggerOnStart`), get their profiler started, then run.
+//
 // `cpu` is CDP Performance.getMetrics with thread-time ticks: TaskDuration
 // (all tasks on the tab's main thread), ScriptDuration (JavaScript among
 // them), ThreadTime (the main thread's CPU time) and ProcessTime (the CPU
@@ -49,6 +55,8 @@ export class TabService {
   #tabs = new Map();
   #nextTab = 1;
   #profiles;
+  /** Tab 0: the bench page (`adoptPage`), never closed here. */
+  #page;
 
   /**
    * @param context the Playwright BrowserContext of the bench page
@@ -61,6 +69,11 @@ export class TabService {
     this.#origin = origin;
     this.#onError = onError;
     this.#profiles = profiles;
+  }
+
+  /** Makes `page` (the bench page, before it loads) tab 0, whose workers are profiled from their start while a profile runs. */
+  async adoptPage(page) {
+    this.#page = await ProbedTab.attach(this.#context, page, { followNewWorkers: true });
   }
 
   /** Answers one request of the page (see the module comment); throws, so the page's promise rejects, on a bad one. */
@@ -116,6 +129,7 @@ export class TabService {
   }
 
   #tab(id) {
+    if (id === 0 && this.#page !== undefined) return this.#page;
     const tab = this.#tabs.get(id);
     if (tab === undefined) throw new Error(`no open tab ${JSON.stringify(id)}`);
     return tab;
@@ -158,23 +172,49 @@ class ProbedTab {
   #nextCall = 1;
   /** The worker sessions profiling now. */
   #profiled = [];
+  /** A profile runs: workers that attach now are profiled too (with `followNewWorkers`). */
+  #profiling = false;
+  #intervalUs = 0;
 
   constructor(page, cdp) {
     this.#page = page;
     this.#cdp = cdp;
   }
 
-  static async attach(context, page) {
+  /**
+   * `followNewWorkers`: workers wait for the debugger on start, so that one
+   * started while a profile runs is profiled from its first instruction.
+   */
+  static async attach(context, page, { followNewWorkers = false } = {}) {
     const cdp = await context.newCDPSession(page);
     const tab = new ProbedTab(page, cdp);
     cdp.on('Target.attachedToTarget', (e) => {
       if (e.targetInfo.type === 'worker') tab.#workers.set(e.sessionId, { url: e.targetInfo.url, title: e.targetInfo.title });
+      if (e.waitingForDebugger) void tab.#resume(e.sessionId, e.targetInfo.type === 'worker');
     });
     cdp.on('Target.detachedFromTarget', (e) => tab.#workers.delete(e.sessionId));
     cdp.on('Target.receivedMessageFromTarget', (e) => tab.#receive(e.message));
     await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
-    await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+    await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: followNewWorkers, flatten: false });
     return tab;
+  }
+
+  /** Lets a target that waits for the debugger run, its profiler started first if a profile runs. */
+  async #resume(session, worker) {
+    try {
+      if (worker && this.#profiling) {
+        await this.#startProfiler((method, params) => this.#call(session, method, params), this.#intervalUs);
+        this.#profiled.push(session);
+      }
+    } finally {
+      await this.#call(session, 'Runtime.runIfWaitingForDebugger').catch(() => {});
+    }
+  }
+
+  async #startProfiler(send, intervalUs) {
+    await send('Profiler.enable');
+    await send('Profiler.setSamplingInterval', { interval: intervalUs });
+    await send('Profiler.start');
   }
 
   async cpu() {
@@ -206,18 +246,21 @@ class ProbedTab {
   /** Starts a CPU profile, sampling every `intervalUs`, in the page and in every worker attached now. */
   async profileStart(intervalUs) {
     this.#profiled = [...this.#workers.keys()];
-    const start = async (send) => {
-      await send('Profiler.enable');
-      await send('Profiler.setSamplingInterval', { interval: intervalUs });
-      await send('Profiler.start');
-    };
-    await start((method, params) => this.#cdp.send(method, params));
-    for (const session of this.#profiled) await start((method, params) => this.#call(session, method, params));
+    this.#intervalUs = intervalUs;
+    this.#profiling = true;
+    await this.#startProfiler((method, params) => this.#cdp.send(method, params), intervalUs);
+    for (const session of [...this.#profiled]) {
+      // A worker that ended a moment ago may not have been detached yet: nothing of it to profile.
+      await this.#startProfiler((method, params) => this.#call(session, method, params), intervalUs).catch(() => {
+        this.#profiled = this.#profiled.filter((s) => s !== session);
+      });
+    }
     return {};
   }
 
   /** Stops the profiles `profileStart` started: `[{ thread, profile }]`, the page's first (`main`), then each worker by name. */
   async profileStop() {
+    this.#profiling = false;
     const threads = [{ thread: 'main', profile: (await this.#cdp.send('Profiler.stop')).profile }];
     const seen = new Map();
     for (const session of this.#profiled.splice(0)) {

@@ -66,6 +66,8 @@ const SIZES = [1_000_000, 5_000_000] as const;
 const ROUNDS = 3;
 const SEED = 0x0be11;
 const BUILD_LIMIT_MS = 900_000;
+/** `npm run bench -- open --profile` (see the module comment). */
+const profiling = new URLSearchParams(location.search).get('profile') === '1';
 
 /**
  * The shard worker as an application ships it: one bundled module (served
@@ -104,6 +106,20 @@ function slowest(shards: readonly ShardStats[], step: 'tailMs' | 'snapshotMs' | 
       return s.opened[step];
     }),
   );
+}
+
+/** One open of `name` until `probe` answered, CPU-profiled in the page and every shard worker (the runner's tab 0). */
+async function profiledOpen(name: string, probe: string, m: string): Promise<void> {
+  const tabs = window.__tidalBenchTabs;
+  if (!tabs) throw new TidalError('InvalidArgument', '`--profile` needs `npm run bench` (bench/run.mjs profiles the page)');
+  await tabs({ op: 'profile-start', tab: 0 });
+  const db = await openTidal({ name, shards: SHARDS, storage: 'opfs', durability: 'flush', createWorker: bundledShardWorker });
+  try {
+    await db.get(probe);
+    await tabs({ op: 'profile-stop', tab: 0, label: `open-${m}` });
+  } finally {
+    await db.close();
+  }
 }
 
 /** Measures the open metrics; see the module comment. */
@@ -184,6 +200,7 @@ export async function run(report: Report): Promise<void> {
           await db.close();
         }
       }
+      if (profiling) await profiledOpen(name, probe, m);
       report(`db.open.ms_per_${m}_events`, median(rounds.map((r) => r.ms)), 'ms');
       report(`db.open.tail_ms_per_${m}_events`, median(rounds.map((r) => r.tailMs)), 'ms');
       report(`db.open.snapshot_ms_per_${m}_events`, median(rounds.map((r) => r.snapshotMs)), 'ms');

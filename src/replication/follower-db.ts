@@ -52,7 +52,7 @@ import { isWholeSegment, prepareVerifiedEvents, verifyPayload, type VerifiedPayl
 export type { FollowerCounters, FollowerDbOptions, FollowerLag, FollowerSnapshotOptions } from './follower-options.js';
 
 /** What a follower without a copy of the log recovered on open: nothing. */
-const NO_COPY: RecoveryReport = { segments: 0, batches: 0, events: 0, bytes: 0, bytesCut: 0, issues: [], lastLsn: 0 };
+const NO_COPY: RecoveryReport = { segments: 0, batches: 0, events: 0, bytes: 0, deferredSegments: 0, bytesCut: 0, issues: [], lastLsn: 0 };
 
 interface VerifiedBatch extends VerifiedPayloadBatch {
   /** Its events, read and checked by the state machine, in LSN order (none without a state machine). */

@@ -10,18 +10,31 @@
  * 2. `scanInOrder` (pass 2): reads every remaining segment in full and
  *    verifies it (`scanSegment`); cuts a torn tail, quarantines damage,
  *    keeps the open segment's verified prefix, and records LSN gaps.
+ *    With `deferBelowSnapshot`, a sealed segment wholly at or below the
+ *    newest snapshot's LSN (as its file name says) is not read: its header, its footer and
+ *    the next segment's header say where its LSNs are (they must agree),
+ *    and it is kept unverified (`Segment.unverified`): the log reader
+ *    verifies it in full the first time anything reads it
+ *    (docs/FORMAT.md §6). A sealed segment that straddles the snapshot is
+ *    read, walked and bound by its footer, but only its batches past the
+ *    snapshot have their digests checked (`Segment.uncheckedEnd`: the
+ *    reader checks the others as it reads them); so too the open segment,
+ *    while its last batch is past the snapshot and nothing in it fails. An
+ *    open hashes only what follows the snapshot.
  * 3. `quarantine`: a damaged file is renamed `<name>.quarantined-<n>` and
  *    kept, never silently dropped; the report lists it.
  *
  *     const { recovered, report } = await recoverSegments(storage, b3, shard);
+ *     const opened = await recoverSegments(storage, b3, shard, { deferBelowSnapshot: true });
  */
 import type { Blake3 } from '../common/blake3.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
-import { decodeSegmentHeader, SEGMENT_HEADER_BYTES } from './format.js';
+import { decodeSegmentFooter, decodeSegmentHeader, isFooterAt, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } from './format.js';
 import { isNewerSegmentHeader, newerFormat, scanSegment, type SegmentScan } from './segment-scan.js';
 import type { LsnRange, RecoveredSegments, Segment } from './segment-log.js';
 import { WalSegmentId } from './segment-id.js';
+import { parseSnapshotFileName } from './snapshot-file.js';
 import type { WalFile, WalStorage } from './storage.js';
 
 /** One thing recovery found wrong and what it did about it. */
@@ -48,6 +61,8 @@ export interface RecoveryReport {
   readonly events: number;
   /** Bytes read and verified. */
   readonly bytes: number;
+  /** Sealed segments kept without being read (`deferBelowSnapshot`): verified when first read. */
+  readonly deferredSegments: number;
   /** Bytes of torn tail cut off the last segment. */
   readonly bytesCut: number;
   /** Damage found; empty when the log was clean. */
@@ -57,6 +72,20 @@ export interface RecoveryReport {
 }
 
 type GoodScan = Extract<SegmentScan, { kind: 'good' }>;
+
+/** Segment files opened ahead of the one being verified, at most (each holds an exclusive OPFS handle). */
+export const SEGMENTS_OPENED_AHEAD = 8;
+
+/** Options of `recoverSegments`. */
+export interface RecoveryOptions {
+  /**
+   * Sealed segments whose every LSN is at or below the newest snapshot
+   * file's (of this shard, by its name; it is not read here) are kept
+   * without being read, and verified when first read (see the module
+   * comment). Default false: every segment is read and verified.
+   */
+  readonly deferBelowSnapshot?: boolean;
+}
 
 /** The name a quarantined copy of `name` is kept under: the first `.quarantined-<n>` not taken. */
 export function quarantineName(name: string, taken: ReadonlySet<string>): string {
@@ -74,6 +103,7 @@ export async function recoverSegments(
   storage: WalStorage,
   b3: Blake3,
   shard: ShardId,
+  options: RecoveryOptions = {},
 ): Promise<{ recovered: RecoveredSegments; report: RecoveryReport }> {
   const opened: WalFile[] = [];
   const tracked: WalStorage = {
@@ -88,7 +118,7 @@ export async function recoverSegments(
     remove: (name) => storage.remove(name),
   };
   try {
-    return await new Recovery(tracked, b3, shard).run();
+    return await new Recovery(tracked, b3, shard, options.deferBelowSnapshot === true).run();
   } catch (error) {
     for (const file of opened) {
       try {
@@ -109,6 +139,7 @@ class Recovery {
   private batches = 0;
   private events = 0;
   private bytesRead = 0;
+  private deferredCount = 0;
   private bytesCut = 0;
   private lastLsn = 0;
   /** Highest LSN any damaged data claimed: never handed out again. */
@@ -119,16 +150,26 @@ class Recovery {
   private readonly storage: WalStorage;
   private readonly b3: Blake3;
   private readonly shard: ShardId;
+  private readonly deferBelowSnapshot: boolean;
+  /** Sealed segments whose every LSN is below this one are deferred (`deferIfBelow`); 0 defers none. */
+  private deferBelowLsn = 0;
 
-  constructor(storage: WalStorage, b3: Blake3, shard: ShardId) {
+  constructor(storage: WalStorage, b3: Blake3, shard: ShardId, deferBelowSnapshot: boolean) {
     this.storage = storage;
     this.b3 = b3;
     this.shard = shard;
+    this.deferBelowSnapshot = deferBelowSnapshot;
   }
 
   async run(): Promise<{ recovered: RecoveredSegments; report: RecoveryReport }> {
     const names = await this.storage.list();
     this.taken = new Set(names);
+    if (this.deferBelowSnapshot) {
+      for (const name of names) {
+        const snapshot = parseSnapshotFileName(name);
+        if (snapshot?.shard === this.shard) this.deferBelowLsn = Math.max(this.deferBelowLsn, snapshot.lsn + 1);
+      }
+    }
     const ids = names
       .filter((name) => WalSegmentId.isName(name))
       .map((name) => WalSegmentId.parse(name))
@@ -148,6 +189,7 @@ class Recovery {
         batches: this.batches,
         events: this.events,
         bytes: this.bytesRead,
+        deferredSegments: this.deferredCount,
         bytesCut: this.bytesCut,
         issues: this.issues,
         lastLsn: nextLsn - 1,
@@ -212,31 +254,48 @@ class Recovery {
   }
 
   /**
-   * Pass 2: every segment in full, each read into one reused buffer. Every
-   * segment's file is opened at once, before the first is read: opening
+   * Pass 2: every segment in full, each read into one reused buffer (but
+   * those deferred, see `deferIfBelow`). Segment files are opened ahead of the
+   * one being verified, up to `SEGMENTS_OPENED_AHEAD` at a time: opening
    * is two round trips to the browser's storage (the file, then its
    * handle), and the second can only start when this worker is free, so
    * opening just the next one while this one is verified left that second
-   * round trip waiting between segments. Opened together, they overlap the
-   * first wait and the hashing.
+   * round trip waiting between segments. Opened ahead, they overlap the
+   * waits and the hashing; bounded, a log of many segments does not hold a
+   * handle for each at once.
    */
   private async scanInOrder(belonging: readonly WalSegmentId[], lastHandle: WalFile | undefined): Promise<void> {
-    const opening = belonging.map((id, i) =>
-      i === belonging.length - 1 && lastHandle ? Promise.resolve(lastHandle) : this.storage.open(id.fileName()),
-    );
-    for (const file of opening) file.catch(() => undefined); // awaited in turn; a failure surfaces there
+    const opening: Promise<WalFile>[] = [];
+    const openAhead = (upTo: number) => {
+      for (let i = opening.length; i < Math.min(upTo, belonging.length); i++) {
+        const file = i === belonging.length - 1 && lastHandle ? Promise.resolve(lastHandle) : this.storage.open(belonging[i]!.fileName());
+        file.catch(() => undefined); // awaited in turn; a failure surfaces there
+        opening.push(file);
+      }
+    };
     let buffer = new Uint8Array(0);
     let scanned = 0;
     try {
       for (const [i, id] of belonging.entries()) {
+        openAhead(i + SEGMENTS_OPENED_AHEAD);
         const file = await opening[i]!;
         scanned = i + 1;
+        const isLast = i === belonging.length - 1;
+        const deferred = isLast ? undefined : await this.deferIfBelow(id, file, opening[i + 1]!);
+        if (deferred) {
+          file.close();
+          this.deferredCount++;
+          await this.continueLsns(deferred);
+          continue;
+        }
         const size = file.size();
         if (size > buffer.length) buffer = new Uint8Array(Math.max(size, buffer.length * 2));
         const bytes = buffer.subarray(0, size);
         file.read(bytes, 0);
         this.bytesRead += bytes.length;
-        const segment = await this.keep(id, file, bytes, scanSegment(this.b3, bytes, id, i === belonging.length - 1));
+        // Batches below the snapshot are checked when read (scanSegment checks an open segment whole where its tail is in doubt).
+        const scan = scanSegment(this.b3, bytes, id, isLast, { checkFromLsn: this.deferBelowLsn });
+        const segment = await this.keep(id, file, bytes, scan);
         if (segment) await this.continueLsns(segment);
       }
     } finally {
@@ -247,6 +306,57 @@ class Recovery {
           () => undefined,
         );
       }
+    }
+  }
+
+  /**
+   * A sealed segment wholly below `deferBelowLsn`, kept unread: its
+   * header (which verifies by its own digest) and the next segment's
+   * header bound its LSNs, and its footer must say the same. Anything else
+   * (no footer, counts that disagree, a header that does not verify)
+   * returns undefined, and the segment is read and verified in full.
+   */
+  private async deferIfBelow(id: WalSegmentId, file: WalFile, next: Promise<WalFile>): Promise<Segment | undefined> {
+    if (this.deferBelowLsn <= 1) return undefined; // no LSN is below 1
+    const size = file.size();
+    const footerAt = size - SEGMENT_FOOTER_BYTES;
+    if (footerAt < SEGMENT_HEADER_BYTES) return undefined;
+    try {
+      const head = new Uint8Array(SEGMENT_HEADER_BYTES);
+      file.read(head, 0);
+      const header = decodeSegmentHeader(this.b3, head);
+      const tail = new Uint8Array(SEGMENT_FOOTER_BYTES);
+      file.read(tail, footerAt);
+      if (!isFooterAt(tail, 0)) return undefined;
+      const footer = decodeSegmentFooter(tail, 0);
+      const nextHead = new Uint8Array(SEGMENT_HEADER_BYTES);
+      const nextFile = await next;
+      if (nextFile.size() < SEGMENT_HEADER_BYTES) return undefined;
+      nextFile.read(nextHead, 0);
+      const following = decodeSegmentHeader(this.b3, nextHead);
+      const agrees =
+        header.shard === id.shard &&
+        header.seq === id.seq &&
+        footer.batchCount > 0 &&
+        footer.lastLsn >= header.baseLsn &&
+        footer.eventCount === footer.lastLsn - header.baseLsn + 1 &&
+        following.shard === id.shard &&
+        following.baseLsn === footer.lastLsn + 1;
+      if (!agrees || footer.lastLsn >= this.deferBelowLsn) return undefined;
+      return {
+        id,
+        baseLsn: header.baseLsn,
+        lastLsn: footer.lastLsn,
+        sealed: true,
+        dataEnd: footerAt,
+        offsets: [],
+        firstLsns: [],
+        file: undefined,
+        unverified: { batchCount: footer.batchCount },
+      };
+    } catch (error) {
+      if (!isTidalError(error)) throw error;
+      return undefined; // read in full below, which says what is wrong
     }
   }
 
@@ -299,7 +409,7 @@ class Recovery {
       this.issues.push({ code: 'Corrupt', message: `LSNs ${missing.first}..${missing.last} are missing from the log`, missing });
     }
     this.kept.push(segment);
-    this.batches += segment.offsets.length;
+    this.batches += segment.unverified?.batchCount ?? segment.offsets.length;
     this.events += segment.lastLsn - segment.baseLsn + 1;
     this.lastLsn = Math.max(this.lastLsn, segment.lastLsn, segment.baseLsn - 1);
   }
@@ -323,5 +433,6 @@ function segmentFrom(id: WalSegmentId, scan: GoodScan, file: WalFile | undefined
     offsets: scan.index.offsets,
     firstLsns: scan.index.firstLsns,
     file,
+    ...(scan.uncheckedEnd > 0 ? { uncheckedEnd: scan.uncheckedEnd } : {}),
   };
 }

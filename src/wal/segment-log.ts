@@ -43,6 +43,20 @@ export interface Segment extends BatchIndex {
   dataEnd: number;
   /** Open handle, if any. The active segment always has one. */
   file: WalFile | undefined;
+  /**
+   * Set on a sealed segment that recovery kept without reading it (wholly
+   * below the newest snapshot, `RecoveryOptions.deferBelowLsn`): its batch
+   * index is empty and its bytes unverified until the log reader first
+   * reads it, verifies it in full and fills the index (`LogReader.verified`).
+   */
+  unverified?: { readonly batchCount: number } | undefined;
+  /**
+   * On a sealed segment that straddles the newest snapshot at open: its
+   * batches that start before this offset were walked for structure (and
+   * bound by the footer digest) but their own digests not checked; the log
+   * reader checks each as it reads it. 0 or absent: every batch was checked.
+   */
+  uncheckedEnd?: number | undefined;
 }
 
 /** The log as recovery leaves it: what `SegmentLog` starts from. */

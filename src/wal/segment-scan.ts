@@ -10,6 +10,7 @@
 import { equalBytes, type Blake3 } from '../common/blake3.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import {
+  batchDigestMatches,
   decodeBatch,
   decodeSegmentFooter,
   decodeSegmentHeader,
@@ -34,6 +35,8 @@ export interface BatchIndex {
 interface Walk extends BatchIndex {
   /** Offset reached: `end` when every batch was read, else where the failure is. */
   reached: number;
+  /** Offset just past the last batch walked without checking its digest (`checkFromLsn`); 0 when none was. */
+  uncheckedEnd: number;
   eventCount: number;
   /** Last LSN read (base − 1 when no batch was). */
   lastLsn: number;
@@ -52,6 +55,12 @@ export type SegmentScan =
       readonly lastLsn: number;
       /** Bytes after `dataEnd` that are a torn tail, to be cut (open segments only). */
       readonly tornBytes: number;
+      /**
+       * Offset just past the last batch whose digest was not checked
+       * (`checkFromLsn`: below it, the batches were walked for structure
+       * only and are verified when read); 0 when every batch was checked.
+       */
+      readonly uncheckedEnd: number;
     }
   | {
       /** The last segment's header was never completely written: the file holds nothing. */
@@ -68,13 +77,29 @@ export type SegmentScan =
       readonly keep?: Extract<SegmentScan, { kind: 'good' }>;
     };
 
-function walk(b3: Blake3, bytes: Uint8Array, header: SegmentHeader, end: number, verify: boolean): Walk {
-  const result: Walk = { offsets: [], firstLsns: [], reached: SEGMENT_HEADER_BYTES, eventCount: 0, lastLsn: header.baseLsn - 1 };
+/** Walks the batches; with `verify`, checks the digest of each that holds an LSN at or past `checkFromLsn`. */
+function walk(b3: Blake3, bytes: Uint8Array, header: SegmentHeader, end: number, verify: boolean, checkFromLsn = 0): Walk {
+  const result: Walk = {
+    offsets: [],
+    firstLsns: [],
+    reached: SEGMENT_HEADER_BYTES,
+    uncheckedEnd: 0,
+    eventCount: 0,
+    lastLsn: header.baseLsn - 1,
+  };
   const region = bytes.subarray(0, end);
   while (result.reached < end) {
     let batch: DecodedBatch;
     try {
-      batch = decodeBatch(b3, region, result.reached, { verify });
+      batch = decodeBatch(b3, region, result.reached, { verify: verify && checkFromLsn <= 1 });
+      if (verify && checkFromLsn > 1) {
+        if (batch.header.firstLsn + batch.header.eventCount - 1 < checkFromLsn) result.uncheckedEnd = batch.end;
+        else if (!batchDigestMatches(b3, region, batch)) {
+          throw new TidalError('DigestMismatch', `batch at offset ${batch.start} (LSN ${batch.header.firstLsn}) fails its BLAKE3 digest`, {
+            details: { offset: batch.start, firstLsn: batch.header.firstLsn },
+          });
+        }
+      }
     } catch (error) {
       if (!isTidalError(error)) throw error;
       if (error.code === 'UnsupportedVersion' && isNewerBatch(b3, region, result.reached)) throw newerFormat(error);
@@ -130,6 +155,7 @@ function good(header: SegmentHeader, sealed: boolean, w: Walk, tornBytes: number
     eventCount: w.eventCount,
     lastLsn: w.lastLsn,
     tornBytes,
+    uncheckedEnd: w.uncheckedEnd,
   };
 }
 
@@ -147,6 +173,7 @@ function checkSealed(
   footer: SegmentFooter,
   footerAt: number,
   footerVerified: boolean,
+  checkFromLsn: number,
 ): { kind: 'scanned'; scan: SegmentScan } | { kind: 'footer-mismatch'; problem: string } {
   let w: Walk;
   if (footer.version === 1) {
@@ -156,7 +183,7 @@ function checkSealed(
     // Every byte before the footer is as it was sealed: batch digests need no second pass.
     w = walk(b3, bytes, header, footerAt, false);
   } else {
-    w = walk(b3, bytes, header, footerAt, !footerVerified);
+    w = walk(b3, bytes, header, footerAt, !footerVerified, checkFromLsn);
     if (w.failure) {
       // A batch fails its own digest or structure: the footer cannot vouch for the segment.
       return { kind: 'footer-mismatch', problem: `batch digests are checked before the footer's, and one fails: ${w.failure.message}` };
@@ -191,13 +218,18 @@ function checkSealed(
  * segment, the only one allowed to be open or to have a torn tail.
  * `footerVerified` skips hashing a sealed segment's bytes when the caller
  * has just checked them against the footer's digest itself.
+ * `checkFromLsn` (v2 batches): batches whose every LSN is below it are
+ * walked for structure (and, sealed, bound by the footer digest), but their
+ * own digests are left for whoever reads them (`uncheckedEnd`). In an open
+ * segment, only while its last batch is checked and nothing fails: a torn
+ * tail or damage is judged with every batch checked.
  */
 export function scanSegment(
   b3: Blake3,
   bytes: Uint8Array,
   id: WalSegmentId,
   isLast: boolean,
-  options: { footerVerified?: boolean } = {},
+  options: { footerVerified?: boolean; checkFromLsn?: number } = {},
 ): SegmentScan {
   let header: SegmentHeader;
   try {
@@ -222,7 +254,7 @@ export function scanSegment(
     let footerProblem: string;
     try {
       const footer = decodeSegmentFooter(bytes, footerAt);
-      const checked = checkSealed(b3, bytes, header, footer, footerAt, options.footerVerified === true);
+      const checked = checkSealed(b3, bytes, header, footer, footerAt, options.footerVerified === true, options.checkFromLsn ?? 0);
       if (checked.kind !== 'footer-mismatch') return checked.scan;
       footerProblem = checked.problem;
     } catch (error) {
@@ -244,7 +276,9 @@ export function scanSegment(
     };
   }
 
-  const w = walk(b3, bytes, header, bytes.length, true);
+  let w = walk(b3, bytes, header, bytes.length, true, options.checkFromLsn);
+  // Where a torn tail or damage may be (a failure, or a last batch left unchecked), every batch is checked.
+  if (w.uncheckedEnd > 0 && (w.failure || w.uncheckedEnd >= w.reached)) w = walk(b3, bytes, header, bytes.length, true);
   if (!w.failure) return good(header, false, w, 0);
   const prefix = good(header, false, w, 0);
   const lastAfter = lastVerifiableLsnAfter(b3, bytes, w.reached);

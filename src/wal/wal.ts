@@ -52,6 +52,16 @@ export interface WalOptions {
   readonly maxBatchBytes?: number;
   /** Stamps batches and segments with an HLC (see docs/FORMAT.md §4). Default: wall-clock ms << 16. */
   readonly hlc?: () => bigint;
+  /**
+   * What opening reads and verifies. `'all'` (the default): every segment.
+   * `'after-snapshot'`: sealed segments wholly at or below the shard's
+   * newest snapshot file (by its name) are not read at open; each is
+   * verified in full the first time it is read (a replay from an older
+   * snapshot, a follower catching up), and fails that read with `Corrupt`
+   * if it does not verify. An open that replays only what follows its
+   * snapshot reads only that.
+   */
+  readonly verifyAtOpen?: 'all' | 'after-snapshot';
 }
 
 /** Options of `Wal.read` and `Wal.readBatches`. */
@@ -85,6 +95,11 @@ function checkOptions(options: WalOptions): void {
   const minSegmentBytes = SEGMENT_HEADER_BYTES + SEGMENT_FOOTER_BYTES + BATCH_HEADER_V2_BYTES + 1;
   integerOption('WalOptions.segmentBytes', options.segmentBytes, { min: minSegmentBytes, max: 0xffffffff, default: minSegmentBytes });
   integerOption('WalOptions.maxBatchBytes', options.maxBatchBytes, { min: 1, max: 0xffffffff, default: 1 });
+  if (options.verifyAtOpen !== undefined && options.verifyAtOpen !== 'all' && options.verifyAtOpen !== 'after-snapshot')
+    throw new TidalError(
+      'InvalidArgument',
+      `WalOptions.verifyAtOpen must be 'all' or 'after-snapshot', got ${String(options.verifyAtOpen)}`,
+    );
 }
 
 /** One shard's write-ahead log. */
@@ -139,7 +154,9 @@ export class Wal {
   }> {
     checkOptions(options);
     const b3 = await loadBlake3();
-    const { recovered, report } = await recoverSegments(storage, b3, options.shard);
+    const { recovered, report } = await recoverSegments(storage, b3, options.shard, {
+      deferBelowSnapshot: options.verifyAtOpen === 'after-snapshot',
+    });
     return { wal: new Wal(storage, b3, options, recovered, await b3.incremental()), report };
   }
 

@@ -38,13 +38,18 @@ import { databaseSync } from './database-sync.js';
 import { LeaderLock } from './leader-lock.js';
 import type { ResolvedOptions } from './open-options.js';
 import { readEntity, scanShards, type ReadRoute } from './read-routing.js';
+import type { ShardId } from '../shard/shard-id.js';
 import { CONTROL_TIMEOUT_MS, type ShardSlot } from './shard-slot.js';
 import { Subscriptions } from './subscriptions.js';
 import { TickBatcher } from './tick-batcher.js';
 import { WorkerSupervisor } from './worker-supervisor.js';
 import { WriteSubmission } from './write-submission.js';
 
-/** How often `start` looks whether every shard is readable yet. */
+/**
+ * How often `start` asks a shard's worker whether it is readable yet, when
+ * nothing told it meanwhile: a shard this tab leads says so as soon as it
+ * led (`LeaderLock`'s `onLed`); one that follows another tab's leader is asked.
+ */
 const READY_POLL_MS = 20;
 
 function randomId(): string {
@@ -78,6 +83,11 @@ export class Database implements TidalDb {
   private readonly supersededListeners = new Set<(error: TidalError) => void>();
   /** Stopping the workers and letting go of the locks, once begun (by `close` or `supersede`). */
   private stopping: Promise<void> | undefined;
+  /** Per shard: who waits (in `start`) to hear that this tab's worker led it. */
+  private readonly ledWaiters = new Map<ShardId, () => void>();
+  /** Resolves once `start` is done (every shard readable, or it gave up): in-tab followers are wired after it. */
+  private readonly opened: Promise<void>;
+  private markOpened!: () => void;
 
   constructor(options: ResolvedOptions, clock: Clock) {
     this.options = options;
@@ -91,6 +101,7 @@ export class Database implements TidalDb {
     this.writes = new WriteSubmission({ slots: this.slots, router: this.router, refusal: () => this.refusal() });
     this.reads = { slots: this.slots, router: this.router, clock, requestTimeoutMs: options.requestTimeoutMs };
     const closed = () => this.closed || this.supersededBy !== undefined;
+    this.opened = new Promise<void>((resolve) => (this.markOpened = resolve));
     this.lock = new LeaderLock({
       db: this.name,
       tabId: this.tabId,
@@ -99,6 +110,8 @@ export class Database implements TidalDb {
       signal: this.abort.signal,
       closed,
       transfer: Comlink.transfer,
+      onLed: (slot) => this.ledWaiters.get(slot.shard)?.(),
+      opened: this.opened,
     });
     this.supervisor = new WorkerSupervisor({
       options,
@@ -117,6 +130,14 @@ export class Database implements TidalDb {
 
   /** Starts the workers, queues for the locks; resolves once every shard is readable here (or 15 s passed). */
   async start(): Promise<void> {
+    try {
+      await this.startShards();
+    } finally {
+      this.markOpened();
+    }
+  }
+
+  private async startShards(): Promise<void> {
     for (let shard = 0; shard < this.shards; shard++) {
       const slot = {
         shard,
@@ -144,17 +165,32 @@ export class Database implements TidalDb {
     await Promise.all(this.slots.map((slot) => this.supervisor.spawn(slot).then(() => this.lock.request(slot, false))));
     this.supervisor.start();
     // Ready once every shard is readable here: led by this tab (its log recovered and replayed),
-    // or followed from the tab that leads it.
+    // or followed from the tab that leads it. The shards are waited for together.
     const deadline = this.clock.now() + CONTROL_TIMEOUT_MS;
     // A tab that steps aside meanwhile (a newer tidal leads) stops its workers: it waits no longer.
     const steppedAside = new Promise<undefined>((resolve) => this.supersededListeners.add(() => resolve(undefined)));
-    for (const slot of this.slots) {
+    await Promise.all(this.slots.map((slot) => this.untilReadable(slot, deadline, steppedAside)));
+  }
+
+  /** Resolves once `slot`'s shard is readable here (its worker led it, or says it is ready), the tab stepped aside, or `deadline` passed. */
+  private async untilReadable(slot: ShardSlot, deadline: number, steppedAside: Promise<undefined>): Promise<void> {
+    let led = false;
+    const heard = new Promise<void>((resolve) =>
+      this.ledWaiters.set(slot.shard, () => {
+        led = true;
+        resolve();
+      }),
+    );
+    try {
       for (;;) {
         const asked = withTimeout(this.clock, slot.host.status(), CONTROL_TIMEOUT_MS, `shard ${slot.shard}`).catch(() => undefined);
-        const status = await Promise.race([asked, steppedAside]);
-        if (status?.ready || this.supersededBy || this.clock.now() > deadline) break;
-        await sleep(this.clock, READY_POLL_MS);
+        const status = await Promise.race([asked, steppedAside, heard.then(() => undefined)]);
+        if (led || status?.ready || this.supersededBy || this.clock.now() > deadline) return;
+        await Promise.race([sleep(this.clock, READY_POLL_MS), heard, steppedAside]);
+        if (led) return;
       }
+    } finally {
+      this.ledWaiters.delete(slot.shard);
     }
   }
 

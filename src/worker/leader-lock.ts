@@ -27,6 +27,15 @@ export interface LeaderLockOptions {
   readonly transfer: <T>(value: T, transferables: Transferable[]) => T;
   /** Counts a grant's term. Default `takeLockTerm`; a test holds it to steal the lock meanwhile. */
   readonly takeTerm?: (options: LockTermOptions) => Promise<number>;
+  /** Told as soon as this tab's worker leads `slot`'s shard (it is readable here). */
+  readonly onLed?: (slot: ShardSlot) => void;
+  /**
+   * In-tab followers are wired once it resolves (the database's open is
+   * done): shipping a shard's snapshot and log to the next shard's worker,
+   * and verifying them there, would otherwise take CPU from the shards
+   * still opening. Default: wired at once.
+   */
+  readonly opened?: Promise<void>;
 }
 
 /** Holds, queues for and takes this tab's shard locks, and gives the lead to the shard workers. */
@@ -103,6 +112,8 @@ export class LeaderLock {
     for (let attempt = 1; slot.lockHeld && !closed(); attempt++) {
       try {
         await withTimeout(clock, slot.host.becomeLeader(slot.term), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
+        this.options.onLed?.(slot);
+        await this.options.opened;
         await this.wireInTabFollower(slot);
         slot.writer.resend();
         return;

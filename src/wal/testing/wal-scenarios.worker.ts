@@ -5,14 +5,17 @@
  */
 import * as Comlink from 'comlink';
 import { OpfsStorage } from '../opfs-storage.js';
+import { deferredScenarios } from './deferred-scenarios.js';
 import { walScenarios } from './wal-scenarios.js';
+
+const scenarios = { ...walScenarios, ...deferredScenarios };
 
 const api = {
   names(): string[] {
-    return Object.keys(walScenarios);
+    return Object.keys(scenarios);
   },
   async run(name: string): Promise<void> {
-    const scenario = walScenarios[name];
+    const scenario = scenarios[name];
     if (!scenario) throw new Error(`no scenario named ${name}`);
     const root = ['tidal-test', `wal-${Date.now()}-${Math.random().toString(36).slice(2)}`];
     let n = 0;
