@@ -38,6 +38,7 @@ export type {
   ListOptions,
   MemoryRemoteCounters,
   MemoryRemoteOptions,
+  ObjectNameStream,
   PutOutcome,
   Remote,
   RemoteEntry,

@@ -21,6 +21,10 @@
  *   applied to CRDT state). Bytes are the sealed bytes read.
  *
  * Each is the best of 2 runs (a fresh database folder each time).
+ *
+ * `npm run bench -- sync --profile`: one run, with a CPU profile of the
+ * bench page (where all of it runs: tab 0 of the runner's tab service) and
+ * its workers for the upload and for the download, in bench/profiles/.
  */
 import { ShardLeader } from '../../src/session/shard-leader.js';
 import { LeaderSyncLog } from '../../src/sync/leader-sync-log.js';
@@ -54,7 +58,22 @@ const RAW_OBJECTS = 8;
 const RAW_SIZE = 4 * MB;
 const LOG_BYTES = 16 * MB;
 const VALUE_BYTES = 1024;
-const RUNS = 2;
+const profiling = new URLSearchParams(location.search).get('profile') === '1';
+const RUNS = profiling ? 1 : 2;
+
+/** The runner's tab service (bench/runner/tabs.mjs); tab 0 is this page. */
+type ProfileRequest = { op: 'profile-start'; tab: 0 } | { op: 'profile-stop'; tab: 0; label: string };
+const tabService = () => (window as unknown as { __tidalBenchTabs?: (request: ProfileRequest) => Promise<unknown> }).__tidalBenchTabs;
+
+/** `work`, profiled as `label` when the run was started with `--profile`. */
+async function profiled<T>(label: string, work: () => Promise<T>): Promise<T> {
+  const service = tabService();
+  if (!profiling || !service) return work();
+  await service({ op: 'profile-start', tab: 0 });
+  const result = await work();
+  await service({ op: 'profile-stop', tab: 0, label });
+  return result;
+}
 
 const hex = (n: number) => {
   const b = new Uint8Array(n);
@@ -145,13 +164,18 @@ export async function run(report: Report): Promise<void> {
     const database = `bench-${hex(4)}`;
     const writer = await device(remote, keys, database);
     await fillLog(writer.leader);
-    let t0 = performance.now();
-    await writer.sync.sync();
-    bestUp = Math.max(bestUp, writer.sync.stats.bytesUp / MB / ((performance.now() - t0) / 1000));
+    let seconds = await profiled('sync-upload', async () => {
+      const t0 = performance.now();
+      await writer.sync.sync();
+      return (performance.now() - t0) / 1000;
+    });
+    bestUp = Math.max(bestUp, writer.sync.stats.bytesUp / MB / seconds);
     const reader = await device(remote, keys, database);
-    t0 = performance.now();
-    await reader.sync.sync();
-    const seconds = (performance.now() - t0) / 1000;
+    seconds = await profiled('sync-download', async () => {
+      const t0 = performance.now();
+      await reader.sync.sync();
+      return (performance.now() - t0) / 1000;
+    });
     if (reader.leader.state.crdt.keys().length !== 10_000) throw new Error('the reader did not merge every entity');
     bestDown = Math.max(bestDown, reader.sync.stats.bytesDown / MB / seconds);
     await writer.wal.close();

@@ -333,6 +333,30 @@ describe('exactly-once writes through the session bridge', () => {
     await again.close();
   });
 
+  it('moves its clock past every merged stamp within the drift bound, not to one too far ahead', async () => {
+    const wall = 1_000_000_000;
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l', clock: { ...systemClock, now: () => wall } });
+    const stamp = (ms: number) => BigInt(ms) << 16n;
+    const near = stamp(wall + 30_000); // 30 s ahead: within the 60 s bound
+    const far = stamp(wall + 120_000); // 2 min ahead: refused, merged as stamped
+    const set = (field: string, hlc: bigint) => ({ op: 'set' as const, key: 'k', field, value: field, hlc, replica: 'b.0' });
+    const local = async (seq: number, field: string) => {
+      const session = 'a'.repeat(32);
+      await leader.write({ session, startedAt: wall, seq, acked: seq - 1, ops: [{ op: 'set', key: 'k', field, value: seq }] });
+      return leader.state.crdt.field('k', field)!.hlc;
+    };
+    await leader.merge('b'.repeat(32), 2, [set('near', near), set('far', far), set('old', stamp(wall - 5_000))]);
+    const first = await local(1, 'x');
+    expect(first > near).toBe(true);
+    expect(first < far).toBe(true);
+    // The newest stamp within the bound is the one followed, whichever operation carries it.
+    await leader.merge('b'.repeat(32), 3, [set('near2', near + stamp(1_000))]);
+    expect((await local(2, 'y')) > near + stamp(1_000)).toBe(true);
+    expect(leader.state.crdt.fieldValue('k', 'far')).toBe('far'); // merged, as stamped
+    await wal.close();
+  });
+
   it('counts the steps merged from other devices before it admits a local step on the same counter', async () => {
     const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
     const leader = await ShardLeader.open({ wal, replica: 'l' });

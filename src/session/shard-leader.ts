@@ -257,29 +257,51 @@ export class ShardLeader {
       }
       devices.add(device);
     }
+    let newest: bigint | undefined;
     for (const { ops } of imports) {
       for (const op of ops) {
         validateOperation(op);
-        if (op.hlc !== undefined) {
-          try {
-            this.hlc.receive(op.hlc);
-          } catch {
-            // A remote clock too far ahead: the operation is merged as stamped, our clock does not follow it.
-          }
-        }
+        if (op.hlc !== undefined && (newest === undefined || op.hlc > newest)) newest = op.hlc;
       }
     }
+    if (newest !== undefined) this.receiveStamps(imports, newest);
     const at = this.clock.now();
     const events: ImportEvent[] = imports.map(({ device, upTo, ops }) => ({ t: 'import', device, upTo, at, ops }));
     for (const { device, upTo } of imports) this.merging.set(device, upTo);
     try {
       const range = await this.wal.append(events as unknown as Value[]);
-      events.forEach((event, i) => this.state.apply(range.first + i, event as unknown as Value));
+      // Applied as built: every operation, the device and the cursor were checked above, as reading the event back would check them.
+      events.forEach((event, i) => this.state.applyEvent(range.first + i, event));
       this.pendingSteps.applied(counterSteps(imports));
       this.waiters.wake(range.last);
       return range;
     } finally {
       for (const { device } of imports) this.merging.delete(device);
+    }
+  }
+
+  /**
+   * Moves this leader's clock past the stamps of merged operations: past
+   * the `newest` at once, which puts it past every other; only if that one
+   * is too far ahead (refused, the clock does not follow it) are the
+   * others taken one by one, each as far as the drift bound allows.
+   */
+  private receiveStamps(imports: readonly { ops: readonly CrdtOperation[] }[], newest: bigint): void {
+    try {
+      this.hlc.receive(newest);
+      return;
+    } catch {
+      // A remote clock too far ahead: the operation is merged as stamped, our clock does not follow it.
+    }
+    for (const { ops } of imports) {
+      for (const op of ops) {
+        if (op.hlc === undefined || op.hlc === newest) continue;
+        try {
+          this.hlc.receive(op.hlc);
+        } catch {
+          // As above: merged as stamped.
+        }
+      }
     }
   }
 }

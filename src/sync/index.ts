@@ -12,6 +12,7 @@ export type { MemoryRemoteCounters, MemoryRemoteOptions } from './memory-remote.
 export { S3Remote } from './s3-remote.js';
 export type { S3RemoteCounters, S3RemoteOptions } from './s3-remote.js';
 export { ARGON2ID_PARAMETERS, SyncKeys, deriveUserKey, generateUserKey, parseUserKey } from './sync-key.js';
+export type { ObjectNameStream } from './sync-key.js';
 export { ShardSync } from './shard-sync.js';
 export type { ShardSyncOptions } from './shard-sync.js';
 export type { SyncLog } from './sync-log.js';

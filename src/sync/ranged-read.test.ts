@@ -3,6 +3,9 @@ import { isTidalError } from '../common/errors.js';
 import { MemoryRemote } from './memory-remote.js';
 import { RANGE_BYTES, readObject } from './ranged-read.js';
 import { RequestPool } from './request-pool.js';
+import { seal } from './envelope.js';
+import { SyncKeys } from './sync-key.js';
+import { SyncSpace } from './sync-space.js';
 import { CountingRemote, initialStats } from './sync-stats.js';
 
 const SIZE = 2 * RANGE_BYTES + 12_345; // three ranges
@@ -45,5 +48,32 @@ describe('readObject', () => {
     await store.putIfAbsent('o/cut', pattern(RANGE_BYTES));
     const cut = await readObject(remote, pool, 'o/cut', SIZE, 'cut').catch((e: unknown) => e);
     expect(isTidalError(cut, 'ObjectMismatch')).toBe(true); // its first range answers with the store's size
+  });
+
+  it('hashes the ranges into a name stream in order as they land: the name of the whole object, and a changed byte is ObjectMismatch before anything is opened', async () => {
+    const { store, remote, pool } = setup();
+    const keys = await SyncKeys.from(new Uint8Array(32).fill(7));
+    const at = new SyncSpace(keys, 'db', 'a'.repeat(32), 0, 1);
+    const context = at.snapshotContext('a'.repeat(32), 5);
+    const sealed = await seal(keys, 'snapshot', context, pattern(SIZE));
+    const name = keys.objectName(sealed);
+    await store.putIfAbsent('o/sealed', sealed);
+    const other = keys.objectNameStream(); // a stream interleaved with the read's keeps its own state
+    other.update(pattern(10));
+    const names = keys.objectNameStream();
+    const read = await readObject(remote, pool, 'o/sealed', sealed.byteLength, 'sealed', names);
+    expect(names.bytes).toBe(sealed.byteLength);
+    expect(names.name()).toBe(name);
+    expect(other.name()).toBe(keys.objectName(pattern(10)));
+    const opened = await at.checkAndOpen(name, read!, 'snapshot', context, 'sealed', names);
+    expect(Buffer.from(opened).equals(pattern(SIZE))).toBe(true);
+
+    const changed = Uint8Array.from(sealed);
+    changed[RANGE_BYTES + 1]! ^= 1; // in the second range
+    await store.putIfAbsent('o/changed', changed);
+    const changedNames = keys.objectNameStream();
+    const got = await readObject(remote, pool, 'o/changed', changed.byteLength, 'changed', changedNames);
+    const refused = await at.checkAndOpen(name, got!, 'snapshot', context, 'changed', changedNames).catch((e: unknown) => e);
+    expect(isTidalError(refused, 'ObjectMismatch')).toBe(true);
   });
 });

@@ -10,23 +10,31 @@
  * The parts land in one buffer of the listed size; each must come back
  * exactly as asked (the whole object's size as listed, the part's length),
  * or the object is refused: `ObjectMismatch` for another size, `Truncated`
- * for a short part. The caller then checks the bytes against the object's
- * name and opens them, as for an object read whole.
+ * for a short part. Given a `names` stream, the parts are hashed into it in
+ * order as they land (part n while part n + 1 is still on its way), so
+ * that the name check after the last part has only that part left to
+ * hash. The caller then checks the bytes against the object's name and
+ * opens them, as for an object read whole.
  */
 import { TidalError } from '../common/errors.js';
 import type { RequestPool } from './request-pool.js';
+import type { ObjectNameStream } from './sync-key.js';
 import type { CountingRemote } from './sync-stats.js';
 
 /** Objects up to this size are read with one GET; larger ones in this many bytes or fewer per range, the ranges of equal size. */
 export const RANGE_BYTES = 4 * 1024 * 1024;
 
-/** The object at `key`, listed at `size` bytes, read through `pool` (whole, or in ranges); `undefined` if the store has none. */
+/**
+ * The object at `key`, listed at `size` bytes, read through `pool` (whole, or in ranges); `undefined` if the store has none.
+ * The parts of a ranged read are hashed into `names`, if given, in order (an object read whole is not: the caller hashes it).
+ */
 export async function readObject(
   remote: CountingRemote,
   pool: RequestPool,
   key: string,
   size: number,
   what: string,
+  names?: ObjectNameStream,
 ): Promise<Uint8Array | undefined> {
   if (size <= RANGE_BYTES) {
     const found = await pool.run(() => remote.get(key, size));
@@ -36,7 +44,16 @@ export async function readObject(
   const partBytes = Math.ceil(size / parts);
   const bytes = new Uint8Array(size);
   const reads: Promise<boolean>[] = [];
+  const landed = new Array<boolean>(parts).fill(false);
+  let hashed = 0; // parts hashed into `names`, in order
+  const hashLanded = () => {
+    for (; hashed < parts && landed[hashed]; hashed++) {
+      const start = hashed * partBytes;
+      names!.update(bytes.subarray(start, Math.min(start + partBytes, size))); // the bytes as they will be opened
+    }
+  };
   for (let offset = 0; offset < size; offset += partBytes) {
+    const part = offset / partBytes;
     const length = Math.min(partBytes, size - offset);
     const read = pool
       .run(() => remote.get(key, size, { offset, length }))
@@ -47,6 +64,8 @@ export async function readObject(
           throw new TidalError('Truncated', `${what}: ${found.bytes.byteLength} bytes from byte ${offset}, where ${length} were asked for`);
         }
         bytes.set(found.bytes, offset);
+        landed[part] = true;
+        if (names) hashLanded();
         return true;
       });
     read.catch(() => undefined); // awaited below, in order; a later part's failure must not go unhandled meanwhile

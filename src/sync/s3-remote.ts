@@ -258,7 +258,7 @@ export class S3Remote implements Remote {
     const controller = new AbortController();
     const timer = this.clock.setTimeout(() => controller.abort(), this.timeoutMs);
     try {
-      const signed = await this.client.sign(url, { method, headers, ...(body ? { body: body as BodyInit } : {}) });
+      const signed = await this.client.sign(url, { method, headers, ...(body ? { body: new Blob([body as BlobPart]) } : {}) });
       return { response: await fetch(signed, { signal: controller.signal }) };
     } catch (error) {
       return { error };

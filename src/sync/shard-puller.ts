@@ -213,9 +213,10 @@ export class ShardPuller {
   private async mergeSnapshot(device: string, entry: SnapshotEntry): Promise<void> {
     const what = `snapshot at LSN ${entry.lsn} of device ${device}, shard ${this.at.shard}`;
     if (entry.size > MAX_SNAPSHOT_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
-    const sealed = await readObject(this.remote, this.requests, this.at.objectKey(entry.name), entry.size, what);
+    const names = this.at.keys.objectNameStream();
+    const sealed = await readObject(this.remote, this.requests, this.at.objectKey(entry.name), entry.size, what, names);
     if (!sealed) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
-    const plaintext = await this.at.checkAndOpen(entry.name, sealed, 'snapshot', this.at.snapshotContext(device, entry.lsn), what);
+    const plaintext = await this.at.checkAndOpen(entry.name, sealed, 'snapshot', this.at.snapshotContext(device, entry.lsn), what, names);
     const body = decodeSnapshotBody(plaintext, entry.lsn, what);
     let state: CrdtSignalState;
     try {
@@ -238,10 +239,11 @@ export class ShardPuller {
   private async readChunk(device: string, entry: ManifestEntry): Promise<ChunkEvent[]> {
     const what = `chunk ${entry.seq} of device ${device}, shard ${this.at.shard}`;
     if (entry.size > MAX_CHUNK_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
-    const sealed = await readObject(this.remote, this.requests, this.at.objectKey(entry.name), entry.size, what);
+    const names = this.at.keys.objectNameStream();
+    const sealed = await readObject(this.remote, this.requests, this.at.objectKey(entry.name), entry.size, what, names);
     if (!sealed) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
     const context = this.at.chunkContext(device, entry.seq, entry.from, entry.to);
-    const plaintext = await this.at.checkAndOpen(entry.name, sealed, 'chunk', context, what);
+    const plaintext = await this.at.checkAndOpen(entry.name, sealed, 'chunk', context, what, names);
     return decodeChunk(plaintext, entry.from, entry.to, what);
   }
 }

@@ -105,20 +105,31 @@ export class ShardUploader {
       } else {
         // Each chunk is put as soon as it is sealed, a few at a time, so sealing the next (and the
         // snapshot) overlaps the store's writes; the manifest is swapped only once every put is done.
+        // A snapshot due is taken and its put started as soon as the chunks sealed so far make it due,
+        // not after the last chunk: it is the round's largest object, one stream that then overlaps
+        // the sealing and the puts of the other chunks instead of running alone at the end.
         const puts = new RequestPool(UPLOAD_REQUESTS);
+        let snapshot: Promise<SnapshotEntry> | undefined;
         try {
-          chunks = await this.sealChunks(manifest, (chunk) =>
+          const added: ManifestEntry[] = [];
+          chunks = await this.sealChunks(manifest, async (chunk) => {
             // The name is the keyed hash of these bytes: if it exists, it holds exactly them.
-            puts.start(() => this.remote.putIfAbsent(this.at.objectKey(chunk.entry.name), chunk.sealed)),
-          );
+            await puts.start(() => this.remote.putIfAbsent(this.at.objectKey(chunk.entry.name), chunk.sealed));
+            added.push(chunk.entry);
+            if (snapshot === undefined && this.snapshotDue(manifest, added)) {
+              snapshot = this.putSnapshot(puts);
+              snapshot.catch(() => undefined); // awaited below; a failure meanwhile must not go unhandled
+            }
+          });
           if (chunks.length === 0) return uploaded;
           next = await this.nextManifest(
             manifest,
             chunks.map((c) => c.entry),
           );
-          if (this.snapshotDue(next)) next = this.withSnapshot(next, await this.putSnapshot(puts));
+          if (snapshot) next = this.withSnapshot(next, await snapshot);
           await puts.drain();
         } finally {
+          await snapshot?.catch(() => undefined);
           await puts.settled(); // after a failure too: no put of this round outlives it
         }
       }
@@ -149,12 +160,16 @@ export class ShardUploader {
     }
   }
 
-  /** A snapshot is due once the chunks listed after the last one weigh more than it (and at least `snapshotMinBytes`). */
-  private snapshotDue(manifest: Manifest): boolean {
-    const since = manifest.snapshot?.lsn ?? 0;
+  /**
+   * A snapshot is due once the chunks the manifest would list after the last one (with `added`)
+   * weigh more than it (and at least `snapshotMinBytes`).
+   */
+  private snapshotDue(current: Manifest | undefined, added: readonly ManifestEntry[]): boolean {
+    const snapshot = current?.snapshot ?? null;
+    const since = snapshot?.lsn ?? 0;
     let bytes = 0;
-    for (const entry of manifest.entries) if (entry.from > since) bytes += entry.size;
-    return bytes >= Math.max(this.snapshotMinBytes, manifest.snapshot?.size ?? 0);
+    for (const entry of listedEntries([...(current?.entries ?? []), ...added])) if (entry.from > since) bytes += entry.size;
+    return bytes >= Math.max(this.snapshotMinBytes, snapshot?.size ?? 0);
   }
 
   /**
@@ -296,4 +311,11 @@ export class ShardUploader {
       snapshot: current?.snapshot ?? null,
     };
   }
+}
+
+/** The entries a manifest keeps listed of `entries` (the newest; the oldest halves go to pages while over `MANIFEST_ENTRIES`). */
+function listedEntries(entries: readonly ManifestEntry[]): readonly ManifestEntry[] {
+  let listed = entries;
+  while (listed.length > MANIFEST_ENTRIES) listed = listed.slice(MANIFEST_ENTRIES / 2);
+  return listed;
 }

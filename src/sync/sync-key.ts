@@ -59,6 +59,16 @@ export function parseUserKey(text: string): Uint8Array {
   return key;
 }
 
+/** An object's name, hashed over its bytes as they arrive (`SyncKeys.objectNameStream`). */
+export interface ObjectNameStream {
+  /** Bytes hashed so far. */
+  readonly bytes: number;
+  /** Hashes the next `part` of the object. */
+  update(part: Uint8Array): void;
+  /** The name of the bytes hashed so far (64 hex digits). */
+  name(): string;
+}
+
 /** What sync derives from the user key. */
 export class SyncKeys {
   /** The user's folder in the bucket (32 hex digits). */
@@ -99,6 +109,33 @@ export class SyncKeys {
     this.names.init();
     this.names.update(sealed);
     return toHex(this.names.digest('binary'));
+  }
+
+  /**
+   * `objectName` of bytes given in order, in parts: a ranged read hashes
+   * each part as it arrives, while the next ones are still downloading.
+   * Streams may be interleaved (each keeps its own hash state).
+   */
+  objectNameStream(): ObjectNameStream {
+    const names = this.names;
+    names.init();
+    let state = names.save();
+    let bytes = 0;
+    return {
+      get bytes() {
+        return bytes;
+      },
+      update(part: Uint8Array) {
+        names.load(state);
+        names.update(part);
+        state = names.save();
+        bytes += part.byteLength;
+      },
+      name() {
+        names.load(state);
+        return toHex(names.digest('binary'));
+      },
+    };
   }
 
   /** The folder of a database of the user's (its name hidden): 16 hex digits. */

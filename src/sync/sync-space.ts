@@ -9,7 +9,7 @@
 import { TidalError } from '../common/errors.js';
 import { open, type ObjectKind } from './envelope.js';
 import { decodeManifest, decodePage, type Manifest, type ManifestPage } from './format.js';
-import type { SyncKeys } from './sync-key.js';
+import type { ObjectNameStream, SyncKeys } from './sync-key.js';
 import type { Value } from '../common/value.js';
 
 /** A shard of a device's database, as placed in the bucket. */
@@ -58,9 +58,7 @@ export class SyncSpace {
 
   /** Refuses (`ObjectMismatch`) bytes that are not the object `name` names. */
   checkName(name: string, bytes: Uint8Array): void {
-    if (this.keys.objectName(bytes) !== name) {
-      throw new TidalError('ObjectMismatch', `object ${name}'s bytes do not match its name: changed, or another object's put in its place`);
-    }
+    if (this.keys.objectName(bytes) !== name) throw mismatch(name);
   }
 
   /**
@@ -69,11 +67,22 @@ export class SyncSpace {
    * if it ran first. The decryption starts first and runs while the name is
    * hashed: WebCrypto works off this thread, so the two overlap instead of
    * adding up (each about as long as the object's download on loopback).
+   * `hashed`: the stream the object's parts were hashed into as they
+   * arrived (`readObject`); used when it holds all of `bytes`.
    */
-  async checkAndOpen(name: string, bytes: Uint8Array, kind: ObjectKind, context: Value, what: string): Promise<Uint8Array> {
+  async checkAndOpen(
+    name: string,
+    bytes: Uint8Array,
+    kind: ObjectKind,
+    context: Value,
+    what: string,
+    hashed?: ObjectNameStream,
+  ): Promise<Uint8Array> {
     const opening = open(this.keys, kind, context, bytes, what);
     opening.catch(() => undefined); // a name that does not match wins over what the decryption says
-    this.checkName(name, bytes);
+    if (hashed?.bytes === bytes.byteLength) {
+      if (hashed.name() !== name) throw mismatch(name);
+    } else this.checkName(name, bytes);
     return opening;
   }
 
@@ -95,4 +104,8 @@ export class SyncSpace {
     const what = `manifest page ${name}`;
     return decodePage(await this.checkAndOpen(name, bytes, 'page', this.pageContext(device, seq), what), what);
   }
+}
+
+function mismatch(name: string): TidalError {
+  return new TidalError('ObjectMismatch', `object ${name}'s bytes do not match its name: changed, or another object's put in its place`);
 }
