@@ -138,7 +138,7 @@ export class ChunkWriter {
     this.body.reset();
     this.count = 0;
     this.lastLsn = 0;
-    return out.toBytes();
+    return out.bytesView(); // `out` is written no more: its view, not a copy (a chunk's plaintext is megabytes)
   }
 }
 
@@ -292,7 +292,7 @@ export function encodeSnapshotBody(body: SnapshotBody): Uint8Array {
     out.writeVarUint(body.cursors.get(device)!);
   }
   out.writeRaw(body.state);
-  return out.toBytes();
+  return out.bytesView(); // `out` is written no more: its view, not a second copy of the state
 }
 
 /** Decodes a snapshot's plaintext that its manifest says is at `lsn` (the state's bytes are a view; `CrdtSignalState.decode` checks them). */
