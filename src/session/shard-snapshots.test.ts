@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadBlake3 } from '../common/blake3.js';
 import { TidalError } from '../common/errors.js';
+import { CrdtSignalState } from '../crdt/signal-state.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
 import { databaseIdOf, SnapshotStore } from '../wal/snapshot-store.js';
 import type { WalStorage } from '../wal/storage.js';
@@ -130,6 +131,44 @@ describe('shard snapshots', () => {
     await expect(restoreFromSnapshot({ wal, store, state: refused })).rejects.toMatchObject({ code: 'Corrupt' });
     expect(refused.appliedLsn).toBe(0); // nothing applied
     await wal.close();
+  });
+
+  it('a state that shrank keeps its older, larger snapshot as the fallback until the next snapshot replaces it', async () => {
+    const setup = await snapshottingLeader(4096, 'l');
+    const { storage, store, leader, snapshots } = setup;
+    let { wal } = setup;
+    await writeRounds(leader, request, 4, 1, 10);
+    const large = await snapshots.snapshotNow();
+    // The state shrinks (as when its idempotency store forgets sessions): here its CRDT state starts over, smaller.
+    leader.state.crdt = new CrdtSignalState();
+    await writeRounds(leader, request, 4, 11, 12);
+    const small = await snapshots.snapshotNow();
+    expect(small!.bytes).toBeLessThan(large!.bytes);
+    expect((await store.list()).map((s) => s.lsn)).toEqual([small!.lsn, large!.lsn]);
+    expect(wal.firstLsn).toBeGreaterThan(1); // the log before the larger one is compacted away: it is the only fallback
+    await wal.close();
+    const bytes = storage.snapshot(small!.name);
+    bytes[bytes.length - 40] = bytes[bytes.length - 40]! ^ 4;
+    storage.put(small!.name, bytes);
+    ({ wal } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 }));
+    const opened = await restoreFromSnapshot({ wal, store, state: new ShardState() });
+    expect(opened).toMatchObject({ snapshotLsn: large!.lsn, issues: [{ code: 'Corrupt', file: small!.name }] });
+    await wal.close();
+  });
+
+  it('once a state that shrank has two snapshots of its new size, the larger one is gone and the bound holds again', async () => {
+    const { store, leader, snapshots } = await snapshottingLeader(4096, 'l');
+    await writeRounds(leader, request, 4, 1, 10);
+    const large = await snapshots.snapshotNow();
+    leader.state.crdt = new CrdtSignalState();
+    await writeRounds(leader, request, 4, 11, 12);
+    const small = await snapshots.snapshotNow();
+    await writeRounds(leader, request, 4, 13, 14);
+    const next = await snapshots.snapshotNow();
+    const kept = await store.list();
+    expect(kept.map((s) => s.lsn)).toEqual([next!.lsn, small!.lsn]);
+    expect(kept.every((s) => s.bytes < large!.bytes)).toBe(true);
+    expect(kept.reduce((sum, s) => sum + s.bytes, 0)).toBeLessThanOrEqual(2 * next!.bytes + 64);
   });
 
   it('a snapshot still being written once the log since the newest reaches overdueLogBytes holds appends until its file is in place', async () => {

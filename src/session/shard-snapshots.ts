@@ -32,7 +32,8 @@
  * more than one sealed segment: the storage bound (two snapshots, one
  * sealed segment and the open one) comes first, the older snapshot's
  * fallback second; an older snapshot the log no longer reaches back to is
- * deleted with it. Nothing a retention (`Wal.retain`: a follower that has
+ * deleted with it. An older snapshot larger than the newest (a state that
+ * shrank) is kept as the newest one's fallback until the next snapshot. Nothing a retention (`Wal.retain`: a follower that has
  * not acknowledged past it, device sync before it uploaded it) still needs
  * is deleted (docs/FORMAT.md §9.4).
  *
@@ -253,13 +254,10 @@ export class ShardSnapshots {
       this.latest = written;
       this.newestLogBytes = logBytes;
       this.lastError = undefined;
+      // A state that shrank keeps its older, larger snapshot too: the newest one's only fallback, until the next snapshot
+      // replaces it here (the footprint passes twice the newest by the difference meanwhile, docs/FORMAT.md §9.4).
       await this.store.prune(this.keep);
       await this.relist();
-      // A state that shrank: an older snapshot larger than the newest would keep more than twice the newest (the bound).
-      if (this.kept.length > 1 && this.kept.some((s) => s.bytes > written.bytes)) {
-        await this.store.pruneBefore(written.lsn);
-        await this.relist();
-      }
       // A compaction that fails leaves the log longer, not wrong: the next one tries again.
       await this.compactLog().catch(() => undefined);
       return written;
