@@ -23,13 +23,18 @@
  * verified whole before anything of it is installed, then installed as a
  * fresh state machine (`snapshots.restore`) and a log that starts over
  * after the snapshot's LSN, which the leader's log then continues.
+ *
+ * What each payload is put through is in `follower-receive.ts` (the segment
+ * loop) and `follower-snapshot-install.ts` (a shipped snapshot); this file
+ * holds the follower's state, its lifecycle (open, promote, close), its
+ * requests and acknowledgements, and the leader's heartbeats.
  */
 import { loadBlake3, type Blake3 } from '../common/blake3.js';
 import { systemClock, type Clock } from '../common/clock.js';
-import { isTidalError, TidalError } from '../common/errors.js';
+import { TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { sameAddress, toPeerAddress, type PeerAddress, type TransportAddress } from '../transport/address.js';
-import type { ReceivedSegment, Transport } from '../transport/transport.js';
+import type { Transport } from '../transport/transport.js';
 import type { RecoveryReport, Wal } from '../wal/wal.js';
 import { openFollowerCopy } from './follower-copy.js';
 import {
@@ -45,19 +50,14 @@ import { HeldPayloads } from './held-payloads.js';
 import { LeaderStatus } from './leader-status.js';
 import { LsnWaiters } from './lsn-waiters.js';
 import { decodeControl, encodeControl, type RequestReason } from './messages.js';
-import { isSnapshotChunk } from './snapshot-chunks.js';
-import type { PreparedEvent, StateMachine } from './state-machine.js';
-import { isWholeSegment, prepareVerifiedEvents, verifyPayload, type VerifiedPayloadBatch } from './verify-payload.js';
+import { SegmentReceiver, type VerifiedBatch } from './follower-receive.js';
+import type { StateMachine } from './state-machine.js';
+import { prepareVerifiedEvents } from './verify-payload.js';
 
 export type { FollowerCounters, FollowerDbOptions, FollowerLag, FollowerSnapshotOptions } from './follower-options.js';
 
 /** What a follower without a copy of the log recovered on open: nothing. */
 const NO_COPY: RecoveryReport = { segments: 0, batches: 0, events: 0, bytes: 0, deferredSegments: 0, bytesCut: 0, issues: [], lastLsn: 0 };
-
-interface VerifiedBatch extends VerifiedPayloadBatch {
-  /** Its events, read and checked by the state machine, in LSN order (none without a state machine). */
-  readonly events: PreparedEvent[];
-}
 
 /** A read-only replica of one shard, kept up to date by the leader's shipper. */
 export class FollowerDb {
@@ -80,8 +80,8 @@ export class FollowerDb {
   private readonly held: HeldPayloads<VerifiedBatch[]>;
   private readonly waiters: LsnWaiters;
   private state: 'following' | 'promoted' | 'closed' = 'following';
-  /** The payload being applied, so that `promote` and `close` wait for it. */
-  private applying: Promise<void> = Promise.resolve();
+  /** The segment loop (`follower-receive.ts`): receives, verifies and applies what the leader ships. */
+  private readonly receiver: SegmentReceiver;
   private readonly stopTimer: () => void;
   /** The follower's copy of its leader's log (with `storage`). */
   private readonly wal: Wal | undefined;
@@ -121,6 +121,56 @@ export class FollowerDb {
     this.acks = new GroupedAcks(this.clock, options.ackDelayMs ?? 25, options.ackBytes ?? 1024 * 1024, () => this.sendAck());
     this.lastProgressAt = this.clock.now();
     this.stopTimer = this.clock.every(Math.max(10, this.stallTimeoutMs / 2), () => this.checkStall());
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the receiver reads and writes this follower's live state
+    const self = this;
+    this.receiver = new SegmentReceiver({
+      shard: this.shard,
+      b3,
+      clock: this.clock,
+      transport: this.transport,
+      wal,
+      counters: this.counters,
+      held: this.held,
+      leaderStatus: this.leaderStatus,
+      acks: this.acks,
+      waiters: this.waiters,
+      snapshots: this.snapshots,
+      follower: {
+        get leader() {
+          return self.leader;
+        },
+        get following() {
+          return self.state === 'following';
+        },
+        get applied() {
+          return self.applied;
+        },
+        set applied(lsn: number) {
+          self.applied = lsn;
+        },
+        get machine() {
+          return self.machine;
+        },
+        set machine(machine: StateMachine | undefined) {
+          self.machine = machine;
+        },
+        get lastProgressAt() {
+          return self.lastProgressAt;
+        },
+        set lastProgressAt(at: number) {
+          self.lastProgressAt = at;
+        },
+        get lagMs() {
+          return self.lagMs;
+        },
+        set lagMs(ms: number) {
+          self.lagMs = ms;
+        },
+      },
+      request: (reason) => this.request(reason),
+      fail: (error) => this.fail(error),
+      onVersionSkew: this.onVersionSkew,
+    });
   }
 
   /**
@@ -138,7 +188,7 @@ export class FollowerDb {
       ? await openFollowerCopy(b3, { ...options, storage })
       : { wal: undefined, report: NO_COPY, stateMachine: options.stateMachine };
     const follower = new FollowerDb(wal, b3, stateMachine, options, report);
-    void follower.segmentLoop();
+    void follower.receiver.loop();
     void follower.controlLoop();
     follower.reintroduce();
     return follower;
@@ -232,7 +282,7 @@ export class FollowerDb {
       );
     this.state = 'promoted';
     this.stop();
-    await this.applying;
+    await this.receiver.applying;
     if (options.catchUpFrom) await this.catchUp(options.catchUpFrom);
     return wal;
   }
@@ -243,7 +293,7 @@ export class FollowerDb {
     const wasFollowing = this.state === 'following';
     this.state = 'closed';
     this.stop();
-    await this.applying;
+    await this.receiver.applying;
     if (wasFollowing) await this.wal?.close();
   }
 
@@ -260,7 +310,7 @@ export class FollowerDb {
       // readBatches verified the digest; the events are decoded before anything is applied.
       if (batch.lastLsn <= this.applied) continue;
       const eventCount = batch.lastLsn - batch.firstLsn + 1;
-      await this.apply([
+      await this.receiver.apply([
         {
           firstLsn: batch.firstLsn,
           lastLsn: batch.lastLsn,
@@ -288,22 +338,6 @@ export class FollowerDb {
     this.state = 'closed';
     this.stop();
     await this.wal?.close();
-  }
-
-  private async segmentLoop(): Promise<void> {
-    for (;;) {
-      const segment = await this.transport.recvSegment();
-      if (segment === null || this.state !== 'following') return;
-      const done = this.receive(segment);
-      this.applying = done.catch(() => undefined);
-      try {
-        await done;
-      } catch (error) {
-        // The follower's own log failed (storage): it cannot apply anything more.
-        await this.fail(isTidalError(error) ? error : new TidalError('StorageError', String(error), { cause: error }));
-        return;
-      }
-    }
   }
 
   private async controlLoop(): Promise<void> {
@@ -336,157 +370,6 @@ export class FollowerDb {
     } else if (this.leaderStatus.lastLsn > this.applied && now - this.lastProgressAt > this.stallTimeoutMs) {
       this.request('stalled');
     }
-  }
-
-  private async receive(segment: ReceivedSegment): Promise<void> {
-    if (!sameAddress(segment.from, this.leader)) {
-      this.counters.foreign++;
-      return;
-    }
-    if (isSnapshotChunk(new Uint8Array(segment.bytes))) return this.receiveSnapshotChunk(new Uint8Array(segment.bytes));
-    let batches: VerifiedBatch[];
-    try {
-      batches = this.verify(segment);
-    } catch (error) {
-      if (!isTidalError(error)) throw error;
-      if (error.code === 'VersionSkew') return this.meetNewerTidal(error);
-      this.counters.payloadsRejected++;
-      this.request('rejected');
-      return;
-    }
-    const last = batches[batches.length - 1]!;
-    // A verified payload is word from the leader (it sends no heartbeat to a follower it ships to).
-    this.leaderStatus.saw(last.lastLsn);
-    this.leaderStatus.lastHeardAt = this.clock.now();
-    if (last.lastLsn <= this.applied) {
-      this.counters.duplicates++;
-      this.acks.now();
-      return;
-    }
-    const fresh = batches.filter((b) => b.lastLsn > this.applied);
-    if (fresh[0]!.firstLsn !== this.applied + 1) {
-      if (fresh[0]!.firstLsn <= this.applied) {
-        // Batches are the unit of the log on both sides: one straddling our applied LSN is not the leader's.
-        this.counters.payloadsRejected++;
-        this.request('rejected');
-        return;
-      }
-      this.counters.gaps++;
-      this.held.hold(fresh[0]!.firstLsn, fresh);
-      this.request('gap');
-      return;
-    }
-    // A whole sealed segment that starts right where we are is stored in one write.
-    const whole = fresh.length === batches.length && isWholeSegment(segment) ? segment : undefined;
-    await this.apply(fresh, whole);
-    // Payloads that arrived early may follow on now.
-    for (let next = this.held.take(this.applied + 1); next; next = this.held.take(this.applied + 1)) await this.apply(next);
-    this.held.dropThrough(this.applied);
-    this.acks.soon(segment.bytes.byteLength);
-  }
-
-  /**
-   * Verifies a payload and decodes its events, all before anything is
-   * applied. Throws a `TidalError` saying what is wrong.
-   */
-  private verify(segment: ReceivedSegment): VerifiedBatch[] {
-    const verified = verifyPayload(this.b3, segment, this.shard);
-    // With a state machine, every event is read and checked (its format first) now: nothing is stored or applied unless all of it reads.
-    const batches = verified.map((batch) => ({
-      ...batch,
-      events: this.machine ? prepareVerifiedEvents(batch.payload, batch.eventCount, this.machine) : [],
-    }));
-    this.counters.bytesVerified += segment.bytes.byteLength;
-    return batches;
-  }
-
-  /**
-   * The leader writes a format this build does not read: a newer tidal
-   * leads. Nothing of it is applied or stored; the follower stops (its
-   * log closed as it was) and says so, rather than asking for the same
-   * bytes again and again as if they were damaged.
-   */
-  private async meetNewerTidal(error: TidalError): Promise<void> {
-    if (this.state !== 'following') return;
-    await this.fail(error);
-    try {
-      this.onVersionSkew?.(error);
-    } catch {
-      // The report must not break the follower's loop.
-    }
-  }
-
-  private async apply(batches: VerifiedBatch[], whole?: ReceivedSegment): Promise<void> {
-    if (this.wal) await this.store(this.wal, batches, whole);
-    for (const batch of batches) {
-      for (let i = 0; i < batch.events.length; i++) batch.events[i]!(batch.firstLsn + i);
-      this.counters.eventsApplied += batch.eventCount;
-    }
-    const last = batches[batches.length - 1]!;
-    this.applied = last.lastLsn;
-    const now = this.clock.now();
-    if (last.hlc > 0n) this.lagMs = Math.max(0, now - Number(last.hlc >> 16n));
-    this.lastProgressAt = now;
-    this.counters.payloadsApplied++;
-    this.waiters.reached(this.applied);
-  }
-
-  /** Appends verified batches to the follower's copy of the log, byte for byte. */
-  private async store(wal: Wal, batches: VerifiedBatch[], whole: ReceivedSegment | undefined): Promise<void> {
-    if (whole) {
-      try {
-        await wal.importSealedSegment(whole.id, new Uint8Array(whole.bytes));
-        return;
-      } catch (error) {
-        if (!isTidalError(error, 'HeaderMismatch')) throw error; // not at a segment boundary: batch by batch
-      }
-    }
-    await wal.importBatches(batches.map((b) => b.bytes));
-  }
-
-  /**
-   * One chunk of a snapshot the leader ships. Once the snapshot is whole and
-   * verified, and newer than what is applied, it is installed: restored into
-   * a fresh state machine first (a body that does not decode installs
-   * nothing), then the follower's log starts over after its LSN.
-   */
-  private async receiveSnapshotChunk(bytes: Uint8Array): Promise<void> {
-    let outcome;
-    try {
-      outcome = this.snapshots.accept(bytes);
-    } catch (error) {
-      if (!isTidalError(error)) throw error;
-      this.counters.snapshotChunksRejected++;
-      this.request('rejected');
-      return;
-    }
-    this.lastProgressAt = this.clock.now();
-    this.leaderStatus.lastHeardAt = this.lastProgressAt;
-    this.counters.bytesVerified += bytes.byteLength;
-    if (outcome.kind === 'partial') return;
-    const { snapshot } = outcome;
-    this.leaderStatus.saw(snapshot.lsn);
-    if (snapshot.lsn <= this.applied) {
-      this.counters.duplicates++;
-      this.acks.now();
-      return;
-    }
-    let machine: StateMachine | undefined;
-    try {
-      machine = this.snapshots.restore(snapshot, this.machine !== undefined);
-    } catch (error) {
-      if (!isTidalError(error)) throw error;
-      this.counters.snapshotChunksRejected++;
-      this.request('rejected');
-      return;
-    }
-    await this.snapshots.install(this.wal, snapshot);
-    this.machine = machine;
-    this.held.clear();
-    this.applied = snapshot.lsn;
-    this.counters.snapshotsInstalled++;
-    this.waiters.reached(this.applied);
-    this.acks.now();
   }
 
   /** Acknowledges `appliedLsn` to the leader. */
