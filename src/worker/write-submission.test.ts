@@ -135,4 +135,27 @@ describe('WriteSubmission.transact', () => {
     held.shift()!.answer({ shard: 0, lsn: 1 });
     expect((await result).operations).toBe(2);
   });
+
+  it('refuses a bad idempotency key before building anything, as a single write does', async () => {
+    const { submission, held } = oneShard();
+    let built = false;
+    const code = (key: string) =>
+      submission
+        .transact(
+          (tx) => {
+            built = true;
+            tx.increment('a', 'n');
+          },
+          { idempotencyKey: key },
+        )
+        .then(
+          () => 'written',
+          (error: TidalError) => error.code,
+        );
+    expect(await code('order-\uD800')).toBe('Unencodable');
+    expect(await code('')).toBe('InvalidArgument');
+    await tick();
+    expect(built).toBe(false);
+    expect(held).toHaveLength(0);
+  });
 });

@@ -55,6 +55,8 @@ export class WriteSubmission {
     if (typeof build !== 'function') return Promise.reject(new TidalError('InvalidArgument', 'transact(build: (tx) => void)'));
     let collected: ReturnType<typeof collectTransaction>;
     try {
+      // Checked here, as a single write's is: a frame would carry a lone surrogate as U+FFFD, another key.
+      if (options?.idempotencyKey !== undefined) assertIdempotencyKey(options.idempotencyKey);
       collected = collectTransaction(build, (key) => this.router.route(key), this.slots.length);
     } catch (error) {
       return Promise.reject(error);
