@@ -103,22 +103,26 @@ export class ShardUploader {
         // The log no longer holds what follows the chunks (compacted): the chain restarts from the state.
         next = this.restartedManifest(manifest, await this.putSnapshot());
       } else {
-        // Each chunk is put as soon as it is sealed, a few at a time, so sealing the next (and the
-        // snapshot) overlaps the store's writes; the manifest is swapped only once every put is done.
-        // A snapshot due is taken and its put started as soon as the chunks sealed so far make it due,
-        // not after the last chunk: it is the round's largest object, one stream that then overlaps
-        // the sealing and the puts of the other chunks instead of running alone at the end.
+        // Each chunk's put is queued as soon as it is sealed (at most UPLOAD_REQUESTS run at once), and
+        // sealing goes on meanwhile: the page's thread, not the store, is what bounds a round here, so it
+        // never waits for a slot. The manifest is swapped only once every put is done. A snapshot due is
+        // taken and its put queued as soon as the chunks sealed so far make it due, not after the last
+        // chunk: it is the round's largest object, one stream that then overlaps the other puts.
         const puts = new RequestPool(UPLOAD_REQUESTS);
-        let snapshot: Promise<SnapshotEntry> | undefined;
+        const queued: Promise<void>[] = [];
+        const put = (name: string, sealed: Uint8Array) =>
+          // The name is the keyed hash of these bytes: if it exists, it holds exactly them.
+          queued.push(puts.start(() => this.remote.putIfAbsent(this.at.objectKey(name), sealed)));
+        let snapshot: SnapshotEntry | undefined;
         try {
           const added: ManifestEntry[] = [];
           chunks = await this.sealChunks(manifest, async (chunk) => {
-            // The name is the keyed hash of these bytes: if it exists, it holds exactly them.
-            await puts.start(() => this.remote.putIfAbsent(this.at.objectKey(chunk.entry.name), chunk.sealed));
+            put(chunk.entry.name, chunk.sealed);
             added.push(chunk.entry);
             if (snapshot === undefined && this.snapshotDue(manifest, added)) {
-              snapshot = this.putSnapshot(puts);
-              snapshot.catch(() => undefined); // awaited below; a failure meanwhile must not go unhandled
+              const taken = await this.sealSnapshot();
+              put(taken.entry.name, taken.sealed);
+              snapshot = taken.entry;
             }
           });
           if (chunks.length === 0) return uploaded;
@@ -126,11 +130,13 @@ export class ShardUploader {
             manifest,
             chunks.map((c) => c.entry),
           );
-          if (snapshot) next = this.withSnapshot(next, await snapshot);
+          if (snapshot) next = this.withSnapshot(next, snapshot);
+          await Promise.all(queued);
           await puts.drain();
+          if (snapshot) this.snapshotsUp++;
         } finally {
-          await snapshot?.catch(() => undefined);
-          await puts.settled(); // after a failure too: no put of this round outlives it
+          await Promise.all(queued); // every queued put started (start itself never fails) ...
+          await puts.settled(); // ... and done, after a failure too: no put of this round outlives it
         }
       }
       if (this.clock.now() - firstPutAt > MAX_UPLOAD_MS) {
@@ -172,21 +178,21 @@ export class ShardUploader {
     return bytes >= Math.max(this.snapshotMinBytes, snapshot?.size ?? 0);
   }
 
-  /**
-   * Seals the shard's state now and stores it; returns its manifest entry. With `puts`, the put is
-   * started there (done once the pool drains), else awaited here.
-   */
-  private async putSnapshot(puts?: RequestPool): Promise<SnapshotEntry> {
+  /** Seals the shard's state now, as a snapshot object. */
+  private async sealSnapshot(): Promise<{ entry: SnapshotEntry; sealed: Uint8Array }> {
     const body = this.log.snapshot();
     const cursors = new Map([...body.cursors].filter(([device]) => device !== this.at.device));
     const plaintext = encodeSnapshotBody({ lsn: body.lsn, cursors, state: body.state });
     const sealed = await seal(this.at.keys, 'snapshot', this.at.snapshotContext(this.at.device, body.lsn), plaintext);
-    const name = this.at.keys.objectName(sealed);
-    const put = () => this.remote.putIfAbsent(this.at.objectKey(name), sealed);
-    if (puts) await puts.start(put);
-    else await put();
+    return { entry: { name: this.at.keys.objectName(sealed), size: sealed.byteLength, lsn: body.lsn }, sealed };
+  }
+
+  /** Seals the shard's state now and stores it; returns its manifest entry. */
+  private async putSnapshot(): Promise<SnapshotEntry> {
+    const { entry, sealed } = await this.sealSnapshot();
+    await this.remote.putIfAbsent(this.at.objectKey(entry.name), sealed);
     this.snapshotsUp++;
-    return { name, size: sealed.byteLength, lsn: body.lsn };
+    return entry;
   }
 
   /**
