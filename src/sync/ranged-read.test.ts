@@ -62,18 +62,24 @@ describe('readObject', () => {
     other.update(pattern(10));
     const names = keys.objectNameStream();
     const read = await readObject(remote, pool, 'o/sealed', sealed.byteLength, 'sealed', names);
-    expect(names.bytes).toBe(sealed.byteLength);
-    expect(names.name()).toBe(name);
+    expect(names.bytes).toBe(2 * Math.ceil(sealed.byteLength / 3)); // the first two of three ranges; the last is hashed by the check
     expect(other.name()).toBe(keys.objectName(pattern(10)));
     const opened = await at.checkAndOpen(name, read!, 'snapshot', context, 'sealed', names);
+    expect(names.bytes).toBe(sealed.byteLength);
+    expect(names.name()).toBe(name);
     expect(Buffer.from(opened).equals(pattern(SIZE))).toBe(true);
 
-    const changed = Uint8Array.from(sealed);
-    changed[RANGE_BYTES + 1]! ^= 1; // in the second range
-    await store.putIfAbsent('o/changed', changed);
-    const changedNames = keys.objectNameStream();
-    const got = await readObject(remote, pool, 'o/changed', changed.byteLength, 'changed', changedNames);
-    const refused = await at.checkAndOpen(name, got!, 'snapshot', context, 'changed', changedNames).catch((e: unknown) => e);
-    expect(isTidalError(refused, 'ObjectMismatch')).toBe(true);
+    for (const [offset, where] of [
+      [RANGE_BYTES + 1, 'second'],
+      [sealed.byteLength - 20, 'last'],
+    ] as const) {
+      const changed = Uint8Array.from(sealed);
+      changed[offset]! ^= 1; // in the second range, then in the last (hashed by the check)
+      await store.putIfAbsent(`o/changed-${where}`, changed);
+      const changedNames = keys.objectNameStream();
+      const got = await readObject(remote, pool, `o/changed-${where}`, changed.byteLength, where, changedNames);
+      const refused = await at.checkAndOpen(name, got!, 'snapshot', context, where, changedNames).catch((e: unknown) => e);
+      expect(isTidalError(refused, 'ObjectMismatch')).toBe(true);
+    }
   });
 });

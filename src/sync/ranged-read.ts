@@ -10,11 +10,12 @@
  * The parts land in one buffer of the listed size; each must come back
  * exactly as asked (the whole object's size as listed, the part's length),
  * or the object is refused: `ObjectMismatch` for another size, `Truncated`
- * for a short part. Given a `names` stream, the parts are hashed into it in
- * order as they land (part n while part n + 1 is still on its way), so
- * that the name check after the last part has only that part left to
- * hash. The caller then checks the bytes against the object's name and
- * opens them, as for an object read whole.
+ * for a short part. Given a `names` stream, the parts but the last are
+ * hashed into it in order as they land (part n while part n + 1 is still on
+ * its way), so that the name check (`SyncSpace.checkAndOpen`) has only the
+ * last part left to hash, while the decryption runs. The caller then checks
+ * the bytes against the object's name and opens them, as for an object read
+ * whole.
  */
 import { TidalError } from '../common/errors.js';
 import type { RequestPool } from './request-pool.js';
@@ -26,7 +27,7 @@ export const RANGE_BYTES = 4 * 1024 * 1024;
 
 /**
  * The object at `key`, listed at `size` bytes, read through `pool` (whole, or in ranges); `undefined` if the store has none.
- * The parts of a ranged read are hashed into `names`, if given, in order (an object read whole is not: the caller hashes it).
+ * The parts of a ranged read but the last are hashed into `names`, if given, in order (an object read whole is not: the caller hashes the rest).
  */
 export async function readObject(
   remote: CountingRemote,
@@ -47,7 +48,7 @@ export async function readObject(
   const landed = new Array<boolean>(parts).fill(false);
   let hashed = 0; // parts hashed into `names`, in order
   const hashLanded = () => {
-    for (; hashed < parts && landed[hashed]; hashed++) {
+    for (; hashed < parts - 1 && landed[hashed]; hashed++) {
       const start = hashed * partBytes;
       names!.update(bytes.subarray(start, Math.min(start + partBytes, size))); // the bytes as they will be opened
     }

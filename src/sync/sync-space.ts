@@ -67,8 +67,8 @@ export class SyncSpace {
    * if it ran first. The decryption starts first and runs while the name is
    * hashed: WebCrypto works off this thread, so the two overlap instead of
    * adding up (each about as long as the object's download on loopback).
-   * `hashed`: the stream the object's parts were hashed into as they
-   * arrived (`readObject`); used when it holds all of `bytes`.
+   * `hashed`: the stream the object's first parts were hashed into as
+   * they arrived (`readObject`); the rest of `bytes` is hashed into it here.
    */
   async checkAndOpen(
     name: string,
@@ -80,7 +80,8 @@ export class SyncSpace {
   ): Promise<Uint8Array> {
     const opening = open(this.keys, kind, context, bytes, what);
     opening.catch(() => undefined); // a name that does not match wins over what the decryption says
-    if (hashed?.bytes === bytes.byteLength) {
+    if (hashed) {
+      hashed.update(bytes.subarray(hashed.bytes));
       if (hashed.name() !== name) throw mismatch(name);
     } else this.checkName(name, bytes);
     return opening;
