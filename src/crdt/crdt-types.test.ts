@@ -88,6 +88,17 @@ describe('PNCounter', () => {
     expect([...c.encode()]).toEqual([2, 1, 0x61, 3, 0, 1, 0x62, 1, 2]);
   });
 
+  it('decodes replica ids it read lately as they are, and checks one that differs in any byte', () => {
+    // Counters naming replicas 'aa' and 'ab' (each id: length byte, body), then 'a b' of the same length as a cached one.
+    const one = (replica: number[]) => new Uint8Array([1, replica.length, ...replica, 1, 0]);
+    expect(PNCounter.decode(one([0x61, 0x61])).value()).toBe(1);
+    expect(PNCounter.decode(new Uint8Array([2, 2, 0x61, 0x61, 1, 0, 2, 0x61, 0x62, 2, 0])).value()).toBe(3);
+    for (let i = 0; i < 3; i++) expect([...PNCounter.decode(one([0x61, 0x62])).encode()]).toEqual([...one([0x61, 0x62])]);
+    expect(() => PNCounter.decode(one([0x61, 0x20]))).toThrow(code('MalformedPayload')); // 'a ' is no replica id
+    expect(() => PNCounter.decode(new Uint8Array([1, 2, 0x61, 0x61, 0, 0]))).toThrow(code('MalformedPayload')); // known id, all-zero entry
+    expect(PNCounter.decode(new Uint8Array([1, 2, 0x61, 0x61, 5, 0])).value()).toBe(5);
+  });
+
   it('refuses bad steps with InvalidArgument, totals past 2^53-1 with Overflow, and changes nothing', () => {
     const c = new PNCounter();
     c.increment('a', Number.MAX_SAFE_INTEGER - 1);
