@@ -99,6 +99,7 @@ export async function importSealedSegment(context: ImportContext, id: WalSegment
     last.file?.close();
     log.segments.pop();
   }
+  await log.dropSpare(); // it may hold this very name open
   const file = await context.storage.open(id.fileName(), { create: true });
   try {
     log.guard(() => {

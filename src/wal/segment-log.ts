@@ -23,6 +23,7 @@ import {
 } from './format.js';
 import type { BatchIndex } from './segment-scan.js';
 import { WalSegmentId } from './segment-id.js';
+import { SegmentSpare } from './segment-spare.js';
 import type { WalFile, WalStorage } from './storage.js';
 
 /** A range of LSNs, inclusive at both ends. */
@@ -100,6 +101,8 @@ export class SegmentLog {
 
   private readonly storage: WalStorage;
   private readonly b3: Blake3;
+  /** The next segment's file, opened ahead once the open segment is half full (`SegmentSpare`). */
+  private readonly spare = new SegmentSpare();
 
   constructor(storage: WalStorage, b3: Blake3, activeDigest: IncrementalBlake3, recovered: RecoveredSegments, options: SegmentLogOptions) {
     this.storage = storage;
@@ -197,6 +200,7 @@ export class SegmentLog {
       file.write(batch, active.dataEnd);
       this.index(active, batch, firstLsn, eventCount);
       if (flush) file.flush();
+      if (active.dataEnd * 2 > this.segmentBytes) this.spare.prepare(this.storage, new WalSegmentId(this.shard, this.nextSeq).fileName());
       return active.id;
     } catch (error) {
       if (active.offsets.length > before.batches) this.bytesAppended -= batch.length;
@@ -297,6 +301,7 @@ export class SegmentLog {
    * starts. Returns the segments removed.
    */
   async restartAfter(lsn: number, release: (segment: Segment) => void, flush: boolean): Promise<Segment[]> {
+    await this.dropSpare();
     const removed = this.segments.splice(0);
     for (const segment of removed) {
       release(segment);
@@ -349,7 +354,7 @@ export class SegmentLog {
   private async startSegment(): Promise<Segment> {
     const id = new WalSegmentId(this.shard, this.nextSeq);
     const header = encodeSegmentHeader(this.b3, { shard: this.shard, seq: id.seq, baseLsn: this.nextLsn, createdHlc: this.hlc() });
-    const file = await this.storage.open(id.fileName(), { create: true });
+    const file = (await this.spare.take(id.fileName())) ?? (await this.storage.open(id.fileName(), { create: true }));
     try {
       // A segment this log has not started yet that already holds batches was written by another
       // leader since this one recovered the log (a stale leader of the same term): never overwrite it.
@@ -382,6 +387,15 @@ export class SegmentLog {
     };
     this.segments.push(segment);
     return segment;
+  }
+
+  /**
+   * Closes the next segment's file opened ahead, if any (removing it, empty):
+   * before the log writes a segment by another way (an imported one, a
+   * restart), and before `close`.
+   */
+  dropSpare(): Promise<void> {
+    return this.spare.drop(this.storage);
   }
 
   /** Flushes the open segment (relaxed mode's writes too) and closes every handle. */

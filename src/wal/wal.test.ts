@@ -39,6 +39,30 @@ describe('Wal on MemoryStorage', () => {
     expect(events).toEqual(Array.from({ length: 5 }, (_, i) => `acked ${i}`));
   });
 
+  it('opens the next segment file ahead, and a crash or a close leaves no trace of it', async () => {
+    const storage = new MemoryStorage();
+    const { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 });
+    for (let i = 0; i < 12; i++) await wal.append([new Uint8Array(200).fill(i)]);
+    await new Promise((resolve) => setTimeout(resolve, 0)); // the file opened ahead is there now
+    const sealed = wal.segments().length;
+    expect((await storage.list()).length).toBe(sealed + 1); // the next segment's, empty
+    storage.crash();
+    const { wal: recovered, report } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 });
+    expect(report.issues).toEqual([]);
+    expect(report.bytesCut).toBe(0);
+    expect(recovered.lastLsn).toBe(12);
+    // Rolls go on through the file opened ahead; the close removes the one opened last.
+    for (let i = 12; i < 40; i++) await recovered.append([new Uint8Array(200).fill(i)]);
+    await recovered.close();
+    const kept = recovered.segments().map((s) => s.id.fileName());
+    expect((await storage.list()).sort()).toEqual(kept.sort());
+    const { wal: reopened, report: again } = await Wal.open(storage, { shard: 0 });
+    expect(again.issues).toEqual([]);
+    const events: Uint8Array[] = [];
+    for await (const { event } of reopened.read(1)) events.push(event as Uint8Array);
+    expect(events.map((e) => e[0])).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  });
+
   it('in relaxed mode a crash may lose unflushed appends but never corrupts the log', async () => {
     const storage = new MemoryStorage();
     const { wal } = await Wal.open(storage, { shard: 0, durable: false });

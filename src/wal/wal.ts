@@ -424,6 +424,7 @@ export class Wal {
       // A failed WAL still closes; the failure was reported to the appends it concerned.
     }
     this.closed = true;
+    await this.log.dropSpare();
     this.log.close();
   }
 }
