@@ -36,6 +36,7 @@ import type { LsnRange, RecoveredSegments, Segment } from './segment-log.js';
 import { WalSegmentId } from './segment-id.js';
 import { parseSnapshotFileName } from './snapshot-file.js';
 import type { WalFile, WalStorage } from './storage.js';
+import { WholeFile } from './whole-file.js';
 
 /** One thing recovery found wrong and what it did about it. */
 export interface RecoveryIssue {
@@ -75,6 +76,9 @@ type GoodScan = Extract<SegmentScan, { kind: 'good' }>;
 
 /** Segment files opened ahead of the one being verified, at most (each holds an exclusive OPFS handle). */
 export const SEGMENTS_OPENED_AHEAD = 8;
+
+/** Sealed segments read whole (`WalStorage.readWhole`) ahead of the one being verified, at most: their bytes are held meanwhile. */
+const SEGMENTS_READ_AHEAD = 3;
 
 /** Options of `recoverSegments`. */
 export interface RecoveryOptions {
@@ -266,9 +270,18 @@ class Recovery {
    */
   private async scanInOrder(belonging: readonly WalSegmentId[], lastHandle: WalFile | undefined): Promise<void> {
     const opening: Promise<WalFile>[] = [];
+    // Sealed segments read whole where the storage can (no handle to open and close, the read done by the
+    // browser): not when some may be deferred, which needs only their headers.
+    const readWhole = this.deferBelowLsn <= 1 ? this.storage.readWhole?.bind(this.storage) : undefined;
+    const ahead = readWhole ? SEGMENTS_READ_AHEAD : SEGMENTS_OPENED_AHEAD;
+    const openFile = (i: number): Promise<WalFile> => {
+      const name = belonging[i]!.fileName();
+      if (i === belonging.length - 1) return lastHandle ? Promise.resolve(lastHandle) : this.storage.open(name);
+      return readWhole ? readWhole(name).then((bytes) => new WholeFile(name, bytes)) : this.storage.open(name);
+    };
     const openAhead = (upTo: number) => {
       for (let i = opening.length; i < Math.min(upTo, belonging.length); i++) {
-        const file = i === belonging.length - 1 && lastHandle ? Promise.resolve(lastHandle) : this.storage.open(belonging[i]!.fileName());
+        const file = openFile(i);
         file.catch(() => undefined); // awaited in turn; a failure surfaces there
         opening.push(file);
       }
@@ -277,7 +290,7 @@ class Recovery {
     let scanned = 0;
     try {
       for (const [i, id] of belonging.entries()) {
-        openAhead(i + SEGMENTS_OPENED_AHEAD);
+        openAhead(i + ahead);
         const file = await opening[i]!;
         scanned = i + 1;
         const isLast = i === belonging.length - 1;
@@ -288,10 +301,14 @@ class Recovery {
           await this.continueLsns(deferred);
           continue;
         }
-        const size = file.size();
-        if (size > buffer.length) buffer = new Uint8Array(Math.max(size, buffer.length * 2));
-        const bytes = buffer.subarray(0, size);
-        file.read(bytes, 0);
+        let bytes: Uint8Array;
+        if (file instanceof WholeFile) bytes = file.bytes;
+        else {
+          const size = file.size();
+          if (size > buffer.length) buffer = new Uint8Array(Math.max(size, buffer.length * 2));
+          bytes = buffer.subarray(0, size);
+          file.read(bytes, 0);
+        }
         this.bytesRead += bytes.length;
         // Batches below the snapshot are checked when read (scanSegment checks an open segment whole where its tail is in doubt).
         const scan = scanSegment(this.b3, bytes, id, isLast, { checkFromLsn: this.deferBelowLsn });
