@@ -52,6 +52,15 @@ import { WriteSubmission } from './write-submission.js';
  */
 const READY_POLL_MS = 20;
 
+/**
+ * How long after the open this tab's in-tab followers are wired
+ * (`LeaderLock`'s `opened`): shipping each shard's snapshot and log to the
+ * next shard's worker and verifying them there keeps every worker busy for
+ * a while, and the page's first requests once open (a `get`) waited behind
+ * it, in those workers' queues and for the cores.
+ */
+const IN_TAB_FOLLOWERS_AFTER_MS = 150;
+
 function randomId(): string {
   const bytes = new Uint8Array(8);
   crypto.getRandomValues(bytes);
@@ -133,7 +142,7 @@ export class Database implements TidalDb {
     try {
       await this.startShards();
     } finally {
-      this.markOpened();
+      void sleep(this.clock, IN_TAB_FOLLOWERS_AFTER_MS).then(() => this.markOpened());
     }
   }
 
@@ -160,9 +169,16 @@ export class Database implements TidalDb {
       });
       this.slots.push(slot);
     }
-    // Each shard queues for its lock once its own worker is up, not once all are: a worker's start
-    // (its module, then four calls) took 0.4-1.6 s apart at load 36, which the first shards spent idle.
-    await Promise.all(this.slots.map((slot) => this.supervisor.spawn(slot).then(() => this.lock.request(slot, false))));
+    // Each shard queues for its lock as its worker starts, not once it is up: a grant counts its term
+    // (OPFS, in this thread) while the worker loads, and leads once that worker is up (a worker's start
+    // took 0.4-1.6 s apart at load 36: a shard waits for its own worker only).
+    await Promise.all(
+      this.slots.map((slot) => {
+        const up = this.supervisor.spawn(slot);
+        this.lock.request(slot, false, up);
+        return up;
+      }),
+    );
     this.supervisor.start();
     // Ready once every shard is readable here: led by this tab (its log recovered and replayed),
     // or followed from the tab that leads it. The shards are waited for together.

@@ -33,7 +33,8 @@ export interface LeaderLockOptions {
    * In-tab followers are wired once it resolves (the database's open is
    * done): shipping a shard's snapshot and log to the next shard's worker,
    * and verifying them there, would otherwise take CPU from the shards
-   * still opening. Default: wired at once.
+   * still opening (and from the first requests once open: the database
+   * resolves it a moment after). Default: wired at once.
    */
   readonly opened?: Promise<void>;
 }
@@ -46,8 +47,12 @@ export class LeaderLock {
     this.options = options;
   }
 
-  /** Queues for the shard's Web Lock (or takes it from a silent holder); leads while it is held. */
-  request(slot: ShardSlot, steal: boolean): void {
+  /**
+   * Queues for the shard's Web Lock (or takes it from a silent holder); leads while it is held.
+   * `workerUp`: the slot's worker is still starting (the database's open), and a grant takes its term
+   * meanwhile but leads only once it is up; a worker that failed to start gives the lock back.
+   */
+  request(slot: ShardSlot, steal: boolean, workerUp?: Promise<void>): void {
     const { db, clock, signal, closed } = this.options;
     const takeTerm = this.options.takeTerm ?? takeLockTerm;
     const names = shardChannels(db, slot.shard);
@@ -60,6 +65,15 @@ export class LeaderLock {
         grant = 'taking';
         slot.stealing = true; // taking the lock already: the supervisor must not steal it meanwhile
         const term = await takeTerm({ db, shard: slot.shard, legacyKey: names.term, clock });
+        const up = await (workerUp ?? Promise.resolve()).then(
+          () => true,
+          () => false,
+        );
+        if (!up) {
+          grant = 'lost'; // nothing to lead with: the open fails (the database's start rejects)
+          slot.stealing = false;
+          return;
+        }
         // Taken by another tab while the term was counted: not held, and queued again below.
         if (grant !== 'taking' || closed()) return;
         grant = 'held';
@@ -67,6 +81,9 @@ export class LeaderLock {
         slot.lockHeld = true;
         slot.stealing = false;
         await this.lead(slot).catch((error) => console.error(`tidal: shard ${slot.shard} could not take the lead`, error));
+        // Closed while it led (its recovery, or the wait for the in-tab follower): the close let go of no
+        // lock then (`releaseLock` was not set yet), and the lock would be held until another tab stole it.
+        if (closed()) return;
         await new Promise<void>((resolve) => (slot.releaseLock = resolve));
       })
       .catch(async (error: unknown) => {
@@ -114,6 +131,7 @@ export class LeaderLock {
         await withTimeout(clock, slot.host.becomeLeader(slot.term), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
         this.options.onLed?.(slot);
         await this.options.opened;
+        if (closed()) return;
         await this.wireInTabFollower(slot);
         slot.writer.resend();
         return;

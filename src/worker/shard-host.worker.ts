@@ -8,6 +8,7 @@
  * `openTidal({ createWorker })`.
  */
 import * as Comlink from 'comlink';
+import { loadBlake3 } from '../common/blake3.js';
 import { TidalError } from '../common/errors.js';
 import { installTidalErrorHandler } from './comlink-errors.js';
 import { ShardHost, type ShardHostConfig } from './shard-host.js';
@@ -24,6 +25,8 @@ function live(): ShardHost {
 const api = {
   init(config: ShardHostConfig): void {
     host ??= new ShardHost(config);
+    // BLAKE3's wasm compiles while the main thread takes the shard's lock: a leader needs it first thing.
+    loadBlake3().catch(() => undefined);
   },
   ping: () => live().ping(),
   onChanges: (listener: Parameters<ShardHost['onChanges']>[0]) => live().onChanges(listener),

@@ -69,14 +69,18 @@ export class WorkerSupervisor {
     // Every step bounded: a worker that dies mid-spawn (killed, crashed) answers nothing, and an unbounded
     // wait would leave the slot restarting for good, never checked or replaced again (soak seed 947).
     const what = `shard ${slot.shard} worker`;
-    await withTimeout(clock, slot.host.init(this.config(slot.shard)), CONTROL_TIMEOUT_MS, what);
+    // Sent together, not one round trip each: the worker handles them in order (each one synchronous
+    // there), and the first to fail (init) is the one reported.
     await withTimeout(
       clock,
-      slot.host.onChanges(Comlink.proxy((changes: Change[]) => this.setup.dispatch(changes))),
+      Promise.all([
+        slot.host.init(this.config(slot.shard)),
+        slot.host.onChanges(Comlink.proxy((changes: Change[]) => this.setup.dispatch(changes))),
+        slot.host.watch(this.setup.watchedPrefixes()),
+      ]),
       CONTROL_TIMEOUT_MS,
       what,
     );
-    await withTimeout(clock, slot.host.watch(this.setup.watchedPrefixes()), CONTROL_TIMEOUT_MS, what);
     if (slot.lockHeld) await lock.lead(slot);
     else await withTimeout(clock, slot.host.becomeFollower(), CONTROL_TIMEOUT_MS, what);
   }
