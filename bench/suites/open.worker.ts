@@ -42,6 +42,7 @@ import { encodeShardSnapshot } from '../../src/session/shard-snapshot.js';
 import type { ClientOperation, WriteEvent, WriteRequest } from '../../src/session/write.js';
 import { HLC } from '../../src/crdt/hlc.js';
 import { OpfsStorage } from '../../src/wal/opfs-storage.js';
+import { WalSegmentId } from '../../src/wal/segment-id.js';
 import { databaseIdOf, SnapshotStore } from '../../src/wal/snapshot-store.js';
 import type { WalStorage } from '../../src/wal/storage.js';
 import { Wal } from '../../src/wal/wal.js';
@@ -160,6 +161,9 @@ class ShardWriter {
     const segments = this.wal.segments();
     const kept = await this.store.list();
     const known = new Set([...segments.map((s) => s.id.fileName()), ...kept.map((s) => s.name)]);
+    // The next segment's file, opened ahead once the open one is half full (src/wal/segment-spare.ts): empty until the roll.
+    const last = segments.at(-1);
+    if (last) known.add(new WalSegmentId(last.id.shard, last.id.seq + 1n).fileName());
     // Every file of this shard (segments, snapshots, and anything else named after it: a .tmp, a quarantined file) is counted.
     const prefix = `${this.wal.shard.toString(16).padStart(4, '0')}-`;
     for (const name of await storage.list()) {
