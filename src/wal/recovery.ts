@@ -120,6 +120,8 @@ export async function recoverSegments(
     },
     rename: (from, to) => storage.rename(from, to),
     remove: (name) => storage.remove(name),
+    // Whole reads hold no handle: nothing to close if recovery fails.
+    ...(storage.readWhole ? { readWhole: (name: string) => storage.readWhole!(name) } : {}),
   };
   try {
     return await new Recovery(tracked, b3, shard, options.deferBelowSnapshot === true).run();
