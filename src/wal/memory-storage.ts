@@ -72,12 +72,6 @@ export class MemoryStorage implements WalStorage {
     }
   }
 
-  /** A copy of a closed file's bytes, as OPFS reads a file whole (`WalStorage.readWhole`). */
-  async readWhole(name: string): Promise<Uint8Array> {
-    const file = this.closedFile(name);
-    return file.bytes.slice(0, file.size);
-  }
-
   /** A copy of a file's current bytes (tests inspect and mutate files through this). */
   snapshot(name: string): Uint8Array {
     const file = this.files.get(name);

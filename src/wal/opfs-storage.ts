@@ -151,22 +151,6 @@ export class OpfsStorage implements WalStorage {
     }
   }
 
-  /**
-   * The whole file as a `File` reads it (no sync access handle: neither the
-   * two round trips of opening one nor the close, and the read itself runs
-   * in the browser, off this worker's thread).
-   */
-  async readWhole(name: string): Promise<Uint8Array> {
-    try {
-      const file = this.fileHandles.get(name) ?? (await this.dir.getFileHandle(name));
-      this.fileHandles.set(name, file);
-      return new Uint8Array(await (await file.getFile()).arrayBuffer());
-    } catch (cause) {
-      this.fileHandles.delete(name);
-      throw storageError(`${this.description}: cannot read ${name}`, cause);
-    }
-  }
-
   async remove(name: string): Promise<void> {
     this.fileHandles.delete(name);
     try {

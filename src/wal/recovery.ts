@@ -36,7 +36,6 @@ import type { LsnRange, RecoveredSegments, Segment } from './segment-log.js';
 import { WalSegmentId } from './segment-id.js';
 import { parseSnapshotFileName } from './snapshot-file.js';
 import type { WalFile, WalStorage } from './storage.js';
-import { WholeFile } from './whole-file.js';
 
 /** One thing recovery found wrong and what it did about it. */
 export interface RecoveryIssue {
@@ -76,9 +75,6 @@ type GoodScan = Extract<SegmentScan, { kind: 'good' }>;
 
 /** Segment files opened ahead of the one being verified, at most (each holds an exclusive OPFS handle). */
 export const SEGMENTS_OPENED_AHEAD = 8;
-
-/** Sealed segments read whole (`WalStorage.readWhole`) ahead of the one being verified, at most: their bytes are held meanwhile. */
-const SEGMENTS_READ_AHEAD = 3;
 
 /** Options of `recoverSegments`. */
 export interface RecoveryOptions {
@@ -120,8 +116,6 @@ export async function recoverSegments(
     },
     rename: (from, to) => storage.rename(from, to),
     remove: (name) => storage.remove(name),
-    // Whole reads hold no handle: nothing to close if recovery fails.
-    ...(storage.readWhole ? { readWhole: (name: string) => storage.readWhole!(name) } : {}),
   };
   try {
     return await new Recovery(tracked, b3, shard, options.deferBelowSnapshot === true).run();
@@ -272,18 +266,9 @@ class Recovery {
    */
   private async scanInOrder(belonging: readonly WalSegmentId[], lastHandle: WalFile | undefined): Promise<void> {
     const opening: Promise<WalFile>[] = [];
-    // Sealed segments read whole where the storage can (no handle to open and close, the read done by the
-    // browser): not when some may be deferred, which needs only their headers.
-    const readWhole = this.deferBelowLsn <= 1 ? this.storage.readWhole?.bind(this.storage) : undefined;
-    const ahead = readWhole ? SEGMENTS_READ_AHEAD : SEGMENTS_OPENED_AHEAD;
-    const openFile = (i: number): Promise<WalFile> => {
-      const name = belonging[i]!.fileName();
-      if (i === belonging.length - 1) return lastHandle ? Promise.resolve(lastHandle) : this.storage.open(name);
-      return readWhole ? readWhole(name).then((bytes) => new WholeFile(name, bytes)) : this.storage.open(name);
-    };
     const openAhead = (upTo: number) => {
       for (let i = opening.length; i < Math.min(upTo, belonging.length); i++) {
-        const file = openFile(i);
+        const file = i === belonging.length - 1 && lastHandle ? Promise.resolve(lastHandle) : this.storage.open(belonging[i]!.fileName());
         file.catch(() => undefined); // awaited in turn; a failure surfaces there
         opening.push(file);
       }
@@ -292,7 +277,7 @@ class Recovery {
     let scanned = 0;
     try {
       for (const [i, id] of belonging.entries()) {
-        openAhead(i + ahead);
+        openAhead(i + SEGMENTS_OPENED_AHEAD);
         const file = await opening[i]!;
         scanned = i + 1;
         const isLast = i === belonging.length - 1;
@@ -303,14 +288,10 @@ class Recovery {
           await this.continueLsns(deferred);
           continue;
         }
-        let bytes: Uint8Array;
-        if (file instanceof WholeFile) bytes = file.bytes;
-        else {
-          const size = file.size();
-          if (size > buffer.length) buffer = new Uint8Array(Math.max(size, buffer.length * 2));
-          bytes = buffer.subarray(0, size);
-          file.read(bytes, 0);
-        }
+        const size = file.size();
+        if (size > buffer.length) buffer = new Uint8Array(Math.max(size, buffer.length * 2));
+        const bytes = buffer.subarray(0, size);
+        file.read(bytes, 0);
         this.bytesRead += bytes.length;
         // Batches below the snapshot are checked when read (scanSegment checks an open segment whole where its tail is in doubt).
         const scan = scanSegment(this.b3, bytes, id, isLast, { checkFromLsn: this.deferBelowLsn });

@@ -40,11 +40,4 @@ export interface WalStorage {
   rename(from: string, to: string): Promise<void>;
   /** Deletes a closed file. */
   remove(name: string): Promise<void>;
-  /**
-   * Optional: the whole of a file that nothing writes any more (a sealed
-   * segment), read without opening a handle on it. Recovery reads sealed
-   * segments this way where the storage offers it: the reads are issued
-   * ahead and done by the browser while earlier segments are hashed.
-   */
-  readWhole?(name: string): Promise<Uint8Array>;
 }

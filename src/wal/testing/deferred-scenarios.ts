@@ -57,18 +57,11 @@ class OpenCounting implements WalStorage {
   readonly description: string;
   openNow = 0;
   mostOpen = 0;
-  /** Files read whole (`readWhole`, offered only when asked for and the inner storage has it). */
-  readonly readWholly: string[] = [];
-  readonly readWhole?: (name: string) => Promise<Uint8Array>;
   private readonly inner: WalStorage;
 
-  constructor(inner: WalStorage, options: { wholeReads?: boolean } = {}) {
+  constructor(inner: WalStorage) {
     this.inner = inner;
     this.description = `counting:${inner.description}`;
-    const readWhole = inner.readWhole?.bind(inner);
-    if (options.wholeReads && readWhole) {
-      this.readWhole = (name) => (this.readWholly.push(name), readWhole(name));
-    }
   }
 
   list(): Promise<string[]> {
@@ -259,22 +252,6 @@ export const deferredScenarios: Record<string, (fresh: FreshStorage) => Promise<
     // The window, and the last segment's handle, which pass 1 keeps open for pass 2.
     expect(counting.mostOpen <= SEGMENTS_OPENED_AHEAD + 1, `at most ${SEGMENTS_OPENED_AHEAD + 1} open at once, saw ${counting.mostOpen}`);
     expectEqual((await readAll(reopened)).length, 1200, 'the log reads');
-    await reopened.close();
-  },
-
-  async 'recovery reads every sealed segment whole where the storage can, and the log reads back through handles opened on demand'(fresh) {
-    const storage = await fresh();
-    const { wal } = await Wal.open(storage, { shard: 0, ...SMALL });
-    for (let i = 1; i <= 300; i++) await wal.append([event(i)]);
-    await wal.close();
-    const names = await segmentNames(storage);
-    expect(names.length > 4, `several segments (${names.length})`);
-    const counting = new OpenCounting(storage, { wholeReads: true });
-    expect(counting.readWhole !== undefined, `${storage.description} reads files whole`);
-    const { wal: reopened, report } = await Wal.open(counting, { shard: 0, ...SMALL });
-    expectEqual([report.segments, report.issues.length, reopened.lastLsn], [names.length, 0, 300], 'every segment recovered');
-    expectEqual(counting.readWholly, names.slice(0, -1), 'the sealed segments, read whole, in order');
-    expectEqual((await readAll(reopened)).length, 300, 'the log reads (sealed segments through handles opened on demand)');
     await reopened.close();
   },
 };
