@@ -129,6 +129,9 @@ export class LeaderLock {
     for (let attempt = 1; slot.lockHeld && !closed(); attempt++) {
       try {
         await withTimeout(clock, slot.host.becomeLeader(slot.term), CONTROL_TIMEOUT_MS, `shard ${slot.shard} worker`);
+        // Recovered: from here a worker that stops answering is hung again (the wait for the database's
+        // open and the in-tab follower's wiring below must not lend it recovery's 15 s of grace).
+        slot.openingUntil = undefined;
         this.options.onLed?.(slot);
         await this.options.opened;
         if (closed()) return;
