@@ -6,9 +6,10 @@
 import * as Comlink from 'comlink';
 import { OpfsStorage } from '../opfs-storage.js';
 import { deferredScenarios } from './deferred-scenarios.js';
+import { retentionScenarios } from './retention-scenarios.js';
 import { walScenarios } from './wal-scenarios.js';
 
-const scenarios = { ...walScenarios, ...deferredScenarios };
+const scenarios = { ...walScenarios, ...retentionScenarios, ...deferredScenarios };
 
 const api = {
   names(): string[] {
