@@ -25,9 +25,16 @@ const api = {
         const path = [...root, `s${n++}`];
         return OpfsStorage.open(path);
       });
-    } finally {
-      await OpfsStorage.destroy(root);
+    } catch (failure) {
+      // A scenario that fails midway can leave a Wal open, and OPFS then
+      // refuses to remove its folder: the failure, not that refusal, is what
+      // the test must report.
+      await OpfsStorage.destroy(root).catch((cleanup: unknown) => {
+        if (failure instanceof Error) failure.message += ` (and its folder was left behind: ${String(cleanup)})`;
+      });
+      throw failure;
     }
+    await OpfsStorage.destroy(root);
   },
 };
 
