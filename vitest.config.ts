@@ -13,7 +13,7 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['src/**/*.test.ts', 'demo/**/*.test.ts'],
+          include: ['src/**/*.test.ts', 'demo/**/*.test.ts', 'bench/runner/**/*.test.mjs'],
           exclude: ['src/**/*.browser.test.ts', 'demo/**/*.browser.test.ts'],
           environment: 'node',
           testTimeout: 60_000,

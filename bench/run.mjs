@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright';
 import { chromiumArgs, chromiumPath } from '../scripts/chromium.mjs';
 import { writePeersChart } from './runner/chart.mjs';
+import { writeTargetsChart } from './runner/targets-chart.mjs';
 import { updateReadme } from './runner/peers-table.mjs';
 import { SetupError, USAGE, parseArgs, runSettings } from './runner/cli.mjs';
 import { isBenchEvent } from './runner/events.mjs';
@@ -239,6 +240,8 @@ async function main() {
   console.log(`\nbench: wrote ${latestPath}${words.length > 0 ? ' (merged)' : ''}`);
   const chart = await writePeersChart(resultsDir, results);
   if (chart !== undefined) console.log(`bench: wrote ${chart}`);
+  const targetsSvg = await writeTargetsChart(resultsDir, results);
+  if (targetsSvg !== undefined) console.log(`bench: wrote ${targetsSvg}`);
   if (await updateReadme(join(root, 'bench', 'README.md'), results)) console.log('bench: wrote the peers table into bench/README.md');
   const failedNow = run.suites.filter((s) => !s.ok);
   if (failedNow.length > 0) {
