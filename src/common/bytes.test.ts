@@ -48,6 +48,33 @@ describe('Encoder/Decoder', () => {
     );
   });
 
+  it('reads VarBigUints at the edges of its 7-byte steps, padded ones, and bounds them by maxBytes', () => {
+    for (let bits = 0n; bits <= 150n; bits++) {
+      for (const big of [(1n << bits) - 1n, 1n << bits, (1n << bits) + 1n, (1n << bits) | 0x55n]) {
+        if (big < 0n) continue;
+        const enc = new Encoder(2);
+        enc.writeVarBigUint(big);
+        enc.writeU8(0xab);
+        const dec = new Decoder(enc.toBytes());
+        expect(dec.readVarBigUint()).toBe(big);
+        expect(dec.readU8()).toBe(0xab);
+      }
+    }
+    // An HLC of today: 48 bits of milliseconds, 16 of counter (57 bits: 9 bytes, two steps).
+    const hlc = (1_764_648_000_000n << 16n) | 0x1234n;
+    const enc = new Encoder(2);
+    enc.writeVarBigUint(hlc);
+    expect(enc.length).toBe(9);
+    expect(new Decoder(enc.toBytes()).readVarBigUint(9)).toBe(hlc);
+    expect(() => new Decoder(enc.toBytes()).readVarBigUint(8)).toThrow(expect.objectContaining({ code: 'LengthOutOfBounds' }));
+    // Padded (non-minimal) forms read as their value; the bound counts every byte, 7 and 8 alike.
+    const padded = (n: number) => new Uint8Array([...Array.from({ length: n - 1 }, () => 0x81), 0x00]);
+    expect(new Decoder(padded(7)).readVarBigUint(7)).toBe(0x810204081n);
+    expect(new Decoder(padded(8)).readVarBigUint(8)).toBe(0x40810204081n);
+    expect(() => new Decoder(padded(8)).readVarBigUint(7)).toThrow(expect.objectContaining({ code: 'LengthOutOfBounds' }));
+    expect(() => new Decoder(new Uint8Array([0x80, 0x80])).readVarBigUint()).toThrow(expect.objectContaining({ code: 'Truncated' }));
+  });
+
   it('writes a string from an offset as the UTF-8 of its slice, at every length class (ASCII, non-ASCII, 1-, 2- and 3-byte lengths)', () => {
     const utf8 = new TextEncoder();
     const golden = (text: string) => {

@@ -306,13 +306,23 @@ export class Decoder {
 
   /** Reads a LEB128 integer of at most `maxBytes` bytes (a bound on what a peer can make us build). */
   readVarBigUint(maxBytes = 1 << 16): bigint {
+    // Seven bytes at a time in a number (49 bits, exact), one bigint per seven: an HLC (10 bytes) is
+    // two numbers and three bigint steps, not one bigint shift and or per byte (a heap bigint each).
     let value = 0n;
     let shift = 0n;
-    for (let i = 0; i < maxBytes; i++) {
-      const byte = this.readU8();
-      value |= BigInt(byte & 0x7f) << shift;
-      if (byte < 0x80) return value;
-      shift += 7n;
+    let i = 0;
+    while (i < maxBytes) {
+      let part = 0;
+      let scale = 1;
+      const end = Math.min(maxBytes, i + 7);
+      for (; i < end; i++) {
+        const byte = this.readU8();
+        part += (byte & 0x7f) * scale;
+        if (byte < 0x80) return shift === 0n ? BigInt(part) : value | (BigInt(part) << shift);
+        scale *= 0x80;
+      }
+      value |= BigInt(part) << shift;
+      shift += 49n;
     }
     throw new TidalError('LengthOutOfBounds', `VarBigUint ending at offset ${this.offset} is longer than ${maxBytes} bytes`);
   }
