@@ -9,8 +9,10 @@
  * that commits keep being acknowledged while a snapshot is made.
  *
  * The store keeps its files (names and sizes) in memory: the folder is
- * listed once, on first use, and again only by `loadNewest` (opening),
- * which must see every file there is. A snapshot then costs three storage
+ * listed once, on first use, and again only after `loadNewest` (opening),
+ * which must see every file there is: it lists the names once and opens
+ * only the file it reads, so the sizes of the others are learned by the
+ * next use, off the open's path. A snapshot then costs three storage
  * round trips (create the temporary file, rename it, remove the one it
  * replaces) instead of listing the folder and opening every snapshot file
  * to learn its size several times over: in a worker each round trip waits
@@ -212,18 +214,27 @@ export class SnapshotStore {
 
   private async loadNewestFile(options: { maxLsn: number }): Promise<LoadedSnapshot> {
     const issues: SnapshotIssue[] = [];
-    const taken = new Set(await this.storage.list());
-    // Listed afresh: opening must see every file there is, whatever wrote it.
-    const files = await this.listFiles();
-    for (const info of [...files]) {
-      const bytes = await this.readWhole(info.name);
-      const refusal = this.check(bytes, info, options.maxLsn);
-      if ('snapshot' in refusal) return { snapshot: { ...refusal.snapshot, file: info.name, bytes: bytes.length }, issues };
-      const quarantinedAs = quarantineName(info.name, taken);
-      await this.storage.rename(info.name, quarantinedAs);
+    // Listed afresh: opening must see every file there is, whatever wrote it. One listing, and only the
+    // file that is read is opened (its size is what is read): on OPFS every open is a round trip to the
+    // browser, and an open waits for them (listing the kept files with their sizes waits for the store's
+    // next `list`, off the open's path).
+    const names = await this.storage.list();
+    const taken = new Set(names);
+    this.files = undefined;
+    const candidates: { name: string; lsn: number }[] = [];
+    for (const name of names) {
+      const parsed = parseSnapshotFileName(name);
+      if (parsed?.shard === this.shard) candidates.push({ name, lsn: parsed.lsn });
+    }
+    candidates.sort((a, b) => b.lsn - a.lsn);
+    for (const { name, lsn } of candidates) {
+      const bytes = await this.readWhole(name);
+      const refusal = this.check(bytes, { name, lsn, bytes: bytes.length }, options.maxLsn);
+      if ('snapshot' in refusal) return { snapshot: { ...refusal.snapshot, file: name, bytes: bytes.length }, issues };
+      const quarantinedAs = quarantineName(name, taken);
+      await this.storage.rename(name, quarantinedAs);
       taken.add(quarantinedAs);
-      files.splice(files.indexOf(info), 1);
-      issues.push({ ...refusal, file: info.name, quarantinedAs });
+      issues.push({ ...refusal, file: name, quarantinedAs });
     }
     return { snapshot: undefined, issues };
   }

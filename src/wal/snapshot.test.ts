@@ -97,6 +97,33 @@ describe('SnapshotStore', () => {
     ]);
   });
 
+  it('an open lists the folder once and opens only the snapshot it reads; the kept files are listed with their sizes later', async () => {
+    const storage = new MemoryStorage();
+    const writer = new SnapshotStore(storage, b3, { shard: 1, databaseId, yieldToEvents: noYield });
+    for (const lsn of [10, 20]) await writer.write({ lsn, hlcHigh: 0n, body: body(lsn) });
+    storage.put('0001-0000000000000030.snap.tmp', body(7)); // a crash's leftover
+    const calls: string[] = [];
+    const counted: WalStorage = {
+      description: 'counted',
+      list: () => (calls.push('list'), storage.list()),
+      open: (name, options) => (calls.push(`open ${name}`), storage.open(name, options)),
+      rename: (from, to) => (calls.push(`rename ${from}`), storage.rename(from, to)),
+      remove: (name) => (calls.push(`remove ${name}`), storage.remove(name)),
+    };
+    const store = new SnapshotStore(counted, b3, { shard: 1, databaseId, yieldToEvents: noYield });
+    const { snapshot } = await store.loadNewest({ maxLsn: 20 });
+    expect(snapshot).toMatchObject({ lsn: 20, bytes: 20 + 104 });
+    expect(calls).toEqual(['list', 'open 0001-0000000000000014.snap']);
+    calls.length = 0;
+    expect(await store.list()).toMatchObject([
+      { lsn: 20, bytes: 20 + 104 },
+      { lsn: 10, bytes: 10 + 104 },
+    ]);
+    expect(calls.sort()).toEqual(['list', 'open 0001-000000000000000a.snap', 'open 0001-0000000000000014.snap']);
+    // The leftover, noted by that listing, goes with the next prune.
+    expect(await store.prune(2)).toEqual(['0001-0000000000000030.snap.tmp']);
+  });
+
   it('a crash mid-snapshot leaves the previous snapshot as it was, and the torn temporary file is never loaded', async () => {
     const storage = new MemoryStorage();
     const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, chunkBytes: 100, yieldToEvents: noYield });
