@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { smallValueArb } from '../crdt/testing/arbitraries.js';
 import type { Value } from '../wal/payload.js';
+import { Encoder } from '../common/bytes.js';
 import { OpsBlockV3Builder } from './ops-block-builder.js';
 import { decodeOpsBlockV3, encodeOpsBlockV3 } from './ops-block-v3.js';
 import type { ClientOperation } from './write.js';
@@ -22,13 +23,17 @@ const opArb = fc.oneof(
   fc.record({ op: fc.constant('add' as const), key: fc.constant('item-3'), set: fc.constant('tags'), member: smallValueArb }),
 ) as fc.Arbitrary<ClientOperation>;
 
-function build(ops: readonly ClientOperation[], builder = new OpsBlockV3Builder()): Uint8Array {
+function fill(ops: readonly ClientOperation[], builder: OpsBlockV3Builder): OpsBlockV3Builder {
   for (const op of ops) {
     if (op.op === 'set') builder.set(op.key, op.field, op.value);
     else if (op.op === 'add') builder.add(op.key, op.set, op.member);
     else builder.counter(op.op, op.key, op.kind, op.by);
   }
-  return builder.finish();
+  return builder;
+}
+
+function build(ops: readonly ClientOperation[], builder = new OpsBlockV3Builder()): Uint8Array {
+  return fill(ops, builder).finish();
 }
 
 describe('OpsBlockV3Builder (a block written an operation at a time)', () => {
@@ -43,6 +48,18 @@ describe('OpsBlockV3Builder (a block written an operation at a time)', () => {
         );
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('finishView gives the bytes finish gives, as a view of its own buffer, not a copy', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 300 }), (ops) => {
+        const encoder = new Encoder(16);
+        const view = fill(ops, new OpsBlockV3Builder(encoder)).finishView();
+        expect(view).toEqual(encodeOpsBlockV3(ops));
+        expect(view.buffer).toBe(encoder.bytesView().buffer);
+      }),
+      { numRuns: 100 },
     );
   });
 

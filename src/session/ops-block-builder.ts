@@ -10,7 +10,7 @@
  *     const builder = new OpsBlockV3Builder();
  *     builder.counter('increment', 'item-1', 'click', 1);
  *     builder.set('item-1', 'label', 'cats');
- *     const block = builder.finish(); // a fresh buffer of exactly its size
+ *     const block = builder.finish(); // a fresh buffer of exactly its size (finishView: no copy)
  *
  * It checks nothing: callers check each operation first
  * (`validateCounterArgs`, `validateValueArgs` in write.ts). An operation
@@ -89,6 +89,15 @@ export class OpsBlockV3Builder {
 
   /** The block: a fresh buffer of exactly its size. The builder is spent (its encoder may be reused). */
   finish(): Uint8Array {
+    return this.finishView().slice();
+  }
+
+  /**
+   * The block as a view of the encoder's buffer, not copied: for a builder
+   * that owns its encoder (the default), whose buffer nothing writes again.
+   * The builder is spent.
+   */
+  finishView(): Uint8Array {
     const e = this.encoder;
     const end = e.length;
     // The header goes right before the operations: 2 bytes for fewer than 128, else 3.
@@ -97,7 +106,7 @@ export class OpsBlockV3Builder {
     e.writeU8(OPS_BLOCK_V3);
     e.writeVarUint(this.count);
     e.length = end;
-    return e.bytesView().slice(from);
+    return e.bytesView().subarray(from);
   }
 
   private valued(opcode: number, key: string, name: string, value: Value, part: 'value' | 'member'): void {

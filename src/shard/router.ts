@@ -61,7 +61,7 @@ export class ShardRouter {
     }
     const length = utf8Into(key);
     xxHash64Halves(keyBuffer, length);
-    const shard = jumpHalves(resultHigh, resultLow, this.shards);
+    const shard = jumpHalves(result[HIGH], result[LOW], this.shards);
     if (key.length <= MAX_REMEMBERED_KEY_LENGTH) {
       if (this.routed.size >= MAX_REMEMBERED_KEYS) this.routed.clear();
       this.routed.set(key, shard);
@@ -81,7 +81,7 @@ export function hashKey(key: string): bigint {
 /** xxHash64 of `bytes` with seed 0, as an unsigned 64-bit bigint. */
 export function xxHash64(bytes: Uint8Array): bigint {
   xxHash64Halves(bytes, bytes.length);
-  return (BigInt(resultHigh) << 32n) | BigInt(resultLow);
+  return (BigInt(result[HIGH]) << 32n) | BigInt(result[LOW]);
 }
 
 /** Jump consistent hash: the bucket in 0..buckets-1 of a 64-bit `hash`, for 1..2^31-1 buckets. */
@@ -116,40 +116,43 @@ function utf8Into(key: string): number {
 // ------------------------------------------------ 64-bit words as halves
 //
 // A u64 is (high, low), both unsigned 32-bit numbers. The helpers leave
-// their result in `resultHigh`/`resultLow`, so the hot path allocates
-// nothing.
+// their result in `result` (a typed array: a u32 past 2^30 kept in a plain
+// variable would be a heap number, allocated at every store), so the hot
+// path allocates nothing.
 
-let resultHigh = 0;
-let resultLow = 0;
+const result = new Uint32Array(2);
+const HIGH = 0;
+const LOW = 1;
 
 /** (aHigh:aLow) * (bHigh:bLow) mod 2^64. */
 function multiply(aHigh: number, aLow: number, bHigh: number, bLow: number): void {
-  // The low words' full 64-bit product, from 16-bit limbs (every partial
-  // sum stays below 2^53, so doubles hold it exactly).
+  // The low words' full 64-bit product, from 16-bit limbs: every partial
+  // product fits 32 bits, so Math.imul gives it exactly, and the sums stay
+  // integers far below 2^53 (no division, no remainder, no float rounding).
   const a0 = aLow & 0xffff;
   const a1 = aLow >>> 16;
   const b0 = bLow & 0xffff;
   const b1 = bLow >>> 16;
-  const middle = a1 * b0 + a0 * b1; // < 2^33
-  const low = a0 * b0 + (middle % 0x10000) * 0x10000; // < 2^33
-  resultLow = low >>> 0;
-  const carry = (low - resultLow) / 0x100000000;
-  const high = a1 * b1 + Math.floor(middle / 0x10000) + carry;
-  // The cross products only reach the high word, whose overflow is dropped.
-  resultHigh = (high + Math.imul(aHigh, bLow) + Math.imul(aLow, bHigh)) >>> 0;
+  const cross0 = Math.imul(a0, b1);
+  const cross1 = Math.imul(a1, b0);
+  const middle = (Math.imul(a0, b0) >>> 16) + (cross0 & 0xffff) + (cross1 & 0xffff);
+  result[LOW] = Math.imul(aLow, bLow);
+  // The high words' cross products only reach the high word, whose overflow is dropped.
+  result[HIGH] =
+    Math.imul(a1, b1) + (cross0 >>> 16) + (cross1 >>> 16) + (middle >>> 16) + Math.imul(aHigh, bLow) + Math.imul(aLow, bHigh);
 }
 
 /** (aHigh:aLow) + (bHigh:bLow) mod 2^64. */
 function add(aHigh: number, aLow: number, bHigh: number, bLow: number): void {
   const low = aLow + bLow;
-  resultLow = low >>> 0;
-  resultHigh = (aHigh + bHigh + (low > 0xffffffff ? 1 : 0)) >>> 0;
+  result[LOW] = low >>> 0;
+  result[HIGH] = (aHigh + bHigh + (low > 0xffffffff ? 1 : 0)) >>> 0;
 }
 
 /** Rotates (high:low) left by `bits`, 0 < bits < 32. */
 function rotateLeft(high: number, low: number, bits: number): void {
-  resultHigh = ((high << bits) | (low >>> (32 - bits))) >>> 0;
-  resultLow = ((low << bits) | (high >>> (32 - bits))) >>> 0;
+  result[HIGH] = ((high << bits) | (low >>> (32 - bits))) >>> 0;
+  result[LOW] = ((low << bits) | (high >>> (32 - bits))) >>> 0;
 }
 
 // --------------------------------------------------------------- xxHash64
@@ -172,19 +175,19 @@ function readU32(bytes: Uint8Array, at: number): number {
 /** xxHash64's round: rotl(acc + input * P2, 31) * P1. */
 function round(accHigh: number, accLow: number, inputHigh: number, inputLow: number): void {
   multiply(inputHigh, inputLow, P2_HIGH, P2_LOW);
-  add(accHigh, accLow, resultHigh, resultLow);
-  rotateLeft(resultHigh, resultLow, 31);
-  multiply(resultHigh, resultLow, P1_HIGH, P1_LOW);
+  add(accHigh, accLow, result[HIGH], result[LOW]);
+  rotateLeft(result[HIGH], result[LOW], 31);
+  multiply(result[HIGH], result[LOW], P1_HIGH, P1_LOW);
 }
 
 /** xxHash64's merge of an accumulator into the hash: (h ^ round(0, v)) * P1 + P4. */
 function mergeRound(hashHigh: number, hashLow: number, accHigh: number, accLow: number): void {
   round(0, 0, accHigh, accLow);
-  multiply((hashHigh ^ resultHigh) >>> 0, (hashLow ^ resultLow) >>> 0, P1_HIGH, P1_LOW);
-  add(resultHigh, resultLow, P4_HIGH, P4_LOW);
+  multiply((hashHigh ^ result[HIGH]) >>> 0, (hashLow ^ result[LOW]) >>> 0, P1_HIGH, P1_LOW);
+  add(result[HIGH], result[LOW], P4_HIGH, P4_LOW);
 }
 
-/** xxHash64 (seed 0) of `bytes[0..length)`, left in `resultHigh`/`resultLow`. */
+/** xxHash64 (seed 0) of `bytes[0..length)`, left in `result[HIGH]`/`result[LOW]`. */
 function xxHash64Halves(bytes: Uint8Array, length: number): void {
   let at = 0;
   let hHigh: number;
@@ -192,92 +195,92 @@ function xxHash64Halves(bytes: Uint8Array, length: number): void {
   if (length >= 32) {
     // Four lanes: v1 = P1 + P2, v2 = P2, v3 = 0, v4 = -P1 (mod 2^64).
     add(P1_HIGH, P1_LOW, P2_HIGH, P2_LOW);
-    let v1High = resultHigh;
-    let v1Low = resultLow;
+    let v1High = result[HIGH];
+    let v1Low = result[LOW];
     let v2High = P2_HIGH;
     let v2Low = P2_LOW;
     let v3High = 0;
     let v3Low = 0;
     add(~P1_HIGH >>> 0, ~P1_LOW >>> 0, 0, 1);
-    let v4High = resultHigh;
-    let v4Low = resultLow;
+    let v4High = result[HIGH];
+    let v4Low = result[LOW];
     const stripesEnd = length - 32;
     do {
       round(v1High, v1Low, readU32(bytes, at + 4), readU32(bytes, at));
-      v1High = resultHigh;
-      v1Low = resultLow;
+      v1High = result[HIGH];
+      v1Low = result[LOW];
       round(v2High, v2Low, readU32(bytes, at + 12), readU32(bytes, at + 8));
-      v2High = resultHigh;
-      v2Low = resultLow;
+      v2High = result[HIGH];
+      v2Low = result[LOW];
       round(v3High, v3Low, readU32(bytes, at + 20), readU32(bytes, at + 16));
-      v3High = resultHigh;
-      v3Low = resultLow;
+      v3High = result[HIGH];
+      v3Low = result[LOW];
       round(v4High, v4Low, readU32(bytes, at + 28), readU32(bytes, at + 24));
-      v4High = resultHigh;
-      v4Low = resultLow;
+      v4High = result[HIGH];
+      v4Low = result[LOW];
       at += 32;
     } while (at <= stripesEnd);
     rotateLeft(v1High, v1Low, 1);
-    hHigh = resultHigh;
-    hLow = resultLow;
+    hHigh = result[HIGH];
+    hLow = result[LOW];
     rotateLeft(v2High, v2Low, 7);
-    add(hHigh, hLow, resultHigh, resultLow);
-    hHigh = resultHigh;
-    hLow = resultLow;
+    add(hHigh, hLow, result[HIGH], result[LOW]);
+    hHigh = result[HIGH];
+    hLow = result[LOW];
     rotateLeft(v3High, v3Low, 12);
-    add(hHigh, hLow, resultHigh, resultLow);
-    hHigh = resultHigh;
-    hLow = resultLow;
+    add(hHigh, hLow, result[HIGH], result[LOW]);
+    hHigh = result[HIGH];
+    hLow = result[LOW];
     rotateLeft(v4High, v4Low, 18);
-    add(hHigh, hLow, resultHigh, resultLow);
-    mergeRound(resultHigh, resultLow, v1High, v1Low);
-    mergeRound(resultHigh, resultLow, v2High, v2Low);
-    mergeRound(resultHigh, resultLow, v3High, v3Low);
-    mergeRound(resultHigh, resultLow, v4High, v4Low);
-    hHigh = resultHigh;
-    hLow = resultLow;
+    add(hHigh, hLow, result[HIGH], result[LOW]);
+    mergeRound(result[HIGH], result[LOW], v1High, v1Low);
+    mergeRound(result[HIGH], result[LOW], v2High, v2Low);
+    mergeRound(result[HIGH], result[LOW], v3High, v3Low);
+    mergeRound(result[HIGH], result[LOW], v4High, v4Low);
+    hHigh = result[HIGH];
+    hLow = result[LOW];
   } else {
     hHigh = P5_HIGH;
     hLow = P5_LOW;
   }
   // h += length (as a u64).
   add(hHigh, hLow, Math.floor(length / 0x100000000), length >>> 0);
-  hHigh = resultHigh;
-  hLow = resultLow;
+  hHigh = result[HIGH];
+  hLow = result[LOW];
   while (at + 8 <= length) {
     round(0, 0, readU32(bytes, at + 4), readU32(bytes, at));
-    rotateLeft((hHigh ^ resultHigh) >>> 0, (hLow ^ resultLow) >>> 0, 27);
-    multiply(resultHigh, resultLow, P1_HIGH, P1_LOW);
-    add(resultHigh, resultLow, P4_HIGH, P4_LOW);
-    hHigh = resultHigh;
-    hLow = resultLow;
+    rotateLeft((hHigh ^ result[HIGH]) >>> 0, (hLow ^ result[LOW]) >>> 0, 27);
+    multiply(result[HIGH], result[LOW], P1_HIGH, P1_LOW);
+    add(result[HIGH], result[LOW], P4_HIGH, P4_LOW);
+    hHigh = result[HIGH];
+    hLow = result[LOW];
     at += 8;
   }
   if (at + 4 <= length) {
     multiply(0, readU32(bytes, at), P1_HIGH, P1_LOW);
-    rotateLeft((hHigh ^ resultHigh) >>> 0, (hLow ^ resultLow) >>> 0, 23);
-    multiply(resultHigh, resultLow, P2_HIGH, P2_LOW);
-    add(resultHigh, resultLow, P3_HIGH, P3_LOW);
-    hHigh = resultHigh;
-    hLow = resultLow;
+    rotateLeft((hHigh ^ result[HIGH]) >>> 0, (hLow ^ result[LOW]) >>> 0, 23);
+    multiply(result[HIGH], result[LOW], P2_HIGH, P2_LOW);
+    add(result[HIGH], result[LOW], P3_HIGH, P3_LOW);
+    hHigh = result[HIGH];
+    hLow = result[LOW];
     at += 4;
   }
   while (at < length) {
     multiply(0, bytes[at]!, P5_HIGH, P5_LOW);
-    rotateLeft((hHigh ^ resultHigh) >>> 0, (hLow ^ resultLow) >>> 0, 11);
-    multiply(resultHigh, resultLow, P1_HIGH, P1_LOW);
-    hHigh = resultHigh;
-    hLow = resultLow;
+    rotateLeft((hHigh ^ result[HIGH]) >>> 0, (hLow ^ result[LOW]) >>> 0, 11);
+    multiply(result[HIGH], result[LOW], P1_HIGH, P1_LOW);
+    hHigh = result[HIGH];
+    hLow = result[LOW];
     at++;
   }
   // Avalanche: h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32.
   hLow = (hLow ^ (hHigh >>> 1)) >>> 0;
   multiply(hHigh, hLow, P2_HIGH, P2_LOW);
-  hHigh = resultHigh;
-  hLow = (resultLow ^ ((resultLow >>> 29) | (resultHigh << 3))) >>> 0;
+  hHigh = result[HIGH];
+  hLow = (result[LOW] ^ ((result[LOW] >>> 29) | (result[HIGH] << 3))) >>> 0;
   hHigh = (hHigh ^ (hHigh >>> 29)) >>> 0;
   multiply(hHigh, hLow, P3_HIGH, P3_LOW);
-  resultLow = (resultLow ^ resultHigh) >>> 0;
+  result[LOW] = (result[LOW] ^ result[HIGH]) >>> 0;
 }
 
 // ------------------------------------------------------ jump consistent hash
@@ -302,9 +305,9 @@ function jumpHalves(keyHigh: number, keyLow: number, buckets: number): number {
   while (next < buckets) {
     bucket = next;
     multiply(keyHigh, keyLow, JUMP_HIGH, JUMP_LOW);
-    add(resultHigh, resultLow, 0, 1);
-    keyHigh = resultHigh;
-    keyLow = resultLow;
+    add(result[HIGH], result[LOW], 0, 1);
+    keyHigh = result[HIGH];
+    keyLow = result[LOW];
     next = Math.floor((bucket + 1) * (2147483648 / ((keyHigh >>> 1) + 1)));
   }
   return bucket;

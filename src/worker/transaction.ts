@@ -46,7 +46,7 @@ export function collectTransaction(
     const shard = route(key);
     let builder = filling[shard];
     if (!builder || builder.count >= MAX_OPS_PER_WRITE || builder.bytes + bytes > MAX_WRITE_BYTES) {
-      if (builder) full[shard]!.push({ block: builder.finish(), count: builder.count });
+      if (builder) full[shard]!.push({ block: builder.finishView(), count: builder.count });
       builder = filling[shard] = new OpsBlockV3Builder();
     }
     builder.bytes += bytes;
@@ -81,7 +81,7 @@ export function collectTransaction(
     open = false;
   }
   filling.forEach((builder, shard) => {
-    if (builder && builder.count > 0) full[shard]!.push({ block: builder.finish(), count: builder.count });
+    if (builder && builder.count > 0) full[shard]!.push({ block: builder.finishView(), count: builder.count });
   });
   return { parts: full, operations };
 }
