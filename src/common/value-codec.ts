@@ -10,20 +10,21 @@ import { MAX_BIGINT_BITS, readLength, type Value } from './value-bounds.js';
 import { compareCodePoints } from './value-order.js';
 import { describeLoneSurrogate, isWellFormedString, readUtf8, writeUtf8 } from './utf8.js';
 
-const TAG_NULL = 0x00;
-const TAG_FALSE = 0x01;
-const TAG_TRUE = 0x02;
-const TAG_UINT = 0x03;
-const TAG_NEGINT = 0x04;
-const TAG_F64 = 0x05;
-const TAG_BIGINT = 0x06;
-const TAG_NEGBIGINT = 0x07;
-const TAG_STRING = 0x08;
-const TAG_BYTES = 0x09;
-const TAG_ARRAY = 0x0a;
-const TAG_OBJECT = 0x0b;
+/** @internal The tags (value-skip.ts reads them too). */
+export const TAG_NULL = 0x00;
+export const TAG_FALSE = 0x01;
+export const TAG_TRUE = 0x02;
+export const TAG_UINT = 0x03;
+export const TAG_NEGINT = 0x04;
+export const TAG_F64 = 0x05;
+export const TAG_BIGINT = 0x06;
+export const TAG_NEGBIGINT = 0x07;
+export const TAG_STRING = 0x08;
+export const TAG_BYTES = 0x09;
+export const TAG_ARRAY = 0x0a;
+export const TAG_OBJECT = 0x0b;
 /** Tags 0x80..0xFF are the integers 0..127, held in the tag itself. */
-const TAG_SMALL_INT = 0x80;
+export const TAG_SMALL_INT = 0x80;
 
 const BIGINT_LIMIT = 1n << BigInt(MAX_BIGINT_BITS);
 const MAX_BIGINT_BYTES = Math.ceil(MAX_BIGINT_BITS / 7);

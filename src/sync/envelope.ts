@@ -19,15 +19,27 @@ export type ObjectKind = 'chunk' | 'manifest' | 'page' | 'snapshot';
 
 const MAGIC = [0x54, 0x44, 0x53, 0x45]; // TDSE
 export const ENVELOPE_VERSION = 1;
+/**
+ * The envelope versions this build reads, per kind: the layout is the same in every version; a chunk's
+ * version is the format of its plaintext (chunk-format.ts: 2 carries its events as the log holds them).
+ */
+export const ENVELOPE_VERSIONS: Readonly<Record<ObjectKind, readonly number[]>> = {
+  chunk: [1, 2],
+  manifest: [1],
+  page: [1],
+  snapshot: [1],
+};
 const KIND_CODES: Record<ObjectKind, number> = { chunk: 1, manifest: 2, page: 3, snapshot: 4 };
 const HEADER_BYTES = 8;
+/** Where the envelope's version byte is. */
+export const ENVELOPE_VERSION_BYTE = 4;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 /** Bytes an envelope adds to its plaintext. */
 export const ENVELOPE_OVERHEAD = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
 
-function header(kind: ObjectKind): Uint8Array {
-  return new Uint8Array([...MAGIC, ENVELOPE_VERSION, KIND_CODES[kind], 0, 0]);
+function header(kind: ObjectKind, version: number): Uint8Array {
+  return new Uint8Array([...MAGIC, version, KIND_CODES[kind], 0, 0]);
 }
 
 function associatedData(head: Uint8Array, context: Value): Uint8Array {
@@ -37,9 +49,16 @@ function associatedData(head: Uint8Array, context: Value): Uint8Array {
   return encoder.toBytes();
 }
 
-/** Seals `plaintext` as an object of `kind` belonging at `context`. */
-export async function seal(keys: SyncKeys, kind: ObjectKind, context: Value, plaintext: Uint8Array): Promise<Uint8Array> {
-  const head = header(kind);
+/** Seals `plaintext` as an object of `kind` belonging at `context`, in envelope `version` (one `ENVELOPE_VERSIONS` lists for the kind). */
+export async function seal(
+  keys: SyncKeys,
+  kind: ObjectKind,
+  context: Value,
+  plaintext: Uint8Array,
+  version = ENVELOPE_VERSION,
+): Promise<Uint8Array> {
+  if (!ENVELOPE_VERSIONS[kind].includes(version)) throw new TidalError('InvalidArgument', `no envelope version ${version} for a ${kind}`);
+  const head = header(kind, version);
   const nonce = new Uint8Array(NONCE_BYTES);
   crypto.getRandomValues(nonce);
   const ciphertext = new Uint8Array(
@@ -57,8 +76,9 @@ export async function seal(keys: SyncKeys, kind: ObjectKind, context: Value, pla
 }
 
 /**
- * Opens an object expected to be of `kind` at `context`. Refuses with
- * `BadMagic`, `UnsupportedVersion`, `HeaderMismatch` (another kind) or
+ * Opens an object expected to be of `kind` at `context` (its version,
+ * authenticated with the rest, is `sealed[ENVELOPE_VERSION_BYTE]`). Refuses with `BadMagic`,
+ * `HeaderMismatch` (another kind), `UnsupportedVersion` or
  * `Truncated` before decrypting, and `DecryptionFailed` when the bytes,
  * the key or the context differ from what was sealed.
  */
@@ -68,10 +88,13 @@ export async function open(keys: SyncKeys, kind: ObjectKind, context: Value, sea
   for (let i = 0; i < MAGIC.length; i++) {
     if (sealed[i] !== MAGIC[i]) throw new TidalError('BadMagic', `${what} is not a tidal sync object (no TDSE magic)`);
   }
-  if (sealed[4] !== ENVELOPE_VERSION) {
-    throw new TidalError('UnsupportedVersion', `${what} has envelope version ${sealed[4]}; this build reads ${ENVELOPE_VERSION}`);
-  }
   if (sealed[5] !== KIND_CODES[kind]) throw new TidalError('HeaderMismatch', `${what} is not a ${kind} (kind ${sealed[5]})`);
+  if (!ENVELOPE_VERSIONS[kind].includes(sealed[ENVELOPE_VERSION_BYTE]!)) {
+    throw new TidalError(
+      'UnsupportedVersion',
+      `${what} has envelope version ${sealed[ENVELOPE_VERSION_BYTE]}; this build reads ${ENVELOPE_VERSIONS[kind].join(' and ')} for a ${kind}`,
+    );
+  }
   if (sealed[6] !== 0 || sealed[7] !== 0) throw new TidalError('ReservedNotZero', `${what}: reserved envelope bytes are not zero`);
   const head = sealed.subarray(0, HEADER_BYTES);
   try {

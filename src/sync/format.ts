@@ -1,36 +1,29 @@
 /**
- * The plaintexts inside sync's envelopes (docs/SYNC.md §5, §6): a chunk of
- * a device's log (the events it wrote in an LSN range), a manifest, and a
- * manifest page. Every decoder is a validator: it refuses anything out of
+ * The plaintexts inside sync's envelopes (docs/SYNC.md §6, §9): a manifest,
+ * a manifest page and a snapshot (a chunk's are in chunk-format.ts). Every decoder is a validator: it refuses anything out of
  * shape or out of bounds with a `TidalError` and never reads past its
  * bytes, because the bytes come from a store that is not trusted (even if
  * they authenticated: a device with a bug must not crash the others).
  */
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError, isTidalError } from '../common/errors.js';
-import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import { decodeValue, encodeValue, type Value } from '../wal/payload.js';
 
-/** Chunk plaintext size an uploader cuts at (a chunk ends with the event that reaches it). */
-export const MAX_CHUNK_PLAINTEXT = 4 * 1024 * 1024;
+/**
+ * Chunk object size (sealed) an uploader stays within: a chunk ends before the event that would take it past
+ * (one event larger than that has a chunk of its own), so a full chunk is one GET (`RANGE_BYTES`).
+ */
+export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Largest chunk object a reader accepts, whatever an uploader's setting (one event may exceed the cut). */
 export const MAX_CHUNK_OBJECT = 64 * 1024 * 1024;
 /** Largest manifest or page read. */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 /** Entries a manifest lists before the oldest half moves to a page. */
 export const MANIFEST_ENTRIES = 64;
-/** Most operations in one event of a chunk. */
-export const MAX_OPS_PER_EVENT = 10_000;
 /** Largest snapshot object a reader accepts (a shard's whole CRDT state, sealed). */
 export const MAX_SNAPSHOT_OBJECT = 256 * 1024 * 1024;
 /** Most import cursors one snapshot carries (devices of one user). */
 export const MAX_SNAPSHOT_CURSORS = 4096;
-
-/** One event of a device's log, as a chunk carries it. */
-export interface ChunkEvent {
-  readonly lsn: number;
-  readonly ops: readonly CrdtOperation[];
-}
 
 /** A chunk as a manifest lists it. */
 export interface ManifestEntry {
@@ -102,77 +95,6 @@ const OBJECT_NAME = /^[0-9a-f]{64}$/;
 
 const malformed = (what: string, why: string) => new TidalError('MalformedMessage', `${what}: ${why}`);
 const isCount = (v: unknown, min: number): v is number => Number.isSafeInteger(v) && (v as number) >= min;
-
-/**
- * Builds a chunk's plaintext event by event, so that the uploader cuts
- * chunks at their real encoded size: a count, then per event its LSN and
- * its operations (one value of the log's codec).
- */
-export class ChunkWriter {
-  private readonly body = new Encoder(64 * 1024);
-  private count = 0;
-  /** LSN of the last event added (0 if none). */
-  lastLsn = 0;
-
-  /** Encoded bytes so far. */
-  get size(): number {
-    return this.body.length;
-  }
-
-  get events(): number {
-    return this.count;
-  }
-
-  add(event: ChunkEvent): void {
-    this.body.writeVarUint(event.lsn);
-    encodeValue(this.body, event.ops as unknown as Value);
-    this.count++;
-    this.lastLsn = event.lsn;
-  }
-
-  /** The plaintext of the events added; the writer starts afresh. */
-  finish(): Uint8Array {
-    const out = new Encoder(this.body.length + 8);
-    out.writeVarUint(this.count);
-    out.writeRaw(this.body.bytesView());
-    this.body.reset();
-    this.count = 0;
-    this.lastLsn = 0;
-    return out.bytesView(); // `out` is written no more: its view, not a copy (a chunk's plaintext is megabytes)
-  }
-}
-
-/** Encodes a chunk's events (ascending LSNs, each within the chunk's range). */
-export function encodeChunk(events: readonly ChunkEvent[]): Uint8Array {
-  const writer = new ChunkWriter();
-  for (const event of events) writer.add(event);
-  return writer.finish();
-}
-
-/** Decodes and validates a chunk that a manifest says covers `[from, to]`. */
-export function decodeChunk(bytes: Uint8Array, from: number, to: number, what: string): ChunkEvent[] {
-  try {
-    const decoder = new Decoder(bytes);
-    const count = decoder.readVarUint();
-    if (count > to - from + 1) throw malformed(what, `${count} events in an LSN range of ${to - from + 1}`);
-    const events: ChunkEvent[] = [];
-    let last = from - 1;
-    for (let i = 0; i < count; i++) {
-      const lsn = decoder.readVarUint();
-      if (lsn <= last || lsn > to) throw malformed(what, `event LSN ${lsn} out of order or outside [${from}, ${to}]`);
-      last = lsn;
-      const ops = decodeValue(decoder);
-      if (!Array.isArray(ops) || ops.length > MAX_OPS_PER_EVENT) throw malformed(what, `event ${lsn} does not hold an array of operations`);
-      for (const op of ops) validateOperation(op);
-      events.push({ lsn, ops: ops as unknown as CrdtOperation[] });
-    }
-    if (decoder.remaining !== 0) throw malformed(what, `${decoder.remaining} bytes after the last event`);
-    return events;
-  } catch (error) {
-    if (isTidalError(error, 'MalformedMessage')) throw error;
-    throw malformed(what, error instanceof Error ? error.message : String(error));
-  }
-}
 
 function entryValue(e: ManifestEntry): Value {
   return { seq: e.seq, name: e.name, size: e.size, from: e.from, to: e.to };

@@ -15,7 +15,7 @@ export { ARGON2ID_PARAMETERS, SyncKeys, deriveUserKey, generateUserKey, parseUse
 export type { ObjectNameStream } from './sync-key.js';
 export { ShardSync } from './shard-sync.js';
 export type { ShardSyncOptions } from './shard-sync.js';
-export type { SyncLog } from './sync-log.js';
+export type { LocalEvent, SyncLog } from './sync-log.js';
 export type { ShardSyncStats, SyncRoundReport } from './sync-stats.js';
 export { SyncRunner } from './sync-runner.js';
 export type { SyncRunnerOptions, SyncRunnerStats } from './sync-runner.js';

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { Decoder } from '../common/bytes.js';
+import { decodeValue, type Value } from '../wal/payload.js';
 import { ShardLeader } from '../session/shard-leader.js';
 import { asLogEvent, type WriteRequest } from '../session/write.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
@@ -74,6 +76,27 @@ describe('ShardSync on a shard leader’s WAL', () => {
     await again.sync.sync();
     await a.sync.sync();
     expect(a.leader.state.crdt.fieldValue('item:1', 'title')).toBe('Tide tables, revised');
+  });
+
+  it("hands sync its writes' bytes exactly as the WAL holds them, from any LSN, the imports between them left out", async () => {
+    const remote = new MemoryRemote();
+    const keys = await userKeys();
+    const a = await device(remote, keys);
+    const b = await device(remote, keys);
+    await b.write([{ op: 'increment', key: 'item:1', kind: 'click', by: 4 }]);
+    await b.sync.sync();
+    await a.write([{ op: 'increment', key: 'item:1', kind: 'click', by: 3 }]);
+    await a.sync.sync(); // merges b's event: an import at LSN 2
+    await a.write([{ op: 'set', key: 'item:1', field: 'title', value: 'Tide tables' }]);
+    const logged = new Map<number, Value>();
+    for await (const { lsn, event } of a.wal.read(1)) logged.set(lsn, event);
+    expect(asLogEvent(logged.get(2)!).t).toBe('import');
+    const log = new LeaderSyncLog(a.wal, a.leader);
+    for (const from of [1, 2, 3]) {
+      const events = [];
+      for await (const { lsn, bytes } of log.localEvents(from)) events.push({ lsn, value: decodeValue(new Decoder(bytes)) });
+      expect(events).toEqual([1, 3].filter((lsn) => lsn >= from).map((lsn) => ({ lsn, value: logged.get(lsn) })));
+    }
   });
 
   it('a device joining late merges a snapshot as logged import events (replayed after a restart); the WAL keeps what is not uploaded', async () => {

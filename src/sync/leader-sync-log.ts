@@ -15,9 +15,13 @@ import type { CrdtSignalState } from '../crdt/signal-state.js';
 import type { ShardLeader } from '../session/shard-leader.js';
 import { asLogEvent } from '../session/write.js';
 import type { Wal } from '../wal/wal.js';
-import type { ChunkEvent, SnapshotBody } from './format.js';
+import { Decoder } from '../common/bytes.js';
+import { decodeField, skipValue } from '../common/value-skip.js';
+import { TidalError } from '../common/errors.js';
+import { decodeValue, MAX_PAYLOAD_DEPTH, PAYLOAD_VERSION } from '../wal/payload.js';
+import type { SnapshotBody } from './format.js';
 import { operationsToMerge } from './state-merge.js';
-import type { SyncLog } from './sync-log.js';
+import type { LocalEvent, SyncLog } from './sync-log.js';
 
 /** The `Wal.retain` holder of device sync: the log it has not uploaded yet (the shard host releases it when sync stops). */
 export const SYNC_RETENTION = 'device sync';
@@ -62,12 +66,36 @@ export class LeaderSyncLog implements SyncLog {
     return this.leader.state.lastLocalLsn;
   }
 
-  async *localEvents(from: number): AsyncIterable<ChunkEvent> {
+  /**
+   * The local events' bytes, cut out of the batches' payloads where they
+   * lie (docs/FORMAT.md §5: a version byte, then the events back to back):
+   * of each event only its kind (`t`) is decoded, the rest skipped to find
+   * where it ends; its operations are neither decoded nor encoded again.
+   */
+  async *localEvents(from: number): AsyncIterable<LocalEvent> {
     if (from > this.wal.lastLsn) return;
-    for await (const { lsn, event } of this.wal.read(from, { verify: false })) {
-      // Verified when it was read from storage (Wal.open) or written; imports are the other devices' to upload.
-      const logged = asLogEvent(event);
-      if (logged.t === 'write') yield { lsn, ops: logged.ops };
+    // Verified when it was read from storage (Wal.open) or written; the reader checks every event again.
+    for await (const batch of this.wal.readBatches(from, { verify: false })) {
+      const payload = batch.payload;
+      if (payload[0] !== PAYLOAD_VERSION)
+        throw new TidalError(
+          'UnsupportedVersion',
+          `a batch at LSN ${batch.firstLsn} has payload version ${payload[0]}; this build reads ${PAYLOAD_VERSION}`,
+        );
+      const decoder = new Decoder(payload);
+      decoder.offset = 1;
+      for (let i = 0; i < batch.header.eventCount; i++) {
+        const start = decoder.offset;
+        const lsn = batch.firstLsn + i;
+        if (lsn < from) {
+          skipValue(decoder, 0, MAX_PAYLOAD_DEPTH);
+          continue;
+        }
+        const kind = decodeField(decoder, 't', MAX_PAYLOAD_DEPTH);
+        // Imports are the other devices' to upload; anything but a write or an import is refused as reading it would be.
+        if (kind === 'write') yield { lsn, bytes: payload.subarray(start, decoder.offset) };
+        else if (kind !== 'import') asLogEvent(decodeValue(new Decoder(payload.subarray(start, decoder.offset)), MAX_PAYLOAD_DEPTH));
+      }
     }
   }
 

@@ -19,16 +19,15 @@
  */
 import type { Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
-import { ENVELOPE_OVERHEAD } from './envelope.js';
+import { decodeChunk, type ChunkEvent } from './chunk-format.js';
+import { ENVELOPE_OVERHEAD, ENVELOPE_VERSION_BYTE } from './envelope.js';
 import { CrdtSignalState } from '../crdt/signal-state.js';
 import {
   MAX_CHUNK_OBJECT,
   MAX_MANIFEST_BYTES,
   MAX_SNAPSHOT_OBJECT,
   coveredLsn,
-  decodeChunk,
   decodeSnapshotBody,
-  type ChunkEvent,
   type Manifest,
   type ManifestEntry,
   type SnapshotEntry,
@@ -244,7 +243,7 @@ export class ShardPuller {
     if (!sealed) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
     const context = this.at.chunkContext(device, entry.seq, entry.from, entry.to);
     const plaintext = await this.at.checkAndOpen(entry.name, sealed, 'chunk', context, what, names);
-    return decodeChunk(plaintext, entry.from, entry.to, what);
+    return decodeChunk(plaintext, sealed[ENVELOPE_VERSION_BYTE]!, entry.from, entry.to, what); // the version authenticated with the rest
   }
 }
 

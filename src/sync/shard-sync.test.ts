@@ -215,12 +215,12 @@ describe('ShardSync refuses what the store forges, and goes on with the good obj
     // Names catch a swap in the store; the associated data catches an object listed in the wrong place (a device's bug, a replay).
     const { remote, keys, a, reader } = await setup();
     const { seal } = await import('./envelope.js');
-    const { encodeChunk } = await import('./format.js');
+    const { encodeChunkV1 } = await import('./chunk-format.js');
     const sealed = await seal(
       keys,
       'chunk',
       { kind: 'chunk', root: keys.root, device: a.id, shard: 0, seq: 9, from: 1, to: 1 },
-      encodeChunk([]),
+      encodeChunkV1([]),
     );
     const { open } = await import('./envelope.js');
     await expect(

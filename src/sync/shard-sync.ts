@@ -18,7 +18,7 @@
  */
 import { systemClock, type Clock } from '../common/clock.js';
 import { isTidalError } from '../common/errors.js';
-import { MAX_CHUNK_PLAINTEXT } from './format.js';
+import { MAX_CHUNK_BYTES } from './format.js';
 import { GarbageCollector, MAX_READ_MS } from './garbage-collector.js';
 import type { Remote } from './remote.js';
 import { ShardPuller } from './shard-puller.js';
@@ -28,7 +28,7 @@ import type { SyncLog } from './sync-log.js';
 import { SyncSpace } from './sync-space.js';
 import { CountingRemote, initialStats, type ShardSyncStats, type SyncRoundReport } from './sync-stats.js';
 
-export type { SyncLog } from './sync-log.js';
+export type { LocalEvent, SyncLog } from './sync-log.js';
 export type { ShardSyncStats, SyncRoundReport } from './sync-stats.js';
 
 /** Options of `ShardSync`. */
@@ -44,7 +44,7 @@ export interface ShardSyncOptions {
   /** The writer epoch: the shard's lock term in this device (grows with every new leader). */
   readonly epoch: number;
   readonly log: SyncLog;
-  /** Largest chunk plaintext. Default 4 MiB. */
+  /** Largest chunk object, sealed (a chunk ends before the event that would take it past this; an event larger on its own has a chunk of its own). Default 4 MiB: one GET. */
   readonly maxChunkBytes?: number;
   /** Most chunks uploaded per round (bounds what one round holds in memory). Default 16. */
   readonly maxChunksPerRound?: number;
@@ -80,9 +80,9 @@ export class ShardSync {
       remote,
       log: options.log,
       epoch: options.epoch,
-      maxChunkBytes: options.maxChunkBytes ?? MAX_CHUNK_PLAINTEXT,
+      maxChunkBytes: options.maxChunkBytes ?? MAX_CHUNK_BYTES,
       maxChunksPerRound: options.maxChunksPerRound ?? 16,
-      snapshotMinBytes: options.snapshotMinBytes ?? MAX_CHUNK_PLAINTEXT,
+      snapshotMinBytes: options.snapshotMinBytes ?? MAX_CHUNK_BYTES,
       clock: this.clock,
     });
     this.puller = new ShardPuller({ at: this.at, remote, log: options.log, stats: this.counters, clock: this.clock });

@@ -66,9 +66,9 @@ class GatedRemote implements Remote {
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-/** A device with about ten chunks to upload, a snapshot due after the first two. */
+/** A device with ten chunks to upload (four events of ~360 bytes each), a snapshot due after the first two. */
 async function writer(remote: GatedRemote) {
-  const device = new TestDevice(remote, await userKeys(), { maxChunkBytes: 1000, snapshotMinBytes: 2000 });
+  const device = new TestDevice(remote, await userKeys(), { maxChunkBytes: 1600, snapshotMinBytes: 2000 });
   for (let i = 0; i < 40; i++) device.log.set(`item:${i}`, 'body', 'x'.repeat(200));
   return device;
 }

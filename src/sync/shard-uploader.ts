@@ -16,8 +16,8 @@
 import type { Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import { ENVELOPE_OVERHEAD, seal } from './envelope.js';
+import { CHUNK_COUNT_BYTES, CHUNK_FORMAT, ChunkWriter } from './chunk-format.js';
 import {
-  ChunkWriter,
   MANIFEST_ENTRIES,
   MAX_MANIFEST_BYTES,
   coveredLsn,
@@ -256,32 +256,42 @@ export class ShardUploader {
     return { manifest, etag: found.etag };
   }
 
-  /** Seals the local events after the manifest's LSN into chunks (at most `maxChunksPerRound`), handing each to `onSealed` (awaited: its backpressure). */
+  /**
+   * Seals the local events after the manifest's LSN into chunks (at most `maxChunksPerRound`), handing each to
+   * `onSealed` (awaited: its backpressure). A chunk ends before the event that would take its sealed size past
+   * `maxChunkBytes` (an event larger than that on its own has a chunk of its own).
+   */
   private async sealChunks(manifest: Manifest | undefined, onSealed: (chunk: SealedChunk) => Promise<void>): Promise<SealedChunk[]> {
     const chunks: SealedChunk[] = [];
     let from = (manifest?.lsn ?? 0) + 1;
     let seq = (manifest?.head ?? 0) + 1;
     if (this.log.lastLocalLsn < from) return chunks;
     const writer = this.chunkWriter;
-    const flush = async () => {
-      const to = writer.lastLsn;
+    const room = this.maxChunkBytes - ENVELOPE_OVERHEAD - CHUNK_COUNT_BYTES;
+    // The chunk's range ends where the next starts: at the LSN before the first event left for the next one.
+    const flush = async (to: number) => {
       const plaintext = writer.finish();
-      const bytes = await seal(this.at.keys, 'chunk', this.at.chunkContext(this.at.device, seq, from, to), plaintext);
+      const context = this.at.chunkContext(this.at.device, seq, from, to);
+      const bytes = await seal(this.at.keys, 'chunk', context, plaintext, CHUNK_FORMAT);
       const chunk = { entry: { seq, name: this.at.keys.objectName(bytes), size: bytes.byteLength, from, to }, sealed: bytes };
       chunks.push(chunk);
       await onSealed(chunk);
       seq++;
       from = to + 1;
     };
-    for await (const event of this.log.localEvents(from)) {
-      writer.add(event);
-      if (writer.size >= this.maxChunkBytes) {
-        await flush();
-        if (chunks.length >= this.maxChunksPerRound) return chunks;
+    try {
+      for await (const { lsn, bytes } of this.log.localEvents(from)) {
+        if (writer.events > 0 && writer.size + ChunkWriter.cost(lsn, bytes.byteLength) > room) {
+          await flush(writer.lastLsn);
+          if (chunks.length >= this.maxChunksPerRound) return chunks;
+        }
+        writer.add(lsn, bytes);
       }
+      if (writer.events > 0) await flush(writer.lastLsn);
+      return chunks;
+    } finally {
+      writer.reset(); // a round cut short (the bound, a failure) leaves nothing in the writer for the next one
     }
-    if (writer.events > 0) await flush();
-    return chunks;
   }
 
   /** The manifest after `added`: the newest entries kept, the oldest half moved to a page when it grows past the bound. */

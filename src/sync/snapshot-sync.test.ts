@@ -53,7 +53,7 @@ describe('sync with snapshots', () => {
   it('a reader the chunks still reach starts from the snapshot when it and the chunks after it are fewer bytes', async () => {
     const remote = new MemoryRemote();
     const keys = await userKeys();
-    const a = new TestDevice(remote, keys, { maxChunkBytes: 1000, snapshotMinBytes: 6000 }); // ~4.3 kB of chunks a round
+    const a = new TestDevice(remote, keys, { maxChunkBytes: 2000, snapshotMinBytes: 12_000 }); // ~8.4 kB of chunks a round
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 50; i++) a.log.increment('item:x', 'click');
       await a.sync.sync();

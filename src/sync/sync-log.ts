@@ -8,7 +8,14 @@
  */
 import type { CrdtOperation } from '../crdt/operation.js';
 import type { CrdtSignalState } from '../crdt/signal-state.js';
-import type { ChunkEvent, SnapshotBody } from './format.js';
+import type { SnapshotBody } from './format.js';
+
+/** An event this device wrote, as its log holds it: what a chunk carries (docs/SYNC.md §5). */
+export interface LocalEvent {
+  readonly lsn: number;
+  /** The event's encoding in the log (one value of the log's codec, a write event); valid until the next event is asked for. */
+  readonly bytes: Uint8Array;
+}
 
 /** What sync needs of the local shard log. */
 export interface SyncLog {
@@ -16,8 +23,8 @@ export interface SyncLog {
   readonly lastLsn: number;
   /** LSN of the last event this device wrote (not merged from another device); 0 if none. */
   readonly lastLocalLsn: number;
-  /** The events this device wrote, from LSN `from` on, in order (events merged from other devices are skipped). */
-  localEvents(from: number): AsyncIterable<ChunkEvent>;
+  /** The events this device wrote, from LSN `from` on, in order, as the log holds them (events merged from other devices are skipped). */
+  localEvents(from: number): AsyncIterable<LocalEvent>;
   /** How far `device`'s log is merged here (its LSN; 0: nothing). */
   cursor(device: string): number;
   /** Appends `ops` of `device` (one atomic append) and advances its cursor to `lsn`. */

@@ -9,9 +9,14 @@ import { TidalError } from '../../common/errors.js';
 import { HLC } from '../../crdt/hlc.js';
 import type { CrdtOperation } from '../../crdt/operation.js';
 import { CrdtSignalState } from '../../crdt/signal-state.js';
-import type { ChunkEvent, SnapshotBody } from '../format.js';
+import { Encoder } from '../../common/bytes.js';
+import { encodeValue, type Value } from '../../wal/payload.js';
+import type { SnapshotBody } from '../format.js';
 import { operationsToMerge } from '../state-merge.js';
-import type { SyncLog } from '../sync-log.js';
+import type { LocalEvent, SyncLog } from '../sync-log.js';
+
+/** The session a memory log's writes are logged under. */
+const MEMORY_SESSION = '5e55'.repeat(8);
 
 /** An event of the durable log: written here, or merged from another device. */
 export type MemoryLogEvent =
@@ -95,11 +100,16 @@ export class MemorySyncLog implements SyncLog {
     this.statesMerged++;
   }
 
-  async *localEvents(from: number): AsyncIterable<ChunkEvent> {
+  /** The writes as a WAL would hold them: version-1 write events of one session, numbered by LSN. */
+  async *localEvents(from: number): AsyncIterable<LocalEvent> {
     if (from < this.firstLsn) throw new TidalError('Corrupt', `LSNs from ${from} were compacted; the log starts at ${this.firstLsn}`);
     for (let i = Math.max(0, from - 1); i < this.events.length; i++) {
       const event = this.events[i]!;
-      if (event.t === 'write') yield { lsn: event.lsn, ops: event.ops };
+      if (event.t !== 'write') continue;
+      const logged = { t: 'write', session: MEMORY_SESSION, startedAt: 0, seq: event.lsn, acked: event.lsn - 1, at: 0, ops: event.ops };
+      const encoder = new Encoder(256);
+      encodeValue(encoder, logged as unknown as Value);
+      yield { lsn: event.lsn, bytes: encoder.toBytes() };
     }
   }
 
