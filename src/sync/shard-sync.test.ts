@@ -31,6 +31,17 @@ describe('ShardSync between devices of one user', () => {
     expect(a.sync.stats.pendingLsns).toBe(0);
   });
 
+  it('a device that wrote nothing reads no manifest of its own: its round on an empty store is one LIST', async () => {
+    const remote = new MemoryRemote();
+    const keys = await userKeys();
+    const reader = new TestDevice(remote, keys);
+    await reader.sync.sync();
+    expect(reader.sync.stats.requests).toBe(1);
+    reader.log.increment('item:x', 'click'); // its first write: now it reads its manifest (absent) and uploads
+    await reader.sync.sync();
+    expect(remote.keys().some((k) => k === reader.sync.ownKey)).toBe(true);
+  });
+
   it('a crash mid-pull neither loses nor double-counts: the cursor is in the local log', async () => {
     const remote = new MemoryRemote();
     const keys = await userKeys();

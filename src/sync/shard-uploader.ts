@@ -86,8 +86,9 @@ export class ShardUploader {
   /** Uploads what this device wrote past its manifest. Returns the chunks uploaded. */
   async upload(): Promise<number> {
     let uploaded = 0;
-    // Nothing new since the manifest this uploader last wrote: no request at all.
-    if (this.own && this.log.lastLocalLsn <= coveredLsn(this.own.manifest)) return 0;
+    // Nothing new since the manifest this uploader last wrote, or nothing written here at all (a device that only
+    // reads, or has just joined): no request at all, not even the read of its own manifest.
+    if (this.log.lastLocalLsn === 0 || (this.own && this.log.lastLocalLsn <= coveredLsn(this.own.manifest))) return 0;
     for (let attempt = 0; ; attempt++) {
       // The manifest as last written here, if any (a swap on a stale ETag fails and reads it again).
       const current = attempt === 0 && this.own ? this.own : await this.readOwnManifest();
