@@ -78,4 +78,48 @@ describe('OpsBlockV3Builder (a block written an operation at a time)', () => {
     expect(block).toEqual(encodeOpsBlockV3(expected));
     expect(decodeOpsBlockV3(block)).toEqual(expected);
   });
+
+  it('names each of two strings whose table hashes collide by its own index, also after an operation that added one was undone', () => {
+    // FNV-1a over the code units, to 30 bits, as the builder's table hashes them: these two collide.
+    const fnv = (text: string) => [...text].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 0x01000193), 0x811c9dc5) & 0x3fffffff;
+    const [a, b] = ['item-97289', 'item-459564'];
+    expect(fnv(a)).toBe(fnv(b));
+    const ops: ClientOperation[] = [a, b, a, b, 'item-1', b, a].map((key, i) => ({ op: 'increment', key, kind: 'click', by: i + 1 }));
+    const builder = new OpsBlockV3Builder();
+    builder.counter('increment', a, 'click', 1);
+    // Adds b (colliding with a) and 'field-new', then fails: both leave the table.
+    expect(() => builder.set(b, 'field-new', (() => 1) as unknown as Value)).toThrow();
+    for (const op of ops.slice(1)) if (op.op === 'increment') builder.counter(op.op, op.key, op.kind, op.by);
+    const block = builder.finish();
+    expect(decodeOpsBlockV3(block)).toEqual(ops);
+    expect([...block]).toEqual(referenceCounterBlock(ops));
+  });
 });
+
+/**
+ * The version-3 block of counter operations of short ASCII strings and small steps, written
+ * with a table keyed by the strings themselves (the builder's rule: a first use is spelled,
+ * front-coded against the string spelled last; a later use is named by its index + 1).
+ */
+function referenceCounterBlock(ops: readonly ClientOperation[]): number[] {
+  const table = new Map<string, number>();
+  let previous = '';
+  const out = [3, ops.length];
+  const string = (text: string) => {
+    const index = table.get(text);
+    if (index !== undefined) return out.push(index + 1);
+    let shared = 0;
+    while (shared < Math.min(previous.length, text.length) && previous[shared] === text[shared]) shared++;
+    out.push(0, shared, text.length - shared, ...[...text.slice(shared)].map((c) => c.charCodeAt(0)));
+    table.set(text, table.size);
+    previous = text;
+  };
+  for (const op of ops) {
+    if (op.op !== 'increment') throw new Error('increments only');
+    out.push(0);
+    string(op.key);
+    string(op.kind);
+    out.push(op.by);
+  }
+  return out;
+}
