@@ -41,7 +41,7 @@ import * as Comlink from 'comlink';
 import { TidalError } from '../../src/common/errors.js';
 import { MemoryStorage } from '../../src/wal/memory-storage.js';
 import { Wal } from '../../src/wal/wal.js';
-import type { WalBenchWorker } from './wal.worker.js';
+import type { LogShape, WalBenchWorker } from './wal.worker.js';
 
 type Report = (metric: string, value: number, unit: string) => void;
 
@@ -89,6 +89,21 @@ async function measureMemoryAppend(report: Report): Promise<void> {
   for (let i = 0; i < MEMORY_ROUNDS; i++) rounds.push(await memoryAppendRound(events, MEMORY_ROUND_MS));
   console.log(`wal: memory append rounds (events/s): ${rounds.map((r) => Math.round(r)).join(', ')}`);
   report('wal.append.memory.events_per_s', median(rounds), 'events/s');
+}
+
+/** `npm run bench -- wal --profile`: one more append round and recovery round each, CPU-profiled (bench/README.md). */
+const profiling = new URLSearchParams(location.search).get('profile') === '1';
+
+/** One append round and one recovery round, each CPU-profiled in the page and the worker (the runner's tab 0); no figure reported. */
+async function profiledRounds(remote: Comlink.Remote<WalBenchWorker>, shape: LogShape, failed: Promise<never>): Promise<void> {
+  const tabs = window.__tidalBenchTabs;
+  if (!tabs) throw new TidalError('InvalidArgument', '`--profile` needs `npm run bench` (bench/run.mjs profiles the page)');
+  await tabs({ op: 'profile-start', tab: 0 });
+  await guarded('profiled append round', remote.appendRound(APPEND_ROUND_MS, false), failed);
+  await tabs({ op: 'profile-stop', tab: 0, label: 'wal-append' });
+  await tabs({ op: 'profile-start', tab: 0 });
+  await guarded('profiled recovery round', remote.recoveryRound(shape), failed);
+  await tabs({ op: 'profile-stop', tab: 0, label: 'wal-recovery' });
 }
 
 /** Races a worker call against the worker failing and against a generous time limit. */
@@ -141,6 +156,7 @@ async function measureOpfs(report: Report): Promise<void> {
       if (i % 2 === 1) blake3.push(await guarded(`blake3 round ${i}`, remote.blake3Round(), failed));
     }
     console.log(`wal: recovery rounds (MB/s): ${recovery.map(round1).join(', ')}; blake3 rounds: ${blake3.map(round1).join(', ')}`);
+    if (profiling) await profiledRounds(remote, shape, failed);
     report('wal.recovery.mb_per_s', median(recovery), 'MB/s');
     report('limit.blake3.mb_per_s', median(blake3), 'MB/s');
     measured = true;
