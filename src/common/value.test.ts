@@ -13,6 +13,7 @@ import {
   decodeExactValue,
   decodeValue,
   exactValueBytes,
+  isWellFormedString,
   readUtf8,
   valuesEqual,
   writeUtf8,
@@ -331,6 +332,33 @@ describe('value codec: strings', () => {
     };
     for (const text of ['', 'a', 'x'.repeat(127), 'x'.repeat(128), 'é', `${'x'.repeat(63)}é`, '\u007f', '\u0080', '\uFEFF']) check(text);
     fc.assert(fc.property(textArb, check), { seed: 0x57, numRuns: 300 });
+  });
+});
+
+describe('isWellFormedString', () => {
+  /** A lone surrogate is a high one not followed by a low one, or a low one not preceded by a high one. */
+  const reference = (text: string): boolean => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
+  const padded = fc.tuple(fc.nat({ max: 80 }), fc.nat({ max: 80 })).map(([a, b]) => ['x'.repeat(a), 'é'.repeat(b)] as const);
+
+  it('answers as the reference for short and long strings, with and without surrogates, lone or paired (seeded)', () => {
+    for (const text of [
+      '',
+      'item-1',
+      '😀',
+      '\uD800',
+      '\uDC00',
+      '\uDC00\uD800',
+      `${'x'.repeat(64)}\uD800`,
+      `${'x'.repeat(63)}\uD800`,
+      `\uDFFF${'x'.repeat(70)}`,
+    ])
+      expect(isWellFormedString(text), JSON.stringify(text)).toBe(reference(text));
+    fc.assert(
+      fc.property(fc.oneof(textArb, illFormedTextArb), padded, (text, [a, b]) => {
+        for (const whole of [text, a + text, text + b, a + text + b]) expect(isWellFormedString(whole)).toBe(reference(whole));
+      }),
+      { seed: 0x3f, numRuns: 500 },
+    );
   });
 });
 
