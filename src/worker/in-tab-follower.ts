@@ -1,6 +1,6 @@
 /**
  * The in-tab follower: when this tab leads shard k, the worker of shard
- * k+1 (mod shards) keeps a verified copy of shard k's log, shipped over a
+ * k+1 (mod shards) verifies shard k's log as it is shipped over a
  * `MessageChannel` between the two workers. It is a second BLAKE3 check of
  * every committed byte in the leader tab (against a worker that corrupts
  * what it ships): its payloads are verified, their events neither applied
@@ -9,15 +9,24 @@
  *
  * It is the only check of the leader tab's own shipping path (the bytes the
  * WAL hashed when it wrote them, copied, assembled and transferred by the
- * shipper): nothing else in the tab verifies shard k's log, and in a tab
- * open alone it is the only replica there is. What it costs, from the peers
- * bench's profile (tidal_batched; shares of a writer shard worker's busy
- * time, before acknowledgements were grouped and heartbeats skipped while
- * payloads flow): 7.5 % in the hosting worker (of which BLAKE3 1.8 %, its
- * acknowledgements 4.0 %), with about as much again on the leader's side
- * (sending to it, its acknowledgements, its heartbeats). Grouped
- * acknowledgements and skipped heartbeats take the larger part of that
- * away; the BLAKE3 pass itself is kept.
+ * shipper) inside that tab, and in a tab open alone it is the only replica
+ * there is. It holds no copy: it is a verification, not a durable copy.
+ *
+ * What it costs, measured (peers bench, `--profile`, 04:29 UTC, load ~6,
+ * tidal_batched; shares of each writer-tab shard worker's busy samples,
+ * grouped acknowledgements and no heartbeats while payloads flow): hosting
+ * it 8-9.5 % (its receive loop 4.6-6.4 %, BLAKE3 1.9-2.7 % of that; its
+ * acknowledgements and status 2.6-3.2 %), shipping to it about half of the
+ * 11.2-11.8 % the leader spends sending segments (the other half goes to
+ * the reader tab) and part of the 1.2-1.6 % reading acknowledgements:
+ * about 15 % of each writer-tab worker, about 7 % of the CPU of the whole
+ * run (both tabs, all threads). When another tab follows, that tab's
+ * replicas verify what the leader ships them, from the same log through
+ * the same code (another `WalShipper` over the same WAL), so with a
+ * follower tab this check adds a second path, not a second reader of the
+ * same bytes; it is kept for the tab alone and for the leader tab's counters
+ * (`stats().shards[k].bytesVerified`, `payloadsRejected`, which
+ * e2e/cluster.spec.ts reads in the leader tab).
  *
  * Two halves, one name: the leader's worker ships to it (`shipToInTabFollower`),
  * the neighbouring worker hosts it (`InTabFollower.open`).
