@@ -34,6 +34,7 @@ import {
 } from './format.js';
 import { MAX_READ_MS } from './garbage-collector.js';
 import { readObject } from './ranged-read.js';
+import type { RemoteEntry } from './remote.js';
 import { RequestPool } from './request-pool.js';
 import type { SyncLog } from './sync-log.js';
 import type { SyncSpace } from './sync-space.js';
@@ -71,14 +72,19 @@ export class ShardPuller {
     this.stats = options.stats;
   }
 
-  /** Merges the other devices' new chunks of this shard. */
-  async pull(): Promise<{ merged: number; refused: { code: string; message: string }[] }> {
-    const listing = await this.remote.list(this.at.manifests);
+  /** Lists this shard's manifests (what `pull` starts from; a round starts it before its upload, docs/SYNC.md §7). */
+  listManifests(): Promise<readonly RemoteEntry[]> {
+    return this.remote.list(this.at.manifests);
+  }
+
+  /** Merges the other devices' new chunks of this shard, from `listing` (`listManifests`, listed now if not given). */
+  async pull(listing?: Promise<readonly RemoteEntry[]>): Promise<{ merged: number; refused: { code: string; message: string }[] }> {
+    const entries = await (listing ?? this.listManifests());
     this.requests = new RequestPool(DOWNLOAD_REQUESTS); // per pull: the pool gathers the outcomes of every request it ran
     const refused: { code: string; message: string }[] = [];
     let merged = 0;
     let devices = 0;
-    for (const entry of listing) {
+    for (const entry of entries) {
       if (entry.key === this.at.ownKey) continue;
       devices++;
       if (this.mergedEtag.get(entry.key) === entry.etag) continue;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isTidalError } from '../common/errors.js';
 import { mulberry32 } from '../common/random.js';
 import { MemoryRemote } from './memory-remote.js';
+import type { GetOptions, ListOptions } from './remote.js';
 import { ShardSync } from './shard-sync.js';
 import { TestDevice, userKeys } from './testing/devices.js';
 import { ManualClock } from '../common/testing/manual-clock.js';
@@ -40,6 +41,29 @@ describe('ShardSync between devices of one user', () => {
     reader.log.increment('item:x', 'click'); // its first write: now it reads its manifest (absent) and uploads
     await reader.sync.sync();
     expect(remote.keys().some((k) => k === reader.sync.ownKey)).toBe(true);
+  });
+
+  it("a round's LIST goes out with its upload's first request, before any put", async () => {
+    const calls: string[] = [];
+    class Recording extends MemoryRemote {
+      override putIfAbsent(key: string, bytes: Uint8Array) {
+        calls.push('put');
+        return super.putIfAbsent(key, bytes);
+      }
+      override get(key: string, options: GetOptions) {
+        calls.push('get');
+        return super.get(key, options);
+      }
+      override list(prefix: string, options?: ListOptions) {
+        calls.push('list');
+        return super.list(prefix, options);
+      }
+    }
+    const device = new TestDevice(new Recording(), await userKeys());
+    device.log.increment('item:x', 'click');
+    await device.sync.sync();
+    expect(calls.slice(0, 2).sort()).toEqual(['get', 'list']); // its own manifest and the listing, together
+    expect(calls.slice(2)).toEqual(['put', 'put']); // the chunk, then the manifest; no second LIST
   });
 
   it('a crash mid-pull neither loses nor double-counts: the cursor is in the local log', async () => {

@@ -131,8 +131,12 @@ export class ShardSync {
 
   private async round(): Promise<SyncRoundReport> {
     try {
+      // The pull's LIST goes out with the upload's first request, not after its manifest swap: one round trip less
+      // per round. A manifest that changes meanwhile is read next round (each one listed is read afresh anyway).
+      const listing = this.puller.listManifests();
+      listing.catch(() => undefined); // awaited by the pull; an upload that fails first ends the round without it
       const uploaded = this.stats.fenced ? 0 : await this.uploader.upload();
-      const { merged, refused } = await this.puller.pull();
+      const { merged, refused } = await this.puller.pull(listing);
       if (this.collector && refused.length === 0 && this.clock.now() >= this.nextSweepAt) {
         this.nextSweepAt = this.clock.now() + this.collectEveryMs;
         await this.collector.sweep();
