@@ -19,6 +19,7 @@
  * steps are IEEE doubles here as there), pinned by router.test.ts against
  * published vectors, hash-wasm and a BigInt transcription of the paper.
  */
+import { JUMP, P1, P2, P3, P4, P5, jsKeyHasher } from './key-hasher-js.js';
 
 /** What the module exports, and a view of the memory keys are written to (offset 0). */
 export interface KeyHasher {
@@ -36,9 +37,21 @@ export interface KeyHasher {
 
 let shared: KeyHasher | undefined;
 
-/** The thread's hasher (instantiated on first use). */
+/**
+ * The thread's hasher (instantiated on first use): this module, or where
+ * the thread may not compile WebAssembly (a Content-Security-Policy
+ * without `'wasm-unsafe-eval'`, a browser with WebAssembly turned off)
+ * the same algorithms in JavaScript (`key-hasher-js.ts`).
+ */
 export function keyHasher(): KeyHasher {
-  shared ??= instantiate();
+  if (shared === undefined) {
+    try {
+      shared = instantiate();
+    } catch (error) {
+      if (typeof WebAssembly === 'object' && !(error instanceof WebAssembly.CompileError)) throw error;
+      shared = jsKeyHasher();
+    }
+  }
   return shared;
 }
 
@@ -110,14 +123,6 @@ const F64_CONVERT_I64_S = 0xb9;
 const F64_CONVERT_I64_U = 0xba;
 const I32 = 0x7f;
 const I64 = 0x7e;
-
-const P1 = 0x9e3779b185ebca87n;
-const P2 = 0xc2b2ae3d27d4eb4fn;
-const P3 = 0x165667b19e3779f9n;
-const P4 = 0x85ebca77c2b2ae63n;
-const P5 = 0x27d4eb2f165667c5n;
-/** 2862933555777941757, the jump hash's linear congruential multiplier. */
-const JUMP = 2862933555777941757n;
 
 /** Signed LEB128 of a 64-bit two's-complement value. */
 function sleb(value: bigint): number[] {

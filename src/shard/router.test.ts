@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { xxhash64 } from 'hash-wasm';
 import { isTidalError } from '../common/errors.js';
+import { keyHasher } from './hash-wasm-module.js';
+import { jsKeyHasher } from './key-hasher-js.js';
 import { MAX_SHARDS, ShardRouter, hashKey, jumpConsistentHash, xxHash64 } from './router.js';
 
 const hex64 = (value: bigint): string => value.toString(16).padStart(16, '0');
@@ -153,6 +155,34 @@ describe("ShardRouter: the hasher's memory", () => {
     }
     const bytes = new Uint8Array(200_000).map((_, i) => (i * 31 + 7) & 0xff);
     expect(hex64(xxHash64(bytes))).toBe(await xxhash64(bytes));
+  });
+});
+
+describe('the JavaScript hasher, for a thread that may not compile WebAssembly', () => {
+  it('hashes and routes every input as the WebAssembly module does, so keys land on the same shards', async () => {
+    const wasm = keyHasher();
+    const js = jsKeyHasher();
+    const check = (input: Uint8Array, buckets: number): void => {
+      wasm.reserve(input.length);
+      wasm.bytes.set(input, 0);
+      js.reserve(input.length);
+      js.bytes.set(input, 0);
+      const hash = wasm.hash(input.length);
+      expect(js.hash(input.length), `${input.length} bytes`).toBe(hash);
+      expect(js.route(input.length, buckets)).toBe(wasm.route(input.length, buckets));
+      expect(js.jump(hash, buckets)).toBe(referenceJump(hash, buckets));
+    };
+    // Every length through two 32-byte stripes and each tail (8-byte words, a 4-byte word, single bytes).
+    for (let length = 0; length <= 80; length++)
+      check(
+        Uint8Array.from({ length }, (_, i) => (i * 151 + length) & 0xff),
+        1 + length * 7,
+      );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 0x7fffffff }), (input, buckets) => check(input, buckets)),
+      { numRuns: 400, seed: 0x5eed },
+    );
+    expect(js.hash(0)).toBe(BigInt(`0x${await xxhash64(new Uint8Array(0))}`));
   });
 });
 
