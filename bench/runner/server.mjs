@@ -35,24 +35,31 @@ export async function startServer(root, port, { minify = true } = {}) {
 }
 
 /**
- * Serves the shard worker (src/worker/shard-host.worker.ts) as one bundled,
- * minified module, as an application's build (Vite, or any bundler
- * following `new URL(..., import.meta.url)`) ships it, at
- * `BUNDLED_SHARD_WORKER_PATH`. The dev server serves the worker as its ~95
- * source modules, each a request the new worker makes (and waits for) as it
- * discovers the imports: seconds per open on a loaded machine, a cost of
- * development, not of tidal. The open suite hands this URL to `openTidal`'s
- * `createWorker`. Built once, on the first request.
+ * Serves the shard worker (src/worker/shard-host.worker.ts) bundled and
+ * minified as an application's build ships it (Vite with `worker: { format:
+ * 'es' }`, as vite.config.ts has, or any bundler following `new URL(...,
+ * import.meta.url)` that splits code): its entry at
+ * `BUNDLED_SHARD_WORKER_PATH`, and the chunks it imports when it needs them
+ * (the sync code, which a database that does not sync never loads) next to
+ * it. The dev server serves the worker as its ~95 source modules, each a
+ * request the new worker makes (and waits for) as it discovers the imports:
+ * seconds per open on a loaded machine, a cost of development, not of tidal.
+ * The open suite hands this URL to `openTidal`'s `createWorker`. Built once,
+ * on the first request.
  */
 function shardWorkerBundle(root, minify) {
   let bundled;
+  const base = BUNDLED_SHARD_WORKER_PATH.slice(0, BUNDLED_SHARD_WORKER_PATH.lastIndexOf('/') + 1);
   return {
     name: 'tidal-bench-shard-worker-bundle',
     configureServer(server) {
-      server.middlewares.use(BUNDLED_SHARD_WORKER_PATH, (req, res, next) => {
+      server.middlewares.use(base, (req, res, next) => {
+        const name = (req.url ?? '').split('?')[0].replace(/^\//, '');
         bundled ??= bundleShardWorker(root, minify);
         bundled.then(
-          (code) => {
+          (chunks) => {
+            const code = chunks.get(name);
+            if (code === undefined) return next();
             res.setHeader('Content-Type', 'text/javascript');
             res.end(code);
           },
@@ -63,7 +70,8 @@ function shardWorkerBundle(root, minify) {
   };
 }
 
-async function bundleShardWorker(root, minify) {
+/** The worker's chunks by file name; the entry's is the last segment of `BUNDLED_SHARD_WORKER_PATH`. */
+export async function bundleShardWorker(root, minify = true) {
   const [result] = [].concat(
     await build({
       root,
@@ -73,11 +81,16 @@ async function bundleShardWorker(root, minify) {
         write: false,
         minify,
         target: 'es2022',
+        // As Vite bundles an application's workers: the entry exports nothing, so the code it shares
+        // with the sync chunk stays in it (one request before the worker runs, not two).
+        rollupOptions: { preserveEntrySignatures: false },
         lib: { entry: join(root, 'src/worker/shard-host.worker.ts'), formats: ['es'], fileName: 'shard-host.worker' },
       },
     }),
   );
   const chunks = result.output.filter((file) => file.type === 'chunk');
-  if (chunks.length !== 1) throw new Error(`bench: the shard worker bundled into ${chunks.length} chunks, expected one`);
-  return chunks[0].code;
+  const entries = chunks.filter((chunk) => chunk.isEntry);
+  if (entries.length !== 1) throw new Error(`bench: the shard worker bundled into ${entries.length} entry chunks, expected one`);
+  const entryName = BUNDLED_SHARD_WORKER_PATH.slice(BUNDLED_SHARD_WORKER_PATH.lastIndexOf('/') + 1);
+  return new Map(chunks.map((chunk) => [chunk.isEntry ? entryName : chunk.fileName, chunk.code]));
 }

@@ -70,9 +70,10 @@ const BUILD_LIMIT_MS = 900_000;
 const profiling = new URLSearchParams(location.search).get('profile') === '1';
 
 /**
- * The shard worker as an application ships it: one bundled module (served
- * by the bench's server, bench/runner/server.mjs), not the dev server's ~95
- * source modules, which a new worker fetches one import at a time.
+ * The shard worker as an application ships it: bundled as Vite bundles an
+ * ES worker, its entry plus the sync chunk it loads only for a database that
+ * syncs (served by the bench's server, bench/runner/server.mjs), not the dev
+ * server's ~95 source modules, which a new worker fetches one import at a time.
  */
 const BUNDLED_SHARD_WORKER = '/@bench/shard-host.worker.js';
 function bundledShardWorker(shard: number): Worker {

@@ -4,30 +4,72 @@
  * epoch in the shard's manifest), and stops when it steps down, steps
  * aside or closes; a runner whose log is no longer the one the worker
  * leads with is stopped when next asked for.
+ *
+ * The sync code (store client, keys, runner: about a third of the worker)
+ * is imported when a database that syncs takes the lead, not with the
+ * worker: most databases never sync, and every open starts a worker per
+ * shard, each parsing what it was bundled with.
  */
 import type { Clock } from '../common/clock.js';
-import { startShardSync } from '../sync/device-sync.js';
-import { SYNC_RETENTION } from '../sync/leader-sync-log.js';
+import { TidalError } from '../common/errors.js';
 import type { SyncRunner } from '../sync/sync-runner.js';
 import type { Wal } from '../wal/wal.js';
 import type { ShardRole } from './leadership.js';
 import type { ShardHostConfig } from './shard-host-config.js';
 
+/** A started runner, the log it reads and the name under which it retains that log's entries. */
+interface Running {
+  readonly runner: SyncRunner;
+  readonly wal: Wal;
+  readonly retention: string;
+}
+
+/**
+ * Imports the sync code: a chunk of its own in Vite's and Rollup's ES workers, inlined by esbuild
+ * without splitting and by Vite's default IIFE workers. webpack would load its chunk with
+ * `importScripts`, which a module worker refuses: `eager` keeps it in webpack's worker chunk.
+ */
+function importSync() {
+  return import(/* webpackMode: "eager" */ './host-sync-code.js');
+}
+
+/** The sync modules, loaded once per worker, on first use. */
+let modules: ReturnType<typeof importSync> | undefined;
+
+function loadSync(): ReturnType<typeof importSync> {
+  modules ??= importSync().catch((cause: unknown) => {
+    modules = undefined; // the next lead tries again
+    throw new TidalError('Unreachable', 'the shard worker could not load its sync code', {
+      cause,
+      details: { module: 'sync' },
+    });
+  });
+  return modules;
+}
+
 /** The sync of one worker's shard, while it leads it. */
 export class HostSync {
   private readonly config: ShardHostConfig;
   private readonly clock: Clock;
-  private running: { readonly runner: SyncRunner; readonly wal: Wal } | undefined;
+  private running: Running | undefined;
+  /** Grows with every `stop()`: a start that a stop overtook drops what it started. */
+  private generation = 0;
 
   constructor(config: ShardHostConfig, clock: Clock) {
     this.config = config;
     this.clock = clock;
   }
 
-  /** Starts syncing the shard `role` leads (when the database syncs), with the lead's term as writer epoch. */
+  /**
+   * Starts syncing the shard `role` leads (when the database syncs), with the lead's term as writer
+   * epoch. Rejects with `Unreachable` when the worker cannot load its sync code.
+   */
   async start(role: ShardRole, term: number): Promise<void> {
     if (!this.config.sync || role.kind !== 'leader') return;
     this.stop();
+    const generation = this.generation;
+    const { startShardSync, SYNC_RETENTION } = await loadSync();
+    if (generation !== this.generation) return; // stopped while the code loaded: nothing started
     const runner = await startShardSync(this.config.sync, {
       database: this.config.db,
       wal: role.wal,
@@ -37,13 +79,16 @@ export class HostSync {
       term,
       clock: this.clock,
     });
-    this.running = { runner, wal: role.wal };
+    const running = { runner, wal: role.wal, retention: SYNC_RETENTION };
+    if (generation !== this.generation)
+      release(running); // stopped while it started
+    else this.running = running;
   }
 
   /** Stops the runner and lets compaction go past what it had not uploaded. */
   stop(): void {
-    this.running?.runner.stop();
-    this.running?.wal.release(SYNC_RETENTION);
+    this.generation++;
+    if (this.running) release(this.running);
     this.running = undefined;
   }
 
@@ -52,4 +97,9 @@ export class HostSync {
     if (this.running && (role.kind !== 'leader' || role.wal !== this.running.wal)) this.stop(); // stepped down meanwhile
     return this.running?.runner;
   }
+}
+
+function release(running: Running): void {
+  running.runner.stop();
+  running.wal.release(running.retention);
 }

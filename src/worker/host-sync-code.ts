@@ -1,0 +1,6 @@
+/**
+ * What `HostSync` (host-sync.ts) imports when a database that syncs takes a shard's lead: one
+ * module, so that bundlers make the sync code one chunk the worker loads on first use.
+ */
+export { startShardSync } from '../sync/device-sync.js';
+export { SYNC_RETENTION } from '../sync/leader-sync-log.js';
