@@ -85,4 +85,21 @@ describe('HostSync', () => {
     expect(second.released).toEqual(['device sync']);
     expect(sync.runner(second.role)).toBeUndefined();
   });
+
+  it('lets a round asked for while the sync code loads wait for the runner', async () => {
+    let loaded: (() => void) | undefined;
+    const gate = new Promise<void>((done) => (loaded = done));
+    const runner = { stop: vi.fn() };
+    const { HostSync } = await hostSync(() =>
+      gate.then(() => ({ startShardSync: () => Promise.resolve(runner), SYNC_RETENTION: 'device sync' })),
+    );
+    const sync = new HostSync(config, clock);
+    const { role } = leaderRole();
+    const starting = sync.start(role, 1);
+    const asked = sync.started(() => role);
+    expect(sync.runner(role)).toBeUndefined(); // not yet started
+    loaded!();
+    await expect(asked).resolves.toBe(runner);
+    await starting;
+  });
 });

@@ -54,6 +54,8 @@ export class HostSync {
   private running: Running | undefined;
   /** Grows with every `stop()`: a start that a stop overtook drops what it started. */
   private generation = 0;
+  /** The start under way, if any: a round asked for meanwhile waits for it. */
+  private starting: Promise<void> | undefined;
 
   constructor(config: ShardHostConfig, clock: Clock) {
     this.config = config;
@@ -67,6 +69,17 @@ export class HostSync {
   async start(role: ShardRole, term: number): Promise<void> {
     if (!this.config.sync || role.kind !== 'leader') return;
     this.stop();
+    const starting = this.startRunner(role, term);
+    this.starting = starting;
+    try {
+      await starting;
+    } finally {
+      if (this.starting === starting) this.starting = undefined;
+    }
+  }
+
+  private async startRunner(role: Extract<ShardRole, { kind: 'leader' }>, term: number): Promise<void> {
+    if (!this.config.sync) return;
     const generation = this.generation;
     const { startShardSync, SYNC_RETENTION } = await loadSync();
     if (generation !== this.generation) return; // stopped while the code loaded: nothing started
@@ -90,6 +103,15 @@ export class HostSync {
     this.generation++;
     if (this.running) release(this.running);
     this.running = undefined;
+  }
+
+  /**
+   * The runner once a start under way is done (a shard reads before its sync has started: the sync
+   * code may still be loading), while the worker still leads with the log it started with.
+   */
+  async started(role: () => ShardRole): Promise<SyncRunner | undefined> {
+    await this.starting?.catch(() => undefined); // a start that failed has no runner
+    return this.runner(role());
   }
 
   /** The runner, while the worker still leads with the log it started with (`role` is its role now). */

@@ -174,7 +174,7 @@ export class ShardHost {
 
   /** Runs a sync round of this shard now; `undefined` if this worker does not lead it (or the database does not sync). */
   async syncNow(): Promise<SyncRunnerStats | undefined> {
-    return this.sync.runner(this.leadership.role)?.now();
+    return (await this.sync.started(() => this.leadership.role))?.now();
   }
 
   /** This shard's sync stats, if this worker leads it and the database syncs. */
