@@ -134,4 +134,17 @@ describe('LeaderLock', () => {
     leading();
     await until(async () => !(await held(shardChannels(db, 3).lock)));
   });
+
+  it('a tab closed while its worker takes the lead lets go of the lock at once, though the lead never returns', async () => {
+    // What a close does to a worker in becomeLeader: terminates it, and the call is never answered.
+    let closed = false;
+    const { slot, lock, led, terms } = setup(4, { closed: () => closed, leading: new Promise<void>(() => undefined) });
+    lock.request(slot, false);
+    await until(() => terms.length === 1);
+    terms[0]!(1);
+    await until(() => led.length === 1);
+    closed = true;
+    controller.abort();
+    await until(async () => !(await held(shardChannels(db, 4).lock)));
+  });
 });
