@@ -177,9 +177,13 @@ export class ShardHost {
     return (await this.sync.started(() => this.leadership.role))?.now();
   }
 
-  /** This shard's sync stats, if this worker leads it and the database syncs. */
-  syncStats(): SyncRunnerStats | undefined {
-    return this.sync.runner(this.leadership.role)?.stats();
+  /**
+   * This shard's sync stats, if this worker leads it and the database syncs. Like `syncNow`, it waits
+   * for a start under way (the sync code loads on first use, after the shard is readable), so that
+   * writes made right after the open show as pending rather than the shard as not led.
+   */
+  async syncStats(): Promise<SyncRunnerStats | undefined> {
+    return (await this.sync.started(() => this.leadership.role))?.stats();
   }
 
   // ---- The in-tab follower (in-tab-follower.ts) ---------------------------
