@@ -34,10 +34,10 @@ const LABEL_W = 170;
 const VALUE_W = 90;
 const BAR_H = 16;
 const GAP = 5;
-const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+export const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** `v` for a label: whole numbers with thousands separators above 100, else 3 significant digits. */
-function formatValue(v) {
+export function formatValue(v) {
   if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
   return String(Number(v.toPrecision(3)));
 }

@@ -11,6 +11,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { esc, formatValue } from './chart.mjs';
 
 const WIDTH = 980;
 const LABEL_W = 400;
@@ -19,8 +20,6 @@ const BAR_H = 15;
 const GAP = 6;
 const LO = 0.01;
 const HI = 10;
-const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const digits3 = (v) => (Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : String(Number(v.toPrecision(3))));
 
 /** The share of its target a ratio row reaches (1 = met exactly), or undefined when it has no value. */
 export function shareOfTarget(row) {
@@ -54,7 +53,7 @@ export function targetsChart(results) {
       `<rect x="${x(LO)}" y="${y}" width="${Math.max(1, x(share) - x(LO)).toFixed(1)}" height="${BAR_H}" class="${met ? 'met' : 'miss'}"/>`,
     );
     out.push(
-      `<text x="${WIDTH - NOTE_W}" y="${y + BAR_H - 3}" class="note">${esc(`${digits3(row.value)} (${wanted}) · ${met ? 'met' : 'missed'} · ${when}`)}</text>`,
+      `<text x="${WIDTH - NOTE_W}" y="${y + BAR_H - 3}" class="note">${esc(`${formatValue(row.value)} (${wanted}) · ${met ? 'met' : 'missed'} · ${when}`)}</text>`,
     );
     y += BAR_H + GAP;
   }

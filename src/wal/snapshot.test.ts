@@ -21,6 +21,18 @@ function codeOf(run: () => unknown): string | undefined {
   return undefined;
 }
 
+/** `storage` with every call it takes written down, in order. */
+function countedStorage(storage: WalStorage): { calls: string[]; counted: WalStorage } {
+  const calls: string[] = [];
+  const counted: WalStorage = {
+    description: 'counted',
+    list: () => (calls.push('list'), storage.list()),
+    open: (name, options) => (calls.push(`open ${name}`), storage.open(name, options)),
+    rename: (from, to) => (calls.push(`rename ${from}`), storage.rename(from, to)),
+    remove: (name) => (calls.push(`remove ${name}`), storage.remove(name)),
+  };
+  return { calls, counted };
+}
 describe('snapshot file format (docs/FORMAT.md §9)', () => {
   it('lays out header, body and digest as specified, and reads back', () => {
     const bytes = encodeSnapshot(b3, { shard: 3, databaseId, lsn: 0x1234, hlcHigh: 0x0192_5f3a_1b2c_0007n, body: body(5) });
@@ -76,14 +88,7 @@ describe('SnapshotStore', () => {
 
   it('knows its files after one listing: a snapshot costs one create, one rename and one remove, and the folder is not listed again', async () => {
     const storage = new MemoryStorage();
-    const calls: string[] = [];
-    const counted: WalStorage = {
-      description: 'counted',
-      list: () => (calls.push('list'), storage.list()),
-      open: (name, options) => (calls.push(`open ${name}`), storage.open(name, options)),
-      rename: (from, to) => (calls.push(`rename ${from}`), storage.rename(from, to)),
-      remove: (name) => (calls.push(`remove ${name}`), storage.remove(name)),
-    };
+    const { calls, counted } = countedStorage(storage);
     const store = new SnapshotStore(counted, b3, { shard: 1, databaseId, yieldToEvents: noYield });
     for (const lsn of [10, 20]) await store.write({ lsn, hlcHigh: 0n, body: body(lsn) });
     calls.length = 0;
@@ -102,14 +107,7 @@ describe('SnapshotStore', () => {
     const writer = new SnapshotStore(storage, b3, { shard: 1, databaseId, yieldToEvents: noYield });
     for (const lsn of [10, 20]) await writer.write({ lsn, hlcHigh: 0n, body: body(lsn) });
     storage.put('0001-0000000000000030.snap.tmp', body(7)); // a crash's leftover
-    const calls: string[] = [];
-    const counted: WalStorage = {
-      description: 'counted',
-      list: () => (calls.push('list'), storage.list()),
-      open: (name, options) => (calls.push(`open ${name}`), storage.open(name, options)),
-      rename: (from, to) => (calls.push(`rename ${from}`), storage.rename(from, to)),
-      remove: (name) => (calls.push(`remove ${name}`), storage.remove(name)),
-    };
+    const { calls, counted } = countedStorage(storage);
     const store = new SnapshotStore(counted, b3, { shard: 1, databaseId, yieldToEvents: noYield });
     const { snapshot } = await store.loadNewest({ maxLsn: 20 });
     expect(snapshot).toMatchObject({ lsn: 20, bytes: 20 + 104 });
