@@ -2,7 +2,7 @@
  * What tidal stores, and how big and deep it may be: the `Value` and
  * `CrdtValue` types and the bounds every writer checks and every reader
  * enforces on untrusted bytes (docs/PAYLOAD.md). The codec (value.ts,
- * value-codec.ts) is built on these.
+ * value-codec.ts, value-read.ts) is built on these.
  */
 import type { Decoder } from './bytes.js';
 import { TidalError } from './errors.js';

@@ -30,8 +30,8 @@ import {
   TAG_STRING,
   TAG_TRUE,
   TAG_UINT,
-  readValue,
-} from './value-codec.js';
+} from './value-tags.js';
+import { readValue } from './value-read.js';
 
 const utf8 = new TextEncoder();
 

@@ -26,14 +26,16 @@
  * peer): every length is bounded by the bytes remaining, nesting by a
  * depth limit, and every failure is a `TidalError`.
  *
- * The parts: value-bounds.ts (the types and limits), value-codec.ts (the
- * tag table, writer and reader), utf8.ts (strings), value-order.ts (the
- * orders); this file names the two forms and is what the rest imports.
+ * The parts: value-bounds.ts (the types and limits), value-tags.ts (the
+ * tag table), value-codec.ts (the writer), value-read.ts (the reader),
+ * value-skip.ts (reading past a value), utf8.ts (strings), value-order.ts
+ * (the orders); this file names the two forms and is what the rest imports.
  */
 import { Decoder, Encoder } from './bytes.js';
 import { TidalError } from './errors.js';
 import { MAX_EVENT_DEPTH, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, type CrdtValue, type Value } from './value-bounds.js';
-import { CANONICAL_FORM, EXACT_FORM, EncodeFailure, readValue, toTidalError, writeValue } from './value-codec.js';
+import { EncodeFailure, toTidalError, writeValue } from './value-codec.js';
+import { CANONICAL_FORM, EXACT_FORM, readValue } from './value-read.js';
 import { sameBytes } from './value-order.js';
 
 export { MAX_BIGINT_BITS, MAX_EVENT_DEPTH, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, type CrdtValue, type Value } from './value-bounds.js';
