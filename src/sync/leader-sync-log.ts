@@ -22,9 +22,7 @@ import { decodeValue, MAX_PAYLOAD_DEPTH, PAYLOAD_VERSION } from '../wal/payload.
 import type { SnapshotBody } from './format.js';
 import { operationsToMerge } from './state-merge.js';
 import type { LocalEvent, SyncLog } from './sync-log.js';
-
-/** The `Wal.retain` holder of device sync: the log it has not uploaded yet (the shard host releases it when sync stops). */
-export const SYNC_RETENTION = 'device sync';
+import { SYNC_RETENTION } from './sync-retention.js';
 
 /** A shard leader's log, for sync. */
 export class LeaderSyncLog implements SyncLog {

@@ -3,4 +3,3 @@
  * module, so that bundlers make the sync code one chunk the worker loads on first use.
  */
 export { startShardSync } from '../sync/device-sync.js';
-export { SYNC_RETENTION } from '../sync/leader-sync-log.js';

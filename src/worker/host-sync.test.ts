@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SyncConfig } from '../sync/sync-options.js';
+import { Retentions } from '../wal/retention.js';
 import type * as HostSyncModule from './host-sync.js';
 import type { ShardRole } from './leadership.js';
 import type { ShardHostConfig } from './shard-host-config.js';
@@ -9,10 +10,20 @@ import type { ShardHostConfig } from './shard-host-config.js';
 const config = { db: 'db', shard: 0, shards: 1, sync: {} as SyncConfig } as ShardHostConfig;
 const clock = { now: () => 0 } as never;
 
-function leaderRole(): { role: ShardRole; released: string[] } {
+/** A leader's role whose log starts at `firstLsn` and keeps its retentions as a `Wal` does (`compactFloor`: what a compaction up to an LSN would keep). */
+function leaderRole(firstLsn = 1): { role: ShardRole; released: string[]; compactFloor: (beforeLsn: number) => number } {
   const released: string[] = [];
-  const wal = { release: (name: string) => released.push(name) };
-  return { role: { kind: 'leader', wal, leader: {} } as unknown as ShardRole, released };
+  const retentions = new Retentions();
+  const wal = {
+    firstLsn,
+    retain: (name: string, fromLsn: number) => retentions.retain(name, fromLsn),
+    release: (name: string) => {
+      released.push(name);
+      retentions.release(name);
+    },
+  };
+  const role = { kind: 'leader', wal, leader: {} } as unknown as ShardRole;
+  return { role, released, compactFloor: (beforeLsn) => retentions.floor(beforeLsn) };
 }
 
 async function hostSync(code: () => object): Promise<typeof HostSyncModule> {
@@ -49,7 +60,7 @@ describe('HostSync', () => {
   it('starts and stops a runner, releasing what it retained', async () => {
     const runner = { stop: vi.fn() };
     const startShardSync = vi.fn(() => Promise.resolve(runner));
-    const { HostSync } = await hostSync(() => ({ startShardSync, SYNC_RETENTION: 'device sync' }));
+    const { HostSync } = await hostSync(() => ({ startShardSync }));
     const sync = new HostSync(config, clock);
     const { role, released } = leaderRole();
     await sync.start(role, 7);
@@ -65,7 +76,7 @@ describe('HostSync', () => {
     let started: (() => void) | undefined;
     const runner = { stop: vi.fn() };
     const startShardSync = vi.fn(() => new Promise((done) => (started = () => done(runner))));
-    const { HostSync } = await hostSync(() => ({ startShardSync, SYNC_RETENTION: 'device sync' }));
+    const { HostSync } = await hostSync(() => ({ startShardSync }));
     const sync = new HostSync(config, clock);
 
     const first = leaderRole();
@@ -86,13 +97,30 @@ describe('HostSync', () => {
     expect(sync.runner(second.role)).toBeUndefined();
   });
 
+  it('keeps the log from compaction while the sync code loads, and after a start that failed, until it stops', async () => {
+    let loaded: (() => void) | undefined;
+    const gate = new Promise<void>((done) => (loaded = done));
+    const { HostSync } = await hostSync(() =>
+      gate.then(() => ({ startShardSync: () => Promise.reject(new Error('the key could not be imported')) })),
+    );
+    const sync = new HostSync(config, clock);
+    const { role, released, compactFloor } = leaderRole(40);
+    const starting = sync.start(role, 1);
+    // A snapshot at LSN 99 compacts while the code loads: nothing from LSN 40 on may go, none of it was uploaded.
+    expect(compactFloor(100)).toBe(40);
+    loaded!();
+    await expect(starting).rejects.toThrow('the key could not be imported');
+    expect(compactFloor(100)).toBe(40); // no runner: still not uploaded
+    sync.stop();
+    expect(released).toEqual(['device sync']);
+    expect(compactFloor(100)).toBe(100);
+  });
+
   it('lets a round asked for while the sync code loads wait for the runner', async () => {
     let loaded: (() => void) | undefined;
     const gate = new Promise<void>((done) => (loaded = done));
     const runner = { stop: vi.fn() };
-    const { HostSync } = await hostSync(() =>
-      gate.then(() => ({ startShardSync: () => Promise.resolve(runner), SYNC_RETENTION: 'device sync' })),
-    );
+    const { HostSync } = await hostSync(() => gate.then(() => ({ startShardSync: () => Promise.resolve(runner) })));
     const sync = new HostSync(config, clock);
     const { role } = leaderRole();
     const starting = sync.start(role, 1);

@@ -8,20 +8,22 @@
  * The sync code (store client, keys, runner: about a third of the worker)
  * is imported when a database that syncs takes the lead, not with the
  * worker: most databases never sync, and every open starts a worker per
- * shard, each parsing what it was bundled with.
+ * shard, each parsing what it was bundled with. The log is retained
+ * (`SYNC_RETENTION`) from the moment the worker takes the lead, before the
+ * code has loaded: a compaction meanwhile keeps what was not uploaded.
  */
 import type { Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import type { SyncRunner } from '../sync/sync-runner.js';
+import { SYNC_RETENTION } from '../sync/sync-retention.js';
 import type { Wal } from '../wal/wal.js';
 import type { ShardRole } from './leadership.js';
 import type { ShardHostConfig } from './shard-host-config.js';
 
-/** A started runner, the log it reads and the name under which it retains that log's entries. */
+/** A started runner and the log it reads. */
 interface Running {
   readonly runner: SyncRunner;
   readonly wal: Wal;
-  readonly retention: string;
 }
 
 /**
@@ -52,6 +54,8 @@ export class HostSync {
   private readonly config: ShardHostConfig;
   private readonly clock: Clock;
   private running: Running | undefined;
+  /** The log whose entries sync retains, from the start until the stop (whether or not a runner started). */
+  private retained: Wal | undefined;
   /** Grows with every `stop()`: a start that a stop overtook drops what it started. */
   private generation = 0;
   /** The start under way, if any: a round asked for meanwhile waits for it. */
@@ -64,11 +68,15 @@ export class HostSync {
 
   /**
    * Starts syncing the shard `role` leads (when the database syncs), with the lead's term as writer
-   * epoch. Rejects with `Unreachable` when the worker cannot load its sync code.
+   * epoch. The log is retained at once, whole, until the runner's first round reads the manifest or
+   * `stop()`: a start that fails keeps it retained, so a later lead can still upload it. Rejects with
+   * `Unreachable` when the worker cannot load its sync code.
    */
   async start(role: ShardRole, term: number): Promise<void> {
     if (!this.config.sync || role.kind !== 'leader') return;
     this.stop();
+    role.wal.retain(SYNC_RETENTION, Math.max(1, role.wal.firstLsn));
+    this.retained = role.wal;
     const starting = this.startRunner(role, term);
     this.starting = starting;
     try {
@@ -81,7 +89,7 @@ export class HostSync {
   private async startRunner(role: Extract<ShardRole, { kind: 'leader' }>, term: number): Promise<void> {
     if (!this.config.sync) return;
     const generation = this.generation;
-    const { startShardSync, SYNC_RETENTION } = await loadSync();
+    const { startShardSync } = await loadSync();
     if (generation !== this.generation) return; // stopped while the code loaded: nothing started
     const runner = await startShardSync(this.config.sync, {
       database: this.config.db,
@@ -92,17 +100,18 @@ export class HostSync {
       term,
       clock: this.clock,
     });
-    const running = { runner, wal: role.wal, retention: SYNC_RETENTION };
     if (generation !== this.generation)
-      release(running); // stopped while it started
-    else this.running = running;
+      runner.stop(); // stopped while it started (the stop released the log)
+    else this.running = { runner, wal: role.wal };
   }
 
   /** Stops the runner and lets compaction go past what it had not uploaded. */
   stop(): void {
     this.generation++;
-    if (this.running) release(this.running);
+    this.running?.runner.stop();
     this.running = undefined;
+    this.retained?.release(SYNC_RETENTION);
+    this.retained = undefined;
   }
 
   /**
@@ -119,9 +128,4 @@ export class HostSync {
     if (this.running && (role.kind !== 'leader' || role.wal !== this.running.wal)) this.stop(); // stepped down meanwhile
     return this.running?.runner;
   }
-}
-
-function release(running: Running): void {
-  running.runner.stop();
-  running.wal.release(running.retention);
 }
