@@ -55,8 +55,8 @@ const SEGMENT_BOUND_BYTES = 4 * 1024 * 1024;
 const SOAK_CHECK_EVERY = 100_000;
 /**
  * Writes at the end of `extend` that go through the shard API: 75k a shard,
- * some 4 MiB of log, past two snapshots of the default policy (one every
- * MiB of log while the snapshot is under 1 MiB).
+ * some 4 MiB of log, past several snapshots of the default policy (one
+ * every 512 KiB of log while the snapshot is under 512 KiB).
  */
 const LEADER_WRITTEN_EVENTS = 300_000;
 

@@ -261,15 +261,16 @@ describe('shard snapshots', () => {
     await wal.close();
   });
 
-  it('by default the next snapshot is due after as many log bytes as the newest snapshot holds, and at least 1 MiB', async () => {
+  it('by default the next snapshot is due after as many log bytes as the newest snapshot holds, and at least 512 KiB', async () => {
     const storage = new MemoryStorage();
     const store = new SnapshotStore(storage, b3, { shard: 0, databaseId, yieldToEvents: noYield });
     const { wal } = await Wal.open(storage, { shard: 0, durable: false });
     const leader = await ShardLeader.open({ wal, replica: 'l' });
     const snapshots = new ShardSnapshots({ wal, store, state: leader.state });
     wal.onCommit(() => snapshots.afterCommit());
+    expect(snapshots.logBytesDue()).toBe(512 * 1024); // the documented default (docs/FORMAT.md §9.4)
     expect(snapshots.logBytesDue()).toBe(MIN_SNAPSHOT_LOG_BYTES);
-    // Small state, much log: a snapshot after each MiB of log, not before.
+    // Small state, much log: a snapshot after each 512 KiB of log, not before.
     let seq = 0;
     while (wal.bytesAppended < MIN_SNAPSHOT_LOG_BYTES * 0.9) await writeRounds(leader, request, 40, ++seq, seq);
     await snapshots.close();
@@ -280,8 +281,8 @@ describe('shard snapshots', () => {
     await again.close();
     const kept = await store.list();
     expect(kept).toHaveLength(2);
-    expect(again.logBytesDue()).toBe(MIN_SNAPSHOT_LOG_BYTES); // the state is far under 1 MiB
-    // A state larger than 1 MiB sets the pace itself.
+    expect(again.logBytesDue()).toBe(MIN_SNAPSHOT_LOG_BYTES); // the state is far under 512 KiB
+    // A state larger than 512 KiB sets the pace itself.
     const big = new ShardSnapshots({ wal, store, state: leader.state, latest: { name: 'x', lsn: kept[0]!.lsn, bytes: 3 << 20 } });
     expect(big.logBytesDue()).toBe(3 << 20);
     await big.close();
