@@ -68,16 +68,22 @@ export class HostSync {
 
   /**
    * Starts syncing the shard `role` leads (when the database syncs), with the lead's term as writer
-   * epoch. The log is retained at once, whole, until the runner's first round reads the manifest or
-   * `stop()`: a start that fails keeps it retained, so a later lead can still upload it. Rejects with
-   * `Unreachable` when the worker cannot load its sync code.
+   * epoch. The log is retained at once, whole, while the sync code loads and the runner starts (its
+   * first round then moves the retention on to what the manifest does not cover). A start that fails
+   * lets it go: a log that never syncs must not grow for good, and an uploader that finds its log
+   * compacted restarts its chain from a snapshot (docs/SYNC.md §6, step 3). Rejects with `Unreachable` when the
+   * worker cannot load its sync code.
    */
   async start(role: ShardRole, term: number): Promise<void> {
     if (!this.config.sync || role.kind !== 'leader') return;
     this.stop();
     role.wal.retain(SYNC_RETENTION, Math.max(1, role.wal.firstLsn));
     this.retained = role.wal;
-    const starting = this.startRunner(role, term);
+    const generation = this.generation;
+    const starting = this.startRunner(role, term).catch((error: unknown) => {
+      if (generation === this.generation) this.stop(); // nothing started: nothing retained
+      throw error;
+    });
     this.starting = starting;
     try {
       await starting;
