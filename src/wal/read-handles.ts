@@ -34,6 +34,27 @@ export class ReadHandleCache {
     this.limit = limit;
   }
 
+  /**
+   * Takes the handles recovery left open on sealed segments into the cache,
+   * oldest first (recovery keeps at most `MAX_OPEN_READ_HANDLES`, its
+   * newest: closing a handle costs about 1 ms in Chromium, and those are
+   * the likeliest to be read next). Past the bound, the oldest are closed.
+   */
+  adopt(segments: readonly HandleSlot[]): void {
+    for (const segment of segments) {
+      if (segment.sealed && segment.file && !this.opened.includes(segment)) this.opened.push(segment);
+    }
+    this.trim();
+  }
+
+  private trim(): void {
+    while (this.opened.length > this.limit) {
+      const evicted = this.opened.shift()!;
+      evicted.file?.close();
+      evicted.file = undefined;
+    }
+  }
+
   /** The segment's handle, opening (and caching) one when it has none. */
   async open(segment: HandleSlot): Promise<WalFile> {
     if (segment.file) return segment.file;
@@ -46,11 +67,7 @@ export class ReadHandleCache {
     segment.file = file;
     if (!segment.sealed) return file;
     this.opened.push(segment);
-    while (this.opened.length > this.limit) {
-      const evicted = this.opened.shift()!;
-      evicted.file?.close();
-      evicted.file = undefined;
-    }
+    this.trim();
     return file;
   }
 

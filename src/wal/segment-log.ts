@@ -62,7 +62,7 @@ export interface Segment extends BatchIndex {
 
 /** The log as recovery leaves it: what `SegmentLog` starts from. */
 export interface RecoveredSegments {
-  /** Kept segments, oldest first; only the last may be open (with its handle). */
+  /** Kept segments, oldest first; only the last may be open. Each that recovery read keeps its handle (the sealed ones go to the read-handle cache). */
   readonly segments: Segment[];
   /** LSN ranges lost to damage. */
   readonly gaps: LsnRange[];

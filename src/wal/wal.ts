@@ -134,6 +134,7 @@ export class Wal {
       options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
     );
     this.readHandles = new ReadHandleCache(storage);
+    this.readHandles.adopt(this.log.segments);
     this.reader = new LogReader(this.log, this.readHandles, b3);
     this.importContext = { storage, b3, log: this.log, durable: this.durable, notify: (batch) => this.notify(batch) };
   }
