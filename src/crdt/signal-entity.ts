@@ -117,16 +117,26 @@ export function malformed(message: string, offset: number): TidalError {
   return new TidalError('MalformedPayload', `${message} (at offset ${offset})`, { details: { offset } });
 }
 
-function readText(dec: Decoder, max: number, what: string): string {
+/** A name or key of 1..`max` well-formed characters; `what` and `suffix` name it in the error (built only then). */
+function readText(dec: Decoder, max: number, what: string, suffix = ''): string {
   const at = dec.offset;
   const text = readUtf8(dec);
   if (text.length === 0 || text.length > max || !isWellFormedString(text)) {
-    throw malformed(`${what} must be 1..${max} well-formed characters`, at);
+    throw malformed(`${what}${suffix} must be 1..${max} well-formed characters`, at);
   }
   return text;
 }
 
-function readSorted<T>(dec: Decoder, what: string, read: () => T): Map<string, T> | undefined {
+/**
+ * A sorted map of `what`s, each read by `read` (a module function, not a
+ * closure: a snapshot of many entities reads three maps per entity).
+ */
+function readSorted<T>(
+  dec: Decoder,
+  what: string,
+  read: (dec: Decoder, legacy: boolean) => T,
+  legacy: boolean,
+): Map<string, T> | undefined {
   // Each entry is at least a 2-byte name and a 1-byte body.
   const count = readCount(dec, 3, what);
   if (count === 0) return undefined;
@@ -134,12 +144,30 @@ function readSorted<T>(dec: Decoder, what: string, read: () => T): Map<string, T
   let previous: string | undefined;
   for (let i = 0; i < count; i++) {
     const at = dec.offset;
-    const name = readText(dec, MAX_NAME_LENGTH, `${what} name`);
+    const name = readText(dec, MAX_NAME_LENGTH, what, ' name');
     if (previous !== undefined && compareStrings(previous, name) >= 0) throw malformed(`${what} names are not strictly increasing`, at);
     previous = name;
-    map.set(name, read());
+    map.set(name, read(dec, legacy));
   }
   return map;
+}
+
+function readCounterEntry(dec: Decoder): PNCounter {
+  const start = dec.offset;
+  const counter = PNCounter.readFrom(dec);
+  if (counter.isEmpty) throw malformed('an entity counter has no entries', start);
+  return counter;
+}
+
+function readFieldEntry(dec: Decoder, legacy: boolean): LWWRegister {
+  return LWWRegister.readFrom(dec, legacy);
+}
+
+function readSetEntry(dec: Decoder, legacy: boolean): GSet {
+  const start = dec.offset;
+  const set = GSet.readFrom(dec, legacy);
+  if (set.size === 0) throw malformed('an entity set has no members', start);
+  return set;
 }
 
 /**
@@ -153,19 +181,9 @@ export function readEntityRecord(dec: Decoder, stateVersion = 2): DecodedEntity 
   const at = dec.offset;
   const key = readText(dec, MAX_ENTITY_KEY_LENGTH, 'entity key');
   const entity = new SignalEntity();
-  entity.counters = readSorted(dec, 'counter', () => {
-    const start = dec.offset;
-    const counter = PNCounter.readFrom(dec);
-    if (counter.isEmpty) throw malformed('an entity counter has no entries', start);
-    return counter;
-  });
-  entity.fields = readSorted(dec, 'field', () => LWWRegister.readFrom(dec, legacy));
-  entity.sets = readSorted(dec, 'set', () => {
-    const start = dec.offset;
-    const set = GSet.readFrom(dec, legacy);
-    if (set.size === 0) throw malformed('an entity set has no members', start);
-    return set;
-  });
+  entity.counters = readSorted(dec, 'counter', readCounterEntry, legacy);
+  entity.fields = readSorted(dec, 'field', readFieldEntry, legacy);
+  entity.sets = readSorted(dec, 'set', readSetEntry, legacy);
   if (!entity.counters && !entity.fields && !entity.sets) throw malformed(`entity ${JSON.stringify(key)} is empty`, at);
   return { key, entity };
 }

@@ -373,11 +373,7 @@ export function asWriteEvent(event: Value): WriteEvent {
     }
     if (typeof e['replica'] !== 'string' || !isHlcTimestamp(e['hlc']))
       throw new TidalError('MalformedPayload', 'write event replica or hlc missing');
-    const block = e['ops'] as Uint8Array;
-    const ops = decodeOpsBlock(block, e['replica'], e['hlc']);
-    if (block[0] === OPS_BLOCK_V3)
-      assertReplicaId(e['replica']); // the v3 decoder checked every operation but their shared stamp
-    else for (const op of ops) validateOperation(op);
+    const ops = compactWriteOps(e['ops'] as Uint8Array, e['replica'], e['hlc']);
     return {
       t: 'write',
       session: e['session'] as SessionId,
@@ -394,4 +390,18 @@ export function asWriteEvent(event: Value): WriteEvent {
       cause: error,
     });
   }
+}
+
+/**
+ * The operations of a version-2 write event's `block`, stamped `replica`
+ * and from `hlc`, each checked (what `asWriteEvent` does with the block;
+ * log-event-read.ts reads the same way). Throws what the block's decoder
+ * or the checks throw, not yet wrapped.
+ */
+export function compactWriteOps(block: Uint8Array, replica: string, hlc: bigint): CrdtOperation[] {
+  const ops = decodeOpsBlock(block, replica, hlc);
+  if (block[0] === OPS_BLOCK_V3)
+    assertReplicaId(replica); // the v3 decoder checked every operation but their shared stamp
+  else for (const op of ops) validateOperation(op);
+  return ops;
 }

@@ -82,6 +82,23 @@ export function encodePayload(events: readonly Value[]): Uint8Array {
  * Byte strings are decoded as copies, never views into `bytes`.
  */
 export function decodePayload(bytes: Uint8Array, expectedCount: number): Value[] {
+  const decoder = openPayload(bytes, expectedCount);
+  const events: Value[] = [];
+  for (let index = 0; index < expectedCount; index++) {
+    assertEventFollows(decoder, index, expectedCount);
+    events.push(decodeValue(decoder, MAX_PAYLOAD_DEPTH));
+  }
+  assertPayloadEnd(decoder, expectedCount);
+  return events;
+}
+
+/**
+ * A decoder at the first event of payload `bytes`, after `decodePayload`'s
+ * checks of its arguments and version byte (the same refusals). For readers
+ * that decode a payload's events their own way (session/log-event-read.ts),
+ * with `assertEventFollows` before each event and `assertPayloadEnd` after.
+ */
+export function openPayload(bytes: Uint8Array, expectedCount: number): Decoder {
   if (!(bytes instanceof Uint8Array)) {
     throw new TidalError('InvalidArgument', `payload must be a Uint8Array, got ${describeType(bytes)}`);
   }
@@ -101,15 +118,20 @@ export function decodePayload(bytes: Uint8Array, expectedCount: number): Value[]
   }
   const decoder = new Decoder(bytes);
   decoder.offset = 1;
-  const events: Value[] = [];
-  for (let index = 0; index < expectedCount; index++) {
-    if (decoder.remaining === 0) {
-      throw new TidalError('Truncated', `payload of ${bytes.length} bytes ends after ${index} of its ${expectedCount} events`, {
-        details: { decoded: index, expectedCount },
-      });
-    }
-    events.push(decodeValue(decoder, MAX_PAYLOAD_DEPTH));
+  return decoder;
+}
+
+/** Throws `Truncated` when the payload ends before its event `index` (of `expectedCount`). */
+export function assertEventFollows(decoder: Decoder, index: number, expectedCount: number): void {
+  if (decoder.remaining === 0) {
+    throw new TidalError('Truncated', `payload of ${decoder.bytes.length} bytes ends after ${index} of its ${expectedCount} events`, {
+      details: { decoded: index, expectedCount },
+    });
   }
+}
+
+/** Throws `MalformedPayload` when bytes are left after the payload's last event. */
+export function assertPayloadEnd(decoder: Decoder, expectedCount: number): void {
   if (decoder.remaining !== 0) {
     throw new TidalError(
       'MalformedPayload',
@@ -117,7 +139,6 @@ export function decodePayload(bytes: Uint8Array, expectedCount: number): Value[]
       { details: { offset: decoder.offset, trailing: decoder.remaining } },
     );
   }
-  return events;
 }
 
 function describeType(value: unknown): string {

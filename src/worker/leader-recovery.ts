@@ -9,7 +9,7 @@ import type { Clock } from '../common/clock.js';
 import { sleep } from '../common/clock.js';
 import { isTidalError } from '../common/errors.js';
 import { restoreFromSnapshot } from '../session/shard-snapshots.js';
-import { decodePayload, type Value } from '../wal/payload.js';
+import { readLogEvents } from '../session/log-event-read.js';
 import { newerFormat } from '../wal/segment-scan.js';
 import type { SnapshotFileInfo, SnapshotStore } from '../wal/snapshot-store.js';
 import type { WalStorage } from '../wal/storage.js';
@@ -74,14 +74,17 @@ export async function replayShard(options: {
         // Wal.open verified the log after the snapshot (and the reader checks what it did not): structure only here.
         // Batch by batch, each batch's events applied in one loop: not one async generator step (promises) per event.
         for await (const batch of wal.readBatches(fromLsn, { verify: false })) {
-          const events = decodePayload(batch.payload, batch.header.eventCount);
-          for (let i = Math.max(0, fromLsn - batch.firstLsn); i < events.length; i++) {
-            applyVerified(state, batch.firstLsn + i, events[i]!);
+          // Straight into log events (no generic value per event); a refused event throws once those before it applied.
+          const skip = Math.max(0, fromLsn - batch.firstLsn);
+          const { events, refused } = readLogEvents(batch.payload, batch.header.eventCount, skip);
+          for (let i = 0; i < events.length; i++) {
+            state.applyEvent(batch.firstLsn + skip + i, events[i]!);
             if (clock.now() - yieldedAt > REPLAY_SLICE_MS) {
               await yieldToEventLoop();
               yieldedAt = clock.now();
             }
           }
+          if (refused !== undefined) throw refusedEvent(refused);
         }
       },
     });
@@ -92,16 +95,11 @@ export async function replayShard(options: {
 }
 
 /**
- * Applies an event of the log the leader opened (every byte verified): one
- * of a format this build does not read was written by a newer tidal, so it
- * is version skew (the tab steps aside and the page is told), not damage
- * nor a failure to retry.
+ * What a replay throws for an event of the log the leader opened (every
+ * byte verified) that it cannot apply: one of a format this build does not
+ * read was written by a newer tidal, so it is version skew (the tab steps
+ * aside and the page is told), not damage nor a failure to retry.
  */
-function applyVerified(state: ObservedState, lsn: number, event: Value): void {
-  try {
-    state.apply(lsn, event);
-  } catch (error) {
-    if (isTidalError(error, 'UnsupportedVersion')) throw newerFormat(error);
-    throw error;
-  }
+function refusedEvent(error: unknown): unknown {
+  return isTidalError(error, 'UnsupportedVersion') ? newerFormat(error) : error;
 }
