@@ -75,6 +75,11 @@ export class ShardLeader {
   private readonly waiters: AppliedWaiters;
   /** Imports from other devices on their way into the log: device → the cursor they advance it to. */
   private readonly merging = new Map<string, number>();
+  /** Batches and merges admitted and not yet settled (applied or failed): what `close` waits for. */
+  private readonly unsettled = new Set<Promise<unknown>>();
+  private closed = false;
+  /** Why storage refused the last append (`StorageFull`, `StorageError`), until an append succeeds again. */
+  private refusal: unknown;
 
   private constructor(options: ShardLeaderOptions, state: ShardState) {
     this.wal = options.wal;
@@ -136,7 +141,42 @@ export class ShardLeader {
    * admitted are appended as one batch and applied in order once
    * committed. Never rejects; an append failure fails the writes it held.
    */
-  async writeBatch(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
+  writeBatch(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
+    if (this.closed) return Promise.resolve(requests.map(() => ({ ok: false, error: this.closedError() })));
+    return this.track(this.admitBatch(requests));
+  }
+
+  /**
+   * Stops admitting writes and merges (later ones are refused with
+   * `Closed`) and resolves once every one admitted before is settled:
+   * applied to `state` once committed, or failed. What a clean close does
+   * before its shutdown snapshot, so that the snapshot holds every write
+   * the log does. It never rejects; the log stays open (its owner closes it).
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.unsettled.size > 0) await Promise.allSettled([...this.unsettled]);
+  }
+
+  /** Why storage refused this leader's last append, if it did and no append has succeeded since (a shutdown snapshot is then not attempted). */
+  get storageRefusal(): unknown {
+    return this.refusal;
+  }
+
+  private closedError(): TidalError {
+    return new TidalError('Closed', `shard ${this.shard}'s leader is closing`);
+  }
+
+  /** Keeps `work` among the unsettled until it settles. */
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.unsettled.add(work);
+    const untrack = () => void this.unsettled.delete(work);
+    work.then(untrack, untrack);
+    return work;
+  }
+
+  /** `writeBatch` once the leader is known to be open. */
+  private async admitBatch(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
     const now = this.clock.now();
     const outcomes: (WriteOutcome | Promise<WriteOutcome>)[] = [];
     const admitted: { index: number; event: WriteEvent; logged: Value; steps: number; pending: number }[] = [];
@@ -206,8 +246,10 @@ export class ShardLeader {
   private async appendEvents(events: readonly Value[]): Promise<({ lsn: number } | { error: unknown })[]> {
     try {
       const { first } = await this.wal.append(events);
+      this.refusal = undefined;
       return events.map((_, i) => ({ lsn: first + i }));
     } catch (error) {
+      this.noteRefusal(error);
       if (!isTidalError(error, 'Unencodable') || events.length === 1) return events.map(() => ({ error }));
       return Promise.all(
         events.map((event) =>
@@ -246,7 +288,18 @@ export class ShardLeader {
    * covers several devices' logs, docs/SYNC.md §9). Each device at most
    * once; `StaleWrite` if any is already merged up to its `upTo`.
    */
-  async mergeAll(imports: readonly { device: string; upTo: number; ops: readonly CrdtOperation[] }[]): Promise<LsnRange> {
+  mergeAll(imports: readonly { device: string; upTo: number; ops: readonly CrdtOperation[] }[]): Promise<LsnRange> {
+    if (this.closed) return Promise.reject(this.closedError());
+    return this.track(this.mergeNow(imports));
+  }
+
+  /** Notes an append that storage refused (see `storageRefusal`). */
+  private noteRefusal(error: unknown): void {
+    if (isTidalError(error, 'StorageFull') || isTidalError(error, 'StorageError')) this.refusal = error;
+  }
+
+  /** `mergeAll` once the leader is known to be open. */
+  private async mergeNow(imports: readonly { device: string; upTo: number; ops: readonly CrdtOperation[] }[]): Promise<LsnRange> {
     if (imports.length === 0) throw new TidalError('InvalidArgument', 'mergeAll takes at least one device');
     const devices = new Set<string>();
     for (const { device, upTo } of imports) {
@@ -269,7 +322,11 @@ export class ShardLeader {
     const events: ImportEvent[] = imports.map(({ device, upTo, ops }) => ({ t: 'import', device, upTo, at, ops }));
     for (const { device, upTo } of imports) this.merging.set(device, upTo);
     try {
-      const range = await this.wal.append(events as unknown as Value[]);
+      const range = await this.wal.append(events as unknown as Value[]).catch((error: unknown) => {
+        this.noteRefusal(error);
+        throw error;
+      });
+      this.refusal = undefined;
       // Applied as built: every operation, the device and the cursor were checked above, as reading the event back would check them.
       events.forEach((event, i) => this.state.applyEvent(range.first + i, event));
       this.pendingSteps.applied(counterSteps(imports));

@@ -29,6 +29,11 @@
  * snapshot attempt that failed (reported in `lastError`) holds nothing, so
  * a store that refuses snapshots slows no write.
  *
+ * Closing cleanly (`shutdownSnapshot`): once the leader admits no more
+ * writes and those admitted settled, a snapshot at the log's last LSN when
+ * the tail after the newest snapshot is worth it, waited for at most
+ * `closeTimeoutMs`; so that the next open replays no log.
+ *
  * Compacting (`compactLog`, after each snapshot and whenever the caller
  * asks): sealed segments wholly below the older kept snapshot are deleted,
  * and those wholly below the newest as well where keeping them would keep
@@ -70,12 +75,53 @@ export interface SnapshotPolicy {
    * (back-pressure). Default: twice the `logBytes` in force.
    */
   readonly overdueLogBytes?: number;
+  /**
+   * A clean close (`shutdownSnapshot`) snapshots the shard when at least
+   * this many events were logged after the newest snapshot, and at least
+   * one per `CLOSE_SNAPSHOT_BYTES_PER_EVENT` bytes of it. Default
+   * `CLOSE_SNAPSHOT_MIN_EVENTS` (1024).
+   */
+  readonly closeMinEvents?: number;
+  /** How long a clean close waits for its snapshot before it closes without it. Default `CLOSE_SNAPSHOT_TIMEOUT_MS` (1 s). */
+  readonly closeTimeoutMs?: number;
 }
 
 /** The least log between two snapshots under the default policy (see `SnapshotPolicy.logBytes`). */
 export const MIN_SNAPSHOT_LOG_BYTES = 512 * 1024;
 export const DEFAULT_SNAPSHOT_INTERVAL_MS = 10 * 60_000;
 export const DEFAULT_SNAPSHOTS_KEPT = 2;
+/**
+ * The least tail worth a shutdown snapshot: replaying an event costs an
+ * open 10–30 µs (11–31 µs measured on memory storage in Node), so 1024
+ * events are 11–31 ms of the next open, against about 2 ms of close for a
+ * small state (docs/FORMAT.md §9.4).
+ */
+export const CLOSE_SNAPSHOT_MIN_EVENTS = 1024;
+/**
+ * A larger state asks for a longer tail: one event per this many bytes of
+ * the newest snapshot. Taking a snapshot (encoding, BLAKE3, writing the
+ * file) cost 115–210 ns a byte (memory storage, Node), so 64 bytes
+ * (7–13 µs) cost no more than the event they save replaying.
+ */
+export const CLOSE_SNAPSHOT_BYTES_PER_EVENT = 64;
+/** How long a clean close waits for its snapshot (`database.ts` gives a shard's whole close 5 s). */
+export const CLOSE_SNAPSHOT_TIMEOUT_MS = 1000;
+
+/** What a clean close did about its shutdown snapshot (`ShardSnapshots.shutdownSnapshot`). */
+export interface ShutdownSnapshot {
+  /**
+   * `written`: a snapshot at the log's last LSN is in place; `skipped`:
+   * none was needed or allowed (see `detail`); `failed` or `timedOut`: the
+   * attempt did not finish, the snapshots before it are intact.
+   */
+  readonly outcome: 'written' | 'skipped' | 'failed' | 'timedOut';
+  /** The newest snapshot's LSN once it is done (0 without one). */
+  readonly snapshotLsn: number;
+  /** Events logged after that snapshot, which the next open replays. */
+  readonly tailEvents: number;
+  /** Why it was skipped, or how it failed. */
+  readonly detail: string;
+}
 
 /** What opening from a snapshot did. */
 export interface SnapshotRestore {
@@ -163,6 +209,8 @@ export class ShardSnapshots {
   /** Log bytes at the newest snapshot in place (or at open): the log after it is what an open replays. */
   private newestLogBytes: number;
   private closed = false;
+  private readonly closeMinEvents: number;
+  private readonly closeTimeoutMs: number;
   /** The last snapshot attempt's failure, if it failed (reported in stats; the next attempt may succeed). */
   lastError: unknown;
 
@@ -189,6 +237,14 @@ export class ShardSnapshots {
       options.policy?.overdueLogBytes === undefined
         ? undefined
         : integerOption('SnapshotPolicy.overdueLogBytes', options.policy.overdueLogBytes, { min: 1 });
+    this.closeMinEvents = integerOption('SnapshotPolicy.closeMinEvents', options.policy?.closeMinEvents, {
+      min: 1,
+      default: CLOSE_SNAPSHOT_MIN_EVENTS,
+    });
+    this.closeTimeoutMs = integerOption('SnapshotPolicy.closeTimeoutMs', options.policy?.closeTimeoutMs, {
+      min: 1,
+      default: CLOSE_SNAPSHOT_TIMEOUT_MS,
+    });
     this.latest = options.latest;
     this.baseLogBytes = this.wal.bytesAppended;
     this.newestLogBytes = this.baseLogBytes;
@@ -341,6 +397,56 @@ export class ShardSnapshots {
   async settled(): Promise<void> {
     await this.running?.catch(() => undefined);
     await this.compacting?.catch(() => undefined);
+  }
+
+  /**
+   * The shutdown snapshot of a clean close, then `close`. Called once the
+   * leader admits no more writes and those it admitted are settled
+   * (`ShardLeader.close`), before the log closes and the lead is let go.
+   * It snapshots the shard at the log's last LSN when the tail after the
+   * newest snapshot is worth it (`SnapshotPolicy.closeMinEvents`), unless
+   * `refusal` says why not (the lead in doubt, storage that refused the
+   * last append), the log failed, or the state is not at the log's end.
+   * It waits at most `closeTimeoutMs`; a snapshot that fails or takes
+   * longer leaves the older ones intact, and is reported, not thrown.
+   */
+  async shutdownSnapshot(refusal?: string): Promise<ShutdownSnapshot> {
+    const outcome = await this.shutdownOutcome(refusal);
+    // A write that took too long goes on unwaited for (it renames into place, or leaves a `.tmp` the next prune removes).
+    if (outcome.outcome === 'timedOut') this.closed = true;
+    else await this.close();
+    return outcome;
+  }
+
+  private async shutdownOutcome(refusal: string | undefined): Promise<ShutdownSnapshot> {
+    const report = (outcome: ShutdownSnapshot['outcome'], detail: string): ShutdownSnapshot => {
+      const snapshotLsn = this.latest?.lsn ?? 0;
+      return { outcome, snapshotLsn, tailEvents: this.wal.lastLsn - snapshotLsn, detail };
+    };
+    if (this.closed) return report('skipped', 'snapshots are closed');
+    if (refusal !== undefined) return report('skipped', refusal);
+    await this.settled();
+    try {
+      await this.wal.flush();
+    } catch (error) {
+      return report('skipped', `the log failed: ${String(error)}`);
+    }
+    if (this.state.appliedLsn !== this.wal.lastLsn) {
+      return report('skipped', `the state is at LSN ${this.state.appliedLsn}, the log at ${this.wal.lastLsn}`);
+    }
+    const tail = this.wal.lastLsn - (this.latest?.lsn ?? 0);
+    const worth = Math.max(this.closeMinEvents, Math.ceil((this.latest?.bytes ?? 0) / CLOSE_SNAPSHOT_BYTES_PER_EVENT));
+    if (tail < worth) return report('skipped', `${tail} events after the newest snapshot, fewer than ${worth}`);
+    let timer: unknown;
+    const timedOut = new Promise<'timedOut'>((resolve) => (timer = this.clock.setTimeout(() => resolve('timedOut'), this.closeTimeoutMs)));
+    try {
+      const done = await Promise.race([this.snapshotNow().then(() => 'written' as const), timedOut]);
+      return report(done, done === 'timedOut' ? `not written within ${this.closeTimeoutMs} ms` : "at the log's last LSN");
+    } catch (error) {
+      return report('failed', String(error));
+    } finally {
+      this.clock.clearTimeout(timer);
+    }
   }
 
   /** Waits for a snapshot being written, and takes no more. */

@@ -8,7 +8,7 @@ import type { Clock } from '../common/clock.js';
 import { loadBlake3 } from '../common/blake3.js';
 import { WalShipper, type SnapshotSource } from '../replication/wal-shipper.js';
 import { ShardLeader } from '../session/shard-leader.js';
-import { ShardSnapshots } from '../session/shard-snapshots.js';
+import { ShardSnapshots, type ShutdownSnapshot } from '../session/shard-snapshots.js';
 import { BroadcastChannelTransport } from '../transport/broadcast-channel.js';
 import type { PeerAddress } from '../transport/address.js';
 import type { DropReason } from '../transport/transport.js';
@@ -113,13 +113,39 @@ export async function openLeaderRole(options: LeaderRoleOptions): Promise<Leader
   };
 }
 
-/** Tears the leader role down: shipping stopped, snapshots and compaction stopped, the log closed. */
-export async function closeLeaderRole(role: LeaderRole): Promise<void> {
+/**
+ * Tears the leader role down: shipping stopped, snapshots and compaction
+ * stopped, no more writes taken and those taken settled, the log closed.
+ * A clean close (`shutdown`, the database closing) first takes the
+ * shutdown snapshot (`ShardSnapshots.shutdownSnapshot`), unless
+ * `shutdown.refusal` says why not; losing the lead takes none (another
+ * leader may be writing already). Resolves with what the shutdown
+ * snapshot did, if one was considered.
+ */
+export async function closeLeaderRole(
+  role: LeaderRole,
+  shutdown?: { readonly refusal: string | undefined },
+): Promise<ShutdownSnapshot | undefined> {
   stopShipping(role.crossTab);
   stopShipping(role.inTab);
   role.stopSnapshotting();
-  await role.snapshots.close();
+  await role.leader.close();
+  let snapshot: ShutdownSnapshot | undefined;
+  if (shutdown) {
+    const refused = role.leader.storageRefusal;
+    const refusal = shutdown.refusal ?? (refused === undefined ? undefined : `storage refused the last append: ${String(refused)}`);
+    snapshot = await role.snapshots.shutdownSnapshot(refusal);
+    if (snapshot.outcome === 'failed' || snapshot.outcome === 'timedOut') {
+      // Nothing is lost: the next open replays the log after the older snapshot.
+      console.warn(
+        `tidal: shard ${role.wal.shard}'s shutdown snapshot ${snapshot.outcome === 'failed' ? 'failed' : 'timed out'}: ${snapshot.detail}`,
+      );
+    }
+  } else {
+    await role.snapshots.close();
+  }
   await role.wal.close();
+  return snapshot;
 }
 
 /** The newest snapshot of a leader's shard, as its shippers send it. */

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock, type Clock } from '../common/clock.js';
 import { ManualClock } from '../common/testing/manual-clock.js';
+import { mixedWrites, writeRounds } from '../session/testing/mixed-writes.js';
 import { ChangeFeed } from './change-feed.js';
 import { Leadership } from './leadership.js';
 import type { ShardHostConfig } from './shard-host-config.js';
@@ -82,6 +83,29 @@ describe('Leadership', () => {
     expect(leadership.role.kind).toBe('leader');
   });
 
+  it('a clean close takes the shutdown snapshot before the log closes (leading again replays nothing); losing the lead takes none', async () => {
+    const leadership = leadershipOf([]);
+    const led = async (term: number) => {
+      await leadership.becomeLeader(term);
+      const role = leadership.role;
+      if (role.kind !== 'leader') throw new Error('not leading');
+      return role;
+    };
+    const request = mixedWrites({ entities: 50, startedAt: Date.now() });
+    await writeRounds((await led(1)).leader, request, 5, 1, 220);
+    await leadership.stepDown(); // its lock was taken: another leader may be writing, no snapshot
+    const second = await led(2);
+    expect(second.opened.replayedEvents).toBe(1100);
+    expect(second.snapshots.newest).toBeUndefined();
+    await writeRounds(second.leader, request, 5, 221, 230);
+    expect(await leadership.close()).toMatchObject({ outcome: 'written', snapshotLsn: 1150, tailEvents: 0 });
+    const third = await led(3);
+    expect(third.opened.replayedEvents).toBe(0);
+    expect(third.snapshots.newest?.lsn).toBe(third.wal.lastLsn);
+    expect(third.wal.lastLsn).toBe(1150);
+    expect(third.state.crdt.equals(second.state.crdt)).toBe(true);
+  });
+
   describe('a leader that stood still (its tab frozen, its worker hung)', () => {
     /** A leader on a manual clock, with its compactions and snapshot-policy calls counted. */
     async function leaderOnManualClock() {
@@ -116,6 +140,13 @@ describe('Leadership', () => {
       expect(leadership.role.kind).not.toBe('leader');
       await clock.advance(10_000);
       expect(calls).toEqual({ compactions: 2, policy: 1 });
+    });
+
+    it('takes no shutdown snapshot when it closes in doubt: it may have lost the lock unawares', async () => {
+      const { leadership, write, freeze } = await leaderOnManualClock();
+      await freeze(10_000);
+      await write();
+      expect(await leadership.close()).toMatchObject({ outcome: 'skipped', detail: expect.stringContaining('in doubt') });
     });
 
     it('goes on compacting once the doubt passes when no newer leader speaks (it still holds the lock)', async () => {

@@ -21,6 +21,7 @@ import { TidalError } from '../common/errors.js';
 import { FollowerDb } from '../replication/follower-db.js';
 import { loadBlake3 } from '../common/blake3.js';
 import { restoreShardSnapshot } from '../session/shard-snapshot.js';
+import type { ShutdownSnapshot } from '../session/shard-snapshots.js';
 import { BroadcastChannelTransport } from '../transport/broadcast-channel.js';
 import type { DropReason } from '../transport/transport.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
@@ -233,10 +234,19 @@ export class Leadership {
 
   /** Gives up the lead (the lock was lost or the tab is closing). */
   async stepDown(): Promise<void> {
+    await this.giveUpLead(false);
+  }
+
+  /**
+   * Gives up the lead; a `clean` one (the database closing) takes the
+   * shutdown snapshot first (`closeLeaderRole`), unless the lead is in
+   * doubt. Resolves with what that snapshot did, if one was considered.
+   */
+  private async giveUpLead(clean: boolean): Promise<ShutdownSnapshot | undefined> {
     const role = this.currentRole;
     if (role.kind !== 'leader') {
       if (!this.claiming) this.stopAnnouncing?.();
-      return;
+      return undefined;
     }
     this.currentRole = { kind: 'starting', state: role.state };
     this.stopAnnouncing?.();
@@ -244,7 +254,9 @@ export class Leadership {
     // may take the lock back (the last leader heard was this worker itself, long ago).
     this.heard.heardAt = this.clock.now();
     if (this.heard.tab === this.config.tabId) this.heard.tab = undefined;
-    await closeLeaderRole(role);
+    // Judged before anything is awaited: a leader that stood still may have lost the lock unawares.
+    const refusal = this.leadInDoubt() ? 'the lead is in doubt (the worker stood still)' : undefined;
+    return closeLeaderRole(role, clean ? { refusal } : undefined);
   }
 
   /** A leader announcement from another tab (or worker): follow it, or step down for a newer term. */
@@ -309,10 +321,15 @@ export class Leadership {
     }
   }
 
-  /** Lets go of everything: the log (if leading), the follower (if following). */
-  async close(): Promise<void> {
-    await this.stepDown();
+  /**
+   * Lets go of everything, cleanly: the log (if leading, after its shutdown
+   * snapshot), the follower (if following). Resolves with what the shutdown
+   * snapshot did, if this worker led.
+   */
+  async close(): Promise<ShutdownSnapshot | undefined> {
+    const snapshot = await this.giveUpLead(true);
     await this.stopFollowing();
+    return snapshot;
   }
 
   private get address() {
