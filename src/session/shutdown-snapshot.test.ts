@@ -7,7 +7,13 @@ import type { WalStorage } from '../wal/storage.js';
 import { Wal } from '../wal/wal.js';
 import { ShardLeader } from './shard-leader.js';
 import { encodeShardSnapshot } from './shard-snapshot.js';
-import { CLOSE_SNAPSHOT_MIN_EVENTS, restoreFromSnapshot, ShardSnapshots, type SnapshotPolicy } from './shard-snapshots.js';
+import {
+  CLOSE_SNAPSHOT_BYTES_PER_EVENT,
+  CLOSE_SNAPSHOT_MIN_EVENTS,
+  restoreFromSnapshot,
+  ShardSnapshots,
+  type SnapshotPolicy,
+} from './shard-snapshots.js';
 import { ShardState } from './shard-state.js';
 import { mixedWrites, writeRounds } from './testing/mixed-writes.js';
 
@@ -102,6 +108,36 @@ describe('shutdown snapshot', () => {
     expect(shutdown).toMatchObject({ outcome: 'skipped', snapshotLsn: 0, tailEvents: 2000, detail: 'the lead is in doubt' });
     await doubted.wal.close();
     expect((await reopen(storage)).opened).toMatchObject({ snapshotLsn: 0, replayedEvents: 2000 });
+  });
+
+  it('a larger state asks for a longer tail: one event per CLOSE_SNAPSHOT_BYTES_PER_EVENT bytes of the newest snapshot', async () => {
+    const { storage } = faultyStorage();
+    const wide = mixedWrites({ entities: 2000, startedAt: Date.now() });
+    const { wal, leader, snapshots } = await openLeader(storage, { closeMinEvents: 1 });
+    await writeRounds(leader, wide, 10, 1, 400);
+    const newest = (await snapshots.snapshotNow())!;
+    const needed = Math.ceil(newest.bytes / CLOSE_SNAPSHOT_BYTES_PER_EVENT);
+    expect(needed).toBeGreaterThan(20); // the rule, not closeMinEvents, decides here
+    const tail = 10 * Math.floor((needed - 1) / 10); // just short of it
+    await writeRounds(leader, wide, 10, 401, 400 + tail / 10);
+    const short = await snapshots.shutdownSnapshot();
+    expect(short).toMatchObject({ outcome: 'skipped', snapshotLsn: newest.lsn, tailEvents: tail });
+    await wal.close();
+
+    const again = await openLeader(storage, { closeMinEvents: 1 });
+    const opened = await restoreFromSnapshot({ wal: again.wal, store: again.store, state: new ShardState() });
+    const reopened = await ShardLeader.open({ wal: again.wal, replica: 'leader-2' });
+    const snapshots2 = new ShardSnapshots({
+      wal: again.wal,
+      store: again.store,
+      state: reopened.state,
+      policy: { logBytes: 1 << 30, closeMinEvents: 1 },
+      latest: { name: opened.snapshotFile, lsn: opened.snapshotLsn, bytes: opened.snapshotBytes },
+    });
+    await writeRounds(reopened, wide, 10, 401 + tail / 10, 400 + tail / 10 + 2); // 20 more: past it
+    await reopened.close();
+    expect(await snapshots2.shutdownSnapshot()).toMatchObject({ outcome: 'written', snapshotLsn: again.wal.lastLsn, tailEvents: 0 });
+    await again.wal.close();
   });
 
   it('a shutdown snapshot that storage refuses still closes: the reopen rebuilds from the older snapshot and the log, nothing lost', async () => {
