@@ -26,6 +26,7 @@ const headArb = fc.record({
   at: fc.oneof(fc.integer({ min: 0, max: 100 }), fc.constant(1_700_000_000_123)),
   key: fc.option(fc.constantFrom('order-1', 'ключ'), { nil: undefined }),
   hlc: fc.oneof(fc.constant(BASE), fc.bigInt({ min: 0n, max: 1n << 40n })),
+  replica: fc.constantFrom('tab-1a2b.0', 'tab-9.1', 'tab-9.10'),
 });
 
 /** A logged event in one of the forms a log holds: v2 with a writer's v3 block, v2 with a v2 block, v1, an import. */
@@ -34,8 +35,8 @@ const loggedArb: fc.Arbitrary<Value> = fc
   .map(([head, ops, form]) => {
     const base = { t: 'write' as const, session: head.session, startedAt: head.startedAt, seq: head.seq, acked: head.seq - 1, at: head.at };
     const withKey = head.key === undefined ? base : { ...base, key: head.key };
-    if (form === 'v3') return writeEventWithBlock(withKey, 'tab-1a2b.0', head.hlc, encodeOpsBlockV3(ops));
-    const stamped = ops.map((op, i) => ({ ...op, replica: 'tab-1a2b.0', hlc: head.hlc + BigInt(i) }) as CrdtOperation);
+    if (form === 'v3') return writeEventWithBlock(withKey, head.replica, head.hlc, encodeOpsBlockV3(ops));
+    const stamped = ops.map((op, i) => ({ ...op, replica: head.replica, hlc: head.hlc + BigInt(i) }) as CrdtOperation);
     if (form === 'import') return { t: 'import', device: DEVICE, upTo: head.seq, at: head.at, ops: stamped } as unknown as Value;
     const event = { ...withKey, ops: stamped };
     return form === 'v2' ? encodeWriteEvent(event) : (event as unknown as Value);

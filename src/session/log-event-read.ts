@@ -20,7 +20,7 @@
  */
 import type { Decoder } from '../common/bytes.js';
 import { readUtf8 } from '../common/utf8.js';
-import { TAG_BYTES, TAG_OBJECT, TAG_SMALL_INT, TAG_STRING, TAG_UINT } from '../common/value-tags.js';
+import { MAX_BIGINT_BYTES, TAG_BIGINT, TAG_BYTES, TAG_OBJECT, TAG_SMALL_INT, TAG_STRING, TAG_UINT } from '../common/value-tags.js';
 import { isHlcTimestamp } from '../crdt/hlc.js';
 import { assertEventFollows, assertPayloadEnd, decodeValue, MAX_PAYLOAD_DEPTH, openPayload } from '../wal/payload.js';
 import { asLogEvent, compactWriteOps, type LogEvent, type WriteEvent } from './write.js';
@@ -33,20 +33,37 @@ export interface LogEventsRead {
   readonly refused?: unknown;
 }
 
-/** A field name as the value codec writes it: its length (below 128) and its ASCII bytes. */
-function fieldName(name: string): Uint8Array {
-  return Uint8Array.from([name.length, ...Array.from(name, (c) => c.charCodeAt(0))]);
+/** Bytes a logged write has at a place, with their little-endian 32-bit words: compared four bytes a step. */
+interface Expected {
+  readonly bytes: Uint8Array;
+  readonly words: readonly number[];
 }
 
+function expected(bytes: number[]): Expected {
+  const array = Uint8Array.from(bytes);
+  const view = new DataView(array.buffer);
+  const words: number[] = [];
+  for (let i = 0; i + 4 <= array.length; i += 4) words.push(view.getUint32(i, true));
+  return { bytes: array, words };
+}
+
+const ascii = (text: string): number[] => Array.from(text, (c) => c.charCodeAt(0));
+
+/** A field name as the value codec writes it: its length (below 128) and its ASCII bytes. */
+const fieldName = (name: string): Expected => expected([name.length, ...ascii(name)]);
+
 /** How a logged write event starts after its entry count: `t: 'write'`, `v: 2`, and the session's name and 32-byte string head. */
-const WRITE_V2_HEAD = Uint8Array.from([
-  ...fieldName('t'),
+const WRITE_V2_HEAD = expected([
+  1,
+  ...ascii('t'),
   TAG_STRING,
   5,
-  ...Array.from('write', (c) => c.charCodeAt(0)),
-  ...fieldName('v'),
+  ...ascii('write'),
+  1,
+  ...ascii('v'),
   TAG_SMALL_INT + 2,
-  ...fieldName('session'),
+  7,
+  ...ascii('session'),
   TAG_STRING,
   32,
 ]);
@@ -69,6 +86,12 @@ const OPS = fieldName('ops');
  */
 export function readLogEvents(bytes: Uint8Array, expectedCount: number, from = 0): LogEventsRead {
   const decoder = openPayload(bytes, expectedCount);
+  const reading: Reading = {
+    decoder,
+    view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    session: undefined,
+    replica: undefined,
+  };
   const events: LogEvent[] = [];
   let refused: unknown;
   let checking = true;
@@ -76,7 +99,7 @@ export function readLogEvents(bytes: Uint8Array, expectedCount: number, from = 0
     assertEventFollows(decoder, index, expectedCount);
     const start = decoder.offset;
     if (index >= from && checking) {
-      const direct = readWriteV2(decoder);
+      const direct = readWriteV2(reading);
       if (direct !== undefined) {
         events.push(direct);
         continue;
@@ -98,37 +121,53 @@ export function readLogEvents(bytes: Uint8Array, expectedCount: number, from = 0
 }
 
 /**
+ * A payload being read: its decoder, a view of its bytes for the 32-bit
+ * comparisons, and the session and replica of the last write read (with
+ * their bytes), which the next write most likely repeats: then the same
+ * string is taken again, not a new one built (and hashed again by the maps
+ * it is looked up in).
+ */
+interface Reading {
+  readonly decoder: Decoder;
+  readonly view: DataView;
+  session: { readonly text: string; readonly bytes: Expected } | undefined;
+  replica: { readonly text: string; readonly bytes: Expected } | undefined;
+}
+
+/**
  * The write event at the decoder's position if it is a version-2 write of
  * the leader's field order that `asWriteEvent` takes, the decoder then past
  * it; otherwise `undefined` (the decoder anywhere: the caller rewinds).
  */
-function readWriteV2(decoder: Decoder): WriteEvent | undefined {
+function readWriteV2(reading: Reading): WriteEvent | undefined {
   try {
+    const decoder = reading.decoder;
     const bytes = decoder.bytes;
-    let at = decoder.offset;
-    if (bytes[at] !== TAG_OBJECT) return undefined;
+    const at = decoder.offset;
+    if (bytes[at] !== TAG_OBJECT || at + 2 > bytes.length) return undefined;
     const entries = bytes[at + 1];
     if (entries !== 10 && entries !== 11) return undefined;
-    at += 2;
-    if (!matches(bytes, at, WRITE_V2_HEAD)) return undefined;
-    at += WRITE_V2_HEAD.length;
-    const session = hexString(bytes, at);
+    decoder.offset = at + 2;
+    if (!field(reading, WRITE_V2_HEAD)) return undefined;
+    const session = sessionId(reading);
     if (session === undefined) return undefined;
-    decoder.offset = at + 32;
-    const startedAt = countField(decoder, STARTED_AT, 0);
-    const seq = countField(decoder, SEQ, 1);
-    const acked = countField(decoder, ACKED, 0);
-    const eventAt = countField(decoder, AT, 0);
+    const startedAt = countField(reading, STARTED_AT, 0);
+    const seq = countField(reading, SEQ, 1);
+    const acked = countField(reading, ACKED, 0);
+    const eventAt = countField(reading, AT, 0);
     if (startedAt < 0 || seq < 0 || acked < 0 || eventAt < 0) return undefined;
     let key: string | undefined;
     if (entries === 11) {
-      key = stringField(decoder, KEY);
-      if (key === undefined) return undefined;
+      if (!field(reading, KEY) || decoder.readU8() !== TAG_STRING) return undefined;
+      key = readUtf8(decoder);
     }
-    const replica = stringField(decoder, REPLICA);
-    if (replica === undefined || !field(decoder, HLC)) return undefined;
-    const hlc = decodeValue(decoder, MAX_PAYLOAD_DEPTH);
-    if (!isHlcTimestamp(hlc) || !field(decoder, OPS) || bytes[decoder.offset] !== TAG_BYTES) return undefined;
+    if (!field(reading, REPLICA)) return undefined;
+    const replica = replicaId(reading);
+    if (replica === undefined || !field(reading, HLC)) return undefined;
+    // An HLC is a bigint (a positive one's tag and LEB128 magnitude, read without the general reader's dispatch).
+    if (decoder.readU8() !== TAG_BIGINT) return undefined;
+    const hlc = decoder.readVarBigUint(MAX_BIGINT_BYTES);
+    if (!isHlcTimestamp(hlc) || !field(reading, OPS) || bytes[decoder.offset] !== TAG_BYTES) return undefined;
     decoder.offset++;
     const length = decoder.readVarUint();
     if (length > decoder.remaining) return undefined;
@@ -144,40 +183,55 @@ function readWriteV2(decoder: Decoder): WriteEvent | undefined {
   }
 }
 
-/** True when `expected` lies in `bytes` at `at`. */
-function matches(bytes: Uint8Array, at: number, expected: Uint8Array): boolean {
-  if (at + expected.length > bytes.length) return false;
-  for (let i = 0; i < expected.length; i++) if (bytes[at + i] !== expected[i]) return false;
+/** Steps over `expected` if it lies at the decoder's position. */
+function field(reading: Reading, expected: Expected): boolean {
+  const { decoder, view } = reading;
+  const at = decoder.offset;
+  const want = expected.bytes;
+  if (at + want.length > view.byteLength) return false;
+  const words = expected.words;
+  for (let i = 0; i < words.length; i++) if (view.getUint32(at + 4 * i, true) !== words[i]) return false;
+  for (let i = 4 * words.length; i < want.length; i++) if (view.getUint8(at + i) !== want[i]) return false;
+  decoder.offset = at + want.length;
   return true;
 }
 
-/** Steps over field name `name` if it is the one at the decoder's position. */
-function field(decoder: Decoder, name: Uint8Array): boolean {
-  if (!matches(decoder.bytes, decoder.offset, name)) return false;
-  decoder.offset += name.length;
-  return true;
-}
-
-/** The 32 lower-case hex digits at `at`, as a string; `undefined` if they are not. */
-function hexString(bytes: Uint8Array, at: number): string | undefined {
+/** The session id's 32 lower-case hex digits at the decoder's position (the last write's string again if they are its); `undefined` if they are not. */
+function sessionId(reading: Reading): string | undefined {
+  if (reading.session !== undefined && field(reading, reading.session.bytes)) return reading.session.text;
+  const { decoder } = reading;
+  const bytes = decoder.bytes;
+  const at = decoder.offset;
   if (at + 32 > bytes.length) return undefined;
   for (let i = at; i < at + 32; i++) {
     const byte = bytes[i]!;
     if (!((byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66))) return undefined;
   }
-  return String.fromCharCode.apply(null, bytes.subarray(at, at + 32) as unknown as number[]);
+  const digits = Array.from(bytes.subarray(at, at + 32));
+  const text = String.fromCharCode(...digits);
+  reading.session = { text, bytes: expected(digits) };
+  decoder.offset = at + 32;
+  return text;
+}
+
+/** The replica id string at the decoder's position (the last write's again if its bytes are the same); `undefined` if it is not a string. */
+function replicaId(reading: Reading): string | undefined {
+  if (reading.replica !== undefined && field(reading, reading.replica.bytes)) return reading.replica.text;
+  const { decoder } = reading;
+  const at = decoder.offset;
+  if (decoder.readU8() !== TAG_STRING) return undefined;
+  const text = readUtf8(decoder);
+  // Kept to compare with the next write's when it is short ASCII (a leader's id is): its tag, length and bytes.
+  if (decoder.offset - at === text.length + 2 && text.length < 0x80)
+    reading.replica = { text, bytes: expected(Array.from(decoder.bytes.subarray(at, decoder.offset))) };
+  return text;
 }
 
 /** Field `name`, an integer of at least `min` (what `isCount` takes); -1 if it is not. */
-function countField(decoder: Decoder, name: Uint8Array, min: number): number {
-  if (!field(decoder, name)) return -1;
+function countField(reading: Reading, name: Expected, min: number): number {
+  if (!field(reading, name)) return -1;
+  const decoder = reading.decoder;
   const tag = decoder.readU8();
   const value = tag >= TAG_SMALL_INT ? tag - TAG_SMALL_INT : tag === TAG_UINT ? decoder.readVarUint() : -1;
   return value >= min ? value : -1;
-}
-
-/** Field `name`, a string; `undefined` if it is not. */
-function stringField(decoder: Decoder, name: Uint8Array): string | undefined {
-  if (!field(decoder, name) || decoder.readU8() !== TAG_STRING) return undefined;
-  return readUtf8(decoder);
 }
