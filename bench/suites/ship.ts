@@ -187,6 +187,7 @@ async function shipRound(
       const result = await follower.call('verifierRound', follower.remote.verifierRound());
       if (result.bytesVerified < shape.sealedBytes)
         throw new TidalError('Corrupt', `the verifier verified ${result.bytesVerified} bytes of ${shape.sealedBytes}`);
+      console.log(`ship: verified round: verifying ${round1(result.verifyMs)} ms, waiting between segments ${round1(result.idleMs)} ms`);
       endedAt = result.verifiedAt;
     } else {
       const result = await follower.call('followerRound', follower.remote.followerRound(shape.lastSealedLsn));

@@ -16,7 +16,8 @@ import { FOLLOWER, LEADER, SHARD, now, openLink, until, type ShipLink } from './
  * received buffer, then the batch walk) and acknowledges it, so the
  * shipper's in-flight window moves; it does not decode, store or apply.
  */
-let verifying: { transport: Transport; verifiedAt: number; bytes: number; done: Promise<void> } | undefined;
+let verifying:
+  { transport: Transport; verifiedAt: number; bytes: number; idleMs: number; verifyMs: number; done: Promise<void> } | undefined;
 
 /** Stops receiving. */
 export async function closeVerifying(): Promise<void> {
@@ -33,12 +34,17 @@ export const verifierApi = {
     if (verifying) throw new TidalError('InvalidArgument', 'a verifier is already open');
     const b3 = await loadBlake3();
     const transport = openLink(link, FOLLOWER, LEADER);
-    const state = { transport, verifiedAt: 0, bytes: 0, done: Promise.resolve() };
+    const state = { transport, verifiedAt: 0, bytes: 0, idleMs: 0, verifyMs: 0, done: Promise.resolve() };
     state.done = (async () => {
       for (;;) {
+        const asked = performance.now();
         const segment = await transport.recvSegment();
         if (segment === null) return;
+        const got = performance.now();
+        // Waiting before the first segment is the leader's start, not the pipeline's.
+        if (state.bytes > 0 && state.verifiedAt === 0) state.idleMs += got - asked;
         const batches = verifyPayload(b3, segment, SHARD);
+        if (state.verifiedAt === 0) state.verifyMs += performance.now() - got;
         state.bytes += segment.bytes.byteLength;
         const last = batches[batches.length - 1]!.lastLsn;
         if (last >= markLsn && state.verifiedAt === 0) state.verifiedAt = now();
@@ -50,11 +56,11 @@ export const verifierApi = {
   },
 
   /** Verifier: waits until the marked LSN is verified; when that was, and the bytes verified. */
-  async verifierRound(): Promise<{ verifiedAt: number; bytesVerified: number }> {
+  async verifierRound(): Promise<{ verifiedAt: number; bytesVerified: number; idleMs: number; verifyMs: number }> {
     const current = verifying;
     if (!current) throw new TidalError('InvalidArgument', 'no verifier open');
     await until('the last sealed segment verified', () => current.verifiedAt > 0, 120_000);
-    return { verifiedAt: current.verifiedAt, bytesVerified: current.bytes };
+    return { verifiedAt: current.verifiedAt, bytesVerified: current.bytes, idleMs: current.idleMs, verifyMs: current.verifyMs };
   },
 
   /** Verifier: stops receiving. */
