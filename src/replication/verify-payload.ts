@@ -116,6 +116,14 @@ export function decodeVerifiedEvents(payload: Uint8Array, eventCount: number, ma
  * for an event refused (`VersionSkew` for one of a newer format).
  */
 export function prepareVerifiedEvents(payload: Uint8Array, eventCount: number, machine: StateMachine): PreparedEvent[] {
+  if (machine.prepareBatch) {
+    try {
+      return machine.prepareBatch(payload, eventCount);
+    } catch (error) {
+      if (isTidalError(error, 'UnsupportedVersion')) throw newerFormat(error);
+      throw error;
+    }
+  }
   const events = decodeVerifiedEvents(payload, eventCount, machine);
   const prepared: PreparedEvent[] = new Array(events.length);
   try {

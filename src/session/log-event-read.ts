@@ -3,7 +3,8 @@
  * applies: what `decodePayload` then `asLogEvent` on each event give, the
  * same events and the same refusals, without the generic `Value` object in
  * between. A replay (leader-recovery.ts) reads every event of the log after
- * the snapshot this way.
+ * the snapshot this way, and a follower every verified batch it receives
+ * (`ShardState.prepareBatch`).
  *
  *     const read = readLogEvents(batch.payload, batch.header.eventCount, skip);
  *     read.events.forEach((event, i) => state.applyEvent(batch.firstLsn + skip + i, event));

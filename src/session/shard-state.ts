@@ -7,8 +7,9 @@
  */
 import { CrdtSignalState } from '../crdt/signal-state.js';
 import type { PreparedEvent, StateMachine } from '../replication/state-machine.js';
-import type { Value } from '../wal/payload.js';
+import { decodePayload, type Value } from '../wal/payload.js';
 import { IdempotencyStore, type IdempotencyStoreOptions } from './idempotency-store.js';
+import { readLogEvents } from './log-event-read.js';
 import { asLogEvent, assertLogEventVersion, type LogEvent } from './write.js';
 
 /** A shard's state: CRDTs plus the session bridge's memory, built from its log. */
@@ -40,6 +41,28 @@ export class ShardState implements StateMachine {
   prepare(event: Value): PreparedEvent {
     const write = asLogEvent(event);
     return (lsn) => this.applyEvent(lsn, write);
+  }
+
+  /**
+   * Reads a verified batch's events straight from its payload (`readLogEvents`: a write of the form
+   * the leader logs is read field by field, with no `Value` object in between) and returns what
+   * applies each. If an event is refused, the batch is read again the general way (`checkVersion` on
+   * every event, then `prepare` on each), so that the refusal is the one a follower has always given:
+   * a newer format anywhere in the batch is version skew, not damage.
+   */
+  prepareBatch(payload: Uint8Array, eventCount: number): PreparedEvent[] {
+    const { events, refused } = readLogEvents(payload, eventCount);
+    if (refused !== undefined) {
+      const decoded = decodePayload(payload, eventCount);
+      for (const event of decoded) this.checkVersion(event);
+      return decoded.map((event) => this.prepare(event));
+    }
+    const prepared: PreparedEvent[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const write = events[i]!;
+      prepared[i] = (lsn) => this.applyEvent(lsn, write);
+    }
+    return prepared;
   }
 
   /** Throws `UnsupportedVersion` for an event of a newer format than this build reads (`assertLogEventVersion`). */
