@@ -12,6 +12,7 @@ import { loadBlake3 } from '../common/blake3.js';
 import { TidalError } from '../common/errors.js';
 import { installTidalErrorHandler } from './comlink-errors.js';
 import { ShardHost, type ShardHostConfig } from './shard-host.js';
+import { serveWritePort } from './write-port.js';
 
 installTidalErrorHandler();
 
@@ -36,7 +37,7 @@ const api = {
   stepDown: () => live().stepDown(),
   shipToInTabFollower: (port: MessagePort, replica: string) => live().shipToInTabFollower(port, replica),
   hostInTabFollower: (shard: number, port: MessagePort, replica: string) => live().hostInTabFollower(shard, port, replica),
-  write: (requests: Parameters<ShardHost['write']>[0]) => live().write(requests),
+  serveWrites: (port: MessagePort) => serveWritePort(port, (frame) => live().write(frame)),
   get: (...args: Parameters<ShardHost['get']>) => live().get(...args),
   scan: (...args: Parameters<ShardHost['scan']>) => live().scan(...args),
   status: () => live().status(),

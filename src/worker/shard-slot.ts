@@ -9,6 +9,7 @@ import { withTimeout, type Clock } from '../common/clock.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { SessionWriter } from '../session/session-writer.js';
 import type { ShardHostApi } from './shard-host.worker.js';
+import type { WritePort } from './write-port.js';
 
 /** How long a control call to a worker (role, wiring) may take. */
 export const CONTROL_TIMEOUT_MS = 15_000;
@@ -18,6 +19,8 @@ export interface ShardSlot {
   readonly shard: ShardId;
   worker: Worker;
   host: Comlink.Remote<ShardHostApi>;
+  /** The worker's write port: the tick's write frames go to it, not through comlink (write-port.ts). */
+  writes: WritePort;
   readonly writer: SessionWriter;
   /** This tab holds the shard's Web Lock. */
   lockHeld: boolean;

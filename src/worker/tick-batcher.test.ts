@@ -22,14 +22,14 @@ const request = (seq: number): WriteRequest => ({
 /** A slot whose worker answers each frame when the test says so, and a clock that counts the timers set. */
 function harness() {
   const frames: { seqs: number[]; answer(outcomes: WriteOutcome[]): void; fail(error: unknown): void }[] = [];
-  const host = {
-    write: (frame: Uint8Array) =>
+  const writes = {
+    send: (frame: Uint8Array) =>
       new Promise<WriteOutcome[]>((answer, fail) => {
         const seqs = decodeWriteFrame(frame, SHARD).map((entry) => (entry.ok ? entry.request.seq : -1));
         frames.push({ seqs, answer, fail });
       }),
   };
-  const slot = { shard: SHARD, host } as unknown as ShardSlot;
+  const slot = { shard: SHARD, writes } as unknown as ShardSlot;
   const manual = new ManualClock();
   let timersSet = 0;
   const clock: Clock = {

@@ -11,7 +11,6 @@
  * writer tab's main thread (setTimeout alone 14 ms of 389 ms busy,
  * tidal_batched, 04:21 UTC profile), for timeouts that almost never fire.
  */
-import * as Comlink from 'comlink';
 import type { Clock, TimerHandle } from '../common/clock.js';
 import { TidalError, type TidalErrorCode } from '../common/errors.js';
 import type { SessionLink } from '../session/session-writer.js';
@@ -68,7 +67,7 @@ export class TickBatcher implements SessionLink {
     const sent: InFlight = { batch, deadline: this.clock.now() + this.timeoutMs, shard: slot.shard };
     this.inFlight.add(sent);
     this.arm();
-    slot.host.write(Comlink.transfer(frame, [frame.buffer])).then(
+    slot.writes.send(frame).then(
       (outcomes: WriteOutcome[]) => {
         if (!this.inFlight.delete(sent)) return; // timed out: its writes failed already
         batch.forEach((b, i) => {

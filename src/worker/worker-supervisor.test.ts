@@ -23,6 +23,7 @@ function dyingWorker(spawned: { count: number; terminated: number }): Worker {
       },
       onChanges: () => new Promise(() => undefined),
       watch: () => new Promise(() => undefined),
+      serveWrites: () => new Promise(() => undefined),
       becomeFollower: () => new Promise(() => undefined),
       status: () => (dead ? new Promise(() => undefined) : Promise.resolve({})),
     },

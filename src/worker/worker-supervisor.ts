@@ -17,6 +17,7 @@ import type { ResolvedOptions } from './open-options.js';
 import type { ShardHostConfig, ShardHostStatus } from './shard-host-config.js';
 import type { ShardHostApi } from './shard-host.worker.js';
 import { CONTROL_TIMEOUT_MS, type ShardSlot } from './shard-slot.js';
+import { WritePort } from './write-port.js';
 
 /** How often each worker's status is checked. */
 export const PING_EVERY_MS = 500;
@@ -66,6 +67,10 @@ export class WorkerSupervisor {
     worker.addEventListener('error', () => void this.restart(slot, worker));
     slot.worker = worker;
     slot.host = Comlink.wrap<ShardHostApi>(worker);
+    // The write frames' own channel: a replaced worker's port is closed, its frames time out and are resent.
+    const writes = new MessageChannel();
+    slot.writes?.close();
+    slot.writes = new WritePort(writes.port1, slot.shard);
     // Every step bounded: a worker that dies mid-spawn (killed, crashed) answers nothing, and an unbounded
     // wait would leave the slot restarting for good, never checked or replaced again (soak seed 947).
     const what = `shard ${slot.shard} worker`;
@@ -77,6 +82,7 @@ export class WorkerSupervisor {
         slot.host.init(this.config(slot.shard)),
         slot.host.onChanges(Comlink.proxy((changes: Change[]) => this.setup.dispatch(changes))),
         slot.host.watch(this.setup.watchedPrefixes()),
+        slot.host.serveWrites(Comlink.transfer(writes.port2, [writes.port2])),
       ]),
       CONTROL_TIMEOUT_MS,
       what,

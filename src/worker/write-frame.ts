@@ -8,7 +8,7 @@
  * logged by the leader as it came.
  *
  *     const frame = encodeWriteFrame(shard, requests);     // main thread
- *     host.write(Comlink.transfer(frame, [frame.buffer]));
+ *     slot.writes.send(frame);                             // its buffer transferred (write-port.ts)
  *     const entries = decodeWriteFrame(frame, shard);      // worker: each a request or why it was refused
  *
  * A frame whose header is wrong is refused whole (`MalformedMessage`); a
