@@ -148,7 +148,7 @@ export async function startCeph({ nodes = 1, bucket = 'tidal-sync', corsOrigins 
         ...Array.from({ length: gateways }, (_, i) => [
           `[client.rgw.gw${i}]`,
           `keyring = ${join(dir, `rgw-gw${i}.keyring`)}`,
-          `rgw frontends = beast endpoint=127.0.0.1:${gwPorts[i]}`,
+          `rgw frontends = beast endpoint=127.0.0.1:${gwPorts[i]} tcp_nodelay=1`,
           'rgw dns name = 127.0.0.1',
           'rgw thread pool size = 64',
           '',

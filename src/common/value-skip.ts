@@ -79,6 +79,18 @@ export function skipValue(decoder: Decoder, depth = 0, maxDepth = MAX_EVENT_DEPT
   }
 }
 
+let lastName = '';
+let lastNameBytes = new Uint8Array(0);
+
+/** `name`'s UTF-8, kept for the next call: a reader asks for the same field of every event it passes over. */
+function nameBytes(name: string): Uint8Array {
+  if (name !== lastName) {
+    lastNameBytes = utf8.encode(name);
+    lastName = name;
+  }
+  return lastNameBytes;
+}
+
 /**
  * Moves `decoder` past one value and returns its field `name`, decoded, if
  * the value is an object that has it (the other fields are skipped);
@@ -93,7 +105,7 @@ export function decodeField(decoder: Decoder, name: string, maxDepth = MAX_EVENT
   decoder.readU8();
   if (maxDepth < 1) throw tooDeep(at, maxDepth);
   const count = readLength(decoder, 2, 'object', 'entries (2 bytes or more each)');
-  const wanted = utf8.encode(name);
+  const wanted = nameBytes(name);
   const bytes = decoder.bytes;
   let found: Value | undefined;
   for (let i = 0; i < count; i++) {

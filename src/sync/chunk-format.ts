@@ -58,17 +58,28 @@ function varUintBytes(value: number): number {
 /**
  * Builds a chunk's format-2 plaintext event by event, so that the uploader
  * cuts chunks at their real size: per event its LSN, its length and its
- * bytes as the log holds them; `finish` puts the count in front.
+ * bytes as the log holds them; `finish` puts the count in front. The events
+ * are written once, after `CHUNK_COUNT_BYTES` left free for the count, into
+ * a buffer of the chunk's expected size that `finish` gives away (the seal
+ * worker takes it): no copy of a chunk is made to put its count in front.
  */
 export class ChunkWriter {
-  private readonly body = new Encoder(64 * 1024);
+  /** The buffer size a chunk starts with (it grows past it for an event larger on its own). */
+  private readonly capacity: number;
+  private body: Encoder;
   private count = 0;
   /** LSN of the last event added (0 if none). */
   lastLsn = 0;
 
+  /** A writer whose chunks start in buffers of `capacity` bytes (default 64 KiB; the uploader's: its largest chunk). */
+  constructor(capacity = 64 * 1024) {
+    this.capacity = capacity;
+    this.body = this.emptyBody();
+  }
+
   /** Plaintext bytes so far, the count's bytes not included (`CHUNK_COUNT_BYTES` bounds them). */
   get size(): number {
-    return this.body.length;
+    return this.body.length - CHUNK_COUNT_BYTES;
   }
 
   get events(): number {
@@ -88,20 +99,30 @@ export class ChunkWriter {
     this.lastLsn = lsn;
   }
 
-  /** The plaintext of the events added; the writer starts afresh. */
+  /** The plaintext of the events added, a view of a buffer now the caller's; the writer starts afresh in a new one. */
   finish(): Uint8Array {
-    const out = new Encoder(this.body.length + CHUNK_COUNT_BYTES);
-    out.writeVarUint(this.count);
-    out.writeRaw(this.body.bytesView());
-    this.reset();
-    return out.bytesView(); // `out` is written no more: its view, not a copy (a chunk's plaintext is megabytes)
+    const written = this.body.bytesView();
+    const count = new Encoder(CHUNK_COUNT_BYTES);
+    count.writeVarUint(this.count);
+    const start = CHUNK_COUNT_BYTES - count.length;
+    written.set(count.bytesView(), start); // the count right before the events
+    this.body = this.emptyBody();
+    this.count = 0;
+    this.lastLsn = 0;
+    return written.subarray(start);
   }
 
   /** Drops the events added. */
   reset(): void {
-    this.body.reset();
+    this.body.length = CHUNK_COUNT_BYTES;
     this.count = 0;
     this.lastLsn = 0;
+  }
+
+  private emptyBody(): Encoder {
+    const body = new Encoder(this.capacity + CHUNK_COUNT_BYTES);
+    body.length = CHUNK_COUNT_BYTES; // room for the count, written by finish
+    return body;
   }
 }
 

@@ -12,7 +12,11 @@
 import { Encoder } from '../common/bytes.js';
 import { TidalError } from '../common/errors.js';
 import { encodeValue, type Value } from '../wal/payload.js';
-import type { SyncKeys } from './sync-key.js';
+
+/** What sealing needs of the keys: the AES-256-GCM key (a `SyncKeys`, or the key alone where it was posted to, the seal worker). */
+export interface AeadKey {
+  readonly aead: CryptoKey;
+}
 
 /** Kinds of sync object. */
 export type ObjectKind = 'chunk' | 'manifest' | 'page' | 'snapshot';
@@ -51,7 +55,7 @@ function associatedData(head: Uint8Array, context: Value): Uint8Array {
 
 /** Seals `plaintext` as an object of `kind` belonging at `context`, in envelope `version` (one `ENVELOPE_VERSIONS` lists for the kind). */
 export async function seal(
-  keys: SyncKeys,
+  keys: AeadKey,
   kind: ObjectKind,
   context: Value,
   plaintext: Uint8Array,
@@ -82,7 +86,7 @@ export async function seal(
  * `Truncated` before decrypting, and `DecryptionFailed` when the bytes,
  * the key or the context differ from what was sealed.
  */
-export async function open(keys: SyncKeys, kind: ObjectKind, context: Value, sealed: Uint8Array, what: string): Promise<Uint8Array> {
+export async function open(keys: AeadKey, kind: ObjectKind, context: Value, sealed: Uint8Array, what: string): Promise<Uint8Array> {
   if (sealed.byteLength < ENVELOPE_OVERHEAD)
     throw new TidalError('Truncated', `${what}: ${sealed.byteLength} bytes, shorter than an envelope`);
   for (let i = 0; i < MAGIC.length; i++) {

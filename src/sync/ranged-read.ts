@@ -13,7 +13,7 @@
  * for a short part. Given a `names` stream, the parts but the last are
  * hashed into it in order as they land (part n while part n + 1 is still on
  * its way), so that the name check (`SyncSpace.checkAndOpen`) has only the
- * last part left to hash, while the decryption runs. The caller then checks
+ * last part left to hash (in the seal worker, where there is one). The caller then checks
  * the bytes against the object's name and opens them, as for an object read
  * whole.
  */

@@ -248,8 +248,9 @@ export class ShardPuller {
     const sealed = await readObject(this.remote, this.requests, this.at.objectKey(entry.name), entry.size, what, names);
     if (!sealed) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
     const context = this.at.chunkContext(device, entry.seq, entry.from, entry.to);
+    const format = sealed[ENVELOPE_VERSION_BYTE]!; // authenticated with the rest by the open (which takes the bytes away)
     const plaintext = await this.at.checkAndOpen(entry.name, sealed, 'chunk', context, what, names);
-    return decodeChunk(plaintext, sealed[ENVELOPE_VERSION_BYTE]!, entry.from, entry.to, what); // the version authenticated with the rest
+    return decodeChunk(plaintext, format, entry.from, entry.to, what);
   }
 }
 

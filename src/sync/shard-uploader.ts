@@ -15,7 +15,8 @@
  */
 import type { Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
-import { ENVELOPE_OVERHEAD, seal } from './envelope.js';
+import { yieldToEventLoop } from '../common/event-loop.js';
+import { ENVELOPE_OVERHEAD } from './envelope.js';
 import { CHUNK_COUNT_BYTES, CHUNK_FORMAT, ChunkWriter } from './chunk-format.js';
 import {
   MANIFEST_ENTRIES,
@@ -36,6 +37,8 @@ import type { CountingRemote } from './sync-stats.js';
 
 /** How many of a round's objects may be being put at once. */
 export const UPLOAD_REQUESTS = 3;
+/** How many chunks may be being sealed at once (cut from the log, not yet handed on): the next is cut while these seal. */
+const CHUNKS_SEALING = 3;
 
 /** A chunk sealed for upload, with the entry the manifest will list it under. */
 interface SealedChunk {
@@ -53,7 +56,7 @@ export class ShardUploader {
   private readonly maxChunksPerRound: number;
   private readonly snapshotMinBytes: number;
   private readonly clock: Clock;
-  private readonly chunkWriter = new ChunkWriter();
+  private readonly chunkWriter: ChunkWriter;
   /** The version of the own manifest this uploader last wrote. */
   private writtenVersion = 0;
   /** The own manifest as this uploader last wrote it, with its ETag. */
@@ -78,6 +81,7 @@ export class ShardUploader {
     this.log = options.log;
     this.epoch = options.epoch;
     this.maxChunkBytes = options.maxChunkBytes;
+    this.chunkWriter = new ChunkWriter(Math.min(options.maxChunkBytes, 1 << 26)); // a chunk's buffer: the largest chunk, sealed
     this.maxChunksPerRound = options.maxChunksPerRound;
     this.snapshotMinBytes = options.snapshotMinBytes;
     this.clock = options.clock;
@@ -105,25 +109,28 @@ export class ShardUploader {
         next = this.restartedManifest(manifest, await this.putSnapshot());
       } else {
         // Each chunk's put is queued as soon as it is sealed (at most UPLOAD_REQUESTS run at once), and
-        // sealing goes on meanwhile: the page's thread, not the store, is what bounds a round here, so it
+        // sealing goes on meanwhile: this thread, not the store, is what bounds a round here, so it
         // never waits for a slot. The manifest is swapped only once every put is done. A snapshot due is
-        // taken and its put queued as soon as the chunks sealed so far make it due, not after the last
-        // chunk: it is the round's largest object, one stream that then overlaps the other puts.
+        // taken as soon as the chunks sealed so far make it due, not after the last chunk, and its put
+        // queued once it is sealed: it is the round's largest object, one stream that then overlaps the
+        // other puts, and the next chunks are cut and sealed while it seals.
         const puts = new RequestPool(UPLOAD_REQUESTS);
         const queued: Promise<void>[] = [];
         const put = (name: string, sealed: Uint8Array) =>
           // The name is the keyed hash of these bytes: if it exists, it holds exactly them.
           queued.push(puts.start(() => this.remote.putIfAbsent(this.at.objectKey(name), sealed)));
-        let snapshot: SnapshotEntry | undefined;
+        let snapshot: Promise<SnapshotEntry> | undefined;
         try {
           const added: ManifestEntry[] = [];
           chunks = await this.sealChunks(manifest, async (chunk) => {
             put(chunk.entry.name, chunk.sealed);
             added.push(chunk.entry);
             if (snapshot === undefined && this.snapshotDue(manifest, added)) {
-              const taken = await this.sealSnapshot();
-              put(taken.entry.name, taken.sealed);
-              snapshot = taken.entry;
+              snapshot = this.sealSnapshot().then((taken) => {
+                put(taken.entry.name, taken.sealed);
+                return taken.entry;
+              });
+              snapshot.catch(() => undefined); // awaited below, after the chunks
             }
           });
           if (chunks.length === 0) return uploaded;
@@ -131,12 +138,13 @@ export class ShardUploader {
             manifest,
             chunks.map((c) => c.entry),
           );
-          if (snapshot) next = this.withSnapshot(next, snapshot);
+          if (snapshot) next = this.withSnapshot(next, await snapshot);
           await Promise.all(queued);
           await puts.drain();
           if (snapshot) this.snapshotsUp++;
         } finally {
-          await Promise.all(queued); // every queued put started (start itself never fails) ...
+          await snapshot?.catch(() => undefined); // its put queued, if it was sealed ...
+          await Promise.all(queued); // ... every queued put started (start itself never fails) ...
           await puts.settled(); // ... and done, after a failure too: no put of this round outlives it
         }
       }
@@ -147,7 +155,7 @@ export class ShardUploader {
           `shard ${this.at.shard}'s upload took over ${MAX_UPLOAD_MS} ms from its first put to its manifest swap`,
         );
       }
-      const sealed = await seal(this.at.keys, 'manifest', this.at.manifestContext(this.at.ownKey), encodeManifest(next));
+      const { sealed } = await this.at.sealer.seal('manifest', this.at.manifestContext(this.at.ownKey), encodeManifest(next));
       const outcome = current
         ? await this.remote.putIfMatch(this.at.ownKey, sealed, current.etag)
         : await this.remote.putIfAbsent(this.at.ownKey, sealed);
@@ -184,8 +192,8 @@ export class ShardUploader {
     const body = this.log.snapshot();
     const cursors = new Map([...body.cursors].filter(([device]) => device !== this.at.device));
     const plaintext = encodeSnapshotBody({ lsn: body.lsn, cursors, state: body.state });
-    const sealed = await seal(this.at.keys, 'snapshot', this.at.snapshotContext(this.at.device, body.lsn), plaintext);
-    return { entry: { name: this.at.keys.objectName(sealed), size: sealed.byteLength, lsn: body.lsn }, sealed };
+    const { sealed, name } = await this.at.sealer.seal('snapshot', this.at.snapshotContext(this.at.device, body.lsn), plaintext);
+    return { entry: { name, size: sealed.byteLength, lsn: body.lsn }, sealed };
   }
 
   /** Seals the shard's state now and stores it; returns its manifest entry. */
@@ -259,8 +267,11 @@ export class ShardUploader {
 
   /**
    * Seals the local events after the manifest's LSN into chunks (at most `maxChunksPerRound`), handing each to
-   * `onSealed` (awaited: its backpressure). A chunk ends before the event that would take its sealed size past
-   * `maxChunkBytes` (an event larger than that on its own has a chunk of its own).
+   * `onSealed` in order (awaited: its backpressure). A chunk ends before the event that would take its sealed size past
+   * `maxChunkBytes` (an event larger than that on its own has a chunk of its own). Each chunk's sealing starts as soon
+   * as it is cut (in the seal worker, where there is one), and the next one is cut from the log meanwhile, with at most
+   * `CHUNKS_SEALING` cut and not yet handed on; between cuts this thread lets its queued tasks run (the answers of the
+   * seal worker and of the store, which start the next puts).
    */
   private async sealChunks(manifest: Manifest | undefined, onSealed: (chunk: SealedChunk) => Promise<void>): Promise<SealedChunk[]> {
     const chunks: SealedChunk[] = [];
@@ -269,29 +280,40 @@ export class ShardUploader {
     if (this.log.lastLocalLsn < from) return chunks;
     const writer = this.chunkWriter;
     const room = this.maxChunkBytes - ENVELOPE_OVERHEAD - CHUNK_COUNT_BYTES;
+    const sealing: Promise<void>[] = []; // the chunks cut and not yet handed on, in order
+    let handedOn: Promise<void> = Promise.resolve();
     // The chunk's range ends where the next starts: at the LSN before the first event left for the next one.
-    const flush = async (to: number) => {
-      const plaintext = writer.finish();
-      const context = this.at.chunkContext(this.at.device, seq, from, to);
-      const bytes = await seal(this.at.keys, 'chunk', context, plaintext, CHUNK_FORMAT);
-      const chunk = { entry: { seq, name: this.at.keys.objectName(bytes), size: bytes.byteLength, from, to }, sealed: bytes };
-      chunks.push(chunk);
-      await onSealed(chunk);
+    const cut = async (to: number) => {
+      const [chunkSeq, chunkFrom] = [seq, from];
+      const sealed = this.at.sealer.seal('chunk', this.at.chunkContext(this.at.device, seq, from, to), writer.finish(), CHUNK_FORMAT);
+      sealed.catch(() => undefined); // awaited in its turn below; a failure meanwhile must not go unhandled
+      handedOn = handedOn.then(async () => {
+        const { sealed: bytes, name } = await sealed;
+        const chunk = { entry: { seq: chunkSeq, name, size: bytes.byteLength, from: chunkFrom, to }, sealed: bytes };
+        chunks.push(chunk);
+        await onSealed(chunk);
+      });
+      handedOn.catch(() => undefined); // the last one is awaited; an earlier failure reaches it through the chain
+      sealing.push(handedOn);
       seq++;
       from = to + 1;
+      if (sealing.length >= CHUNKS_SEALING) await sealing.shift();
+      await yieldToEventLoop();
     };
     try {
       for await (const { lsn, bytes } of this.log.localEvents(from)) {
         if (writer.events > 0 && writer.size + ChunkWriter.cost(lsn, bytes.byteLength) > room) {
-          await flush(writer.lastLsn);
-          if (chunks.length >= this.maxChunksPerRound) return chunks;
+          await cut(writer.lastLsn);
+          if (seq - 1 - (manifest?.head ?? 0) >= this.maxChunksPerRound) break;
         }
         writer.add(lsn, bytes);
       }
-      if (writer.events > 0) await flush(writer.lastLsn);
+      if (writer.events > 0 && seq - 1 - (manifest?.head ?? 0) < this.maxChunksPerRound) await cut(writer.lastLsn);
+      await handedOn;
       return chunks;
     } finally {
       writer.reset(); // a round cut short (the bound, a failure) leaves nothing in the writer for the next one
+      await handedOn.catch(() => undefined); // no chunk of this round is handed on after it ended
     }
   }
 
@@ -303,13 +325,11 @@ export class ShardUploader {
     while (entries.length > MANIFEST_ENTRIES) {
       const moved = entries.slice(0, MANIFEST_ENTRIES / 2);
       entries = entries.slice(MANIFEST_ENTRIES / 2);
-      const sealed = await seal(
-        this.at.keys,
+      const { sealed, name } = await this.at.sealer.seal(
         'page',
         this.at.pageContext(this.at.device, moved[moved.length - 1]!.seq),
         encodePage({ entries: moved, older }),
       );
-      const name = this.at.keys.objectName(sealed);
       await this.remote.putIfAbsent(this.at.objectKey(name), sealed);
       older = moved[moved.length - 1]!.to > base ? name : null; // a page wholly before the base is not listed
     }

@@ -67,6 +67,8 @@ export interface ObjectNameStream {
   update(part: Uint8Array): void;
   /** The name of the bytes hashed so far (64 hex digits). */
   name(): string;
+  /** The hash state of the bytes so far (hash-wasm's `save` form, key included), for the seal worker to go on from. */
+  save(): Uint8Array;
 }
 
 /** What sync derives from the user key. */
@@ -135,7 +137,20 @@ export class SyncKeys {
         names.load(state);
         return toHex(names.digest('binary'));
       },
+      save() {
+        return state;
+      },
     };
+  }
+
+  /**
+   * The naming key's hasher, initialised, in hash-wasm's `save` form: what the
+   * seal worker (`sealer.ts`) names objects with (`load` it into any BLAKE3
+   * hasher). It holds the naming key: it goes to that worker and nowhere else.
+   */
+  namingState(): Uint8Array {
+    this.names.init();
+    return this.names.save();
   }
 
   /** The folder of a database of the user's (its name hidden): 16 hex digits. */

@@ -7,14 +7,17 @@
  * The uploader and the puller of a shard share one.
  */
 import { TidalError } from '../common/errors.js';
-import { open, type ObjectKind } from './envelope.js';
+import type { ObjectKind } from './envelope.js';
 import { decodeManifest, decodePage, type Manifest, type ManifestPage } from './format.js';
+import { sealerFor, type Sealer } from './sealer.js';
 import type { ObjectNameStream, SyncKeys } from './sync-key.js';
 import type { Value } from '../common/value.js';
 
 /** A shard of a device's database, as placed in the bucket. */
 export class SyncSpace {
   readonly keys: SyncKeys;
+  /** Seals and opens this space's objects (off this thread where it can: `sealerFor`). */
+  readonly sealer: Sealer;
   readonly device: string;
   readonly shard: number;
   readonly shards: number;
@@ -27,6 +30,7 @@ export class SyncSpace {
 
   constructor(keys: SyncKeys, database: string, device: string, shard: number, shards: number) {
     this.keys = keys;
+    this.sealer = sealerFor(keys); // a seal worker starts loading now, before the first object is sealed
     this.device = device;
     this.shard = shard;
     this.shards = shards;
@@ -56,21 +60,14 @@ export class SyncSpace {
     return { kind: 'snapshot', space: this.space, device, shard: this.shard, lsn };
   }
 
-  /** Refuses (`ObjectMismatch`) bytes that are not the object `name` names. */
-  checkName(name: string, bytes: Uint8Array): void {
-    if (this.keys.objectName(bytes) !== name) throw mismatch(name);
-  }
-
   /**
-   * Checks `bytes` against `name` (`ObjectMismatch`) and opens them
-   * (`DecryptionFailed`, ...), refusing with the name check's code first, as
-   * if it ran first. The decryption starts first and runs while the name is
-   * hashed: WebCrypto works off this thread, so the two overlap instead of
-   * adding up (each about as long as the object's download on loopback).
-   * `hashed`: the stream the object's first parts were hashed into as
-   * they arrived (`readObject`); the rest of `bytes` is hashed into it here.
+   * Checks `bytes` against `name` (`ObjectMismatch`), then opens them
+   * (`DecryptionFailed`, ...), through the sealer (in its worker where
+   * there is one). `hashed`: the stream the object's first parts were
+   * hashed into as they arrived (`readObject`); the rest of `bytes` is
+   * hashed after it. `bytes`' buffer is given away.
    */
-  async checkAndOpen(
+  checkAndOpen(
     name: string,
     bytes: Uint8Array,
     kind: ObjectKind,
@@ -78,19 +75,13 @@ export class SyncSpace {
     what: string,
     hashed?: ObjectNameStream,
   ): Promise<Uint8Array> {
-    const opening = open(this.keys, kind, context, bytes, what);
-    opening.catch(() => undefined); // a name that does not match wins over what the decryption says
-    if (hashed) {
-      hashed.update(bytes.subarray(hashed.bytes));
-      if (hashed.name() !== name) throw mismatch(name);
-    } else this.checkName(name, bytes);
-    return opening;
+    return this.sealer.open(kind, context, bytes, what, hashed ? { name, hashed } : { name });
   }
 
   /** Authenticates and decodes the manifest read from `key`, and checks it is the one `key` is derived from. */
   async openManifest(key: string, bytes: Uint8Array): Promise<Manifest> {
     const what = `manifest ${key.slice(key.lastIndexOf('/') + 1)}`;
-    const manifest = decodeManifest(await open(this.keys, 'manifest', this.manifestContext(key), bytes, what), what);
+    const manifest = decodeManifest(await this.sealer.open('manifest', this.manifestContext(key), bytes, what), what);
     if (this.manifests + this.keys.manifestName(manifest.device, manifest.shard) !== key || manifest.shard !== this.shard) {
       throw new TidalError(
         'ObjectMismatch',
@@ -105,8 +96,4 @@ export class SyncSpace {
     const what = `manifest page ${name}`;
     return decodePage(await this.checkAndOpen(name, bytes, 'page', this.pageContext(device, seq), what), what);
   }
-}
-
-function mismatch(name: string): TidalError {
-  return new TidalError('ObjectMismatch', `object ${name}'s bytes do not match its name: changed, or another object's put in its place`);
 }

@@ -29,6 +29,7 @@
  *     await store.write({ lsn, hlcHigh, body });
  *     const { snapshot, issues } = await store.loadNewest({ maxLsn: wal.lastLsn });
  */
+import { yieldToEventLoop } from '../common/event-loop.js';
 import { DIGEST_BYTES, type Blake3 } from '../common/blake3.js';
 import { equalBytes } from '../common/blake3.js';
 import { isTidalError, TidalError } from '../common/errors.js';
@@ -81,18 +82,6 @@ export function databaseIdOf(b3: Blake3, database: string): Uint8Array {
   return b3.hash(new TextEncoder().encode(database));
 }
 
-function macrotask(): Promise<void> {
-  if (typeof MessageChannel === 'undefined') return new Promise((resolve) => setTimeout(resolve, 0));
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      channel.port1.close();
-      resolve();
-    };
-    channel.port2.postMessage(undefined);
-  });
-}
-
 /** One shard's snapshots on a storage folder. */
 export class SnapshotStore {
   readonly shard: ShardId;
@@ -109,7 +98,7 @@ export class SnapshotStore {
     this.shard = options.shard;
     this.databaseId = options.databaseId;
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-    this.yieldToEvents = options.yieldToEvents ?? macrotask;
+    this.yieldToEvents = options.yieldToEvents ?? yieldToEventLoop;
   }
 
   /** The store's operations, one after another (OPFS handles are exclusive: two may not open one file at once). */

@@ -1,0 +1,68 @@
+/**
+ * The seal worker (`sealer.ts`): seals, names and opens one user's sync
+ * objects off the thread that syncs. The first message brings the keys
+ * (the AES-256-GCM `CryptoKey`, non-extractable, and the naming key's
+ * hasher state), answered with `{ ready: true }` once it can seal (`false` and why, if it cannot); every later one is a `seal` or an `open`, answered with
+ * its id, the bytes transferred back. A failure is answered as its
+ * `TidalError` code and message, never thrown out of the worker.
+ */
+import { createBLAKE3, type IHasher } from 'hash-wasm';
+import { open, seal } from './envelope.js';
+import { errorAnswer, objectMismatch, type SealAnswer, type SealerReady, type SealRequest } from './sealer.js';
+import { toHex } from './sync-key.js';
+
+interface WorkerKeys {
+  readonly aead: CryptoKey;
+  readonly names: IHasher;
+  /** The naming hasher's initial state (keyed, nothing hashed). */
+  readonly initial: Uint8Array;
+}
+
+let keys: Promise<WorkerKeys> | undefined;
+
+const scope = self as unknown as {
+  onmessage: ((event: MessageEvent<SealRequest>) => void) | null;
+  postMessage(message: SealAnswer | SealerReady, transfer: Transferable[]): void;
+};
+
+const giveAway = (bytes: Uint8Array): Transferable[] => (bytes.buffer instanceof ArrayBuffer ? [bytes.buffer] : []);
+
+/** The keyed BLAKE3 of `bytes` after the state `from` (the bytes before them already hashed into it). */
+function nameOf(names: IHasher, from: Uint8Array, bytes: Uint8Array): string {
+  names.load(from);
+  names.update(bytes);
+  return toHex(names.digest('binary'));
+}
+
+async function answer(request: Exclude<SealRequest, { op: 'keys' }>): Promise<void> {
+  try {
+    if (!keys) throw new Error('no keys were posted before the first request');
+    const { aead, names, initial } = await keys;
+    if (request.op === 'seal') {
+      const sealed = await seal({ aead }, request.kind, request.context, request.plaintext, request.version);
+      scope.postMessage({ id: request.id, sealed, name: nameOf(names, initial, sealed) }, giveAway(sealed));
+      return;
+    }
+    const { expected, sealed } = request;
+    if (expected && nameOf(names, expected.state ?? initial, sealed.subarray(expected.hashedBytes)) !== expected.name) {
+      throw objectMismatch(expected.name);
+    }
+    const plaintext = await open({ aead }, request.kind, request.context, sealed, request.what);
+    scope.postMessage({ id: request.id, plaintext }, giveAway(plaintext));
+  } catch (error) {
+    scope.postMessage(errorAnswer(request.id, error), []);
+  }
+}
+
+scope.onmessage = (event) => {
+  const request = event.data;
+  if (request.op === 'keys') {
+    keys = createBLAKE3(256).then((names) => ({ aead: request.aead, names, initial: request.names }));
+    keys.then(
+      () => scope.postMessage({ ready: true }, []),
+      (error: unknown) => scope.postMessage({ ready: false, why: error instanceof Error ? error.message : String(error) }, []),
+    );
+    return;
+  }
+  void answer(request);
+};

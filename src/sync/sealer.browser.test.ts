@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { isTidalError } from '../common/errors.js';
+import { InlineSealer, WorkerSealer } from './sealer.js';
+import { SyncKeys } from './sync-key.js';
+
+const context = { kind: 'chunk', space: 'root/db', device: 'd'.repeat(32), shard: 0, seq: 1, from: 1, to: 9 };
+
+async function keys(): Promise<SyncKeys> {
+  const userKey = new Uint8Array(32);
+  crypto.getRandomValues(userKey);
+  return SyncKeys.from(userKey);
+}
+
+function bytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed) & 0xff;
+  return out;
+}
+
+const sealWorker = () => new Worker(new URL('./seal.worker.ts', import.meta.url), { type: 'module' });
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return isTidalError(error) ? error.code : `not a TidalError: ${String(error)}`;
+}
+
+describe('WorkerSealer (the seal worker) in Chromium', () => {
+  it('seals and names as the calling thread does: each opens what the other sealed', async () => {
+    const k = await keys();
+    const worker = new WorkerSealer(sealWorker(), k);
+    const inline = new InlineSealer(k);
+    const plaintext = bytes(300_000, 1);
+    const { sealed, name } = await worker.seal('chunk', context, plaintext.slice(), 2);
+    expect(name).toBe(k.objectName(sealed));
+    expect(await inline.open('chunk', context, sealed, 'sealed in the worker', { name })).toEqual(plaintext);
+    const here = await inline.seal('chunk', context, plaintext.slice(), 2);
+    expect(await worker.open('chunk', context, here.sealed.slice(), 'sealed here', { name: here.name })).toEqual(plaintext);
+    // The first bytes hashed here as they landed (a ranged read), the rest in the worker.
+    const names = k.objectNameStream();
+    names.update(here.sealed.subarray(0, 100_000));
+    expect(await worker.open('chunk', context, here.sealed.slice(), 'sealed here', { name: here.name, hashed: names })).toEqual(plaintext);
+    worker.close();
+  });
+
+  it('refuses in the worker with the codes the calling thread gives: a changed byte, another context, another name', async () => {
+    const k = await keys();
+    const worker = new WorkerSealer(sealWorker(), k);
+    const { sealed, name } = await worker.seal('chunk', context, bytes(50_000, 2), 2);
+    const flipped = sealed.slice();
+    flipped[1000]! ^= 1;
+    expect(await codeOf(worker.open('chunk', context, flipped.slice(), 'flipped', { name }))).toBe('ObjectMismatch');
+    expect(await codeOf(worker.open('chunk', context, flipped, 'flipped, no name'))).toBe('DecryptionFailed');
+    expect(await codeOf(worker.open('chunk', { ...context, seq: 2 }, sealed.slice(), 'moved', { name }))).toBe('DecryptionFailed');
+    expect(await codeOf(worker.open('chunk', context, sealed.slice(), 'swapped', { name: '0'.repeat(64) }))).toBe('ObjectMismatch');
+    expect(await codeOf(worker.open('snapshot', context, sealed.slice(), 'another kind', { name }))).toBe('HeaderMismatch');
+    // Refusals leave the worker working.
+    expect(await worker.open('chunk', context, sealed, 'intact', { name })).toEqual(bytes(50_000, 2));
+    worker.close();
+  });
+
+  it('keeps the calling thread free while it seals: its queued tasks run meanwhile', async () => {
+    const k = await keys();
+    const worker = new WorkerSealer(sealWorker(), k);
+    await worker.seal('chunk', context, bytes(16, 3), 2); // started
+    let ticks = 0;
+    let running = true;
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      ticks++;
+      if (running) port2.postMessage(0);
+    };
+    port2.postMessage(0);
+    const plaintext = new Uint8Array(8 * 1024 * 1024);
+    const sealing = worker.seal('snapshot', context, plaintext);
+    expect(plaintext.byteLength).toBe(0); // its buffer went to the worker, not copied
+    await sealing;
+    running = false;
+    expect(ticks).toBeGreaterThan(0);
+    worker.close();
+  });
+
+  it('seals on the calling thread when its worker cannot start, with the same results', async () => {
+    const k = await keys();
+    const broken = new WorkerSealer(new Worker('/no-such-seal-worker.js', { type: 'module' }), k);
+    const plaintext = bytes(10_000, 4);
+    const { sealed, name } = await broken.seal('chunk', context, plaintext.slice(), 2);
+    expect(name).toBe(k.objectName(sealed));
+    expect(await broken.open('chunk', context, sealed, 'sealed here', { name })).toEqual(plaintext);
+  });
+});

@@ -1,0 +1,265 @@
+/**
+ * `Sealer`: seals, names and opens the objects of one user's sync
+ * (docs/SYNC.md §3, §4), off the calling thread where it can. Chromium's
+ * WebCrypto runs AES-GCM on the thread that calls it (measured in Chromium
+ * 156: `encrypt` of 10 MB resolves before the thread has run a single
+ * task), and the keyed BLAKE3 of an object's name is WASM on that thread
+ * too: together they were about a third of the busy time of the sync
+ * bench's upload, on the thread that also reads the log and drives the
+ * requests. So where there are workers (a page, a shard worker), a user's
+ * keys seal in one dedicated worker (`seal.worker.ts`): the AES key goes to
+ * it as its non-extractable `CryptoKey` (structured-cloneable), the naming
+ * key as its hasher's state; plaintexts and sealed bytes are transferred,
+ * not copied. Elsewhere (Node) and after that worker failed, on the
+ * calling thread (`InlineSealer`), with the same results.
+ *
+ *     const sealer = sealerFor(keys);
+ *     const { sealed, name } = await sealer.seal('chunk', context, plaintext, 2); // plaintext's buffer is given away
+ *     const plaintext = await sealer.open('chunk', context, sealed, what, { name }); // so is sealed's
+ *
+ * `open` with an expected name checks the bytes against it before
+ * decrypting: a moved, swapped or damaged object is `ObjectMismatch`,
+ * whatever the decryption would say.
+ */
+import { TidalError, isTidalErrorCode } from '../common/errors.js';
+import type { Value } from '../common/value.js';
+import { ENVELOPE_VERSION, open, seal, type ObjectKind } from './envelope.js';
+import type { ObjectNameStream, SyncKeys } from './sync-key.js';
+
+/** A sealed object and its name (keyed BLAKE3 of its bytes, 64 hex digits). */
+export interface SealedObject {
+  readonly sealed: Uint8Array;
+  readonly name: string;
+}
+
+/** The name an object read must have: `hashed`, the stream its first bytes were already hashed into as they landed. */
+export interface ExpectedName {
+  readonly name: string;
+  readonly hashed?: ObjectNameStream;
+}
+
+/** Seals and opens a user's sync objects. */
+export interface Sealer {
+  /** Seals `plaintext` as an object of `kind` at `context` in envelope `version`, and names it. `plaintext`'s buffer is given away. */
+  seal(kind: ObjectKind, context: Value, plaintext: Uint8Array, version?: number): Promise<SealedObject>;
+  /**
+   * Opens `sealed` as an object of `kind` at `context` (envelope.ts `open`: `DecryptionFailed` and the
+   * header codes), after checking it against `expected` if given (`ObjectMismatch`). `sealed`'s buffer is given away.
+   */
+  open(kind: ObjectKind, context: Value, sealed: Uint8Array, what: string, expected?: ExpectedName): Promise<Uint8Array>;
+}
+
+/** `ObjectMismatch` for bytes that are not the object `name` names. */
+export function objectMismatch(name: string): TidalError {
+  return new TidalError('ObjectMismatch', `object ${name}'s bytes do not match its name: changed, or another object's put in its place`);
+}
+
+/** Seals on the calling thread. */
+export class InlineSealer implements Sealer {
+  private readonly keys: SyncKeys;
+
+  constructor(keys: SyncKeys) {
+    this.keys = keys;
+  }
+
+  async seal(kind: ObjectKind, context: Value, plaintext: Uint8Array, version = ENVELOPE_VERSION): Promise<SealedObject> {
+    const sealed = await seal(this.keys, kind, context, plaintext, version);
+    return { sealed, name: this.keys.objectName(sealed) };
+  }
+
+  async open(kind: ObjectKind, context: Value, sealed: Uint8Array, what: string, expected?: ExpectedName): Promise<Uint8Array> {
+    if (expected) {
+      const names = expected.hashed ?? this.keys.objectNameStream();
+      names.update(sealed.subarray(names.bytes));
+      if (names.name() !== expected.name) throw objectMismatch(expected.name);
+    }
+    return open(this.keys, kind, context, sealed, what);
+  }
+}
+
+/** What the page or shard worker posts to the seal worker. */
+export type SealRequest =
+  | { readonly op: 'keys'; readonly aead: CryptoKey; readonly names: Uint8Array }
+  | {
+      readonly op: 'seal';
+      readonly id: number;
+      readonly kind: ObjectKind;
+      readonly context: Value;
+      readonly version: number;
+      readonly plaintext: Uint8Array;
+    }
+  | {
+      readonly op: 'open';
+      readonly id: number;
+      readonly kind: ObjectKind;
+      readonly context: Value;
+      readonly what: string;
+      readonly sealed: Uint8Array;
+      /** The expected name, and the hash state of the first `hashedBytes` bytes (the naming key's initial state if none). */
+      readonly expected: { readonly name: string; readonly state: Uint8Array | undefined; readonly hashedBytes: number } | undefined;
+    };
+
+/** What the seal worker answers, per request. */
+export type SealAnswer =
+  | { readonly id: number; readonly sealed: Uint8Array; readonly name: string }
+  | { readonly id: number; readonly plaintext: Uint8Array }
+  | { readonly id: number; readonly error: { readonly code: string; readonly reason: string } };
+
+/** What the seal worker posts once it has the keys: whether it can seal. */
+export type SealerReady = { readonly ready: true } | { readonly ready: false; readonly why: string };
+
+/** A `TidalError` as the seal worker posts it (its code and message without the code's prefix). */
+export function errorAnswer(id: number, error: unknown): SealAnswer {
+  if (error instanceof TidalError) {
+    const reason = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
+    return { id, error: { code: error.code, reason } };
+  }
+  return {
+    id,
+    error: { code: 'Unreachable', reason: `the seal worker failed: ${error instanceof Error ? error.message : String(error)}` },
+  };
+}
+
+/** The transfer list that gives `bytes`'s whole buffer away. */
+const giveAway = (bytes: Uint8Array): Transferable[] => (bytes.buffer instanceof ArrayBuffer ? [bytes.buffer] : []);
+
+/** A request waiting for the seal worker to be ready, with its transfer list and its caller. */
+interface QueuedRequest {
+  readonly request: Exclude<SealRequest, { op: 'keys' }>;
+  readonly transfer: Transferable[];
+  readonly run: (inline: InlineSealer) => Promise<SealAnswer>;
+}
+
+/**
+ * Seals in a dedicated worker. Requests wait (their bytes still this
+ * thread's) until the worker said it is ready; if it fails before that (no
+ * such file: a bundler that left it out), they and every later one run on
+ * this thread. A failure after that fails the requests in flight (their
+ * bytes went to the worker), and every later one runs on this thread.
+ */
+export class WorkerSealer implements Sealer {
+  private readonly worker: Worker;
+  private readonly inline: InlineSealer;
+  private readonly pending = new Map<number, { resolve(answer: SealAnswer): void; reject(error: unknown): void }>();
+  private state: 'starting' | 'ready' | 'inline' = 'starting';
+  private queue: QueuedRequest[] = [];
+  private nextId = 1;
+
+  constructor(worker: Worker, keys: SyncKeys) {
+    this.worker = worker;
+    this.inline = new InlineSealer(keys);
+    worker.onmessage = (event: MessageEvent<SealAnswer | SealerReady>) => {
+      if ('ready' in event.data) return event.data.ready ? this.ready() : this.fail(`the seal worker cannot seal: ${event.data.why}`);
+      const waiting = this.pending.get(event.data.id);
+      this.pending.delete(event.data.id);
+      waiting?.resolve(event.data);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.fail(`the seal worker failed: ${event.message || 'it did not start'}`);
+    };
+    worker.onmessageerror = () => this.fail('the seal worker answered a message that could not be read');
+    const hello: SealRequest = { op: 'keys', aead: keys.aead, names: keys.namingState() };
+    worker.postMessage(hello);
+  }
+
+  async seal(kind: ObjectKind, context: Value, plaintext: Uint8Array, version = ENVELOPE_VERSION): Promise<SealedObject> {
+    const request = { op: 'seal', id: this.nextId++, kind, context, version, plaintext } as const;
+    const answer = await this.send(request, giveAway(plaintext), (inline) =>
+      inline.seal(kind, context, plaintext, version).then((sealed) => ({ id: request.id, ...sealed })),
+    );
+    if (!('sealed' in answer)) throw new TidalError('MalformedMessage', 'the seal worker answered a seal without the sealed bytes');
+    return answer;
+  }
+
+  async open(kind: ObjectKind, context: Value, sealed: Uint8Array, what: string, expected?: ExpectedName): Promise<Uint8Array> {
+    const hashed = expected?.hashed;
+    const request = {
+      op: 'open',
+      id: this.nextId++,
+      kind,
+      context,
+      what,
+      sealed,
+      expected: expected && { name: expected.name, state: hashed?.save(), hashedBytes: hashed?.bytes ?? 0 },
+    } as const;
+    const answer = await this.send(request, giveAway(sealed), (inline) =>
+      inline.open(kind, context, sealed, what, expected).then((plaintext) => ({ id: request.id, plaintext })),
+    );
+    if (!('plaintext' in answer)) throw new TidalError('MalformedMessage', 'the seal worker answered an open without the plaintext');
+    return answer.plaintext;
+  }
+
+  /** Stops the worker; later calls seal on this thread. */
+  close(): void {
+    this.fail('the seal worker was closed');
+    this.worker.terminate();
+  }
+
+  private send(request: QueuedRequest['request'], transfer: Transferable[], run: QueuedRequest['run']): Promise<SealAnswer> {
+    if (this.state === 'inline') return run(this.inline);
+    if (this.state === 'starting') {
+      return new Promise<SealAnswer>((resolve, reject) => {
+        this.pending.set(request.id, { resolve, reject });
+        this.queue.push({ request, transfer, run });
+      }).then(answered);
+    }
+    return new Promise<SealAnswer>((resolve, reject) => {
+      this.pending.set(request.id, { resolve, reject });
+      this.worker.postMessage(request, transfer);
+    }).then(answered);
+  }
+
+  private ready(): void {
+    if (this.state !== 'starting') return;
+    this.state = 'ready';
+    for (const { request, transfer } of this.queue) this.worker.postMessage(request, transfer);
+    this.queue = [];
+  }
+
+  private fail(why: string): void {
+    if (this.state === 'inline') return;
+    // Requests not yet posted still hold their bytes: they run here. Those posted are lost with the worker.
+    for (const { request, run } of this.queue) {
+      const waiting = this.pending.get(request.id);
+      this.pending.delete(request.id);
+      if (waiting) run(this.inline).then(waiting.resolve, waiting.reject);
+    }
+    this.queue = [];
+    this.state = 'inline';
+    const failed = new TidalError('Unreachable', why);
+    for (const waiting of this.pending.values()) waiting.reject(failed);
+    this.pending.clear();
+  }
+}
+
+/** An answer's outcome: its `TidalError`, rebuilt, if it is one. */
+function answered(answer: SealAnswer): SealAnswer {
+  if ('error' in answer) {
+    const { code, reason } = answer.error;
+    throw new TidalError(isTidalErrorCode(code) ? code : 'Unreachable', reason);
+  }
+  return answer;
+}
+
+const sealers = new WeakMap<SyncKeys, Sealer>();
+
+/**
+ * The sealer of `keys` (one per keys in a thread): in a seal worker where
+ * `Worker` exists (it falls back to this thread by itself if that worker
+ * fails), on this thread otherwise.
+ */
+export function sealerFor(keys: SyncKeys): Sealer {
+  let sealer = sealers.get(keys);
+  if (sealer) return sealer;
+  try {
+    sealer =
+      typeof Worker === 'undefined'
+        ? new InlineSealer(keys)
+        : new WorkerSealer(new Worker(new URL('./seal.worker.js', import.meta.url), { type: 'module', name: 'tidal sync sealing' }), keys);
+  } catch {
+    sealer = new InlineSealer(keys); // no worker here (a policy, a bundler that left it out): seal on this thread
+  }
+  sealers.set(keys, sealer);
+  return sealer;
+}
