@@ -18,7 +18,9 @@ describe('ShardSync between devices of one user', () => {
     a.log.set('item:1', 'title', 'from a');
     for (let i = 0; i < 20; i++) b.log.increment(`item:${i % 5}`, 'click', 2);
     b.log.add('item:2', 'labels', 'news');
-    b.log.set('item:1', 'title', 'from b'); // later HLC: wins on both
+    // A later HLC, so it wins on both: in another millisecond (within one, a's stamps, counted past b's, would win).
+    for (const ms = Date.now(); Date.now() === ms;);
+    b.log.set('item:1', 'title', 'from b');
     await a.sync.sync();
     await b.sync.sync();
     await a.sync.sync();
