@@ -5,33 +5,16 @@
  * always sent the first (which a fresh follower waits for before it answers
  * reads), and again once payloads stop.
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { ManualClock, settle } from '../common/testing/manual-clock.js';
-import { InProcessNetwork } from '../transport/index.js';
-import { MemoryStorage } from '../wal/memory-storage.js';
-import { Wal } from '../wal/wal.js';
+import { describe, expect, it } from 'vitest';
+import { settle } from '../common/testing/manual-clock.js';
 import { decodeControl } from './messages.js';
-import { WalShipper } from './wal-shipper.js';
+import { shippingLink } from './testing/shipping-link.js';
 
-const LEADER = { shard: 2, replica: 'leader' };
-const FOLLOWER = { shard: 2, replica: 'follower' };
 const HEARTBEAT_MS = 250;
 
 describe('WalShipper heartbeats', () => {
   it('sends the first status, none to a follower sent a payload since the last tick, and again once payloads stop', async () => {
-    const { wal } = await Wal.open(new MemoryStorage(), { shard: 2 });
-    const net = new InProcessNetwork();
-    const clock = new ManualClock();
-    const leader = net.connect(LEADER);
-    const follower = net.connect(FOLLOWER);
-    const shipper = new WalShipper({ wal, transport: leader, followers: [FOLLOWER], heartbeatMs: HEARTBEAT_MS, clock });
-    shipper.start();
-    onTestFinished(async () => {
-      shipper.stop();
-      leader.close();
-      follower.close();
-      await wal.close();
-    });
+    const { wal, clock, follower } = await shippingLink({ heartbeatMs: HEARTBEAT_MS });
     const statuses: number[] = [];
     let payloads = 0;
     void (async () => {

@@ -47,6 +47,14 @@ export interface WalShipperOptions {
    * at this rate before it is sent again. Default 1 MiB/s.
    */
   readonly snapshotInstallBytesPerS?: number;
+  /**
+   * How long a commit waits before it is shipped, so that the batches
+   * committed meanwhile travel in one payload (one message, one
+   * verification pass, one acknowledgement). Default 0: each commit is
+   * shipped at once. For a follower whose lag no one waits on (the in-tab
+   * follower, a check of what the leader tab ships), not one that is read.
+   */
+  readonly shipAfterMs?: number;
   /** Status heartbeat period (also how often timeouts are checked); a follower sent a payload since the last tick gets none. Default 250 ms. */
   readonly heartbeatMs?: number;
   /**

@@ -26,7 +26,7 @@
  * (`snapshotInstallBytesPerS`): a follower verifying and installing a large
  * snapshot is not sent it again from the start before it could answer.
  */
-import { systemClock, type Clock } from '../common/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import { numberOption } from '../common/options.js';
 import type { ShardId } from '../shard/shard-id.js';
@@ -68,6 +68,10 @@ export class WalShipper {
   private stopHeartbeat: (() => void) | undefined;
   private stopListening: (() => void) | undefined;
   private running = false;
+  /** `options.shipAfterMs`: how long a commit waits to be shipped with those that follow it. */
+  private readonly shipAfterMs: number;
+  /** Armed from a commit until its wait is over, while `shipAfterMs` > 0. */
+  private shipTimer: TimerHandle | undefined;
   /** The leader's newest snapshot in chunks, for followers the log cannot serve (with `options.snapshots`). */
   private readonly snapshots: SnapshotChunksCache | undefined;
   /** Prefix of this shipper's retention holders (`Wal.retain`). */
@@ -93,6 +97,7 @@ export class WalShipper {
     });
     this.heartbeatMs = numberOption('WalShipperOptions.heartbeatMs', options.heartbeatMs, { above: 0, default: 250 });
     this.clock = options.clock ?? systemClock;
+    this.shipAfterMs = numberOption('WalShipperOptions.shipAfterMs', options.shipAfterMs, { min: 0, max: 10_000, default: 0 });
     this.admit = options.admit;
     this.maxFollowers = numberOption('WalShipperOptions.maxFollowers', options.maxFollowers, { above: 0, default: 64 });
     this.snapshots = options.snapshots ? new SnapshotChunksCache(options.snapshots, this.shard, this.maxPayloadBytes) : undefined;
@@ -138,6 +143,8 @@ export class WalShipper {
     this.running = false;
     this.stopListening?.();
     this.stopHeartbeat?.();
+    if (this.shipTimer !== undefined) this.clock.clearTimeout(this.shipTimer);
+    this.shipTimer = undefined;
     for (const cursor of this.cursors) this.wal.release(this.holder(cursor));
   }
 
@@ -164,7 +171,14 @@ export class WalShipper {
 
   private committed(batch: CommittedBatch): void {
     this.recent.add(batch);
-    for (const cursor of this.cursors) this.pump(cursor);
+    if (this.shipAfterMs === 0) {
+      for (const cursor of this.cursors) this.pump(cursor);
+      return;
+    }
+    this.shipTimer ??= this.clock.setTimeout(() => {
+      this.shipTimer = undefined;
+      for (const cursor of this.cursors) this.pump(cursor);
+    }, this.shipAfterMs);
   }
 
   private async controlLoop(): Promise<void> {
@@ -206,7 +220,8 @@ export class WalShipper {
         }
         acknowledged(cursor, body.appliedLsn, now);
         this.retainFor(cursor);
-        this.pump(cursor);
+        // While commits wait to be shipped together, the timer ships them (an acknowledgement would send them one by one).
+        if (this.shipTimer === undefined) this.pump(cursor);
       } else if (body.type === 'request') {
         if (body.fromLsn > this.wal.lastLsn + 1) {
           this.badControl++; // asks for the future

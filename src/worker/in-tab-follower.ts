@@ -41,6 +41,14 @@ import type { PeerAddress } from '../transport/address.js';
 import type { Transport } from '../transport/transport.js';
 import type { Wal } from '../wal/wal.js';
 
+/**
+ * How long a commit waits before it is shipped to the in-tab follower, with
+ * those committed meanwhile: a check that no one reads or waits on, it is
+ * sent the batches of a few ticks in one payload (one message, one receive,
+ * one acknowledgement; BLAKE3 still over every byte).
+ */
+export const IN_TAB_SHIP_AFTER_MS = 25;
+
 /** A log shipped over one link: what a leader owns per follower it ships to. */
 export interface LogShipping {
   readonly link: Transport;
@@ -80,6 +88,7 @@ export function shipToInTabFollower(options: {
     followers: [follower],
     snapshots: options.snapshots,
     clock: options.clock,
+    shipAfterMs: IN_TAB_SHIP_AFTER_MS,
   });
   shipper.start();
   return { link, shipper };
