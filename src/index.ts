@@ -136,6 +136,7 @@ export type {
   ReplicaId,
   SetFieldOperation,
   SignalEntityView,
+  SignalEntityVisitor,
 } from './crdt/index.js';
 
 export { IdempotencyStore, SessionWriter, ShardLeader, ShardState, waitForToken } from './session/index.js';

@@ -44,7 +44,14 @@ export {
   type CrdtOperation,
   type SetFieldOperation,
 } from './operation.js';
-export { CrdtSignalState, STATE_MAGIC, STATE_VERSION, type CrdtSignalStateOptions, type SignalEntityView } from './signal-state.js';
+export {
+  CrdtSignalState,
+  STATE_MAGIC,
+  STATE_VERSION,
+  type CrdtSignalStateOptions,
+  type SignalEntityView,
+  type SignalEntityVisitor,
+} from './signal-state.js';
 export { createInMemoryChannelPair, type ReconciliationChannel } from './channel.js';
 export { MIN_MESSAGE_BYTES, RECONCILE_VERSION } from './reconciliation-messages.js';
 export {

@@ -54,6 +54,16 @@ export interface SignalEntityView {
   readonly sets: ReadonlyMap<string, readonly CrdtValue[]>;
 }
 
+/** What `CrdtSignalState.visitEntity` hands an entity's parts to, one call per counter, field and set. */
+export interface SignalEntityVisitor {
+  /** Counter `kind`'s value: a number, or a bigint past ±(2^53-1). */
+  counter(kind: string, value: number | bigint): void;
+  /** Field `name`'s winning value. */
+  field(name: string, value: CrdtValue): void;
+  /** Set `name`'s members, in canonical order. */
+  set(name: string, members: readonly CrdtValue[]): void;
+}
+
 /** The state of one shard: entity key → counters, fields and sets. */
 export class CrdtSignalState {
   private readonly entities = new Map<string, SignalEntity>();
@@ -264,7 +274,8 @@ export class CrdtSignalState {
   keysWithPrefix(prefix: string): string[] {
     const keys: string[] = [];
     for (const key of this.entities.keys()) if (key.startsWith(prefix)) keys.push(key);
-    return keys.sort(compareStrings);
+    // The default order of strings is code-unit order, compareStrings' own, compared without a call per pair.
+    return keys.sort();
   }
 
   /** A read-only snapshot of entity `key`, or undefined. */
@@ -279,6 +290,22 @@ export class CrdtSignalState {
     const sets = new Map<string, readonly CrdtValue[]>();
     if (e.sets) for (const [name, set] of e.sets) sets.set(name, set.values());
     return { counters, fields, sets };
+  }
+
+  /**
+   * Hands entity `key`'s parts to `visit` (counters, then fields, then
+   * sets); false when it does not exist. What `entity` reads, with no view
+   * of `Map`s built: a scan reads every entity of a shard this way, and the
+   * maps and their entries were most of what it allocated (and the garbage
+   * collector most of its time in the peers reader's profile).
+   */
+  visitEntity(key: string, visit: SignalEntityVisitor): boolean {
+    const e = this.entities.get(key);
+    if (!e) return false;
+    e.counters?.forEach((counter, kind) => visit.counter(kind, counter.exactValue()));
+    e.fields?.forEach((register, name) => visit.field(name, register.value));
+    e.sets?.forEach((set, name) => visit.set(name, set.values()));
+    return true;
   }
 
   /** The value of counter `kind` of entity `key` (0 when it does not exist). */

@@ -15,7 +15,7 @@ import type { ShardId } from '../shard/shard-id.js';
 import { ShardState } from '../session/shard-state.js';
 import type { LogEvent } from '../session/write.js';
 import type { Change } from './api.js';
-import { toEntity } from './entity.js';
+import { entityAt } from './entity.js';
 
 /** A `ShardState` that tells its feed which keys each applied write changed, while the feed is watched. */
 export class ObservedState extends ShardState {
@@ -96,7 +96,7 @@ export class ChangeFeed {
     const state = this.pendingState;
     const changes: Change[] = [];
     if (state) {
-      for (const [key, lsn] of this.pending) changes.push({ key, entity: toEntity(state.crdt.entity(key)), shard: this.shard, lsn });
+      for (const [key, lsn] of this.pending) changes.push({ key, entity: entityAt(state.crdt, key), shard: this.shard, lsn });
     }
     this.pending.clear();
     if (changes.length > 0) this.listener?.(changes);

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { CrdtSignalState } from '../crdt/signal-state.js';
-import { toEntity } from './entity.js';
+import { operationArb } from '../crdt/testing/arbitraries.js';
+import { entityAt } from './entity.js';
 
 const HLC = 1_700_000_000_000n << 16n;
 
-describe('toEntity (what reads return)', () => {
+describe('entityAt (what reads return)', () => {
   it("gives every counter, field and set as an own property, '__proto__' too, with the prototype untouched", () => {
     const state = new CrdtSignalState();
     state.apply({ op: 'increment', key: 'k', kind: '__proto__', by: 2, replica: 'r' });
@@ -13,7 +14,7 @@ describe('toEntity (what reads return)', () => {
     state.apply({ op: 'set', key: 'k', field: '__proto__', value: { polluted: true }, replica: 'r', hlc: HLC });
     state.apply({ op: 'set', key: 'k', field: 'label', value: 'cats', replica: 'r', hlc: HLC + 1n });
     state.apply({ op: 'add', key: 'k', set: '__proto__', member: 7, replica: 'r', hlc: HLC + 2n });
-    const entity = toEntity(state.entity('k'))!;
+    const entity = entityAt(state, 'k')!;
     for (const part of [entity.counters, entity.fields, entity.sets]) {
       expect(Object.getPrototypeOf(part)).toBe(Object.prototype);
       expect(Object.keys(part)).toContain('__proto__');
@@ -28,7 +29,30 @@ describe('toEntity (what reads return)', () => {
     ]);
     expect(Object.entries(entity.sets)).toEqual([['__proto__', [7]]]);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
-    expect(toEntity(state.entity('nobody'))).toBeUndefined();
+    expect(entityAt(state, 'nobody')).toBeUndefined();
+  });
+
+  it("holds what the state's view of the entity holds, in the same order, for any operations", () => {
+    fc.assert(
+      fc.property(fc.array(operationArb, { maxLength: 30 }), (ops) => {
+        const state = new CrdtSignalState();
+        for (const op of ops) {
+          try {
+            state.apply(op);
+          } catch {
+            // refused (a counter past its room): the state is as it was
+          }
+        }
+        for (const key of state.keys()) {
+          const view = state.entity(key)!;
+          const entity = entityAt(state, key)!;
+          expect(Object.entries(entity.counters)).toEqual([...view.counters].map(([kind, value]) => [kind, Number(value)]));
+          expect(Object.entries(entity.fields)).toEqual([...view.fields]);
+          expect(Object.entries(entity.sets)).toEqual([...view.sets]);
+        }
+      }),
+      { seed: 31, numRuns: 300 },
+    );
   });
 
   it('keysWithPrefix gives the keys a filter of keys() gives, in the same order', () => {

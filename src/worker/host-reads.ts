@@ -14,7 +14,7 @@ import type { ShardId } from '../shard/shard-id.js';
 import type { ShardLeader } from '../session/shard-leader.js';
 import type { WriteToken } from '../session/write.js';
 import type { Entity } from './api.js';
-import { toEntity } from './entity.js';
+import { entityAt } from './entity.js';
 import type { Leadership, ShardRole } from './leadership.js';
 import { whenReadable } from './replica-read.js';
 
@@ -46,7 +46,7 @@ export class HostReads {
   /** The entity at `key`, once the replica has applied `after`; with the LSN it had applied. */
   async get(key: string, after: WriteToken | undefined, timeoutMs: number): Promise<{ entity: Entity | undefined; lsn: number }> {
     const replica = await this.readableReplica(after, timeoutMs);
-    return { entity: toEntity(this.leadership.role.state.crdt.entity(key)), lsn: replica.appliedLsn };
+    return { entity: entityAt(this.leadership.role.state.crdt, key), lsn: replica.appliedLsn };
   }
 
   /** Entities under `prefix` (at most `limit`, in key order), like `get`. */
@@ -60,7 +60,7 @@ export class HostReads {
     const crdt = this.leadership.role.state.crdt;
     const keys = crdt.keysWithPrefix(prefix);
     const rows: { key: string; entity: Entity }[] = new Array(Math.min(limit, keys.length));
-    for (let i = 0; i < rows.length; i++) rows[i] = { key: keys[i]!, entity: toEntity(crdt.entity(keys[i]!))! };
+    for (let i = 0; i < rows.length; i++) rows[i] = { key: keys[i]!, entity: entityAt(crdt, keys[i]!)! };
     return { rows, lsn: replica.appliedLsn };
   }
 
