@@ -3,10 +3,11 @@ import { MemoryStorage } from './memory-storage.js';
 import { deferredScenarios } from './testing/deferred-scenarios.js';
 import { retentionScenarios } from './testing/retention-scenarios.js';
 import { walScenarios } from './testing/wal-scenarios.js';
+import { pipelineScenarios } from './testing/pipeline-scenarios.js';
 import { Wal } from './wal.js';
 
 describe('Wal on MemoryStorage', () => {
-  for (const [name, scenario] of Object.entries({ ...walScenarios, ...retentionScenarios, ...deferredScenarios })) {
+  for (const [name, scenario] of Object.entries({ ...walScenarios, ...retentionScenarios, ...deferredScenarios, ...pipelineScenarios })) {
     it(name, () => scenario(async () => new MemoryStorage()));
   }
 

@@ -8,6 +8,7 @@
 import type { Clock } from '../common/clock.js';
 import { sleep } from '../common/clock.js';
 import { isTidalError } from '../common/errors.js';
+import { yieldToEventLoop } from '../common/yield.js';
 import { restoreFromSnapshot } from '../session/shard-snapshots.js';
 import { readLogEvents } from '../session/log-event-read.js';
 import { newerFormat } from '../wal/segment-scan.js';
@@ -21,15 +22,6 @@ import type { ChangeFeed, ObservedState } from './change-feed.js';
 const REPLAY_SLICE_MS = 50;
 const OPEN_RETRY_MS = 50;
 const OPEN_ATTEMPTS = 100; // a dead worker's OPFS handles can take a moment to be released
-
-/** Lets queued tasks (messages) run, without the 4 ms clamp of nested timers. */
-const yieldPort = new MessageChannel();
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => {
-    yieldPort.port1.onmessage = () => resolve();
-    yieldPort.port2.postMessage(null);
-  });
-}
 
 /** The shard's log, recovered; `ms`: how long the attempt that opened it took (without waits for a previous holder). */
 export async function openShardWal(

@@ -8,8 +8,9 @@ import { OpfsStorage } from '../opfs-storage.js';
 import { deferredScenarios } from './deferred-scenarios.js';
 import { retentionScenarios } from './retention-scenarios.js';
 import { walScenarios } from './wal-scenarios.js';
+import { pipelineScenarios } from './pipeline-scenarios.js';
 
-const scenarios = { ...walScenarios, ...retentionScenarios, ...deferredScenarios };
+const scenarios = { ...walScenarios, ...retentionScenarios, ...deferredScenarios, ...pipelineScenarios };
 
 const api = {
   names(): string[] {
