@@ -74,7 +74,7 @@ async function writer(remote: GatedRemote) {
 }
 
 describe('ShardUploader', () => {
-  it('queues each put as its chunk is sealed, the snapshot once sealed (taken after two chunks), at most UPLOAD_REQUESTS at once; the manifest after all', async () => {
+  it('queues each put as its chunk is sealed, the snapshot once sealed (taken once two chunks were cut), at most UPLOAD_REQUESTS at once; the manifest after all', async () => {
     const remote = new GatedRemote();
     const device = await writer(remote);
     let read = 0; // events the round has read from the log to seal
@@ -88,11 +88,11 @@ describe('ShardUploader', () => {
     expect(read).toBe(40);
     expect(remote.inFlight).toBe(UPLOAD_REQUESTS);
     expect(remote.done).toBe(0);
-    expect(remote.started.slice(0, 2)).toEqual(['chunk', 'chunk']);
+    expect(remote.started[0]).toBe('chunk');
     while (remote.release()) await tick();
     const uploaded = await round;
-    // The snapshot, due once two chunks were sealed, was put as soon as it was sealed: before the last chunks, not after them.
-    expect(remote.started.indexOf('snapshot')).toBeGreaterThanOrEqual(2);
+    // The snapshot, due once two chunks were cut, was put as soon as it was sealed: before the last chunks, not after them.
+    expect(remote.started.indexOf('snapshot')).toBeGreaterThan(0);
     expect(remote.started.indexOf('snapshot')).toBeLessThan(remote.started.lastIndexOf('chunk'));
     expect(uploaded).toBeGreaterThan(8);
     expect(remote.started.filter((s) => s === 'chunk')).toHaveLength(uploaded);

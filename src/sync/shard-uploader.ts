@@ -40,6 +40,9 @@ export const UPLOAD_REQUESTS = 3;
 /** How many chunks may be being sealed at once (cut from the log, not yet handed on): the next is cut while these seal. */
 const CHUNKS_SEALING = 3;
 
+/** What a chunk's manifest entry says of it before it is named: its place and its sealed size. */
+type ChunkRange = Pick<ManifestEntry, 'seq' | 'size' | 'from' | 'to'>;
+
 /** A chunk sealed for upload, with the entry the manifest will list it under. */
 interface SealedChunk {
   readonly entry: ManifestEntry;
@@ -111,9 +114,10 @@ export class ShardUploader {
         // Each chunk's put is queued as soon as it is sealed (at most UPLOAD_REQUESTS run at once), and
         // sealing goes on meanwhile: this thread, not the store, is what bounds a round here, so it
         // never waits for a slot. The manifest is swapped only once every put is done. A snapshot due is
-        // taken as soon as the chunks sealed so far make it due, not after the last chunk, and its put
-        // queued once it is sealed: it is the round's largest object, one stream that then overlaps the
-        // other puts, and the next chunks are cut and sealed while it seals.
+        // taken as soon as the chunks cut so far make it due (their sealed sizes are known when they are
+        // cut), its sealing queued right behind theirs and its put once it is sealed: it is the round's
+        // largest object, one stream that then overlaps the other puts, and the next chunks are cut and
+        // sealed while it seals.
         const puts = new RequestPool(UPLOAD_REQUESTS);
         const queued: Promise<void>[] = [];
         const put = (name: string, sealed: Uint8Array) =>
@@ -121,17 +125,18 @@ export class ShardUploader {
           queued.push(puts.start(() => this.remote.putIfAbsent(this.at.objectKey(name), sealed)));
         let snapshot: Promise<SnapshotEntry> | undefined;
         try {
-          const added: ManifestEntry[] = [];
-          chunks = await this.sealChunks(manifest, async (chunk) => {
+          const cut: ChunkRange[] = [];
+          const onCut = (chunk: ChunkRange) => {
+            cut.push(chunk);
+            if (snapshot !== undefined || !this.snapshotDue(manifest, cut)) return;
+            snapshot = this.sealSnapshot().then((taken) => {
+              put(taken.entry.name, taken.sealed);
+              return taken.entry;
+            });
+            snapshot.catch(() => undefined); // awaited below, after the chunks
+          };
+          chunks = await this.sealChunks(manifest, onCut, async (chunk) => {
             put(chunk.entry.name, chunk.sealed);
-            added.push(chunk.entry);
-            if (snapshot === undefined && this.snapshotDue(manifest, added)) {
-              snapshot = this.sealSnapshot().then((taken) => {
-                put(taken.entry.name, taken.sealed);
-                return taken.entry;
-              });
-              snapshot.catch(() => undefined); // awaited below, after the chunks
-            }
           });
           if (chunks.length === 0) return uploaded;
           next = await this.nextManifest(
@@ -179,7 +184,7 @@ export class ShardUploader {
    * A snapshot is due once the chunks the manifest would list after the last one (with `added`)
    * weigh more than it (and at least `snapshotMinBytes`).
    */
-  private snapshotDue(current: Manifest | undefined, added: readonly ManifestEntry[]): boolean {
+  private snapshotDue(current: Manifest | undefined, added: readonly ChunkRange[]): boolean {
     const snapshot = current?.snapshot ?? null;
     const since = snapshot?.lsn ?? 0;
     let bytes = 0;
@@ -266,14 +271,18 @@ export class ShardUploader {
   }
 
   /**
-   * Seals the local events after the manifest's LSN into chunks (at most `maxChunksPerRound`), handing each to
-   * `onSealed` in order (awaited: its backpressure). A chunk ends before the event that would take its sealed size past
+   * Seals the local events after the manifest's LSN into chunks (at most `maxChunksPerRound`), telling `onCut` of
+   * each as it is cut (its sealed size is known then) and handing each to `onSealed` in order (awaited: its backpressure). A chunk ends before the event that would take its sealed size past
    * `maxChunkBytes` (an event larger than that on its own has a chunk of its own). Each chunk's sealing starts as soon
    * as it is cut (in the seal worker, where there is one), and the next one is cut from the log meanwhile, with at most
    * `CHUNKS_SEALING` cut and not yet handed on; between cuts this thread lets its queued tasks run (the answers of the
    * seal worker and of the store, which start the next puts).
    */
-  private async sealChunks(manifest: Manifest | undefined, onSealed: (chunk: SealedChunk) => Promise<void>): Promise<SealedChunk[]> {
+  private async sealChunks(
+    manifest: Manifest | undefined,
+    onCut: (chunk: ChunkRange) => void,
+    onSealed: (chunk: SealedChunk) => Promise<void>,
+  ): Promise<SealedChunk[]> {
     const chunks: SealedChunk[] = [];
     let from = (manifest?.lsn ?? 0) + 1;
     let seq = (manifest?.head ?? 0) + 1;
@@ -285,8 +294,11 @@ export class ShardUploader {
     // The chunk's range ends where the next starts: at the LSN before the first event left for the next one.
     const cut = async (to: number) => {
       const [chunkSeq, chunkFrom] = [seq, from];
-      const sealed = this.at.sealer.seal('chunk', this.at.chunkContext(this.at.device, seq, from, to), writer.finish(), CHUNK_FORMAT);
+      const plaintext = writer.finish();
+      const size = plaintext.byteLength + ENVELOPE_OVERHEAD; // what it weighs sealed
+      const sealed = this.at.sealer.seal('chunk', this.at.chunkContext(this.at.device, seq, from, to), plaintext, CHUNK_FORMAT);
       sealed.catch(() => undefined); // awaited in its turn below; a failure meanwhile must not go unhandled
+      onCut({ seq, size, from, to });
       handedOn = handedOn.then(async () => {
         const { sealed: bytes, name } = await sealed;
         const chunk = { entry: { seq: chunkSeq, name, size: bytes.byteLength, from: chunkFrom, to }, sealed: bytes };
@@ -351,7 +363,7 @@ export class ShardUploader {
 }
 
 /** The entries a manifest keeps listed of `entries` (the newest; the oldest halves go to pages while over `MANIFEST_ENTRIES`). */
-function listedEntries(entries: readonly ManifestEntry[]): readonly ManifestEntry[] {
+function listedEntries<E extends ChunkRange>(entries: readonly E[]): readonly E[] {
   let listed = entries;
   while (listed.length > MANIFEST_ENTRIES) listed = listed.slice(MANIFEST_ENTRIES / 2);
   return listed;
