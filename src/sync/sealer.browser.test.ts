@@ -82,6 +82,18 @@ describe('WorkerSealer (the seal worker) in Chromium', () => {
     worker.close();
   });
 
+  it('a shard worker seals in a seal worker of its own (a nested worker), as sync does there', async () => {
+    const shardWorker = new Worker(new URL('./testing/nested-sealer.worker.ts', import.meta.url), { type: 'module' });
+    const answer = new Promise<{ detached: boolean; opened: boolean; named: boolean }>((resolve) => {
+      shardWorker.onmessage = (event: MessageEvent<{ detached: boolean; opened: boolean; named: boolean }>) => resolve(event.data);
+    });
+    const userKey = new Uint8Array(32);
+    crypto.getRandomValues(userKey);
+    shardWorker.postMessage(userKey);
+    expect(await answer).toEqual({ detached: true, opened: true, named: true });
+    shardWorker.terminate();
+  });
+
   it('seals on the calling thread when its worker cannot start, with the same results', async () => {
     const k = await keys();
     const broken = new WorkerSealer(new Worker('/no-such-seal-worker.js', { type: 'module' }), k);
