@@ -8,7 +8,8 @@ import type { WalStorage } from '../wal/storage.js';
 import { Wal } from '../wal/wal.js';
 import { ShardLeader } from './shard-leader.js';
 import { encodeShardSnapshot } from './shard-snapshot.js';
-import { MIN_SNAPSHOT_LOG_BYTES, restoreFromSnapshot, ShardSnapshots } from './shard-snapshots.js';
+import { MIN_SNAPSHOT_LOG_BYTES, ShardSnapshots } from './shard-snapshots.js';
+import { restoreFromSnapshot } from './snapshot-restore.js';
 import { ShardState } from './shard-state.js';
 import { mixedWrites, writeRounds } from './testing/mixed-writes.js';
 

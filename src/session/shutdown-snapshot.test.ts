@@ -7,13 +7,8 @@ import type { WalStorage } from '../wal/storage.js';
 import { Wal } from '../wal/wal.js';
 import { ShardLeader } from './shard-leader.js';
 import { encodeShardSnapshot } from './shard-snapshot.js';
-import {
-  CLOSE_SNAPSHOT_BYTES_PER_EVENT,
-  CLOSE_SNAPSHOT_MIN_EVENTS,
-  restoreFromSnapshot,
-  ShardSnapshots,
-  type SnapshotPolicy,
-} from './shard-snapshots.js';
+import { CLOSE_SNAPSHOT_BYTES_PER_EVENT, CLOSE_SNAPSHOT_MIN_EVENTS, ShardSnapshots, type SnapshotPolicy } from './shard-snapshots.js';
+import { restoreFromSnapshot } from './snapshot-restore.js';
 import { ShardState } from './shard-state.js';
 import { mixedWrites, writeRounds } from './testing/mixed-writes.js';
 
