@@ -298,7 +298,6 @@ export class ShardUploader {
       const size = plaintext.byteLength + ENVELOPE_OVERHEAD; // what it weighs sealed
       const sealed = this.at.sealer.seal('chunk', this.at.chunkContext(this.at.device, seq, from, to), plaintext, CHUNK_FORMAT);
       sealed.catch(() => undefined); // awaited in its turn below; a failure meanwhile must not go unhandled
-      onCut({ seq, size, from, to });
       handedOn = handedOn.then(async () => {
         const { sealed: bytes, name } = await sealed;
         const chunk = { entry: { seq: chunkSeq, name, size: bytes.byteLength, from: chunkFrom, to }, sealed: bytes };
@@ -311,6 +310,8 @@ export class ShardUploader {
       from = to + 1;
       if (sealing.length >= CHUNKS_SEALING) await sealing.shift();
       await yieldToEventLoop();
+      // After the queued answers had their turn (puts start), not before: a snapshot it makes due is a long task.
+      onCut({ seq: chunkSeq, size, from: chunkFrom, to });
     };
     try {
       for await (const { lsn, bytes } of this.log.localEvents(from)) {
