@@ -2,9 +2,9 @@
  * The WAL suite: how fast tidal's write-ahead log appends and recovers, and
  * the limits those numbers are read against, measured in the same run.
  *
- * Every append is one `wal.append(events)` of 1,000 events, issued once
- * the one before it has closed its group (so each is its own group commit:
- * one batch, one write, one flush). An event is a `Uint8Array(100)`; encoded it is 102 bytes (tag,
+ * Every append is one `wal.append(events)` of 1,000 events, awaited before
+ * the next (so each is its own group commit: one batch, one write, one
+ * flush). An event is a `Uint8Array(100)`; encoded it is 102 bytes (tag,
  * length, bytes), so a batch is 72 header bytes + 1 payload version byte +
  * 102,000 bytes = 102,073 bytes. MB is 10^6 bytes throughout, as in every
  * `.mb_per_s` metric of the bench (bench/README.md, "Units").
@@ -15,13 +15,7 @@
  * - `wal.append.opfs.mb_per_s`: the same appends to a fresh WAL on
  *   `OpfsStorage` (4 MiB segments, so segment rolls are included) in a
  *   dedicated worker, durable mode (a flush per batch); batch bytes
- *   (headers + payloads) per second. Up to 4 appends are outstanding, as
- *   on a shard leader serving a stream of writes: a batch is queued (and
- *   hashed, in the WAL's helper worker) while the one ahead of it is
- *   written and flushed. Rounds of 1.5 s.
- * - `wal.append.opfs_serial.mb_per_s`: the same, each append awaited
- *   before the next is issued (nothing queued behind a write: every
- *   digest is computed on the WAL's thread, in turn with the writes).
+ *   (headers + payloads) per second. Rounds of 1.5 s.
  * - `limit.opfs_write.mb_per_s`: raw `FileSystemSyncAccessHandle` writes of
  *   the same batch sizes (real batch bytes), one write and one flush per
  *   batch, to a fresh file, in the same worker. Its rounds alternate with
@@ -136,19 +130,16 @@ async function measureOpfs(report: Report): Promise<void> {
     await guarded('warm-up', remote.warmUp(), failed);
 
     const wal: number[] = [];
-    const serial: number[] = [];
     const raw: number[] = [];
     for (let i = 0; i < APPEND_ROUNDS; i++) {
       const r = await guarded(`append round ${i}`, remote.appendRound(APPEND_ROUND_MS, i % 2 === 0), failed);
       wal.push(r.walMbPerS);
-      serial.push(r.serialMbPerS);
       raw.push(r.rawMbPerS);
       console.log(
-        `wal: append round ${i}: wal ${round1(r.walMbPerS)} MB/s (serial ${round1(r.serialMbPerS)}), raw ${round1(r.rawMbPerS)} MB/s, ${r.batches} batches of ${r.batchBytes} bytes`,
+        `wal: append round ${i}: wal ${round1(r.walMbPerS)} MB/s, raw ${round1(r.rawMbPerS)} MB/s, ${r.batches} batches of ${r.batchBytes} bytes`,
       );
     }
     report('wal.append.opfs.mb_per_s', median(wal), 'MB/s');
-    report('wal.append.opfs_serial.mb_per_s', median(serial), 'MB/s');
     report('limit.opfs_write.mb_per_s', median(raw), 'MB/s');
 
     const shape = await guarded('building the recovery log', remote.buildLog(LOG_BYTES), failed);

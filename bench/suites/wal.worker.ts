@@ -13,14 +13,12 @@ import type { OpfsFileHandle } from '../../src/wal/opfs-storage.js';
 import { loadBlake3 } from '../../src/common/blake3.js';
 import { TidalError } from '../../src/common/errors.js';
 import { OpfsStorage } from '../../src/wal/opfs-storage.js';
-import { Wal, type LsnRange } from '../../src/wal/wal.js';
+import { Wal } from '../../src/wal/wal.js';
 
 /** What one append round measured: the durable WAL, then raw writes of the same batch sizes. */
 export interface AppendRound {
-  /** Batch bytes (headers and payloads) the WAL wrote, per second, MB = 10^6 bytes, with `IN_FLIGHT` appends outstanding. */
+  /** Batch bytes (headers and payloads) the WAL wrote, per second, MB = 10^6 bytes. */
   walMbPerS: number;
-  /** The same, each append awaited before the next is issued. */
-  serialMbPerS: number;
   /** The same byte counts written raw, one flushed write per batch, per second. */
   rawMbPerS: number;
   batches: number;
@@ -50,13 +48,6 @@ const EVENTS_PER_BATCH = 1_000;
 const EVENT_BYTES = 100;
 const HASH_CHUNK_BYTES = 4 * 1024 * 1024;
 const MB = 1e6;
-/**
- * Appends outstanding at once in a round, as a shard leader has them
- * while it serves a stream of writes: the next batch is queued while one
- * is written and flushed. Each is issued once the one before it has
- * closed its group, so each is a batch of its own (1,000 events).
- */
-const IN_FLIGHT = 4;
 
 const runFolder = `wal-${crypto.randomUUID()}`;
 let round = 0;
@@ -85,40 +76,24 @@ async function runDirectory(): Promise<FileSystemDirectoryHandle> {
   return bench.getDirectoryHandle(runFolder, { create: true });
 }
 
-/**
- * Appends batches of 1,000 events to a fresh durable WAL for `ms`, up to
- * `inFlight` appends outstanding; returns the batch sizes and the time taken.
- */
-async function timeWalAppends(ms: number, inFlight: number): Promise<{ sizes: number[]; ms: number }> {
+/** Appends batches of 1,000 events to a fresh durable WAL for `ms`; returns the batch sizes and the time taken. */
+async function timeWalAppends(ms: number): Promise<{ sizes: number[]; ms: number }> {
   const path = [ROOT, runFolder, `append-${round++}`];
   const storage = await OpfsStorage.open(path);
   let wal: Wal | undefined;
   try {
     ({ wal } = await Wal.open(storage, { shard: SHARD, durable: true }));
-    const open = wal;
-    let issued = 0;
     let appended = 0;
-    const outstanding: Promise<LsnRange>[] = [];
-    const settleOldest = async () => {
-      const range = await outstanding.shift()!;
+    const started = performance.now();
+    let elapsed = 0;
+    while (elapsed < ms) {
+      const range = await wal.append(events);
       appended += 1;
       if (range.last !== appended * EVENTS_PER_BATCH) {
         throw new TidalError('HeaderMismatch', `append ${appended} got LSNs ${range.first}..${range.last}`);
       }
-    };
-    const started = performance.now();
-    let elapsed = 0;
-    while (elapsed < ms) {
-      outstanding.push(open.append(events));
-      issued += 1;
-      // A full window waits for its oldest append; otherwise one microtask, in which the group commit closes this append's group.
-      if (outstanding.length >= inFlight) await settleOldest();
-      else await null;
       elapsed = performance.now() - started;
     }
-    while (outstanding.length > 0) await settleOldest();
-    elapsed = performance.now() - started;
-    if (appended !== issued) throw new TidalError('HeaderMismatch', `issued ${issued} appends, ${appended} resolved`);
     // Untimed: the sizes of the batches just written, as stored (headers included).
     const sizes: number[] = [];
     for await (const batch of wal.readBatches(1)) {
@@ -168,30 +143,26 @@ const api = {
   /** Loads BLAKE3 and runs one short untimed append and raw round, so that timed rounds start warm. */
   async warmUp(): Promise<void> {
     await loadBlake3();
-    await timeWalAppends(300, 1);
-    const { sizes } = await timeWalAppends(300, IN_FLIGHT);
+    const { sizes } = await timeWalAppends(300);
     await timeRawWrites(sizes);
   },
 
   /**
    * One round of `wal.append.opfs` against `limit.opfs_write`: the WAL for
-   * about `ms` (`IN_FLIGHT` appends outstanding, then for as long again
-   * one at a time), and raw writes of the batch sizes a WAL round produced,
-   * in the order given (the suite alternates it to cancel drift). Raw
-   * writes that go first replay the previous WAL round's sizes.
+   * about `ms`, and raw writes of the batch sizes a WAL round produced, in
+   * the order given (the suite alternates it to cancel drift). Raw writes
+   * that go first replay the previous WAL round's sizes.
    */
   async appendRound(ms: number, rawFirst: boolean): Promise<AppendRound> {
     if (!lastSizes) throw new TidalError('InvalidArgument', 'appendRound before warmUp');
     const rawSizes = rawFirst ? lastSizes : undefined;
     const rawFirstMs = rawSizes ? await timeRawWrites(rawSizes) : 0;
-    const serial = await timeWalAppends(ms, 1);
-    const wal = await timeWalAppends(ms, IN_FLIGHT);
+    const wal = await timeWalAppends(ms);
     const sizes = rawSizes ?? wal.sizes;
     const rawMs = rawSizes ? rawFirstMs : await timeRawWrites(sizes);
     const walBytes = sum(wal.sizes);
     return {
       walMbPerS: walBytes / MB / (wal.ms / 1000),
-      serialMbPerS: sum(serial.sizes) / MB / (serial.ms / 1000),
       rawMbPerS: sum(sizes) / MB / (rawMs / 1000),
       batches: wal.sizes.length,
       batchBytes: walBytes / wal.sizes.length,

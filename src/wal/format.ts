@@ -195,17 +195,6 @@ export interface BatchFields {
  * 72-byte gap so that the batch is one buffer and one write.
  */
 export function fillBatchHeaderV2(b3: Blake3, batch: Uint8Array, fields: BatchFields): void {
-  writeBatchFieldsV2(batch, fields);
-  batch.set(batchDigestV2(b3, batch), V2_DIGEST_AT);
-}
-
-/**
- * Writes a v2 header's fields into `batch[0..40)` (everything but the
- * digest), for the payload in `batch[72..)`: what `batchDigestV2` then
- * covers, wherever it runs (the WAL hashes a batch queued behind others
- * in another worker, `BatchHasher`).
- */
-export function writeBatchFieldsV2(batch: Uint8Array, fields: BatchFields): void {
   const payloadLength = batch.length - BATCH_HEADER_V2_BYTES;
   if (payloadLength < 0 || payloadLength > 0xffffffff) {
     fail('LengthOutOfBounds', `batch payload length ${payloadLength} does not fit a u32`);
@@ -221,16 +210,7 @@ export function writeBatchFieldsV2(batch: Uint8Array, fields: BatchFields): void
   view.setBigUint64(24, fields.hlc, true);
   view.setUint32(32, payloadLength, true);
   view.setUint32(36, 0, true);
-}
-
-/** The digest a v2 batch header holds: BLAKE3 of `batch[0..40)` followed by the payload `batch[72..)`. */
-export function batchDigestV2(b3: Blake3, batch: Uint8Array): Uint8Array {
-  return b3.hash(batch.subarray(0, V2_DIGEST_AT), batch.subarray(BATCH_HEADER_V2_BYTES));
-}
-
-/** Puts `digest` (from `batchDigestV2`) into the v2 header of `batch`. */
-export function setBatchDigestV2(batch: Uint8Array, digest: Uint8Array): void {
-  batch.set(digest, V2_DIGEST_AT);
+  batch.set(b3.hash(batch.subarray(0, V2_DIGEST_AT), batch.subarray(BATCH_HEADER_V2_BYTES)), V2_DIGEST_AT);
 }
 
 /** Options for `decodeBatch`. */

@@ -7,12 +7,6 @@
  * the follower import and `flush` also join, so the log sees its writes in
  * the order they were issued.
  *
- * Each group is handed to the target twice: when it closes (`prepareBatch`,
- * told whether groups are queued ahead of it, so that the target can start
- * its digest elsewhere while those are written) and when its turn on the
- * chain comes (`commitBatch`). What a failed group leaves undone is the
- * target's to redo: the groups behind it are committed in order all the same.
- *
  *     const commits = new GroupCommit(log, maxBatchBytes);
  *     const range = await commits.append([event]); // resolves once its batch is committed
  */
@@ -22,31 +16,22 @@ import { BATCH_HEADER_V2_BYTES } from './format.js';
 import { encodeValue, PAYLOAD_VERSION, type Value } from './payload.js';
 import type { LsnRange } from './segment-log.js';
 
-/** What the group commit writes to; `P` is what the target prepares for a batch ahead of its turn. */
-export interface GroupCommitTarget<P> {
+/** What the group commit writes to. */
+export interface GroupCommitTarget {
   /** Throws when the log cannot take appends now (closed, failed). */
   assertUsable(): void;
   /**
-   * Called once per group as it closes, in the order the groups will be
-   * committed: `eventsAhead` events of the groups queued before it are not
-   * committed yet (0: it is next). What it throws rejects the group's
-   * appends, as a failed commit would.
-   */
-  prepareBatch(batch: Uint8Array, eventCount: number, eventsAhead: number): P;
-  /**
    * Writes one batch: `batch` is a 72-byte header gap (filled in by the
-   * target) followed by the payload, `prepared` what `prepareBatch` gave
-   * for it. Resolves with the batch's first LSN once it is committed.
+   * target) followed by the payload. Resolves with the batch's first LSN
+   * once it is committed.
    */
-  commitBatch(batch: Uint8Array, eventCount: number, prepared: P): Promise<number>;
+  commitBatch(batch: Uint8Array, eventCount: number): Promise<number>;
 }
 
 /** Appends waiting for the next group commit. */
-interface PendingGroup<P> {
+interface PendingGroup {
   readonly encoder: Encoder;
   eventCount: number;
-  /** What the target prepared when the group closed, or what preparing it threw. */
-  prepared?: { readonly value: P } | { readonly error: unknown };
   /** Set once the group is queued for commit; no append joins it after that. */
   queued: boolean;
   readonly waiters: { count: number; resolve(range: LsnRange): void; reject(error: unknown): void }[];
@@ -56,20 +41,18 @@ interface PendingGroup<P> {
 const MAX_SPARE_ENCODER_BYTES = 1024 * 1024;
 
 /** The pending group and the chain of commits. */
-export class GroupCommit<P> {
-  private pending: PendingGroup<P> | undefined;
+export class GroupCommit {
+  private pending: PendingGroup | undefined;
   private readonly spareEncoders: Encoder[] = [];
   /** The chain of group commits, so that they run one after another. */
   private committing: Promise<void> = Promise.resolve();
   /** While set, group commits wait for it before they write (`hold`). */
   private held: Promise<void> | undefined;
-  /** Events of the groups closed and not yet committed (or failed): where the next closed group starts after them. */
-  private eventsQueued = 0;
 
-  private readonly target: GroupCommitTarget<P>;
+  private readonly target: GroupCommitTarget;
   private readonly maxBatchBytes: number;
 
-  constructor(target: GroupCommitTarget<P>, maxBatchBytes: number) {
+  constructor(target: GroupCommitTarget, maxBatchBytes: number) {
     this.target = target;
     this.maxBatchBytes = maxBatchBytes;
   }
@@ -164,7 +147,7 @@ export class GroupCommit<P> {
     return encoder;
   }
 
-  private join(group: PendingGroup<P> | undefined, encoder: Encoder, count: number): Promise<LsnRange> {
+  private join(group: PendingGroup | undefined, encoder: Encoder, count: number): Promise<LsnRange> {
     if (!group) {
       group = { encoder, eventCount: 0, waiters: [], queued: false };
       this.pending = group;
@@ -176,30 +159,22 @@ export class GroupCommit<P> {
   }
 
   /** Queues the group's commit after the commits before it; `now` closes the group to new appends at once. */
-  private schedule(group: PendingGroup<P>, now: boolean): void {
+  private schedule(group: PendingGroup, now: boolean): void {
     const run = () => {
       if (group.queued) return;
       group.queued = true;
       if (this.pending === group) this.pending = undefined;
-      try {
-        group.prepared = { value: this.target.prepareBatch(group.encoder.bytesView(), group.eventCount, this.eventsQueued) };
-      } catch (error) {
-        group.prepared = { error };
-      }
-      this.eventsQueued += group.eventCount;
       this.committing = this.committing.then(() => this.commit(group));
     };
     if (now) run();
     else queueMicrotask(run);
   }
 
-  private async commit(group: PendingGroup<P>): Promise<void> {
+  private async commit(group: PendingGroup): Promise<void> {
     try {
       if (this.held) await this.held;
       this.target.assertUsable();
-      const prepared = group.prepared!;
-      if ('error' in prepared) throw prepared.error;
-      let lsn = await this.target.commitBatch(group.encoder.bytesView(), group.eventCount, prepared.value);
+      let lsn = await this.target.commitBatch(group.encoder.bytesView(), group.eventCount);
       for (const waiter of group.waiters) {
         waiter.resolve({ first: lsn, last: lsn + waiter.count - 1 });
         lsn += waiter.count;
@@ -207,7 +182,6 @@ export class GroupCommit<P> {
     } catch (error) {
       for (const waiter of group.waiters) waiter.reject(error);
     } finally {
-      this.eventsQueued -= group.eventCount;
       if (group.encoder.length <= MAX_SPARE_ENCODER_BYTES) this.spareEncoders.push(group.encoder);
     }
   }

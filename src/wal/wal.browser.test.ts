@@ -4,7 +4,6 @@ import type { WalScenarioWorker } from './testing/wal-scenarios.worker.js';
 import { deferredScenarios } from './testing/deferred-scenarios.js';
 import { retentionScenarios } from './testing/retention-scenarios.js';
 import { walScenarios } from './testing/wal-scenarios.js';
-import { pipelineScenarios } from './testing/pipeline-scenarios.js';
 
 // The same scenarios as wal.test.ts, on OPFS sync access handles in a real
 // dedicated worker in Chromium.
@@ -13,7 +12,7 @@ const remote = Comlink.wrap<WalScenarioWorker>(worker);
 afterAll(() => worker.terminate());
 
 describe('Wal on OpfsStorage (dedicated worker, Chromium)', () => {
-  for (const name of Object.keys({ ...walScenarios, ...retentionScenarios, ...deferredScenarios, ...pipelineScenarios })) {
+  for (const name of Object.keys({ ...walScenarios, ...retentionScenarios, ...deferredScenarios })) {
     it(name, () => remote.run(name));
   }
 });

@@ -3,11 +3,10 @@ import { MemoryStorage } from './memory-storage.js';
 import { deferredScenarios } from './testing/deferred-scenarios.js';
 import { retentionScenarios } from './testing/retention-scenarios.js';
 import { walScenarios } from './testing/wal-scenarios.js';
-import { pipelineScenarios } from './testing/pipeline-scenarios.js';
 import { Wal } from './wal.js';
 
 describe('Wal on MemoryStorage', () => {
-  for (const [name, scenario] of Object.entries({ ...walScenarios, ...retentionScenarios, ...deferredScenarios, ...pipelineScenarios })) {
+  for (const [name, scenario] of Object.entries({ ...walScenarios, ...retentionScenarios, ...deferredScenarios })) {
     it(name, () => scenario(async () => new MemoryStorage()));
   }
 

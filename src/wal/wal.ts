@@ -12,8 +12,6 @@
  * - group-commit.ts: appends issued in the same tick share one batch, one
  *   storage write, one flush; in durable mode (the default) an append
  *   resolves only after the flush;
- * - batch-hasher.ts: the digest of a batch queued behind others, computed
- *   in a helper worker while those are written;
  * - segment-log.ts: the segments, and writing at their end (segments roll
  *   at a size bound; a sealed segment is never written again);
  * - follower-import.ts: a follower's copy of its leader's log, byte for byte;
@@ -25,16 +23,7 @@ import { loadBlake3, type Blake3, type IncrementalBlake3 } from '../common/blake
 import { TidalError } from '../common/errors.js';
 import { integerOption } from '../common/options.js';
 import { assertShardId, type ShardId } from '../shard/shard-id.js';
-import { sharedBatchHasher, type BatchHasher, type DigestRequest } from './batch-hasher.js';
-import {
-  BATCH_HEADER_V2_BYTES,
-  fillBatchHeaderV2,
-  MAX_LSN,
-  SEGMENT_FOOTER_BYTES,
-  SEGMENT_HEADER_BYTES,
-  setBatchDigestV2,
-  writeBatchFieldsV2,
-} from './format.js';
+import { BATCH_HEADER_V2_BYTES, fillBatchHeaderV2, MAX_LSN, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } from './format.js';
 import { importBatches, importSealedSegment, type CommittedBatch, type ImportContext } from './follower-import.js';
 import { GroupCommit } from './group-commit.js';
 import { LogReader, type WalBatch } from './log-reader.js';
@@ -73,20 +62,6 @@ export interface WalOptions {
    * snapshot reads only that.
    */
   readonly verifyAtOpen?: 'all' | 'after-snapshot';
-  /**
-   * Where the digests of batches queued behind others are computed while
-   * those are written: the realm's shared helper worker by default (where
-   * `Worker` exists), `null` for this thread only. For tests.
-   * @internal
-   */
-  readonly batchHasher?: BatchHasher | null;
-}
-
-/** What the WAL fixes for a batch when its group closes: its HLC, the LSN it should start at, and its digest asked elsewhere. */
-interface PreparedBatch {
-  readonly hlc: bigint;
-  readonly firstLsn: number;
-  readonly digest: DigestRequest | undefined;
 }
 
 /** Options of `Wal.read` and `Wal.readBatches`. */
@@ -135,8 +110,7 @@ export class Wal {
   readonly durable: boolean;
   private readonly hlc: () => bigint;
   private readonly log: SegmentLog;
-  private readonly commits: GroupCommit<PreparedBatch>;
-  private readonly hasher: BatchHasher | undefined;
+  private readonly commits: GroupCommit;
   private readonly readHandles: ReadHandleCache;
   private readonly reader: LogReader;
   private readonly importContext: ImportContext;
@@ -150,18 +124,13 @@ export class Wal {
     this.shard = options.shard;
     this.durable = options.durable ?? true;
     this.hlc = options.hlc ?? wallClockHlc;
-    this.hasher = options.batchHasher === undefined ? sharedBatchHasher() : (options.batchHasher ?? undefined);
     this.log = new SegmentLog(storage, b3, activeDigest, recovered, {
       shard: options.shard,
       segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
       hlc: this.hlc,
     });
     this.commits = new GroupCommit(
-      {
-        assertUsable: () => this.assertUsable(),
-        prepareBatch: (batch, eventCount, eventsAhead) => this.prepareBatch(batch, eventCount, eventsAhead),
-        commitBatch: (batch, eventCount, prepared) => this.commitBatch(batch, eventCount, prepared),
-      },
+      { assertUsable: () => this.assertUsable(), commitBatch: (batch, eventCount) => this.commitBatch(batch, eventCount) },
       options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
     );
     this.readHandles = new ReadHandleCache(storage);
@@ -339,32 +308,11 @@ export class Wal {
     }
   }
 
-  /**
-   * A group just closed: stamps its HLC (in commit order) and, when groups
-   * ahead of it are still to be written, fills its header for the LSN it
-   * should get after them and asks the helper for its digest meanwhile.
-   */
-  private prepareBatch(batch: Uint8Array, eventCount: number, eventsAhead: number): PreparedBatch {
-    const hlc = this.hlc();
-    const firstLsn = this.log.nextLsn + eventsAhead;
-    if (eventsAhead === 0 || !this.hasher?.available || firstLsn + eventCount - 1 > MAX_LSN) return { hlc, firstLsn, digest: undefined };
-    writeBatchFieldsV2(batch, { shard: this.shard, eventCount, firstLsn, hlc });
-    return { hlc, firstLsn, digest: this.hasher.request(batch) };
-  }
-
-  /**
-   * The group commit's write: one batch at the end of the log, flushed in
-   * durable mode. The helper's digest is used only for the header it was
-   * computed over (the LSN foreseen is the LSN the batch gets: a batch ahead
-   * that failed, or an import, shifts it); otherwise the batch is hashed here.
-   */
-  private async commitBatch(batch: Uint8Array, eventCount: number, prepared: PreparedBatch): Promise<number> {
+  /** The group commit's write: one batch at the end of the log, flushed in durable mode. */
+  private async commitBatch(batch: Uint8Array, eventCount: number): Promise<number> {
     const firstLsn = this.log.nextLsn;
     if (firstLsn + eventCount - 1 > MAX_LSN) throw new TidalError('LengthOutOfBounds', `shard ${this.shard} has run out of LSNs`);
-    const digest =
-      prepared.digest && prepared.firstLsn === firstLsn && this.hasher ? await this.hasher.digestOf(prepared.digest) : undefined;
-    if (digest) setBatchDigestV2(batch, digest);
-    else fillBatchHeaderV2(this.b3, batch, { shard: this.shard, eventCount, firstLsn, hlc: prepared.hlc });
+    fillBatchHeaderV2(this.b3, batch, { shard: this.shard, eventCount, firstLsn, hlc: this.hlc() });
     const segment = await this.log.appendBatch(batch, firstLsn, eventCount, this.durable);
     this.notify({ segment, firstLsn, lastLsn: firstLsn + eventCount - 1, bytes: batch });
     return firstLsn;

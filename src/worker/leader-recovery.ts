@@ -8,7 +8,7 @@
 import type { Clock } from '../common/clock.js';
 import { sleep } from '../common/clock.js';
 import { isTidalError } from '../common/errors.js';
-import { yieldToEventLoop } from '../common/yield.js';
+import { yieldToEventLoop } from '../common/event-loop.js';
 import { restoreFromSnapshot } from '../session/snapshot-restore.js';
 import { readLogEvents } from '../session/log-event-read.js';
 import { newerFormat } from '../wal/segment-scan.js';

@@ -8,9 +8,8 @@ import { OpfsStorage } from '../opfs-storage.js';
 import { deferredScenarios } from './deferred-scenarios.js';
 import { retentionScenarios } from './retention-scenarios.js';
 import { walScenarios } from './wal-scenarios.js';
-import { pipelineScenarios } from './pipeline-scenarios.js';
 
-const scenarios = { ...walScenarios, ...retentionScenarios, ...deferredScenarios, ...pipelineScenarios };
+const scenarios = { ...walScenarios, ...retentionScenarios, ...deferredScenarios };
 
 const api = {
   names(): string[] {
