@@ -94,20 +94,38 @@ describe('OpsBlockV3Builder (a block written an operation at a time)', () => {
     expect(decodeOpsBlockV3(block)).toEqual(ops);
     expect([...block]).toEqual(referenceCounterBlock(ops));
   });
+
+  it('names every string by its first use of a table of thousands, with failed operations undone in between', () => {
+    // 1,500 keys, each used again later (block indices of two LEB128 bytes); before each of
+    // the first 1,000 a set of its key fails after adding it and a field name to the table.
+    const keys = Array.from({ length: 1_500 }, (_, i) => `item-${(i * 7919) % 100_003}`);
+    const ops: ClientOperation[] = [];
+    const builder = new OpsBlockV3Builder();
+    for (let i = 0; i < 3_000; i++) {
+      const key = i < 1_500 ? keys[i]! : keys[(i * 31) % 1_500]!;
+      const op: ClientOperation = { op: 'increment', key, kind: `kind-${i % 5}`, by: 1 + (i % 100) };
+      if (i < 1_000) expect(() => builder.set(key, `field-${i}`, (() => 1) as unknown as Value)).toThrow();
+      builder.counter(op.op, op.key, op.kind, op.by);
+      ops.push(op);
+    }
+    const block = builder.finish();
+    expect([...block]).toEqual(referenceCounterBlock(ops));
+    expect(decodeOpsBlockV3(block)).toEqual(ops);
+  });
 });
 
 /**
- * The version-3 block of counter operations of short ASCII strings and small steps, written
+ * The version-3 block of counter operations of short ASCII strings and steps under 128, written
  * with a table keyed by the strings themselves (the builder's rule: a first use is spelled,
  * front-coded against the string spelled last; a later use is named by its index + 1).
  */
 function referenceCounterBlock(ops: readonly ClientOperation[]): number[] {
   const table = new Map<string, number>();
   let previous = '';
-  const out = [3, ops.length];
+  const out = [3, ...leb128(ops.length)];
   const string = (text: string) => {
     const index = table.get(text);
-    if (index !== undefined) return out.push(index + 1);
+    if (index !== undefined) return out.push(...leb128(index + 1));
     let shared = 0;
     while (shared < Math.min(previous.length, text.length) && previous[shared] === text[shared]) shared++;
     out.push(0, shared, text.length - shared, ...[...text.slice(shared)].map((c) => c.charCodeAt(0)));
@@ -121,5 +139,13 @@ function referenceCounterBlock(ops: readonly ClientOperation[]): number[] {
     string(op.kind);
     out.push(op.by);
   }
+  return out;
+}
+
+/** The LEB128 bytes of `value`. */
+function leb128(value: number): number[] {
+  const out: number[] = [];
+  for (; value > 0x7f; value >>>= 7) out.push((value & 0x7f) | 0x80);
+  out.push(value);
   return out;
 }
