@@ -102,4 +102,30 @@ describe('WorkerSealer (the seal worker) in Chromium', () => {
     expect(name).toBe(k.objectName(sealed));
     expect(await broken.open('chunk', context, sealed, 'sealed here', { name })).toEqual(plaintext);
   });
+
+  /** A worker of `source`, from a blob: what a seal worker that misbehaves looks like from the caller. */
+  const scriptWorker = (source: string) => new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })));
+
+  it('seals on the calling thread when its worker never says it is ready, once readyMs passed', async () => {
+    const k = await keys();
+    const silent = new WorkerSealer(scriptWorker('onmessage = () => {};'), k, { readyMs: 300 });
+    const plaintext = bytes(10_000, 5);
+    const { sealed, name } = await silent.seal('chunk', context, plaintext.slice(), 2);
+    expect(name).toBe(k.objectName(sealed));
+    expect(await new InlineSealer(k).open('chunk', context, sealed, 'sealed here', { name })).toEqual(plaintext);
+  });
+
+  it('fails the requests a hung worker holds with Unreachable after answerMs, and seals the next ones on the calling thread', async () => {
+    const k = await keys();
+    // Ready, then answers nothing.
+    const hung = new WorkerSealer(scriptWorker("onmessage = (e) => { if (e.data.op === 'keys') postMessage({ ready: true }); };"), k, {
+      answerMs: 300,
+    });
+    const [first, second] = [hung.seal('chunk', context, bytes(1000, 6), 2), hung.seal('chunk', context, bytes(1000, 7), 2)];
+    expect(await codeOf(first)).toBe('Unreachable');
+    expect(await codeOf(second)).toBe('Unreachable');
+    const plaintext = bytes(10_000, 8);
+    const { sealed, name } = await hung.seal('chunk', context, plaintext.slice(), 2);
+    expect(await new InlineSealer(k).open('chunk', context, sealed, 'sealed here', { name })).toEqual(plaintext);
+  });
 });

@@ -130,29 +130,49 @@ interface QueuedRequest {
   readonly run: (inline: InlineSealer) => Promise<SealAnswer>;
 }
 
+/** How long the seal worker may take to say it is ready before sealing moves to the calling thread. */
+export const SEAL_WORKER_READY_MS = 10_000;
+/**
+ * How long the seal worker may take to answer a request once it went out
+ * (its oldest unanswered one, when several are in flight): far past what
+ * sealing the largest object takes (64 MiB, well under a second at the
+ * AES-GCM rates measured here), so only a worker that hangs reaches it.
+ */
+export const SEAL_WORKER_ANSWER_MS = 30_000;
+
 /**
  * Seals in a dedicated worker. Requests wait (their bytes still this
  * thread's) until the worker said it is ready; if it fails before that (no
- * such file: a bundler that left it out), they and every later one run on
- * this thread. A failure after that fails the requests in flight (their
- * bytes went to the worker), and every later one runs on this thread.
+ * such file: a bundler that left it out) or does not say so within
+ * `readyMs`, they and every later one run on this thread. A failure after
+ * that, or a request not answered within `answerMs` (a worker that hangs),
+ * fails the requests in flight with `Unreachable` (their bytes went to the
+ * worker; the caller's round fails and is retried), stops the worker, and
+ * every later request runs on this thread.
  */
 export class WorkerSealer implements Sealer {
   private readonly worker: Worker;
   private readonly inline: InlineSealer;
-  private readonly pending = new Map<number, { resolve(answer: SealAnswer): void; reject(error: unknown): void }>();
+  private readonly answerMs: number;
+  /** Requests posted and not answered, in the order posted, with when each went out. */
+  private readonly pending = new Map<number, { resolve(answer: SealAnswer): void; reject(error: unknown): void; postedAt: number }>();
   private state: 'starting' | 'ready' | 'inline' = 'starting';
   private queue: QueuedRequest[] = [];
   private nextId = 1;
+  private timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(worker: Worker, keys: SyncKeys) {
+  constructor(worker: Worker, keys: SyncKeys, options: { readonly readyMs?: number; readonly answerMs?: number } = {}) {
     this.worker = worker;
     this.inline = new InlineSealer(keys);
+    this.answerMs = options.answerMs ?? SEAL_WORKER_ANSWER_MS;
+    const readyMs = options.readyMs ?? SEAL_WORKER_READY_MS;
+    this.timer = setTimeout(() => this.stop(`the seal worker did not say it was ready within ${readyMs} ms`), readyMs);
     worker.onmessage = (event: MessageEvent<SealAnswer | SealerReady>) => {
       if ('ready' in event.data) return event.data.ready ? this.ready() : this.fail(`the seal worker cannot seal: ${event.data.why}`);
       const waiting = this.pending.get(event.data.id);
       this.pending.delete(event.data.id);
       waiting?.resolve(event.data);
+      this.watch();
     };
     worker.onerror = (event) => {
       event.preventDefault();
@@ -192,33 +212,58 @@ export class WorkerSealer implements Sealer {
 
   /** Stops the worker; later calls seal on this thread. */
   close(): void {
-    this.fail('the seal worker was closed');
+    this.stop('the seal worker was closed');
+  }
+
+  /** Fails over to this thread for good and terminates the worker. */
+  private stop(why: string): void {
+    this.fail(why);
     this.worker.terminate();
+  }
+
+  /** Times the oldest request in flight (none: no timer). */
+  private watch(): void {
+    if (this.state !== 'ready') return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const oldest = this.pending.values().next();
+    if (oldest.done) return;
+    const left = Math.max(0, oldest.value.postedAt + this.answerMs - Date.now());
+    this.timer = setTimeout(() => this.stop(`the seal worker did not answer a request within ${this.answerMs} ms`), left);
   }
 
   private send(request: QueuedRequest['request'], transfer: Transferable[], run: QueuedRequest['run']): Promise<SealAnswer> {
     if (this.state === 'inline') return run(this.inline);
     if (this.state === 'starting') {
       return new Promise<SealAnswer>((resolve, reject) => {
-        this.pending.set(request.id, { resolve, reject });
+        this.pending.set(request.id, { resolve, reject, postedAt: 0 });
         this.queue.push({ request, transfer, run });
       }).then(answered);
     }
     return new Promise<SealAnswer>((resolve, reject) => {
-      this.pending.set(request.id, { resolve, reject });
+      this.pending.set(request.id, { resolve, reject, postedAt: Date.now() });
       this.worker.postMessage(request, transfer);
+      if (this.timer === undefined) this.watch();
     }).then(answered);
   }
 
   private ready(): void {
     if (this.state !== 'starting') return;
     this.state = 'ready';
-    for (const { request, transfer } of this.queue) this.worker.postMessage(request, transfer);
+    const now = Date.now();
+    for (const { request, transfer } of this.queue) {
+      const waiting = this.pending.get(request.id);
+      if (waiting) waiting.postedAt = now;
+      this.worker.postMessage(request, transfer);
+    }
     this.queue = [];
+    this.watch();
   }
 
   private fail(why: string): void {
     if (this.state === 'inline') return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     // Requests not yet posted still hold their bytes: they run here. Those posted are lost with the worker.
     for (const { request, run } of this.queue) {
       const waiting = this.pending.get(request.id);
