@@ -2,22 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { Clock, TimerHandle } from '../common/clock.js';
 import { isTidalError } from '../common/errors.js';
 import { ManualClock } from '../common/testing/manual-clock.js';
-import type { WriteRequest } from '../session/write.js';
 import type { ShardSlot } from './shard-slot.js';
 import { TickBatcher } from './tick-batcher.js';
 import type { WriteOutcome } from './tab-rpc.js';
+import { incrementRequest as request } from './testing/write-requests.js';
 import { decodeWriteFrame } from './write-frame.js';
 
 const SHARD = 1;
 const TIMEOUT_MS = 1000;
-
-const request = (seq: number): WriteRequest => ({
-  session: '0123456789abcdef0123456789abcdef',
-  startedAt: 1,
-  seq,
-  acked: seq - 1,
-  ops: [{ op: 'increment', key: `item-${seq}`, kind: 'click', by: 1 }],
-});
 
 /** A slot whose worker answers each frame when the test says so, and a clock that counts the timers set. */
 function harness() {

@@ -6,20 +6,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TidalError, isTidalError } from '../common/errors.js';
-import type { WriteRequest } from '../session/write.js';
 import type { WriteOutcome } from './tab-rpc.js';
+import { incrementRequest as request } from './testing/write-requests.js';
 import { decodeWriteFrame, encodeWriteFrame } from './write-frame.js';
 import { WritePort, serveWritePort } from './write-port.js';
 
 const SHARD = 2;
-
-const request = (seq: number): WriteRequest => ({
-  session: '0123456789abcdef0123456789abcdef',
-  startedAt: 1,
-  seq,
-  acked: seq - 1,
-  ops: [{ op: 'increment', key: `item-${seq}`, kind: 'click', by: 1 }],
-});
 
 /** Both ends of a port; the worker's end admits each frame with `write`. */
 function ports(write: (frame: Uint8Array) => Promise<WriteOutcome[]>): WritePort {
