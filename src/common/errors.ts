@@ -142,6 +142,12 @@ export class TidalError extends Error {
   }
 }
 
+/** `error`'s message without the code its constructor put in front: what a new `TidalError` of the same code would be given. */
+export function reasonOf(error: TidalError): string {
+  const prefix = `${error.code}: `;
+  return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+}
+
 /** True when `error` is a `TidalError`, optionally with the given code. */
 export function isTidalError(error: unknown, code?: TidalErrorCode): error is TidalError {
   return error instanceof TidalError && (code === undefined || error.code === code);

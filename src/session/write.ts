@@ -5,7 +5,7 @@
  * key that guard them, so that whoever replays the log, a recovered leader
  * or a promoted follower, knows what was applied).
  */
-import { TidalError, isTidalError } from '../common/errors.js';
+import { isTidalError, reasonOf, TidalError } from '../common/errors.js';
 import { assertStorableValue, describeLoneSurrogate, isWellFormedString } from '../common/value.js';
 import { isHlcTimestamp } from '../crdt/hlc.js';
 import { assertEntityKey, assertName, validateOperation, type CrdtOperation } from '../crdt/operation.js';
@@ -191,7 +191,7 @@ export function validateClientOperation(op: unknown, what = 'operation'): number
   try {
     return OP_OVERHEAD_BYTES + names + assertStorableValue(o[part], part);
   } catch (error) {
-    if (isTidalError(error)) throw new TidalError(error.code, `${what}.${error.message.slice(error.code.length + 2)}`, { cause: error });
+    if (isTidalError(error)) throw new TidalError(error.code, `${what}.${reasonOf(error)}`, { cause: error });
     throw error;
   }
 }
@@ -230,7 +230,7 @@ export function validateValueArgs(op: 'set' | 'add', key: string, name: string, 
   try {
     return OP_OVERHEAD_BYTES + names + assertStorableValue(value, part);
   } catch (error) {
-    if (isTidalError(error)) throw new TidalError(error.code, `${what}.${error.message.slice(error.code.length + 2)}`, { cause: error });
+    if (isTidalError(error)) throw new TidalError(error.code, `${what}.${reasonOf(error)}`, { cause: error });
     throw error;
   }
 }

@@ -21,7 +21,7 @@
  * decrypting: a moved, swapped or damaged object is `ObjectMismatch`,
  * whatever the decryption would say.
  */
-import { TidalError, isTidalErrorCode } from '../common/errors.js';
+import { reasonOf, TidalError, isTidalErrorCode } from '../common/errors.js';
 import type { Value } from '../common/value.js';
 import { ENVELOPE_VERSION, open, seal, type ObjectKind } from './envelope.js';
 import type { ObjectNameStream, SyncKeys } from './sync-key.js';
@@ -111,7 +111,7 @@ export type SealerReady = { readonly ready: true } | { readonly ready: false; re
 /** A `TidalError` as the seal worker posts it (its code and message without the code's prefix). */
 export function errorAnswer(id: number, error: unknown): SealAnswer {
   if (error instanceof TidalError) {
-    const reason = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
+    const reason = reasonOf(error);
     return { id, error: { code: error.code, reason } };
   }
   return {

@@ -8,7 +8,7 @@
  * its errors in the same form (`errorToWire`, `errorFromWire`).
  */
 import * as Comlink from 'comlink';
-import { TidalError, type TidalErrorCode } from '../common/errors.js';
+import { reasonOf, TidalError, type TidalErrorCode } from '../common/errors.js';
 
 interface SerializedTidalError {
   readonly tidalError: true;
@@ -23,7 +23,7 @@ export type WireError = SerializedTidalError | { readonly tidalError: false; rea
 /** `error` as it crosses a worker boundary (details that cannot be cloned are left behind, the code and message are not). */
 export function errorToWire(error: unknown): WireError {
   if (!(error instanceof TidalError)) return { tidalError: false, message: error instanceof Error ? error.message : String(error) };
-  const reason = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
+  const reason = reasonOf(error);
   let details: Record<string, unknown> | undefined;
   try {
     details = error.details === undefined ? undefined : structuredClone({ ...error.details });
