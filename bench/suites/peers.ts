@@ -9,7 +9,8 @@
  * of the bench's browser context (separate renderer processes, opened by
  * the runner; `bench/runner/tabs.mjs`), fresh for every run. Systems:
  *
- * - `tidal_batched`, `tidal_per_call`: `openTidal`, 4 shards, OPFS,
+ * - `tidal_batched`, `tidal_per_call`: `openTidal`, 4 shards (the default;
+ *   `SHARD_VARIANTS` in peers/protocol.ts run 1 or 2 when named), OPFS,
  *   `durability: 'flush'`; the writer tab leads every shard, the reader tab
  *   follows them and verifies every byte (`peers/tidal.ts`).
  * - `yjs_tx1000`, `yjs_per_event`: Yjs 13, updates posted on a
@@ -49,7 +50,16 @@
  *   every system's BroadcastChannel messages).
  */
 import { TidalError } from '../../src/common/errors.js';
-import { SYSTEMS, Unsupported, controlChannel, databaseName, nextMessage, type Role, type SystemName } from './peers/protocol.js';
+import {
+  ALL_SYSTEMS,
+  SYSTEMS,
+  Unsupported,
+  controlChannel,
+  databaseName,
+  nextMessage,
+  type Role,
+  type SystemName,
+} from './peers/protocol.js';
 import { EVENTS } from './peers/workload.js';
 
 type Report = (metric: string, value: number, unit: string) => void;
@@ -193,15 +203,19 @@ async function closeTab(control: BroadcastChannel, role: Role): Promise<void> {
   await closed;
 }
 
-/** The systems this run measures: all, or those `TIDAL_BENCH_PEERS` names (the runner passes it as `?peers=`). */
+/**
+ * The systems this run measures: the compared ones, or those
+ * `TIDAL_BENCH_PEERS` names (the runner passes it as `?peers=`), which may
+ * include the shard-count variants (`SHARD_VARIANTS`).
+ */
 function selectedSystems(): SystemName[] {
   const wanted = new URLSearchParams(location.search).get('peers');
   if (wanted === null || wanted === '') return [...SYSTEMS];
   const names = wanted.split(',').map((name) => name.trim());
-  const unknown = names.filter((name) => !(SYSTEMS as readonly string[]).includes(name));
+  const unknown = names.filter((name) => !(ALL_SYSTEMS as readonly string[]).includes(name));
   if (unknown.length > 0)
-    throw new TidalError('InvalidArgument', `TIDAL_BENCH_PEERS: unknown system(s) ${unknown.join(', ')}; known: ${SYSTEMS.join(', ')}`);
-  return SYSTEMS.filter((system) => names.includes(system));
+    throw new TidalError('InvalidArgument', `TIDAL_BENCH_PEERS: unknown system(s) ${unknown.join(', ')}; known: ${ALL_SYSTEMS.join(', ')}`);
+  return ALL_SYSTEMS.filter((system) => names.includes(system));
 }
 
 /** Deletes a tidal database's OPFS folder `tidal/<name>` once its tabs let go. */

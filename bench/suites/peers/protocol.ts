@@ -27,7 +27,23 @@ export const SYSTEMS = [
   'raw_json1000',
 ] as const;
 
-export type SystemName = (typeof SYSTEMS)[number];
+/**
+ * tidal with fewer shards than the default 4 (the contract figures above use
+ * the default), to see what the shard count costs on a small machine: run
+ * only when `TIDAL_BENCH_PEERS` names them, reported as
+ * `peers.tidal_<mode>_shards<n>.*` and not compared with the peers.
+ */
+export const SHARD_VARIANTS = [
+  'tidal_batched_shards1',
+  'tidal_batched_shards2',
+  'tidal_per_call_shards1',
+  'tidal_per_call_shards2',
+] as const;
+
+export type SystemName = (typeof SYSTEMS)[number] | (typeof SHARD_VARIANTS)[number];
+
+/** Every system a run may name: the compared ones, then the shard-count variants. */
+export const ALL_SYSTEMS: readonly SystemName[] = [...SYSTEMS, ...SHARD_VARIANTS];
 export type Role = 'writer' | 'reader';
 
 export type ControlMessage =

@@ -10,7 +10,7 @@
  * state back and compares its checksum with the reference it computed from
  * the events beforehand; a mismatch is a failure, never a figure.
  */
-import { Unsupported, controlChannel, nextMessage, SYSTEMS, type ControlMessage, type Role, type SystemName } from './protocol.js';
+import { Unsupported, controlChannel, nextMessage, ALL_SYSTEMS, type ControlMessage, type Role, type SystemName } from './protocol.js';
 import { raw } from './raw.js';
 import type { PeerContext, PeerSystem } from './system.js';
 import { tidal } from './tidal.js';
@@ -26,6 +26,10 @@ const systems: Record<SystemName, PeerSystem> = {
   tinybase_tx1000: tinybase(1_000),
   tinybase_per_event: tinybase(1),
   raw_json1000: raw,
+  tidal_batched_shards1: tidal('batched', 1),
+  tidal_batched_shards2: tidal('batched', 2),
+  tidal_per_call_shards1: tidal('per_call', 1),
+  tidal_per_call_shards2: tidal('per_call', 2),
 };
 
 /** How long a run may take from `go` until converged, before the reader gives up. */
@@ -96,7 +100,7 @@ async function main(): Promise<void> {
   const control = new BroadcastChannel(controlChannel(run));
   try {
     if (role !== 'writer' && role !== 'reader') throw new Error(`role must be writer or reader, got ${String(role)}`);
-    if (!SYSTEMS.includes(name)) throw new Error(`unknown system ${String(name)}`);
+    if (!ALL_SYSTEMS.includes(name)) throw new Error(`unknown system ${String(name)}`);
     if (!/^[a-z0-9-]{1,64}$/.test(run)) throw new Error(`run id ${JSON.stringify(run)} is not 1..64 of a-z 0-9 -`);
     const context: PeerContext = { run, writerInfo: params.get('writer') ?? '' };
     await (role === 'writer' ? writer : reader)(control, systems[name], context);

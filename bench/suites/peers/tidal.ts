@@ -21,15 +21,16 @@ import { databaseName } from './protocol.js';
 import { chunks, type PeerContext, type PeerReader, type PeerSystem, type PeerWriter } from './system.js';
 import { ENTITIES, KINDS, type EntityState, type Kind, type SignalEvent } from './workload.js';
 
-const SHARDS = 4;
+/** The library's default; the shard-count variants (`SHARD_VARIANTS` in protocol.ts) pass fewer. */
+const DEFAULT_SHARDS = 4;
 const PER_CHUNK = 1_000;
 const SETTLE_MS = 30_000;
 const SCAN_TIMEOUT_MS = 30_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function open(run: string): Promise<TidalDb> {
-  return openTidal({ name: databaseName(run), shards: SHARDS, storage: 'opfs', durability: 'flush' });
+function open(run: string, shards: number): Promise<TidalDb> {
+  return openTidal({ name: databaseName(run), shards, storage: 'opfs', durability: 'flush' });
 }
 
 async function writeBatched(db: TidalDb, events: readonly SignalEvent[]): Promise<void> {
@@ -49,11 +50,11 @@ async function writePerCall(db: TidalDb, events: readonly SignalEvent[]): Promis
   }
 }
 
-/** A tidal system: per call, or batched through the database's batched API. */
-export function tidal(mode: 'per_call' | 'batched'): PeerSystem {
+/** A tidal system: per call, or batched through the database's batched API, over `shards` shards. */
+export function tidal(mode: 'per_call' | 'batched', shards = DEFAULT_SHARDS): PeerSystem {
   return {
     async openWriter({ run }: PeerContext): Promise<PeerWriter> {
-      const db = await open(run);
+      const db = await open(run, shards);
       if (db.storage !== 'opfs') throw new TidalError('StorageError', `the writer's database fell back to ${db.storage} storage`);
       return {
         info: db.tabId,
@@ -64,7 +65,7 @@ export function tidal(mode: 'per_call' | 'batched'): PeerSystem {
     },
 
     async openReader({ run, writerInfo }: PeerContext): Promise<PeerReader> {
-      const db = await open(run);
+      const db = await open(run, shards);
       try {
         await following(db, writerInfo);
       } catch (error) {
