@@ -11,10 +11,13 @@
  * Sync access handles are exclusive: while a WAL has a segment open, no
  * other worker or tab can open it. That is what leadership relies on.
  *
- * The file handles of the names it opened are kept (not the sync access
- * handles: those are the caller's), so that reopening, renaming or
+ * The file handles of the names it opened or listed are kept (not the sync
+ * access handles: those are the caller's), so that opening, renaming or
  * removing a file it knows costs one round trip to the browser's storage,
  * not two: in a busy worker each round trip waits behind the task running.
+ * Listing takes the handles with the names (the directory's entries), so
+ * that recovery, which lists the folder and then opens every segment,
+ * makes one round trip per file.
  */
 import { TidalError } from '../common/errors.js';
 import type { WalFile, WalStorage } from './storage.js';
@@ -37,10 +40,11 @@ export type OpfsFileHandle = FileSystemFileHandle & {
   move(newName: string): Promise<void>;
 };
 interface OpfsDirectoryHandle {
+  readonly kind: 'directory';
   getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<OpfsDirectoryHandle>;
   getFileHandle(name: string, options?: { create?: boolean }): Promise<OpfsFileHandle>;
   removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
-  keys(): AsyncIterableIterator<string>;
+  entries(): AsyncIterableIterator<[string, OpfsFileHandle | OpfsDirectoryHandle]>;
 }
 
 function storageError(message: string, cause: unknown): TidalError {
@@ -104,7 +108,10 @@ export class OpfsStorage implements WalStorage {
 
   async list(): Promise<string[]> {
     const names: string[] = [];
-    for await (const name of this.dir.keys()) names.push(name);
+    for await (const [name, handle] of this.dir.entries()) {
+      names.push(name);
+      if (handle.kind === 'file') this.fileHandles.set(name, handle as OpfsFileHandle);
+    }
     return names;
   }
 

@@ -10,8 +10,9 @@
  * 2. `scanInOrder` (pass 2): reads every remaining segment in full and
  *    verifies it (`scanSegment`); cuts a torn tail, quarantines damage,
  *    keeps the open segment's verified prefix, and records LSN gaps.
- *    The newest `MAX_OPEN_READ_HANDLES` sealed segments keep their
- *    handles, which the WAL's read-handle cache takes over (a close
+ *    The newest `MAX_OPEN_READ_HANDLES` + `MAX_DEFERRED_CLOSES` sealed
+ *    segments keep their handles, which the WAL's read-handle cache takes
+ *    over (it keeps the newest and closes the rest after the open: a close
  *    costs about 1 ms in Chromium); the others are closed once verified.
  *    With `deferBelowSnapshot`, a sealed segment wholly at or below the
  *    newest snapshot's LSN (as its file name says) is not read: its header, its footer and
@@ -34,7 +35,7 @@ import type { Blake3 } from '../common/blake3.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { decodeSegmentFooter, decodeSegmentHeader, isFooterAt, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } from './format.js';
-import { MAX_OPEN_READ_HANDLES } from './read-handles.js';
+import { MAX_DEFERRED_CLOSES, MAX_OPEN_READ_HANDLES } from './read-handles.js';
 import { isNewerSegmentHeader, newerFormat, scanSegment, type SegmentScan } from './segment-scan.js';
 import type { LsnRange, RecoveredSegments, Segment } from './segment-log.js';
 import { WalSegmentId } from './segment-id.js';
@@ -299,7 +300,8 @@ class Recovery {
         this.bytesRead += bytes.length;
         // Batches below the snapshot are checked when read (scanSegment checks an open segment whole where its tail is in doubt).
         const scan = scanSegment(this.b3, bytes, id, isLast, { checkFromLsn: this.deferBelowLsn });
-        const segment = await this.keep(id, file, bytes, scan, i >= belonging.length - 1 - MAX_OPEN_READ_HANDLES);
+        const keepHandle = i >= belonging.length - 1 - MAX_OPEN_READ_HANDLES - MAX_DEFERRED_CLOSES;
+        const segment = await this.keep(id, file, bytes, scan, keepHandle);
         if (segment) await this.continueLsns(segment);
       }
     } finally {
@@ -392,7 +394,8 @@ class Recovery {
       this.bytesCut += scan.tornBytes;
     }
     // The newest sealed segments keep their handles for the WAL's read-handle cache: a close costs
-    // about 1 ms in Chromium (16 of them were 12% of a 64 MiB open), and these are the likeliest read next.
+    // about 1 ms in Chromium (16 of them were 12% of a 64 MiB open), and these are the likeliest read next;
+    // the cache closes those past its bound after the open, not during it.
     if (scan.sealed && !keepHandle) {
       file.close();
       return segmentFrom(id, scan, undefined);

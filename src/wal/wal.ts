@@ -426,6 +426,7 @@ export class Wal {
     }
     this.closed = true;
     await this.log.dropSpare();
+    this.readHandles.closeDeferred();
     this.log.close();
   }
 }

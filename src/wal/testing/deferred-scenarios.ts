@@ -7,7 +7,7 @@
  */
 import { loadBlake3 } from '../../common/blake3.js';
 import { BATCH_HEADER_V2_BYTES, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } from '../format.js';
-import { MAX_OPEN_READ_HANDLES } from '../read-handles.js';
+import { MAX_DEFERRED_CLOSES, MAX_OPEN_READ_HANDLES } from '../read-handles.js';
 import { SEGMENTS_OPENED_AHEAD } from '../recovery.js';
 import { databaseIdOf, SnapshotStore } from '../snapshot-store.js';
 import type { WalFile, WalStorage } from '../storage.js';
@@ -240,7 +240,9 @@ export const deferredScenarios: Record<string, (fresh: FreshStorage) => Promise<
     await expectTidalError(Wal.open(storage, { shard: 0, verifyAtOpen: 'lazy' as 'all' }), 'InvalidArgument', 'an unknown verifyAtOpen');
   },
 
-  async 'recovery holds at most SEGMENTS_OPENED_AHEAD + MAX_OPEN_READ_HANDLES segment files open at once'(fresh) {
+  async 'recovery holds at most SEGMENTS_OPENED_AHEAD + MAX_OPEN_READ_HANDLES + MAX_DEFERRED_CLOSES segment files open at once, and MAX_OPEN_READ_HANDLES soon after'(
+    fresh,
+  ) {
     const storage = await fresh();
     const { wal } = await Wal.open(storage, { shard: 0, ...SMALL });
     for (let i = 1; i <= 1200; i++) await wal.append([event(i)]);
@@ -251,9 +253,12 @@ export const deferredScenarios: Record<string, (fresh: FreshStorage) => Promise<
     const { wal: reopened, report } = await Wal.open(counting, { shard: 0, ...SMALL });
     expectEqual([report.segments, report.issues.length, reopened.lastLsn], [segments, 0, 1200], 'every segment recovered');
     // The window, the last segment's handle (pass 1 keeps it open for pass 2), and the newest sealed
-    // segments' handles, kept for the read-handle cache.
-    const bound = SEGMENTS_OPENED_AHEAD + MAX_OPEN_READ_HANDLES + 1;
+    // segments' handles, kept for the read-handle cache (which closes those past its bound after the open).
+    const bound = SEGMENTS_OPENED_AHEAD + MAX_OPEN_READ_HANDLES + MAX_DEFERRED_CLOSES + 1;
     expect(counting.mostOpen <= bound, `at most ${bound} open at once, saw ${counting.mostOpen}`);
+    expect(segments > MAX_OPEN_READ_HANDLES + MAX_DEFERRED_CLOSES + 1, `enough segments to leave closes for later (${segments})`);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expectEqual(counting.openNow, MAX_OPEN_READ_HANDLES + 1, 'after the open: the cached sealed segments and the open one');
     expectEqual((await readAll(reopened)).length, 1200, 'the log reads');
     await reopened.close();
   },
