@@ -349,11 +349,16 @@ export class CrdtSignalState {
   /** The canonical bytes of the whole state (docs/CRDT.md, "State"). Equal states give identical bytes. */
   encode(): Uint8Array {
     const enc = new Encoder(64 + this.entities.size * 64);
+    this.encodeInto(enc);
+    return enc.toBytes();
+  }
+
+  /** Writes `encode()`'s bytes to `enc`, after what it holds (a sync snapshot's body takes them behind its header: no copy of them). */
+  encodeInto(enc: Encoder): void {
     enc.writeRaw(STATE_MAGIC);
     enc.writeU8(STATE_VERSION);
     enc.writeVarUint(this.entities.size);
     for (const key of this.keys()) this.entities.get(key)!.writeTo(enc, key);
-    return enc.toBytes();
   }
 
   /** True when both states encode to the same bytes. */

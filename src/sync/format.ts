@@ -57,6 +57,14 @@ export interface SnapshotBody {
   readonly state: Uint8Array;
 }
 
+/**
+ * A snapshot's plaintext as taken: its state's bytes, or the state itself (a `CrdtSignalState`), which is then
+ * encoded straight into the body, behind its header, with no copy of its bytes.
+ */
+export interface SnapshotSource extends Omit<SnapshotBody, 'state'> {
+  readonly state: Uint8Array | { encodeInto(encoder: Encoder): void };
+}
+
 /** A device's manifest of one shard: the only object sync replaces. */
 export interface Manifest {
   readonly device: string;
@@ -203,9 +211,14 @@ export function decodeManifest(bytes: Uint8Array, what: string): Manifest {
   return { device, shard, shards, epoch, version, lsn, head, entries, older, base, snapshot };
 }
 
-/** Encodes a snapshot's plaintext: its LSN, its cursors (LEB128, devices in order), then the state's bytes. */
-export function encodeSnapshotBody(body: SnapshotBody): Uint8Array {
-  const out = new Encoder(body.state.byteLength + 64 + body.cursors.size * 48);
+/**
+ * Encodes a snapshot's plaintext: its LSN, its cursors (LEB128, devices in order), then the state's bytes. A state
+ * given as itself is encoded in place, into a buffer of `capacity` bytes to start with (grown as needed): its bytes
+ * are neither copied out of an encoder of its own nor into this one.
+ */
+export function encodeSnapshotBody(body: SnapshotSource, capacity?: number): Uint8Array {
+  const state = body.state;
+  const out = new Encoder(capacity ?? (state instanceof Uint8Array ? state.byteLength : 0) + 64 + body.cursors.size * 48);
   out.writeVarUint(body.lsn);
   const devices = [...body.cursors.keys()].sort();
   out.writeVarUint(devices.length);
@@ -213,7 +226,8 @@ export function encodeSnapshotBody(body: SnapshotBody): Uint8Array {
     out.writeString(device);
     out.writeVarUint(body.cursors.get(device)!);
   }
-  out.writeRaw(body.state);
+  if (state instanceof Uint8Array) out.writeRaw(state);
+  else state.encodeInto(out);
   return out.bytesView(); // `out` is written no more: its view, not a second copy of the state
 }
 

@@ -19,7 +19,7 @@ import { Decoder } from '../common/bytes.js';
 import { decodeField, skipValue } from '../common/value-skip.js';
 import { TidalError } from '../common/errors.js';
 import { decodeValue, MAX_PAYLOAD_DEPTH, PAYLOAD_VERSION } from '../wal/payload.js';
-import type { SnapshotBody } from './format.js';
+import type { SnapshotSource } from './format.js';
 import { operationsToMerge } from './state-merge.js';
 import type { LocalEvent, SyncLog } from './sync-log.js';
 import { SYNC_RETENTION } from './sync-retention.js';
@@ -44,9 +44,9 @@ export class LeaderSyncLog implements SyncLog {
     this.wal.retain(SYNC_RETENTION, Math.max(1, fromLsn));
   }
 
-  snapshot(): SnapshotBody {
+  snapshot(): SnapshotSource {
     const state = this.leader.state;
-    return { lsn: state.appliedLsn, cursors: new Map(state.syncCursors), state: state.crdt.encode() };
+    return { lsn: state.appliedLsn, cursors: new Map(state.syncCursors), state: state.crdt };
   }
 
   async mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState): Promise<void> {

@@ -109,7 +109,7 @@ export class ShardUploader {
       const firstPutAt = this.clock.now();
       if (this.log.lastLocalLsn > chainEnd && this.log.firstLsn > chainEnd + 1) {
         // The log no longer holds what follows the chunks (compacted): the chain restarts from the state.
-        next = this.restartedManifest(manifest, await this.putSnapshot());
+        next = this.restartedManifest(manifest, await this.putSnapshot(manifest?.snapshot));
       } else {
         // Each chunk's put is queued as soon as it is sealed (at most UPLOAD_REQUESTS run at once), and
         // sealing goes on meanwhile: this thread, not the store, is what bounds a round here, so it
@@ -129,7 +129,7 @@ export class ShardUploader {
           const onCut = (chunk: ChunkRange) => {
             cut.push(chunk);
             if (snapshot !== undefined || !this.snapshotDue(manifest, cut)) return;
-            snapshot = this.sealSnapshot().then((taken) => {
+            snapshot = this.sealSnapshot(manifest?.snapshot).then((taken) => {
               put(taken.entry.name, taken.sealed);
               return taken.entry;
             });
@@ -192,18 +192,23 @@ export class ShardUploader {
     return bytes >= Math.max(this.snapshotMinBytes, snapshot?.size ?? 0);
   }
 
-  /** Seals the shard's state now, as a snapshot object. */
-  private async sealSnapshot(): Promise<{ entry: SnapshotEntry; sealed: Uint8Array }> {
+  /**
+   * Seals the shard's state now, as a snapshot object. Its body is encoded
+   * into a buffer the size of the `previous` snapshot and a quarter (states
+   * grow), so that it is seldom copied into a larger one as it is written.
+   */
+  private async sealSnapshot(previous: SnapshotEntry | null | undefined): Promise<{ entry: SnapshotEntry; sealed: Uint8Array }> {
     const body = this.log.snapshot();
     const cursors = new Map([...body.cursors].filter(([device]) => device !== this.at.device));
-    const plaintext = encodeSnapshotBody({ lsn: body.lsn, cursors, state: body.state });
+    const capacity = previous ? previous.size + (previous.size >> 2) + 65_536 : 1 << 20;
+    const plaintext = encodeSnapshotBody({ lsn: body.lsn, cursors, state: body.state }, capacity);
     const { sealed, name } = await this.at.sealer.seal('snapshot', this.at.snapshotContext(this.at.device, body.lsn), plaintext);
     return { entry: { name, size: sealed.byteLength, lsn: body.lsn }, sealed };
   }
 
-  /** Seals the shard's state now and stores it; returns its manifest entry. */
-  private async putSnapshot(): Promise<SnapshotEntry> {
-    const { entry, sealed } = await this.sealSnapshot();
+  /** Seals the shard's state now and stores it (`previous`: the snapshot the manifest lists); returns its manifest entry. */
+  private async putSnapshot(previous: SnapshotEntry | null | undefined): Promise<SnapshotEntry> {
+    const { entry, sealed } = await this.sealSnapshot(previous);
     await this.remote.putIfAbsent(this.at.objectKey(entry.name), sealed);
     this.snapshotsUp++;
     return entry;

@@ -5,6 +5,7 @@
  * compacted before it ever uploaded restarts its chain from a snapshot.
  */
 import { describe, expect, it } from 'vitest';
+import { decodeSnapshotBody, encodeSnapshotBody } from './format.js';
 import { MemoryRemote } from './memory-remote.js';
 import { TestDevice, userKeys } from './testing/devices.js';
 
@@ -24,6 +25,22 @@ async function tenRoundsOfHistory() {
 }
 
 describe('sync with snapshots', () => {
+  it("a snapshot's body is the same bytes with its state encoded in place as with the state's own bytes copied in", async () => {
+    const a = new TestDevice(new MemoryRemote(), await userKeys());
+    for (let i = 0; i < 200; i++) a.log.set(`item:${i}`, 'title', `title ${i} `.repeat(20));
+    a.log.increment('item:7', 'click');
+    const cursors = new Map([['b'.repeat(32), 12]]);
+    const copied = encodeSnapshotBody({ lsn: 201, cursors, state: a.log.state.encode() });
+    // A buffer far too small to start with: the state's bytes grow it as they are written.
+    for (const capacity of [1, 4096, undefined]) {
+      const inPlace = encodeSnapshotBody({ lsn: 201, cursors, state: a.log.state }, capacity);
+      expect(Buffer.from(inPlace).toString('hex')).toBe(Buffer.from(copied).toString('hex'));
+    }
+    const body = decodeSnapshotBody(copied, 201, 'a snapshot');
+    expect(body.cursors).toEqual(cursors);
+    expect(Buffer.from(body.state).toString('hex')).toBe(encoded(a));
+  });
+
   it('a device joining late pulls a snapshot and the chunks after it: bytes follow the state, not the history', async () => {
     const remote = new MemoryRemote();
     const keys = await userKeys();

@@ -8,7 +8,7 @@
  */
 import type { CrdtOperation } from '../crdt/operation.js';
 import type { CrdtSignalState } from '../crdt/signal-state.js';
-import type { SnapshotBody } from './format.js';
+import type { SnapshotSource } from './format.js';
 
 /** An event this device wrote, as its log holds it: what a chunk carries (docs/SYNC.md §5). */
 export interface LocalEvent {
@@ -33,8 +33,13 @@ export interface SyncLog {
   readonly firstLsn: number;
   /** Holds back compaction of the log from `fromLsn` on: what this device's uploads do not cover yet. */
   retain(fromLsn: number): void;
-  /** The shard's CRDT state now, at the last LSN applied, with how far it merged each other device. */
-  snapshot(): SnapshotBody;
+  /**
+   * The shard's CRDT state now, at the last LSN applied, with how far it
+   * merged each other device: the state's bytes
+   * (`CrdtSignalState.encode()`), or the state itself, encoded straight
+   * into the snapshot's body before the log changes (no copy of its bytes).
+   */
+  snapshot(): SnapshotSource;
   /**
    * Merges another device's snapshot `state` and advances each device's
    * cursor to `cursors` (those not merged that far yet), as one atomic

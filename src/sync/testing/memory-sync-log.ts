@@ -11,7 +11,7 @@ import type { CrdtOperation } from '../../crdt/operation.js';
 import { CrdtSignalState } from '../../crdt/signal-state.js';
 import { Encoder } from '../../common/bytes.js';
 import { encodeValue, type Value } from '../../wal/payload.js';
-import type { SnapshotBody } from '../format.js';
+import type { SnapshotSource } from '../format.js';
 import { operationsToMerge } from '../state-merge.js';
 import type { LocalEvent, SyncLog } from '../sync-log.js';
 
@@ -84,8 +84,8 @@ export class MemorySyncLog implements SyncLog {
     this.retained = fromLsn;
   }
 
-  snapshot(): SnapshotBody {
-    return { lsn: this.events.length, cursors: new Map(this.cursors), state: this.state.encode() };
+  snapshot(): SnapshotSource {
+    return { lsn: this.events.length, cursors: new Map(this.cursors), state: this.state };
   }
 
   async mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState): Promise<void> {
