@@ -14,7 +14,7 @@ import type { ShardId } from '../shard/shard-id.js';
 import type { ShardLeader } from '../session/shard-leader.js';
 import type { WriteToken } from '../session/write.js';
 import type { Entity } from './api.js';
-import { entityAt } from './entity.js';
+import { entityAt, entityColumns, type EntityColumns } from './entity.js';
 import type { Leadership, ShardRole } from './leadership.js';
 import { whenReadable } from './replica-read.js';
 
@@ -49,19 +49,18 @@ export class HostReads {
     return { entity: entityAt(this.leadership.role.state.crdt, key), lsn: replica.appliedLsn };
   }
 
-  /** Entities under `prefix` (at most `limit`, in key order), like `get`. */
+  /** Entities under `prefix` (at most `limit`, in key order), as columns (`entitiesFromColumns` makes them entities), like `get`. */
   async scan(
     prefix: string,
     limit: number,
     after: WriteToken | undefined,
     timeoutMs: number,
-  ): Promise<{ rows: { key: string; entity: Entity }[]; lsn: number }> {
+  ): Promise<{ columns: EntityColumns; lsn: number }> {
     const replica = await this.readableReplica(after, timeoutMs);
     const crdt = this.leadership.role.state.crdt;
     const keys = crdt.keysWithPrefix(prefix);
-    const rows: { key: string; entity: Entity }[] = new Array(Math.min(limit, keys.length));
-    for (let i = 0; i < rows.length; i++) rows[i] = { key: keys[i]!, entity: entityAt(crdt, keys[i]!)! };
-    return { rows, lsn: replica.appliedLsn };
+    if (keys.length > limit) keys.length = limit;
+    return { columns: entityColumns(crdt, keys), lsn: replica.appliedLsn };
   }
 
   /**

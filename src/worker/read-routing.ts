@@ -10,6 +10,7 @@ import { TidalError, isTidalError } from '../common/errors.js';
 import type { ShardRouter } from '../shard/router.js';
 import type { WriteToken } from '../session/write.js';
 import type { Entity, ReadOptions } from './api.js';
+import { entitiesFromColumns } from './entity.js';
 import type { ShardSlot } from './shard-slot.js';
 
 /** The most rows one `scan` may ask for. */
@@ -113,7 +114,7 @@ export async function scanShards(
     route.slots.map(async (slot) => {
       const part = await askShard(route, slot, (host, left) => host.scan(prefix, limit, readAfter(slot, options.after), left), timeoutMs);
       slot.writer.observe(part.lsn);
-      return part.rows;
+      return entitiesFromColumns(part.columns);
     }),
   );
   return parts

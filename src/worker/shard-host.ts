@@ -30,6 +30,7 @@ import type { SyncRunnerStats } from '../sync/sync-runner.js';
 import type { Change, Entity } from './api.js';
 import { ChangeFeed } from './change-feed.js';
 import { shardChannels } from './channels.js';
+import type { EntityColumns } from './entity.js';
 import { HostFaults } from './host-faults.js';
 import { HostReads, currentReplica } from './host-reads.js';
 import { hostStatus } from './host-status.js';
@@ -291,13 +292,13 @@ export class ShardHost {
     return this.reads.get(key, after, timeoutMs);
   }
 
-  /** Entities under `prefix` (at most `limit`, in key order), like `get`. */
+  /** Entities under `prefix` (at most `limit`, in key order), as columns (`entitiesFromColumns` makes them entities), like `get`. */
   async scan(
     prefix: string,
     limit: number,
     after: WriteToken | undefined,
     timeoutMs: number,
-  ): Promise<{ rows: { key: string; entity: Entity }[]; lsn: number }> {
+  ): Promise<{ columns: EntityColumns; lsn: number }> {
     return this.reads.scan(prefix, limit, after, timeoutMs);
   }
 
