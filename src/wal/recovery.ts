@@ -6,7 +6,9 @@
  *    segment that was never started and quarantines trailing files whose
  *    header is unreadable or disagrees with their name, so that "the last
  *    segment" (the only one allowed to be open) is the last one that
- *    belongs to the log.
+ *    belongs to the log. The first segments are opened meanwhile, for pass
+ *    2: each open is a round trip to the browser's storage, and under load
+ *    those round trips, not hashing, were what an open waited on.
  * 2. `scanInOrder` (pass 2): reads every remaining segment in full and
  *    verifies it (`scanSegment`); cuts a torn tail, quarantines damage,
  *    keeps the open segment's verified prefix, and records LSN gaps.
@@ -181,8 +183,19 @@ class Recovery {
       .filter((id) => id.shard === this.shard)
       .sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
 
-    const { belonging, lastHandle } = await this.setAsideTrailing(ids);
-    await this.scanInOrder(belonging, lastHandle);
+    // The first segments are opened while pass 1 opens the last: every open is a round trip to the
+    // browser's storage, and pass 2 starts with the first segment.
+    const opening = new Opening(this.storage, ids);
+    for (let i = 0; i < Math.min(SEGMENTS_OPENED_AHEAD, ids.length - 1); i++) opening.start(i);
+    let scanned = false;
+    try {
+      const end = await this.setAsideTrailing(ids, opening);
+      await this.scanInOrder(ids.slice(0, end), opening);
+      scanned = true;
+    } finally {
+      // Recovery failed with files still being opened: close them once they are (the caller closes every handle it knows of, these may come later).
+      if (!scanned) await opening.closeFrom(0);
+    }
     this.reserveClaimedLsns();
 
     const nextLsn = Math.max(this.lastLsn, this.highestClaimed) + 1;
@@ -213,15 +226,16 @@ class Recovery {
 
   /**
    * Pass 1, from the end, headers only. (A bad header further back is found
-   * by the full scan of pass 2.) Returns the segments that belong to the
-   * log and the open handle of the last of them.
+   * by the full scan of pass 2.) Returns how many segments, from the first,
+   * belong to the log; the handle of the last of them stays in `opening`
+   * for pass 2, and the handles of those set aside are closed.
    */
-  private async setAsideTrailing(ids: readonly WalSegmentId[]): Promise<{ belonging: WalSegmentId[]; lastHandle: WalFile | undefined }> {
+  private async setAsideTrailing(ids: readonly WalSegmentId[], opening: Opening): Promise<number> {
     let end = ids.length;
     while (end > 0) {
       const id = ids[end - 1]!;
       const name = id.fileName();
-      const file = await this.storage.open(name);
+      const file = await opening.start(end - 1);
       const size = file.size();
       const head = new Uint8Array(Math.min(size, SEGMENT_HEADER_BYTES));
       file.read(head, 0);
@@ -253,9 +267,9 @@ class Recovery {
         end--;
         continue;
       }
-      return { belonging: ids.slice(0, end), lastHandle: file };
+      return end;
     }
-    return { belonging: [], lastHandle: undefined };
+    return 0;
   }
 
   /**
@@ -269,24 +283,16 @@ class Recovery {
    * waits and the hashing; bounded, a log of many segments does not hold a
    * handle for each at once.
    */
-  private async scanInOrder(belonging: readonly WalSegmentId[], lastHandle: WalFile | undefined): Promise<void> {
-    const opening: Promise<WalFile>[] = [];
-    const openAhead = (upTo: number) => {
-      for (let i = opening.length; i < Math.min(upTo, belonging.length); i++) {
-        const file = i === belonging.length - 1 && lastHandle ? Promise.resolve(lastHandle) : this.storage.open(belonging[i]!.fileName());
-        file.catch(() => undefined); // awaited in turn; a failure surfaces there
-        opening.push(file);
-      }
-    };
+  private async scanInOrder(belonging: readonly WalSegmentId[], opening: Opening): Promise<void> {
     let buffer = new Uint8Array(0);
     let scanned = 0;
     try {
       for (const [i, id] of belonging.entries()) {
-        openAhead(i + SEGMENTS_OPENED_AHEAD);
-        const file = await opening[i]!;
+        for (let ahead = i; ahead < Math.min(i + SEGMENTS_OPENED_AHEAD, belonging.length); ahead++) opening.start(ahead);
+        const file = await opening.start(i);
         scanned = i + 1;
         const isLast = i === belonging.length - 1;
-        const deferred = isLast ? undefined : await this.deferIfBelow(id, file, opening[i + 1]!);
+        const deferred = isLast ? undefined : await this.deferIfBelow(id, file, opening.start(i + 1));
         if (deferred) {
           file.close();
           this.deferredCount++;
@@ -306,12 +312,7 @@ class Recovery {
       }
     } finally {
       // Recovery failed with files opened ahead: close them (the caller closes every handle it knows of, these may come later).
-      for (const file of opening.slice(scanned)) {
-        await file.then(
-          (opened) => opened.close(),
-          () => undefined,
-        );
-      }
+      await opening.closeFrom(scanned);
     }
   }
 
@@ -453,4 +454,42 @@ function segmentFrom(id: WalSegmentId, scan: GoodScan, file: WalFile | undefined
     file,
     ...(scan.uncheckedEnd > 0 ? { uncheckedEnd: scan.uncheckedEnd } : {}),
   };
+}
+
+/**
+ * The segment files recovery opens, by index in the log's order, each
+ * opened once: pass 1 and pass 2 share them, so that the first segments can
+ * be opened while pass 1 opens the last, and pass 2 opens ahead of the one
+ * it verifies.
+ */
+class Opening {
+  private readonly files: (Promise<WalFile> | undefined)[] = [];
+  private readonly storage: WalStorage;
+  private readonly ids: readonly WalSegmentId[];
+
+  constructor(storage: WalStorage, ids: readonly WalSegmentId[]) {
+    this.storage = storage;
+    this.ids = ids;
+  }
+
+  /** The file of segment `index`, opening it if that has not started. */
+  start(index: number): Promise<WalFile> {
+    let file = this.files[index];
+    if (!file) {
+      file = this.storage.open(this.ids[index]!.fileName());
+      file.catch(() => undefined); // awaited in turn; a failure surfaces there
+      this.files[index] = file;
+    }
+    return file;
+  }
+
+  /** Closes the files of segments from `index` on, once opened (after a failure: those recovery did not take over). */
+  async closeFrom(index: number): Promise<void> {
+    for (const file of this.files.slice(index)) {
+      await file?.then(
+        (opened) => opened.close(),
+        () => undefined,
+      );
+    }
+  }
 }

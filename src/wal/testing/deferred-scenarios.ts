@@ -58,6 +58,8 @@ class OpenCounting implements WalStorage {
   readonly description: string;
   openNow = 0;
   mostOpen = 0;
+  /** What was asked of the storage, in order: `open <name>` when an open is called, `read <name>` per read. */
+  readonly calls: string[] = [];
   private readonly inner: WalStorage;
 
   constructor(inner: WalStorage) {
@@ -70,13 +72,14 @@ class OpenCounting implements WalStorage {
   }
 
   async open(name: string, options?: { create?: boolean }): Promise<WalFile> {
+    this.calls.push(`open ${name}`);
     const file = await this.inner.open(name, options);
     this.mostOpen = Math.max(this.mostOpen, ++this.openNow);
     let closed = false;
     return {
       name: file.name,
       size: () => file.size(),
-      read: (into, at) => file.read(into, at),
+      read: (into, at) => (this.calls.push(`read ${name}`), file.read(into, at)),
       write: (bytes, at) => file.write(bytes, at),
       truncate: (size) => file.truncate(size),
       flush: () => file.flush(),
@@ -260,6 +263,27 @@ export const deferredScenarios: Record<string, (fresh: FreshStorage) => Promise<
     await new Promise((resolve) => setTimeout(resolve, 0));
     expectEqual(counting.openNow, MAX_OPEN_READ_HANDLES + 1, 'after the open: the cached sealed segments and the open one');
     expectEqual((await readAll(reopened)).length, 1200, 'the log reads');
+    await reopened.close();
+  },
+
+  async "recovery opens the first segments while it reads the last one's header (pass 1), not after"(fresh) {
+    const storage = await fresh();
+    const { wal } = await Wal.open(storage, { shard: 0, ...SMALL });
+    for (let i = 1; i <= 200; i++) await wal.append([event(i)]);
+    await wal.close();
+    const names = (await segmentNames(storage)).sort();
+    expect(names.length > 2, `a log of several segments (${names.length})`);
+    const counting = new OpenCounting(storage);
+    const { wal: reopened, report } = await Wal.open(counting, { shard: 0, ...SMALL });
+    expectEqual([report.segments, report.issues.length], [names.length, 0], 'every segment recovered');
+    const firstOpen = counting.calls.indexOf(`open ${names[0]!}`);
+    const lastRead = counting.calls.indexOf(`read ${names[names.length - 1]!}`);
+    expect(firstOpen >= 0 && lastRead >= 0, `both happened: ${counting.calls.slice(0, 6).join(', ')}`);
+    expect(
+      firstOpen < lastRead,
+      `the first segment's open was asked before pass 1 read the last: ${counting.calls.slice(0, 6).join(', ')}`,
+    );
+    expectEqual((await readAll(reopened)).length, 200, 'the log reads');
     await reopened.close();
   },
 };
