@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Encoder } from '../common/bytes.js';
 import type { CrdtOperation } from '../crdt/operation.js';
 import { encodeValue, type Value } from '../wal/payload.js';
-import { ChunkWriter, decodeChunk, encodeChunkV1 } from './chunk-format.js';
+import { CHUNK_VERSION, ChunkWriter, decodeChunk, encodeChunkV1 } from './chunk-format.js';
 import { ENVELOPE_VERSION_BYTE, open, seal } from './envelope.js';
 import { decodeManifest, encodeManifest } from './format.js';
 import { MemoryRemote } from './memory-remote.js';
@@ -79,13 +79,16 @@ describe('chunk formats', () => {
     expect(() => decodeChunk(one(write(1)), 2, 2, 2, 'c')).toThrow(expect.objectContaining({ code: 'MalformedMessage' })); // LSN outside
   });
 
-  it("an older device's format-1 chunks still merge", async () => {
+  it.each([
+    [1, 'format-1 chunks'],
+    [2, 'format-2 chunks named by all their bytes (envelope version 2)'],
+  ])("an older device's chunks of envelope version %i still merge: %s", async (version) => {
     const remote = new MemoryRemote();
     const keys = await userKeys();
     const a = new TestDevice(remote, keys, { maxChunkBytes: 400 });
     for (let i = 0; i < 6; i++) a.log.increment('item:x', 'click', i + 1);
     await a.sync.sync();
-    // Rewrite what a stored as a build before format 2 would have: each chunk in format 1, the manifest listing those.
+    // Rewrite what a stored as an older build would have: each chunk in that version (named by all its bytes), the manifest listing those.
     const at = new SyncSpace(keys, 'test', a.id, 0, 1);
     const manifestContext = at.manifestContext(at.ownKey);
     const manifest = decodeManifest(await open(keys, 'manifest', manifestContext, remote.peek(at.ownKey)!, 'm'), 'm');
@@ -94,10 +97,14 @@ describe('chunk formats', () => {
     for (const entry of manifest.entries) {
       const context = at.chunkContext(a.id, entry.seq, entry.from, entry.to);
       const sealed = remote.peek(at.objectKey(entry.name))!;
-      expect(sealed[ENVELOPE_VERSION_BYTE]).toBe(2);
-      const events = decodeChunk(await open(keys, 'chunk', context, sealed, 'c'), 2, entry.from, entry.to, 'c');
-      const old = await seal(keys, 'chunk', context, encodeChunkV1(events), 1);
+      expect(sealed[ENVELOPE_VERSION_BYTE]).toBe(CHUNK_VERSION);
+      const plaintext = await open(keys, 'chunk', context, sealed, 'c');
+      const events = decodeChunk(plaintext, 2, entry.from, entry.to, 'c');
+      const old = await seal(keys, 'chunk', context, version === 1 ? encodeChunkV1(events) : plaintext, version);
       const name = keys.objectName(old);
+      const all = keys.objectNameStream();
+      all.update(old);
+      expect(name).toBe(all.name()); // named by all its bytes
       remote.set(at.objectKey(name), old);
       entries.push({ ...entry, name, size: old.byteLength });
     }

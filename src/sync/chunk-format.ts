@@ -1,7 +1,8 @@
 /**
  * The plaintext of a chunk (docs/SYNC.md §5): the events a device wrote in
  * an LSN range of its log. Two formats, told apart by the envelope's
- * version byte (docs/SYNC.md §4, authenticated with the rest):
+ * version byte (docs/SYNC.md §4, authenticated with the rest: version 1
+ * is format 1; 2 and 3, format 2, 3 named by its header, nonce and tag):
  *
  * - **format 2** (written since): a count, then per event its LSN, its
  *   length and its bytes *exactly as the device's WAL holds them* (one
@@ -28,13 +29,19 @@ import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import { asLogEvent } from '../session/write.js';
-import { ENVELOPE_VERSIONS } from './envelope.js';
 import { decodeValue, encodeValue, MAX_PAYLOAD_DEPTH, type Value } from '../wal/payload.js';
 
-/** The chunk format an uploader writes (the envelope version of its chunks). */
+/** The chunk format an uploader writes. */
 export const CHUNK_FORMAT = 2;
-/** Chunk formats this build reads (the envelope versions of a chunk). */
-export const CHUNK_FORMATS: readonly number[] = ENVELOPE_VERSIONS.chunk;
+/** The envelope version an uploader seals its chunks in: format 2, named by header, nonce and tag (envelope.ts `namedByTag`). */
+export const CHUNK_VERSION = 3;
+/** Chunk formats this build reads. */
+export const CHUNK_FORMATS: readonly number[] = [1, 2];
+
+/** The format of a chunk's plaintext, from its envelope's version (one `ENVELOPE_VERSIONS.chunk` lists). */
+export function chunkFormatOf(version: number): number {
+  return version === 1 ? 1 : 2;
+}
 /** Most operations in one event of a chunk. */
 export const MAX_OPS_PER_EVENT = 10_000;
 /** Bytes a chunk's plaintext may add to its events' own (the count's LEB128, at most). */

@@ -24,15 +24,18 @@ export type ObjectKind = 'chunk' | 'manifest' | 'page' | 'snapshot';
 const MAGIC = [0x54, 0x44, 0x53, 0x45]; // TDSE
 export const ENVELOPE_VERSION = 1;
 /**
- * The envelope versions this build reads, per kind: the layout is the same in every version; a chunk's
- * version is the format of its plaintext (chunk-format.ts: 2 carries its events as the log holds them).
+ * The envelope versions this build reads, per kind: the layout is the same in every version. A chunk's
+ * version says the format of its plaintext (chunk-format.ts: 1; 2 and 3 carry its events as the log holds
+ * them); chunk 3, page 2 and snapshot 2 are named by their header, nonce and tag (`namedParts`).
  */
 export const ENVELOPE_VERSIONS: Readonly<Record<ObjectKind, readonly number[]>> = {
-  chunk: [1, 2],
+  chunk: [1, 2, 3],
   manifest: [1],
-  page: [1],
-  snapshot: [1],
+  page: [1, 2],
+  snapshot: [1, 2],
 };
+/** The version each kind is sealed in (a manifest is not named: it lives under its key). */
+export const SEAL_VERSIONS: Readonly<Record<ObjectKind, number>> = { chunk: 3, manifest: 1, page: 2, snapshot: 2 };
 const KIND_CODES: Record<ObjectKind, number> = { chunk: 1, manifest: 2, page: 3, snapshot: 4 };
 const HEADER_BYTES = 8;
 /** Where the envelope's version byte is. */
@@ -41,6 +44,28 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 /** Bytes an envelope adds to its plaintext. */
 export const ENVELOPE_OVERHEAD = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
+
+/**
+ * Whether the object whose envelope starts with `header` is named by its
+ * header, nonce and tag alone (chunk 3, page 2, snapshot 2), not by all its
+ * bytes: the tag authenticates the ciphertext (and the associated data)
+ * under the AES key, so a changed byte of the ciphertext fails the open
+ * (`DecryptionFailed`) and one of the header, the nonce or the tag fails
+ * the name (`ObjectMismatch`); the name no longer hashes megabytes.
+ */
+export function namedByTag(header: Uint8Array): boolean {
+  if (header.byteLength < HEADER_BYTES) return false;
+  for (let i = 0; i < MAGIC.length; i++) if (header[i] !== MAGIC[i]) return false;
+  const version = header[ENVELOPE_VERSION_BYTE]!;
+  const kind = header[5];
+  return kind === KIND_CODES.chunk ? version >= 3 : (kind === KIND_CODES.page || kind === KIND_CODES.snapshot) && version >= 2;
+}
+
+/** The bytes of a sealed object its name is the keyed BLAKE3 of, in order: its header, nonce and tag (`namedByTag`), or all of it. */
+export function namedParts(sealed: Uint8Array): Uint8Array[] {
+  if (sealed.byteLength < ENVELOPE_OVERHEAD || !namedByTag(sealed)) return [sealed];
+  return [sealed.subarray(0, HEADER_BYTES + NONCE_BYTES), sealed.subarray(sealed.byteLength - TAG_BYTES)];
+}
 
 function header(kind: ObjectKind, version: number): Uint8Array {
   return new Uint8Array([...MAGIC, version, KIND_CODES[kind], 0, 0]);
@@ -59,7 +84,7 @@ export async function seal(
   kind: ObjectKind,
   context: Value,
   plaintext: Uint8Array,
-  version = ENVELOPE_VERSION,
+  version = SEAL_VERSIONS[kind],
 ): Promise<Uint8Array> {
   if (!ENVELOPE_VERSIONS[kind].includes(version)) throw new TidalError('InvalidArgument', `no envelope version ${version} for a ${kind}`);
   const head = header(kind, version);

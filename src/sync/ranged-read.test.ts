@@ -3,7 +3,7 @@ import { isTidalError } from '../common/errors.js';
 import { MemoryRemote } from './memory-remote.js';
 import { RANGE_BYTES, readObject } from './ranged-read.js';
 import { RequestPool } from './request-pool.js';
-import { seal } from './envelope.js';
+import { ENVELOPE_VERSION_BYTE, seal } from './envelope.js';
 import { SyncKeys } from './sync-key.js';
 import { SyncSpace } from './sync-space.js';
 import { CountingRemote, initialStats } from './sync-stats.js';
@@ -50,12 +50,12 @@ describe('readObject', () => {
     expect(isTidalError(cut, 'ObjectMismatch')).toBe(true); // its first range answers with the store's size
   });
 
-  it('hashes the ranges into a name stream in order as they land: the name of the whole object, and a changed byte is ObjectMismatch before anything is opened', async () => {
+  it('hashes the ranges of an object named by all its bytes (snapshot version 1) into a name stream in order as they land: the name of the whole object, and a changed byte is ObjectMismatch before anything is opened', async () => {
     const { store, remote, pool } = setup();
     const keys = await SyncKeys.from(new Uint8Array(32).fill(7));
     const at = new SyncSpace(keys, 'db', 'a'.repeat(32), 0, 1);
     const context = at.snapshotContext('a'.repeat(32), 5);
-    const sealed = await seal(keys, 'snapshot', context, pattern(SIZE));
+    const sealed = await seal(keys, 'snapshot', context, pattern(SIZE), 1);
     const name = keys.objectName(sealed);
     await store.putIfAbsent('o/sealed', sealed);
     const other = keys.objectNameStream(); // a stream interleaved with the read's keeps its own state
@@ -81,5 +81,41 @@ describe('readObject', () => {
       const refused = await at.checkAndOpen(name, got!, 'snapshot', context, where, changedNames).catch((e: unknown) => e);
       expect(isTidalError(refused, 'ObjectMismatch')).toBe(true);
     }
+  });
+
+  it('an object named by its header, nonce and tag (snapshot version 2) has none of its ranges hashed; a changed byte is refused, nothing opened: ObjectMismatch in those, DecryptionFailed in the ciphertext', async () => {
+    const { store, remote, pool } = setup();
+    const keys = await SyncKeys.from(new Uint8Array(32).fill(7));
+    const at = new SyncSpace(keys, 'db', 'a'.repeat(32), 0, 1);
+    const context = at.snapshotContext('a'.repeat(32), 5);
+    const sealed = await seal(keys, 'snapshot', context, pattern(SIZE));
+    expect(sealed[ENVELOPE_VERSION_BYTE]).toBe(2);
+    const name = keys.objectName(sealed);
+    await store.putIfAbsent('o/sealed', sealed);
+    const names = keys.objectNameStream();
+    const read = await readObject(remote, pool, 'o/sealed', sealed.byteLength, 'sealed', names);
+    expect(names.bytes).toBe(0);
+    const opened = await at.checkAndOpen(name, read!, 'snapshot', context, 'sealed', names);
+    expect(Buffer.from(opened).equals(pattern(SIZE))).toBe(true);
+
+    for (const [offset, where, code] of [
+      [ENVELOPE_VERSION_BYTE, 'the version byte (2 to 3)', 'ObjectMismatch'],
+      [10, 'the nonce', 'ObjectMismatch'],
+      [RANGE_BYTES + 1, 'the ciphertext, second range', 'DecryptionFailed'],
+      [sealed.byteLength - 20, 'the ciphertext, last range', 'DecryptionFailed'],
+      [sealed.byteLength - 5, 'the tag', 'ObjectMismatch'],
+    ] as const) {
+      const changed = Uint8Array.from(sealed);
+      changed[offset]! ^= 1;
+      await store.putIfAbsent(`o/changed-${offset}`, changed);
+      const changedNames = keys.objectNameStream();
+      const got = await readObject(remote, pool, `o/changed-${offset}`, changed.byteLength, where, changedNames);
+      const refused = await at.checkAndOpen(name, got!, 'snapshot', context, where, changedNames).catch((e: unknown) => e);
+      expect([where, isTidalError(refused) ? refused.code : String(refused)]).toEqual([where, code]);
+    }
+    // Named as version 1 would be (all its bytes): not its name.
+    const all = keys.objectNameStream();
+    all.update(sealed);
+    expect(all.name()).not.toBe(name);
   });
 });

@@ -13,11 +13,14 @@
  * for a short part. Given a `names` stream, the parts but the last are
  * hashed into it in order as they land (part n while part n + 1 is still on
  * its way), so that the name check (`SyncSpace.checkAndOpen`) has only the
- * last part left to hash (in the seal worker, where there is one). The caller then checks
+ * last part left to hash (in the seal worker, where there is one); none,
+ * for an object named by its header, nonce and tag (envelope.ts
+ * `namedByTag`, what uploads seal now), whose name hashes 36 bytes. The caller then checks
  * the bytes against the object's name and opens them, as for an object read
  * whole.
  */
 import { TidalError } from '../common/errors.js';
+import { namedByTag } from './envelope.js';
 import type { RequestPool } from './request-pool.js';
 import type { ObjectNameStream } from './sync-key.js';
 import type { CountingRemote } from './sync-stats.js';
@@ -48,6 +51,8 @@ export async function readObject(
   const landed = new Array<boolean>(parts).fill(false);
   let hashed = 0; // parts hashed into `names`, in order
   const hashLanded = () => {
+    // An object named by its header, nonce and tag alone (the first part tells) needs none of its parts hashed.
+    if (hashed === 0 && landed[0] && namedByTag(bytes.subarray(0, 8))) hashed = parts;
     for (; hashed < parts - 1 && landed[hashed]; hashed++) {
       const start = hashed * partBytes;
       names!.update(bytes.subarray(start, Math.min(start + partBytes, size))); // the bytes as they will be opened

@@ -7,7 +7,7 @@
  * `TidalError` code and message, never thrown out of the worker.
  */
 import { createBLAKE3, type IHasher } from 'hash-wasm';
-import { open, seal } from './envelope.js';
+import { namedByTag, namedParts, open, seal } from './envelope.js';
 import { errorAnswer, objectMismatch, type SealAnswer, type SealerReady, type SealRequest } from './sealer.js';
 import { toHex } from './sync-key.js';
 
@@ -27,10 +27,10 @@ const scope = self as unknown as {
 
 const giveAway = (bytes: Uint8Array): Transferable[] => (bytes.buffer instanceof ArrayBuffer ? [bytes.buffer] : []);
 
-/** The keyed BLAKE3 of `bytes` after the state `from` (the bytes before them already hashed into it). */
-function nameOf(names: IHasher, from: Uint8Array, bytes: Uint8Array): string {
+/** The keyed BLAKE3 of `parts` after the state `from` (the bytes before them already hashed into it). */
+function nameOf(names: IHasher, from: Uint8Array, parts: readonly Uint8Array[]): string {
   names.load(from);
-  names.update(bytes);
+  for (const part of parts) names.update(part);
   return toHex(names.digest('binary'));
 }
 
@@ -40,13 +40,17 @@ async function answer(request: Exclude<SealRequest, { op: 'keys' }>): Promise<vo
     const { aead, names, initial } = await keys;
     if (request.op === 'seal') {
       const sealed = await seal({ aead }, request.kind, request.context, request.plaintext, request.version);
-      scope.postMessage({ id: request.id, sealed, name: nameOf(names, initial, sealed) }, giveAway(sealed));
+      scope.postMessage({ id: request.id, sealed, name: nameOf(names, initial, namedParts(sealed)) }, giveAway(sealed));
       return;
     }
     const { expected, sealed } = request;
-    if (expected && nameOf(names, expected.state ?? initial, sealed.subarray(expected.hashedBytes)) !== expected.name) {
-      throw objectMismatch(expected.name);
-    }
+    // An object named by its header, nonce and tag is named by them alone (what a ranged read hashed of it, nothing).
+    const name =
+      expected &&
+      (namedByTag(sealed)
+        ? nameOf(names, initial, namedParts(sealed))
+        : nameOf(names, expected.state ?? initial, [sealed.subarray(expected.hashedBytes)]));
+    if (expected && name !== expected.name) throw objectMismatch(expected.name);
     const plaintext = await open({ aead }, request.kind, request.context, sealed, request.what);
     scope.postMessage({ id: request.id, plaintext }, giveAway(plaintext));
   } catch (error) {

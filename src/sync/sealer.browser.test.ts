@@ -61,6 +61,35 @@ describe('WorkerSealer (the seal worker) in Chromium', () => {
     worker.close();
   });
 
+  it('names a chunk of version 3 by its header, nonce and tag, as the calling thread does; refuses a changed byte with the codes the calling thread gives', async () => {
+    const k = await keys();
+    const worker = new WorkerSealer(sealWorker(), k);
+    const inline = new InlineSealer(k);
+    const plaintext = bytes(200_000, 8);
+    const { sealed, name } = await worker.seal('chunk', context, plaintext.slice());
+    expect(sealed[4]).toBe(3);
+    expect(name).toBe(k.objectName(sealed));
+    const all = k.objectNameStream();
+    all.update(sealed);
+    expect(name).not.toBe(all.name()); // not named by all its bytes
+    expect(await inline.open('chunk', context, sealed.slice(), 'sealed in the worker', { name })).toEqual(plaintext);
+    // A stream the first bytes were hashed into (a ranged read that did not see the header yet) changes nothing.
+    const hashed = k.objectNameStream();
+    hashed.update(sealed.subarray(0, 100_000));
+    expect(await worker.open('chunk', context, sealed.slice(), 'with a stream', { name, hashed })).toEqual(plaintext);
+    for (const [offset, code] of [
+      [10, 'ObjectMismatch'], // the nonce
+      [150_000, 'DecryptionFailed'], // the ciphertext
+      [sealed.byteLength - 3, 'ObjectMismatch'], // the tag
+    ] as const) {
+      const changed = sealed.slice();
+      changed[offset]! ^= 1;
+      expect(await codeOf(worker.open('chunk', context, changed.slice(), 'changed', { name }))).toBe(code);
+      expect(await codeOf(inline.open('chunk', context, changed, 'changed', { name }))).toBe(code);
+    }
+    worker.close();
+  });
+
   it('keeps the calling thread free while it seals: its queued tasks run meanwhile', async () => {
     const k = await keys();
     const worker = new WorkerSealer(sealWorker(), k);

@@ -23,7 +23,7 @@
  */
 import { reasonOf, TidalError, isTidalErrorCode } from '../common/errors.js';
 import type { Value } from '../common/value.js';
-import { ENVELOPE_VERSION, open, seal, type ObjectKind } from './envelope.js';
+import { SEAL_VERSIONS, namedByTag, open, seal, type ObjectKind } from './envelope.js';
 import type { ObjectNameStream, SyncKeys } from './sync-key.js';
 
 /** A sealed object and its name (keyed BLAKE3 of its bytes, 64 hex digits). */
@@ -62,16 +62,21 @@ export class InlineSealer implements Sealer {
     this.keys = keys;
   }
 
-  async seal(kind: ObjectKind, context: Value, plaintext: Uint8Array, version = ENVELOPE_VERSION): Promise<SealedObject> {
+  async seal(kind: ObjectKind, context: Value, plaintext: Uint8Array, version = SEAL_VERSIONS[kind]): Promise<SealedObject> {
     const sealed = await seal(this.keys, kind, context, plaintext, version);
     return { sealed, name: this.keys.objectName(sealed) };
   }
 
   async open(kind: ObjectKind, context: Value, sealed: Uint8Array, what: string, expected?: ExpectedName): Promise<Uint8Array> {
     if (expected) {
-      const names = expected.hashed ?? this.keys.objectNameStream();
-      names.update(sealed.subarray(names.bytes));
-      if (names.name() !== expected.name) throw objectMismatch(expected.name);
+      let name: string;
+      if (namedByTag(sealed)) name = this.keys.objectName(sealed);
+      else {
+        const names = expected.hashed ?? this.keys.objectNameStream();
+        names.update(sealed.subarray(names.bytes));
+        name = names.name();
+      }
+      if (name !== expected.name) throw objectMismatch(expected.name);
     }
     return open(this.keys, kind, context, sealed, what);
   }
@@ -183,7 +188,7 @@ export class WorkerSealer implements Sealer {
     worker.postMessage(hello);
   }
 
-  async seal(kind: ObjectKind, context: Value, plaintext: Uint8Array, version = ENVELOPE_VERSION): Promise<SealedObject> {
+  async seal(kind: ObjectKind, context: Value, plaintext: Uint8Array, version = SEAL_VERSIONS[kind]): Promise<SealedObject> {
     const request = { op: 'seal', id: this.nextId++, kind, context, version, plaintext } as const;
     const answer = await this.send(request, giveAway(plaintext), (inline) =>
       inline.seal(kind, context, plaintext, version).then((sealed) => ({ id: request.id, ...sealed })),

@@ -19,7 +19,7 @@
  */
 import type { Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
-import { decodeChunk, type ChunkEvent } from './chunk-format.js';
+import { chunkFormatOf, decodeChunk, type ChunkEvent } from './chunk-format.js';
 import { ENVELOPE_OVERHEAD, ENVELOPE_VERSION_BYTE } from './envelope.js';
 import { CrdtSignalState } from '../crdt/signal-state.js';
 import {
@@ -248,9 +248,9 @@ export class ShardPuller {
     const sealed = await readObject(this.remote, this.requests, this.at.objectKey(entry.name), entry.size, what, names);
     if (!sealed) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
     const context = this.at.chunkContext(device, entry.seq, entry.from, entry.to);
-    const format = sealed[ENVELOPE_VERSION_BYTE]!; // authenticated with the rest by the open (which takes the bytes away)
+    const version = sealed[ENVELOPE_VERSION_BYTE]!; // authenticated with the rest by the open (which takes the bytes away)
     const plaintext = await this.at.checkAndOpen(entry.name, sealed, 'chunk', context, what, names);
-    return decodeChunk(plaintext, format, entry.from, entry.to, what);
+    return decodeChunk(plaintext, chunkFormatOf(version), entry.from, entry.to, what);
   }
 }
 

@@ -17,7 +17,7 @@ import type { Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import { yieldToEventLoop } from '../common/event-loop.js';
 import { ENVELOPE_OVERHEAD } from './envelope.js';
-import { CHUNK_COUNT_BYTES, CHUNK_FORMAT, ChunkWriter } from './chunk-format.js';
+import { CHUNK_COUNT_BYTES, CHUNK_VERSION, ChunkWriter } from './chunk-format.js';
 import {
   MANIFEST_ENTRIES,
   MAX_MANIFEST_BYTES,
@@ -301,7 +301,7 @@ export class ShardUploader {
       const [chunkSeq, chunkFrom] = [seq, from];
       const plaintext = writer.finish();
       const size = plaintext.byteLength + ENVELOPE_OVERHEAD; // what it weighs sealed
-      const sealed = this.at.sealer.seal('chunk', this.at.chunkContext(this.at.device, seq, from, to), plaintext, CHUNK_FORMAT);
+      const sealed = this.at.sealer.seal('chunk', this.at.chunkContext(this.at.device, seq, from, to), plaintext, CHUNK_VERSION);
       sealed.catch(() => undefined); // awaited in its turn below; a failure meanwhile must not go unhandled
       handedOn = handedOn.then(async () => {
         const { sealed: bytes, name } = await sealed;

@@ -12,6 +12,7 @@
  */
 import { argon2id, createBLAKE3, type IHasher } from 'hash-wasm';
 import { TidalError } from '../common/errors.js';
+import { namedParts } from './envelope.js';
 
 /** Argon2id parameters (OWASP's minimum for Argon2id): 19 MiB, 2 passes, 1 lane, 32 bytes out. */
 export const ARGON2ID_PARAMETERS = { memorySize: 19_456, iterations: 2, parallelism: 1, hashLength: 32 } as const;
@@ -106,15 +107,15 @@ export class SyncKeys {
     return new SyncKeys(root, aead, names);
   }
 
-  /** The name of an immutable object: keyed BLAKE3 of its bytes as stored, 64 hex digits. */
+  /** The name of an immutable object: keyed BLAKE3 of its bytes as stored (`namedParts`: of its header, nonce and tag, where its version says so), 64 hex digits. */
   objectName(sealed: Uint8Array): string {
     this.names.init();
-    this.names.update(sealed);
+    for (const part of namedParts(sealed)) this.names.update(part);
     return toHex(this.names.digest('binary'));
   }
 
   /**
-   * `objectName` of bytes given in order, in parts: a ranged read hashes
+   * `objectName` of an object named by all its bytes (not `namedByTag`), given in order, in parts: a ranged read hashes
    * each part as it arrives, while the next ones are still downloading.
    * Streams may be interleaved (each keeps its own hash state).
    */
