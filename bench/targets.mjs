@@ -128,6 +128,7 @@ export const targets = [
 export const peerSystems = [
   'tidal_batched',
   'tidal_per_call',
+  'tidal_batched_awaited',
   'yjs_tx1000',
   'yjs_per_event',
   'tinybase_tx1000',

@@ -19,6 +19,7 @@ const PANELS = {
 export const LABELS = {
   tidal_batched: 'tidal, batched API',
   tidal_per_call: 'tidal, per call ×1,000',
+  tidal_batched_awaited: 'tidal, batched, each awaited',
   yjs_tx1000: 'Yjs, tx of 1,000',
   yjs_per_event: 'Yjs, per event',
   tinybase_tx1000: 'TinyBase, tx of 1,000',

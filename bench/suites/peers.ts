@@ -9,7 +9,8 @@
  * of the bench's browser context (separate renderer processes, opened by
  * the runner; `bench/runner/tabs.mjs`), fresh for every run. Systems:
  *
- * - `tidal_batched`, `tidal_per_call`: `openTidal`, 4 shards (the default;
+ * - `tidal_batched`, `tidal_per_call`, `tidal_batched_awaited`: `openTidal`,
+ *   4 shards (the default;
  *   `SHARD_VARIANTS` in peers/protocol.ts run 1 or 2 when named), OPFS,
  *   `durability: 'flush'`; the writer tab leads every shard, the reader tab
  *   follows them and verifies every byte (`peers/tidal.ts`).

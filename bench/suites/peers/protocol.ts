@@ -20,6 +20,7 @@
 export const SYSTEMS = [
   'tidal_batched',
   'tidal_per_call',
+  'tidal_batched_awaited',
   'yjs_tx1000',
   'yjs_per_event',
   'tinybase_tx1000',

@@ -21,6 +21,7 @@ import { yjs } from './yjs.js';
 const systems: Record<SystemName, PeerSystem> = {
   tidal_batched: tidal('batched'),
   tidal_per_call: tidal('per_call'),
+  tidal_batched_awaited: tidal('batched_awaited'),
   yjs_tx1000: yjs(1_000),
   yjs_per_event: yjs(1),
   tinybase_tx1000: tinybase(1_000),

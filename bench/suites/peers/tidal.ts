@@ -7,8 +7,9 @@
  * `tidal_per_call`: `increment` / `set`, 1,000 calls issued in one tick and
  * awaited together (`Promise.all`) before the next 1,000.
  * `tidal_batched`: `db.transact(tx => ...)`, one call per 1,000 events
- * (each shard's part one write, one WAL event in one batch), each awaited
- * before the next.
+ * (each shard's part one write, one WAL event), the calls issued back to
+ * back as Yjs's and TinyBase's transactions are, all awaited at the end;
+ * `tidal_batched_awaited`: the same calls, each awaited before the next.
  *
  * The writer's position is each shard's last LSN; the reader has caught up
  * when its replicas have applied them (`stats().shards[i].appliedLsn`).
@@ -33,15 +34,29 @@ function open(run: string, shards: number): Promise<TidalDb> {
   return openTidal({ name: databaseName(run), shards, storage: 'opfs', durability: 'flush' });
 }
 
+/**
+ * `tidal_batched`: the transactions issued back to back, as the Yjs and
+ * TinyBase writers issue theirs, none waiting on the one before; each is
+ * still acknowledged only once its WAL batch is flushed, and the write is
+ * over when all are. Transactions queued behind a flush are group-committed
+ * together (one WAL batch per shard), which is what this measures.
+ */
 async function writeBatched(db: TidalDb, events: readonly SignalEvent[]): Promise<void> {
-  for (const chunk of chunks(events, PER_CHUNK)) {
-    await db.transact((tx) => {
-      for (const e of chunk) {
-        if (e.op === 'increment') tx.increment(e.key, e.kind);
-        else tx.set(e.key, 'label', e.label);
-      }
-    });
-  }
+  await Promise.all(Array.from(chunks(events, PER_CHUNK), (chunk) => transactChunk(db, chunk)));
+}
+
+/** `tidal_batched_awaited`: each transaction awaited (durable) before the next is issued. */
+async function writeBatchedAwaited(db: TidalDb, events: readonly SignalEvent[]): Promise<void> {
+  for (const chunk of chunks(events, PER_CHUNK)) await transactChunk(db, chunk);
+}
+
+function transactChunk(db: TidalDb, chunk: readonly SignalEvent[]): Promise<unknown> {
+  return db.transact((tx) => {
+    for (const e of chunk) {
+      if (e.op === 'increment') tx.increment(e.key, e.kind);
+      else tx.set(e.key, 'label', e.label);
+    }
+  });
 }
 
 async function writePerCall(db: TidalDb, events: readonly SignalEvent[]): Promise<void> {
@@ -50,15 +65,22 @@ async function writePerCall(db: TidalDb, events: readonly SignalEvent[]): Promis
   }
 }
 
-/** A tidal system: per call, or batched through the database's batched API, over `shards` shards. */
-export function tidal(mode: 'per_call' | 'batched', shards = DEFAULT_SHARDS): PeerSystem {
+type Mode = 'per_call' | 'batched' | 'batched_awaited';
+const WRITERS: Record<Mode, (db: TidalDb, events: readonly SignalEvent[]) => Promise<void>> = {
+  per_call: writePerCall,
+  batched: writeBatched,
+  batched_awaited: writeBatchedAwaited,
+};
+
+/** A tidal system: per call, or batched through the database's batched API (issued back to back, or each awaited), over `shards` shards. */
+export function tidal(mode: Mode, shards = DEFAULT_SHARDS): PeerSystem {
   return {
     async openWriter({ run }: PeerContext): Promise<PeerWriter> {
       const db = await open(run, shards);
       if (db.storage !== 'opfs') throw new TidalError('StorageError', `the writer's database fell back to ${db.storage} storage`);
       return {
         info: db.tabId,
-        write: (events) => (mode === 'batched' ? writeBatched(db, events) : writePerCall(db, events)),
+        write: (events) => WRITERS[mode](db, events),
         position: async () => (await db.stats()).shards.map((s) => s.lsn),
         close: () => db.close(),
       };
