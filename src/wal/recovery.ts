@@ -187,15 +187,15 @@ class Recovery {
     // browser's storage, and pass 2 starts with the first segment.
     const opening = new Opening(this.storage, ids);
     for (let i = 0; i < Math.min(SEGMENTS_OPENED_AHEAD, ids.length - 1); i++) opening.start(i);
-    let scanned = false;
+    let end: number;
     try {
-      const end = await this.setAsideTrailing(ids, opening);
-      await this.scanInOrder(ids.slice(0, end), opening);
-      scanned = true;
-    } finally {
-      // Recovery failed with files still being opened: close them once they are (the caller closes every handle it knows of, these may come later).
-      if (!scanned) await opening.closeFrom(0);
+      end = await this.setAsideTrailing(ids, opening);
+    } catch (error) {
+      // Pass 1 failed with files still being opened: close them once they are (pass 2 closes its own on failure).
+      await opening.closeFrom(0);
+      throw error;
     }
+    await this.scanInOrder(ids.slice(0, end), opening);
     this.reserveClaimedLsns();
 
     const nextLsn = Math.max(this.lastLsn, this.highestClaimed) + 1;
