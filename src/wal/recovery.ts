@@ -30,17 +30,21 @@
  * 3. `quarantine`: a damaged file is renamed `<name>.quarantined-<n>` and
  *    kept, never silently dropped; the report lists it.
  *
+ * The opening ahead and the check that keeps a segment unread are in
+ * segment-opening.ts.
+ *
  *     const { recovered, report } = await recoverSegments(storage, b3, shard);
  *     const opened = await recoverSegments(storage, b3, shard, { deferBelowSnapshot: true });
  */
 import type { Blake3 } from '../common/blake3.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
-import { decodeSegmentFooter, decodeSegmentHeader, isFooterAt, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } from './format.js';
+import { decodeSegmentHeader, SEGMENT_HEADER_BYTES } from './format.js';
 import { MAX_DEFERRED_CLOSES, MAX_OPEN_READ_HANDLES } from './read-handles.js';
 import { isNewerSegmentHeader, newerFormat, scanSegment, type SegmentScan } from './segment-scan.js';
 import type { LsnRange, RecoveredSegments, Segment } from './segment-log.js';
 import { WalSegmentId } from './segment-id.js';
+import { deferredSegment, SEGMENTS_OPENED_AHEAD, SegmentOpening } from './segment-opening.js';
 import { parseSnapshotFileName } from './snapshot-file.js';
 import type { WalFile, WalStorage } from './storage.js';
 
@@ -79,9 +83,6 @@ export interface RecoveryReport {
 }
 
 type GoodScan = Extract<SegmentScan, { kind: 'good' }>;
-
-/** Segment files opened ahead of the one being verified, at most (each holds an exclusive OPFS handle). */
-export const SEGMENTS_OPENED_AHEAD = 8;
 
 /** Options of `recoverSegments`. */
 export interface RecoveryOptions {
@@ -158,7 +159,7 @@ class Recovery {
   private readonly b3: Blake3;
   private readonly shard: ShardId;
   private readonly deferBelowSnapshot: boolean;
-  /** Sealed segments whose every LSN is below this one are deferred (`deferIfBelow`); 0 defers none. */
+  /** Sealed segments whose every LSN is below this one are deferred (`deferredSegment`); 0 defers none. */
   private deferBelowLsn = 0;
 
   constructor(storage: WalStorage, b3: Blake3, shard: ShardId, deferBelowSnapshot: boolean) {
@@ -185,7 +186,7 @@ class Recovery {
 
     // The first segments are opened while pass 1 opens the last: every open is a round trip to the
     // browser's storage, and pass 2 starts with the first segment.
-    const opening = new Opening(this.storage, ids);
+    const opening = new SegmentOpening(this.storage, ids);
     for (let i = 0; i < Math.min(SEGMENTS_OPENED_AHEAD, ids.length - 1); i++) opening.start(i);
     let end: number;
     try {
@@ -230,7 +231,7 @@ class Recovery {
    * belong to the log; the handle of the last of them stays in `opening`
    * for pass 2, and the handles of those set aside are closed.
    */
-  private async setAsideTrailing(ids: readonly WalSegmentId[], opening: Opening): Promise<number> {
+  private async setAsideTrailing(ids: readonly WalSegmentId[], opening: SegmentOpening): Promise<number> {
     let end = ids.length;
     while (end > 0) {
       const id = ids[end - 1]!;
@@ -274,16 +275,15 @@ class Recovery {
 
   /**
    * Pass 2: every segment in full, each read into one reused buffer (but
-   * those deferred, see `deferIfBelow`). Segment files are opened ahead of the
-   * one being verified, up to `SEGMENTS_OPENED_AHEAD` at a time: opening
-   * is two round trips to the browser's storage (the file, then its
-   * handle), and the second can only start when this worker is free, so
-   * opening just the next one while this one is verified left that second
-   * round trip waiting between segments. Opened ahead, they overlap the
-   * waits and the hashing; bounded, a log of many segments does not hold a
-   * handle for each at once.
+   * those deferred, see `deferredSegment`). Segment files are opened ahead
+   * of the one being verified, up to `SEGMENTS_OPENED_AHEAD` at a time
+   * (`SegmentOpening`): each open is a round trip to the browser's storage
+   * that can only complete when this worker is free, so opening just the
+   * next one while this one is verified left it waiting between segments.
+   * Opened ahead, the opens overlap the hashing; bounded, a log of many
+   * segments does not hold a handle for each at once.
    */
-  private async scanInOrder(belonging: readonly WalSegmentId[], opening: Opening): Promise<void> {
+  private async scanInOrder(belonging: readonly WalSegmentId[], opening: SegmentOpening): Promise<void> {
     let buffer = new Uint8Array(0);
     let scanned = 0;
     try {
@@ -292,7 +292,7 @@ class Recovery {
         const file = await opening.start(i);
         scanned = i + 1;
         const isLast = i === belonging.length - 1;
-        const deferred = isLast ? undefined : await this.deferIfBelow(id, file, opening.start(i + 1));
+        const deferred = isLast ? undefined : await deferredSegment(this.b3, id, file, opening.start(i + 1), this.deferBelowLsn);
         if (deferred) {
           file.close();
           this.deferredCount++;
@@ -313,57 +313,6 @@ class Recovery {
     } finally {
       // Recovery failed with files opened ahead: close them (the caller closes every handle it knows of, these may come later).
       await opening.closeFrom(scanned);
-    }
-  }
-
-  /**
-   * A sealed segment wholly below `deferBelowLsn`, kept unread: its
-   * header (which verifies by its own digest) and the next segment's
-   * header bound its LSNs, and its footer must say the same. Anything else
-   * (no footer, counts that disagree, a header that does not verify)
-   * returns undefined, and the segment is read and verified in full.
-   */
-  private async deferIfBelow(id: WalSegmentId, file: WalFile, next: Promise<WalFile>): Promise<Segment | undefined> {
-    if (this.deferBelowLsn <= 1) return undefined; // no LSN is below 1
-    const size = file.size();
-    const footerAt = size - SEGMENT_FOOTER_BYTES;
-    if (footerAt < SEGMENT_HEADER_BYTES) return undefined;
-    try {
-      const head = new Uint8Array(SEGMENT_HEADER_BYTES);
-      file.read(head, 0);
-      const header = decodeSegmentHeader(this.b3, head);
-      const tail = new Uint8Array(SEGMENT_FOOTER_BYTES);
-      file.read(tail, footerAt);
-      if (!isFooterAt(tail, 0)) return undefined;
-      const footer = decodeSegmentFooter(tail, 0);
-      const nextHead = new Uint8Array(SEGMENT_HEADER_BYTES);
-      const nextFile = await next;
-      if (nextFile.size() < SEGMENT_HEADER_BYTES) return undefined;
-      nextFile.read(nextHead, 0);
-      const following = decodeSegmentHeader(this.b3, nextHead);
-      const agrees =
-        header.shard === id.shard &&
-        header.seq === id.seq &&
-        footer.batchCount > 0 &&
-        footer.lastLsn >= header.baseLsn &&
-        footer.eventCount === footer.lastLsn - header.baseLsn + 1 &&
-        following.shard === id.shard &&
-        following.baseLsn === footer.lastLsn + 1;
-      if (!agrees || footer.lastLsn >= this.deferBelowLsn) return undefined;
-      return {
-        id,
-        baseLsn: header.baseLsn,
-        lastLsn: footer.lastLsn,
-        sealed: true,
-        dataEnd: footerAt,
-        offsets: [],
-        firstLsns: [],
-        file: undefined,
-        unverified: { batchCount: footer.batchCount },
-      };
-    } catch (error) {
-      if (!isTidalError(error)) throw error;
-      return undefined; // read in full below, which says what is wrong
     }
   }
 
@@ -454,42 +403,4 @@ function segmentFrom(id: WalSegmentId, scan: GoodScan, file: WalFile | undefined
     file,
     ...(scan.uncheckedEnd > 0 ? { uncheckedEnd: scan.uncheckedEnd } : {}),
   };
-}
-
-/**
- * The segment files recovery opens, by index in the log's order, each
- * opened once: pass 1 and pass 2 share them, so that the first segments can
- * be opened while pass 1 opens the last, and pass 2 opens ahead of the one
- * it verifies.
- */
-class Opening {
-  private readonly files: (Promise<WalFile> | undefined)[] = [];
-  private readonly storage: WalStorage;
-  private readonly ids: readonly WalSegmentId[];
-
-  constructor(storage: WalStorage, ids: readonly WalSegmentId[]) {
-    this.storage = storage;
-    this.ids = ids;
-  }
-
-  /** The file of segment `index`, opening it if that has not started. */
-  start(index: number): Promise<WalFile> {
-    let file = this.files[index];
-    if (!file) {
-      file = this.storage.open(this.ids[index]!.fileName());
-      file.catch(() => undefined); // awaited in turn; a failure surfaces there
-      this.files[index] = file;
-    }
-    return file;
-  }
-
-  /** Closes the files of segments from `index` on, once opened (after a failure: those recovery did not take over). */
-  async closeFrom(index: number): Promise<void> {
-    for (const file of this.files.slice(index)) {
-      await file?.then(
-        (opened) => opened.close(),
-        () => undefined,
-      );
-    }
-  }
 }

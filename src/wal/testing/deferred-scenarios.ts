@@ -8,7 +8,7 @@
 import { loadBlake3 } from '../../common/blake3.js';
 import { BATCH_HEADER_V2_BYTES, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } from '../format.js';
 import { MAX_DEFERRED_CLOSES, MAX_OPEN_READ_HANDLES } from '../read-handles.js';
-import { SEGMENTS_OPENED_AHEAD } from '../recovery.js';
+import { SEGMENTS_OPENED_AHEAD } from '../segment-opening.js';
 import { databaseIdOf, SnapshotStore } from '../snapshot-store.js';
 import type { WalFile, WalStorage } from '../storage.js';
 import { Wal } from '../wal.js';
