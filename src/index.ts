@@ -152,6 +152,7 @@ export type {
   SessionLink,
   SessionWriterOptions,
   ShardLeaderOptions,
+  StateImportEvent,
   WriteEvent,
   WriteOutcome,
   WriteRequest,

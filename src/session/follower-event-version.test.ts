@@ -1,7 +1,8 @@
 /**
  * A follower of a shard's log whose leader writes events of a newer format
  * than this build reads (a write event or operations block of a newer
- * version, a new kind of event), in batches whose digests verify: version
+ * version, a new kind of event, a state import of a newer state encoding),
+ * in batches whose digests verify: version
  * skew, found before anything of the payload is stored or applied, not
  * halfway through applying it.
  */
@@ -17,6 +18,8 @@ import { Wal } from '../wal/wal.js';
 import { SessionWriter } from './session-writer.js';
 import { ShardLeader } from './shard-leader.js';
 import { ShardState } from './shard-state.js';
+import { loggedStateImport } from './write.js';
+import { CrdtSignalState } from '../crdt/signal-state.js';
 
 const LEADER = { shard: 0, replica: 'leader' };
 const FOLLOWER = { shard: 0, replica: 'follower' };
@@ -85,7 +88,25 @@ const NEWER: [string, (written: Record<string, Value>) => Value][] = [
     },
   ],
   ['a kind of event this build does not know', (written) => ({ ...written, t: 'retract' })],
+  [
+    'a state import of a state of version 9',
+    () => {
+      const state = otherDevicesState().encode();
+      state[4] = 9; // the state's version byte, after its magic
+      return loggedStateImport(DEVICE, 4, 0, state);
+    },
+  ],
 ];
+
+const DEVICE = 'fedcba9876543210fedcba9876543210';
+
+/** Another device's state: a count of its own on the leader's counter, and a field. */
+function otherDevicesState(): CrdtSignalState {
+  const state = new CrdtSignalState();
+  state.apply({ op: 'increment', key: 'k', kind: 'n', by: 5, replica: 'other.0' });
+  state.apply({ op: 'set', key: 'k', field: 'title', value: 'Tide tables', hlc: 1n << 20n, replica: 'other.0' });
+  return state;
+}
 
 describe('FollowerDb over ShardState meeting a newer event format', () => {
   it.each(NEWER)('%s: VersionSkew before anything of the payload is stored or applied', async (_name, newer) => {
@@ -109,6 +130,23 @@ describe('FollowerDb over ShardState meeting a newer event format', () => {
     expect(follower.appliedLsn).toBe(2);
     expect(state.crdt.counterValue('k', 'n')).toBe(2);
     expect(await stored()).toEqual([1, 2]);
+  });
+});
+
+describe('FollowerDb over ShardState applying a state import', () => {
+  it("holds, byte for byte, the state its leader's merge made, with the cursor", async () => {
+    const theirs = otherDevicesState();
+    const bytes = await logWith(() => loggedStateImport(DEVICE, 4, 7, theirs.encode()));
+    const { follower, state, skews, ship } = await follow();
+    await ship(bytes);
+    expect(skews).toEqual([]);
+    expect(follower.appliedLsn).toBe(2);
+    const leaders = new CrdtSignalState();
+    leaders.apply({ op: 'increment', key: 'k', kind: 'n', by: 1, replica: 'leader' });
+    leaders.merge(theirs);
+    expect(state.crdt.encode()).toEqual(leaders.encode());
+    expect(state.crdt.counterValue('k', 'n')).toBe(6);
+    expect(state.syncCursors.get(DEVICE)).toBe(4);
   });
 });
 

@@ -16,4 +16,14 @@ export { ShardState } from './shard-state.js';
 export { DEFAULT_READ_TIMEOUT_MS, waitForToken } from './read.js';
 export type { ReadableReplica } from './read.js';
 export { MAX_IDEMPOTENCY_KEY_LENGTH, MAX_OPS_PER_WRITE, asLogEvent, asWriteEvent, validateWriteRequest } from './write.js';
-export type { ClientOperation, ImportEvent, LogEvent, SeqNo, SessionId, WriteEvent, WriteRequest, WriteToken } from './write.js';
+export type {
+  ClientOperation,
+  ImportEvent,
+  LogEvent,
+  SeqNo,
+  SessionId,
+  StateImportEvent,
+  WriteEvent,
+  WriteRequest,
+  WriteToken,
+} from './write.js';

@@ -5,7 +5,7 @@ import { decodePayload, encodePayload, type Value } from '../wal/payload.js';
 import { readLogEvents } from './log-event-read.js';
 import { encodeOpsBlockV3 } from './ops-block-v3.js';
 import { BASE, SESSION, loggedArb } from './testing/logged-events.js';
-import { asLogEvent, type ClientOperation, type LogEvent } from './write.js';
+import { asLogEvent, type ClientOperation, type LogEvent, type WriteEvent } from './write.js';
 import { writeEventWithBlock } from './write-event-codec.js';
 
 type Outcome = { thrown: string } | { events: LogEvent[]; refused?: string };
@@ -133,6 +133,13 @@ describe('readLogEvents (a payload straight into log events)', () => {
     const bytes = encodePayload([logged]);
     const { events } = readLogEvents(bytes, 1);
     bytes.fill(0);
-    expect(events[0]!.ops[0]).toEqual({ op: 'add', key: 'item-1', set: 'tags', member: new Uint8Array([7, 8]), replica: 'r', hlc: BASE });
+    expect((events[0] as WriteEvent).ops[0]).toEqual({
+      op: 'add',
+      key: 'item-1',
+      set: 'tags',
+      member: new Uint8Array([7, 8]),
+      replica: 'r',
+      hlc: BASE,
+    });
   });
 });

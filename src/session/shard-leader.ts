@@ -18,6 +18,7 @@ import { TidalError, isTidalError } from '../common/errors.js';
 import { HLC } from '../crdt/hlc.js';
 import { assertReplicaId } from '../crdt/replica-id.js';
 import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
+import type { CrdtSignalState } from '../crdt/signal-state.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { Value } from '../wal/payload.js';
 import type { LsnRange } from '../wal/segment-log.js';
@@ -28,7 +29,16 @@ import { InFlightWrites } from './in-flight-writes.js';
 import { PendingCounterSteps } from './pending-counter-steps.js';
 import { ShardState } from './shard-state.js';
 import { stampWrite, withoutEffect } from './stamp-write.js';
-import { assertImportOrigin, type ImportEvent, type WriteEvent, type WriteRequest, type WriteToken } from './write.js';
+import {
+  assertImportOrigin,
+  loggedStateImport,
+  STATE_IMPORT,
+  type ImportEvent,
+  type LogEvent,
+  type WriteEvent,
+  type WriteRequest,
+  type WriteToken,
+} from './write.js';
 
 /** Options of `ShardLeader.open`. */
 export interface ShardLeaderOptions extends IdempotencyStoreOptions {
@@ -293,16 +303,31 @@ export class ShardLeader {
     return this.track(this.mergeNow(imports));
   }
 
+  /**
+   * Merges another device's snapshot `state` whole, as one batch with the
+   * cursors it advances (docs/SYNC.md §9): the first of `cursors` gets a
+   * state import event (`StateImportEvent`), which logs `bytes` (the state's
+   * encoding, as the snapshot held it: nothing encoded again), each other
+   * one an import event of no operations. `state` is `bytes` decoded; it is
+   * handed over to this shard's state (do not use it after). The same
+   * checks and refusals as `mergeAll`; the state's stamps move this
+   * leader's clock as merged operations' do.
+   */
+  mergeState(cursors: readonly { device: string; upTo: number }[], state: CrdtSignalState, bytes: Uint8Array): Promise<LsnRange> {
+    if (this.closed) return Promise.reject(this.closedError());
+    return this.track(this.mergeStateNow(cursors, state, bytes));
+  }
+
   /** Notes an append that storage refused (see `storageRefusal`). */
   private noteRefusal(error: unknown): void {
     if (isTidalError(error, 'StorageFull') || isTidalError(error, 'StorageError')) this.refusal = error;
   }
 
-  /** `mergeAll` once the leader is known to be open. */
-  private async mergeNow(imports: readonly { device: string; upTo: number; ops: readonly CrdtOperation[] }[]): Promise<LsnRange> {
-    if (imports.length === 0) throw new TidalError('InvalidArgument', 'mergeAll takes at least one device');
+  /** Refuses cursors `mergeAll` and `mergeState` must not append: none, a malformed one, one merged that far already, a device twice. */
+  private checkCursors(cursors: readonly { device: string; upTo: number }[]): void {
+    if (cursors.length === 0) throw new TidalError('InvalidArgument', 'a merge takes at least one device');
     const devices = new Set<string>();
-    for (const { device, upTo } of imports) {
+    for (const { device, upTo } of cursors) {
       assertImportOrigin(device, upTo); // what the log would refuse to read back must not reach it
       const merged = Math.max(this.state.syncCursors.get(device) ?? 0, this.merging.get(device) ?? 0);
       if (upTo <= merged || devices.has(device)) {
@@ -310,6 +335,75 @@ export class ShardLeader {
       }
       devices.add(device);
     }
+  }
+
+  /** Appends a merge's events (`logged`) as one batch, then applies them (`applied`, the same events as read back). */
+  private async appendMerge(
+    cursors: readonly { device: string; upTo: number }[],
+    logged: readonly Value[],
+    applied: readonly LogEvent[],
+    counterSteps: number,
+  ): Promise<LsnRange> {
+    for (const { device, upTo } of cursors) this.merging.set(device, upTo);
+    try {
+      const range = await this.wal.append(logged).catch((error: unknown) => {
+        this.noteRefusal(error);
+        throw error;
+      });
+      this.refusal = undefined;
+      // Applied as built: every operation, the device and the cursor were checked before, as reading the event back would check them.
+      applied.forEach((event, i) => this.state.applyEvent(range.first + i, event));
+      this.pendingSteps.applied(counterSteps);
+      this.waiters.wake(range.last);
+      return range;
+    } finally {
+      for (const { device } of cursors) this.merging.delete(device);
+    }
+  }
+
+  /** `mergeState` once the leader is known to be open. */
+  private async mergeStateNow(
+    cursors: readonly { device: string; upTo: number }[],
+    state: CrdtSignalState,
+    bytes: Uint8Array,
+  ): Promise<LsnRange> {
+    this.checkCursors(cursors);
+    let newest = 0n;
+    let steps = 0;
+    for (const [, entity] of state.entityEntries()) {
+      const m = entity.maxHlc();
+      if (m > newest) newest = m;
+      // At most what the merge adds to the counters: the bound `pendingSteps` keeps may only be too high.
+      if (entity.counters) {
+        for (const counter of entity.counters.values()) {
+          for (const replica of counter.replicas()) {
+            const { increments, decrements } = counter.totalsOf(replica);
+            steps += increments + decrements;
+          }
+        }
+      }
+    }
+    if (newest > 0n) {
+      this.receiveStamps(newest, (receive) => {
+        for (const [, entity] of state.entityEntries())
+          if (entity.fields) for (const register of entity.fields.values()) receive(register.hlc);
+      });
+    }
+    const at = this.clock.now();
+    const [first, ...others] = cursors;
+    const logged: Value[] = [loggedStateImport(first!.device, first!.upTo, at, bytes)];
+    const applied: LogEvent[] = [{ t: STATE_IMPORT, device: first!.device, upTo: first!.upTo, at, state }];
+    for (const { device, upTo } of others) {
+      const event: ImportEvent = { t: 'import', device, upTo, at, ops: [] };
+      logged.push(event as unknown as Value);
+      applied.push(event);
+    }
+    return this.appendMerge(cursors, logged, applied, steps);
+  }
+
+  /** `mergeAll` once the leader is known to be open. */
+  private async mergeNow(imports: readonly { device: string; upTo: number; ops: readonly CrdtOperation[] }[]): Promise<LsnRange> {
+    this.checkCursors(imports);
     let newest: bigint | undefined;
     for (const { ops } of imports) {
       for (const op of ops) {
@@ -317,24 +411,14 @@ export class ShardLeader {
         if (op.hlc !== undefined && (newest === undefined || op.hlc > newest)) newest = op.hlc;
       }
     }
-    if (newest !== undefined) this.receiveStamps(imports, newest);
+    if (newest !== undefined) {
+      this.receiveStamps(newest, (receive) => {
+        for (const { ops } of imports) for (const op of ops) if (op.hlc !== undefined) receive(op.hlc);
+      });
+    }
     const at = this.clock.now();
     const events: ImportEvent[] = imports.map(({ device, upTo, ops }) => ({ t: 'import', device, upTo, at, ops }));
-    for (const { device, upTo } of imports) this.merging.set(device, upTo);
-    try {
-      const range = await this.wal.append(events as unknown as Value[]).catch((error: unknown) => {
-        this.noteRefusal(error);
-        throw error;
-      });
-      this.refusal = undefined;
-      // Applied as built: every operation, the device and the cursor were checked above, as reading the event back would check them.
-      events.forEach((event, i) => this.state.applyEvent(range.first + i, event));
-      this.pendingSteps.applied(counterSteps(imports));
-      this.waiters.wake(range.last);
-      return range;
-    } finally {
-      for (const { device } of imports) this.merging.delete(device);
-    }
+    return this.appendMerge(imports, events as unknown as Value[], events, counterSteps(imports));
   }
 
   /**
@@ -343,23 +427,21 @@ export class ShardLeader {
    * is too far ahead (refused, the clock does not follow it) are the
    * others taken one by one, each as far as the drift bound allows.
    */
-  private receiveStamps(imports: readonly { ops: readonly CrdtOperation[] }[], newest: bigint): void {
+  private receiveStamps(newest: bigint, stamps: (receive: (hlc: bigint) => void) => void): void {
     try {
       this.hlc.receive(newest);
       return;
     } catch {
       // A remote clock too far ahead: the operation is merged as stamped, our clock does not follow it.
     }
-    for (const { ops } of imports) {
-      for (const op of ops) {
-        if (op.hlc === undefined || op.hlc === newest) continue;
-        try {
-          this.hlc.receive(op.hlc);
-        } catch {
-          // As above: merged as stamped.
-        }
+    stamps((hlc) => {
+      if (hlc === newest) return;
+      try {
+        this.hlc.receive(hlc);
+      } catch {
+        // As above: merged as stamped.
       }
-    }
+    });
   }
 }
 

@@ -10,7 +10,7 @@ import type { PreparedEvent, StateMachine } from '../replication/state-machine.j
 import { decodePayload, type Value } from '../wal/payload.js';
 import { IdempotencyStore, type IdempotencyStoreOptions } from './idempotency-store.js';
 import { readLogEvents } from './log-event-read.js';
-import { asLogEvent, assertLogEventVersion, type LogEvent } from './write.js';
+import { asLogEvent, assertLogEventVersion, STATE_IMPORT, type LogEvent } from './write.js';
 
 /** A shard's state: CRDTs plus the session bridge's memory, built from its log. */
 export class ShardState implements StateMachine {
@@ -72,9 +72,17 @@ export class ShardState implements StateMachine {
 
   /** Applies an event already read and checked (`asLogEvent`), or one its leader built from checked requests. */
   applyEvent(lsn: number, write: LogEvent): void {
+    if (write.t === STATE_IMPORT) {
+      this.advanceCursor(write.device, write.upTo);
+      // The decoded state's entities are taken over, not copied: the event is applied once.
+      const changed = this.crdt.mergeDecoded(Array.from(write.state.entityEntries(), ([key, entity]) => ({ key, entity })));
+      this.appliedLsn = lsn;
+      this.appliedWrite(lsn, write, changed);
+      return;
+    }
     if (write.t === 'import') {
       // Merged from another device: no session of this one to remember, a cursor to advance.
-      if (write.upTo > (this.syncCursors.get(write.device) ?? 0)) this.syncCursors.set(write.device, write.upTo);
+      this.advanceCursor(write.device, write.upTo);
     } else {
       this.idempotency.record(lsn, write);
       this.lastLocalLsn = lsn;
@@ -88,9 +96,16 @@ export class ShardState implements StateMachine {
       }
     }
     this.appliedLsn = lsn;
-    this.appliedWrite(lsn, write);
+    this.appliedWrite(lsn, write, undefined);
   }
 
-  /** Called after each event is applied, with the event as decoded (observers: the logged form may be compact). */
-  protected appliedWrite(_lsn: number, _event: LogEvent): void {}
+  private advanceCursor(device: string, upTo: number): void {
+    if (upTo > (this.syncCursors.get(device) ?? 0)) this.syncCursors.set(device, upTo);
+  }
+
+  /**
+   * Called after each event is applied, with the event as decoded (observers: the logged form may be compact);
+   * for a state import, with the keys of the entities it changed (`changed`, undefined for any other event).
+   */
+  protected appliedWrite(_lsn: number, _event: LogEvent, _changed: readonly string[] | undefined): void {}
 }

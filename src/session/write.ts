@@ -10,6 +10,7 @@ import { assertStorableValue, describeLoneSurrogate, isWellFormedString } from '
 import { isHlcTimestamp } from '../crdt/hlc.js';
 import { assertEntityKey, assertName, validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import { assertCountStep } from '../crdt/pn-counter.js';
+import { CrdtSignalState, STATE_VERSION } from '../crdt/signal-state.js';
 import type { ShardId } from '../shard/shard-id.js';
 import type { Value } from '../wal/payload.js';
 import { assertReplicaId } from '../crdt/replica-id.js';
@@ -277,8 +278,40 @@ export interface ImportEvent {
   readonly ops: readonly CrdtOperation[];
 }
 
-/** A shard log's event: a write of a session here, or operations merged from another device. */
-export type LogEvent = WriteEvent | ImportEvent;
+/**
+ * The WAL event of another device's snapshot state merged here whole
+ * (docs/SYNC.md §9, docs/FORMAT.md "Log events"): the state as the snapshot
+ * held its bytes (`CrdtSignalState.encode()`), merged into the shard's state
+ * (`CrdtSignalState.merge`: counters per replica the larger total, registers
+ * the greater stamp, sets the union), and how far that device's log is merged
+ * once it is applied. Logged as `{ t: 'import-state', device, upTo, at, state }`
+ * with `state` the bytes, which are the snapshot's own: nothing is encoded
+ * again; read back (`asLogEvent`) with the state decoded. A build that does
+ * not know it refuses its kind as a newer format (`UnsupportedVersion`).
+ */
+export interface StateImportEvent {
+  /** Marks a state merged from another device's snapshot. */
+  readonly t: typeof STATE_IMPORT;
+  /** The device whose snapshot it is (32 hex digits). */
+  readonly device: string;
+  /** The LSN of that device's log up to which it is merged once this event applies (the snapshot's). */
+  readonly upTo: number;
+  /** Wall-clock ms when it was merged. */
+  readonly at: number;
+  /** The merged state, decoded; applying the event hands its entities to the shard's state (use it once). */
+  readonly state: CrdtSignalState;
+}
+
+/** The kind (`t`) of a `StateImportEvent`. */
+export const STATE_IMPORT = 'import-state';
+
+/** A shard log's event: a write of a session here, or operations or a snapshot's state merged from another device. */
+export type LogEvent = WriteEvent | ImportEvent | StateImportEvent;
+
+/** A `StateImportEvent` as the WAL holds it: the state as its bytes (`CrdtSignalState.encode()`), not copied here. */
+export function loggedStateImport(device: string, upTo: number, at: number, state: Uint8Array): Value {
+  return { t: STATE_IMPORT, device, upTo, at, state };
+}
 
 const DEVICE_ID = /^[0-9a-f]{32}$/;
 
@@ -297,6 +330,8 @@ export function assertImportOrigin(device: unknown, upTo: unknown): void {
 export function asLogEvent(event: Value): LogEvent {
   assertLogEventVersion(event); // the version first: a newer format may have changed any other field
   const e = event as Record<string, Value> | null;
+  if (typeof e === 'object' && e !== null && !Array.isArray(e) && !(e instanceof Uint8Array) && e['t'] === STATE_IMPORT)
+    return asStateImport(e);
   if (typeof e === 'object' && e !== null && !Array.isArray(e) && !(e instanceof Uint8Array) && e['t'] === 'import') {
     try {
       if (typeof e['device'] !== 'string' || !DEVICE_ID.test(e['device']))
@@ -319,6 +354,34 @@ export function asLogEvent(event: Value): LogEvent {
   return asWriteEvent(event);
 }
 
+/** Where an encoded state's version lies: after its 4-byte magic (docs/CRDT.md, "State"). */
+const STATE_VERSION_BYTE = 4;
+
+/** `UnsupportedVersion` for a state encoding this build does not read (it reads 1 and `STATE_VERSION`, as `CrdtSignalState.decode`). */
+function assertStateVersion(version: number): void {
+  if (version !== STATE_VERSION && version !== 1)
+    throw new TidalError('UnsupportedVersion', `state import of a state of version ${version}; this build reads 1 and ${STATE_VERSION}`);
+}
+
+/** `asLogEvent` of a state import: its fields checked and its state decoded (`MalformedPayload`, or `UnsupportedVersion` for a newer state format). */
+function asStateImport(e: Record<string, Value>): StateImportEvent {
+  try {
+    if (typeof e['device'] !== 'string' || !DEVICE_ID.test(e['device']))
+      throw new TidalError('MalformedPayload', 'device must be 32 hex digits');
+    if (!isCount(e['upTo'], 1) || !isCount(e['at'], 0) || !(e['state'] instanceof Uint8Array))
+      throw new TidalError('MalformedPayload', 'state import event fields out of range');
+    const state = CrdtSignalState.decode(e['state']);
+    return { t: STATE_IMPORT, device: e['device'], upTo: e['upTo'] as number, at: e['at'] as number, state };
+  } catch (error) {
+    if (isTidalError(error, 'UnsupportedVersion')) throw error;
+    throw new TidalError(
+      'MalformedPayload',
+      `WAL event is not a valid state import: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
 /**
  * Throws `UnsupportedVersion` when log event `event` is of a format this
  * build does not read: a kind of event other than a write or an import, a
@@ -332,8 +395,16 @@ export function assertLogEventVersion(event: Value): void {
   if (typeof e !== 'object' || e === null || Array.isArray(e) || e instanceof Uint8Array) return; // not an event at all: malformed, at apply
   const kind = e['t'];
   if (kind === 'import') return;
+  if (kind === STATE_IMPORT) {
+    const state = e['state'];
+    if (state instanceof Uint8Array && state.length > STATE_VERSION_BYTE) assertStateVersion(state[STATE_VERSION_BYTE]!);
+    return;
+  }
   if (kind !== 'write')
-    throw new TidalError('UnsupportedVersion', `log event of kind ${JSON.stringify(kind)}; this build reads write and import events`);
+    throw new TidalError(
+      'UnsupportedVersion',
+      `log event of kind ${JSON.stringify(kind)}; this build reads write, import and ${STATE_IMPORT} events`,
+    );
   const version = e['v'];
   if (version === undefined) return;
   if (version !== 2) throw new TidalError('UnsupportedVersion', `write event version ${String(version)}; this build reads 1 and 2`);

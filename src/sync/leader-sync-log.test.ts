@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Decoder } from '../common/bytes.js';
+import { CrdtSignalState } from '../crdt/signal-state.js';
 import { decodeValue, type Value } from '../wal/payload.js';
 import { ShardLeader } from '../session/shard-leader.js';
 import { asLogEvent, type WriteRequest } from '../session/write.js';
@@ -210,6 +211,68 @@ describe('ShardSync on a shard leader’s WAL', () => {
     expect(other.sync.stats.snapshotsMerged).toBe(1);
     await a.sync.sync(); // a merges b
     expect(other.leader.state.crdt.encode()).toEqual(a.leader.state.crdt.encode());
+  });
+
+  it("logs a snapshot's state the shard lacks most of as its own bytes (a state import), one it holds most of as import operations; a restart replays either to the same bytes", async () => {
+    const remote = new MemoryRemote();
+    const keys = await userKeys();
+    const a = await device(remote, keys);
+    const log = new LeaderSyncLog(a.wal, a.leader);
+    await a.write([{ op: 'increment', key: 'item:a', kind: 'click', by: 1 }]);
+    const theirs = new CrdtSignalState();
+    for (let i = 0; i < 20; i++)
+      theirs.apply({ op: 'set', key: `item:${i}`, field: 'title', value: `t${i}`, hlc: 5n << 16n, replica: 'b.0' });
+    theirs.apply({ op: 'increment', key: 'item:a', kind: 'click', by: 4, replica: 'b.0' });
+    theirs.apply({ op: 'add', key: 'item:0', set: 'labels', member: 'tide', replica: 'b.0' });
+    const expected = a.leader.state.crdt.clone();
+    expected.merge(theirs);
+    const from = randomDevice();
+    const other = randomDevice();
+    const bytes = theirs.encode();
+    await log.mergeState(
+      new Map([
+        [from, 9],
+        [other, 4],
+      ]),
+      CrdtSignalState.decode(bytes),
+      bytes,
+    );
+    const logged: Value[] = [];
+    for await (const { event } of a.wal.read(2)) logged.push(event);
+    expect(logged.map((e) => (e as { t: string }).t)).toEqual(['import-state', 'import']);
+    expect((logged[0] as { state: Uint8Array }).state).toEqual(bytes); // the snapshot's bytes, not encoded again
+    expect(a.leader.state.crdt.encode()).toEqual(expected.encode());
+    expect(a.leader.state.syncCursors).toEqual(
+      new Map([
+        [from, 9],
+        [other, 4],
+      ]),
+    );
+    expect(a.leader.state.crdt.fieldValue('item:3', 'title')).toBe('t3');
+    // The clock followed the merged stamps: a local write orders after them.
+    await a.write([{ op: 'set', key: 'item:3', field: 'title', value: 'mine' }]);
+    expect(a.leader.state.crdt.fieldValue('item:3', 'title')).toBe('mine');
+
+    // A state it holds most of: only what is missing goes to the log, as operations.
+    const more = CrdtSignalState.decode(bytes);
+    more.apply({ op: 'set', key: 'item:20', field: 'title', value: 't20', hlc: 6n << 16n, replica: 'b.0' });
+    const moreBytes = more.encode();
+    await log.mergeState(new Map([[from, 10]]), CrdtSignalState.decode(moreBytes), moreBytes);
+    const last: Value[] = [];
+    for await (const { lsn, event } of a.wal.read(1)) if (lsn === a.wal.lastLsn) last.push(event);
+    expect(asLogEvent(last[0]!)).toMatchObject({ t: 'import', device: from, upTo: 10, ops: [{ op: 'set', key: 'item:20', value: 't20' }] });
+    expect(a.leader.state.crdt.fieldValue('item:20', 'title')).toBe('t20');
+
+    const state = a.leader.state.crdt.encode();
+    await a.wal.close();
+    const again = await device(remote, keys, a.storage, a.id);
+    expect(again.leader.state.crdt.encode()).toEqual(state);
+    expect(again.leader.state.syncCursors).toEqual(
+      new Map([
+        [from, 10],
+        [other, 4],
+      ]),
+    );
   });
 
   it('refuses to merge a device up to a cursor already passed (StaleWrite)', async () => {

@@ -237,7 +237,7 @@ export class ShardPuller {
     }
     const cursors = new Map([...body.cursors].filter(([other]) => other !== this.at.device && other !== device));
     cursors.set(device, entry.lsn);
-    await this.log.mergeState(cursors, state);
+    await this.log.mergeState(cursors, state, body.state);
     this.stats.snapshotsMerged++;
   }
 

@@ -48,3 +48,24 @@ export function operationsToMerge(mine: CrdtSignalState, theirs: CrdtSignalState
   }
   return ops;
 }
+
+/**
+ * How many operations `operationsToMerge` gives for `theirs` merged into an
+ * empty state: per counter replica one per total that is not 0, each
+ * register, each set member. Beside the operations a merge needs, it tells
+ * how much of `theirs` the local state lacks.
+ */
+export function mergeOperationCount(theirs: CrdtSignalState): number {
+  let count = 0;
+  for (const [, entity] of theirs.entityEntries()) {
+    for (const counter of entity.counters?.values() ?? []) {
+      for (const replica of counter.replicas()) {
+        const t = counter.totalsOf(replica);
+        count += (t.increments > 0 ? 1 : 0) + (t.decrements > 0 ? 1 : 0);
+      }
+    }
+    count += entity.fields?.size ?? 0;
+    for (const members of entity.sets?.values() ?? []) count += members.size;
+  }
+  return count;
+}

@@ -44,7 +44,9 @@ export interface SyncLog {
    * Merges another device's snapshot `state` and advances each device's
    * cursor to `cursors` (those not merged that far yet), as one atomic
    * append. Merging state is idempotent: what was merged already counts
-   * nothing twice.
+   * nothing twice. `stateBytes`: the state's encoding as the snapshot held
+   * it (`state` is it decoded), which the log may keep as it is; `state`
+   * may be taken over (not used after).
    */
-  mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState): Promise<void>;
+  mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState, stateBytes: Uint8Array): Promise<void>;
 }

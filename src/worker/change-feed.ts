@@ -13,7 +13,7 @@
 import type { Clock } from '../common/clock.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { ShardState } from '../session/shard-state.js';
-import type { LogEvent } from '../session/write.js';
+import { STATE_IMPORT, type LogEvent } from '../session/write.js';
 import type { Change } from './api.js';
 import { entityAt } from './entity.js';
 
@@ -26,9 +26,10 @@ export class ObservedState extends ShardState {
     this.feed = feed;
   }
 
-  protected override appliedWrite(lsn: number, write: LogEvent): void {
+  protected override appliedWrite(lsn: number, write: LogEvent, changed: readonly string[] | undefined): void {
     if (!this.feed.watching) return;
-    for (const op of write.ops) this.feed.changed(this, lsn, op.key);
+    if (write.t === STATE_IMPORT) for (const key of changed ?? []) this.feed.changed(this, lsn, key);
+    else for (const op of write.ops) this.feed.changed(this, lsn, op.key);
   }
 }
 

@@ -88,7 +88,7 @@ export class MemorySyncLog implements SyncLog {
     return { lsn: this.events.length, cursors: new Map(this.cursors), state: this.state };
   }
 
-  async mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState): Promise<void> {
+  async mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState, _stateBytes: Uint8Array): Promise<void> {
     const advancing = [...cursors].filter(([device, upTo]) => upTo > this.cursor(device)).sort(([a], [b]) => (a < b ? -1 : 1));
     if (advancing.length === 0) return;
     if (this.crashAfterMerges-- <= 0) throw new TidalError('StorageError', 'simulated crash before the merge was appended');
