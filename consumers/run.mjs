@@ -63,8 +63,8 @@ try {
   console.log(`consumers: packed ${packed.filename}: ${packed.entryCount} files, ${(packed.size / 1024).toFixed(0)} KiB (${elapsed()})`);
   const outside = packed.files
     .map((f) => f.path)
-    .filter((p) => !/^(dist\/|docs\/[^/]+\.md$|README\.md$|LICENSE$|QUICKSTART\.md$|package\.json$)/.test(p));
-  if (outside.length > 0) throw new Error(`the tarball holds files outside dist/ and the docs: ${outside.join(', ')}`);
+    .filter((p) => !/^(dist\/|docs\/[^/]+\.md$|README\.md$|LICENSE$|THIRD-PARTY\.md$|QUICKSTART\.md$|package\.json$)/.test(p));
+  if (outside.length > 0) throw new Error(`the tarball holds files outside dist/, the docs and the licences: ${outside.join(', ')}`);
 
   // Install and build every app at once (the time goes to the network, the disk and waiting on
   // the other helpers of a busy machine), then test them in the browser one after another.

@@ -28,9 +28,11 @@
  *   applies the events to a **no-op state machine**; ends when the last
  *   LSN of the last sealed segment is applied. Reported for what a
  *   replica's full receive path costs.
- * - `limit.blake3.receiver.mb_per_s`: hash-wasm BLAKE3 (`loadBlake3().hash`,
- *   the instance FollowerDb uses) over the same sealed segment bytes, one
- *   call per segment, in the follower's worker.
+ * - `limit.blake3.receiver.mb_per_s`: the package's BLAKE3 (`loadBlake3().hash`,
+ *   the instance FollowerDb uses: the WASM SIMD build in Chromium) over the
+ *   same sealed segment bytes, one call per segment, in the follower's worker.
+ * - `limit.blake3_hash_wasm.receiver.mb_per_s`: the same with hash-wasm's
+ *   BLAKE3 (no SIMD), a round after each of the former.
  * Rounds alternate the two shipping modes and interleave limit rounds; one
  * warm-up round of each is not counted; each metric is the median.
  *
@@ -237,11 +239,13 @@ async function measureThroughput(report: Report): Promise<void> {
     await shipRound(leader, follower, shape, true, 'verified');
     await shipRound(leader, follower, shape, false, 'applied');
     await follower.call('blake3Round', follower.remote.blake3Round());
+    await follower.call('blake3Round', follower.remote.blake3Round('wasm'));
 
     const transferred: number[] = [];
     const cloned: number[] = [];
     const applied: number[] = [];
     const blake3: number[] = [];
+    const hashWasm: number[] = [];
     for (let i = 0; i < SHIP_ROUNDS; i++) {
       const cloneFirst = i % 2 === 1;
       if (cloneFirst) cloned.push(await shipRound(leader, follower, shape, true, 'verified'));
@@ -249,14 +253,16 @@ async function measureThroughput(report: Report): Promise<void> {
       if (!cloneFirst) cloned.push(await shipRound(leader, follower, shape, true, 'verified'));
       applied.push(await shipRound(leader, follower, shape, false, 'applied'));
       blake3.push(await follower.call('blake3Round', follower.remote.blake3Round()));
+      hashWasm.push(await follower.call('blake3Round', follower.remote.blake3Round('wasm')));
     }
     console.log(
-      `ship: rounds (MB/s): transferred ${transferred.map(round1).join(', ')}; cloned ${cloned.map(round1).join(', ')}; applied ${applied.map(round1).join(', ')}; blake3 ${blake3.map(round1).join(', ')}`,
+      `ship: rounds (MB/s): transferred ${transferred.map(round1).join(', ')}; cloned ${cloned.map(round1).join(', ')}; applied ${applied.map(round1).join(', ')}; blake3 ${blake3.map(round1).join(', ')}; hash-wasm blake3 ${hashWasm.map(round1).join(', ')}`,
     );
     report('ship.message_channel.mb_per_s', median(transferred), 'MB/s');
     report('ship.structured_clone.mb_per_s', median(cloned), 'MB/s');
     report('ship.apply.message_channel.mb_per_s', median(applied), 'MB/s');
     report('limit.blake3.receiver.mb_per_s', median(blake3), 'MB/s');
+    report('limit.blake3_hash_wasm.receiver.mb_per_s', median(hashWasm), 'MB/s');
 
     const parts = { scan: [] as number[], decode: [] as number[], importWal: [] as number[], writeWhole: [] as number[] };
     for (let i = 0; i < BREAKDOWN_ROUNDS; i++) {

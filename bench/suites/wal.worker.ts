@@ -10,7 +10,7 @@
  */
 import * as Comlink from 'comlink';
 import type { OpfsFileHandle } from '../../src/wal/opfs-storage.js';
-import { loadBlake3 } from '../../src/common/blake3.js';
+import { createBlake3, loadBlake3, type Blake3 } from '../../src/common/blake3.js';
 import { TidalError } from '../../src/common/errors.js';
 import { OpfsStorage } from '../../src/wal/opfs-storage.js';
 import { Wal } from '../../src/wal/wal.js';
@@ -73,6 +73,9 @@ let lastSizes: number[] | undefined;
 
 /** The recovery log's segment files, concatenated, for the BLAKE3 limit. */
 let logBytes: Uint8Array | undefined;
+let portable: Promise<Blake3> | undefined;
+/** hash-wasm's BLAKE3 (no SIMD), for `limit.blake3_hash_wasm.mb_per_s`. */
+const portableBlake3 = () => (portable ??= createBlake3('wasm'));
 
 const recoveryPath = [ROOT, runFolder, 'recovery'];
 
@@ -248,10 +251,18 @@ const api = {
     return { mbPerS: report.bytes / MB / (ms / 1000), bytes: report.bytes, ms };
   },
 
-  /** BLAKE3 (hash-wasm, the package's shared instance) over the recovery log's bytes, in 4 MiB chunks. */
-  async blake3Round(): Promise<number> {
+  /** Which build `loadBlake3()` gave this worker (`'wasm-simd'` or `'wasm'`). */
+  async blake3Implementation(): Promise<string> {
+    return (await loadBlake3()).implementation;
+  },
+
+  /**
+   * BLAKE3 over the recovery log's bytes, in 4 MiB chunks: the package's shared instance (what
+   * recovery hashes with), or hash-wasm's build (`'wasm'`) for comparison.
+   */
+  async blake3Round(implementation: 'loaded' | 'wasm' = 'loaded'): Promise<number> {
     if (!logBytes) throw new TidalError('InvalidArgument', 'blake3Round before buildLog');
-    const b3 = await loadBlake3();
+    const b3 = implementation === 'loaded' ? await loadBlake3() : await portableBlake3();
     const started = performance.now();
     let check = 0;
     for (let at = 0; at < logBytes.length; at += HASH_CHUNK_BYTES) {

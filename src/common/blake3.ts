@@ -1,5 +1,8 @@
 /**
- * BLAKE3-256 for the whole package, from hash-wasm (WASM).
+ * BLAKE3-256 for the whole package: the official C implementation compiled
+ * to WASM SIMD128 (`blake3-simd.ts`) where the engine has WASM SIMD (every
+ * current browser), hash-wasm's portable WASM build elsewhere. Both give the
+ * same digests; `implementation` says which one a realm runs.
  *
  * One hasher instance per worker (per JS realm), created lazily behind a
  * promise so that parallel first calls share one instantiation; after that
@@ -9,6 +12,7 @@
  *     const digest = b3.hash(header.subarray(0, 40), payload);
  */
 import { createBLAKE3, type IHasher } from 'hash-wasm';
+import { createSimdBlake3 } from './blake3-simd.js';
 
 /** Length of a BLAKE3-256 digest in bytes. */
 export const DIGEST_BYTES = 32;
@@ -17,7 +21,7 @@ export const DIGEST_BYTES = 32;
 export interface IncrementalBlake3 {
   /** Feeds the next part of the input. */
   update(bytes: Uint8Array): void;
-  /** The digest of everything fed since creation or the last `reset`. */
+  /** The digest of everything fed since creation or the last `reset`; `reset` before feeding it again. */
   digest(): Uint8Array;
   /** Starts over with no input, reusing the hasher. */
   reset(): void;
@@ -25,6 +29,8 @@ export interface IncrementalBlake3 {
 
 /** Synchronous BLAKE3-256 once loaded. */
 export interface Blake3 {
+  /** Which build hashes: `'wasm-simd'` (BLAKE3's C code over WASM SIMD128) or `'wasm'` (hash-wasm, no SIMD). */
+  readonly implementation: 'wasm-simd' | 'wasm';
   /** The digest of the concatenation of `parts` (hashed in place, no concatenation copy). */
   hash(...parts: Uint8Array[]): Uint8Array;
   /** A separate hasher for data that arrives over time (a segment being written). */
@@ -33,17 +39,24 @@ export interface Blake3 {
 
 let loading: Promise<Blake3> | undefined;
 
-/** The per-realm BLAKE3, instantiated on first use. */
+/** The per-realm BLAKE3, instantiated on first use: the SIMD build where the engine accepts it, else hash-wasm. */
 export function loadBlake3(): Promise<Blake3> {
-  loading ??= createBLAKE3(256).then(makeBlake3, (error: unknown) => {
+  loading ??= createBlake3().catch((error: unknown) => {
     loading = undefined;
     throw error;
   });
   return loading;
 }
 
-function makeBlake3(shared: IHasher): Blake3 {
+/** A new BLAKE3 (not the per-realm one): `'wasm-simd'` unless the engine refuses that module, or `'wasm'` when asked for. */
+export async function createBlake3(implementation: 'wasm-simd' | 'wasm' = 'wasm-simd'): Promise<Blake3> {
+  const simd = implementation === 'wasm-simd' ? await createSimdBlake3() : undefined;
+  return simd ?? makePortableBlake3(await createBLAKE3(256));
+}
+
+function makePortableBlake3(shared: IHasher): Blake3 {
   return {
+    implementation: 'wasm',
     hash(...parts) {
       shared.init();
       for (const part of parts) shared.update(part);

@@ -57,7 +57,7 @@ export interface ShipRoundResult {
 
 /** The follower's receive path taken apart, over the sealed segments, MB/s each. */
 export interface ReceivePathBreakdown {
-  /** hash-wasm BLAKE3 alone over every segment byte (`limit.blake3.receiver`). */
+  /** The package's BLAKE3 alone over every segment byte (`limit.blake3.receiver`). */
   readonly blake3: number;
   /** `scanSegment`: the footer digest over the segment and the batch walk (what FollowerDb verifies). */
   readonly scan: number;

@@ -4,7 +4,7 @@
  * segment scan, event decoding, the copy into a WAL, a whole-file write, all
  * over the leader's sealed segments kept in this worker.
  */
-import { loadBlake3 } from '../../../src/common/blake3.js';
+import { createBlake3, loadBlake3, type Blake3 } from '../../../src/common/blake3.js';
 import { TidalError } from '../../../src/common/errors.js';
 import { decodeBatch } from '../../../src/wal/format.js';
 import { OpfsStorage } from '../../../src/wal/opfs-storage.js';
@@ -15,6 +15,7 @@ import { Wal } from '../../../src/wal/wal.js';
 import { SHARD, freshPath, mbPerS, type ReceivePathBreakdown } from './common.js';
 
 let segments: Uint8Array[] = [];
+let portable: Promise<Blake3> | undefined;
 
 /** The receive-path measurements' part of the worker's API. */
 export const receivePathApi = {
@@ -23,9 +24,12 @@ export const receivePathApi = {
     segments = bytes;
   },
 
-  /** Follower: `limit.blake3.receiver`, one round: hash-wasm BLAKE3 over each kept segment, MB/s. */
-  async blake3Round(): Promise<number> {
-    const b3 = await loadBlake3();
+  /**
+   * Follower: `limit.blake3.receiver`, one round: the package's BLAKE3 (FollowerDb's) over each kept
+   * segment, MB/s; with `'wasm'`, hash-wasm's build instead (`limit.blake3_hash_wasm.receiver`).
+   */
+  async blake3Round(implementation: 'loaded' | 'wasm' = 'loaded'): Promise<number> {
+    const b3 = implementation === 'loaded' ? await loadBlake3() : await (portable ??= createBlake3('wasm'));
     let bytes = 0;
     const started = performance.now();
     for (const segment of segments) {
