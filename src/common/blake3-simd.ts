@@ -157,14 +157,16 @@ function makeInstance(wasm: Blake3SimdExports): Blake3SimdInstance {
     incremental() {
       const slot = wasm.h(HASHER_SLOT_BYTES);
       if (slot === 0) return undefined;
+      // The state is freed once `owner` is collected; every method holds `owner`, so a method kept
+      // apart from its hasher (`const { update } = hasher`) keeps the state alive too.
+      const owner = { slot };
       reset(slot);
-      const hasher: IncrementalBlake3 = {
-        update: (bytes) => update(slot, bytes),
-        digest: () => digest(slot),
-        reset: () => reset(slot),
+      release.register(owner, slot);
+      return {
+        update: (bytes) => update(owner.slot, bytes),
+        digest: () => digest(owner.slot),
+        reset: () => reset(owner.slot),
       };
-      release.register(hasher, slot);
-      return hasher;
     },
   };
 }

@@ -31,7 +31,7 @@ export interface IncrementalBlake3 {
 export interface Blake3 {
   /** Which build hashes: `'wasm-simd'` (BLAKE3's C code over WASM SIMD128) or `'wasm'` (hash-wasm, no SIMD). */
   readonly implementation: 'wasm-simd' | 'wasm';
-  /** The digest of the concatenation of `parts` (hashed in place, no concatenation copy). */
+  /** The digest of the concatenation of `parts` (never concatenated: each is copied into the hasher's WASM memory as it is fed). */
   hash(...parts: Uint8Array[]): Uint8Array;
   /** A separate hasher for data that arrives over time (a segment being written). */
   incremental(): Promise<IncrementalBlake3>;
