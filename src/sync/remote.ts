@@ -90,8 +90,12 @@ export interface RemoteListing {
 
 /** An S3-like object store with conditional writes. */
 export interface Remote {
-  /** Creates `key` only if it does not exist (S3 `If-None-Match: *`). */
-  putIfAbsent(key: string, bytes: Uint8Array): Promise<PutOutcome>;
+  /**
+   * Creates `key` only if it does not exist (S3 `If-None-Match: *`). `body`: the same bytes as a `Blob`,
+   * made off this thread (a seal worker's), which a store that sends a `Blob` (`S3Remote`) sends as it is
+   * instead of copying `bytes` into one here; others may ignore it.
+   */
+  putIfAbsent(key: string, bytes: Uint8Array, body?: Blob): Promise<PutOutcome>;
   /** Replaces `key` only if its current ETag is `etag` (S3 `If-Match`). A missing key fails the condition. */
   putIfMatch(key: string, bytes: Uint8Array, etag: string): Promise<PutOutcome>;
   /** The object at `key` (or the range of it asked for), or `undefined`. Refuses (`PayloadTooLarge`) an object over `maxBytes`. */

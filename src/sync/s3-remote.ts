@@ -131,8 +131,8 @@ export class S3Remote implements Remote {
     this.random = options.random ?? Math.random;
   }
 
-  async putIfAbsent(key: string, bytes: Uint8Array): Promise<PutOutcome> {
-    return this.put(key, bytes, { 'if-none-match': '*' });
+  async putIfAbsent(key: string, bytes: Uint8Array, body?: Blob): Promise<PutOutcome> {
+    return this.put(key, bytes, { 'if-none-match': '*' }, body);
   }
 
   async putIfMatch(key: string, bytes: Uint8Array, etag: string): Promise<PutOutcome> {
@@ -208,8 +208,15 @@ export class S3Remote implements Remote {
     if (!response.ok && response.status !== 404) throw await this.failure('DELETE', key, response);
   }
 
-  private async put(key: string, bytes: Uint8Array, headers: Record<string, string>): Promise<PutOutcome> {
-    const response = await this.send('PUT', this.objectPath(key), headers, bytes);
+  private async put(key: string, bytes: Uint8Array, headers: Record<string, string>, body?: Blob): Promise<PutOutcome> {
+    // Sent as a Blob: Chromium 156 uploaded a typed array body at 4-10 MB/s here (ed12e03). `body`, if given, is one made
+    // elsewhere of the same bytes; else they are copied into one here (~1 ms per MB on the calling thread).
+    const response = await this.send(
+      'PUT',
+      this.objectPath(key),
+      headers,
+      body?.size === bytes.byteLength ? body : new Blob([bytes as BlobPart]),
+    );
     if (response.status === 412) {
       await response.body?.cancel();
       return { ok: false };
@@ -230,7 +237,7 @@ export class S3Remote implements Remote {
   }
 
   /** One operation: attempts with backoff, each on the next endpoint after a failure. */
-  private async send(method: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<Response> {
+  private async send(method: string, path: string, headers: Record<string, string>, body?: Blob): Promise<Response> {
     let last: Attempt | undefined;
     for (let attempt = 0; attempt < this.attempts; attempt++) {
       if (attempt > 0) {
@@ -253,12 +260,12 @@ export class S3Remote implements Remote {
     });
   }
 
-  private async attempt(url: string, method: string, headers: Record<string, string>, body?: Uint8Array): Promise<Attempt> {
+  private async attempt(url: string, method: string, headers: Record<string, string>, body?: Blob): Promise<Attempt> {
     this.counters.requests++;
     const controller = new AbortController();
     const timer = this.clock.setTimeout(() => controller.abort(), this.timeoutMs);
     try {
-      const signed = await this.client.sign(url, { method, headers, ...(body ? { body: new Blob([body as BlobPart]) } : {}) });
+      const signed = await this.client.sign(url, { method, headers, ...(body ? { body } : {}) });
       return { response: await fetch(signed, { signal: controller.signal }) };
     } catch (error) {
       return { error };

@@ -33,8 +33,10 @@ describe('WorkerSealer (the seal worker) in Chromium', () => {
     const worker = new WorkerSealer(sealWorker(), k);
     const inline = new InlineSealer(k);
     const plaintext = bytes(300_000, 1);
-    const { sealed, name } = await worker.seal('chunk', context, plaintext.slice(), 2);
+    const { sealed, name, body } = await worker.seal('chunk', context, plaintext.slice(), 2);
     expect(name).toBe(k.objectName(sealed));
+    // The worker made the Blob a PUT sends: the sealed bytes exactly.
+    expect(new Uint8Array(await body!.arrayBuffer())).toEqual(sealed);
     expect(await inline.open('chunk', context, sealed, 'sealed in the worker', { name })).toEqual(plaintext);
     const here = await inline.seal('chunk', context, plaintext.slice(), 2);
     expect(await worker.open('chunk', context, here.sealed.slice(), 'sealed here', { name: here.name })).toEqual(plaintext);

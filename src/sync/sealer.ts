@@ -30,6 +30,8 @@ import type { ObjectNameStream, SyncKeys } from './sync-key.js';
 export interface SealedObject {
   readonly sealed: Uint8Array;
   readonly name: string;
+  /** `sealed` as a `Blob`, made in the seal worker (what `S3Remote` sends; absent when sealed on the calling thread). */
+  readonly body?: Blob;
 }
 
 /** The name an object read must have: `hashed`, the stream its first bytes were already hashed into as they landed. */
@@ -106,7 +108,7 @@ export type SealRequest =
 
 /** What the seal worker answers, per request. */
 export type SealAnswer =
-  | { readonly id: number; readonly sealed: Uint8Array; readonly name: string }
+  | { readonly id: number; readonly sealed: Uint8Array; readonly name: string; readonly body?: Blob }
   | { readonly id: number; readonly plaintext: Uint8Array }
   | { readonly id: number; readonly error: { readonly code: string; readonly reason: string } };
 

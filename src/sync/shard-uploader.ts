@@ -47,6 +47,8 @@ type ChunkRange = Pick<ManifestEntry, 'seq' | 'size' | 'from' | 'to'>;
 interface SealedChunk {
   readonly entry: ManifestEntry;
   readonly sealed: Uint8Array;
+  /** `sealed` as the seal worker made it a `Blob` (what the store's PUT sends), if it did. */
+  readonly body: Blob | undefined;
 }
 
 /** Uploads one shard of this device. */
@@ -120,9 +122,9 @@ export class ShardUploader {
         // sealed while it seals.
         const puts = new RequestPool(UPLOAD_REQUESTS);
         const queued: Promise<void>[] = [];
-        const put = (name: string, sealed: Uint8Array) =>
+        const put = (name: string, sealed: Uint8Array, body: Blob | undefined) =>
           // The name is the keyed hash of these bytes: if it exists, it holds exactly them.
-          queued.push(puts.start(() => this.remote.putIfAbsent(this.at.objectKey(name), sealed)));
+          queued.push(puts.start(() => this.remote.putIfAbsent(this.at.objectKey(name), sealed, body)));
         let snapshot: Promise<SnapshotEntry> | undefined;
         try {
           const cut: ChunkRange[] = [];
@@ -130,13 +132,13 @@ export class ShardUploader {
             cut.push(chunk);
             if (snapshot !== undefined || !this.snapshotDue(manifest, cut)) return;
             snapshot = this.sealSnapshot(manifest?.snapshot).then((taken) => {
-              put(taken.entry.name, taken.sealed);
+              put(taken.entry.name, taken.sealed, taken.body);
               return taken.entry;
             });
             snapshot.catch(() => undefined); // awaited below, after the chunks
           };
           chunks = await this.sealChunks(manifest, onCut, async (chunk) => {
-            put(chunk.entry.name, chunk.sealed);
+            put(chunk.entry.name, chunk.sealed, chunk.body);
           });
           if (chunks.length === 0) return uploaded;
           next = await this.nextManifest(
@@ -197,19 +199,21 @@ export class ShardUploader {
    * into a buffer the size of the `previous` snapshot and a quarter (states
    * grow), so that it is seldom copied into a larger one as it is written.
    */
-  private async sealSnapshot(previous: SnapshotEntry | null | undefined): Promise<{ entry: SnapshotEntry; sealed: Uint8Array }> {
-    const body = this.log.snapshot();
-    const cursors = new Map([...body.cursors].filter(([device]) => device !== this.at.device));
+  private async sealSnapshot(
+    previous: SnapshotEntry | null | undefined,
+  ): Promise<{ entry: SnapshotEntry; sealed: Uint8Array; body: Blob | undefined }> {
+    const source = this.log.snapshot();
+    const cursors = new Map([...source.cursors].filter(([device]) => device !== this.at.device));
     const capacity = previous ? previous.size + (previous.size >> 2) + 65_536 : 1 << 20;
-    const plaintext = encodeSnapshotBody({ lsn: body.lsn, cursors, state: body.state }, capacity);
-    const { sealed, name } = await this.at.sealer.seal('snapshot', this.at.snapshotContext(this.at.device, body.lsn), plaintext);
-    return { entry: { name, size: sealed.byteLength, lsn: body.lsn }, sealed };
+    const plaintext = encodeSnapshotBody({ lsn: source.lsn, cursors, state: source.state }, capacity);
+    const { sealed, name, body } = await this.at.sealer.seal('snapshot', this.at.snapshotContext(this.at.device, source.lsn), plaintext);
+    return { entry: { name, size: sealed.byteLength, lsn: source.lsn }, sealed, body };
   }
 
   /** Seals the shard's state now and stores it (`previous`: the snapshot the manifest lists); returns its manifest entry. */
   private async putSnapshot(previous: SnapshotEntry | null | undefined): Promise<SnapshotEntry> {
-    const { entry, sealed } = await this.sealSnapshot(previous);
-    await this.remote.putIfAbsent(this.at.objectKey(entry.name), sealed);
+    const { entry, sealed, body } = await this.sealSnapshot(previous);
+    await this.remote.putIfAbsent(this.at.objectKey(entry.name), sealed, body);
     this.snapshotsUp++;
     return entry;
   }
@@ -304,8 +308,8 @@ export class ShardUploader {
       const sealed = this.at.sealer.seal('chunk', this.at.chunkContext(this.at.device, seq, from, to), plaintext, CHUNK_VERSION);
       sealed.catch(() => undefined); // awaited in its turn below; a failure meanwhile must not go unhandled
       handedOn = handedOn.then(async () => {
-        const { sealed: bytes, name } = await sealed;
-        const chunk = { entry: { seq: chunkSeq, name, size: bytes.byteLength, from: chunkFrom, to }, sealed: bytes };
+        const { sealed: bytes, name, body } = await sealed;
+        const chunk = { entry: { seq: chunkSeq, name, size: bytes.byteLength, from: chunkFrom, to }, sealed: bytes, body };
         chunks.push(chunk);
         await onSealed(chunk);
       });

@@ -104,9 +104,9 @@ export class CountingRemote {
     this.stats = stats;
   }
 
-  async putIfAbsent(key: string, bytes: Uint8Array) {
+  async putIfAbsent(key: string, bytes: Uint8Array, body?: Blob) {
     this.stats.requests++;
-    const outcome = await this.remote.putIfAbsent(key, bytes);
+    const outcome = await this.remote.putIfAbsent(key, bytes, body);
     if (outcome.ok) {
       this.stats.objectsUp++;
       this.stats.bytesUp += bytes.byteLength;

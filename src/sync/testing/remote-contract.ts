@@ -39,6 +39,13 @@ export function remoteContract(name: string, remote: () => Remote): void {
       expect(read?.etag).toBe(swapped.ok && swapped.etag);
     });
 
+    it('putIfAbsent with the bytes also given as a Blob stores those bytes', async () => {
+      const key = `${prefix()}blob`;
+      const stored = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff);
+      expect((await remote().putIfAbsent(key, stored, new Blob([stored.slice()]))).ok).toBe(true);
+      expect((await remote().get(key, { maxBytes: 5000 }))?.bytes).toEqual(stored);
+    });
+
     it('get answers undefined for a missing key and refuses an object over maxBytes', async () => {
       const key = `${prefix()}big`;
       expect(await remote().get(key, { maxBytes: 10 })).toBeUndefined();
