@@ -579,6 +579,45 @@ describe('merged writes (a tick of writes without an idempotency key as one writ
     await wal.close();
   });
 
+  it('merges writeOne calls with the tick, keeps a keyed one apart, and sends a refused merge one by one', async () => {
+    const { wal } = await Wal.open(new MemoryStorage(), { shard: 0 });
+    const leader = await ShardLeader.open({ wal, replica: 'l' });
+    const sent: WriteRequest[] = [];
+    const refuse = (r: WriteRequest) => r.ops.some((op) => op.key === 'refused');
+    const link: SessionLink = {
+      write: (r) => {
+        sent.push(r);
+        return refuse(r) ? Promise.reject(new TidalError('InvalidArgument', 'refused by the test leader')) : leader.write(r);
+      },
+    };
+    const writer = new SessionWriter({ shard: 0, link, merge: true, retryDelayMs: 1, maxRetryDelayMs: 2 });
+    onTestFinished(() => writer.close());
+    const outcome = (p: Promise<WriteToken>) =>
+      p.then(
+        () => 'ok',
+        (e: unknown) => (isTidalError(e) ? e.code : 'thrown'),
+      );
+    const one = (key: string, idempotencyKey?: string) => writer.writeOne({ op: 'increment', key, kind: 'n', by: 1 }, 64, idempotencyKey);
+    const results = await Promise.all([
+      outcome(one('a')),
+      outcome(writer.write([{ op: 'increment', key: 'b', kind: 'n', by: 1 }])),
+      outcome(one('refused')),
+      outcome(one('c', 'keyed')),
+      outcome(one('d')),
+    ]);
+    expect(results).toEqual(['ok', 'ok', 'InvalidArgument', 'ok', 'ok']);
+    // The tick: a, b and refused merged (then refused, sent again one by one), the keyed one alone, then d.
+    expect(sent.slice(0, 3).map((r) => [r.ops.map((op) => op.key), r.idempotencyKey])).toEqual([
+      [['a', 'b', 'refused'], undefined],
+      [['c'], 'keyed'],
+      [['d'], undefined],
+    ]);
+    for (const key of ['a', 'b', 'c', 'd']) expect(leader.state.crdt.counterValue(key, 'n'), key).toBe(1);
+    expect(leader.state.crdt.has('refused')).toBe(false);
+    expect(writer.unacknowledged).toBe(0);
+    await wal.close();
+  });
+
   for (const seed of [1, 2]) {
     it(`merged writes are applied exactly once under crashes at every step, lost and duplicated messages (seed ${seed})`, async () => {
       const random = prng(seed);

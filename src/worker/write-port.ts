@@ -7,7 +7,10 @@
  * the port (frames are numbered by the order they are posted, which a
  * `MessagePort` keeps, so a frame carries no number of its own). A reply
  * holds the LSN of every write admitted (a `Float64Array`) and the code and
- * message of every write refused, not one object per write.
+ * message of every write refused, not one object per write; a frame whose
+ * writes were all admitted (nearly every one) is answered by the
+ * `Float64Array` alone, the frame's number first, then the LSNs: no object
+ * around it for the structured clone to walk on either side.
  *
  *     const channel = new MessageChannel();
  *     const writes = new WritePort(channel.port1);                   // main thread
@@ -26,8 +29,12 @@ import type { ShardId } from '../shard/shard-id.js';
 import { errorFromWire, errorToWire, type WireError } from './comlink-errors.js';
 import type { WriteOutcome } from './tab-rpc.js';
 
-/** The worker's answer to frame `n`: its writes' outcomes, or why the frame was refused whole. */
+/**
+ * The worker's answer to frame `n`: its writes' outcomes, or why the frame was refused whole; when
+ * every write of it was admitted, `[n, ...lsns]` as one `Float64Array` (`AdmittedReply`).
+ */
 type WriteReply =
+  | AdmittedReply
   | {
       readonly n: number;
       /** Per write of the frame, in order: its LSN, or -1 if it was refused (then in `refused`). */
@@ -36,6 +43,9 @@ type WriteReply =
       readonly refused: readonly { readonly i: number; readonly code: string; readonly message: string }[];
     }
   | { readonly n: number; readonly error: WireError };
+
+/** A frame whose writes were all admitted: its number, then each write's LSN, in order. */
+type AdmittedReply = Float64Array;
 
 /** The main thread's end: sends frames, settles each with the worker's reply. */
 export class WritePort {
@@ -68,12 +78,30 @@ export class WritePort {
   }
 
   private settle(reply: unknown): void {
-    const r = reply as Partial<WriteReply> | null;
+    if (reply instanceof Float64Array) return this.settleAdmitted(reply);
+    const r = reply as Partial<Exclude<WriteReply, AdmittedReply>> | null;
     const waiter = typeof r?.n === 'number' ? this.waiting.get(r.n) : undefined;
     if (!waiter) return; // not a reply to a frame in flight: nothing to settle
     this.waiting.delete(r!.n!);
     if ('error' in r!) return waiter.reject(errorFromWire(r.error!));
     const { lsns, refused } = r as Extract<WriteReply, { lsns: Float64Array }>;
+    this.resolveWith(waiter, lsns, refused);
+  }
+
+  /** Settles the frame an `AdmittedReply` answers. */
+  private settleAdmitted(reply: AdmittedReply): void {
+    const n = reply.length > 0 ? reply[0]! : -1;
+    const waiter = this.waiting.get(n);
+    if (!waiter) return; // not a reply to a frame in flight: nothing to settle
+    this.waiting.delete(n);
+    this.resolveWith(waiter, reply.subarray(1), []);
+  }
+
+  private resolveWith(
+    waiter: { resolve(outcomes: WriteOutcome[]): void },
+    lsns: Float64Array,
+    refused: readonly { readonly i: number; readonly code: string; readonly message: string }[],
+  ): void {
     const outcomes: WriteOutcome[] = new Array<WriteOutcome>(lsns.length);
     for (let i = 0; i < lsns.length; i++) if (lsns[i]! >= 0) outcomes[i] = { ok: true, token: { shard: this.shard, lsn: lsns[i]! } };
     for (const { i, code, message } of refused) outcomes[i] = { ok: false, code, message };
@@ -99,15 +127,21 @@ export function serveWritePort(port: MessagePort, write: (frame: Uint8Array) => 
     }
     written.then(
       (outcomes) => {
-        const lsns = new Float64Array(outcomes.length);
+        const admitted: AdmittedReply = new Float64Array(outcomes.length + 1);
+        admitted[0] = n;
         const refused: { i: number; code: string; message: string }[] = [];
         outcomes.forEach((outcome, i) => {
-          if (outcome.ok) lsns[i] = outcome.token.lsn;
+          if (outcome.ok) admitted[i + 1] = outcome.token.lsn;
           else {
-            lsns[i] = -1;
+            admitted[i + 1] = -1;
             refused.push({ i, code: outcome.code, message: outcome.message });
           }
         });
+        if (refused.length === 0) {
+          port.postMessage(admitted, [admitted.buffer]);
+          return;
+        }
+        const lsns = admitted.slice(1);
         const reply: WriteReply = { n, lsns, refused };
         port.postMessage(reply, [lsns.buffer]);
       },

@@ -45,7 +45,7 @@ export class WriteSubmission {
       return Promise.reject(error);
     }
     // Not tracked here: `flush` asks the session writers, which count their writes' settling (a hook per write's promise cost ~1.5 µs a write).
-    return slot.writer.writeChecked([op], idempotencyKey !== undefined ? { idempotencyKey, bytes } : { bytes });
+    return slot.writer.writeOne(op, bytes, idempotencyKey);
   }
 
   /** `db.transact`: the transaction's operations, one write per shard they touch (or more, past a write's bound). */
