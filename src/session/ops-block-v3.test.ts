@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { isTidalError } from '../common/errors.js';
 import { smallValueArb } from '../crdt/testing/arbitraries.js';
 import { decodePayload, encodePayload } from '../wal/payload.js';
-import { decodeOpsBlockV3, encodeOpsBlockV3, EMPTY_OPS_BLOCK_V3 } from './ops-block-v3.js';
+import { decodeOpsBlockV3, decodeOpsBlockV3Stampable, encodeOpsBlockV3, EMPTY_OPS_BLOCK_V3 } from './ops-block-v3.js';
 import { asWriteEvent, validateBuiltOperation, validateClientOperation, type ClientOperation } from './write.js';
 import { writeEventWithBlock } from './write-event-codec.js';
 
@@ -58,6 +58,8 @@ describe('operations block, version 3 (as the writer encodes it)', () => {
         expect(decodeOpsBlockV3(block)).toEqual(ops);
         const stamped = decodeOpsBlockV3(block, { replica: 'r', hlc: BASE });
         stamped.forEach((op, i) => expect(op).toEqual({ ...ops[i], replica: 'r', hlc: BASE + BigInt(i) }));
+        // In the stamped shape for the leader: the replica set, an HLC slot of 0 for stampWrite to fill.
+        expect(decodeOpsBlockV3Stampable(block, 'r')).toEqual(ops.map((op) => ({ ...op, replica: 'r', hlc: 0n })));
         const fields = { t: 'write' as const, session: SESSION, startedAt: 1, seq: 2, acked: 1, at: 3 };
         const logged = writeEventWithBlock(fields, 'r', BASE, block);
         expect(asWriteEvent(decodePayload(encodePayload([logged]), 1)[0]!)).toEqual({ ...fields, ops: stamped });
@@ -98,6 +100,16 @@ describe('operations block, version 3 (as the writer encodes it)', () => {
     fc.assert(
       fc.property(hostile, (bytes) => {
         let ops: ClientOperation[];
+        const outcome = (decode: () => unknown) => {
+          try {
+            decode();
+            return 'ok';
+          } catch (error) {
+            return isTidalError(error) ? `${error.code}: ${error.message}` : String(error);
+          }
+        };
+        // The leader's stampable decode refuses exactly what the plain one refuses, with the same error.
+        expect(outcome(() => decodeOpsBlockV3Stampable(bytes, 'r'))).toBe(outcome(() => decodeOpsBlockV3(bytes)));
         try {
           ops = decodeOpsBlockV3(bytes);
         } catch (error) {

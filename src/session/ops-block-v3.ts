@@ -91,7 +91,26 @@ export function decodeOpsBlockV3(block: Uint8Array, stamp?: OpsStamp): (ClientOp
   }
 }
 
-function readBlock(block: Uint8Array, stamp: OpsStamp | undefined): (ClientOperation | CrdtOperation)[] {
+/**
+ * The operations of a version-3 block, checked as `decodeOpsBlockV3` checks
+ * them, each already in the stamped shape (`replica` set, `hlc` a
+ * placeholder, 0) for the leader to fill in place once it stamps the write
+ * (`stampWrite`): one object per operation on the leader, not an unstamped
+ * one and then its stamped copy.
+ */
+export function decodeOpsBlockV3Stampable(block: Uint8Array, replica: string): ClientOperation[] {
+  try {
+    // Typed as the request holds them; each also carries `replica` and `hlc`, as a `CrdtOperation` does.
+    return readBlock(block, { replica, hlc: 0n }, true) as ClientOperation[];
+  } catch (error) {
+    if (isTidalError(error, 'MalformedPayload') || isTidalError(error, 'UnsupportedVersion')) throw error;
+    throw new TidalError('MalformedPayload', `operations block: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+function readBlock(block: Uint8Array, stamp: OpsStamp | undefined, placeholder = false): (ClientOperation | CrdtOperation)[] {
   const decoder = new Decoder(block);
   const version = decoder.readU8();
   if (version !== OPS_BLOCK_V3) {
@@ -137,9 +156,9 @@ function readBlock(block: Uint8Array, stamp: OpsStamp | undefined): (ClientOpera
   };
   const ops: (ClientOperation | CrdtOperation)[] = new Array(count);
   // Operation i's stamp, counted up one by one: a BigInt per operation (`hlc + BigInt(i)` made two).
-  let hlc = stamp ? stamp.hlc - 1n : 0n;
+  let hlc = stamp && !placeholder ? stamp.hlc - 1n : 0n;
   for (let i = 0; i < count; i++) {
-    if (stamp) hlc += 1n;
+    if (stamp && !placeholder) hlc += 1n;
     const head = decoder.readU8();
     if ((head & ~HEAD_KNOWN) !== 0) throw new TidalError('MalformedPayload', `operation ${i} has unknown head bits 0x${head.toString(16)}`);
     const op = OPCODES[head & HEAD_OPCODE]!;

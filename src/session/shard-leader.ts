@@ -122,6 +122,11 @@ export class ShardLeader {
     return new ShardLeader(options, state);
   }
 
+  /** This leader's replica id (what it stamps the operations it admits with). */
+  get replicaId(): string {
+    return this.replica;
+  }
+
   /** The last LSN applied to `state`. */
   get appliedLsn(): number {
     return this.state.appliedLsn;

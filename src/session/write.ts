@@ -98,6 +98,13 @@ export interface WriteRequest {
    * checked the request whole: the leader logs the block as it came.
    */
   readonly block?: Uint8Array;
+  /**
+   * On a leader: `ops` were decoded from a write frame already in the
+   * stamped shape, with this replica id and an HLC slot
+   * (`decodeOpsBlockV3Stampable`), and belong to the request alone:
+   * `stampWrite` by that replica fills their HLCs in place.
+   */
+  readonly stampableBy?: string;
 }
 
 /** The WAL event of a write. */

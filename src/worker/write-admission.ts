@@ -18,12 +18,22 @@ import { decodeWriteFrame } from './write-frame.js';
  * `Closed` when the worker no longer leads); the outcomes in frame order.
  */
 export async function admitFrame(leader: () => ShardLeader, shard: ShardId, frame: Uint8Array): Promise<WriteOutcome[]> {
-  const entries = decodeWriteFrame(frame, shard);
+  // The operations come in the stamped shape of this leader, stamped in place once admitted (no copy).
+  const entries = decodeWriteFrame(frame, shard, leaderReplica(leader));
   const requests: WriteRequest[] = [];
   for (const entry of entries) if (entry.ok) requests.push(entry.request);
   const admitted = requests.length > 0 ? await admit(leader, requests) : [];
   let next = 0;
   return entries.map((entry) => (entry.ok ? admitted[next++]! : outcomeOf(entry.error)));
+}
+
+/** The replica id of the leader, if this worker still leads (else the frame is decoded unstamped, and `admit` refuses it). */
+function leaderReplica(leader: () => ShardLeader): string | undefined {
+  try {
+    return leader().replicaId;
+  } catch {
+    return undefined;
+  }
 }
 
 async function admit(leader: () => ShardLeader, requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {

@@ -18,7 +18,7 @@
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
-import { EMPTY_OPS_BLOCK_V3, decodeOpsBlockV3, encodeOpsBlockV3 } from '../session/ops-block-v3.js';
+import { EMPTY_OPS_BLOCK_V3, decodeOpsBlockV3, decodeOpsBlockV3Stampable, encodeOpsBlockV3 } from '../session/ops-block-v3.js';
 import { MAX_IDEMPOTENCY_KEY_LENGTH, MAX_WRITE_BYTES, assertIdempotencyKey, type WriteRequest } from '../session/write.js';
 
 /** `TDLW`. */
@@ -91,16 +91,18 @@ export function checkWriteFrame(frame: unknown, shard: ShardId): number {
  * The requests of a frame for `shard`, each checked as a leader needs it
  * (session, numbers, key, every operation), or why it was refused
  * (`MalformedMessage`, naming the request and what was wrong). Throws
- * `MalformedMessage` for a frame whose header or framing is wrong.
+ * `MalformedMessage` for a frame whose header or framing is wrong. Given
+ * the leader's `replica`, the operations are decoded in the stamped shape
+ * for it (`WriteRequest.stampableBy`).
  */
-export function decodeWriteFrame(frame: unknown, shard: ShardId): FrameEntry[] {
+export function decodeWriteFrame(frame: unknown, shard: ShardId, replica?: string): FrameEntry[] {
   const decoder = openFrame(frame, shard);
   const count = framed(() => decoder.readVarUint());
   const entries: FrameEntry[] = [];
   for (let i = 0; i < count; i++) {
     const record = decoder.readRaw(recordLength(decoder, i));
     try {
-      entries.push({ ok: true, request: readRequest(record) });
+      entries.push({ ok: true, request: readRequest(record, replica) });
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       entries.push({ ok: false, error: new TidalError('MalformedMessage', `write request ${i} of the frame: ${why}`, { cause: error }) });
@@ -133,7 +135,7 @@ function recordLength(decoder: Decoder, i: number): number {
   return length;
 }
 
-function readRequest(record: Uint8Array): ReceivedRequest {
+function readRequest(record: Uint8Array, replica: string | undefined): ReceivedRequest {
   const d = new Decoder(record);
   const session = readSession(d);
   const startedAt = d.readVarUint();
@@ -151,8 +153,9 @@ function readRequest(record: Uint8Array): ReceivedRequest {
   const block = d.readRaw(d.remaining);
   if (block.length > MAX_WRITE_BYTES)
     throw new TidalError('PayloadTooLarge', `a write's operations take ${block.length} bytes, over ${MAX_WRITE_BYTES}`);
-  const ops = decodeOpsBlockV3(block);
-  return { session, startedAt, seq, acked, ops, block, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) };
+  const key = idempotencyKey !== undefined ? { idempotencyKey } : {};
+  if (replica === undefined) return { session, startedAt, seq, acked, ops: decodeOpsBlockV3(block), block, ...key };
+  return { session, startedAt, seq, acked, ops: decodeOpsBlockV3Stampable(block, replica), block, stampableBy: replica, ...key };
 }
 
 const hexDigits = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
