@@ -263,6 +263,14 @@ describe('ShardSync on a shard leader’s WAL', () => {
     expect(asLogEvent(last[0]!)).toMatchObject({ t: 'import', device: from, upTo: 10, ops: [{ op: 'set', key: 'item:20', value: 't20' }] });
     expect(a.leader.state.crdt.fieldValue('item:20', 'title')).toBe('t20');
 
+    // An empty shard (a device joining) logs it as a state import, and holds the snapshot's state exactly.
+    const c = await device(remote, keys);
+    await new LeaderSyncLog(c.wal, c.leader).mergeState(new Map([[from, 10]]), CrdtSignalState.decode(moreBytes), moreBytes);
+    const joined: Value[] = [];
+    for await (const { event } of c.wal.read(1)) joined.push(event);
+    expect(joined.map((e) => (e as { t: string }).t)).toEqual(['import-state']);
+    expect(c.leader.state.crdt.encode()).toEqual(moreBytes);
+
     const state = a.leader.state.crdt.encode();
     await a.wal.close();
     const again = await device(remote, keys, a.storage, a.id);
