@@ -12,6 +12,7 @@
  */
 import type { Blake3, IncrementalBlake3 } from '../common/blake3.js';
 import { isTidalError, TidalError } from '../common/errors.js';
+import { yieldToEventLoop } from '../common/event-loop.js';
 import type { ShardId } from '../shard/shard-id.js';
 import {
   BATCH_HEADER_V2_BYTES,
@@ -101,8 +102,12 @@ export class SegmentLog {
 
   private readonly storage: WalStorage;
   private readonly b3: Blake3;
-  /** The next segment's file, opened ahead once the open segment is half full (`SegmentSpare`). */
+  /** The next segment's file, opened ahead once the open segment holds a batch (`SegmentSpare`). */
   private readonly spare = new SegmentSpare();
+  /** Where in the open segment an append next yields to the event loop while the spare is still opening. */
+  private yieldAt = 0;
+  /** The open segment was flushed since it was started (or recovered): its header is durable. */
+  private activeFlushed = false;
 
   constructor(storage: WalStorage, b3: Blake3, activeDigest: IncrementalBlake3, recovered: RecoveredSegments, options: SegmentLogOptions) {
     this.storage = storage;
@@ -200,8 +205,9 @@ export class SegmentLog {
       file.write(batch, active.dataEnd);
       this.index(active, batch, firstLsn, eventCount);
       if (flush) file.flush();
-      if (active.dataEnd * 2 > this.segmentBytes) this.spare.prepare(this.storage, new WalSegmentId(this.shard, this.nextSeq).fileName());
-      return active.id;
+      // The next segment's file is opened only once this one's header is durable (`SegmentSpare`).
+      if (!flush && !this.activeFlushed) file.flush();
+      this.activeFlushed = true;
     } catch (error) {
       if (active.offsets.length > before.batches) this.bytesAppended -= batch.length;
       active.offsets.length = before.batches;
@@ -214,6 +220,22 @@ export class SegmentLog {
       this.digestBehind = true;
       throw await this.afterRefusedWrite(error);
     }
+    await this.openAhead(active);
+    return active.id;
+  }
+
+  /**
+   * Opens the next segment's file ahead while `active` fills, and lets the
+   * browser's answers in: from a quarter of the segment on, each eighth
+   * yields once to the event loop while the file is still opening (two
+   * answers, each taken only in a task of its own; bench `wal`: the roll's
+   * wait for the handle went from ~1.6 to ~0 ms, the yields cost ~1).
+   */
+  private async openAhead(active: Segment): Promise<void> {
+    this.spare.prepare(this.storage, new WalSegmentId(this.shard, this.nextSeq).fileName());
+    if (!this.spare.opening || active.dataEnd < this.yieldAt) return;
+    this.yieldAt = active.dataEnd + this.segmentBytes / 8;
+    await yieldToEventLoop();
   }
 
   /** Cuts the open segment back to its last indexed batch after a refused write; the error to report. */
@@ -386,6 +408,8 @@ export class SegmentLog {
       file,
     };
     this.segments.push(segment);
+    this.activeFlushed = false;
+    this.yieldAt = this.segmentBytes / 4;
     return segment;
   }
 

@@ -6,9 +6,18 @@
  * the segment roll only takes the handle. The file is created empty and
  * nothing is written to it until the segment is started (its header goes
  * in then), so a crash before that leaves an empty trailing file, which
- * recovery removes as a segment whose creation was cut short.
+ * recovery removes as a segment whose creation was cut short. It is opened
+ * only once the open segment has been flushed (its header is durable):
+ * otherwise a crash could leave the open segment empty before the file
+ * opened ahead, a gap recovery must quarantine.
  *
- *     spare.prepare(storage, name);           // once the open segment is half full
+ * Each round trip's answer is taken only when this thread turns its event
+ * loop, which appends awaited one after another (microtasks) never do: the
+ * log yields to it while the file is still opening (`opening`), a few
+ * times per segment, so that both answers are in before the roll.
+ *
+ *     spare.prepare(storage, name);           // once the open segment holds a batch
+ *     if (spare.opening) await yieldToEventLoop(); // now and then, while it fills
  *     const file = await spare.take(name);    // at the roll: the handle, or undefined
  *     await spare.drop(storage);              // before the log writes that name otherwise, and at close
  */
@@ -17,6 +26,13 @@ import type { WalFile, WalStorage } from './storage.js';
 /** At most one file opened ahead, for the segment name it was opened for. */
 export class SegmentSpare {
   private pending: { readonly name: string; readonly file: Promise<WalFile | undefined> } | undefined;
+  /** The file opened ahead is there (or its opening failed): taking it does not wait. */
+  private settled = false;
+
+  /** A file is being opened ahead and has not arrived yet. */
+  get opening(): boolean {
+    return this.pending !== undefined && !this.settled;
+  }
 
   /** Opens (creating it) the file `name` in the background, unless one is already opened ahead. */
   prepare(storage: WalStorage, name: string): void {
@@ -26,6 +42,10 @@ export class SegmentSpare {
       (opened) => opened,
       () => undefined,
     );
+    this.settled = false;
+    void file.then(() => {
+      if (this.pending?.file === file) this.settled = true;
+    });
     this.pending = { name, file };
   }
 
@@ -47,11 +67,16 @@ export class SegmentSpare {
     if (!pending) return;
     const file = await pending.file;
     if (!file) return;
-    let empty: boolean;
+    let empty = false;
     try {
       empty = file.size() === 0;
-    } finally {
+    } catch {
+      // The handle was lost: what the file holds is unknown, so it stays (empty and trailing, recovery removes it).
+    }
+    try {
       file.close();
+    } catch {
+      // already gone
     }
     if (empty) {
       try {
