@@ -308,6 +308,15 @@ export class CrdtSignalState {
     return true;
   }
 
+  /**
+   * @internal Entity `key`'s own record, or undefined: read-only, for a
+   * scan's columns (`entityColumns` in src/worker/entity.ts), which walk
+   * its maps in a plain loop rather than a visitor's callbacks.
+   */
+  entityRecord(key: string): Readonly<SignalEntity> | undefined {
+    return this.entities.get(key);
+  }
+
   /** The value of counter `kind` of entity `key` (0 when it does not exist). */
   counterValue(key: string, kind: string): number {
     return this.entities.get(key)?.counters?.get(kind)?.value() ?? 0;
