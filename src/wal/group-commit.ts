@@ -26,6 +26,13 @@ export interface GroupCommitTarget {
    * once it is committed.
    */
   commitBatch(batch: Uint8Array, eventCount: number): Promise<number>;
+  /**
+   * Runs on the commit chain after a batch's appends are resolved, before
+   * the next group commits: housekeeping that must not delay an
+   * acknowledgement (the log's turn of the event loop while it opens its
+   * next segment ahead).
+   */
+  afterCommit?(): Promise<void>;
 }
 
 /** Appends waiting for the next group commit. */
@@ -181,8 +188,14 @@ export class GroupCommit {
       }
     } catch (error) {
       for (const waiter of group.waiters) waiter.reject(error);
+      return;
     } finally {
       if (group.encoder.length <= MAX_SPARE_ENCODER_BYTES) this.spareEncoders.push(group.encoder);
+    }
+    try {
+      await this.target.afterCommit?.();
+    } catch {
+      // Housekeeping only: the next group commits regardless (the chain must not break).
     }
   }
 }

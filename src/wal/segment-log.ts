@@ -220,20 +220,23 @@ export class SegmentLog {
       this.digestBehind = true;
       throw await this.afterRefusedWrite(error);
     }
-    await this.openAhead(active);
+    this.spare.prepare(this.storage, new WalSegmentId(this.shard, this.nextSeq).fileName());
     return active.id;
   }
 
   /**
-   * Opens the next segment's file ahead while `active` fills, and lets the
-   * browser's answers in: from a quarter of the segment on, each eighth
-   * yields once to the event loop while the file is still opening (two
-   * answers, each taken only in a task of its own; bench `wal`: the roll's
-   * wait for the handle went from ~1.6 to ~0 ms, the yields cost ~1).
+   * Lets the browser's answers to the next segment's opening in while the
+   * open segment fills: from a quarter of it on, each eighth yields once to
+   * the event loop while the file opened ahead is still opening (two
+   * answers, each taken only in a task of its own, which appends awaited
+   * one after another never run; bench `wal`: the roll's wait for the
+   * handle went from ~1.6 to ~0 ms, the yields cost ~1). Called between
+   * commits, once a batch is shipped and acknowledged, so that the turn
+   * delays neither.
    */
-  private async openAhead(active: Segment): Promise<void> {
-    this.spare.prepare(this.storage, new WalSegmentId(this.shard, this.nextSeq).fileName());
-    if (!this.spare.opening || active.dataEnd < this.yieldAt) return;
+  async turnWhileOpening(): Promise<void> {
+    const active = this.last;
+    if (!active || active.sealed || !this.spare.opening || active.dataEnd < this.yieldAt) return;
     this.yieldAt = active.dataEnd + this.segmentBytes / 8;
     await yieldToEventLoop();
   }

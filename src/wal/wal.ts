@@ -130,7 +130,11 @@ export class Wal {
       hlc: this.hlc,
     });
     this.commits = new GroupCommit(
-      { assertUsable: () => this.assertUsable(), commitBatch: (batch, eventCount) => this.commitBatch(batch, eventCount) },
+      {
+        assertUsable: () => this.assertUsable(),
+        commitBatch: (batch, eventCount) => this.commitBatch(batch, eventCount),
+        afterCommit: () => this.log.turnWhileOpening(),
+      },
       options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
     );
     this.readHandles = new ReadHandleCache(storage);
