@@ -51,7 +51,7 @@ export type {
 } from './sync/index.js';
 
 export { Decoder, Encoder, TidalError, isTidalError, loadBlake3 } from './common/index.js';
-export type { Blake3, Clock, IncrementalBlake3, TidalErrorCode, TimerHandle } from './common/index.js';
+export type { Blake3, Blake3Reservation, Clock, IncrementalBlake3, TidalErrorCode, TimerHandle } from './common/index.js';
 
 export { MAX_SHARDS, ShardRouter } from './shard/index.js';
 export type { ShardId, ShardRouterOptions } from './shard/index.js';

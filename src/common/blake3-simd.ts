@@ -13,14 +13,28 @@
  * when the hasher is collected (a new instance of the module when the
  * memory is full of live ones).
  *
+ * Input that already lies in the module's memory (in room a caller took
+ * with `reserve`, e.g. a file read straight into it) is hashed where it
+ * lies, with no copy; a part of at most `SPLICE_BYTES` followed by a later
+ * part of the same reservation (a batch header before its payload) is moved
+ * up against it for the call, so that the two are hashed in one pass, and
+ * the bytes it covered are put back before `hash` returns.
+ *
  *     const b3 = await createSimdBlake3(); // undefined without WASM SIMD
  *     b3?.hash(header.subarray(0, 40), payload);
+ *     const room = b3?.reserve(size);      // file.read(room.bytes, 0); b3.hash(room.bytes); room.release();
  */
-import type { Blake3, IncrementalBlake3 } from './blake3.js';
+import type { Blake3, Blake3Reservation, IncrementalBlake3 } from './blake3.js';
 import { BLAKE3_SIMD_WASM_BASE64 } from './blake3-simd-wasm.js';
 
 /** Bytes of input hashed per call into the module (a whole number of 1 KiB BLAKE3 chunks). */
 export const STAGING_BYTES = 256 * 1024;
+
+/**
+ * Longest first part that `hash` moves up against a second part in the same
+ * reservation (the bytes it covers are saved in an area of this size).
+ */
+export const SPLICE_BYTES = 1024;
 
 /**
  * Bytes reserved per hasher state. `blake3_hasher` is 1,912 bytes on wasm32;
@@ -72,6 +86,8 @@ export async function createSimdBlake3(): Promise<Blake3 | undefined> {
   return {
     implementation: 'wasm-simd',
     hash: instances[0]!.hash,
+    // Room in the instance `hash` runs in: that is the memory it reads in place.
+    reserve: instances[0]!.reserve,
     async incremental() {
       for (const instance of instances) {
         const hasher = instance.incremental();
@@ -89,6 +105,8 @@ interface Blake3SimdInstance {
   hash(...parts: Uint8Array[]): Uint8Array;
   /** `undefined` when its memory is full. */
   incremental(): IncrementalBlake3 | undefined;
+  /** Room in its memory, read in place by its `hash`; `undefined` when its memory is full. */
+  reserve(length: number): Blake3Reservation | undefined;
 }
 
 async function instantiate(module: WebAssembly.Module): Promise<Blake3SimdInstance> {
@@ -121,10 +139,23 @@ function makeInstance(wasm: Blake3SimdExports): Blake3SimdInstance {
   heap.copyWithin(pristine, initial, initial + HASHER_SLOT_BYTES);
   wasm.o(initial);
   const shared = allocate(wasm, HASHER_SLOT_BYTES);
+  const spliceSave = allocate(wasm, SPLICE_BYTES);
   const release = new FinalizationRegistry<number>((slot) => wasm.o(slot));
+  /** Live reservations: start -> end in the heap. */
+  const reserved = new Map<number, number>();
 
-  /** Feeds `bytes` to the hasher at `slot`, a staging area at a time. */
+  /** Where the reservation holding `part` whole starts, when `part` lies in one (so in the module's memory). */
+  const holding = (part: Uint8Array): number | undefined => {
+    if (part.buffer !== heap.buffer) return undefined;
+    for (const [start, end] of reserved) if (start <= part.byteOffset && part.byteOffset + part.length <= end) return start;
+    return undefined;
+  };
+  /** Feeds `bytes` to the hasher at `slot`: in place from a reservation, else a staging area at a time. */
   const update = (slot: number, bytes: Uint8Array) => {
+    if (bytes.length > 0 && holding(bytes) !== undefined) {
+      wasm.l(slot, bytes.byteOffset, bytes.length);
+      return;
+    }
     for (let at = 0; at < bytes.length; at += STAGING_BYTES) {
       const part = bytes.subarray(at, at + STAGING_BYTES);
       heap.set(part, staging);
@@ -136,9 +167,33 @@ function makeInstance(wasm: Blake3SimdExports): Blake3SimdInstance {
     return heap.slice(out, out + DIGEST_LENGTH);
   };
   const reset = (slot: number) => void heap.copyWithin(slot, pristine, pristine + HASHER_SLOT_BYTES);
+  const oneShot = (pointer: number, length: number) => {
+    wasm.f(pointer, length, out, DIGEST_LENGTH);
+    return heap.slice(out, out + DIGEST_LENGTH);
+  };
+  /**
+   * `first` then `second`, both in one reservation and `first` wholly before `second`, in one pass:
+   * `first` is moved up to end where `second` starts, over bytes of the same reservation, put back after.
+   */
+  const spliced = (first: Uint8Array, second: Uint8Array): Uint8Array => {
+    const at = second.byteOffset - first.length;
+    heap.copyWithin(spliceSave, at, second.byteOffset);
+    heap.copyWithin(at, first.byteOffset, first.byteOffset + first.length);
+    try {
+      return oneShot(at, first.length + second.length);
+    } finally {
+      heap.copyWithin(at, spliceSave, spliceSave + first.length);
+    }
+  };
 
   return {
     hash(...parts) {
+      if (parts.length === 1 && holding(parts[0]!) !== undefined) return oneShot(parts[0]!.byteOffset, parts[0]!.length);
+      if (parts.length === 2) {
+        const [first, second] = parts as [Uint8Array, Uint8Array];
+        const room = first.length <= SPLICE_BYTES && first.byteOffset + first.length <= second.byteOffset ? holding(first) : undefined;
+        if (room !== undefined && holding(second) === room) return spliced(first, second);
+      }
       let total = 0;
       for (const part of parts) total += part.length;
       if (total <= STAGING_BYTES) {
@@ -147,12 +202,26 @@ function makeInstance(wasm: Blake3SimdExports): Blake3SimdInstance {
           heap.set(part, at);
           at += part.length;
         }
-        wasm.f(staging, total, out, DIGEST_LENGTH);
-        return heap.slice(out, out + DIGEST_LENGTH);
+        return oneShot(staging, total);
       }
       reset(shared);
       for (const part of parts) update(shared, part);
       return digest(shared);
+    },
+    reserve(length) {
+      const pointer = wasm.h(Math.max(length, 1));
+      if (pointer === 0) return undefined;
+      reserved.set(pointer, pointer + length);
+      let live = true;
+      return {
+        bytes: heap.subarray(pointer, pointer + length),
+        release() {
+          if (!live) return;
+          live = false;
+          reserved.delete(pointer);
+          wasm.o(pointer);
+        },
+      };
     },
     incremental() {
       const slot = wasm.h(HASHER_SLOT_BYTES);

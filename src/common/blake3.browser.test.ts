@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { createBlake3, equalBytes, loadBlake3 } from './blake3.js';
-import { blake3Properties } from './testing/blake3-properties.js';
+import { blake3Properties, blake3ReservationProperties } from './testing/blake3-properties.js';
 
 it('loads one BLAKE3 per realm, the SIMD build in Chromium', async () => {
   const [a, b] = await Promise.all([loadBlake3(), loadBlake3()]);
@@ -9,6 +9,7 @@ it('loads one BLAKE3 per realm, the SIMD build in Chromium', async () => {
 });
 
 blake3Properties(it, expect);
+blake3ReservationProperties(it, expect);
 
 it('keeps an incremental state alive while a method of its hasher is (collected hashers free theirs)', async () => {
   const gc = (globalThis as { gc?: () => void }).gc;

@@ -1,10 +1,11 @@
 import { afterEach, expect, it, vi } from 'vitest';
 import { createBlake3 } from './blake3.js';
-import { blake3Properties } from './testing/blake3-properties.js';
+import { blake3Properties, blake3ReservationProperties } from './testing/blake3-properties.js';
 
 afterEach(() => void vi.restoreAllMocks());
 
 blake3Properties(it, expect);
+blake3ReservationProperties(it, expect);
 
 it('falls back to hash-wasm where the engine refuses the SIMD module (no WASM SIMD)', async () => {
   const validate = vi.spyOn(WebAssembly, 'validate').mockReturnValue(false);

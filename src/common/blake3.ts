@@ -27,6 +27,14 @@ export interface IncrementalBlake3 {
   reset(): void;
 }
 
+/** Room in a hasher's own memory (`Blake3.reserve`). */
+export interface Blake3Reservation {
+  /** The room: `length` bytes, their content unspecified until written. Not to be used after `release`. */
+  readonly bytes: Uint8Array;
+  /** Gives the room back (once; later calls do nothing). */
+  release(): void;
+}
+
 /** Synchronous BLAKE3-256 once loaded. */
 export interface Blake3 {
   /** Which build hashes: `'wasm-simd'` (BLAKE3's C code over WASM SIMD128) or `'wasm'` (hash-wasm, no SIMD). */
@@ -35,6 +43,14 @@ export interface Blake3 {
   hash(...parts: Uint8Array[]): Uint8Array;
   /** A separate hasher for data that arrives over time (a segment being written). */
   incremental(): Promise<IncrementalBlake3>;
+  /**
+   * Room for `length` bytes in the hasher's own memory, or `undefined` when
+   * there is none to give (hash-wasm's build never has; the SIMD build's
+   * memory is fixed at 16 MiB). `hash` and `update` read views of it where
+   * they lie instead of copying them in: read a file straight into it to
+   * hash the file with no copy. Released by its holder when done.
+   */
+  reserve(length: number): Blake3Reservation | undefined;
 }
 
 let loading: Promise<Blake3> | undefined;
@@ -62,6 +78,7 @@ function makePortableBlake3(shared: IHasher): Blake3 {
       for (const part of parts) shared.update(part);
       return shared.digest('binary');
     },
+    reserve: () => undefined,
     async incremental() {
       const own = await createBLAKE3(256);
       own.init();

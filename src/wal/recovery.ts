@@ -36,7 +36,7 @@
  *     const { recovered, report } = await recoverSegments(storage, b3, shard);
  *     const opened = await recoverSegments(storage, b3, shard, { deferBelowSnapshot: true });
  */
-import type { Blake3 } from '../common/blake3.js';
+import type { Blake3, Blake3Reservation } from '../common/blake3.js';
 import { isTidalError, TidalError } from '../common/errors.js';
 import type { ShardId } from '../shard/shard-id.js';
 import { decodeSegmentHeader, SEGMENT_HEADER_BYTES } from './format.js';
@@ -185,8 +185,10 @@ class Recovery {
       .sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
 
     // The first segments are opened while pass 1 opens the last: every open is a round trip to the
-    // browser's storage, and pass 2 starts with the first segment.
+    // browser's storage, and pass 2 starts with the first segment. The last is asked for first: pass 1
+    // waits for it before pass 2 can start, and the browser answers about in the order asked.
     const opening = new SegmentOpening(this.storage, ids);
+    if (ids.length > 0) opening.start(ids.length - 1);
     for (let i = 0; i < Math.min(SEGMENTS_OPENED_AHEAD, ids.length - 1); i++) opening.start(i);
     let end: number;
     try {
@@ -274,8 +276,9 @@ class Recovery {
   }
 
   /**
-   * Pass 2: every segment in full, each read into one reused buffer (but
-   * those deferred, see `deferredSegment`). Segment files are opened ahead
+   * Pass 2: every segment in full, each read into one reused buffer, in
+   * the hasher's own memory where it has room (`SegmentBuffer`), but those
+   * deferred (see `deferredSegment`). Segment files are opened ahead
    * of the one being verified, up to `SEGMENTS_OPENED_AHEAD` at a time
    * (`SegmentOpening`): each open is a round trip to the browser's storage
    * that can only complete when this worker is free, so opening just the
@@ -284,7 +287,7 @@ class Recovery {
    * segments does not hold a handle for each at once.
    */
   private async scanInOrder(belonging: readonly WalSegmentId[], opening: SegmentOpening): Promise<void> {
-    let buffer = new Uint8Array(0);
+    const buffer = new SegmentBuffer(this.b3);
     let scanned = 0;
     try {
       for (const [i, id] of belonging.entries()) {
@@ -299,9 +302,7 @@ class Recovery {
           await this.continueLsns(deferred);
           continue;
         }
-        const size = file.size();
-        if (size > buffer.length) buffer = new Uint8Array(Math.max(size, buffer.length * 2));
-        const bytes = buffer.subarray(0, size);
+        const bytes = buffer.take(file.size());
         file.read(bytes, 0);
         this.bytesRead += bytes.length;
         // Batches below the snapshot are checked when read (scanSegment checks an open segment whole where its tail is in doubt).
@@ -311,6 +312,7 @@ class Recovery {
         if (segment) await this.continueLsns(segment);
       }
     } finally {
+      buffer.release();
       // Recovery failed with files opened ahead: close them (the caller closes every handle it knows of, these may come later).
       await opening.closeFrom(scanned);
     }
@@ -390,6 +392,43 @@ class Recovery {
     this.issues.push({ code: 'Corrupt', message: `LSNs ${missing.first}..${missing.last} were in quarantined segments`, missing });
   }
 }
+
+/**
+ * The buffer pass 2 reads each segment into, reused from one to the next: room in the hasher's own
+ * memory (`Blake3.reserve`) where it has it, so that the file is read straight into the memory the
+ * digests are computed in and no byte is copied again to be hashed; a plain buffer where it has not
+ * (hash-wasm's build, a segment larger than its free memory).
+ */
+class SegmentBuffer {
+  private room: Blake3Reservation | undefined;
+  private plain = new Uint8Array(0);
+  private readonly b3: Blake3;
+
+  constructor(b3: Blake3) {
+    this.b3 = b3;
+  }
+
+  /** `size` bytes to read a segment into; what an earlier `take` returned is not to be used after. */
+  take(size: number): Uint8Array {
+    if (this.room && size <= this.room.bytes.length) return this.room.bytes.subarray(0, size);
+    if (size > this.plain.length) {
+      this.room?.release();
+      // Rounded up, so that segments a little larger than the first (up to the size bound) fit too.
+      this.room = this.b3.reserve(Math.ceil(size / ROOM_ROUNDING) * ROOM_ROUNDING);
+      if (this.room) return this.room.bytes.subarray(0, size);
+      this.plain = new Uint8Array(Math.max(size, this.plain.length * 2));
+    }
+    return this.plain.subarray(0, size);
+  }
+
+  release(): void {
+    this.room?.release();
+    this.room = undefined;
+  }
+}
+
+/** `SegmentBuffer` reserves room in multiples of this. */
+const ROOM_ROUNDING = 64 * 1024;
 
 function segmentFrom(id: WalSegmentId, scan: GoodScan, file: WalFile | undefined): Segment {
   return {

@@ -2,6 +2,7 @@ import { afterAll, describe, it } from 'vitest';
 import * as Comlink from 'comlink';
 import type { WalScenarioWorker } from './testing/wal-scenarios.worker.js';
 import { deferredScenarios } from './testing/deferred-scenarios.js';
+import { recoveryReadScenarios } from './testing/recovery-read-scenarios.js';
 import { retentionScenarios } from './testing/retention-scenarios.js';
 import { walScenarios } from './testing/wal-scenarios.js';
 
@@ -12,7 +13,7 @@ const remote = Comlink.wrap<WalScenarioWorker>(worker);
 afterAll(() => worker.terminate());
 
 describe('Wal on OpfsStorage (dedicated worker, Chromium)', () => {
-  for (const name of Object.keys({ ...walScenarios, ...retentionScenarios, ...deferredScenarios })) {
+  for (const name of Object.keys({ ...walScenarios, ...retentionScenarios, ...deferredScenarios, ...recoveryReadScenarios })) {
     it(name, () => remote.run(name));
   }
 });

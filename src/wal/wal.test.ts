@@ -1,12 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from './memory-storage.js';
 import { deferredScenarios } from './testing/deferred-scenarios.js';
+import { recoveryReadScenarios } from './testing/recovery-read-scenarios.js';
 import { retentionScenarios } from './testing/retention-scenarios.js';
 import { walScenarios } from './testing/wal-scenarios.js';
 import { Wal } from './wal.js';
 
 describe('Wal on MemoryStorage', () => {
-  for (const [name, scenario] of Object.entries({ ...walScenarios, ...retentionScenarios, ...deferredScenarios })) {
+  for (const [name, scenario] of Object.entries({
+    ...walScenarios,
+    ...retentionScenarios,
+    ...deferredScenarios,
+    ...recoveryReadScenarios,
+  })) {
     it(name, () => scenario(async () => new MemoryStorage()));
   }
 

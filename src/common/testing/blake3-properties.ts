@@ -7,12 +7,13 @@
  * the staging area's slices drawn often.
  *
  *     blake3Properties(it, expect);
+ *     blake3ReservationProperties(it, expect);
  */
 import fc from 'fast-check';
 import { createBLAKE3 } from 'hash-wasm';
 import type { expect as vitestExpect, it as vitestIt } from 'vitest';
 import { createBlake3, type Blake3 } from '../blake3.js';
-import { STAGING_BYTES } from '../blake3-simd.js';
+import { SPLICE_BYTES, STAGING_BYTES } from '../blake3-simd.js';
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
@@ -160,5 +161,108 @@ export function blake3Properties(it: typeof vitestIt, expect: typeof vitestExpec
       expect(hex(inc.digest())).toBe(expected);
     }
     expect(hex(simd.hash(bytes))).toBe(expected);
+  });
+}
+
+/**
+ * `Blake3.reserve`: input read or written into the SIMD build's own memory is hashed where it lies,
+ * whole, in two parts moved together (a header before its payload) and incrementally, with the
+ * digests of hash-wasm and its bytes as they were; hash-wasm's build has no room to give.
+ */
+export function blake3ReservationProperties(it: typeof vitestIt, expect: typeof vitestExpect): void {
+  const reference = async (...parts: Uint8Array[]) => {
+    const h = (await createBLAKE3(256)).init();
+    for (const part of parts) h.update(part);
+    return hex(h.digest('binary'));
+  };
+  /** Room of `n` bytes filled from `seed`, with the bytes it was filled with. */
+  const filled = (b3: Blake3, seed: number, n: number) => {
+    const room = b3.reserve(n);
+    if (!room) throw new Error(`no room for ${n} bytes`);
+    const bytes = bytesOf(seed, n);
+    room.bytes.set(bytes);
+    return { room, bytes };
+  };
+  /** A first part, a gap and a second part of a room of `n` bytes, and where the second starts. */
+  const layout = fc
+    .tuple(
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.oneof(fc.integer({ min: 0, max: SPLICE_BYTES + 8 }), fc.constantFrom(0, 1, 40, 56, SPLICE_BYTES)),
+      fc.oneof(fc.integer({ min: 0, max: 80 }), fc.constantFrom(0, 32)),
+      length,
+      fc.integer({ min: 0, max: 100 }),
+    )
+    .map(([seed, first, gap, second, offset]) => ({ seed, offset, first, gap, second }));
+
+  it("hashes input in the SIMD build's own memory where it lies, whole and as a header before its payload", async () => {
+    const b3 = await createBlake3();
+    await fc.assert(
+      fc.asyncProperty(layout, async ({ seed, offset, first, gap, second }) => {
+        const { room, bytes } = filled(b3, seed, offset + first + gap + second);
+        try {
+          const a = room.bytes.subarray(offset, offset + first);
+          const b = room.bytes.subarray(offset + first + gap);
+          expect(hex(b3.hash(room.bytes))).toBe(await reference(bytes));
+          expect(hex(b3.hash(a, b))).toBe(await reference(bytes.subarray(offset, offset + first), bytes.subarray(offset + first + gap)));
+          expect(hex(b3.hash(b))).toBe(await reference(bytes.subarray(offset + first + gap)));
+          // the parts the other way round, or with a third: hashed as any other input
+          expect(hex(b3.hash(b, a))).toBe(await reference(bytes.subarray(offset + first + gap), bytes.subarray(offset, offset + first)));
+          expect(hex(b3.hash(a, b, a))).toBe(
+            await reference(
+              bytes.subarray(offset, offset + first),
+              bytes.subarray(offset + first + gap),
+              bytes.subarray(offset, offset + first),
+            ),
+          );
+          const inc = await b3.incremental();
+          inc.update(a);
+          inc.update(b);
+          expect(hex(inc.digest())).toBe(await reference(bytes.subarray(offset, offset + first), bytes.subarray(offset + first + gap)));
+          expect(hex(room.bytes)).toBe(hex(bytes)); // every byte as it was
+        } finally {
+          room.release();
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('hashes parts of two rooms, or of a room and a plain buffer, as any other input', async () => {
+    const b3 = await createBlake3();
+    const one = filled(b3, 1, 3000);
+    const two = filled(b3, 2, 3000);
+    try {
+      const plain = bytesOf(3, 3000);
+      expect(hex(b3.hash(one.room.bytes.subarray(0, 40), two.room.bytes.subarray(72)))).toBe(
+        await reference(one.bytes.subarray(0, 40), two.bytes.subarray(72)),
+      );
+      expect(hex(b3.hash(plain.subarray(0, 40), one.room.bytes.subarray(72)))).toBe(
+        await reference(plain.subarray(0, 40), one.bytes.subarray(72)),
+      );
+      expect(hex(b3.hash(one.room.bytes.subarray(0, 40), plain.subarray(72)))).toBe(
+        await reference(one.bytes.subarray(0, 40), plain.subarray(72)),
+      );
+      expect(hex(one.room.bytes)).toBe(hex(one.bytes));
+      expect(hex(two.room.bytes)).toBe(hex(two.bytes));
+    } finally {
+      one.room.release();
+      two.room.release();
+    }
+  });
+
+  it('gives room back on release (once), has none past its memory, and hash-wasm has none at all', async () => {
+    const b3 = await createBlake3();
+    expect(b3.reserve(32 * 1024 * 1024)).toBeUndefined(); // more than the module's 16 MiB
+    for (let i = 0; i < 8; i++) {
+      // 8 x 10 MiB only fit one after another
+      const room = b3.reserve(10 * 1024 * 1024);
+      expect(room?.bytes.length).toBe(10 * 1024 * 1024);
+      room!.release();
+      room!.release(); // a second release frees nothing twice
+    }
+    const held = b3.reserve(10 * 1024 * 1024);
+    expect(b3.reserve(10 * 1024 * 1024)).toBeUndefined();
+    held!.release();
+    expect((await createBlake3('wasm')).reserve(1024)).toBeUndefined();
   });
 }

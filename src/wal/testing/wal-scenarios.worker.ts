@@ -6,10 +6,11 @@
 import * as Comlink from 'comlink';
 import { OpfsStorage } from '../opfs-storage.js';
 import { deferredScenarios } from './deferred-scenarios.js';
+import { recoveryReadScenarios } from './recovery-read-scenarios.js';
 import { retentionScenarios } from './retention-scenarios.js';
 import { walScenarios } from './wal-scenarios.js';
 
-const scenarios = { ...walScenarios, ...retentionScenarios, ...deferredScenarios };
+const scenarios = { ...walScenarios, ...retentionScenarios, ...deferredScenarios, ...recoveryReadScenarios };
 
 const api = {
   names(): string[] {
