@@ -26,16 +26,19 @@ export const ENVELOPE_VERSION = 1;
 /**
  * The envelope versions this build reads, per kind: the layout is the same in every version. A chunk's
  * version says the format of its plaintext (chunk-format.ts: 1; 2 and 3 carry its events as the log holds
- * them); chunk 3, page 2 and snapshot 2 are named by their header, nonce and tag (`namedParts`).
+ * them); chunk 3, page 2 and snapshot 2 and 3 are named by their header, nonce and tag (`namedParts`). A snapshot of
+ * version 3 is one part of a snapshot (docs/SYNC.md §9).
  */
 export const ENVELOPE_VERSIONS: Readonly<Record<ObjectKind, readonly number[]>> = {
   chunk: [1, 2, 3],
   manifest: [1],
   page: [1, 2],
-  snapshot: [1, 2],
+  snapshot: [1, 2, 3],
 };
 /** The version each kind is sealed in (a manifest is not named: it lives under its key). */
-export const SEAL_VERSIONS: Readonly<Record<ObjectKind, number>> = { chunk: 3, manifest: 1, page: 2, snapshot: 2 };
+export const SEAL_VERSIONS: Readonly<Record<ObjectKind, number>> = { chunk: 3, manifest: 1, page: 2, snapshot: 3 };
+/** A snapshot's envelope version 3: one part of it (docs/SYNC.md §9), opened at `{ ..., lsn, part, parts }`; 1 and 2 hold a whole snapshot. */
+export const SNAPSHOT_PART_VERSION = 3;
 const KIND_CODES: Record<ObjectKind, number> = { chunk: 1, manifest: 2, page: 3, snapshot: 4 };
 const HEADER_BYTES = 8;
 /** Where the envelope's version byte is. */

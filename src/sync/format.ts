@@ -8,6 +8,7 @@
 import { Decoder, Encoder } from '../common/bytes.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { decodeValue, encodeValue, type Value } from '../wal/payload.js';
+import { ENVELOPE_OVERHEAD } from './envelope.js';
 
 /**
  * Chunk object size (sealed) an uploader stays within: a chunk ends before the event that would take it past
@@ -22,6 +23,10 @@ export const MAX_MANIFEST_BYTES = 1024 * 1024;
 export const MANIFEST_ENTRIES = 64;
 /** Largest snapshot object a reader accepts (a shard's whole CRDT state, sealed). */
 export const MAX_SNAPSHOT_OBJECT = 256 * 1024 * 1024;
+/** Plaintext bytes of one part of a snapshot, at most (docs/SYNC.md §9): its parts are sealed, put, read and opened each on its own. */
+export const SNAPSHOT_PART_BYTES = 2 * 1024 * 1024;
+/** Most parts a snapshot's manifest entry lists. */
+export const MAX_SNAPSHOT_PARTS = 4096;
 /** Most import cursors one snapshot carries (devices of one user). */
 export const MAX_SNAPSHOT_CURSORS = 4096;
 
@@ -38,14 +43,28 @@ export interface ManifestEntry {
   readonly to: number;
 }
 
-/** A device's snapshot of one shard, as its manifest lists it. */
-export interface SnapshotEntry {
+/** One object of a snapshot: a part (envelope version 3), or the whole snapshot (versions 1 and 2). */
+export interface SnapshotPart {
   /** The object's name (64 hex digits). */
   readonly name: string;
   /** Bytes as stored (sealed). */
   readonly size: number;
+}
+
+/** A device's snapshot of one shard, as its manifest lists it. */
+export interface SnapshotEntry {
   /** The LSN of the device's log the snapshot's state is at. */
   readonly lsn: number;
+  /** Bytes as stored (sealed), all parts. */
+  readonly size: number;
+  /** Its objects, in order: the plaintext is theirs, one after the other. */
+  readonly parts: readonly SnapshotPart[];
+}
+
+/** How a snapshot body of `length` bytes is cut into parts of at most `most` bytes: `count` parts of `partBytes` (the last one shorter). */
+export function snapshotParts(length: number, most = SNAPSHOT_PART_BYTES): { count: number; partBytes: number } {
+  const count = Math.max(1, Math.ceil(length / most));
+  return { count, partBytes: Math.max(1, Math.ceil(length / count)) };
 }
 
 /** A snapshot's plaintext: a shard's CRDT state at `lsn` of its device's log, and how far it merged each other device. */
@@ -162,7 +181,7 @@ function parseOlder(value: Value | undefined, what: string): string | null {
 
 export function encodeManifest(m: Manifest): Uint8Array {
   return toBytes({
-    v: 2,
+    v: 3,
     device: m.device,
     shard: m.shard,
     shards: m.shards,
@@ -173,28 +192,50 @@ export function encodeManifest(m: Manifest): Uint8Array {
     entries: m.entries.map(entryValue),
     older: m.older,
     base: m.base,
-    snapshot: m.snapshot ? { name: m.snapshot.name, size: m.snapshot.size, lsn: m.snapshot.lsn } : null,
+    snapshot: m.snapshot
+      ? { lsn: m.snapshot.lsn, size: m.snapshot.size, parts: m.snapshot.parts.map((p) => ({ name: p.name, size: p.size })) }
+      : null,
   });
 }
 
-function parseSnapshot(value: Value | undefined, what: string): SnapshotEntry | null {
+/** A manifest's snapshot entry: in version 3 `{ lsn, size, parts }`, in version 2 `{ name, size, lsn }` (one object, the whole snapshot). */
+function parseSnapshot(value: Value | undefined, what: string, version: number): SnapshotEntry | null {
   if (value === null) return null;
-  const { name, size, lsn } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-  if (typeof name !== 'string' || !OBJECT_NAME.test(name) || !isCount(size, 1) || !isCount(lsn, 1))
-    throw malformed(what, 'snapshot must be { name, size, lsn } or null');
-  return { name, size, lsn };
+  const r = (typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {}) as Record<string, unknown>;
+  if (version === 2) {
+    const { name, size, lsn } = r;
+    if (typeof name !== 'string' || !OBJECT_NAME.test(name) || !isCount(size, 1) || !isCount(lsn, 1))
+      throw malformed(what, 'snapshot must be { name, size, lsn } or null');
+    return { lsn, size, parts: [{ name, size }] };
+  }
+  const { lsn, size, parts } = r;
+  if (!isCount(lsn, 1) || !isCount(size, 1) || !Array.isArray(parts) || parts.length < 1 || parts.length > MAX_SNAPSHOT_PARTS)
+    throw malformed(what, `snapshot must be { lsn, size, parts: [1 to ${MAX_SNAPSHOT_PARTS} parts] } or null`);
+  const listed: SnapshotPart[] = [];
+  let total = 0;
+  for (const part of parts as unknown[]) {
+    const { name, size: bytes } = (typeof part === 'object' && part !== null ? part : {}) as Record<string, unknown>;
+    // A part holds one byte of plaintext at least.
+    if (typeof name !== 'string' || !OBJECT_NAME.test(name) || !isCount(bytes, ENVELOPE_OVERHEAD + 1))
+      throw malformed(what, 'a snapshot part must be { name, size } of a sealed object');
+    listed.push({ name, size: bytes });
+    total += bytes;
+  }
+  if (total !== size) throw malformed(what, `snapshot's parts weigh ${total} bytes, listed at ${size}`);
+  return { lsn, size, parts: listed };
 }
 
 export function decodeManifest(bytes: Uint8Array, what: string): Manifest {
   const r = fromBytes(bytes, what);
   const v = r['v'];
-  if (v !== 1 && v !== 2) throw new TidalError('UnsupportedVersion', `${what} has manifest version ${String(v)}; this build reads 1 and 2`);
+  if (v !== 1 && v !== 2 && v !== 3)
+    throw new TidalError('UnsupportedVersion', `${what} has manifest version ${String(v)}; this build reads 1, 2 and 3`);
   const { device, shard, shards, epoch, version, lsn, head } = r as Record<string, unknown>;
   if (typeof device !== 'string' || !DEVICE.test(device)) throw malformed(what, 'device must be 32 hex digits');
   if (!isCount(shard, 0) || !isCount(shards, 1) || shard >= shards || shards > 64) throw malformed(what, 'shard out of range');
   if (!isCount(epoch, 0) || !isCount(version, 1) || !isCount(lsn, 0) || !isCount(head, 0)) throw malformed(what, 'counters out of range');
   const base = v === 1 ? 0 : r['base'];
-  const snapshot = v === 1 ? null : parseSnapshot(r['snapshot'], what);
+  const snapshot = v === 1 ? null : parseSnapshot(r['snapshot'], what, v);
   if (!isCount(base, 0) || base > lsn) throw malformed(what, 'base out of range');
   // What is before the chunks listed must be in the snapshot.
   if (base > 0 && (snapshot === null || snapshot.lsn < base))

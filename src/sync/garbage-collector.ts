@@ -115,7 +115,7 @@ export class GarbageCollector {
 
   /** Adds what `manifest` references: its snapshot, its chunks after its base, and the pages down to the base with their chunks. */
   private async reference(at: SyncSpace, manifest: Manifest, names: Set<string>): Promise<void> {
-    if (manifest.snapshot) names.add(manifest.snapshot.name);
+    for (const part of manifest.snapshot?.parts ?? []) names.add(part.name);
     for (const entry of manifest.entries) if (entry.to > manifest.base) names.add(entry.name);
     let first = manifest.entries[0];
     let older = manifest.older;

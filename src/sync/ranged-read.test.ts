@@ -88,7 +88,7 @@ describe('readObject', () => {
     const keys = await SyncKeys.from(new Uint8Array(32).fill(7));
     const at = new SyncSpace(keys, 'db', 'a'.repeat(32), 0, 1);
     const context = at.snapshotContext('a'.repeat(32), 5);
-    const sealed = await seal(keys, 'snapshot', context, pattern(SIZE));
+    const sealed = await seal(keys, 'snapshot', context, pattern(SIZE), 2);
     expect(sealed[ENVELOPE_VERSION_BYTE]).toBe(2);
     const name = keys.objectName(sealed);
     await store.putIfAbsent('o/sealed', sealed);

@@ -8,7 +8,7 @@
  */
 import { createBLAKE3, type IHasher } from 'hash-wasm';
 import { namedByTag, namedParts, open, seal } from './envelope.js';
-import { errorAnswer, objectMismatch, type SealAnswer, type SealerReady, type SealRequest } from './sealer.js';
+import { errorAnswer, objectMismatch, partsOf, type SealAnswer, type SealerReady, type SealRequest } from './sealer.js';
 import { toHex } from './sync-key.js';
 
 interface WorkerKeys {
@@ -45,6 +45,10 @@ async function answer(request: Exclude<SealRequest, { op: 'keys' }>): Promise<vo
       scope.postMessage({ id: request.id, sealed, name: nameOf(names, initial, namedParts(sealed)), body }, giveAway(sealed));
       return;
     }
+    if (request.op === 'seal-parts') {
+      await sealParts(aead, names, initial, request);
+      return;
+    }
     const { expected, sealed } = request;
     // An object named by its header, nonce and tag is named by them alone (what a ranged read hashed of it, nothing).
     const name =
@@ -56,7 +60,34 @@ async function answer(request: Exclude<SealRequest, { op: 'keys' }>): Promise<vo
     const plaintext = await open({ aead }, request.kind, request.context, sealed, request.what);
     scope.postMessage({ id: request.id, plaintext }, giveAway(plaintext));
   } catch (error) {
-    scope.postMessage(errorAnswer(request.id, error), []);
+    for (const id of request.op === 'seal-parts' ? request.ids : [request.id]) scope.postMessage(errorAnswer(id, error), []);
+  }
+}
+
+/** Seals the parts of a `seal-parts` request one after another, each answered (under its own id) as soon as it is sealed. */
+async function sealParts(
+  aead: CryptoKey,
+  names: IHasher,
+  initial: Uint8Array,
+  request: Extract<SealRequest, { op: 'seal-parts' }>,
+): Promise<void> {
+  const { ids, contexts } = request;
+  let parts: Uint8Array[];
+  try {
+    parts = partsOf(request.plaintext, request.partBytes, ids.length);
+    if (contexts.length !== ids.length) throw new Error('seal-parts: one context per part');
+  } catch (error) {
+    for (const id of ids) scope.postMessage(errorAnswer(id, error), []);
+    return;
+  }
+  for (let i = 0; i < ids.length; i++) {
+    try {
+      const sealed = await seal({ aead }, request.kind, contexts[i]!, parts[i]!, request.version);
+      const body = new Blob([sealed as BlobPart]);
+      scope.postMessage({ id: ids[i]!, sealed, name: nameOf(names, initial, namedParts(sealed)), body }, giveAway(sealed));
+    } catch (error) {
+      scope.postMessage(errorAnswer(ids[i]!, error), []);
+    }
   }
 }
 

@@ -47,6 +47,51 @@ describe('WorkerSealer (the seal worker) in Chromium', () => {
     worker.close();
   });
 
+  it("seals a snapshot's parts in the worker, each at its own context: each opens there and nowhere else; the plaintext's buffer is given away", async () => {
+    const k = await keys();
+    const worker = new WorkerSealer(sealWorker(), k);
+    const inline = new InlineSealer(k);
+    const plaintext = bytes(1_000_001, 5);
+    const part = (i: number, parts = 3) => ({
+      kind: 'snapshot',
+      space: 'root/db',
+      device: 'd'.repeat(32),
+      shard: 0,
+      lsn: 9,
+      part: i,
+      parts,
+    });
+    const sealing = worker.sealParts('snapshot', [part(0), part(1), part(2)], plaintext.slice(), 333_334, 3);
+    expect(sealing).toHaveLength(3);
+    const sealed = await Promise.all(sealing);
+    const opened: Uint8Array[] = [];
+    for (const [i, { sealed: bytes, name, body }] of sealed.entries()) {
+      expect(name).toBe(k.objectName(bytes));
+      expect(new Uint8Array(await body!.arrayBuffer())).toEqual(bytes);
+      opened.push(await inline.open('snapshot', part(i), bytes.slice(), `part ${i}`, { name }));
+      expect(await codeOf(inline.open('snapshot', part((i + 1) % 3), bytes.slice(), 'another index', { name }))).toBe('DecryptionFailed');
+      expect(await codeOf(inline.open('snapshot', part(i, 2), bytes.slice(), 'another count', { name }))).toBe('DecryptionFailed');
+    }
+    expect(opened.map((p) => p.byteLength)).toEqual([333_334, 333_334, 333_333]);
+    expect(new Uint8Array(await new Blob(opened as BlobPart[]).arrayBuffer())).toEqual(plaintext);
+    // The calling thread seals the same parts alike (each opens in the worker), and the buffer went to the worker.
+    const given = plaintext.slice();
+    const here = await Promise.all(inline.sealParts('snapshot', [part(0), part(1), part(2)], plaintext.slice(), 333_334, 3));
+    for (const [i, { sealed: bytes, name }] of here.entries()) {
+      expect(await worker.open('snapshot', part(i), bytes, `part ${i}`, { name })).toEqual(
+        plaintext.subarray(i * 333_334, (i + 1) * 333_334),
+      );
+    }
+    const away = worker.sealParts('snapshot', [part(0), part(1), part(2)], given, 333_334, 3);
+    expect(given.byteLength).toBe(0);
+    await Promise.all(away);
+    // Not as many contexts as parts: refused before anything is sent.
+    expect(() => worker.sealParts('snapshot', [part(0)], plaintext.slice(), 333_334, 3)).toThrowError(
+      expect.objectContaining({ code: 'InvalidArgument' }),
+    );
+    worker.close();
+  });
+
   it('refuses in the worker with the codes the calling thread gives: a changed byte, another context, another name', async () => {
     const k = await keys();
     const worker = new WorkerSealer(sealWorker(), k);

@@ -45,6 +45,18 @@ export interface Sealer {
   /** Seals `plaintext` as an object of `kind` at `context` in envelope `version`, and names it. `plaintext`'s buffer is given away. */
   seal(kind: ObjectKind, context: Value, plaintext: Uint8Array, version?: number): Promise<SealedObject>;
   /**
+   * Seals `plaintext` cut into consecutive parts of `partBytes` (the last one shorter), part `i` at `contexts[i]`,
+   * one after another: one promise per part, each settled as soon as that part is sealed (the first before the
+   * last is). `contexts` has one context per part. `plaintext`'s buffer is given away.
+   */
+  sealParts(
+    kind: ObjectKind,
+    contexts: readonly Value[],
+    plaintext: Uint8Array,
+    partBytes: number,
+    version?: number,
+  ): Promise<SealedObject>[];
+  /**
    * Opens `sealed` as an object of `kind` at `context` (envelope.ts `open`: `DecryptionFailed` and the
    * header codes), after checking it against `expected` if given (`ObjectMismatch`). `sealed`'s buffer is given away.
    */
@@ -69,6 +81,10 @@ export class InlineSealer implements Sealer {
     return { sealed, name: this.keys.objectName(sealed) };
   }
 
+  sealParts(kind: ObjectKind, contexts: readonly Value[], plaintext: Uint8Array, partBytes: number, version = SEAL_VERSIONS[kind]) {
+    return partsOf(plaintext, partBytes, contexts.length).map((part, i) => this.seal(kind, contexts[i]!, part, version));
+  }
+
   async open(kind: ObjectKind, context: Value, sealed: Uint8Array, what: string, expected?: ExpectedName): Promise<Uint8Array> {
     if (expected) {
       let name: string;
@@ -84,6 +100,15 @@ export class InlineSealer implements Sealer {
   }
 }
 
+/** `plaintext` cut into `count` consecutive parts of `partBytes` (the last one shorter), as views; `InvalidArgument` if that is not `count` parts. */
+export function partsOf(plaintext: Uint8Array, partBytes: number, count: number): Uint8Array[] {
+  if (!Number.isSafeInteger(partBytes) || partBytes < 1 || Math.max(1, Math.ceil(plaintext.byteLength / partBytes)) !== count)
+    throw new TidalError('InvalidArgument', `${plaintext.byteLength} bytes in parts of ${partBytes} are not ${count} parts`);
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) parts.push(plaintext.subarray(i * partBytes, Math.min((i + 1) * partBytes, plaintext.byteLength)));
+  return parts;
+}
+
 /** What the page or shard worker posts to the seal worker. */
 export type SealRequest =
   | { readonly op: 'keys'; readonly aead: CryptoKey; readonly names: Uint8Array }
@@ -94,6 +119,17 @@ export type SealRequest =
       readonly context: Value;
       readonly version: number;
       readonly plaintext: Uint8Array;
+    }
+  | {
+      /** Seals the parts of `plaintext` (`partsOf`), part `i` at `contexts[i]`, answered one by one under `ids[i]`. */
+      readonly op: 'seal-parts';
+      readonly id: number;
+      readonly ids: readonly number[];
+      readonly kind: ObjectKind;
+      readonly contexts: readonly Value[];
+      readonly version: number;
+      readonly plaintext: Uint8Array;
+      readonly partBytes: number;
     }
   | {
       readonly op: 'open';
@@ -130,11 +166,13 @@ export function errorAnswer(id: number, error: unknown): SealAnswer {
 /** The transfer list that gives `bytes`'s whole buffer away. */
 const giveAway = (bytes: Uint8Array): Transferable[] => (bytes.buffer instanceof ArrayBuffer ? [bytes.buffer] : []);
 
-/** A request waiting for the seal worker to be ready, with its transfer list and its caller. */
+/** A request waiting for the seal worker to be ready, with the ids it is answered under, its transfer list and its caller. */
 interface QueuedRequest {
   readonly request: Exclude<SealRequest, { op: 'keys' }>;
+  readonly ids: readonly number[];
   readonly transfer: Transferable[];
-  readonly run: (inline: InlineSealer) => Promise<SealAnswer>;
+  /** The request run on this thread instead: one answer per id. */
+  readonly run: (inline: InlineSealer) => Promise<SealAnswer>[];
 }
 
 /** How long the seal worker may take to say it is ready before sealing moves to the calling thread. */
@@ -199,6 +237,29 @@ export class WorkerSealer implements Sealer {
     return answer;
   }
 
+  sealParts(
+    kind: ObjectKind,
+    contexts: readonly Value[],
+    plaintext: Uint8Array,
+    partBytes: number,
+    version = SEAL_VERSIONS[kind],
+  ): Promise<SealedObject>[] {
+    partsOf(plaintext, partBytes, contexts.length); // refused here, not in the worker
+    const ids = contexts.map(() => this.nextId++);
+    const request = { op: 'seal-parts', id: ids[0]!, ids, kind, contexts, version, plaintext, partBytes } as const;
+    const answers = this.sendAll(request, ids, giveAway(plaintext), (inline) =>
+      inline
+        .sealParts(kind, contexts, plaintext, partBytes, version)
+        .map((sealing, i) => sealing.then((sealed) => ({ id: ids[i]!, ...sealed }))),
+    );
+    return answers.map((answering) =>
+      answering.then((answer) => {
+        if (!('sealed' in answer)) throw new TidalError('MalformedMessage', 'the seal worker answered a seal without the sealed bytes');
+        return answer;
+      }),
+    );
+  }
+
   async open(kind: ObjectKind, context: Value, sealed: Uint8Array, what: string, expected?: ExpectedName): Promise<Uint8Array> {
     const hashed = expected?.hashed;
     const request = {
@@ -239,28 +300,43 @@ export class WorkerSealer implements Sealer {
     this.timer = setTimeout(() => this.stop(`the seal worker did not answer a request within ${this.answerMs} ms`), left);
   }
 
-  private send(request: QueuedRequest['request'], transfer: Transferable[], run: QueuedRequest['run']): Promise<SealAnswer> {
+  private send(
+    request: QueuedRequest['request'],
+    transfer: Transferable[],
+    run: (inline: InlineSealer) => Promise<SealAnswer>,
+  ): Promise<SealAnswer> {
+    return this.sendAll(request, [request.id], transfer, (inline) => [run(inline)])[0]!;
+  }
+
+  /** Sends `request`, answered under each of `ids` (one answer per id, in the order of `ids`). */
+  private sendAll(
+    request: QueuedRequest['request'],
+    ids: readonly number[],
+    transfer: Transferable[],
+    run: QueuedRequest['run'],
+  ): Promise<SealAnswer>[] {
     if (this.state === 'inline') return run(this.inline);
-    if (this.state === 'starting') {
-      return new Promise<SealAnswer>((resolve, reject) => {
-        this.pending.set(request.id, { resolve, reject, postedAt: 0 });
-        this.queue.push({ request, transfer, run });
-      }).then(answered);
-    }
-    return new Promise<SealAnswer>((resolve, reject) => {
-      this.pending.set(request.id, { resolve, reject, postedAt: Date.now() });
+    const postedAt = this.state === 'starting' ? 0 : Date.now();
+    const answers = ids.map((id) =>
+      new Promise<SealAnswer>((resolve, reject) => this.pending.set(id, { resolve, reject, postedAt })).then(answered),
+    );
+    if (this.state === 'starting') this.queue.push({ request, ids, transfer, run });
+    else {
       this.worker.postMessage(request, transfer);
       if (this.timer === undefined) this.watch();
-    }).then(answered);
+    }
+    return answers;
   }
 
   private ready(): void {
     if (this.state !== 'starting') return;
     this.state = 'ready';
     const now = Date.now();
-    for (const { request, transfer } of this.queue) {
-      const waiting = this.pending.get(request.id);
-      if (waiting) waiting.postedAt = now;
+    for (const { request, ids, transfer } of this.queue) {
+      for (const id of ids) {
+        const waiting = this.pending.get(id);
+        if (waiting) waiting.postedAt = now;
+      }
       this.worker.postMessage(request, transfer);
     }
     this.queue = [];
@@ -272,10 +348,14 @@ export class WorkerSealer implements Sealer {
     clearTimeout(this.timer);
     this.timer = undefined;
     // Requests not yet posted still hold their bytes: they run here. Those posted are lost with the worker.
-    for (const { request, run } of this.queue) {
-      const waiting = this.pending.get(request.id);
-      this.pending.delete(request.id);
-      if (waiting) run(this.inline).then(waiting.resolve, waiting.reject);
+    for (const { ids, run } of this.queue) {
+      const answers = run(this.inline);
+      ids.forEach((id, i) => {
+        const waiting = this.pending.get(id);
+        this.pending.delete(id);
+        if (waiting) answers[i]!.then(waiting.resolve, waiting.reject);
+        else answers[i]!.catch(() => undefined);
+      });
     }
     this.queue = [];
     this.state = 'inline';

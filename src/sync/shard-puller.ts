@@ -111,8 +111,10 @@ export class ShardPuller {
     // The chunks are read ahead, a few at a time, while the snapshot (and each chunk before them) merges.
     const reads = new ChunkReads(plan.entries, (entry) => this.readChunk(manifest.device, entry));
     if (plan.snapshot) {
+      const snapshot = this.readSnapshot(manifest.device, plan.snapshot); // its parts' GETs go first
+      snapshot.catch(() => undefined); // awaited below
       reads.ahead(0);
-      await this.mergeSnapshot(manifest.device, plan.snapshot);
+      await this.mergeSnapshot(manifest.device, plan.snapshot, await snapshot);
       cursor = this.log.cursor(manifest.device);
     }
     const { merged, complete } = await this.mergeChunks(manifest, reads, cursor);
@@ -214,14 +216,48 @@ export class ShardPuller {
     return snapshotCheaper() ? fromSnapshot() : { snapshot: undefined, entries: needed };
   }
 
-  /** Reads, checks and merges another device's snapshot (its state and every cursor it covers, one atomic append). */
-  private async mergeSnapshot(device: string, entry: SnapshotEntry): Promise<void> {
-    const what = `snapshot at LSN ${entry.lsn} of device ${device}, shard ${this.at.shard}`;
+  /**
+   * Reads every part of another device's snapshot (several GETs at once, through the pull's pool), checks each
+   * against its name and opens it as the part it is listed as as soon as it lands (in the seal worker, while the
+   * next ones are still on their way), and returns the snapshot's plaintext: the parts' in order.
+   */
+  private async readSnapshot(device: string, entry: SnapshotEntry): Promise<Uint8Array> {
+    const what = snapshotWhat(device, this.at.shard, entry);
     if (entry.size > MAX_SNAPSHOT_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
-    const names = this.at.keys.objectNameStream();
-    const sealed = await readObject(this.remote, this.requests, this.at.objectKey(entry.name), entry.size, what, names);
-    if (!sealed) throw new TidalError('ObjectMismatch', `${what} (${entry.name}) is missing from the store`);
-    const plaintext = await this.at.checkAndOpen(entry.name, sealed, 'snapshot', this.at.snapshotContext(device, entry.lsn), what, names);
+    const { parts } = entry;
+    const count = parts.length;
+    const plaintext = count === 1 ? undefined : new Uint8Array(entry.size - count * ENVELOPE_OVERHEAD);
+    let offset = 0;
+    const opened = parts.map(async (part, i) => {
+      const at = offset; // where its plaintext goes: behind the parts before it (their listed sizes)
+      offset += part.size - ENVELOPE_OVERHEAD;
+      const partWhat = count === 1 ? what : `part ${i + 1} of ${count} of ${what}`;
+      const names = this.at.keys.objectNameStream();
+      const sealed = await readObject(this.remote, this.requests, this.at.objectKey(part.name), part.size, partWhat, names);
+      if (!sealed) throw new TidalError('ObjectMismatch', `${partWhat} (${part.name}) is missing from the store`);
+      const version = sealed[ENVELOPE_VERSION_BYTE]!; // authenticated with the rest by the open (and named: the header is)
+      let context;
+      if (version === 1 || version === 2) {
+        if (count !== 1)
+          throw new TidalError('MalformedMessage', `${partWhat} is a whole snapshot (envelope version ${version}), not a part`);
+        context = this.at.snapshotContext(device, entry.lsn);
+      } else context = this.at.snapshotPartContext(device, entry.lsn, i, count); // another version: refused by the open
+      const bytes = await this.at.checkAndOpen(part.name, sealed, 'snapshot', context, partWhat, names);
+      if (bytes.byteLength !== part.size - ENVELOPE_OVERHEAD)
+        throw new TidalError('Truncated', `${partWhat}: ${bytes.byteLength} bytes opened, listed at ${part.size} sealed`);
+      if (!plaintext) return bytes;
+      plaintext.set(bytes, at);
+      return plaintext;
+    });
+    const all = await Promise.allSettled(opened);
+    const failed = all.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    return (all[0] as PromiseFulfilledResult<Uint8Array>).value;
+  }
+
+  /** Checks and merges another device's snapshot, its `plaintext` read (its state and every cursor it covers, one atomic append). */
+  private async mergeSnapshot(device: string, entry: SnapshotEntry, plaintext: Uint8Array): Promise<void> {
+    const what = snapshotWhat(device, this.at.shard, entry);
     const body = decodeSnapshotBody(plaintext, entry.lsn, what);
     let state: CrdtSignalState;
     try {
@@ -253,6 +289,9 @@ export class ShardPuller {
     return decodeChunk(plaintext, chunkFormatOf(version), entry.from, entry.to, what);
   }
 }
+
+const snapshotWhat = (device: string, shard: number, entry: SnapshotEntry) =>
+  `snapshot at LSN ${entry.lsn} of device ${device}, shard ${shard}`;
 
 /** How many GETs of chunks and snapshots (whole or a range of one) a pull keeps in flight; as many chunks are read ahead of the merge. */
 export const DOWNLOAD_REQUESTS = 3;

@@ -18,7 +18,7 @@
  */
 import { systemClock, type Clock } from '../common/clock.js';
 import { isTidalError } from '../common/errors.js';
-import { MAX_CHUNK_BYTES } from './format.js';
+import { MAX_CHUNK_BYTES, SNAPSHOT_PART_BYTES } from './format.js';
 import { GarbageCollector, MAX_READ_MS } from './garbage-collector.js';
 import type { Remote } from './remote.js';
 import { ShardPuller } from './shard-puller.js';
@@ -50,6 +50,8 @@ export interface ShardSyncOptions {
   readonly maxChunksPerRound?: number;
   /** A snapshot is uploaded once the chunks since the last one weigh this much and more than it. Default 4 MiB. */
   readonly snapshotMinBytes?: number;
+  /** A snapshot is sealed and stored as parts of at most this many bytes of plaintext (docs/SYNC.md §9). Default 2 MiB. */
+  readonly snapshotPartBytes?: number;
   /** The wall clock (`stats.lastSyncAt`, the upload and read bounds, garbage collection). Default `systemClock`. */
   readonly clock?: Clock;
   /** Shard 0's sync sweeps the database's unreferenced objects at most this often (docs/SYNC.md §10); 0: never. Default 10 minutes. */
@@ -83,6 +85,7 @@ export class ShardSync {
       maxChunkBytes: options.maxChunkBytes ?? MAX_CHUNK_BYTES,
       maxChunksPerRound: options.maxChunksPerRound ?? 16,
       snapshotMinBytes: options.snapshotMinBytes ?? MAX_CHUNK_BYTES,
+      snapshotPartBytes: options.snapshotPartBytes ?? SNAPSHOT_PART_BYTES,
       clock: this.clock,
     });
     this.puller = new ShardPuller({ at: this.at, remote, log: options.log, stats: this.counters, clock: this.clock });

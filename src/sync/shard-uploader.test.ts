@@ -66,15 +66,15 @@ class GatedRemote implements Remote {
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-/** A device with ten chunks to upload (four events of ~360 bytes each), a snapshot due after the first two. */
+/** A device with ten chunks to upload (four events of ~360 bytes each), a snapshot due after the first two, in parts of 4000 bytes. */
 async function writer(remote: GatedRemote) {
-  const device = new TestDevice(remote, await userKeys(), { maxChunkBytes: 1600, snapshotMinBytes: 2000 });
+  const device = new TestDevice(remote, await userKeys(), { maxChunkBytes: 1600, snapshotMinBytes: 2000, snapshotPartBytes: 4000 });
   for (let i = 0; i < 40; i++) device.log.set(`item:${i}`, 'body', 'x'.repeat(200));
   return device;
 }
 
 describe('ShardUploader', () => {
-  it('queues each put as its chunk is sealed, the snapshot once sealed (taken once two chunks were cut), at most UPLOAD_REQUESTS at once; the manifest after all', async () => {
+  it("queues each put as its chunk is sealed, each of the snapshot's parts once sealed (taken once two chunks were cut), at most UPLOAD_REQUESTS at once; the manifest after all", async () => {
     const remote = new GatedRemote();
     const device = await writer(remote);
     let read = 0; // events the round has read from the log to seal
@@ -91,14 +91,15 @@ describe('ShardUploader', () => {
     expect(remote.started[0]).toBe('chunk');
     while (remote.release()) await tick();
     const uploaded = await round;
-    // The snapshot, due once two chunks were cut, was put as soon as it was sealed: before the last chunks, not after them.
+    // The snapshot, due once two chunks were cut, was put part by part as each was sealed: before the last chunks, not after them.
+    const parts = remote.started.filter((s) => s === 'snapshot').length;
+    expect(parts).toBe(3); // ~9.6 kB of state
     expect(remote.started.indexOf('snapshot')).toBeGreaterThan(0);
     expect(remote.started.indexOf('snapshot')).toBeLessThan(remote.started.lastIndexOf('chunk'));
     expect(uploaded).toBeGreaterThan(8);
     expect(remote.started.filter((s) => s === 'chunk')).toHaveLength(uploaded);
-    expect(remote.started.filter((s) => s === 'snapshot')).toHaveLength(1);
     expect(remote.maxInFlight).toBe(UPLOAD_REQUESTS);
-    expect(remote.doneAtManifest).toBe(uploaded + 1); // every object put was done before the manifest named them
+    expect(remote.doneAtManifest).toBe(uploaded + parts); // every object put was done before the manifest named them
     expect(remote.started.at(-1)).toBe('manifest');
     expect(device.sync.stats.snapshotsUp).toBe(1);
     // What was stored reads back: a second device gets everything.

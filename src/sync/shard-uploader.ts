@@ -16,7 +16,7 @@
 import type { Clock } from '../common/clock.js';
 import { TidalError } from '../common/errors.js';
 import { yieldToEventLoop } from '../common/event-loop.js';
-import { ENVELOPE_OVERHEAD } from './envelope.js';
+import { ENVELOPE_OVERHEAD, SNAPSHOT_PART_VERSION } from './envelope.js';
 import { CHUNK_COUNT_BYTES, CHUNK_VERSION, ChunkWriter } from './chunk-format.js';
 import {
   MANIFEST_ENTRIES,
@@ -25,12 +25,14 @@ import {
   encodeManifest,
   encodePage,
   encodeSnapshotBody,
+  snapshotParts,
   type Manifest,
   type ManifestEntry,
   type SnapshotEntry,
 } from './format.js';
 import { MAX_UPLOAD_MS } from './garbage-collector.js';
 import { RequestPool } from './request-pool.js';
+import type { SealedObject } from './sealer.js';
 import type { SyncLog } from './sync-log.js';
 import type { SyncSpace } from './sync-space.js';
 import type { CountingRemote } from './sync-stats.js';
@@ -39,6 +41,9 @@ import type { CountingRemote } from './sync-stats.js';
 export const UPLOAD_REQUESTS = 3;
 /** How many chunks may be being sealed at once (cut from the log, not yet handed on): the next is cut while these seal. */
 const CHUNKS_SEALING = 3;
+
+/** Bytes of events a round reads from the log between two turns of the event loop, at most (besides one per chunk cut). */
+const CUT_TURN_BYTES = 1 << 20;
 
 /** What a chunk's manifest entry says of it before it is named: its place and its sealed size. */
 type ChunkRange = Pick<ManifestEntry, 'seq' | 'size' | 'from' | 'to'>;
@@ -60,6 +65,7 @@ export class ShardUploader {
   private readonly maxChunkBytes: number;
   private readonly maxChunksPerRound: number;
   private readonly snapshotMinBytes: number;
+  private readonly snapshotPartBytes: number;
   private readonly clock: Clock;
   private readonly chunkWriter: ChunkWriter;
   /** The version of the own manifest this uploader last wrote. */
@@ -79,6 +85,7 @@ export class ShardUploader {
     maxChunkBytes: number;
     maxChunksPerRound: number;
     snapshotMinBytes: number;
+    snapshotPartBytes: number;
     clock: Clock;
   }) {
     this.at = options.at;
@@ -89,6 +96,9 @@ export class ShardUploader {
     this.chunkWriter = new ChunkWriter(Math.min(options.maxChunkBytes, 1 << 26)); // a chunk's buffer: the largest chunk, sealed
     this.maxChunksPerRound = options.maxChunksPerRound;
     this.snapshotMinBytes = options.snapshotMinBytes;
+    if (!Number.isSafeInteger(options.snapshotPartBytes) || options.snapshotPartBytes < 1)
+      throw new TidalError('InvalidArgument', `snapshotPartBytes must be a positive integer, got ${options.snapshotPartBytes}`);
+    this.snapshotPartBytes = options.snapshotPartBytes;
     this.clock = options.clock;
   }
 
@@ -128,12 +138,15 @@ export class ShardUploader {
         let snapshot: Promise<SnapshotEntry> | undefined;
         try {
           const cut: ChunkRange[] = [];
-          const onCut = (chunk: ChunkRange) => {
+          const onCut = (chunk: ChunkRange, handedOn: Promise<void>) => {
             cut.push(chunk);
             if (snapshot !== undefined || !this.snapshotDue(manifest, cut)) return;
-            snapshot = this.sealSnapshot(manifest?.snapshot).then((taken) => {
-              put(taken.entry.name, taken.sealed, taken.body);
-              return taken.entry;
+            // Taken once the chunk that made it due is handed on and the tasks its put queued had their turn (its
+            // request signed and sent): encoding the state is the round's longest task, which would hold that put
+            // back. Each part is then put as soon as it is sealed (the seal worker seals them one after another).
+            snapshot = handedOn.then(yieldToEventLoop).then(() => {
+              const taken = this.sealSnapshot(manifest?.snapshot);
+              return settleAll(taken.parts.map((part) => part.then((p) => put(p.name, p.sealed, p.body)))).then(() => taken.entry);
             });
             snapshot.catch(() => undefined); // awaited below, after the chunks
           };
@@ -195,25 +208,41 @@ export class ShardUploader {
   }
 
   /**
-   * Seals the shard's state now, as a snapshot object. Its body is encoded
-   * into a buffer the size of the `previous` snapshot and a quarter (states
-   * grow), so that it is seldom copied into a larger one as it is written.
+   * Takes the shard's state now and starts sealing it as a snapshot's parts (docs/SYNC.md §9): one promise per
+   * part, each settled once that part is sealed, and the manifest entry once all are. Its body is encoded into a
+   * buffer the size of the `previous` snapshot and a quarter (states grow), so that it is seldom copied into a
+   * larger one as it is written.
    */
-  private async sealSnapshot(
-    previous: SnapshotEntry | null | undefined,
-  ): Promise<{ entry: SnapshotEntry; sealed: Uint8Array; body: Blob | undefined }> {
+  private sealSnapshot(previous: SnapshotEntry | null | undefined): { parts: Promise<SealedObject>[]; entry: Promise<SnapshotEntry> } {
     const source = this.log.snapshot();
     const cursors = new Map([...source.cursors].filter(([device]) => device !== this.at.device));
     const capacity = previous ? previous.size + (previous.size >> 2) + 65_536 : 1 << 20;
     const plaintext = encodeSnapshotBody({ lsn: source.lsn, cursors, state: source.state }, capacity);
-    const { sealed, name, body } = await this.at.sealer.seal('snapshot', this.at.snapshotContext(this.at.device, source.lsn), plaintext);
-    return { entry: { name, size: sealed.byteLength, lsn: source.lsn }, sealed, body };
+    const { count, partBytes } = snapshotParts(plaintext.byteLength, this.snapshotPartBytes);
+    const contexts = Array.from({ length: count }, (_, i) => this.at.snapshotPartContext(this.at.device, source.lsn, i, count));
+    const parts = this.at.sealer.sealParts('snapshot', contexts, plaintext, partBytes, SNAPSHOT_PART_VERSION);
+    const entry = settleAll(parts).then((sealed) => {
+      const listed = sealed.map((p) => ({ name: p.name, size: p.sealed.byteLength }));
+      return { lsn: source.lsn, size: listed.reduce((sum, p) => sum + p.size, 0), parts: listed };
+    });
+    entry.catch(() => undefined); // a part that failed reaches whoever awaits its own promise
+    return { parts, entry };
   }
 
-  /** Seals the shard's state now and stores it (`previous`: the snapshot the manifest lists); returns its manifest entry. */
+  /** Seals the shard's state now and stores it (`previous`: the snapshot the manifest lists), each part put once sealed; returns its manifest entry. */
   private async putSnapshot(previous: SnapshotEntry | null | undefined): Promise<SnapshotEntry> {
-    const { entry, sealed, body } = await this.sealSnapshot(previous);
-    await this.remote.putIfAbsent(this.at.objectKey(entry.name), sealed, body);
+    const { parts, entry } = this.sealSnapshot(previous);
+    const puts = new RequestPool(UPLOAD_REQUESTS);
+    try {
+      for (const part of parts) {
+        const { name, sealed, body } = await part;
+        await puts.start(() => this.remote.putIfAbsent(this.at.objectKey(name), sealed, body));
+      }
+      await puts.drain();
+    } finally {
+      await settleAll(parts).catch(() => undefined); // every part sealed or failed ...
+      await puts.settled(); // ... and every put started done: none outlives the round
+    }
     this.snapshotsUp++;
     return entry;
   }
@@ -289,7 +318,7 @@ export class ShardUploader {
    */
   private async sealChunks(
     manifest: Manifest | undefined,
-    onCut: (chunk: ChunkRange) => void,
+    onCut: (chunk: ChunkRange, handedOn: Promise<void>) => void,
     onSealed: (chunk: SealedChunk) => Promise<void>,
   ): Promise<SealedChunk[]> {
     const chunks: SealedChunk[] = [];
@@ -300,6 +329,7 @@ export class ShardUploader {
     const room = this.maxChunkBytes - ENVELOPE_OVERHEAD - CHUNK_COUNT_BYTES;
     const sealing: Promise<void>[] = []; // the chunks cut and not yet handed on, in order
     let handedOn: Promise<void> = Promise.resolve();
+    let read = 0; // bytes of events read since this thread last let its queued tasks run
     // The chunk's range ends where the next starts: at the LSN before the first event left for the next one.
     const cut = async (to: number) => {
       const [chunkSeq, chunkFrom] = [seq, from];
@@ -314,13 +344,14 @@ export class ShardUploader {
         await onSealed(chunk);
       });
       handedOn.catch(() => undefined); // the last one is awaited; an earlier failure reaches it through the chain
+      const thisOne = handedOn;
       sealing.push(handedOn);
       seq++;
       from = to + 1;
       if (sealing.length >= CHUNKS_SEALING) await sealing.shift();
       await yieldToEventLoop();
       // After the queued answers had their turn (puts start), not before: a snapshot it makes due is a long task.
-      onCut({ seq: chunkSeq, size, from: chunkFrom, to });
+      onCut({ seq: chunkSeq, size, from: chunkFrom, to }, thisOne);
     };
     try {
       for await (const { lsn, bytes } of this.log.localEvents(from)) {
@@ -328,7 +359,14 @@ export class ShardUploader {
           await cut(writer.lastLsn);
           if (seq - 1 - (manifest?.head ?? 0) >= this.maxChunksPerRound) break;
         }
-        writer.add(lsn, bytes);
+        writer.add(lsn, bytes); // copied: the event's bytes may change once the next is asked for
+        read += bytes.byteLength;
+        if (read >= CUT_TURN_BYTES) {
+          // The seal worker's answers and the store's (a put done: the next one starts) are handled between cuts
+          // and every CUT_TURN_BYTES within one, not held back for all of a chunk's cutting.
+          read = 0;
+          await yieldToEventLoop();
+        }
       }
       if (writer.events > 0 && seq - 1 - (manifest?.head ?? 0) < this.maxChunksPerRound) await cut(writer.lastLsn);
       await handedOn;
@@ -370,6 +408,14 @@ export class ShardUploader {
       snapshot: current?.snapshot ?? null,
     };
   }
+}
+
+/** Every one of `promises` settled: their values, or the first failure (in order) once all settled. */
+async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const outcomes = await Promise.allSettled(promises);
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) throw failed.reason;
+  return outcomes.map((o) => (o as PromiseFulfilledResult<T>).value);
 }
 
 /** The entries a manifest keeps listed of `entries` (the newest; the oldest halves go to pages while over `MANIFEST_ENTRIES`). */

@@ -56,8 +56,14 @@ export class SyncSpace {
     return { kind: 'page', space: this.space, device, shard: this.shard, seq };
   }
 
+  /** The context of a whole snapshot (envelope version 1 or 2, read only). */
   snapshotContext(device: string, lsn: number) {
     return { kind: 'snapshot', space: this.space, device, shard: this.shard, lsn };
+  }
+
+  /** The context of part `part` (from 0) of a snapshot of `parts` parts (envelope version 3). */
+  snapshotPartContext(device: string, lsn: number, part: number, parts: number) {
+    return { kind: 'snapshot', space: this.space, device, shard: this.shard, lsn, part, parts };
   }
 
   /**
