@@ -16,8 +16,16 @@ import type { Segment } from './segment-log.js';
 import type { WalSegmentId } from './segment-id.js';
 import type { WalFile, WalStorage } from './storage.js';
 
-/** Segment files opened ahead of the one being verified, at most (each holds an exclusive OPFS handle). */
-export const SEGMENTS_OPENED_AHEAD = 8;
+/**
+ * Segment files opened ahead of the one being verified, at most (each holds
+ * an exclusive OPFS handle): enough that a log of up to 128 MiB (4 MiB
+ * segments) has every file asked for while pass 1 waits for the last one's.
+ * An open asked for while the worker hashes goes on only when the worker
+ * next waits (it takes a few of the browser's answers, each a task on this
+ * thread); with 8 ahead, recovery of the bench's 17 segments waited on most
+ * of their opens in turn.
+ */
+export const SEGMENTS_OPENED_AHEAD = 32;
 
 /**
  * The segment files recovery opens, by index in the log's order, each

@@ -25,6 +25,9 @@ import {
   type FreshStorage,
 } from './wal-scenarios.js';
 
+/** Segments of 1 KiB: a log of 1,200 one-event batches in more than 3 x SEGMENTS_OPENED_AHEAD of them. */
+const TINY = { segmentBytes: 1024 };
+
 /** A log of `events` events in 4 KiB segments, and a snapshot file (its body is not what is checked here) at `snapshotLsn`. */
 async function logWithSnapshot(storage: WalStorage, events: number, snapshotLsn: number): Promise<void> {
   const { wal } = await Wal.open(storage, { shard: 0, ...SMALL });
@@ -247,13 +250,13 @@ export const deferredScenarios: Record<string, (fresh: FreshStorage) => Promise<
     fresh,
   ) {
     const storage = await fresh();
-    const { wal } = await Wal.open(storage, { shard: 0, ...SMALL });
+    const { wal } = await Wal.open(storage, { shard: 0, ...TINY });
     for (let i = 1; i <= 1200; i++) await wal.append([event(i)]);
     await wal.close();
     const segments = (await segmentNames(storage)).length;
     expect(segments > 3 * SEGMENTS_OPENED_AHEAD, `enough segments to tell (${segments})`);
     const counting = new OpenCounting(storage);
-    const { wal: reopened, report } = await Wal.open(counting, { shard: 0, ...SMALL });
+    const { wal: reopened, report } = await Wal.open(counting, { shard: 0, ...TINY });
     expectEqual([report.segments, report.issues.length, reopened.lastLsn], [segments, 0, 1200], 'every segment recovered');
     // The window, the last segment's handle (pass 1 keeps it open for pass 2), and the newest sealed
     // segments' handles, kept for the read-handle cache (which closes those past its bound after the open).
