@@ -227,6 +227,44 @@ describe('CrdtSignalState', () => {
     );
   });
 
+  it('decodes as the bytes arrive, front to back: the same state as decoding them whole, whatever the cuts (seeded)', () => {
+    fc.assert(
+      fc.property(signalStateArb, fc.array(fc.nat(), { maxLength: 8 }), (s, cuts) => {
+        const bytes = s.encode();
+        const decoder = CrdtSignalState.decoder();
+        for (const cut of [...cuts.map((c) => c % (bytes.length + 1))].sort((a, b) => a - b)) decoder.advance(bytes.subarray(0, cut));
+        expect(decoder.finish(bytes).encode()).toEqual(bytes);
+      }),
+      { seed: 0x9a27, numRuns: 200 },
+    );
+    // Every prefix of a state with several entities, in order: each entity decoded once.
+    const state = stateOf(
+      Array.from({ length: 30 }, (_, i) => ({ op: 'increment', key: `k${i}`, kind: 'c', by: i + 1, replica: 'r' }) as const),
+    );
+    const bytes = state.encode();
+    const decoder = CrdtSignalState.decoder();
+    for (let n = 0; n <= bytes.length; n++) decoder.advance(bytes.subarray(0, n));
+    const back = decoder.finish(bytes);
+    expect(back.encode()).toEqual(bytes);
+    expect(back.counterValue('k29', 'c')).toBe(30);
+  });
+
+  it('decoding as the bytes arrive refuses only at the end, with the code decoding them whole gives; nothing partial', () => {
+    const header = [0x54, 0x44, 0x43, 0x53, 1, 3];
+    const entity = (k: number) => [1, k, 1, 1, 0x63, 1, 1, 0x72, 1, 0, 0, 0];
+    const refused = (bytes: Uint8Array, expected: string) => {
+      const decoder = CrdtSignalState.decoder();
+      for (let n = 0; n <= bytes.length; n++) expect(() => decoder.advance(bytes.subarray(0, n))).not.toThrow();
+      expect(() => decoder.finish(bytes)).toThrow(code(expected));
+      expect(() => CrdtSignalState.decode(bytes)).toThrow(code(expected));
+    };
+    refused(new Uint8Array([...header, ...entity(0x61), ...entity(0x63), ...entity(0x62)]), 'MalformedPayload'); // keys out of order
+    refused(new Uint8Array([...header, ...entity(0x61), ...entity(0x62), ...entity(0x63), 0]), 'MalformedPayload'); // a byte after them
+    refused(new Uint8Array([...header, ...entity(0x61), ...entity(0x62)]), 'Truncated'); // one entity short
+    refused(new Uint8Array([...header.slice(0, 5), 0x7f, ...entity(0x61), ...entity(0x62)]), 'LengthOutOfBounds'); // far more announced
+    refused(new Uint8Array([...header, ...entity(0x61), ...entity(0x62), ...entity(0x63)].slice(0, -1)), 'Truncated');
+  });
+
   it('refuses bad encodings with a specific code and never returns part of a state', () => {
     const good = stateOf([
       { op: 'increment', key: 'a', kind: 'c', by: 2, replica: 'r' },

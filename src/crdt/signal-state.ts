@@ -36,6 +36,14 @@ export const STATE_MAGIC = new Uint8Array([0x54, 0x44, 0x43, 0x53]);
 /** Version of the state encoding this build writes. It also reads version 1 (docs/CRDT.md, "State"). */
 export const STATE_VERSION = 2;
 
+/** @internal `CrdtSignalState.decoder`: a state's bytes decoded as they arrive, front to back (device sync's snapshot parts). */
+export interface CrdtStateDecoder {
+  /** Decodes what lies wholly within `prefix` (the bytes so far) and was not decoded yet; refuses nothing. */
+  advance(prefix: Uint8Array): void;
+  /** Decodes the rest of `bytes` (all of them) and returns the state; refuses as `CrdtSignalState.decode` does. */
+  finish(bytes: Uint8Array): CrdtSignalState;
+}
+
 const EMPTY_COUNTER = new PNCounter();
 
 /** Options of `CrdtSignalState`. */
@@ -388,43 +396,85 @@ export class CrdtSignalState {
    * (`ClockDrift` if it is too far ahead).
    */
   static decode(bytes: Uint8Array, options: CrdtSignalStateOptions = {}): CrdtSignalState {
-    const dec = new Decoder(bytes);
-    const magic = dec.readRaw(4);
-    if (magic[0] !== STATE_MAGIC[0] || magic[1] !== STATE_MAGIC[1] || magic[2] !== STATE_MAGIC[2] || magic[3] !== STATE_MAGIC[3]) {
-      throw new TidalError('BadMagic', 'encoded CRDT state does not start with TDCS');
-    }
-    const version = dec.readU8();
-    if (version !== STATE_VERSION && version !== 1) {
-      throw new TidalError(
-        'UnsupportedVersion',
-        `encoded CRDT state has version ${version}; this build reads versions 1 and ${STATE_VERSION}`,
-        {
-          details: { version },
-        },
-      );
-    }
-    // An entity record is at least a 2-byte key and three counts.
-    const count = readCount(dec, 5, 'state');
-    const state = new CrdtSignalState(options);
+    return CrdtSignalState.decoder(options).finish(bytes);
+  }
+
+  /**
+   * @internal Decodes `encode()`'s bytes as they arrive, front to back (a snapshot
+   * read in parts, docs/SYNC.md §9): `advance(prefix)` decodes the entity
+   * records that lie wholly within the bytes so far, `finish(bytes)` the
+   * rest once all of them are in, with `decode`'s checks, errors and result.
+   * Each call is given the same bytes, longer (a view from the same start).
+   * A record decoded from a prefix reads only bytes of it, which are final,
+   * so the state is the one `decode` makes of the whole; whatever does not
+   * decode from a prefix (a record cut at its end, a bound checked against
+   * the bytes left, a refusal) is tried again with more, and only `finish`
+   * refuses, nothing partial returned.
+   */
+  static decoder(options: CrdtSignalStateOptions = {}): CrdtStateDecoder {
+    let state: CrdtSignalState | undefined;
+    let version = 0;
+    let count = 0;
+    let decoded = 0;
+    let offset = 0;
     let previous: string | undefined;
-    for (let i = 0; i < count; i++) {
-      const at = dec.offset;
-      const { key, entity } = readEntityRecord(dec, version);
-      if (previous !== undefined && compareStrings(previous, key) >= 0) throw malformed('entity keys are not strictly increasing', at);
-      previous = key;
-      entity.version = ++state.changes;
-      state.entities.set(key, entity);
-    }
-    if (dec.remaining !== 0) throw malformed(`${dec.remaining} trailing bytes after the last entity`, dec.offset);
-    if (options.clock) {
-      let max = 0n;
-      for (const entity of state.entities.values()) {
-        const m = entity.maxHlc();
-        if (m > max) max = m;
+    const read = (bytes: Uint8Array): CrdtSignalState => {
+      const dec = new Decoder(bytes);
+      dec.offset = offset;
+      if (!state) {
+        const magic = dec.readRaw(4);
+        if (magic[0] !== STATE_MAGIC[0] || magic[1] !== STATE_MAGIC[1] || magic[2] !== STATE_MAGIC[2] || magic[3] !== STATE_MAGIC[3]) {
+          throw new TidalError('BadMagic', 'encoded CRDT state does not start with TDCS');
+        }
+        const v = dec.readU8();
+        if (v !== STATE_VERSION && v !== 1) {
+          throw new TidalError(
+            'UnsupportedVersion',
+            `encoded CRDT state has version ${v}; this build reads versions 1 and ${STATE_VERSION}`,
+            {
+              details: { version: v },
+            },
+          );
+        }
+        // An entity record is at least a 2-byte key and three counts.
+        count = readCount(dec, 5, 'state');
+        version = v;
+        state = new CrdtSignalState(options);
+        offset = dec.offset;
       }
-      if (max !== 0n) options.clock.receive(max);
-    }
-    return state;
+      for (; decoded < count; decoded++) {
+        const at = dec.offset;
+        const { key, entity } = readEntityRecord(dec, version);
+        if (previous !== undefined && compareStrings(previous, key) >= 0) throw malformed('entity keys are not strictly increasing', at);
+        previous = key;
+        entity.version = ++state.changes;
+        state.entities.set(key, entity);
+        offset = dec.offset;
+      }
+      return state;
+    };
+    return {
+      advance(prefix: Uint8Array): void {
+        try {
+          read(prefix);
+        } catch {
+          // Not decodable from this prefix (yet): tried again with more, refused by `finish` if still so.
+        }
+      },
+      finish(bytes: Uint8Array): CrdtSignalState {
+        const done = read(bytes);
+        if (offset !== bytes.byteLength) throw malformed(`${bytes.byteLength - offset} trailing bytes after the last entity`, offset);
+        if (options.clock) {
+          let max = 0n;
+          for (const entity of done.entities.values()) {
+            const m = entity.maxHlc();
+            if (m > max) max = m;
+          }
+          if (max !== 0n) options.clock.receive(max);
+        }
+        return done;
+      },
+    };
   }
 
   /** @internal The current entity objects, for the reconciliation engine's digest index. Do not mutate. */

@@ -21,7 +21,7 @@ import type { Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { chunkFormatOf, decodeChunk, type ChunkEvent } from './chunk-format.js';
 import { ENVELOPE_OVERHEAD, ENVELOPE_VERSION_BYTE } from './envelope.js';
-import { CrdtSignalState } from '../crdt/signal-state.js';
+import { CrdtSignalState, type CrdtStateDecoder } from '../crdt/signal-state.js';
 import {
   MAX_CHUNK_OBJECT,
   MAX_MANIFEST_BYTES,
@@ -219,14 +219,34 @@ export class ShardPuller {
   /**
    * Reads every part of another device's snapshot (several GETs at once, through the pull's pool), checks each
    * against its name and opens it as the part it is listed as as soon as it lands (in the seal worker, while the
-   * next ones are still on their way), and returns the snapshot's plaintext: the parts' in order.
+   * next ones are still on their way), and returns the snapshot's plaintext (the parts' in order) with its state's
+   * decoder: the state is decoded as far as the parts in so far reach from the first, while the next are in flight.
    */
-  private async readSnapshot(device: string, entry: SnapshotEntry): Promise<Uint8Array> {
+  private async readSnapshot(device: string, entry: SnapshotEntry): Promise<ReadSnapshot> {
     const what = snapshotWhat(device, this.at.shard, entry);
     if (entry.size > MAX_SNAPSHOT_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
     const { parts } = entry;
     const count = parts.length;
     const plaintext = count === 1 ? undefined : new Uint8Array(entry.size - count * ENVELOPE_OVERHEAD);
+    const decoder = CrdtSignalState.decoder();
+    const landed = new Array<boolean>(count).fill(false);
+    let inOrder = 0; // parts in from the first on, without a gap
+    let prefix = 0; // their bytes
+    let stateAt = -1; // where the state starts in the body, once its header is in
+    const decodeLanded = () => {
+      const before = inOrder;
+      for (; inOrder < count && landed[inOrder]; inOrder++) prefix += parts[inOrder]!.size - ENVELOPE_OVERHEAD;
+      if (inOrder === before) return;
+      const body = plaintext!.subarray(0, prefix);
+      if (stateAt < 0) {
+        try {
+          stateAt = prefix - decodeSnapshotBody(body, entry.lsn, what).state.byteLength;
+        } catch {
+          return; // its header is not all in yet (or is refused: by mergeSnapshot, from all of it)
+        }
+      }
+      decoder.advance(body.subarray(stateAt));
+    };
     let offset = 0;
     const opened = parts.map(async (part, i) => {
       const at = offset; // where its plaintext goes: behind the parts before it (their listed sizes)
@@ -247,21 +267,23 @@ export class ShardPuller {
         throw new TidalError('Truncated', `${partWhat}: ${bytes.byteLength} bytes opened, listed at ${part.size} sealed`);
       if (!plaintext) return bytes;
       plaintext.set(bytes, at);
+      landed[i] = true;
+      decodeLanded();
       return plaintext;
     });
     const all = await Promise.allSettled(opened);
     const failed = all.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
-    return (all[0] as PromiseFulfilledResult<Uint8Array>).value;
+    return { plaintext: (all[0] as PromiseFulfilledResult<Uint8Array>).value, decoder };
   }
 
-  /** Checks and merges another device's snapshot, its `plaintext` read (its state and every cursor it covers, one atomic append). */
-  private async mergeSnapshot(device: string, entry: SnapshotEntry, plaintext: Uint8Array): Promise<void> {
+  /** Checks and merges another device's snapshot, read (its state and every cursor it covers, one atomic append). */
+  private async mergeSnapshot(device: string, entry: SnapshotEntry, { plaintext, decoder }: ReadSnapshot): Promise<void> {
     const what = snapshotWhat(device, this.at.shard, entry);
     const body = decodeSnapshotBody(plaintext, entry.lsn, what);
     let state: CrdtSignalState;
     try {
-      state = CrdtSignalState.decode(body.state);
+      state = decoder.finish(body.state);
     } catch (error) {
       throw new TidalError(
         'MalformedMessage',
@@ -288,6 +310,12 @@ export class ShardPuller {
     const plaintext = await this.at.checkAndOpen(entry.name, sealed, 'chunk', context, what, names);
     return decodeChunk(plaintext, chunkFormatOf(version), entry.from, entry.to, what);
   }
+}
+
+/** A snapshot read: its plaintext, and its state's decoder, advanced as far as the parts reached as they landed. */
+interface ReadSnapshot {
+  readonly plaintext: Uint8Array;
+  readonly decoder: CrdtStateDecoder;
 }
 
 const snapshotWhat = (device: string, shard: number, entry: SnapshotEntry) =>

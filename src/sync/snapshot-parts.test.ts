@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Encoder } from '../common/bytes.js';
 import { encodeValue } from '../wal/payload.js';
 import { ENVELOPE_VERSION_BYTE, seal } from './envelope.js';
-import { decodeManifest, encodeManifest, type Manifest } from './format.js';
+import { decodeManifest, encodeManifest, encodeSnapshotBody, snapshotParts, type Manifest } from './format.js';
 import { MemoryRemote } from './memory-remote.js';
 import { SyncSpace } from './sync-space.js';
 import { TestDevice, userKeys } from './testing/devices.js';
@@ -172,6 +172,25 @@ describe('snapshots in parts', () => {
     const size = parts.reduce((sum, p) => sum + p.size, 0);
     await forgeManifest(remote, at, manifest, { snapshot: { lsn, size, parts } });
     expect(await joinRefused(remote, keys)).toEqual(['MalformedMessage']);
+  });
+
+  it('parts that open but whose state does not decode (a device with a bug): MalformedMessage once all are in, nothing merged', async () => {
+    const { remote, keys, a, at, manifest } = await snapshotInParts();
+    const lsn = manifest.snapshot!.lsn;
+    const state = a.log.state.encode();
+    // A state whose last byte is out of range, and one cut short: each sealed in parts as a writer would.
+    const changed = state.slice();
+    changed[changed.length - 1] = 0xff;
+    for (const bad of [changed, state.subarray(0, state.length - 3)]) {
+      const body = encodeSnapshotBody({ lsn, cursors: new Map(), state: bad });
+      const { count, partBytes } = snapshotParts(body.byteLength, 700);
+      const contexts = Array.from({ length: count }, (_, i) => at.snapshotPartContext(a.id, lsn, i, count));
+      const sealed = await Promise.all(at.sealer.sealParts('snapshot', contexts, body, partBytes, 3));
+      for (const p of sealed) await remote.putIfAbsent(at.objectKey(p.name), p.sealed);
+      const parts = sealed.map((p) => ({ name: p.name, size: p.sealed.byteLength }));
+      await forgeManifest(remote, at, manifest, { snapshot: { lsn, size: parts.reduce((sum, p) => sum + p.size, 0), parts } });
+      expect(await joinRefused(remote, keys)).toEqual(['MalformedMessage']);
+    }
   });
 
   it('a manifest whose snapshot parts do not add up to its size, or list none, or a part too small to hold a byte: MalformedMessage', async () => {
