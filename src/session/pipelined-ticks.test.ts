@@ -10,7 +10,8 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { TidalError } from '../common/errors.js';
 import { MemoryStorage } from '../wal/memory-storage.js';
-import type { WalFile, WalStorage } from '../wal/storage.js';
+import type { WalStorage } from '../wal/storage.js';
+import { WatchedStorage } from '../wal/testing/watched-storage.js';
 import { Wal } from '../wal/wal.js';
 import { SessionWriter, type SessionLink } from './session-writer.js';
 import { ShardLeader } from './shard-leader.js';
@@ -72,39 +73,13 @@ const kState = (leader: ShardLeader) => ({
 });
 
 /** A storage whose `n`-th file write (counting from 1) fails with `StorageFull`, once. */
-class FailingWrite implements WalStorage {
-  readonly description = 'memory, one write failing';
-  writes = 0;
-  private readonly storage: MemoryStorage;
-  private readonly failing: number;
-  constructor(storage: MemoryStorage, failing: number) {
-    this.storage = storage;
-    this.failing = failing;
-  }
-  list() {
-    return this.storage.list();
-  }
-  async open(name: string, options?: { create?: boolean }): Promise<WalFile> {
-    const file = await this.storage.open(name, options);
-    return {
-      name: file.name,
-      size: () => file.size(),
-      read: (target, at) => file.read(target, at),
-      write: (bytes, at) => {
-        if (++this.writes === this.failing) throw new TidalError('StorageFull', 'quota used up (injected)');
-        file.write(bytes, at);
-      },
-      truncate: (size) => file.truncate(size),
-      flush: () => file.flush(),
-      close: () => file.close(),
-    };
-  }
-  rename(from: string, to: string) {
-    return this.storage.rename(from, to);
-  }
-  remove(name: string) {
-    return this.storage.remove(name);
-  }
+function failingWrite(storage: MemoryStorage, failing: number): WalStorage {
+  let writes = 0;
+  return new WatchedStorage(storage, {
+    beforeWrite: () => {
+      if (++writes === failing) throw new TidalError('StorageFull', 'quota used up (injected)');
+    },
+  });
 }
 
 async function openLeader(storage: WalStorage, replica: string): Promise<{ wal: Wal; leader: ShardLeader }> {
@@ -128,7 +103,7 @@ describe('pipelined ticks', () => {
   it('a batch that fails in the middle of the pipeline fails its own writes only; those behind it land once, in order', async () => {
     const storage = new MemoryStorage();
     // Write 1 is the segment's header; write 4 is the third tick's batch.
-    const { wal, leader } = await openLeader(new FailingWrite(storage, 4), 'l');
+    const { wal, leader } = await openLeader(failingWrite(storage, 4), 'l');
     const writer = new SessionWriter({ shard: 0, link: tickLink(async () => leader), merge: true });
     const { settled, mostInFlight } = await issueTicks(writer, 10);
     expect(mostInFlight).toBeGreaterThanOrEqual(5); // the ticks did not wait for one another

@@ -155,10 +155,18 @@ export class ShardLeader {
    * outcome is its token or its error, as `write` would give), and those
    * admitted are appended as one batch and applied in order once
    * committed. Never rejects; an append failure fails the writes it held.
+   *
+   * `answered`, when given, is called with the outcomes as soon as the
+   * batch is committed (flushed, in durable mode), before its writes are
+   * applied, in the same microtask: a worker posts its reply there, so the
+   * writer's next tick is not held behind the apply. It is not called when
+   * an outcome is only known later (a duplicate of a write still in
+   * flight): the returned promise, which resolves with the same outcomes
+   * once they are applied, then answers.
    */
-  writeBatch(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
+  writeBatch(requests: readonly WriteRequest[], answered?: (outcomes: readonly WriteOutcome[]) => void): Promise<WriteOutcome[]> {
     if (this.closed) return Promise.resolve(requests.map(() => ({ ok: false, error: this.closedError() })));
-    return this.track(this.admitBatch(requests));
+    return this.track(this.admitBatch(requests, answered));
   }
 
   /**
@@ -191,7 +199,10 @@ export class ShardLeader {
   }
 
   /** `writeBatch` once the leader is known to be open. */
-  private async admitBatch(requests: readonly WriteRequest[]): Promise<WriteOutcome[]> {
+  private async admitBatch(
+    requests: readonly WriteRequest[],
+    answered: ((outcomes: readonly WriteOutcome[]) => void) | undefined,
+  ): Promise<WriteOutcome[]> {
     const now = this.clock.now();
     const outcomes: (WriteOutcome | Promise<WriteOutcome>)[] = [];
     const admitted: { index: number; event: WriteEvent; logged: Value; steps: number; pending: number }[] = [];
@@ -228,26 +239,31 @@ export class ShardLeader {
     }
     if (admitted.length > 0) {
       const results = await this.appendEvents(admitted.map((a) => a.logged));
+      admitted.forEach(({ index }, i) => {
+        const result = results[i]!;
+        outcomes[index] =
+          'lsn' in result
+            ? (repeats.get(index) ?? { ok: true, token: { shard: this.shard, lsn: result.lsn } })
+            : { ok: false, error: result.error };
+      });
+      if (answered) answerNow(outcomes, answered);
       const lsns: (number | undefined)[] = [];
-      admitted.forEach(({ index, event, steps, pending }, i) => {
+      admitted.forEach(({ event, steps, pending }, i) => {
         const result = results[i]!;
         this.pendingSteps.release(steps, pending);
         this.inFlight.remove(event);
         if ('lsn' in result) {
           this.state.applyEvent(result.lsn, event); // LSNs ascend with i: applied in log order; checked on admission
           this.pendingSteps.applied(steps);
-          const repeated = repeats.get(index);
-          outcomes[index] = repeated ?? { ok: true, token: { shard: this.shard, lsn: result.lsn } };
           lsns.push(result.lsn);
           this.waiters.wake(result.lsn);
         } else {
           this.state.idempotency.abandon(event.session, event.seq);
-          outcomes[index] = { ok: false, error: result.error };
           lsns.push(undefined);
         }
       });
       settle(lsns);
-    }
+    } else if (answered) answerNow(outcomes, answered);
     return Promise.all(outcomes);
   }
 
@@ -447,6 +463,19 @@ export class ShardLeader {
         // As above: merged as stamped.
       }
     });
+  }
+}
+
+/** Calls `answered` with `outcomes` if every one is known now (none waits on another write); its failure is its own. */
+function answerNow(
+  outcomes: readonly (WriteOutcome | Promise<WriteOutcome>)[],
+  answered: (outcomes: readonly WriteOutcome[]) => void,
+): void {
+  for (const outcome of outcomes) if (outcome instanceof Promise) return;
+  try {
+    answered(outcomes as readonly WriteOutcome[]);
+  } catch {
+    // The caller's reply failed; the writes are committed and are applied regardless.
   }
 }
 

@@ -256,12 +256,14 @@ export class ShardHost {
    * (write-frame.ts, its buffer transferred from the main thread): here if
    * this tab leads the shard, else forwarded to the leader tab. A frame
    * refused whole rejects with `MalformedMessage`; a write refused within
-   * it has its own outcome.
+   * it has its own outcome. `answered` (the write port's reply) gets the
+   * outcomes once the frame is committed here, before it is applied
+   * (`admitFrame`); a forwarded frame is answered when its promise settles.
    */
-  async write(frame: Uint8Array): Promise<WriteOutcome[]> {
+  async write(frame: Uint8Array, answered?: (outcomes: WriteOutcome[]) => void): Promise<WriteOutcome[]> {
     if (this.superseded) throw this.superseded;
     const role = this.leadership.role;
-    if (role.kind === 'leader') return this.admitHere(frame);
+    if (role.kind === 'leader') return this.admitHere(frame, answered);
     const count = checkWriteFrame(frame, this.config.shard);
     const leaderTab = this.leadership.leaderTab;
     if (!leaderTab || leaderTab === this.config.tabId || role.kind !== 'follower') {
@@ -272,13 +274,13 @@ export class ShardHost {
   }
 
   /** Admits a frame's writes to this worker's leader (`Closed` if it no longer leads when they are admitted). */
-  private admitHere(frame: Uint8Array): Promise<WriteOutcome[]> {
+  private admitHere(frame: Uint8Array, answered?: (outcomes: WriteOutcome[]) => void): Promise<WriteOutcome[]> {
     const leader = (): ShardLeader => {
       const role = this.leadership.role;
       if (role.kind !== 'leader') throw new TidalError('Closed', `shard ${this.config.shard} is not led here`);
       return role.leader;
     };
-    return admitFrame(leader, this.config.shard, frame);
+    return admitFrame(leader, this.config.shard, frame, answered);
   }
 
   // ---- Reads (host-reads.ts) ----------------------------------------------

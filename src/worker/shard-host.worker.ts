@@ -37,7 +37,7 @@ const api = {
   stepDown: () => live().stepDown(),
   shipToInTabFollower: (port: MessagePort, replica: string) => live().shipToInTabFollower(port, replica),
   hostInTabFollower: (shard: number, port: MessagePort, replica: string) => live().hostInTabFollower(shard, port, replica),
-  serveWrites: (port: MessagePort) => serveWritePort(port, (frame) => live().write(frame)),
+  serveWrites: (port: MessagePort) => serveWritePort(port, (frame, answered) => live().write(frame, answered)),
   get: (...args: Parameters<ShardHost['get']>) => live().get(...args),
   scan: (...args: Parameters<ShardHost['scan']>) => live().scan(...args),
   status: () => live().status(),

@@ -14,7 +14,7 @@ import { WritePort, serveWritePort } from './write-port.js';
 const SHARD = 2;
 
 /** Both ends of a port; the worker's end admits each frame with `write`. */
-function ports(write: (frame: Uint8Array) => Promise<WriteOutcome[]>): WritePort {
+function ports(write: (frame: Uint8Array, answered: (outcomes: WriteOutcome[]) => void) => Promise<WriteOutcome[]>): WritePort {
   const channel = new MessageChannel();
   serveWritePort(channel.port2, write);
   return new WritePort(channel.port1, SHARD);
@@ -50,6 +50,22 @@ describe('WritePort', () => {
       { ok: true, token: { shard: SHARD, lsn: 102 } },
       { ok: false, code: 'Overflow', message: 'write 3 too much' },
     ]);
+  });
+
+  it('settles a frame with the outcomes the worker answers early (a leader, once committed), once, and later frames with their own', async () => {
+    let applied: () => void = () => undefined;
+    const writes = ports((frame, answered) => {
+      const lsns = decodeWriteFrame(frame, SHARD).map((entry) => (entry.ok ? 200 + entry.request.seq : -1));
+      answered(lsns.map((lsn): WriteOutcome => ({ ok: true, token: { shard: SHARD, lsn } })));
+      // The promise settles later, once the writes are applied, with what was answered: no second reply.
+      return new Promise((resolve) => (applied = () => resolve(lsns.map((lsn) => ({ ok: true, token: { shard: SHARD, lsn } })))));
+    });
+    expect(await writes.send(encodeWriteFrame(SHARD, [request(1), request(2)]))).toEqual([
+      { ok: true, token: { shard: SHARD, lsn: 201 } },
+      { ok: true, token: { shard: SHARD, lsn: 202 } },
+    ]);
+    applied();
+    expect(await writes.send(encodeWriteFrame(SHARD, [request(3)]))).toEqual([{ ok: true, token: { shard: SHARD, lsn: 203 } }]);
   });
 
   it('transfers the frame: the sender no longer holds its bytes', async () => {

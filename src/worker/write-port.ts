@@ -15,7 +15,7 @@
  *     const channel = new MessageChannel();
  *     const writes = new WritePort(channel.port1);                   // main thread
  *     host.serveWrites(Comlink.transfer(channel.port2, [channel.port2]));
- *     serveWritePort(port, (frame) => shardHost.write(frame));      // worker
+ *     serveWritePort(port, (frame, answered) => shardHost.write(frame, answered)); // worker
  *     const outcomes = await writes.send(frame);                     // one per write of the frame, in order
  *
  * Why not comlink: per frame it built a request object, a random id, a
@@ -111,44 +111,57 @@ export class WritePort {
 
 /**
  * The worker's end: admits each frame that arrives on `port` with `write`
- * and answers it. Whatever arrives is checked by `write` (a frame that is
- * not one is refused whole, `MalformedMessage`); nothing that arrives
- * throws here.
+ * and answers it, once: when `write` calls its `answered` with the
+ * outcomes (a leader does as soon as the frame's batch is committed,
+ * before applying it), else when its promise settles. Whatever arrives is
+ * checked by `write` (a frame that is not one is refused whole,
+ * `MalformedMessage`); nothing that arrives throws here.
  */
-export function serveWritePort(port: MessagePort, write: (frame: Uint8Array) => Promise<WriteOutcome[]>): void {
+export function serveWritePort(
+  port: MessagePort,
+  write: (frame: Uint8Array, answered: (outcomes: WriteOutcome[]) => void) => Promise<WriteOutcome[]>,
+): void {
   let received = 0;
   port.onmessage = (event: MessageEvent) => {
     const n = received++;
+    let replied = false;
+    const reply = (outcomes: WriteOutcome[]) => {
+      if (replied) return;
+      replied = true;
+      postOutcomes(port, n, outcomes);
+    };
     let written: Promise<WriteOutcome[]>;
     try {
-      written = write(event.data as Uint8Array);
+      written = write(event.data as Uint8Array, reply);
     } catch (error) {
       written = Promise.reject(error);
     }
-    written.then(
-      (outcomes) => {
-        const admitted: AdmittedReply = new Float64Array(outcomes.length + 1);
-        admitted[0] = n;
-        const refused: { i: number; code: string; message: string }[] = [];
-        outcomes.forEach((outcome, i) => {
-          if (outcome.ok) admitted[i + 1] = outcome.token.lsn;
-          else {
-            admitted[i + 1] = -1;
-            refused.push({ i, code: outcome.code, message: outcome.message });
-          }
-        });
-        if (refused.length === 0) {
-          port.postMessage(admitted, [admitted.buffer]);
-          return;
-        }
-        const lsns = admitted.slice(1);
-        const reply: WriteReply = { n, lsns, refused };
-        port.postMessage(reply, [lsns.buffer]);
-      },
-      (error: unknown) => {
-        const reply: WriteReply = { n, error: errorToWire(error) };
-        port.postMessage(reply);
-      },
-    );
+    written.then(reply, (error: unknown) => {
+      if (replied) return;
+      replied = true;
+      const answer: WriteReply = { n, error: errorToWire(error) };
+      port.postMessage(answer);
+    });
   };
+}
+
+/** Answers frame `n` with its writes' outcomes: an `AdmittedReply` when all were admitted. */
+function postOutcomes(port: MessagePort, n: number, outcomes: readonly WriteOutcome[]): void {
+  const admitted: AdmittedReply = new Float64Array(outcomes.length + 1);
+  admitted[0] = n;
+  const refused: { i: number; code: string; message: string }[] = [];
+  outcomes.forEach((outcome, i) => {
+    if (outcome.ok) admitted[i + 1] = outcome.token.lsn;
+    else {
+      admitted[i + 1] = -1;
+      refused.push({ i, code: outcome.code, message: outcome.message });
+    }
+  });
+  if (refused.length === 0) {
+    port.postMessage(admitted, [admitted.buffer]);
+    return;
+  }
+  const lsns = admitted.slice(1);
+  const reply: WriteReply = { n, lsns, refused };
+  port.postMessage(reply, [lsns.buffer]);
 }
