@@ -3,10 +3,10 @@ import type { Clock, TimerHandle } from '../common/clock.js';
 import { isTidalError } from '../common/errors.js';
 import { ManualClock } from '../common/testing/manual-clock.js';
 import type { ShardSlot } from './shard-slot.js';
-import { TickBatcher } from './tick-batcher.js';
+import { FRAME_SEND_BYTES, TickBatcher } from './tick-batcher.js';
 import type { WriteOutcome } from './tab-rpc.js';
 import { incrementRequest as request } from './testing/write-requests.js';
-import { decodeWriteFrame } from './write-frame.js';
+import { blockOf, decodeWriteFrame } from './write-frame.js';
 
 const SHARD = 1;
 const TIMEOUT_MS = 1000;
@@ -93,6 +93,25 @@ describe('TickBatcher', () => {
     const error = new Error('worker gone');
     frames[0]!.fail(error);
     await expect(written).rejects.toBe(error);
+  });
+
+  it("sends a tick's writes in more than one frame once they pass FRAME_SEND_BYTES, the first before the tick ends, in order", async () => {
+    const { batcher, frames, ok } = harness();
+    // Writes whose blocks are all of one size: each its own key, of one length.
+    const sized = (seq: number) => {
+      const ops = [{ op: 'increment' as const, key: `item-${String(seq).padStart(8, '0')}`, kind: 'click', by: 1 }];
+      return { ...request(seq), ops, block: blockOf({ ...request(seq), ops }) };
+    };
+    const perFrame = Math.ceil(FRAME_SEND_BYTES / sized(1).block.length);
+    const count = 2 * perFrame + 3;
+    const written = Array.from({ length: count }, (_, i) => batcher.write(sized(i + 1)));
+    // Still in the tick that issued them: the full frames are sent already.
+    expect(frames.map((f) => f.seqs.length)).toEqual([perFrame, perFrame]);
+    await tick();
+    expect(frames.map((f) => f.seqs.length)).toEqual([perFrame, perFrame, 3]);
+    expect(frames.flatMap((f) => f.seqs)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    for (const frame of frames) frame.answer(ok(frame.seqs));
+    expect((await Promise.all(written)).map((token) => token.lsn)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
   });
 
   it('shares one timer between the frames in flight, not one per frame', async () => {
