@@ -9,15 +9,24 @@ import { TidalError } from '../common/errors.js';
 import type { WalFile, WalStorage } from './storage.js';
 
 interface StoredFile {
-  /** Bytes as the running process sees them. */
+  /**
+   * Bytes as the running process sees them, up to `size`; the buffer may be
+   * shorter than the file (a truncate that grows it, as a segment's
+   * pre-growing does, allocates nothing): the bytes past it read as zeros.
+   */
   bytes: Uint8Array;
   size: number;
-  /** Size at the last flush: what survives a crash is `bytes[0..durableSize)`... */
+  /** Bytes from this offset on are zeros (none was written there, or a truncate cut them). */
+  written: number;
+  /** Size at the last flush: what survives a crash is `bytes[0..durableWritten)`, then zeros up to `durableSize`... */
   durableSize: number;
+  /** `written` at the last flush. */
+  durableWritten: number;
   /**
    * ...unless a write or truncate since that flush touched those bytes: then
-   * this holds a copy of them as flushed. Appends (all the WAL does) never
-   * need the copy, so a flush costs nothing.
+   * this holds a copy of them as flushed. Appends (all the WAL does, into a
+   * file's end or the zeros it was grown by) never need the copy, so a
+   * flush costs nothing.
    */
   durableCopy: Uint8Array | null;
   /** The one handle that may use the file now (handles are exclusive); null when closed. */
@@ -37,7 +46,7 @@ export class MemoryStorage implements WalStorage {
     let file = this.files.get(name);
     if (!file) {
       if (!options.create) throw new TidalError('StorageError', `memory: no file named ${name}`);
-      file = { bytes: new Uint8Array(0), size: 0, durableSize: 0, durableCopy: null, owner: null };
+      file = { bytes: new Uint8Array(0), size: 0, written: 0, durableSize: 0, durableWritten: 0, durableCopy: null, owner: null };
       this.files.set(name, file);
     }
     if (file.owner) throw new TidalError('StorageError', `memory: ${name} is already open (handles are exclusive, as in OPFS)`);
@@ -65,8 +74,9 @@ export class MemoryStorage implements WalStorage {
   crash(): void {
     for (const file of this.files.values()) {
       if (file.durableCopy) file.bytes = file.durableCopy;
-      file.bytes.fill(0, file.durableSize);
+      file.bytes.fill(0, file.durableWritten);
       file.size = file.durableSize;
+      file.written = file.durableWritten;
       file.durableCopy = null;
       file.owner = null;
     }
@@ -76,14 +86,25 @@ export class MemoryStorage implements WalStorage {
   snapshot(name: string): Uint8Array {
     const file = this.files.get(name);
     if (!file) throw new TidalError('StorageError', `memory: no file named ${name}`);
-    return file.bytes.slice(0, file.size);
+    const copy = new Uint8Array(file.size);
+    copy.set(file.bytes.subarray(0, Math.min(file.size, file.bytes.length)));
+    return copy;
   }
 
   /** Replaces a closed file's bytes, durably (tests use it to corrupt or plant files). */
   put(name: string, bytes: Uint8Array): void {
     const existing = this.files.get(name);
     if (existing?.owner) throw new TidalError('StorageError', `memory: ${name} is open`);
-    this.files.set(name, { bytes: bytes.slice(), size: bytes.length, durableSize: bytes.length, durableCopy: null, owner: null });
+    const size = bytes.length;
+    this.files.set(name, {
+      bytes: bytes.slice(),
+      size,
+      written: size,
+      durableSize: size,
+      durableWritten: size,
+      durableCopy: null,
+      owner: null,
+    });
   }
 
   private closedFile(name: string): StoredFile {
@@ -116,13 +137,15 @@ class MemoryFile implements WalFile {
   read(target: Uint8Array, at: number): number {
     const file = this.check();
     const n = Math.max(0, Math.min(target.length, file.size - at));
-    target.set(file.bytes.subarray(at, at + n));
+    const stored = Math.max(0, Math.min(n, file.bytes.length - at));
+    target.set(file.bytes.subarray(at, at + stored));
+    target.fill(0, stored, n);
     return n;
   }
 
   /** Keeps the flushed bytes before `at` is overwritten below the durable size. */
   private preserveDurable(file: StoredFile, at: number): void {
-    if (at < file.durableSize && !file.durableCopy) file.durableCopy = file.bytes.slice(0, file.durableSize);
+    if (at < file.durableWritten && !file.durableCopy) file.durableCopy = file.bytes.slice(0, file.durableWritten);
   }
 
   write(bytes: Uint8Array, at: number): void {
@@ -131,22 +154,20 @@ class MemoryFile implements WalFile {
     const end = at + bytes.length;
     if (end > file.bytes.length) {
       const grown = new Uint8Array(Math.max(end, file.bytes.length * 2, 4096));
-      grown.set(file.bytes.subarray(0, file.size));
+      grown.set(file.bytes.subarray(0, Math.min(file.written, file.bytes.length)));
       file.bytes = grown;
     }
     file.bytes.set(bytes, at);
     file.size = Math.max(file.size, end);
+    file.written = Math.max(file.written, end);
   }
 
   truncate(size: number): void {
     const file = this.check();
-    this.preserveDurable(file, size);
-    if (size > file.bytes.length) {
-      const grown = new Uint8Array(size);
-      grown.set(file.bytes.subarray(0, file.size));
-      file.bytes = grown;
-    } else {
-      file.bytes.fill(0, size, file.size);
+    if (size < file.written) {
+      this.preserveDurable(file, size);
+      file.bytes.fill(0, size, file.written);
+      file.written = size;
     }
     file.size = size;
   }
@@ -154,6 +175,7 @@ class MemoryFile implements WalFile {
   flush(): void {
     const file = this.check();
     file.durableSize = file.size;
+    file.durableWritten = file.written;
     file.durableCopy = null;
   }
 
