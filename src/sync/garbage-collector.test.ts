@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_READ_MS, MAX_UPLOAD_MS } from './garbage-collector.js';
 import { MemoryRemote } from './memory-remote.js';
+import { SyncSpace } from './sync-space.js';
 import { TestDevice, userKeys } from './testing/devices.js';
 import { ManualClock } from '../common/testing/manual-clock.js';
 
@@ -16,7 +17,8 @@ async function history() {
   const remote = new MemoryRemote();
   const keys = await userKeys();
   const clock = new ManualClock();
-  const options = { maxChunkBytes: 1000, snapshotMinBytes: 3000, clock, collectEveryMs: 60_000 };
+  // Snapshots in parts of 40 bytes: every part of the snapshots listed must stay.
+  const options = { maxChunkBytes: 1000, snapshotMinBytes: 3000, snapshotPartBytes: 40, clock, collectEveryMs: 60_000 };
   const a = new TestDevice(remote, keys, options);
   const b = new TestDevice(remote, keys, options);
   for (let round = 0; round < 20; round++) {
@@ -45,6 +47,10 @@ describe('garbage collection', () => {
     expect(await sweep(MAX_READ_MS - 60_000)).toBe(0); // ...but a reader may still be reading them
     const deleted = await sweep(60_000);
     expect(deleted).toBeGreaterThan(before / 2);
+    const at = new SyncSpace(keys, 'test', a.id, 0, 1);
+    const listed = (await at.openManifest(at.ownKey, remote.peek(at.ownKey)!)).snapshot!.parts;
+    expect(listed.length).toBeGreaterThan(1);
+    for (const part of listed) expect(remote.peek(at.objectKey(part.name))).toBeDefined();
     expect(objects(remote).length).toBe(before - deleted);
     // Nothing referenced went: a device joining now gets everything, and so do the others.
     const late = new TestDevice(remote, keys, options);
