@@ -106,7 +106,7 @@ interface ShipWorker {
 }
 
 function startWorker(role: string): ShipWorker {
-  const worker = new Worker(new URL('./ship.worker.ts', import.meta.url), { type: 'module' });
+  const worker = new Worker(new URL('./ship.worker.ts', import.meta.url), { type: 'module', name: `ship ${role}` });
   const failed = new Promise<never>((_, reject) => {
     worker.onerror = (event) => reject(new TidalError('Closed', `ship ${role} worker failed: ${event.message}`));
   });
@@ -159,6 +159,21 @@ async function clockSkew(worker: ShipWorker, role: string): Promise<number> {
 }
 
 // ------------------------------------------------------------ throughput
+
+/** `npm run bench -- ship --profile`: more shipping rounds after the counted ones, CPU-profiled (bench/README.md). */
+const profiling = new URLSearchParams(location.search).get('profile') === '1';
+
+/** Three transferred rounds until verified, then one until applied, each set CPU-profiled in the page and both workers (the runner's tab 0); no figure reported. */
+async function profiledRounds(leader: ShipWorker, follower: ShipWorker, shape: ShipLogShape): Promise<void> {
+  const tabs = window.__tidalBenchTabs;
+  if (!tabs) throw new TidalError('InvalidArgument', '`--profile` needs `npm run bench` (bench/run.mjs profiles the page)');
+  await tabs({ op: 'profile-start', tab: 0 });
+  for (let i = 0; i < 3; i++) await shipRound(leader, follower, shape, false, 'verified');
+  await tabs({ op: 'profile-stop', tab: 0, label: 'ship-verified' });
+  await tabs({ op: 'profile-start', tab: 0 });
+  await shipRound(leader, follower, shape, false, 'applied');
+  await tabs({ op: 'profile-stop', tab: 0, label: 'ship-applied' });
+}
 
 /**
  * One shipping round, MB/s of sealed segments from the shipper's start to
@@ -263,6 +278,7 @@ async function measureThroughput(report: Report): Promise<void> {
     report('ship.apply.message_channel.mb_per_s', median(applied), 'MB/s');
     report('limit.blake3.receiver.mb_per_s', median(blake3), 'MB/s');
     report('limit.blake3_hash_wasm.receiver.mb_per_s', median(hashWasm), 'MB/s');
+    if (profiling) await profiledRounds(leader, follower, shape);
 
     const parts = { scan: [] as number[], decode: [] as number[], importWal: [] as number[], writeWhole: [] as number[] };
     for (let i = 0; i < BREAKDOWN_ROUNDS; i++) {

@@ -107,15 +107,30 @@ export class LogReader {
 
   /** The whole bytes of a sealed segment; `InvalidArgument` when the log has no such sealed segment. */
   async sealedSegment(id: WalSegmentId): Promise<Uint8Array> {
-    const segment = this.log.segments.find((s) => s.id.equals(id));
+    const at = this.log.segments.findIndex((s) => s.id.equals(id));
+    const segment = this.log.segments[at];
     if (!segment || !segment.sealed) {
       throw new TidalError('InvalidArgument', `shard ${this.log.shard} has no sealed segment ${id.fileName()}`);
     }
     await this.verified(segment, true);
     const file = await this.handles.open(segment);
+    this.openAhead(this.log.segments[at + 1]);
     const bytes = new Uint8Array(segment.dataEnd + SEGMENT_FOOTER_BYTES);
     file.read(bytes, 0);
     return bytes;
+  }
+
+  /**
+   * Starts opening the handle of `next`, the sealed segment after one read
+   * whole, while that one is read and sent: a replica catching up reads
+   * them in order, and opening a file is a round trip to the browser's
+   * storage that its read would otherwise wait for. The handle goes into
+   * the cache; a failure here is left for the read that needs the file to
+   * meet again.
+   */
+  private openAhead(next: Segment | undefined): void {
+    if (!next?.sealed || next.file || next.unverified) return;
+    this.handles.open(next).catch(() => undefined);
   }
 
   /**

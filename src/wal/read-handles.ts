@@ -7,6 +7,7 @@
  *
  *     const file = await handles.open(segment); // reuses segment.file when it has one
  */
+import { TidalError } from '../common/errors.js';
 import type { WalFile, WalStorage } from './storage.js';
 import type { WalSegmentId } from './segment-id.js';
 
@@ -34,6 +35,12 @@ export class ReadHandleCache {
   private readonly opened: HandleSlot[] = [];
   /** Handles `adopt` evicted, closed after the task that adopted them (`closeDeferred`). */
   private readonly deferred: WalFile[] = [];
+  /** Segments released (their files removed or about to be): an open that was under way for one closes what it got. */
+  private readonly released = new WeakSet<HandleSlot>();
+  /** Opens under way, by segment. */
+  private readonly opening = new Map<HandleSlot, Promise<WalFile>>();
+  /** Set by `stop`: the log is closing, and what an open under way gets is closed at once. */
+  private stopped = false;
 
   private readonly storage: WalStorage;
   private readonly limit: number;
@@ -65,6 +72,12 @@ export class ReadHandleCache {
     if (this.deferred.length > 0) setTimeout(() => this.closeDeferred(), 0);
   }
 
+  /** As the log closes: waits for the opens under way (a read ahead), closing what they open, so that no handle outlives the log. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.opening.values()].map((opening) => opening.catch(() => undefined)));
+  }
+
   /** Closes the handles `adopt` left to close later (at once: before the cache opens or releases a file, and when the log closes). */
   closeDeferred(): void {
     for (const file of this.deferred.splice(0)) {
@@ -87,8 +100,26 @@ export class ReadHandleCache {
   /** The segment's handle, opening (and caching) one when it has none. */
   async open(segment: HandleSlot): Promise<WalFile> {
     if (segment.file) return segment.file;
+    // A file has one sync access handle at a time: readers that ask while it opens share that open.
+    let opening = this.opening.get(segment);
+    if (!opening) {
+      opening = this.openNew(segment).finally(() => this.opening.delete(segment));
+      this.opening.set(segment, opening);
+    }
+    return opening;
+  }
+
+  private async openNew(segment: HandleSlot): Promise<WalFile> {
     this.closeDeferred();
     const file = await this.storage.open(segment.id.fileName());
+    if (this.stopped || this.released.has(segment)) {
+      // The log closed, or the segment left it (compacted, or cut by a restart), while it opened.
+      file.close();
+      throw new TidalError(
+        'Closed',
+        `${segment.id.fileName()} ${this.stopped ? 'was opened as its log closed' : 'left the log while it was being opened'}`,
+      );
+    }
     if (segment.file) {
       // Another reader opened it while we waited.
       file.close();
@@ -101,8 +132,14 @@ export class ReadHandleCache {
     return file;
   }
 
-  /** Closes the segment's cached handle, if the cache opened it (before the file is removed). */
-  release(segment: HandleSlot): void {
+  /**
+   * Closes the segment's cached handle, if the cache opened it, before its
+   * file is removed: an open under way for it (a read, or one ahead) is
+   * waited for, and what it opens is closed at once.
+   */
+  async release(segment: HandleSlot): Promise<void> {
+    this.released.add(segment);
+    await this.opening.get(segment)?.catch(() => undefined);
     this.closeDeferred();
     const at = this.opened.indexOf(segment);
     if (at < 0) return;

@@ -317,12 +317,12 @@ export class SegmentLog {
    * covered by a snapshot and no one needs them). Never the last segment.
    * Returns the segments removed, oldest first.
    */
-  async removeBefore(beforeLsn: number, release: (segment: Segment) => void): Promise<Segment[]> {
+  async removeBefore(beforeLsn: number, release: (segment: Segment) => Promise<void>): Promise<Segment[]> {
     const removed: Segment[] = [];
     while (this.segments.length > 1) {
       const oldest = this.segments[0]!;
       if (!oldest.sealed || oldest.lastLsn >= beforeLsn) break;
-      release(oldest);
+      await release(oldest);
       oldest.file?.close();
       oldest.file = undefined;
       await this.storage.remove(oldest.id.fileName());
@@ -338,11 +338,11 @@ export class SegmentLog {
    * `lsn + 1` is written at once, so that recovery finds where the log
    * starts. Returns the segments removed.
    */
-  async restartAfter(lsn: number, release: (segment: Segment) => void, flush: boolean): Promise<Segment[]> {
+  async restartAfter(lsn: number, release: (segment: Segment) => Promise<void>, flush: boolean): Promise<Segment[]> {
     await this.dropSpare();
     const removed = this.segments.splice(0);
     for (const segment of removed) {
-      release(segment);
+      await release(segment);
       segment.file?.close();
       segment.file = undefined;
       await this.storage.remove(segment.id.fileName());

@@ -3,6 +3,7 @@ import * as Comlink from 'comlink';
 import type { WalScenarioWorker } from './testing/wal-scenarios.worker.js';
 import { deferredScenarios } from './testing/deferred-scenarios.js';
 import { recoveryReadScenarios } from './testing/recovery-read-scenarios.js';
+import { readScenarios } from './testing/read-scenarios.js';
 import { retentionScenarios } from './testing/retention-scenarios.js';
 import { walScenarios } from './testing/wal-scenarios.js';
 
@@ -13,7 +14,13 @@ const remote = Comlink.wrap<WalScenarioWorker>(worker);
 afterAll(() => worker.terminate());
 
 describe('Wal on OpfsStorage (dedicated worker, Chromium)', () => {
-  for (const name of Object.keys({ ...walScenarios, ...retentionScenarios, ...deferredScenarios, ...recoveryReadScenarios })) {
+  for (const name of Object.keys({
+    ...walScenarios,
+    ...retentionScenarios,
+    ...deferredScenarios,
+    ...recoveryReadScenarios,
+    ...readScenarios,
+  })) {
     it(name, () => remote.run(name));
   }
 });

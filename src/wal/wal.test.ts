@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from './memory-storage.js';
 import { deferredScenarios } from './testing/deferred-scenarios.js';
 import { recoveryReadScenarios } from './testing/recovery-read-scenarios.js';
+import { readScenarios } from './testing/read-scenarios.js';
 import { retentionScenarios } from './testing/retention-scenarios.js';
 import { walScenarios } from './testing/wal-scenarios.js';
 import { Wal } from './wal.js';
@@ -12,6 +13,7 @@ describe('Wal on MemoryStorage', () => {
     ...retentionScenarios,
     ...deferredScenarios,
     ...recoveryReadScenarios,
+    ...readScenarios,
   })) {
     it(name, () => scenario(async () => new MemoryStorage()));
   }

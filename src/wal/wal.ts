@@ -430,6 +430,7 @@ export class Wal {
     }
     this.closed = true;
     await this.log.dropSpare();
+    await this.readHandles.stop();
     this.readHandles.closeDeferred();
     this.log.close();
   }

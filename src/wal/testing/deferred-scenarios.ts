@@ -10,7 +10,7 @@ import { BATCH_HEADER_V2_BYTES, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } fro
 import { MAX_DEFERRED_CLOSES, MAX_OPEN_READ_HANDLES } from '../read-handles.js';
 import { SEGMENTS_OPENED_AHEAD } from '../segment-opening.js';
 import { databaseIdOf, SnapshotStore } from '../snapshot-store.js';
-import type { WalFile, WalStorage } from '../storage.js';
+import type { WalStorage } from '../storage.js';
 import { Wal } from '../wal.js';
 import {
   event,
@@ -24,6 +24,7 @@ import {
   writeFile,
   type FreshStorage,
 } from './wal-scenarios.js';
+import { WatchedStorage } from './watched-storage.js';
 
 /** Segments of 1 KiB: a log of 1,200 one-event batches in more than 3 x SEGMENTS_OPENED_AHEAD of them. */
 const TINY = { segmentBytes: 1024 };
@@ -55,53 +56,6 @@ async function segmentRanges(storage: WalStorage): Promise<{ name: string; baseL
   const ranges = wal.segments().map((s) => ({ name: s.id.fileName(), baseLsn: s.baseLsn, lastLsn: s.lastLsn, bytes: s.bytes }));
   await wal.close();
   return ranges;
-}
-
-/** Counts the segment files a storage holds open at once (opened, not yet closed). */
-class OpenCounting implements WalStorage {
-  readonly description: string;
-  openNow = 0;
-  mostOpen = 0;
-  /** What was asked of the storage, in order: `open <name>` when an open is called, `read <name>` per read. */
-  readonly calls: string[] = [];
-  private readonly inner: WalStorage;
-
-  constructor(inner: WalStorage) {
-    this.inner = inner;
-    this.description = `counting:${inner.description}`;
-  }
-
-  list(): Promise<string[]> {
-    return this.inner.list();
-  }
-
-  async open(name: string, options?: { create?: boolean }): Promise<WalFile> {
-    this.calls.push(`open ${name}`);
-    const file = await this.inner.open(name, options);
-    this.mostOpen = Math.max(this.mostOpen, ++this.openNow);
-    let closed = false;
-    return {
-      name: file.name,
-      size: () => file.size(),
-      read: (into, at) => (this.calls.push(`read ${name}`), file.read(into, at)),
-      write: (bytes, at) => file.write(bytes, at),
-      truncate: (size) => file.truncate(size),
-      flush: () => file.flush(),
-      close: () => {
-        if (!closed) this.openNow--;
-        closed = true;
-        file.close();
-      },
-    };
-  }
-
-  rename(from: string, to: string): Promise<void> {
-    return this.inner.rename(from, to);
-  }
-
-  remove(name: string): Promise<void> {
-    return this.inner.remove(name);
-  }
 }
 
 export const deferredScenarios: Record<string, (fresh: FreshStorage) => Promise<void>> = {
@@ -256,7 +210,7 @@ export const deferredScenarios: Record<string, (fresh: FreshStorage) => Promise<
     await wal.close();
     const segments = (await segmentNames(storage)).length;
     expect(segments > 3 * SEGMENTS_OPENED_AHEAD, `enough segments to tell (${segments})`);
-    const counting = new OpenCounting(storage);
+    const counting = new WatchedStorage(storage);
     const { wal: reopened, report } = await Wal.open(counting, { shard: 0, ...TINY });
     expectEqual([report.segments, report.issues.length, reopened.lastLsn], [segments, 0, 1200], 'every segment recovered');
     // The window, the last segment's handle (pass 1 keeps it open for pass 2), and the newest sealed
@@ -265,7 +219,7 @@ export const deferredScenarios: Record<string, (fresh: FreshStorage) => Promise<
     expect(counting.mostOpen <= bound, `at most ${bound} open at once, saw ${counting.mostOpen}`);
     expect(segments > MAX_OPEN_READ_HANDLES + MAX_DEFERRED_CLOSES + 1, `enough segments to leave closes for later (${segments})`);
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expectEqual(counting.openNow, MAX_OPEN_READ_HANDLES + 1, 'after the open: the cached sealed segments and the open one');
+    expectEqual(counting.openNow.size, MAX_OPEN_READ_HANDLES + 1, 'after the open: the cached sealed segments and the open one');
     expectEqual((await readAll(reopened)).length, 1200, 'the log reads');
     await reopened.close();
   },
@@ -277,7 +231,7 @@ export const deferredScenarios: Record<string, (fresh: FreshStorage) => Promise<
     await wal.close();
     const names = (await segmentNames(storage)).sort();
     expect(names.length > 2, `a log of several segments (${names.length})`);
-    const counting = new OpenCounting(storage);
+    const counting = new WatchedStorage(storage);
     const { wal: reopened, report } = await Wal.open(counting, { shard: 0, ...SMALL });
     expectEqual([report.segments, report.issues.length], [names.length, 0], 'every segment recovered');
     const firstOpen = counting.calls.indexOf(`open ${names[0]!}`);

@@ -6,11 +6,12 @@
 import * as Comlink from 'comlink';
 import { OpfsStorage } from '../opfs-storage.js';
 import { deferredScenarios } from './deferred-scenarios.js';
+import { readScenarios } from './read-scenarios.js';
 import { recoveryReadScenarios } from './recovery-read-scenarios.js';
 import { retentionScenarios } from './retention-scenarios.js';
 import { walScenarios } from './wal-scenarios.js';
 
-const scenarios = { ...walScenarios, ...retentionScenarios, ...deferredScenarios, ...recoveryReadScenarios };
+const scenarios = { ...walScenarios, ...retentionScenarios, ...deferredScenarios, ...recoveryReadScenarios, ...readScenarios };
 
 const api = {
   names(): string[] {
