@@ -31,24 +31,29 @@ const request = (seq: number, key: string, idempotencyKey?: string): WriteReques
   ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
 });
 
-async function durableLeader(storage: WalStorage): Promise<ShardLeader> {
+/** A leader on a durable log; `told` lists, in order, what the log's commit listeners (the shippers) were told. */
+async function durableLeader(storage: WalStorage, told: string[] = []): Promise<ShardLeader> {
   const { wal } = await Wal.open(storage, { shard: 0, durable: true });
+  wal.onCommit((batch) => told.push(`shipped ${batch.firstLsn}..${batch.lastLsn}`));
   return ShardLeader.open({ wal, replica: 'tab-a.0' });
 }
 
 describe('ShardLeader.writeBatch answered early', () => {
-  it('answers once the batch is flushed, with the outcomes it resolves with, and a read made on the answer sees the writes', async () => {
+  it('answers once the batch is flushed and before it is shipped, with the outcomes it resolves with, and a read made on the answer sees the writes', async () => {
     const watch = flushWatch();
-    const leader = await durableLeader(watch.storage);
+    const told: string[] = [];
+    const leader = await durableLeader(watch.storage, told);
     const seen: { outcomes: readonly WriteOutcome[]; unflushed: number; readBack: Promise<number | bigint | undefined> }[] = [];
     const resolved = await leader.writeBatch([request(1, 'a'), request(2, 'a'), request(3, 'b')], (outcomes) => {
+      told.push('answered');
       seen.push({
         outcomes,
         unflushed: watch.unflushed(),
-        // What the receiver of the answer does next (in a later task of its own in a worker; a microtask here) reads the writes.
-        readBack: Promise.resolve().then(() => leader.state.crdt.counterValue('a', 'view')),
+        // What the receiver of the answer sends next (a read) reaches the worker as a task of its own, after this one: it sees the writes.
+        readBack: new Promise((resolve) => setTimeout(() => resolve(leader.state.crdt.counterValue('a', 'view')), 0)),
       });
     });
+    expect(told).toEqual(['answered', 'shipped 1..3']);
     expect(seen).toHaveLength(1);
     expect(seen[0]!.unflushed).toBe(0);
     expect(seen[0]!.outcomes).toEqual(resolved);

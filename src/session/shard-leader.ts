@@ -157,9 +157,11 @@ export class ShardLeader {
    * committed. Never rejects; an append failure fails the writes it held.
    *
    * `answered`, when given, is called with the outcomes as soon as the
-   * batch is committed (flushed, in durable mode), before its writes are
-   * applied, in the same microtask: a worker posts its reply there, so the
-   * writer's next tick is not held behind the apply. It is not called when
+   * batch is committed (flushed, in durable mode), from the commit itself,
+   * before the batch is shipped to followers and before its writes are
+   * applied (in the same task, before any other message is taken): a worker
+   * posts its reply there, so the writer's next tick is not held behind
+   * the shipping and the apply. It is not called when
    * an outcome is only known later (a duplicate of a write still in
    * flight): the returned promise, which resolves with the same outcomes
    * once they are applied, then answers.
@@ -238,7 +240,20 @@ export class ShardLeader {
       }
     }
     if (admitted.length > 0) {
-      const results = await this.appendEvents(admitted.map((a) => a.logged));
+      let early = false;
+      // Answered from the commit itself, before the batch is shipped, when every outcome is this batch's to give.
+      const committedNow =
+        answered && repeats.size === 0 && !outcomes.some((outcome) => outcome instanceof Promise)
+          ? (range: LsnRange) => {
+              admitted.forEach(({ index }, i) => (outcomes[index] = { ok: true, token: { shard: this.shard, lsn: range.first + i } }));
+              early = true;
+              answerNow(outcomes, answered);
+            }
+          : undefined;
+      const results = await this.appendEvents(
+        admitted.map((a) => a.logged),
+        committedNow,
+      );
       admitted.forEach(({ index }, i) => {
         const result = results[i]!;
         outcomes[index] =
@@ -246,7 +261,7 @@ export class ShardLeader {
             ? (repeats.get(index) ?? { ok: true, token: { shard: this.shard, lsn: result.lsn } })
             : { ok: false, error: result.error };
       });
-      if (answered) answerNow(outcomes, answered);
+      if (answered && !early) answerNow(outcomes, answered);
       const lsns: (number | undefined)[] = [];
       admitted.forEach(({ event, steps, pending }, i) => {
         const result = results[i]!;
@@ -274,9 +289,12 @@ export class ShardLeader {
    * appended one by one (still one batch: same tick), and only the bad one
    * fails.
    */
-  private async appendEvents(events: readonly Value[]): Promise<({ lsn: number } | { error: unknown })[]> {
+  private async appendEvents(
+    events: readonly Value[],
+    committed?: (range: LsnRange) => void,
+  ): Promise<({ lsn: number } | { error: unknown })[]> {
     try {
-      const { first } = await this.wal.append(events);
+      const { first } = await this.wal.append(events, committed);
       this.refusal = undefined;
       return events.map((_, i) => ({ lsn: first + i }));
     } catch (error) {

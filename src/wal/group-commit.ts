@@ -23,9 +23,11 @@ export interface GroupCommitTarget {
   /**
    * Writes one batch: `batch` is a 72-byte header gap (filled in by the
    * target) followed by the payload. Resolves with the batch's first LSN
-   * once it is committed.
+   * once it is committed. Calls `committed` with that LSN as soon as the
+   * batch is committed (flushed, when durable), before it tells anyone
+   * else (its commit listeners: the shippers).
    */
-  commitBatch(batch: Uint8Array, eventCount: number): Promise<number>;
+  commitBatch(batch: Uint8Array, eventCount: number, committed: (firstLsn: number) => void): Promise<number>;
   /**
    * Runs on the commit chain after a batch's appends are resolved, before
    * the next group commits: housekeeping that must not delay an
@@ -41,7 +43,16 @@ interface PendingGroup {
   eventCount: number;
   /** Set once the group is queued for commit; no append joins it after that. */
   queued: boolean;
-  readonly waiters: { count: number; resolve(range: LsnRange): void; reject(error: unknown): void }[];
+  readonly waiters: Waiter[];
+}
+
+/** An append waiting for its group's commit. */
+interface Waiter {
+  readonly count: number;
+  /** Called, in the commit itself, as soon as the batch is committed (see `GroupCommit.append`). */
+  readonly committed: ((range: LsnRange) => void) | undefined;
+  resolve(range: LsnRange): void;
+  reject(error: unknown): void;
 }
 
 /** Encoders this large are dropped after use rather than kept for the next group. */
@@ -69,8 +80,14 @@ export class GroupCommit {
    * LSN range once the group's batch is committed. Throws `Unencodable` at
    * once for a value the payload encoding refuses, `PayloadTooLarge` for
    * more than `maxBatchBytes` of encoded events.
+   *
+   * `committed`, when given, is called with the same range as soon as the
+   * batch is committed, synchronously, before the target's commit
+   * listeners run and before any append's promise resolves: an answer that
+   * must not wait behind shipping (a leader's reply to its writer). Its
+   * failure is its own.
    */
-  append(events: readonly Value[]): Promise<LsnRange> {
+  append(events: readonly Value[], committed?: (range: LsnRange) => void): Promise<LsnRange> {
     const group = this.pending;
     const encoder = group?.encoder ?? this.takeEncoder();
     const start = encoder.length;
@@ -107,9 +124,9 @@ export class GroupCommit {
       this.schedule(group, true);
       const fresh = this.takeEncoder();
       fresh.writeRaw(moved);
-      return this.join(undefined, fresh, events.length);
+      return this.join(undefined, fresh, events.length, committed);
     }
-    return this.join(group, encoder, events.length);
+    return this.join(group, encoder, events.length, committed);
   }
 
   /** Runs `operation` on the commit chain, after every append issued so far. */
@@ -154,7 +171,12 @@ export class GroupCommit {
     return encoder;
   }
 
-  private join(group: PendingGroup | undefined, encoder: Encoder, count: number): Promise<LsnRange> {
+  private join(
+    group: PendingGroup | undefined,
+    encoder: Encoder,
+    count: number,
+    committed: ((range: LsnRange) => void) | undefined,
+  ): Promise<LsnRange> {
     if (!group) {
       group = { encoder, eventCount: 0, waiters: [], queued: false };
       this.pending = group;
@@ -162,7 +184,7 @@ export class GroupCommit {
     }
     group.eventCount += count;
     const joined = group;
-    return new Promise<LsnRange>((resolve, reject) => joined.waiters.push({ count, resolve, reject }));
+    return new Promise<LsnRange>((resolve, reject) => joined.waiters.push({ count, committed, resolve, reject }));
   }
 
   /** Queues the group's commit after the commits before it; `now` closes the group to new appends at once. */
@@ -181,7 +203,7 @@ export class GroupCommit {
     try {
       if (this.held) await this.held;
       this.target.assertUsable();
-      let lsn = await this.target.commitBatch(group.encoder.bytesView(), group.eventCount);
+      let lsn = await this.target.commitBatch(group.encoder.bytesView(), group.eventCount, (first) => tellCommitted(group.waiters, first));
       for (const waiter of group.waiters) {
         waiter.resolve({ first: lsn, last: lsn + waiter.count - 1 });
         lsn += waiter.count;
@@ -197,5 +219,20 @@ export class GroupCommit {
     } catch {
       // Housekeeping only: the next group commits regardless (the chain must not break).
     }
+  }
+}
+
+/** Calls the `committed` of each waiter that has one, with its range of the batch starting at `first`. */
+function tellCommitted(waiters: readonly Waiter[], first: number): void {
+  let lsn = first;
+  for (const waiter of waiters) {
+    if (waiter.committed) {
+      try {
+        waiter.committed({ first: lsn, last: lsn + waiter.count - 1 });
+      } catch {
+        // The caller's: the batch is committed, and every append of it resolves regardless.
+      }
+    }
+    lsn += waiter.count;
   }
 }

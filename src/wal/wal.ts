@@ -132,7 +132,7 @@ export class Wal {
     this.commits = new GroupCommit(
       {
         assertUsable: () => this.assertUsable(),
-        commitBatch: (batch, eventCount) => this.commitBatch(batch, eventCount),
+        commitBatch: (batch, eventCount, committed) => this.commitBatch(batch, eventCount, committed),
         afterCommit: () => this.log.turnWhileOpening(),
       },
       options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
@@ -300,24 +300,28 @@ export class Wal {
    * tick share one batch. Throws `Unencodable` at once for a value the
    * payload encoding refuses (nothing of the call is appended), and
    * `PayloadTooLarge` for more than `maxBatchBytes` of encoded events.
+   * `committed`, when given, gets the range as soon as the batch is
+   * committed, before the commit listeners (the shippers) are told and
+   * before the promise resolves (`GroupCommit.append`).
    */
-  append(events: readonly Value[]): Promise<LsnRange> {
+  append(events: readonly Value[], committed?: (range: LsnRange) => void): Promise<LsnRange> {
     try {
       this.assertUsable();
       if (!Array.isArray(events)) throw new TidalError('InvalidArgument', 'append takes an array of events');
       if (events.length === 0) return Promise.resolve({ first: this.log.nextLsn, last: this.log.nextLsn - 1 });
-      return this.commits.append(events);
+      return this.commits.append(events, committed);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   /** The group commit's write: one batch at the end of the log, flushed in durable mode. */
-  private async commitBatch(batch: Uint8Array, eventCount: number): Promise<number> {
+  private async commitBatch(batch: Uint8Array, eventCount: number, committed: (firstLsn: number) => void): Promise<number> {
     const firstLsn = this.log.nextLsn;
     if (firstLsn + eventCount - 1 > MAX_LSN) throw new TidalError('LengthOutOfBounds', `shard ${this.shard} has run out of LSNs`);
     fillBatchHeaderV2(this.b3, batch, { shard: this.shard, eventCount, firstLsn, hlc: this.hlc() });
     const segment = await this.log.appendBatch(batch, firstLsn, eventCount, this.durable);
+    committed(firstLsn);
     this.notify({ segment, firstLsn, lastLsn: firstLsn + eventCount - 1, bytes: batch });
     return firstLsn;
   }
