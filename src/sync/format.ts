@@ -24,7 +24,7 @@ export const MANIFEST_ENTRIES = 64;
 /** Largest snapshot object a reader accepts (a shard's whole CRDT state, sealed). */
 export const MAX_SNAPSHOT_OBJECT = 256 * 1024 * 1024;
 /** Plaintext bytes of one part of a snapshot, at most (docs/SYNC.md §9): its parts are sealed, put, read and opened each on its own. */
-export const SNAPSHOT_PART_BYTES = 2 * 1024 * 1024;
+export const SNAPSHOT_PART_BYTES = 4 * 1024 * 1024;
 /** Most parts a snapshot's manifest entry lists. */
 export const MAX_SNAPSHOT_PARTS = 4096;
 /** Most import cursors one snapshot carries (devices of one user). */

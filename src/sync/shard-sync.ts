@@ -50,7 +50,7 @@ export interface ShardSyncOptions {
   readonly maxChunksPerRound?: number;
   /** A snapshot is uploaded once the chunks since the last one weigh this much and more than it. Default 4 MiB. */
   readonly snapshotMinBytes?: number;
-  /** A snapshot is sealed and stored as parts of at most this many bytes of plaintext (docs/SYNC.md §9). Default 2 MiB. */
+  /** A snapshot is sealed and stored as parts of at most this many bytes of plaintext (docs/SYNC.md §9). Default 4 MiB (one GET). */
   readonly snapshotPartBytes?: number;
   /** The wall clock (`stats.lastSyncAt`, the upload and read bounds, garbage collection). Default `systemClock`. */
   readonly clock?: Clock;
