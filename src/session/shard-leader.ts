@@ -23,6 +23,7 @@ import type { ShardId } from '../shard/shard-id.js';
 import type { Value } from '../wal/payload.js';
 import type { LsnRange } from '../wal/segment-log.js';
 import type { Wal } from '../wal/wal.js';
+import { BATCH_HEADER_V2_BYTES } from '../wal/format.js';
 import { AppliedWaiters } from './applied-waiters.js';
 import type { IdempotencyStoreOptions } from './idempotency-store.js';
 import { InFlightWrites } from './in-flight-writes.js';
@@ -32,6 +33,7 @@ import { stampWrite, withoutEffect } from './stamp-write.js';
 import {
   assertImportOrigin,
   loggedStateImport,
+  stateImportPayloadPrefix,
   STATE_IMPORT,
   type ImportEvent,
   type LogEvent,
@@ -351,10 +353,21 @@ export class ShardLeader {
    * handed over to this shard's state (do not use it after). The same
    * checks and refusals as `mergeAll`; the state's stamps move this
    * leader's clock as merged operations' do.
+   *
+   * `inPlace`: the buffer `bytes` views is the caller's to give away, and
+   * the bytes in front of `bytes` in it may be overwritten. With one cursor
+   * and room enough there, the batch is built around `bytes` where they are
+   * (its header and the event's head just in front: `Wal.appendEncoded`),
+   * so the state is not copied before it is written; else as without it.
    */
-  mergeState(cursors: readonly { device: string; upTo: number }[], state: CrdtSignalState, bytes: Uint8Array): Promise<LsnRange> {
+  mergeState(
+    cursors: readonly { device: string; upTo: number }[],
+    state: CrdtSignalState,
+    bytes: Uint8Array,
+    inPlace = false,
+  ): Promise<LsnRange> {
     if (this.closed) return Promise.reject(this.closedError());
-    return this.track(this.mergeStateNow(cursors, state, bytes));
+    return this.track(this.mergeStateNow(cursors, state, bytes, inPlace));
   }
 
   /** Notes an append that storage refused (see `storageRefusal`). */
@@ -376,16 +389,20 @@ export class ShardLeader {
     }
   }
 
-  /** Appends a merge's events (`logged`) as one batch, then applies them (`applied`, the same events as read back). */
+  /**
+   * Appends a merge's events (`logged`, or the append of their batch built already) as one batch, then applies them
+   * (`applied`, the same events as read back).
+   */
   private async appendMerge(
     cursors: readonly { device: string; upTo: number }[],
-    logged: readonly Value[],
+    logged: readonly Value[] | (() => Promise<LsnRange>),
     applied: readonly LogEvent[],
     counterSteps: number,
   ): Promise<LsnRange> {
     for (const { device, upTo } of cursors) this.merging.set(device, upTo);
     try {
-      const range = await this.wal.append(logged).catch((error: unknown) => {
+      const append = typeof logged === 'function' ? logged() : this.wal.append(logged);
+      const range = await append.catch((error: unknown) => {
         this.noteRefusal(error);
         throw error;
       });
@@ -405,6 +422,7 @@ export class ShardLeader {
     cursors: readonly { device: string; upTo: number }[],
     state: CrdtSignalState,
     bytes: Uint8Array,
+    inPlace: boolean,
   ): Promise<LsnRange> {
     this.checkCursors(cursors);
     let newest = 0n;
@@ -430,8 +448,18 @@ export class ShardLeader {
     }
     const at = this.clock.now();
     const [first, ...others] = cursors;
-    const logged: Value[] = [loggedStateImport(first!.device, first!.upTo, at, bytes)];
     const applied: LogEvent[] = [{ t: STATE_IMPORT, device: first!.device, upTo: first!.upTo, at, state }];
+    if (inPlace && others.length === 0) {
+      const head = stateImportPayloadPrefix(first!.device, first!.upTo, at, bytes.byteLength);
+      const start = bytes.byteOffset - head.byteLength - BATCH_HEADER_V2_BYTES;
+      if (start >= 0) {
+        // The batch is the header gap, the event's head, then the state where it already is: nothing of it copied.
+        const batch = new Uint8Array(bytes.buffer, start, BATCH_HEADER_V2_BYTES + head.byteLength + bytes.byteLength);
+        batch.set(head, BATCH_HEADER_V2_BYTES);
+        return this.appendMerge(cursors, () => this.wal.appendEncoded(batch, 1), applied, steps);
+      }
+    }
+    const logged: Value[] = [loggedStateImport(first!.device, first!.upTo, at, bytes)];
     for (const { device, upTo } of others) {
       const event: ImportEvent = { t: 'import', device, upTo, at, ops: [] };
       logged.push(event as unknown as Value);

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { CrdtSignalState } from '../crdt/signal-state.js';
 import { decodePayload, encodePayload, type Value } from '../wal/payload.js';
-import { asLogEvent, assertLogEventVersion, loggedStateImport, type StateImportEvent } from './write.js';
+import { asLogEvent, assertLogEventVersion, loggedStateImport, stateImportPayloadPrefix, type StateImportEvent } from './write.js';
 
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 const DEVICE = 'fedcba9876543210fedcba9876543210';
@@ -44,6 +44,24 @@ describe('state import event', () => {
     const event = asLogEvent(value!) as StateImportEvent;
     expect(event).toMatchObject({ t: 'import-state', device: DEVICE, upTo: 3, at: 5 });
     expect(event.state.encode()).toEqual(bytes);
+  });
+
+  it('has a payload head that, followed by the state, is its payload byte for byte, whatever the lengths of the state and cursor', () => {
+    for (const length of [0, 1, 127, 128, 16_383, 16_384, 2_097_152]) {
+      const state = new Uint8Array(length).map((_, i) => i * 7);
+      for (const [upTo, at] of [
+        [3, 5],
+        [2 ** 40, 1_733_000_000_123.5],
+      ] as const) {
+        const head = stateImportPayloadPrefix(DEVICE, upTo, at, length);
+        const whole = new Uint8Array(head.length + length);
+        whole.set(head);
+        whole.set(state, head.length);
+        const payload = encodePayload([loggedStateImport(DEVICE, upTo, at, state)]);
+        expect(toHex(head)).toBe(toHex(payload.subarray(0, head.length)));
+        expect(Buffer.compare(whole, payload)).toBe(0); // and the rest is the state, to the payload's end
+      }
+    }
   });
 
   it('is refused MalformedPayload for a bad device, cursor, time or state, UnsupportedVersion for a newer state encoding', () => {

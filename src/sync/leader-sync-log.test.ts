@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Decoder } from '../common/bytes.js';
 import { CrdtSignalState } from '../crdt/signal-state.js';
 import { decodeValue, type Value } from '../wal/payload.js';
@@ -18,7 +18,7 @@ async function device(
   keys: Awaited<ReturnType<typeof userKeys>>,
   storage = new MemoryStorage(),
   id = randomDevice(),
-  options: { maxChunkBytes?: number; snapshotMinBytes?: number } = {},
+  options: { maxChunkBytes?: number; snapshotMinBytes?: number; snapshotPartBytes?: number } = {},
   segmentBytes?: number,
   maxBatchBytes?: number,
 ) {
@@ -281,6 +281,94 @@ describe('ShardSync on a shard leader’s WAL', () => {
         [other, 4],
       ]),
     );
+  });
+
+  it('logs a state import in place when given the buffer (the batch built around the state where it is, nothing of it copied), the same events as the copying path; replayed after a restart', async () => {
+    const remote = new MemoryRemote();
+    const keys = await userKeys();
+    const theirs = new CrdtSignalState();
+    for (let i = 0; i < 50; i++)
+      theirs.apply({ op: 'set', key: `item:${i}`, field: 'title', value: `t${i}`, hlc: 5n << 16n, replica: 'b.0' });
+    const bytes = theirs.encode();
+    const from = randomDevice();
+    const given = (room: number) => {
+      const buffer = new Uint8Array(room + bytes.length);
+      buffer.fill(0xee, 0, room);
+      buffer.set(bytes, room);
+      return buffer.subarray(room);
+    };
+    const logOf = async (wal: Wal) => {
+      const events: Value[] = [];
+      for await (const { event } of wal.read(1)) events.push(event);
+      return events;
+    };
+
+    const a = await device(remote, keys);
+    const inPlace = vi.spyOn(a.wal, 'appendEncoded');
+    const state = given(256);
+    await new LeaderSyncLog(a.wal, a.leader).mergeState(new Map([[from, 7]]), CrdtSignalState.decode(state), state, true);
+    expect(inPlace).toHaveBeenCalledOnce();
+    const batch = inPlace.mock.calls[0]![0];
+    expect(batch.buffer).toBe(state.buffer); // the state's own buffer...
+    expect(batch.byteOffset + batch.byteLength).toBe(state.byteOffset + state.byteLength); // ...ending with the state itself
+    expect(state).toEqual(bytes); // which the batch left as it was
+
+    const b = await device(remote, keys);
+    await new LeaderSyncLog(b.wal, b.leader).mergeState(new Map([[from, 7]]), CrdtSignalState.decode(bytes), bytes);
+    const [logged, copied] = [await logOf(a.wal), await logOf(b.wal)];
+    expect(logged.map((e) => (e as { t: string }).t)).toEqual(['import-state']);
+    expect({ ...(logged[0] as object), at: 0 }).toEqual({ ...(copied[0] as object), at: 0 });
+    expect(a.leader.state.crdt.encode()).toEqual(bytes);
+    await a.wal.close();
+    const again = await device(remote, keys, a.storage, a.id);
+    expect(again.leader.state.crdt.encode()).toEqual(bytes);
+    expect(again.leader.state.syncCursors).toEqual(new Map([[from, 7]]));
+
+    // No room in front, or more than one cursor: logged by the copying path, the same way.
+    for (const [room, cursors] of [
+      [0, new Map([[from, 7]])],
+      [
+        256,
+        new Map([
+          [from, 7],
+          [randomDevice(), 3],
+        ]),
+      ],
+    ] as const) {
+      const c = await device(remote, keys);
+      const encoded = vi.spyOn(c.wal, 'appendEncoded');
+      const stateBytes = given(room);
+      await new LeaderSyncLog(c.wal, c.leader).mergeState(cursors, CrdtSignalState.decode(stateBytes), stateBytes, true);
+      expect(encoded).not.toHaveBeenCalled();
+      expect(c.leader.state.crdt.encode()).toEqual(bytes);
+      expect(c.leader.state.syncCursors).toEqual(cursors);
+    }
+  });
+
+  it("a joiner logs another device's snapshot of several parts in place, in the buffer the parts were opened into; the same state, after a restart too", async () => {
+    const remote = new MemoryRemote();
+    const keys = await userKeys();
+    const options = { maxChunkBytes: 1000, snapshotMinBytes: 3000, snapshotPartBytes: 700 };
+    const a = await device(remote, keys, undefined, undefined, options);
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 20; i++)
+        await a.write([{ op: 'set', key: `item:${round * 20 + i}`, field: 'title', value: `title ${round}/${i} `.repeat(4) }]);
+      await a.write([{ op: 'increment', key: 'item:0', kind: 'click', by: 1 }]);
+      await a.sync.sync();
+    }
+    const late = await device(remote, keys, undefined, undefined, options);
+    const inPlace = vi.spyOn(late.wal, 'appendEncoded');
+    const report = await late.sync.sync();
+    expect(report.refused).toEqual([]);
+    expect(late.sync.stats.snapshotsMerged).toBe(1);
+    expect(inPlace).toHaveBeenCalledOnce();
+    expect(late.leader.state.crdt.encode()).toEqual(a.leader.state.crdt.encode());
+    expect(late.leader.state.crdt.counterValue('item:0', 'click')).toBe(6);
+    const state = late.leader.state.crdt.encode();
+    await late.wal.close();
+    const again = await device(remote, keys, late.storage, late.id, options);
+    expect(again.leader.state.crdt.encode()).toEqual(state);
+    expect(again.leader.state.syncCursors.get(a.id)).toBe(a.wal.lastLsn);
   });
 
   it('refuses to merge a device up to a cursor already passed (StaleWrite)', async () => {

@@ -57,14 +57,14 @@ export class LeaderSyncLog implements SyncLog {
    * a smaller difference as the import events of `operationsToMerge`, which
    * log only what is missing.
    */
-  async mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState, stateBytes: Uint8Array): Promise<void> {
+  async mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState, stateBytes: Uint8Array, inPlace = false): Promise<void> {
     const advancing = [...cursors].filter(([device, upTo]) => upTo > this.cursor(device)).sort(([a], [b]) => (a < b ? -1 : 1));
     if (advancing.length === 0) return;
     const devices = advancing.map(([device, upTo]) => ({ device, upTo }));
     // An empty shard (a device joining) lacks all of it: no operation to compute (~6-11 ms for 10k entities in Node).
     const ops = this.leader.state.crdt.size === 0 && state.size > 0 ? undefined : operationsToMerge(this.leader.state.crdt, state);
     if (ops === undefined || (ops.length > 0 && 2 * ops.length >= mergeOperationCount(state)))
-      await this.leader.mergeState(devices, state, stateBytes);
+      await this.leader.mergeState(devices, state, stateBytes, inPlace);
     else await this.leader.mergeAll(devices.map((cursor, i) => ({ ...cursor, ops: i === 0 ? ops : [] })));
   }
 

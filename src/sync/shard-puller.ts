@@ -227,7 +227,9 @@ export class ShardPuller {
     if (entry.size > MAX_SNAPSHOT_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
     const { parts } = entry;
     const count = parts.length;
-    const plaintext = count === 1 ? undefined : new Uint8Array(entry.size - count * ENVELOPE_OVERHEAD);
+    // In a buffer with room in front, where the merge builds its WAL batch around the state (not copied again).
+    const plaintext =
+      count === 1 ? undefined : new Uint8Array(STATE_IMPORT_ROOM + entry.size - count * ENVELOPE_OVERHEAD).subarray(STATE_IMPORT_ROOM);
     const decoder = CrdtSignalState.decoder();
     const landed = new Array<boolean>(count).fill(false);
     let inOrder = 0; // parts in from the first on, without a gap
@@ -274,11 +276,11 @@ export class ShardPuller {
     const all = await Promise.allSettled(opened);
     const failed = all.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
-    return { plaintext: (all[0] as PromiseFulfilledResult<Uint8Array>).value, decoder };
+    return { plaintext: (all[0] as PromiseFulfilledResult<Uint8Array>).value, decoder, inPlace: plaintext !== undefined };
   }
 
   /** Checks and merges another device's snapshot, read (its state and every cursor it covers, one atomic append). */
-  private async mergeSnapshot(device: string, entry: SnapshotEntry, { plaintext, decoder }: ReadSnapshot): Promise<void> {
+  private async mergeSnapshot(device: string, entry: SnapshotEntry, { plaintext, decoder, inPlace }: ReadSnapshot): Promise<void> {
     const what = snapshotWhat(device, this.at.shard, entry);
     const body = decodeSnapshotBody(plaintext, entry.lsn, what);
     let state: CrdtSignalState;
@@ -295,7 +297,7 @@ export class ShardPuller {
     }
     const cursors = new Map([...body.cursors].filter(([other]) => other !== this.at.device && other !== device));
     cursors.set(device, entry.lsn);
-    await this.log.mergeState(cursors, state, body.state);
+    await this.log.mergeState(cursors, state, body.state, inPlace);
     this.stats.snapshotsMerged++;
   }
 
@@ -316,7 +318,15 @@ export class ShardPuller {
 interface ReadSnapshot {
   readonly plaintext: Uint8Array;
   readonly decoder: CrdtStateDecoder;
+  /** The plaintext is in a buffer of this pull's own, with `STATE_IMPORT_ROOM` bytes in front: the merge may write there. */
+  readonly inPlace: boolean;
 }
+
+/**
+ * Bytes kept free in front of a snapshot's plaintext (parts in several): with the snapshot's header, once read, room
+ * for the WAL batch header and the state import event's head the merge writes there (`ShardLeader.mergeState`).
+ */
+const STATE_IMPORT_ROOM = 256;
 
 const snapshotWhat = (device: string, shard: number, entry: SnapshotEntry) =>
   `snapshot at LSN ${entry.lsn} of device ${device}, shard ${shard}`;

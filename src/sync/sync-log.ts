@@ -46,7 +46,9 @@ export interface SyncLog {
    * append. Merging state is idempotent: what was merged already counts
    * nothing twice. `stateBytes`: the state's encoding as the snapshot held
    * it (`state` is it decoded), which the log may keep as it is; `state`
-   * may be taken over (not used after).
+   * may be taken over (not used after). `inPlace`: the buffer `stateBytes`
+   * views is given away with them, and the log may write into it in front
+   * of them (to log them where they are, not copied).
    */
-  mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState, stateBytes: Uint8Array): Promise<void>;
+  mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState, stateBytes: Uint8Array, inPlace?: boolean): Promise<void>;
 }

@@ -39,7 +39,10 @@ export interface GroupCommitTarget {
 
 /** Appends waiting for the next group commit. */
 interface PendingGroup {
-  readonly encoder: Encoder;
+  /** The group's buffer, which appends encode into; none for a batch appended already encoded (`appendEncoded`). */
+  readonly encoder: Encoder | undefined;
+  /** That batch (header gap and payload), written as it is. */
+  readonly encoded?: Uint8Array;
   eventCount: number;
   /** Set once the group is queued for commit; no append joins it after that. */
   queued: boolean;
@@ -129,6 +132,33 @@ export class GroupCommit {
     return this.join(group, encoder, events.length, committed);
   }
 
+  /**
+   * Appends a batch its caller encoded: `batch` is the 72-byte header gap
+   * (filled in at commit), then a payload of exactly `eventCount` events in
+   * `encodePayload`'s form, which the caller vouches for (its events are not
+   * read here; a state import builds it around bytes already in place, so
+   * that they are not copied). It commits as a group of its own, after every
+   * append issued before, its bytes written as they are: they must not
+   * change until it settles. `PayloadTooLarge` as for `append`;
+   * `InvalidArgument` for no event or no payload version byte.
+   */
+  appendEncoded(batch: Uint8Array, eventCount: number, committed?: (range: LsnRange) => void): Promise<LsnRange> {
+    if (!Number.isSafeInteger(eventCount) || eventCount < 1 || batch[BATCH_HEADER_V2_BYTES] !== PAYLOAD_VERSION) {
+      throw new TidalError('InvalidArgument', `an encoded batch holds at least one event after its header gap and payload version`);
+    }
+    const added = batch.length - BATCH_HEADER_V2_BYTES - 1;
+    if (added > this.maxBatchBytes) {
+      throw new TidalError('PayloadTooLarge', `append of ${added} encoded bytes exceeds maxBatchBytes (${this.maxBatchBytes}); split it`, {
+        details: { size: added, max: this.maxBatchBytes },
+      });
+    }
+    if (this.pending) this.schedule(this.pending, true); // the appends before it commit first, in their own batch
+    const group: PendingGroup = { encoder: undefined, encoded: batch, eventCount, waiters: [], queued: false };
+    const result = new Promise<LsnRange>((resolve, reject) => group.waiters.push({ count: eventCount, committed, resolve, reject }));
+    this.schedule(group, true);
+    return result;
+  }
+
   /** Runs `operation` on the commit chain, after every append issued so far. */
   afterPending<T>(operation: () => Promise<T>): Promise<T> {
     if (this.pending) this.schedule(this.pending, true);
@@ -203,7 +233,8 @@ export class GroupCommit {
     try {
       if (this.held) await this.held;
       this.target.assertUsable();
-      let lsn = await this.target.commitBatch(group.encoder.bytesView(), group.eventCount, (first) => tellCommitted(group.waiters, first));
+      const batch = group.encoder?.bytesView() ?? group.encoded!;
+      let lsn = await this.target.commitBatch(batch, group.eventCount, (first) => tellCommitted(group.waiters, first));
       for (const waiter of group.waiters) {
         waiter.resolve({ first: lsn, last: lsn + waiter.count - 1 });
         lsn += waiter.count;
@@ -212,7 +243,7 @@ export class GroupCommit {
       for (const waiter of group.waiters) waiter.reject(error);
       return;
     } finally {
-      if (group.encoder.length <= MAX_SPARE_ENCODER_BYTES) this.spareEncoders.push(group.encoder);
+      if (group.encoder && group.encoder.length <= MAX_SPARE_ENCODER_BYTES) this.spareEncoders.push(group.encoder);
     }
     try {
       await this.target.afterCommit?.();

@@ -315,6 +315,23 @@ export class Wal {
     }
   }
 
+  /**
+   * Appends one batch already encoded (`GroupCommit.appendEncoded`):
+   * `batch` is `BATCH_HEADER_V2_BYTES` of room for the header, then the
+   * payload (`encodePayload`'s form) of `eventCount` events. Its bytes are
+   * written in place, not copied: a large event built around bytes the
+   * caller holds (a state import) costs no copy before the write. The
+   * header and digest are filled in at commit, over exactly these bytes.
+   */
+  appendEncoded(batch: Uint8Array, eventCount: number, committed?: (range: LsnRange) => void): Promise<LsnRange> {
+    try {
+      this.assertUsable();
+      return this.commits.appendEncoded(batch, eventCount, committed);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /** The group commit's write: one batch at the end of the log, flushed in durable mode. */
   private async commitBatch(batch: Uint8Array, eventCount: number, committed: (firstLsn: number) => void): Promise<number> {
     const firstLsn = this.log.nextLsn;
