@@ -13,6 +13,7 @@
  * the log is waited for, not appended twice. In durable mode a token is
  * given only once the write is flushed.
  */
+import { Encoder } from '../common/bytes.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { HLC } from '../crdt/hlc.js';
@@ -20,7 +21,7 @@ import { assertReplicaId } from '../crdt/replica-id.js';
 import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import type { CrdtSignalState } from '../crdt/signal-state.js';
 import type { ShardId } from '../shard/shard-id.js';
-import type { Value } from '../wal/payload.js';
+import { encodeValue, type Value } from '../wal/payload.js';
 import type { LsnRange } from '../wal/segment-log.js';
 import type { Wal } from '../wal/wal.js';
 import { BATCH_HEADER_V2_BYTES } from '../wal/format.js';
@@ -355,10 +356,11 @@ export class ShardLeader {
    * leader's clock as merged operations' do.
    *
    * `inPlace`: the buffer `bytes` views is the caller's to give away, and
-   * the bytes in front of `bytes` in it may be overwritten. With one cursor
-   * and room enough there, the batch is built around `bytes` where they are
-   * (its header and the event's head just in front: `Wal.appendEncoded`),
-   * so the state is not copied before it is written; else as without it.
+   * the bytes around `bytes` in it may be overwritten. With room enough
+   * there, the batch is built around `bytes` where they are (its header and
+   * the event's head just in front, the other cursors' events just after:
+   * `Wal.appendEncoded`), so the state is not copied before it is written;
+   * else as without it.
    */
   mergeState(
     cursors: readonly { device: string; upTo: number }[],
@@ -449,22 +451,23 @@ export class ShardLeader {
     const at = this.clock.now();
     const [first, ...others] = cursors;
     const applied: LogEvent[] = [{ t: STATE_IMPORT, device: first!.device, upTo: first!.upTo, at, state }];
-    if (inPlace && others.length === 0) {
+    const imports = others.map(({ device, upTo }): ImportEvent => ({ t: 'import', device, upTo, at, ops: [] }));
+    applied.push(...imports);
+    if (inPlace) {
       const head = stateImportPayloadPrefix(first!.device, first!.upTo, at, bytes.byteLength);
+      const tail = new Encoder(64 * imports.length + 1);
+      for (const event of imports) encodeValue(tail, event as unknown as Value);
       const start = bytes.byteOffset - head.byteLength - BATCH_HEADER_V2_BYTES;
-      if (start >= 0) {
-        // The batch is the header gap, the event's head, then the state where it already is: nothing of it copied.
-        const batch = new Uint8Array(bytes.buffer, start, BATCH_HEADER_V2_BYTES + head.byteLength + bytes.byteLength);
+      const end = bytes.byteOffset + bytes.byteLength + tail.length;
+      if (start >= 0 && end <= bytes.buffer.byteLength) {
+        // The batch is the header gap, the event's head, the state where it already is (nothing of it copied), the other cursors' events.
+        const batch = new Uint8Array(bytes.buffer, start, end - start);
         batch.set(head, BATCH_HEADER_V2_BYTES);
-        return this.appendMerge(cursors, () => this.wal.appendEncoded(batch, 1), applied, steps);
+        batch.set(tail.bytesView(), batch.byteLength - tail.length);
+        return this.appendMerge(cursors, () => this.wal.appendEncoded(batch, cursors.length), applied, steps);
       }
     }
-    const logged: Value[] = [loggedStateImport(first!.device, first!.upTo, at, bytes)];
-    for (const { device, upTo } of others) {
-      const event: ImportEvent = { t: 'import', device, upTo, at, ops: [] };
-      logged.push(event as unknown as Value);
-      applied.push(event);
-    }
+    const logged: Value[] = [loggedStateImport(first!.device, first!.upTo, at, bytes), ...(imports as unknown as Value[])];
     return this.appendMerge(cursors, logged, applied, steps);
   }
 

@@ -291,11 +291,10 @@ describe('ShardSync on a shard leader’s WAL', () => {
       theirs.apply({ op: 'set', key: `item:${i}`, field: 'title', value: `t${i}`, hlc: 5n << 16n, replica: 'b.0' });
     const bytes = theirs.encode();
     const from = randomDevice();
-    const given = (room: number) => {
-      const buffer = new Uint8Array(room + bytes.length);
-      buffer.fill(0xee, 0, room);
+    const given = (room: number, tail = 0) => {
+      const buffer = new Uint8Array(room + bytes.length + tail).fill(0xee);
       buffer.set(bytes, room);
-      return buffer.subarray(room);
+      return buffer.subarray(room, room + bytes.length);
     };
     const logOf = async (wal: Wal) => {
       const events: Value[] = [];
@@ -324,25 +323,36 @@ describe('ShardSync on a shard leader’s WAL', () => {
     expect(again.leader.state.crdt.encode()).toEqual(bytes);
     expect(again.leader.state.syncCursors).toEqual(new Map([[from, 7]]));
 
-    // No room in front, or more than one cursor: logged by the copying path, the same way.
-    for (const [room, cursors] of [
-      [0, new Map([[from, 7]])],
-      [
-        256,
-        new Map([
-          [from, 7],
-          [randomDevice(), 3],
-        ]),
-      ],
+    // More cursors: their import events after the state, in place too with room there; without room in front or
+    // after, logged by the copying path. The same events either way, replayed after a restart.
+    const others = [randomDevice(), randomDevice()].sort();
+    const cursors = new Map([
+      [from, 7],
+      [others[0]!, 3],
+      [others[1]!, 4],
+    ]);
+    const events: Value[][] = [];
+    for (const [room, tail, built] of [
+      [256, 2048, true],
+      [0, 2048, false],
+      [256, 0, false],
     ] as const) {
       const c = await device(remote, keys);
       const encoded = vi.spyOn(c.wal, 'appendEncoded');
-      const stateBytes = given(room);
+      const stateBytes = given(room, tail);
       await new LeaderSyncLog(c.wal, c.leader).mergeState(cursors, CrdtSignalState.decode(stateBytes), stateBytes, true);
-      expect(encoded).not.toHaveBeenCalled();
+      expect(encoded).toHaveBeenCalledTimes(built ? 1 : 0);
       expect(c.leader.state.crdt.encode()).toEqual(bytes);
       expect(c.leader.state.syncCursors).toEqual(cursors);
+      events.push((await logOf(c.wal)).map((e) => ({ ...(e as object), at: 0 })));
+      await c.wal.close();
+      const reopened = await device(remote, keys, c.storage, c.id);
+      expect(reopened.leader.state.crdt.encode()).toEqual(bytes);
+      expect(reopened.leader.state.syncCursors).toEqual(cursors);
     }
+    expect(events[0]!.map((e) => (e as { t: string }).t)).toEqual(['import-state', 'import', 'import']);
+    expect(events[0]).toEqual(events[1]);
+    expect(events[0]).toEqual(events[2]);
   });
 
   it("a joiner logs another device's snapshot of several parts in place, in the buffer the parts were opened into; the same state, after a restart too", async () => {

@@ -227,9 +227,12 @@ export class ShardPuller {
     if (entry.size > MAX_SNAPSHOT_OBJECT) throw new TidalError('PayloadTooLarge', `${what} is listed at ${entry.size} bytes`);
     const { parts } = entry;
     const count = parts.length;
-    // In a buffer with room in front, where the merge builds its WAL batch around the state (not copied again).
+    // In a buffer with room around it, where the merge builds its WAL batch around the state (not copied again).
+    const length = entry.size - count * ENVELOPE_OVERHEAD;
     const plaintext =
-      count === 1 ? undefined : new Uint8Array(STATE_IMPORT_ROOM + entry.size - count * ENVELOPE_OVERHEAD).subarray(STATE_IMPORT_ROOM);
+      count === 1
+        ? undefined
+        : new Uint8Array(STATE_IMPORT_ROOM + length + STATE_IMPORT_TAIL).subarray(STATE_IMPORT_ROOM, STATE_IMPORT_ROOM + length);
     const decoder = CrdtSignalState.decoder();
     const landed = new Array<boolean>(count).fill(false);
     let inOrder = 0; // parts in from the first on, without a gap
@@ -318,7 +321,7 @@ export class ShardPuller {
 interface ReadSnapshot {
   readonly plaintext: Uint8Array;
   readonly decoder: CrdtStateDecoder;
-  /** The plaintext is in a buffer of this pull's own, with `STATE_IMPORT_ROOM` bytes in front: the merge may write there. */
+  /** The plaintext is in a buffer of this pull's own, `STATE_IMPORT_ROOM` bytes in front of it, `STATE_IMPORT_TAIL` after: the merge may write there. */
   readonly inPlace: boolean;
 }
 
@@ -327,6 +330,9 @@ interface ReadSnapshot {
  * for the WAL batch header and the state import event's head the merge writes there (`ShardLeader.mergeState`).
  */
 const STATE_IMPORT_ROOM = 256;
+
+/** Bytes kept free after it: room for the import events (about 85 bytes each) of the other cursors the snapshot advances. */
+const STATE_IMPORT_TAIL = 2048;
 
 const snapshotWhat = (device: string, shard: number, entry: SnapshotEntry) =>
   `snapshot at LSN ${entry.lsn} of device ${device}, shard ${shard}`;

@@ -47,8 +47,8 @@ export interface SyncLog {
    * nothing twice. `stateBytes`: the state's encoding as the snapshot held
    * it (`state` is it decoded), which the log may keep as it is; `state`
    * may be taken over (not used after). `inPlace`: the buffer `stateBytes`
-   * views is given away with them, and the log may write into it in front
-   * of them (to log them where they are, not copied).
+   * views is given away with them, and the log may write into it around
+   * them (to log them where they are, not copied).
    */
   mergeState(cursors: ReadonlyMap<string, number>, state: CrdtSignalState, stateBytes: Uint8Array, inPlace?: boolean): Promise<void>;
 }
