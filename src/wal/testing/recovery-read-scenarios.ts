@@ -100,4 +100,27 @@ export const recoveryReadScenarios: Record<string, (fresh: FreshStorage) => Prom
     expect(room !== undefined, 'room for 8 MiB after 24 opens of 1 MiB segments: each gave its room back');
     room!.release();
   },
+
+  async 'an open refused because another holder has one of the log files open leaves no handle of its own behind'(fresh) {
+    const storage = await fresh();
+    const names = await writeLog(storage, 200, 2, SMALL.segmentBytes!);
+    expect(names.length >= 4, `several segments, got ${names.length}`);
+    // The first, one in the middle and the last (the open one): a previous leader's worker that has not let go yet.
+    for (const name of [names[0]!, names[Math.floor(names.length / 2)]!, names[names.length - 1]!]) {
+      const held = await storage.open(name);
+      let refused = false;
+      try {
+        const { wal } = await Wal.open(storage, { shard: 0, segmentBytes: SMALL.segmentBytes! });
+        await wal.close(); // a backend without exclusive handles (memory) opens it anyway
+      } catch (error) {
+        expect(error instanceof TidalError && error.code === 'StorageError', `refused with StorageError, got ${String(error)}`);
+        refused = true;
+      }
+      held.close();
+      // Once the holder lets go, the log opens: the refused open closed every handle it had taken.
+      const { wal, report } = await Wal.open(storage, { shard: 0, segmentBytes: SMALL.segmentBytes! });
+      expectEqual(report.issues, [], `a clean log after ${name} was ${refused ? 'refused' : 'shared'}`);
+      await wal.close();
+    }
+  },
 };
