@@ -9,24 +9,15 @@ import { TidalError } from '../common/errors.js';
 import type { WalFile, WalStorage } from './storage.js';
 
 interface StoredFile {
-  /**
-   * Bytes as the running process sees them, up to `size`; the buffer may be
-   * shorter than the file (a truncate that grows it, as a segment's
-   * pre-growing does, allocates nothing): the bytes past it read as zeros.
-   */
+  /** Bytes as the running process sees them. */
   bytes: Uint8Array;
   size: number;
-  /** Bytes from this offset on are zeros (none was written there, or a truncate cut them). */
-  written: number;
-  /** Size at the last flush: what survives a crash is `bytes[0..durableWritten)`, then zeros up to `durableSize`... */
+  /** Size at the last flush: what survives a crash is `bytes[0..durableSize)`... */
   durableSize: number;
-  /** `written` at the last flush. */
-  durableWritten: number;
   /**
    * ...unless a write or truncate since that flush touched those bytes: then
-   * this holds a copy of them as flushed. Appends (all the WAL does, into a
-   * file's end or the zeros it was grown by) never need the copy, so a
-   * flush costs nothing.
+   * this holds a copy of them as flushed. Appends (all the WAL does) never
+   * need the copy, so a flush costs nothing.
    */
   durableCopy: Uint8Array | null;
   /** The one handle that may use the file now (handles are exclusive); null when closed. */
@@ -46,7 +37,7 @@ export class MemoryStorage implements WalStorage {
     let file = this.files.get(name);
     if (!file) {
       if (!options.create) throw new TidalError('StorageError', `memory: no file named ${name}`);
-      file = { bytes: new Uint8Array(0), size: 0, written: 0, durableSize: 0, durableWritten: 0, durableCopy: null, owner: null };
+      file = { bytes: new Uint8Array(0), size: 0, durableSize: 0, durableCopy: null, owner: null };
       this.files.set(name, file);
     }
     if (file.owner) throw new TidalError('StorageError', `memory: ${name} is already open (handles are exclusive, as in OPFS)`);
@@ -74,9 +65,8 @@ export class MemoryStorage implements WalStorage {
   crash(): void {
     for (const file of this.files.values()) {
       if (file.durableCopy) file.bytes = file.durableCopy;
-      file.bytes.fill(0, file.durableWritten);
+      file.bytes.fill(0, file.durableSize);
       file.size = file.durableSize;
-      file.written = file.durableWritten;
       file.durableCopy = null;
       file.owner = null;
     }
@@ -86,25 +76,14 @@ export class MemoryStorage implements WalStorage {
   snapshot(name: string): Uint8Array {
     const file = this.files.get(name);
     if (!file) throw new TidalError('StorageError', `memory: no file named ${name}`);
-    const copy = new Uint8Array(file.size);
-    copy.set(file.bytes.subarray(0, Math.min(file.size, file.bytes.length)));
-    return copy;
+    return file.bytes.slice(0, file.size);
   }
 
   /** Replaces a closed file's bytes, durably (tests use it to corrupt or plant files). */
   put(name: string, bytes: Uint8Array): void {
     const existing = this.files.get(name);
     if (existing?.owner) throw new TidalError('StorageError', `memory: ${name} is open`);
-    const size = bytes.length;
-    this.files.set(name, {
-      bytes: bytes.slice(),
-      size,
-      written: size,
-      durableSize: size,
-      durableWritten: size,
-      durableCopy: null,
-      owner: null,
-    });
+    this.files.set(name, { bytes: bytes.slice(), size: bytes.length, durableSize: bytes.length, durableCopy: null, owner: null });
   }
 
   private closedFile(name: string): StoredFile {
@@ -137,15 +116,13 @@ class MemoryFile implements WalFile {
   read(target: Uint8Array, at: number): number {
     const file = this.check();
     const n = Math.max(0, Math.min(target.length, file.size - at));
-    const stored = Math.max(0, Math.min(n, file.bytes.length - at));
-    target.set(file.bytes.subarray(at, at + stored));
-    target.fill(0, stored, n);
+    target.set(file.bytes.subarray(at, at + n));
     return n;
   }
 
   /** Keeps the flushed bytes before `at` is overwritten below the durable size. */
   private preserveDurable(file: StoredFile, at: number): void {
-    if (at < file.durableWritten && !file.durableCopy) file.durableCopy = file.bytes.slice(0, file.durableWritten);
+    if (at < file.durableSize && !file.durableCopy) file.durableCopy = file.bytes.slice(0, file.durableSize);
   }
 
   write(bytes: Uint8Array, at: number): void {
@@ -154,20 +131,22 @@ class MemoryFile implements WalFile {
     const end = at + bytes.length;
     if (end > file.bytes.length) {
       const grown = new Uint8Array(Math.max(end, file.bytes.length * 2, 4096));
-      grown.set(file.bytes.subarray(0, Math.min(file.written, file.bytes.length)));
+      grown.set(file.bytes.subarray(0, file.size));
       file.bytes = grown;
     }
     file.bytes.set(bytes, at);
     file.size = Math.max(file.size, end);
-    file.written = Math.max(file.written, end);
   }
 
   truncate(size: number): void {
     const file = this.check();
-    if (size < file.written) {
-      this.preserveDurable(file, size);
-      file.bytes.fill(0, size, file.written);
-      file.written = size;
+    this.preserveDurable(file, size);
+    if (size > file.bytes.length) {
+      const grown = new Uint8Array(size);
+      grown.set(file.bytes.subarray(0, file.size));
+      file.bytes = grown;
+    } else {
+      file.bytes.fill(0, size, file.size);
     }
     file.size = size;
   }
@@ -175,7 +154,6 @@ class MemoryFile implements WalFile {
   flush(): void {
     const file = this.check();
     file.durableSize = file.size;
-    file.durableWritten = file.written;
     file.durableCopy = null;
   }
 

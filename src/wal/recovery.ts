@@ -44,7 +44,7 @@ import { MAX_DEFERRED_CLOSES, MAX_OPEN_READ_HANDLES } from './read-handles.js';
 import { isNewerSegmentHeader, newerFormat, scanSegment, type SegmentScan } from './segment-scan.js';
 import type { LsnRange, RecoveredSegments, Segment } from './segment-log.js';
 import { WalSegmentId } from './segment-id.js';
-import { deferredSegment, SEGMENTS_OPENED_AHEAD, SegmentOpening, zerosPastHeader } from './segment-opening.js';
+import { deferredSegment, SEGMENTS_OPENED_AHEAD, SegmentOpening } from './segment-opening.js';
 import { parseSnapshotFileName } from './snapshot-file.js';
 import type { WalFile, WalStorage } from './storage.js';
 
@@ -254,11 +254,11 @@ class Recovery {
       } catch (error) {
         if (!isTidalError(error)) throw error;
         if (error.code === 'UnsupportedVersion' && isNewerSegmentHeader(this.b3, head)) throw newerFormat(error); // a newer tidal's: leave it be
-        if (end === ids.length && (size <= SEGMENT_HEADER_BYTES || zerosPastHeader(file))) {
-          // A crash while creating the segment: nothing in it but (part of) a header, and maybe the zeros it was grown by.
+        if (end === ids.length && size <= SEGMENT_HEADER_BYTES) {
+          // A crash while creating the segment: nothing in it was ever written.
           file.close();
           await this.storage.remove(name);
-          this.bytesCut += size <= SEGMENT_HEADER_BYTES ? size : writtenLength(head);
+          this.bytesCut += size;
           end--;
           continue;
         }
@@ -304,10 +304,9 @@ class Recovery {
         }
         const bytes = buffer.take(file.size());
         file.read(bytes, 0);
+        this.bytesRead += bytes.length;
         // Batches below the snapshot are checked when read (scanSegment checks an open segment whole where its tail is in doubt).
         const scan = scanSegment(this.b3, bytes, id, isLast, { checkFromLsn: this.deferBelowLsn });
-        // The zeros an open segment was grown by are checked, not verified: they are not log bytes.
-        this.bytesRead += bytes.length - (scan.kind === 'good' ? scan.unstartedBytes : 0);
         const keepHandle = i >= belonging.length - 1 - MAX_OPEN_READ_HANDLES - MAX_DEFERRED_CLOSES;
         const segment = await this.keep(id, file, bytes, scan, keepHandle);
         if (segment) await this.continueLsns(segment);
@@ -430,13 +429,6 @@ class SegmentBuffer {
 
 /** `SegmentBuffer` reserves room in multiples of this. */
 const ROOM_ROUNDING = 64 * 1024;
-
-/** Bytes up to the last non-zero one: what of a torn header was written. */
-function writtenLength(head: Uint8Array): number {
-  let end = head.length;
-  while (end > 0 && head[end - 1] === 0) end--;
-  return end;
-}
 
 function segmentFrom(id: WalSegmentId, scan: GoodScan, file: WalFile | undefined): Segment {
   return {

@@ -24,7 +24,7 @@ import {
 } from './format.js';
 import type { BatchIndex } from './segment-scan.js';
 import { WalSegmentId } from './segment-id.js';
-import { pregrow, SegmentSpare } from './segment-spare.js';
+import { SegmentSpare } from './segment-spare.js';
 import type { WalFile, WalStorage } from './storage.js';
 
 /** A range of LSNs, inclusive at both ends. */
@@ -108,12 +108,6 @@ export class SegmentLog {
   private yieldAt = 0;
   /** The open segment was flushed since it was started (or recovered): its header is durable. */
   private activeFlushed = false;
-  /**
-   * The open segment's file was grown to the bound (docs/FORMAT.md §2) since
-   * it was started, or since this log took it over (recovered, reopened, cut
-   * back after a refused write): growing it again is not needed.
-   */
-  private activeGrown = false;
 
   constructor(storage: WalStorage, b3: Blake3, activeDigest: IncrementalBlake3, recovered: RecoveredSegments, options: SegmentLogOptions) {
     this.storage = storage;
@@ -150,11 +144,6 @@ export class SegmentLog {
     }
     active = this.last;
     if (!active || active.sealed) active = await this.startSegment();
-    if (!this.activeGrown) {
-      // A segment taken over (recovered, or cut back): grown once before its next batch, as a started one is.
-      pregrow(active.file!, this.segmentBytes);
-      this.activeGrown = true;
-    }
     return active.file!;
   }
 
@@ -231,7 +220,7 @@ export class SegmentLog {
       this.digestBehind = true;
       throw await this.afterRefusedWrite(error);
     }
-    this.spare.prepare(this.storage, new WalSegmentId(this.shard, this.nextSeq).fileName(), this.segmentBytes);
+    this.spare.prepare(this.storage, new WalSegmentId(this.shard, this.nextSeq).fileName());
     return active.id;
   }
 
@@ -258,7 +247,6 @@ export class SegmentLog {
     if (isTidalError(error, 'Corrupt')) return this.fail(error);
     const active = this.last;
     if (active && !active.sealed && active.file) {
-      this.activeGrown = false;
       try {
         active.file.truncate(active.dataEnd);
         active.file.flush();
@@ -294,7 +282,6 @@ export class SegmentLog {
       throw error;
     }
     active.file = file;
-    this.activeGrown = false;
   }
 
   /** Stops the log: what reached storage is unknown now; recovery on reopen will tell. Returns the failure. */
@@ -372,11 +359,7 @@ export class SegmentLog {
     this.digestBehind = false;
   }
 
-  /**
-   * Writes the footer of the active segment, cuts the zeros the file was
-   * grown by after it (a sealed segment ends with its footer, docs/FORMAT.md
-   * §2) and flushes it: the segment is never written again.
-   */
+  /** Writes the footer of the active segment and flushes it: the segment is never written again. */
   private seal(segment: Segment): void {
     this.catchUpDigest(segment);
     const file = segment.file!;
@@ -386,10 +369,7 @@ export class SegmentLog {
       lastLsn: segment.lastLsn,
       digest: this.activeDigest.digest(),
     });
-    const end = segment.dataEnd + SEGMENT_FOOTER_BYTES;
     file.write(footer, segment.dataEnd);
-    // A crash before the flush may leave the footer followed by zeros: recovery cuts that as a torn tail (§6).
-    if (file.size() > end) file.truncate(end);
     file.flush();
     segment.sealed = true;
     file.close();
@@ -399,22 +379,18 @@ export class SegmentLog {
   private async startSegment(): Promise<Segment> {
     const id = new WalSegmentId(this.shard, this.nextSeq);
     const header = encodeSegmentHeader(this.b3, { shard: this.shard, seq: id.seq, baseLsn: this.nextLsn, createdHlc: this.hlc() });
-    const spare = await this.spare.take(id.fileName());
-    const file = spare?.file ?? (await this.storage.open(id.fileName(), { create: true }));
+    const file = (await this.spare.take(id.fileName())) ?? (await this.storage.open(id.fileName(), { create: true }));
     try {
       // A segment this log has not started yet that already holds batches was written by another
       // leader since this one recovered the log (a stale leader of the same term): never overwrite it.
-      // (The file opened ahead was empty when this log opened it: what it holds are the zeros it was grown by.)
-      if (!spare?.fresh && file.size() > SEGMENT_HEADER_BYTES) {
+      if (file.size() > SEGMENT_HEADER_BYTES) {
         throw new TidalError(
           'StorageError',
           `${id.fileName()} already holds ${file.size()} bytes that this log did not write: another leader wrote it; this one must not append`,
         );
       }
-      // Grown to the bound once, so that batch writes do not ask the browser for room (`SegmentSpare`);
-      // the file opened ahead already is. What is there (nothing, zeros, or a header a crash cut
-      // short) is overwritten whole by the header.
-      pregrow(file, this.segmentBytes);
+      // What is there (nothing, or a header a crash cut short) is overwritten whole by the header:
+      // no truncate, which in OPFS is one more synchronous round trip to the browser per segment.
       file.write(header, 0);
     } catch (error) {
       file.close();
@@ -436,7 +412,6 @@ export class SegmentLog {
     };
     this.segments.push(segment);
     this.activeFlushed = false;
-    this.activeGrown = true;
     this.yieldAt = this.segmentBytes / 4;
     return segment;
   }
@@ -450,17 +425,10 @@ export class SegmentLog {
     return this.spare.drop(this.storage);
   }
 
-  /**
-   * Cuts the open segment's file back to its last batch (the zeros it was
-   * grown by: a log closed cleanly opens without reading them), flushes it
-   * (relaxed mode's writes too) and closes every handle.
-   */
+  /** Flushes the open segment (relaxed mode's writes too) and closes every handle. */
   close(): void {
     for (const segment of this.segments) {
-      if (segment.file && !segment.sealed && !this.failure) {
-        if (segment.file.size() > segment.dataEnd) segment.file.truncate(segment.dataEnd);
-        segment.file.flush();
-      }
+      if (segment.file && !segment.sealed && !this.failure) segment.file.flush();
       segment.file?.close();
       segment.file = undefined;
     }

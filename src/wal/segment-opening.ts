@@ -12,7 +12,6 @@
 import type { Blake3 } from '../common/blake3.js';
 import { isTidalError } from '../common/errors.js';
 import { decodeSegmentFooter, decodeSegmentHeader, isFooterAt, SEGMENT_FOOTER_BYTES, SEGMENT_HEADER_BYTES } from './format.js';
-import { isZeroFrom } from './segment-scan.js';
 import type { Segment } from './segment-log.js';
 import type { WalSegmentId } from './segment-id.js';
 import type { WalFile, WalStorage } from './storage.js';
@@ -64,25 +63,6 @@ export class SegmentOpening {
       );
     }
   }
-}
-
-/** Bytes read at a time by `zerosPastHeader`. */
-const ZERO_CHECK_CHUNK_BYTES = 1024 * 1024;
-
-/**
- * True when every byte of `file` past its header's 72 bytes is zero: a last
- * segment whose header does not decode and that holds nothing else was
- * grown (docs/FORMAT.md §2) but never started, like an empty one.
- */
-export function zerosPastHeader(file: WalFile): boolean {
-  const size = file.size();
-  const chunk = new Uint8Array(Math.min(ZERO_CHECK_CHUNK_BYTES, Math.max(0, size - SEGMENT_HEADER_BYTES)));
-  for (let at = SEGMENT_HEADER_BYTES; at < size; at += chunk.length) {
-    const n = file.read(chunk, at);
-    if (!isZeroFrom(chunk.subarray(0, n), 0)) return false;
-    if (n < chunk.length) break;
-  }
-  return true;
 }
 
 /**

@@ -33,10 +33,8 @@ export interface BatchIndex {
 
 /** The batches of a segment, walked from the header up to `end`. */
 interface Walk extends BatchIndex {
-  /** Offset reached: `end` when every batch was read (or zeros follow the last, `unstarted`), else where the failure is. */
+  /** Offset reached: `end` when every batch was read, else where the failure is. */
   reached: number;
-  /** Bytes after `reached` up to `end`, all zero, that the walk took as space never written (`zeroTail`); 0 otherwise. */
-  unstarted: number;
   /** Offset just past the last batch walked without checking its digest (`checkFromLsn`); 0 when none was. */
   uncheckedEnd: number;
   eventCount: number;
@@ -57,12 +55,6 @@ export type SegmentScan =
       readonly lastLsn: number;
       /** Bytes after `dataEnd` that are a torn tail, to be cut (open segments only). */
       readonly tornBytes: number;
-      /**
-       * Bytes after `dataEnd`, every one zero, that the open segment's file was
-       * grown by and no batch was written to yet (docs/FORMAT.md §2, §6): kept
-       * as they are, neither read as batches nor cut; 0 when none.
-       */
-      readonly unstartedBytes: number;
       /**
        * Offset just past the last batch whose digest was not checked
        * (`checkFromLsn`: below it, the batches were walked for structure
@@ -85,52 +77,18 @@ export type SegmentScan =
       readonly keep?: Extract<SegmentScan, { kind: 'good' }>;
     };
 
-/** True when every byte of `bytes` from `from` on is zero. */
-export function isZeroFrom(bytes: Uint8Array, from: number): boolean {
-  let at = from;
-  // Byte by byte up to a 4-byte boundary of the buffer, then four at a time.
-  while (at < bytes.length && (bytes.byteOffset + at) % 4 !== 0) if (bytes[at++] !== 0) return false;
-  const words = (bytes.length - at) >> 2;
-  if (words > 0) {
-    const view = new Uint32Array(bytes.buffer, bytes.byteOffset + at, words);
-    let any = 0;
-    for (let i = 0; i < words; i++) any |= view[i]!;
-    if (any !== 0) return false;
-    at += words * 4;
-  }
-  while (at < bytes.length) if (bytes[at++] !== 0) return false;
-  return true;
-}
-
-/**
- * Walks the batches; with `verify`, checks the digest of each that holds an LSN at or past `checkFromLsn`.
- * With `zeroTail` (the open segment), zeros from where a batch would start to `end` end the walk
- * cleanly: space the file was grown by that no batch reached (docs/FORMAT.md §6).
- */
-function walk(
-  b3: Blake3,
-  bytes: Uint8Array,
-  header: SegmentHeader,
-  end: number,
-  verify: boolean,
-  checkFromLsn = 0,
-  zeroTail = false,
-): Walk {
+/** Walks the batches; with `verify`, checks the digest of each that holds an LSN at or past `checkFromLsn`. */
+function walk(b3: Blake3, bytes: Uint8Array, header: SegmentHeader, end: number, verify: boolean, checkFromLsn = 0): Walk {
   const result: Walk = {
     offsets: [],
     firstLsns: [],
     reached: SEGMENT_HEADER_BYTES,
-    unstarted: 0,
     uncheckedEnd: 0,
     eventCount: 0,
     lastLsn: header.baseLsn - 1,
   };
   const region = bytes.subarray(0, end);
   while (result.reached < end) {
-    if (zeroTail && region[result.reached] === 0 && isZeroFrom(region, result.reached)) {
-      result.unstarted = end - result.reached;
-      return result;
-    }
     let batch: DecodedBatch;
     try {
       batch = decodeBatch(b3, region, result.reached, { verify: verify && checkFromLsn <= 1 });
@@ -197,7 +155,6 @@ function good(header: SegmentHeader, sealed: boolean, w: Walk, tornBytes: number
     eventCount: w.eventCount,
     lastLsn: w.lastLsn,
     tornBytes,
-    unstartedBytes: w.unstarted,
     uncheckedEnd: w.uncheckedEnd,
   };
 }
@@ -280,10 +237,7 @@ export function scanSegment(
   } catch (error) {
     if (!isTidalError(error)) throw error;
     if (error.code === 'UnsupportedVersion' && isNewerSegmentHeader(b3, bytes)) throw newerFormat(error);
-    // Nothing but a torn header, maybe followed by the zeros the file was grown by.
-    if (isLast && (bytes.length <= SEGMENT_HEADER_BYTES || isZeroFrom(bytes, SEGMENT_HEADER_BYTES))) {
-      return { kind: 'unstarted', bytes: bytes.length };
-    }
+    if (isLast && bytes.length <= SEGMENT_HEADER_BYTES) return { kind: 'unstarted', bytes: bytes.length };
     return { kind: 'damaged', code: 'Corrupt', message: `segment header: ${error.message}`, highestLsn: 0 };
   }
   if (header.shard !== id.shard || header.seq !== id.seq) {
@@ -322,10 +276,9 @@ export function scanSegment(
     };
   }
 
-  // Zeros after the last batch are space the file was grown by, not a torn tail (§6).
-  let w = walk(b3, bytes, header, bytes.length, true, options.checkFromLsn, true);
+  let w = walk(b3, bytes, header, bytes.length, true, options.checkFromLsn);
   // Where a torn tail or damage may be (a failure, or a last batch left unchecked), every batch is checked.
-  if (w.uncheckedEnd > 0 && (w.failure || w.uncheckedEnd >= w.reached)) w = walk(b3, bytes, header, bytes.length, true, 0, true);
+  if (w.uncheckedEnd > 0 && (w.failure || w.uncheckedEnd >= w.reached)) w = walk(b3, bytes, header, bytes.length, true);
   if (!w.failure) return good(header, false, w, 0);
   const prefix = good(header, false, w, 0);
   const lastAfter = lastVerifiableLsnAfter(b3, bytes, w.reached);

@@ -3,15 +3,10 @@
  * to the browser's storage (the file, then its sync access handle), about
  * as long as several batch writes in OPFS; opened while the open segment
  * still fills, the browser does that work while batches are written, and
- * the segment roll only takes the handle. The file is created empty and,
- * once it is there, grown to the segment bound (`truncate`: zeros, no byte
- * written; docs/FORMAT.md §2): in Chromium every write that takes a file
- * past the room it was given asks the browser for more, a synchronous
- * round trip, about three times per 4 MiB segment grown write by write;
- * grown once, the batches are written into room it already has. Nothing is
- * written to it until the segment is started (its header goes in then), so
- * a crash before that leaves a trailing file of zeros (or an empty one),
- * which recovery removes as a segment whose creation was cut short. It is opened
+ * the segment roll only takes the handle. The file is created empty and
+ * nothing is written to it until the segment is started (its header goes
+ * in then), so a crash before that leaves an empty trailing file, which
+ * recovery removes as a segment whose creation was cut short. It is opened
  * only once the open segment has been flushed (its header is durable):
  * otherwise a crash could leave the open segment empty before the file
  * opened ahead, a gap recovery must quarantine.
@@ -21,46 +16,16 @@
  * log yields to it while the file is still opening (`opening`), a few
  * times per segment, so that both answers are in before the roll.
  *
- *     spare.prepare(storage, name, bound);    // once the open segment holds a batch
+ *     spare.prepare(storage, name);           // once the open segment holds a batch
  *     if (spare.opening) await yieldToEventLoop(); // now and then, while it fills
- *     const taken = await spare.take(name);   // at the roll: { file, fresh }, or undefined
+ *     const file = await spare.take(name);    // at the roll: the handle, or undefined
  *     await spare.drop(storage);              // before the log writes that name otherwise, and at close
  */
 import type { WalFile, WalStorage } from './storage.js';
 
-/** A file opened ahead, as the roll takes it. */
-export interface SpareFile {
-  readonly file: WalFile;
-  /** The file was empty when opened ahead (this log created it): whatever it holds now is zeros it was grown by. */
-  readonly fresh: boolean;
-}
-
-/** A segment file is grown to its bound, but never past this (a larger bound's file grows past it write by write). */
-export const PREGROW_MAX_BYTES = 16 * 1024 * 1024;
-
-/**
- * Grows `file` to `size` bytes of zeros (at most `PREGROW_MAX_BYTES`), or leaves it as it was when storage
- * refuses (full): growing is only to save round trips, and the writes
- * themselves say whether there is room.
- */
-export function pregrow(file: WalFile, bytes: number): void {
-  const size = Math.min(bytes, PREGROW_MAX_BYTES);
-  const before = file.size();
-  if (before >= size) return;
-  try {
-    file.truncate(size);
-  } catch {
-    try {
-      file.truncate(before);
-    } catch {
-      // The handle is lost: the next write through it fails and says so.
-    }
-  }
-}
-
 /** At most one file opened ahead, for the segment name it was opened for. */
 export class SegmentSpare {
-  private pending: { readonly name: string; readonly file: Promise<SpareFile | undefined> } | undefined;
+  private pending: { readonly name: string; readonly file: Promise<WalFile | undefined> } | undefined;
   /** The file opened ahead is there (or its opening failed): taking it does not wait. */
   private settled = false;
 
@@ -69,21 +34,12 @@ export class SegmentSpare {
     return this.pending !== undefined && !this.settled;
   }
 
-  /** Opens (creating it) the file `name` in the background, and grows it to `bytes` if it is empty, unless one is already opened ahead. */
-  prepare(storage: WalStorage, name: string, bytes: number): void {
+  /** Opens (creating it) the file `name` in the background, unless one is already opened ahead. */
+  prepare(storage: WalStorage, name: string): void {
     if (this.pending) return;
     // A failure to open ahead is not the log's: the roll opens the file itself and reports what it finds.
     const file = storage.open(name, { create: true }).then(
-      (opened): SpareFile | undefined => {
-        let fresh = false;
-        try {
-          fresh = opened.size() === 0;
-          if (fresh) pregrow(opened, bytes);
-        } catch {
-          // The handle was lost at once: the roll's first write through it says so.
-        }
-        return { file: opened, fresh };
-      },
+      (opened) => opened,
       () => undefined,
     );
     this.settled = false;
@@ -94,27 +50,31 @@ export class SegmentSpare {
   }
 
   /** The file opened ahead for `name`, handed over (undefined when there is none or it failed); any other is closed. */
-  async take(name: string): Promise<SpareFile | undefined> {
+  async take(name: string): Promise<WalFile | undefined> {
     const pending = this.pending;
     this.pending = undefined;
     if (!pending) return undefined;
-    const spare = await pending.file;
-    if (pending.name === name) return spare;
-    spare?.file.close();
+    const file = await pending.file;
+    if (pending.name === name) return file;
+    file?.close();
     return undefined;
   }
 
-  /** Closes the file opened ahead, if any, and removes it when this log created it (nothing was written to it since). */
+  /** Closes the file opened ahead, if any, and removes it while nothing was written to it. */
   async drop(storage: WalStorage): Promise<void> {
     const pending = this.pending;
     this.pending = undefined;
     if (!pending) return;
-    const spare = await pending.file;
-    if (!spare) return;
-    // A file that was not empty when opened ahead is not this log's to remove (recovery judges it).
-    const empty = spare.fresh;
+    const file = await pending.file;
+    if (!file) return;
+    let empty = false;
     try {
-      spare.file.close();
+      empty = file.size() === 0;
+    } catch {
+      // The handle was lost: what the file holds is unknown, so it stays (empty and trailing, recovery removes it).
+    }
+    try {
+      file.close();
     } catch {
       // already gone
     }
@@ -122,7 +82,7 @@ export class SegmentSpare {
       try {
         await storage.remove(pending.name);
       } catch {
-        // Left behind, it is a trailing file of zeros: recovery removes it.
+        // Left behind, it is an empty trailing file: recovery removes it.
       }
     }
   }

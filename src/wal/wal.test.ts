@@ -72,26 +72,6 @@ describe('Wal on MemoryStorage', () => {
     expect(events.map((e) => e[0])).toEqual(Array.from({ length: 40 }, (_, i) => i));
   });
 
-  it('grows the open segment to the bound before its first batch; a crash leaves it grown, and recovery keeps the zeros as unwritten space', async () => {
-    const storage = new MemoryStorage();
-    const { wal } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 });
-    for (let i = 0; i < 30; i++) await wal.append([new Uint8Array(200).fill(i)]);
-    const segments = wal.segments();
-    const open = segments[segments.length - 1]!;
-    expect(storage.snapshot(open.id.fileName()).length).toBe(4096);
-    for (const sealed of segments.slice(0, -1)) expect(storage.snapshot(sealed.id.fileName()).length).toBe(sealed.bytes);
-    storage.crash();
-    const { wal: recovered, report } = await Wal.open(storage, { shard: 0, segmentBytes: 4096 });
-    expect(report.issues).toEqual([]);
-    expect(report.bytesCut).toBe(0);
-    expect(report.bytes).toBe(segments.reduce((n, s) => n + s.bytes, 0));
-    expect(recovered.lastLsn).toBe(30);
-    await recovered.append([new Uint8Array(200).fill(30)]);
-    const events: Uint8Array[] = [];
-    for await (const { event } of recovered.read(1)) events.push(event as Uint8Array);
-    expect(events.map((e) => e[0])).toEqual(Array.from({ length: 31 }, (_, i) => i));
-  });
-
   it('in relaxed mode a crash may lose unflushed appends but never corrupts the log', async () => {
     const storage = new MemoryStorage();
     const { wal } = await Wal.open(storage, { shard: 0, durable: false });
