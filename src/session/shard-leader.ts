@@ -13,7 +13,6 @@
  * the log is waited for, not appended twice. In durable mode a token is
  * given only once the write is flushed.
  */
-import { Encoder } from '../common/bytes.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { TidalError, isTidalError } from '../common/errors.js';
 import { HLC } from '../crdt/hlc.js';
@@ -21,11 +20,11 @@ import { assertReplicaId } from '../crdt/replica-id.js';
 import { validateOperation, type CrdtOperation } from '../crdt/operation.js';
 import type { CrdtSignalState } from '../crdt/signal-state.js';
 import type { ShardId } from '../shard/shard-id.js';
-import { encodeValue, type Value } from '../wal/payload.js';
+import type { Value } from '../wal/payload.js';
 import type { LsnRange } from '../wal/segment-log.js';
 import type { Wal } from '../wal/wal.js';
-import { BATCH_HEADER_V2_BYTES } from '../wal/format.js';
 import { AppliedWaiters } from './applied-waiters.js';
+import { stateImportBatchInPlace } from './state-import-batch.js';
 import type { IdempotencyStoreOptions } from './idempotency-store.js';
 import { InFlightWrites } from './in-flight-writes.js';
 import { PendingCounterSteps } from './pending-counter-steps.js';
@@ -34,7 +33,6 @@ import { stampWrite, withoutEffect } from './stamp-write.js';
 import {
   assertImportOrigin,
   loggedStateImport,
-  stateImportPayloadPrefix,
   STATE_IMPORT,
   type ImportEvent,
   type LogEvent,
@@ -453,20 +451,9 @@ export class ShardLeader {
     const applied: LogEvent[] = [{ t: STATE_IMPORT, device: first!.device, upTo: first!.upTo, at, state }];
     const imports = others.map(({ device, upTo }): ImportEvent => ({ t: 'import', device, upTo, at, ops: [] }));
     applied.push(...imports);
-    if (inPlace) {
-      const head = stateImportPayloadPrefix(first!.device, first!.upTo, at, bytes.byteLength);
-      const tail = new Encoder(64 * imports.length + 1);
-      for (const event of imports) encodeValue(tail, event as unknown as Value);
-      const start = bytes.byteOffset - head.byteLength - BATCH_HEADER_V2_BYTES;
-      const end = bytes.byteOffset + bytes.byteLength + tail.length;
-      if (start >= 0 && end <= bytes.buffer.byteLength) {
-        // The batch is the header gap, the event's head, the state where it already is (nothing of it copied), the other cursors' events.
-        const batch = new Uint8Array(bytes.buffer, start, end - start);
-        batch.set(head, BATCH_HEADER_V2_BYTES);
-        batch.set(tail.bytesView(), batch.byteLength - tail.length);
-        return this.appendMerge(cursors, () => this.wal.appendEncoded(batch, cursors.length), applied, steps);
-      }
-    }
+    // The batch built around the state where it already is (nothing of it copied), when its buffer has room.
+    const batch = inPlace ? stateImportBatchInPlace(first!.device, first!.upTo, at, bytes, imports) : undefined;
+    if (batch) return this.appendMerge(cursors, () => this.wal.appendEncoded(batch, cursors.length), applied, steps);
     const logged: Value[] = [loggedStateImport(first!.device, first!.upTo, at, bytes), ...(imports as unknown as Value[])];
     return this.appendMerge(cursors, logged, applied, steps);
   }

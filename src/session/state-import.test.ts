@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { CrdtSignalState } from '../crdt/signal-state.js';
 import { decodePayload, encodePayload, type Value } from '../wal/payload.js';
-import { asLogEvent, assertLogEventVersion, loggedStateImport, stateImportPayloadPrefix, type StateImportEvent } from './write.js';
+import { stateImportPayloadPrefix } from './state-import-batch.js';
+import { asLogEvent, assertLogEventVersion, loggedStateImport, type StateImportEvent } from './write.js';
 
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 const DEVICE = 'fedcba9876543210fedcba9876543210';

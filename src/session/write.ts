@@ -12,8 +12,7 @@ import { assertEntityKey, assertName, validateOperation, type CrdtOperation } fr
 import { assertCountStep } from '../crdt/pn-counter.js';
 import { CrdtSignalState, STATE_VERSION } from '../crdt/signal-state.js';
 import type { ShardId } from '../shard/shard-id.js';
-import { Encoder } from '../common/bytes.js';
-import { encodeValue, PAYLOAD_VERSION, type Value } from '../wal/payload.js';
+import type { Value } from '../wal/payload.js';
 import { assertReplicaId } from '../crdt/replica-id.js';
 import { OPS_BLOCK_V3 } from './ops-block-v3.js';
 import { decodeOpsBlock, OPS_BLOCK_VERSION } from './write-event-codec.js';
@@ -319,21 +318,6 @@ export type LogEvent = WriteEvent | ImportEvent | StateImportEvent;
 /** A `StateImportEvent` as the WAL holds it: the state as its bytes (`CrdtSignalState.encode()`), not copied here. */
 export function loggedStateImport(device: string, upTo: number, at: number, state: Uint8Array): Value {
   return { t: STATE_IMPORT, device, upTo, at, state };
-}
-
-/**
- * The bytes of a WAL payload holding only `loggedStateImport(device, upTo, at, state)` that come before the
- * state's own bytes, for a state of `stateLength` bytes: the payload version, then the event up to its `state`
- * field's length (the state is its last field). Followed by the state, they are `encodePayload([event])` byte for
- * byte, so the event can be built in front of a state already in its buffer (`Wal.appendEncoded`).
- */
-export function stateImportPayloadPrefix(device: string, upTo: number, at: number, stateLength: number): Uint8Array {
-  const encoder = new Encoder(128);
-  encoder.writeU8(PAYLOAD_VERSION);
-  encodeValue(encoder, loggedStateImport(device, upTo, at, new Uint8Array(0)));
-  encoder.length -= 1; // an empty state ends the event with its tag and its length, 0: the length is the state's
-  encoder.writeVarUint(stateLength);
-  return encoder.toBytes();
 }
 
 const DEVICE_ID = /^[0-9a-f]{32}$/;
